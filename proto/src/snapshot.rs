@@ -1,0 +1,240 @@
+//! One interval of stats from one source (a shard, or a whole worker).
+
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use rkyv::{Archive, Deserialize, Serialize};
+
+/// Version of the [`Snapshot`] wire shape; bumped on any change to it.
+pub const SNAPSHOT_VERSION: u16 = 1;
+
+/// Errors met while encoding or decoding wire types.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    /// The bytes are not a valid archived snapshot (corrupt or truncated).
+    #[error("invalid snapshot bytes: {0}")]
+    Invalid(String),
+    /// The snapshot was written by another protocol version.
+    #[error("snapshot version {found}, expected {expected}")]
+    Version { found: u16, expected: u16 },
+    /// A histogram inside the snapshot could not be encoded or decoded.
+    #[error("histogram: {0}")]
+    Histogram(String),
+}
+
+/// Stats of one interval (normally one second) from one source.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Wire version, [`SNAPSHOT_VERSION`] when written by this build.
+    pub version: u16,
+    /// Which shard (or worker) produced it, for per-source accounting.
+    pub source: u32,
+    /// Index of the interval: 1 covers the first second after the run started.
+    pub interval: u32,
+    /// Milliseconds since the run started at the end of this interval.
+    pub elapsed_ms: u64,
+    /// Users running on the source when the interval ended.
+    pub users: u32,
+    /// Open-loop arrivals that could not start (in-flight cap reached).
+    pub dropped: u64,
+    /// CPU time the source's thread used during the interval, in microseconds.
+    pub cpu_us: u64,
+    /// True for the last snapshot a source sends in a run.
+    pub is_final: bool,
+    /// Per-endpoint deltas for the interval; endpoints with no traffic are absent.
+    pub endpoints: Vec<EndpointSnapshot>,
+}
+
+/// Deltas of one endpoint (method + name) over one interval.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct EndpointSnapshot {
+    /// HTTP method, e.g. `GET`.
+    pub method: String,
+    /// Name the endpoint is reported under (the path, or a scenario-given name).
+    pub name: String,
+    /// Requests completed (successes and failures).
+    pub requests: u64,
+    /// Failed requests, one entry per distinct (kind, message).
+    pub failures: Vec<FailureCount>,
+    /// Response bytes received (head and body).
+    pub bytes_received: u64,
+    /// Latency in microseconds: from the intended send time in open loop
+    /// (coordinated-omission corrected), from the actual send in closed loop.
+    pub latency_us: HistogramBuckets,
+    /// Service time in microseconds from the actual send; open loop only.
+    pub service_us: Option<HistogramBuckets>,
+}
+
+/// The named kinds a failed request is counted under.
+#[derive(
+    Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
+pub enum FailureKind {
+    /// The TCP connection could not be established.
+    Connect,
+    /// Connect or request did not finish within the timeout.
+    Timeout,
+    /// The peer reset or closed the connection mid-request.
+    Reset,
+    /// The response broke HTTP/1.1 or a configured limit.
+    Protocol,
+    /// The response had an error status (4xx or 5xx).
+    Status,
+}
+
+impl FailureKind {
+    /// Lower-case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Connect => "connect",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Reset => "reset",
+            FailureKind::Protocol => "protocol",
+            FailureKind::Status => "status",
+        }
+    }
+}
+
+/// How many failures of one kind and message an interval saw.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct FailureCount {
+    /// The failure's kind.
+    pub kind: FailureKind,
+    /// A short fixed description, e.g. `HTTP 500` or `connection refused`.
+    pub message: String,
+    /// Occurrences in the interval.
+    pub count: u64,
+}
+
+/// A whole HDR histogram in the standard V2 encoding (bucket counts, exact).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct HistogramBuckets {
+    /// V2-serialized histogram bytes; empty for an empty histogram.
+    pub encoded: Vec<u8>,
+}
+
+impl HistogramBuckets {
+    /// Encodes a histogram; an empty one encodes to no bytes.
+    pub fn encode(histogram: &Histogram<u64>) -> Result<Self, ProtoError> {
+        let mut encoded = Vec::new();
+        if histogram.len() > 0 {
+            V2Serializer::new()
+                .serialize(histogram, &mut encoded)
+                .map_err(|e| ProtoError::Histogram(format!("{e:?}")))?;
+        }
+        Ok(HistogramBuckets { encoded })
+    }
+
+    /// Decodes into a histogram; `None` for an empty one.
+    pub fn decode(&self) -> Result<Option<Histogram<u64>>, ProtoError> {
+        if self.encoded.is_empty() {
+            return Ok(None);
+        }
+        let histogram = Deserializer::new()
+            .deserialize(&mut self.encoded.as_slice())
+            .map_err(|e| ProtoError::Histogram(format!("{e:?}")))?;
+        Ok(Some(histogram))
+    }
+}
+
+/// Encodes a snapshot with rkyv.
+pub fn encode_snapshot(snapshot: &Snapshot) -> Result<Vec<u8>, ProtoError> {
+    rkyv::to_bytes::<rkyv::rancor::Error>(snapshot)
+        .map(|bytes| bytes.into_vec())
+        .map_err(|e| ProtoError::Invalid(e.to_string()))
+}
+
+/// Decodes a snapshot, validating the bytes (rkyv's checked access) and the version.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, ProtoError> {
+    // rkyv needs aligned input; frames read off a socket carry no such promise.
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+    aligned.extend_from_slice(bytes);
+    let snapshot = rkyv::from_bytes::<Snapshot, rkyv::rancor::Error>(&aligned)
+        .map_err(|e| ProtoError::Invalid(e.to_string()))?;
+    if snapshot.version != SNAPSHOT_VERSION {
+        return Err(ProtoError::Version {
+            found: snapshot.version,
+            expected: SNAPSHOT_VERSION,
+        });
+    }
+    Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Snapshot {
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for v in [120, 450, 450, 9_000, 1_200_000] {
+            histogram.record(v).unwrap();
+        }
+        Snapshot {
+            version: SNAPSHOT_VERSION,
+            source: 3,
+            interval: 7,
+            elapsed_ms: 7_000,
+            users: 50,
+            dropped: 2,
+            cpu_us: 912_000,
+            is_final: false,
+            endpoints: vec![EndpointSnapshot {
+                method: "GET".into(),
+                name: "/".into(),
+                requests: 5,
+                failures: vec![FailureCount {
+                    kind: FailureKind::Status,
+                    message: "HTTP 500".into(),
+                    count: 1,
+                }],
+                bytes_received: 640,
+                latency_us: HistogramBuckets::encode(&histogram).unwrap(),
+                service_us: Some(HistogramBuckets::default()),
+            }],
+        }
+    }
+
+    /// A snapshot survives encode and decode unchanged, histogram counts included.
+    #[test]
+    fn snapshot_round_trips() {
+        let snapshot = sample();
+        let bytes = encode_snapshot(&snapshot).unwrap();
+        let back = decode_snapshot(&bytes).unwrap();
+        assert_eq!(back, snapshot);
+        let histogram = back.endpoints[0].latency_us.decode().unwrap().unwrap();
+        assert_eq!(histogram.len(), 5);
+        assert_eq!(histogram.max(), histogram.highest_equivalent(1_200_000));
+        assert_eq!(histogram.count_at(450), 2);
+        assert!(back.endpoints[0]
+            .service_us
+            .as_ref()
+            .unwrap()
+            .decode()
+            .unwrap()
+            .is_none());
+    }
+
+    /// Corrupt or truncated bytes are rejected with an error, never a panic.
+    #[test]
+    fn corrupt_bytes_are_rejected() {
+        let bytes = encode_snapshot(&sample()).unwrap();
+        assert!(decode_snapshot(&bytes[..bytes.len() / 2]).is_err());
+        assert!(decode_snapshot(&[]).is_err());
+        let mut flipped = bytes.clone();
+        for b in flipped.iter_mut().rev().take(24) {
+            *b = 0xff;
+        }
+        assert!(decode_snapshot(&flipped).is_err());
+    }
+
+    /// A snapshot from another protocol version is refused by name.
+    #[test]
+    fn other_versions_are_refused() {
+        let mut snapshot = sample();
+        snapshot.version = SNAPSHOT_VERSION + 1;
+        let bytes = encode_snapshot(&snapshot).unwrap();
+        assert!(matches!(
+            decode_snapshot(&bytes),
+            Err(ProtoError::Version { .. })
+        ));
+    }
+}
