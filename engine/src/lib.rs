@@ -1,1 +1,35 @@
-pub fn x() {}
+//! stampede-engine: a thread-per-core HTTP/1.1 load generator.
+//!
+//! How a run flows, and where each part lives:
+//!
+//! - [`config`]: flags, `STAMPEDE_*` variables and Locust-style config files
+//!   become one validated [`config::RunConfig`]. (`cli.rs`, in the binary,
+//!   is the only clap code.)
+//! - [`scenario`]: what users send, compiled into an immutable [`scenario::Plan`].
+//! - [`control`]: the control actor on the main thread: raises the fd limit,
+//!   starts shards, ramps users, stops the run, merges snapshots.
+//! - [`shard`]: one pinned thread per core with its own monoio runtime
+//!   ([`runtime`] picks io_uring or epoll), users, connection pool and stats.
+//! - [`user`] (closed loop) and [`arrivals`] (open loop) generate requests;
+//!   [`pace`] holds their pure timing arithmetic.
+//! - [`http`]: request encoding, response parsing and framing, connections,
+//!   the pool and the client.
+//! - [`stats`]: shard-side recording, snapshots, and the aggregator that
+//!   merges them (the same merge serves distributed runs later).
+//! - [`report`]: console tables and the JSON summary.
+//! - [`sys`]: fd limit, CPU time and memory from the OS; [`demo`]: the
+//!   embedded target used by `stampede demo`.
+
+pub mod arrivals;
+pub mod config;
+pub mod control;
+pub mod demo;
+pub mod http;
+pub mod pace;
+pub mod report;
+pub mod runtime;
+pub mod scenario;
+pub mod shard;
+pub mod stats;
+pub mod sys;
+pub mod user;

@@ -1,1 +1,131 @@
-fn main() {}
+//! The `stampede` binary: parse flags, build a `RunConfig`, run, print.
+
+mod cli;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use stampede_engine::config::{RunConfig, Settings};
+use stampede_engine::control::{self, RunOutcome};
+use stampede_engine::report::{banner as console, json};
+use stampede_engine::scenario::Plan;
+use stampede_engine::{demo, stats};
+
+use crate::cli::{Cli, Command, DemoArgs, RunArgs};
+
+/// Exit status for bad input (flags, config files, values).
+const EXIT_USAGE: u8 = 2;
+/// Exit status when the run could not happen or its reports not be written.
+const EXIT_RUN_ERROR: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Demo(args)) => demo_main(args),
+        Some(Command::Run(args)) => run_main(&args),
+        None => run_main(&cli.run),
+    }
+}
+
+fn run_main(args: &RunArgs) -> ExitCode {
+    let mut settings = args.settings();
+    settings.env(std::env::vars());
+    let file = args.config.clone().or_else(|| {
+        let default = PathBuf::from("stampede.conf");
+        default.exists().then_some(default)
+    });
+    if let Some(path) = file {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => settings.file(&path, &text),
+            Err(e) => return usage_error(&format!("--config: cannot read {}: {e}", path.display())),
+        }
+    }
+    run_settings(&settings)
+}
+
+fn demo_main(args: DemoArgs) -> ExitCode {
+    let cores = available_cores();
+    let target = match demo::start_target(cores.div_ceil(2)) {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("error: cannot start the embedded target: {e}");
+            return ExitCode::from(EXIT_RUN_ERROR);
+        }
+    };
+    println!("demo: stampede-target listening on {}", target.local_addr());
+    let mut settings = Settings::default();
+    settings.flag("host", format!("http://{}", target.local_addr()));
+    settings.flag("users", args.users);
+    settings.flag("run-time", args.run_time);
+    settings.flag("json", args.json.display().to_string());
+    if let Some(threads) = args.threads {
+        settings.flag("threads", threads);
+    }
+    if let Some(driver) = args.io_driver {
+        settings.flag("io-driver", driver);
+    }
+    let code = run_settings(&settings);
+    println!(
+        "demo: the target counted {} requests on {} connections (it shares this process's CPU)",
+        target.requests(),
+        target.connections()
+    );
+    code
+}
+
+fn run_settings(settings: &Settings) -> ExitCode {
+    let config = match RunConfig::from_settings(settings, available_cores()) {
+        Ok(config) => config,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    for warning in &settings.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let stop = match control::install_stop_signals() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("error: cannot install signal handlers: {e}");
+            return ExitCode::from(EXIT_RUN_ERROR);
+        }
+    };
+    println!("{}", console::run_header(&config));
+    let live = !config.only_summary;
+    let mut progress = |agg: &stats::Aggregator, elapsed: std::time::Duration| {
+        if live {
+            println!("{}", console::progress_block(agg, elapsed, config.run_time));
+        }
+    };
+    let outcome = match control::run(&config, Plan::single_request(&config), &stop, &mut progress) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_RUN_ERROR);
+        }
+    };
+    report(&config, &outcome)
+}
+
+fn report(config: &RunConfig, outcome: &RunOutcome) -> ExitCode {
+    println!("{}", console::final_report(&outcome.aggregator, &outcome.info, outcome.stop_reason.as_str()));
+    for warning in &outcome.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(path) = &config.json {
+        if let Err(e) = json::write_summary(Path::new(path), &outcome.aggregator, &outcome.info) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(EXIT_RUN_ERROR);
+        }
+        println!("JSON summary written to {}", path.display());
+    }
+    ExitCode::SUCCESS
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,1 +1,207 @@
+//! Harness for stampede's end-to-end tests: starts `stampede-target` on
+//! 127.0.0.1 port 0, runs the `stampede` binary against it with a time limit,
+//! and reads both sides' counts so tests can compare them exactly.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to this
+//! test executable (target/<profile>/).
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Load tests share two cores; running them one at a time keeps timings honest.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Holds the lock that runs end-to-end tests one at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Path of a workspace binary built next to the test executable.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run the tests with `cargo test --workspace`", path.display());
+    path
+}
+
+/// The I/O drivers every I/O test runs on: epoll always, io_uring where the
+/// kernel (and any seccomp profile) allows it.
+pub fn drivers() -> Vec<&'static str> {
+    if uring_available() {
+        vec!["uring", "epoll"]
+    } else {
+        eprintln!("io_uring is not available here; testing the epoll driver only");
+        vec!["epoll"]
+    }
+}
+
+fn uring_available() -> bool {
+    let mut params = [0u8; 120];
+    // SAFETY: io_uring_setup reads and writes the params buffer we own; the
+    // returned descriptor, if any, is closed at once.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4u32, params.as_mut_ptr()) };
+    if fd >= 0 {
+        // SAFETY: fd is a descriptor we own.
+        unsafe { libc::close(fd as i32) };
+        true
+    } else {
+        false
+    }
+}
+
+/// A running stampede-target process; killed on drop.
+pub struct TargetProcess {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl TargetProcess {
+    /// Starts the target with one thread on 127.0.0.1:0.
+    pub fn start() -> TargetProcess {
+        let mut child = Command::new(bin("stampede-target"))
+            .args(["--listen", "127.0.0.1:0", "--threads", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start stampede-target");
+        let stdout = child.stdout.take().expect("target stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read target's first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from target: {line:?}"));
+        TargetProcess { child, addr }
+    }
+
+    /// The target's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// (requests, connections) the target has counted, from `/__stats`.
+    pub fn stats(&self) -> (u64, u64) {
+        let mut stream = TcpStream::connect(self.addr).expect("connect for /__stats");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .write_all(b"GET /__stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read /__stats");
+        let body = response.split("\r\n\r\n").nth(1).expect("stats body");
+        let json: Value = serde_json::from_str(body).expect("stats json");
+        (json["requests"].as_u64().unwrap(), json["connections"].as_u64().unwrap())
+    }
+
+    /// Stops the target at once (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TargetProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A finished stampede run.
+pub struct Run {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Everything printed to stdout.
+    pub stdout: String,
+    /// Everything printed to stderr.
+    pub stderr: String,
+    /// The JSON summary, if one was written.
+    pub json: Option<Value>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The JSON summary; fails the test with the output when there is none.
+    pub fn summary(&self) -> &Value {
+        self.json.as_ref().unwrap_or_else(|| {
+            panic!("no JSON summary\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+
+    /// `totals.<field>` as an integer.
+    pub fn total(&self, field: &str) -> u64 {
+        self.summary()["totals"][field].as_u64().unwrap_or_else(|| panic!("totals.{field} missing"))
+    }
+
+    /// Failures of one kind, summed over endpoints and messages.
+    pub fn failures_of_kind(&self, kind: &str) -> u64 {
+        self.summary()["failures"]
+            .as_array()
+            .expect("failures array")
+            .iter()
+            .filter(|f| f["kind"] == kind)
+            .map(|f| f["count"].as_u64().unwrap())
+            .sum()
+    }
+}
+
+/// Starts stampede with `args` plus a JSON summary path; returns the child
+/// and that path.
+pub fn spawn_stampede(args: &[&str]) -> (Child, PathBuf) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let json = std::env::temp_dir().join(format!(
+        "stampede-test-{}-{}.json",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&json);
+    let child = Command::new(bin("stampede"))
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .arg("--only-summary")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stampede");
+    (child, json)
+}
+
+/// Waits for a stampede child started by [`spawn_stampede`], killing it past
+/// `limit` (the test then fails on the missing summary or the status).
+pub fn wait_stampede(mut child: Child, json: PathBuf, started: Instant, limit: Duration) -> Run {
+    loop {
+        if child.try_wait().expect("wait stampede").is_some() || started.elapsed() > limit {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("collect stampede output");
+    let json_value = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let _ = std::fs::remove_file(&json);
+    Run {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        json: json_value,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Runs stampede to completion (at most `limit`).
+pub fn stampede(args: &[&str], limit: Duration) -> Run {
+    let started = Instant::now();
+    let (child, json) = spawn_stampede(args);
+    wait_stampede(child, json, started, limit)
+}

@@ -1,0 +1,150 @@
+//! Open loop: a shard's slice of the global arrival schedule `t0 + j / rate`.
+//!
+//! A scheduler task sleeps until each intended send time and hands the
+//! arrival to an idle worker; workers are spawned on demand up to the shard's
+//! in-flight cap, and an arrival that finds every worker busy is counted as
+//! dropped, never delayed. Latency is recorded from the intended time
+//! (coordinated-omission corrected) and service time from the actual send.
+//! When the arrivals are due comes from `pace`; how to send, from the client.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use crate::pace;
+use crate::shard::{yield_now, Shard};
+
+/// What one shard needs to know of the global schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Global arrivals per second.
+    pub rate_per_s: f64,
+    /// Global arrival count at which the schedule ends.
+    pub total: Option<u64>,
+    /// Shards sharing the schedule.
+    pub shards: usize,
+    /// This shard's most concurrent requests.
+    pub max_in_flight: u32,
+}
+
+/// Arrivals dispatched back to back (the shard is behind) before yielding.
+const DISPATCH_BURST: u32 = 16;
+
+/// A worker's mailbox: the intended send time of its next arrival.
+#[derive(Default)]
+struct Slot {
+    /// The arrival handed over and not yet taken.
+    job: Cell<Option<Instant>>,
+    /// Set when the schedule is over; the worker exits.
+    closed: Cell<bool>,
+    /// The worker's waker while it waits.
+    waker: Cell<Option<Waker>>,
+}
+
+impl Slot {
+    fn deliver(&self, intended: Instant) {
+        self.job.set(Some(intended));
+        self.wake();
+    }
+
+    fn close(&self) {
+        self.closed.set(true);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// The next arrival, or `None` once closed.
+    async fn next(&self) -> Option<Instant> {
+        poll_fn(|cx| {
+            if let Some(intended) = self.job.take() {
+                Poll::Ready(Some(intended))
+            } else if self.closed.get() {
+                Poll::Ready(None)
+            } else {
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// Idle workers' slots, most recently idle last (its connection is warmest).
+type IdleSlots = Rc<RefCell<Vec<Rc<Slot>>>>;
+
+/// Runs the shard's share of the schedule until it ends or the shard stops.
+pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
+    let idle: IdleSlots = Rc::default();
+    let mut workers = 0u32;
+    let mut burst = 0u32;
+    let mut i = 0u64;
+    while !shard.stopping.get() {
+        let j = pace::global_arrival(i, shard.index, schedule.shards);
+        if schedule.total.is_some_and(|total| j >= total) {
+            break;
+        }
+        let intended = shard.t0 + pace::arrival_offset(j, schedule.rate_per_s);
+        if intended > Instant::now() {
+            burst = 0;
+            monoio::time::sleep_until(monoio::time::Instant::from_std(intended)).await;
+            if shard.stopping.get() {
+                break;
+            }
+        } else {
+            burst += 1;
+            if burst >= DISPATCH_BURST {
+                burst = 0;
+                yield_now().await;
+            }
+        }
+        i += 1;
+        let slot = idle.borrow_mut().pop();
+        if let Some(slot) = slot {
+            shard.in_flight.set(shard.in_flight.get() + 1);
+            slot.deliver(intended);
+        } else if workers < schedule.max_in_flight {
+            workers += 1;
+            shard.in_flight.set(shard.in_flight.get() + 1);
+            let slot = Rc::new(Slot::default());
+            slot.job.set(Some(intended));
+            monoio::spawn(worker(shard.clone(), slot, idle.clone()));
+        } else {
+            shard.recorder.borrow_mut().record_dropped(1);
+        }
+    }
+    shard.arrivals_done.set(true);
+    for slot in idle.borrow_mut().drain(..) {
+        slot.close();
+    }
+}
+
+/// Sends one request per arrival handed to its slot.
+async fn worker(shard: Rc<Shard>, slot: Rc<Slot>, idle: IdleSlots) {
+    let plan = shard.plan.clone();
+    let mut step = 0;
+    while let Some(intended) = slot.next().await {
+        let request = &plan.requests[step];
+        step = (step + 1) % plan.requests.len();
+        let sent_at = Instant::now();
+        let outcome = shard.client.send(request.origin, &request.bytes, request.is_head).await;
+        let done_at = Instant::now();
+        let latency = done_at.saturating_duration_since(intended);
+        let service = done_at.saturating_duration_since(sent_at);
+        shard.recorder.borrow_mut().record(request.endpoint, &outcome, latency, service);
+        shard.in_flight.set(shard.in_flight.get() - 1);
+        if shard.arrivals_done.get() {
+            return;
+        }
+        if outcome.is_err() {
+            yield_now().await;
+        }
+        idle.borrow_mut().push(slot.clone());
+    }
+}

@@ -1,0 +1,596 @@
+//! `RunConfig`: the validated, unit-typed, immutable description of a run.
+//!
+//! Settings arrive as text from three sources, each tagged with where it came
+//! from so an error can name it: command-line flags, `STAMPEDE_<KEY>`
+//! environment variables, and a config file of Locust-style `key = value`
+//! lines. Precedence is flag > env > file. This module parses and validates
+//! them all in one place; clap lives in `cli.rs`, which only collects text.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::http::Limits;
+use crate::runtime::IoDriver;
+
+/// A setting's value and where it came from.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    /// The raw text.
+    pub value: String,
+    /// Where it was given, for error messages.
+    pub origin: Origin,
+}
+
+/// Where a setting was given.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// A command-line flag, e.g. `--users`.
+    Flag(&'static str),
+    /// An environment variable.
+    Env(String),
+    /// A line of a config file.
+    File { path: PathBuf, line: usize, key: String },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(flag) => write!(f, "{flag}"),
+            Origin::Env(name) => write!(f, "environment variable {name}"),
+            Origin::File { path, line, key } => {
+                write!(f, "{}, line {line}, key '{key}'", path.display())
+            }
+        }
+    }
+}
+
+/// A setting that could not be used, naming its flag, variable or file line.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    /// Where the bad value was given (or the flag that is missing).
+    pub origin: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(origin: impl fmt::Display, message: impl Into<String>) -> Self {
+        ConfigError { origin: origin.to_string(), message: message.into() }
+    }
+}
+
+/// How a key is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyUse {
+    /// stampede uses it.
+    Used,
+    /// A known Locust key stampede accepts but does not act on yet.
+    Ignored,
+}
+
+/// Every key accepted in config files and `STAMPEDE_` variables, with its flag.
+const KEYS: &[(&str, &str, KeyUse)] = &[
+    ("host", "--host", KeyUse::Used),
+    ("path", "--path", KeyUse::Used),
+    ("method", "--method", KeyUse::Used),
+    ("header", "--header", KeyUse::Used),
+    ("body", "--body", KeyUse::Used),
+    ("users", "--users", KeyUse::Used),
+    ("spawn-rate", "--spawn-rate", KeyUse::Used),
+    ("run-time", "--run-time", KeyUse::Used),
+    ("iterations", "--iterations", KeyUse::Used),
+    ("rate", "--rate", KeyUse::Used),
+    ("max-in-flight", "--max-in-flight", KeyUse::Used),
+    ("threads", "--threads", KeyUse::Used),
+    ("io-driver", "--io-driver", KeyUse::Used),
+    ("timeout", "--timeout", KeyUse::Used),
+    ("stop-timeout", "--stop-timeout", KeyUse::Used),
+    ("json", "--json", KeyUse::Used),
+    ("print-interval", "--print-interval", KeyUse::Used),
+    ("only-summary", "--only-summary", KeyUse::Used),
+    ("headless", "--headless", KeyUse::Used),
+    ("html", "--html", KeyUse::Ignored),
+    ("csv", "--csv", KeyUse::Ignored),
+    ("csv-full-history", "--csv-full-history", KeyUse::Ignored),
+    ("locustfile", "--locustfile", KeyUse::Ignored),
+    ("master", "--master", KeyUse::Ignored),
+    ("worker", "--worker", KeyUse::Ignored),
+    ("expect-workers", "--expect-workers", KeyUse::Ignored),
+    ("master-host", "--master-host", KeyUse::Ignored),
+    ("master-port", "--master-port", KeyUse::Ignored),
+    ("master-bind-host", "--master-bind-host", KeyUse::Ignored),
+    ("master-bind-port", "--master-bind-port", KeyUse::Ignored),
+    ("web-host", "--web-host", KeyUse::Ignored),
+    ("web-port", "--web-port", KeyUse::Ignored),
+    ("autostart", "--autostart", KeyUse::Ignored),
+    ("autoquit", "--autoquit", KeyUse::Ignored),
+    ("loglevel", "--loglevel", KeyUse::Ignored),
+    ("logfile", "--logfile", KeyUse::Ignored),
+    ("exit-code-on-error", "--exit-code-on-error", KeyUse::Ignored),
+    ("tags", "--tags", KeyUse::Ignored),
+];
+
+/// The flag that sets `key`, for messages.
+fn flag_of(key: &str) -> &'static str {
+    KEYS.iter().find(|(k, _, _)| *k == key).map_or("--?", |(_, flag, _)| flag)
+}
+
+/// All settings of a run, layered by precedence; the first source to set a key wins.
+#[derive(Debug, Default)]
+pub struct Settings {
+    /// Canonical key (`spawn-rate`) to its setting.
+    values: BTreeMap<&'static str, Setting>,
+    /// Warnings about ignored or unknown keys, shown before the run.
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Adds a command-line flag value (highest precedence; call first).
+    pub fn flag(&mut self, key: &'static str, value: impl Into<String>) {
+        let setting = Setting { value: value.into(), origin: Origin::Flag(flag_of(key)) };
+        self.values.entry(key).or_insert(setting);
+    }
+
+    /// Adds every `STAMPEDE_<KEY>` variable from `vars` not already set by a flag.
+    pub fn env(&mut self, vars: impl IntoIterator<Item = (String, String)>) {
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix("STAMPEDE_") else { continue };
+            let key = rest.to_ascii_lowercase().replace('_', "-");
+            match KEYS.iter().find(|(k, _, _)| *k == key) {
+                Some((key, _, use_)) => {
+                    self.note_ignored(key, *use_, &name);
+                    let setting = Setting { value, origin: Origin::Env(name) };
+                    self.values.entry(key).or_insert(setting);
+                }
+                None => self.warnings.push(format!("ignoring unknown environment variable {name}")),
+            }
+        }
+    }
+
+    /// Adds the keys of a Locust-style config file not already set.
+    pub fn file(&mut self, path: &Path, text: &str) {
+        for (index, raw) in text.lines().enumerate() {
+            let line = strip_comment(raw).trim();
+            if line.is_empty() || line.starts_with('[') {
+                continue;
+            }
+            let origin_line = index + 1;
+            let Some((key, value)) = line.split_once('=') else {
+                self.warnings.push(format!(
+                    "{}, line {origin_line}: ignoring a line without '='",
+                    path.display()
+                ));
+                continue;
+            };
+            let key = key.trim().to_ascii_lowercase().replace('_', "-");
+            let value = value.trim().trim_matches('"').to_string();
+            match KEYS.iter().find(|(k, _, _)| *k == key) {
+                Some((known, _, use_)) => {
+                    self.note_ignored(known, *use_, &format!("{}, line {origin_line}", path.display()));
+                    let origin = Origin::File { path: path.to_path_buf(), line: origin_line, key };
+                    self.values.entry(known).or_insert(Setting { value, origin });
+                }
+                None => self.warnings.push(format!(
+                    "{}, line {origin_line}: ignoring unknown key '{key}'",
+                    path.display()
+                )),
+            }
+        }
+    }
+
+    fn note_ignored(&mut self, key: &str, use_: KeyUse, place: &str) {
+        if use_ == KeyUse::Ignored {
+            self.warnings.push(format!("{place}: '{key}' is not supported by this version, ignored"));
+        }
+    }
+
+    /// The setting for `key`, if any source gave it.
+    pub fn get(&self, key: &str) -> Option<&Setting> {
+        self.values.get(key)
+    }
+
+    /// Parses `key` with `parse`, naming the origin on error.
+    fn parsed<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(s) => parse(&s.value).map(Some).map_err(|m| ConfigError::new(&s.origin, m)),
+        }
+    }
+
+    /// The origin of `key` for messages, or its flag when unset.
+    fn origin(&self, key: &str) -> String {
+        self.get(key).map_or_else(|| flag_of(key).to_string(), |s| s.origin.to_string())
+    }
+}
+
+/// Removes a `#` comment (also one after a value).
+fn strip_comment(line: &str) -> &str {
+    line.split_once('#').map_or(line, |(before, _)| before)
+}
+
+/// The load model of a run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum Load {
+    /// N users, each sending its next request when the last one finished.
+    Closed {
+        /// Users at full ramp.
+        users: u32,
+        /// Users started per second; `None` starts them all at once.
+        spawn_rate_per_s: Option<f64>,
+    },
+    /// Requests issued on a fixed schedule whatever the responses do.
+    Open {
+        /// Arrivals per second over all shards.
+        rate_per_s: f64,
+        /// Most requests in flight over all shards; arrivals beyond it are dropped.
+        max_in_flight: u32,
+    },
+}
+
+/// Where the requests go.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetUrl {
+    /// The URL as given.
+    pub url: String,
+    /// `host[:port]` for the Host header.
+    pub authority: String,
+    /// Path and query of the request.
+    pub path: String,
+    /// Resolved socket address (resolved once at start).
+    pub addr: SocketAddr,
+}
+
+/// A validated run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunConfig {
+    /// The target URL.
+    pub target: TargetUrl,
+    /// Request method.
+    pub method: String,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+    /// Request body text.
+    pub body: String,
+    /// Closed or open loop.
+    pub load: Load,
+    /// Stop after this long; `None` runs until stopped (or `iterations`).
+    #[serde(serialize_with = "serialize_opt_secs")]
+    pub run_time: Option<Duration>,
+    /// Stop after exactly this many requests in total.
+    pub iterations: Option<u64>,
+    /// Shards (pinned threads).
+    pub threads: usize,
+    /// Which I/O driver the shards should use.
+    pub io_driver: IoDriver,
+    /// Connect and request timeout.
+    #[serde(serialize_with = "serialize_secs")]
+    pub timeout: Duration,
+    /// How long in-flight requests may take to finish at stop.
+    #[serde(serialize_with = "serialize_secs")]
+    pub stop_timeout: Duration,
+    /// Where to write the JSON summary.
+    pub json: Option<PathBuf>,
+    /// How often the live table is printed.
+    #[serde(serialize_with = "serialize_secs")]
+    pub print_interval: Duration,
+    /// Print only the final summary.
+    pub only_summary: bool,
+    /// Response size limits.
+    #[serde(skip)]
+    pub limits: Limits,
+}
+
+fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn serialize_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Default in-flight cap for open-loop runs.
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 1000;
+/// Most shards a run may ask for.
+pub const MAX_THREADS: usize = 1024;
+
+impl RunConfig {
+    /// Validates settings into a config; `cores` is the default shard count.
+    pub fn from_settings(settings: &Settings, cores: usize) -> Result<RunConfig, ConfigError> {
+        let host = settings
+            .get("host")
+            .ok_or_else(|| ConfigError::new("--host", "a target URL is required, e.g. --host http://127.0.0.1:8080"))?;
+        let path = settings.parsed("path", parse_path)?;
+        let target = parse_url(&host.value, path.as_deref())
+            .map_err(|m| ConfigError::new(&host.origin, m))?;
+        let users = settings.parsed("users", |v| parse_count(v, 1, 10_000_000))?.map(|n| n as u32);
+        let rate = settings.parsed("rate", parse_rate)?;
+        let spawn_rate = settings.parsed("spawn-rate", parse_rate)?;
+        let max_in_flight =
+            settings.parsed("max-in-flight", |v| parse_count(v, 1, 10_000_000))?.map(|n| n as u32);
+        let load = match (users, rate) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    settings.origin("rate"),
+                    format!("cannot be combined with {} (open loop has no fixed users)", settings.origin("users")),
+                ))
+            }
+            (_, Some(rate_per_s)) => {
+                if spawn_rate.is_some() {
+                    return Err(ConfigError::new(settings.origin("spawn-rate"), "applies to --users, not to --rate"));
+                }
+                Load::Open { rate_per_s, max_in_flight: max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT) }
+            }
+            (users, None) => {
+                if max_in_flight.is_some() {
+                    return Err(ConfigError::new(settings.origin("max-in-flight"), "applies to --rate (open loop) only"));
+                }
+                Load::Closed { users: users.unwrap_or(1), spawn_rate_per_s: spawn_rate }
+            }
+        };
+        let threads = settings.parsed("threads", |v| parse_count(v, 1, MAX_THREADS as u64))?;
+        let threads = threads.map_or(cores.clamp(1, MAX_THREADS), |t| t as usize);
+        let headers = match settings.get("header") {
+            Some(s) => parse_headers(&s.value).map_err(|m| ConfigError::new(&s.origin, m))?,
+            None => Vec::new(),
+        };
+        let method = settings.parsed("method", parse_method)?.unwrap_or_else(|| "GET".into());
+        Ok(RunConfig {
+            target,
+            method,
+            headers,
+            body: settings.get("body").map(|s| s.value.clone()).unwrap_or_default(),
+            load,
+            run_time: settings.parsed("run-time", parse_duration)?,
+            iterations: settings.parsed("iterations", |v| parse_count(v, 1, u64::MAX))?,
+            threads,
+            io_driver: settings.parsed("io-driver", IoDriver::parse)?.unwrap_or(IoDriver::Auto),
+            timeout: settings.parsed("timeout", parse_duration)?.unwrap_or(Duration::from_secs(60)),
+            stop_timeout: settings.parsed("stop-timeout", parse_duration)?.unwrap_or(Duration::from_secs(5)),
+            json: settings.get("json").map(|s| PathBuf::from(&s.value)),
+            print_interval: settings.parsed("print-interval", parse_duration)?.unwrap_or(Duration::from_secs(2)),
+            only_summary: settings.parsed("only-summary", parse_bool)?.unwrap_or(false),
+            limits: Limits::default(),
+        })
+    }
+
+    /// Connections the run may hold open at once.
+    pub fn max_connections(&self) -> u64 {
+        match self.load {
+            Load::Closed { users, .. } => u64::from(users),
+            Load::Open { max_in_flight, .. } => u64::from(max_in_flight),
+        }
+    }
+}
+
+/// Parses a duration: `30s`, `2m`, `1h30m`, `250ms`, or bare seconds (`45`, `0.5`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let bad = || format!("invalid duration '{text}' (use e.g. 30s, 2m, 1h30m, 250ms)");
+    if let Ok(seconds) = text.parse::<f64>() {
+        return if seconds.is_finite() && seconds >= 0.0 && seconds < 1e9 {
+            Ok(Duration::from_secs_f64(seconds))
+        } else {
+            Err(bad())
+        };
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" => Duration::from_secs(value.checked_mul(60).ok_or_else(bad)?),
+            "h" => Duration::from_secs(value.checked_mul(3600).ok_or_else(bad)?),
+            "d" => Duration::from_secs(value.checked_mul(86_400).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        };
+        total = total.checked_add(unit).ok_or_else(bad)?;
+        rest = &rest[unit_len..];
+    }
+    if text.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+fn parse_count(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    let value: u64 = text.trim().parse().map_err(|_| format!("invalid number '{text}'"))?;
+    if value < min || value > max {
+        return Err(format!("'{text}' must be between {min} and {max}"));
+    }
+    Ok(value)
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let value: f64 = text.trim().parse().map_err(|_| format!("invalid rate '{text}'"))?;
+    if !(value.is_finite() && value > 0.0 && value <= 1e9) {
+        return Err(format!("rate '{text}' must be above 0 (per second)"));
+    }
+    Ok(value)
+}
+
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" | "" => Ok(true),
+        "false" | "no" | "0" | "off" => Ok(false),
+        _ => Err(format!("invalid boolean '{text}' (use true or false)")),
+    }
+}
+
+fn parse_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') || text.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(format!("path '{text}' must start with '/' and contain no spaces"));
+    }
+    Ok(text.to_string())
+}
+
+fn parse_method(text: &str) -> Result<String, String> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(format!("invalid method '{text}'"));
+    }
+    Ok(text.to_ascii_uppercase())
+}
+
+/// Parses headers given as `Name: value`, several separated by newlines.
+fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let (name, value) = line.split_once(':').ok_or_else(|| format!("header '{line}' is not 'Name: value'"))?;
+            let name = name.trim();
+            let valid_name = !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !valid_name || value.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return Err(format!("invalid header '{line}'"));
+            }
+            Ok((name.to_string(), value.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Parses `http://host[:port][/path]`, resolving the host once.
+pub fn parse_url(url: &str, path_override: Option<&str>) -> Result<TargetUrl, String> {
+    let rest = if let Some(rest) = url.strip_prefix("http://") {
+        rest
+    } else if url.starts_with("https://") {
+        return Err(format!("'{url}': https is not supported by this version yet; use http://"));
+    } else {
+        return Err(format!("'{url}' is not an http:// URL"));
+    };
+    let (authority, url_path) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.is_empty() || authority.contains('@') || authority.bytes().any(|b| b <= b' ') {
+        return Err(format!("'{url}' has no valid host"));
+    }
+    let (host, port) = split_host_port(authority).ok_or_else(|| format!("'{url}' has an invalid port"))?;
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{host}': {e}"))?
+        .next()
+        .ok_or_else(|| format!("'{host}' resolved to no address"))?;
+    let path = match (path_override, url_path) {
+        (Some(p), _) => p.to_string(),
+        (None, "") => "/".to_string(),
+        (None, p) if p.starts_with('?') => format!("/{p}"),
+        (None, p) => p.to_string(),
+    };
+    Ok(TargetUrl { url: url.to_string(), authority: authority.to_string(), path, addr })
+}
+
+/// Splits `host:port`, `[v6]:port`, or a bare host (port 80).
+fn split_host_port(authority: &str) -> Option<(&str, u16)> {
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        return match after.strip_prefix(':') {
+            Some(port) => Some((host, port.parse().ok()?)),
+            None if after.is_empty() => Some((host, 80)),
+            None => None,
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => Some((host, port.parse().ok()?)),
+        Some(_) => None,
+        None => Some((authority, 80)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&'static str, &str)]) -> Settings {
+        let mut s = Settings::default();
+        for (k, v) in pairs {
+            s.flag(k, *v);
+        }
+        s
+    }
+
+    /// Durations parse in Locust's forms and reject nonsense.
+    #[test]
+    fn durations_table() {
+        let ok: &[(&str, u64)] = &[("30s", 30_000), ("2m", 120_000), ("1h30m", 5_400_000), ("250ms", 250), ("45", 45_000), ("0.5", 500)];
+        for (text, ms) in ok {
+            assert_eq!(parse_duration(text), Ok(Duration::from_millis(*ms)), "{text}");
+        }
+        for bad in ["", "s", "10x", "-1", "1h-3m", "m5", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// URLs resolve to an address, Host authority and path.
+    #[test]
+    fn urls_table() {
+        let t = parse_url("http://127.0.0.1:8080/a/b?c=1", None).unwrap();
+        assert_eq!((t.authority.as_str(), t.path.as_str()), ("127.0.0.1:8080", "/a/b?c=1"));
+        assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
+        let t = parse_url("http://[::1]:9000", Some("/x")).unwrap();
+        assert_eq!((t.addr.port(), t.path.as_str()), (9000, "/x"));
+        assert_eq!(parse_url("http://localhost", None).unwrap().addr.port(), 80);
+        for bad in ["127.0.0.1:80", "ftp://x", "http://", "http://h:99999", "http://:80", "http://a b"] {
+            assert!(parse_url(bad, None).is_err(), "{bad}");
+        }
+        assert!(parse_url("https://x", None).unwrap_err().contains("https"));
+    }
+
+    /// Flags beat env, env beats the file; unknown keys warn; bad values name the line.
+    #[test]
+    fn precedence_and_file_errors() {
+        let mut s = Settings::default();
+        s.flag("users", "7");
+        s.env(vec![
+            ("STAMPEDE_USERS".to_string(), "8".to_string()),
+            ("STAMPEDE_RUN_TIME".to_string(), "3s".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ]);
+        let conf = "# Locust master.conf\nhost = http://127.0.0.1:1\nusers = 9\nrun-time = 9s  # comment\nexpect-workers = 4\nfoo = bar\nspawn-rate = x\n";
+        s.file(Path::new("master.conf"), conf);
+        assert_eq!(s.get("users").unwrap().value, "7");
+        assert_eq!(s.get("run-time").unwrap().value, "3s");
+        assert!(s.warnings.iter().any(|w| w.contains("unknown key 'foo'")));
+        assert!(s.warnings.iter().any(|w| w.contains("'expect-workers' is not supported")));
+        let err = RunConfig::from_settings(&s, 2).unwrap_err().to_string();
+        assert_eq!(err, "master.conf, line 7, key 'spawn-rate': invalid rate 'x'");
+    }
+
+    /// Contradictory or empty load settings are refused with the flag named.
+    #[test]
+    fn load_validation() {
+        let host = ("host", "http://127.0.0.1:1");
+        let err = RunConfig::from_settings(&settings(&[host, ("users", "5"), ("rate", "10")]), 2).unwrap_err();
+        assert!(err.to_string().starts_with("--rate: cannot be combined with --users"), "{err}");
+        let err = RunConfig::from_settings(&settings(&[host, ("users", "0")]), 2).unwrap_err();
+        assert!(err.to_string().starts_with("--users:"), "{err}");
+        let err = RunConfig::from_settings(&settings(&[("users", "3")]), 2).unwrap_err();
+        assert!(err.to_string().starts_with("--host:"), "{err}");
+        let c = RunConfig::from_settings(&settings(&[host, ("rate", "100")]), 2).unwrap();
+        assert_eq!(c.load, Load::Open { rate_per_s: 100.0, max_in_flight: DEFAULT_MAX_IN_FLIGHT });
+        assert_eq!(c.threads, 2);
+        let c = RunConfig::from_settings(&settings(&[host, ("header", "X-A: 1\nAccept: */*")]), 2).unwrap();
+        assert_eq!(c.headers.len(), 2);
+        assert!(RunConfig::from_settings(&settings(&[host, ("header", "bad header")]), 2).is_err());
+    }
+}

@@ -1,0 +1,297 @@
+//! The control actor: starts the shards, ramps users, decides when the run
+//! stops, and feeds every snapshot to the aggregator.
+//!
+//! It runs on the calling (main) thread and talks to shards only over flume
+//! channels. It owns the run's clock decisions (ramp, run time, stop timeout,
+//! signals); pacing arithmetic is in `pace`, request work in the shards,
+//! formatting in `report`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flume::{Receiver, RecvTimeoutError, Sender};
+
+use crate::config::{Load, RunConfig};
+use crate::pace;
+use crate::report::RunInfo;
+use crate::scenario::Plan;
+use crate::shard::{self, Command, ShardEvent, ShardLoad, ShardSpec};
+use crate::stats::Aggregator;
+use crate::sys;
+
+/// How often the control loop wakes when no event arrives.
+const CONTROL_TICK: Duration = Duration::from_millis(50);
+/// How long shards may take to build their runtimes.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Extra wait for shards' final snapshots beyond the stop timeout.
+const FINAL_GRACE: Duration = Duration::from_secs(2);
+/// File descriptors kept free for everything but connections.
+const FD_RESERVE: u64 = 64;
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// `--run-time` elapsed.
+    RunTime,
+    /// Every shard finished its share of `--iterations`.
+    Completed,
+    /// Ctrl-C or SIGTERM.
+    Signal,
+}
+
+impl StopReason {
+    /// Lower-case name for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::RunTime => "run_time",
+            StopReason::Completed => "completed",
+            StopReason::Signal => "signal",
+        }
+    }
+}
+
+/// Errors that keep a run from happening at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A shard thread could not be started.
+    #[error("cannot start shard thread: {0}")]
+    Spawn(#[from] std::io::Error),
+    /// A shard failed to build its runtime.
+    #[error("shard {shard} failed to start: {error}")]
+    Shard {
+        /// Shard index.
+        shard: usize,
+        /// Why.
+        error: String,
+    },
+    /// Shards did not report ready in time.
+    #[error("shards did not start within {0:?}")]
+    StartupTimeout(Duration),
+}
+
+/// Everything a finished run hands to the reporters.
+pub struct RunOutcome {
+    /// Merged stats.
+    pub aggregator: Aggregator,
+    /// Run facts for the reports.
+    pub info: RunInfo,
+    /// Why the run ended.
+    pub stop_reason: StopReason,
+    /// Connections opened over all shards.
+    pub connections_opened: u64,
+    /// Things the user should know about the measurement.
+    pub warnings: Vec<String>,
+}
+
+/// Installs Ctrl-C and SIGTERM handlers: the first sets the returned flag (a
+/// graceful stop); a second one exits at once with status 130.
+pub fn install_stop_signals() -> std::io::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, flag.clone())?;
+        signal_hook::flag::register(signal, flag.clone())?;
+    }
+    Ok(flag)
+}
+
+/// A started shard as the control actor sees it.
+struct ShardHandle {
+    commands: Sender<Command>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    finished: bool,
+}
+
+/// Runs `plan` as configured. `stop` requests a graceful stop (signals);
+/// `progress` is called every print interval with the stats so far.
+pub fn run(
+    config: &RunConfig,
+    plan: Plan,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&Aggregator, Duration),
+) -> Result<RunOutcome, RunError> {
+    let mut warnings = Vec::new();
+    let needed = config.max_connections() + FD_RESERVE + 8 * config.threads as u64;
+    let fd_limit = match sys::raise_fd_limit(needed) {
+        Ok(limit) => limit.soft,
+        Err(e) => {
+            warnings.push(format!("cannot read the open-file limit: {e}"));
+            0
+        }
+    };
+    if fd_limit < needed {
+        warnings.push(format!(
+            "open-file limit {fd_limit} is below the {needed} this run may need; \
+             raise it (ulimit -n {needed}, or run as root) or expect connect errors"
+        ));
+    }
+
+    let (event_tx, events) = flume::unbounded();
+    let (mut shards, drivers) = start_shards(config, Arc::new(plan), event_tx, &events)?;
+    let t0 = Instant::now();
+    for shard in &shards {
+        let _ = shard.commands.send(Command::Start { t0 });
+    }
+
+    let mut aggregator = Aggregator::new();
+    let mut connections_opened = 0;
+    let mut spawned = 0u32;
+    let mut stop_reason = None;
+    let mut final_deadline = None;
+    let mut next_print = t0 + config.print_interval;
+    while !shards.iter().all(|s| s.finished) {
+        match events.recv_timeout(CONTROL_TICK) {
+            Ok(ShardEvent::Snapshot(snapshot)) => {
+                if let Err(e) = aggregator.merge(&snapshot) {
+                    warnings.push(format!("dropped a snapshot from shard {}: {e}", snapshot.source));
+                }
+            }
+            Ok(ShardEvent::Finished { shard, connections_opened: opened, cut_off }) => {
+                shards[shard].finished = true;
+                connections_opened += opened;
+                if cut_off {
+                    warnings.push(format!(
+                        "shard {shard}: in-flight requests cut off by the stop timeout ({:?})",
+                        config.stop_timeout
+                    ));
+                }
+            }
+            Ok(ShardEvent::Failed { shard, error }) => {
+                warnings.push(format!("shard {shard} failed: {error}"));
+                shards[shard].finished = true;
+            }
+            Ok(ShardEvent::Ready { .. }) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let elapsed = t0.elapsed();
+        if stop_reason.is_none() {
+            if let Load::Closed { users, spawn_rate_per_s } = config.load {
+                spawned = ramp(&shards, spawned, pace::users_due(elapsed, spawn_rate_per_s, users));
+            }
+            let reason = if stop.load(Ordering::Relaxed) {
+                Some(StopReason::Signal)
+            } else if config.run_time.is_some_and(|run_time| elapsed >= run_time) {
+                Some(StopReason::RunTime)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                stop_reason = Some(reason);
+                final_deadline = Some(Instant::now() + config.stop_timeout + FINAL_GRACE);
+                for shard in &shards {
+                    let _ = shard.commands.send(Command::Stop);
+                }
+            }
+        }
+        if final_deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            warnings.push("some shards did not report their final stats in time".to_string());
+            break;
+        }
+        if Instant::now() >= next_print {
+            next_print += config.print_interval;
+            progress(&aggregator, elapsed);
+        }
+    }
+    let duration = t0.elapsed();
+    // Late events from shards that finished after the deadline are still merged.
+    while let Ok(event) = events.try_recv() {
+        if let ShardEvent::Snapshot(snapshot) = event {
+            let _ = aggregator.merge(&snapshot);
+        }
+    }
+    for shard in &mut shards {
+        if shard.finished {
+            if let Some(thread) = shard.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+    let usage = sys::process_usage();
+    let info = RunInfo {
+        duration_s: duration.as_secs_f64(),
+        threads: config.threads,
+        io_driver: drivers,
+        cpu_seconds: usage.cpu_seconds,
+        max_rss_kb: usage.max_rss_kb,
+        fd_limit,
+        config: serde_json::to_value(config).unwrap_or_default(),
+    };
+    Ok(RunOutcome {
+        aggregator,
+        info,
+        stop_reason: stop_reason.unwrap_or(StopReason::Completed),
+        connections_opened,
+        warnings,
+    })
+}
+
+/// Starts one shard per configured thread and waits until each is ready;
+/// returns them with the name of the driver(s) they run on.
+fn start_shards(
+    config: &RunConfig,
+    plan: Arc<Plan>,
+    event_tx: Sender<ShardEvent>,
+    events: &Receiver<ShardEvent>,
+) -> Result<(Vec<ShardHandle>, String), RunError> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let mut shards = Vec::with_capacity(config.threads);
+    for index in 0..config.threads {
+        let load = match config.load {
+            Load::Closed { .. } => ShardLoad::Closed {
+                budget: config.iterations.map(|n| pace::share(n, config.threads, index)),
+            },
+            Load::Open { rate_per_s, max_in_flight } => ShardLoad::Open {
+                rate_per_s,
+                total: config.iterations,
+                max_in_flight: pace::share(u64::from(max_in_flight), config.threads, index).max(1) as u32,
+            },
+        };
+        let spec = ShardSpec {
+            index,
+            shards: config.threads,
+            core: (!cores.is_empty()).then(|| cores[index % cores.len()]),
+            plan: plan.clone(),
+            load,
+            io_driver: config.io_driver,
+            timeout: config.timeout,
+            stop_timeout: config.stop_timeout,
+            limits: config.limits,
+        };
+        let (commands, receiver) = flume::unbounded();
+        let thread = shard::spawn(spec, receiver, event_tx.clone())?;
+        shards.push(ShardHandle { commands, thread: Some(thread), finished: false });
+    }
+    let mut drivers: Vec<String> = Vec::new();
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    while drivers.len() < config.threads {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(wait) {
+            Ok(ShardEvent::Ready { driver, .. }) => drivers.push(driver.to_string()),
+            Ok(ShardEvent::Failed { shard, error }) => return Err(RunError::Shard { shard, error }),
+            Ok(_) => {}
+            Err(_) => return Err(RunError::StartupTimeout(STARTUP_TIMEOUT)),
+        }
+    }
+    drivers.sort();
+    drivers.dedup();
+    Ok((shards, drivers.join(", ")))
+}
+
+/// Sends spawn commands so `due` users run in total, round-robin over the
+/// shards so their user counts differ by at most one; returns the new total.
+fn ramp(shards: &[ShardHandle], spawned: u32, due: u32) -> u32 {
+    if due <= spawned {
+        return spawned;
+    }
+    let count = shards.len() as u32;
+    for (index, shard) in shards.iter().enumerate() {
+        let index = index as u32;
+        // Users numbered spawned..due go to shard (number % count).
+        let before = spawned / count + u32::from(index < spawned % count);
+        let after = due / count + u32::from(index < due % count);
+        if after > before {
+            let _ = shard.commands.send(Command::SpawnUsers(after - before));
+        }
+    }
+    due
+}

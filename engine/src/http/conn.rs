@@ -1,0 +1,226 @@
+//! One HTTP/1.1 connection: write a request, read and frame its response.
+//!
+//! The connection owns its socket and two buffers that live as long as it
+//! does: the request is copied into the write buffer and handed to the kernel
+//! by ownership (monoio's rent model), the response lands in the read buffer,
+//! its head is parsed in place and its body is counted, never kept. Dialing
+//! with timeouts and retries is the client's job; idle keeping is the pool's.
+
+use std::net::SocketAddr;
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::chunked::ChunkedDecoder;
+use super::failure::Failure;
+use super::response::{parse_head, BodyFraming, HeadParse};
+
+/// Size limits that protect the generator from hostile responses.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest response head accepted, in bytes.
+    pub max_head_bytes: usize,
+    /// Most response headers accepted.
+    pub max_headers: usize,
+    /// Size of each connection's read buffer; at least `max_head_bytes`.
+    pub read_buffer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_head_bytes: 64 * 1024, max_headers: 100, read_buffer_bytes: 64 * 1024 }
+    }
+}
+
+/// What a completed exchange tells the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exchange {
+    /// Response status code.
+    pub status: u16,
+    /// Response bytes on the wire: head plus body framing and data.
+    pub bytes_received: u64,
+    /// Whether the connection can carry another request.
+    pub keep_alive: bool,
+}
+
+/// An open connection with its buffers.
+pub struct Conn {
+    /// The socket.
+    stream: TcpStream,
+    /// Received bytes; `read_buf[start..]` is not yet consumed.
+    read_buf: Vec<u8>,
+    /// Start of unconsumed bytes in `read_buf`.
+    start: usize,
+    /// Reused buffer the request is copied into for writing.
+    write_buf: Vec<u8>,
+    /// Exchanges started on this connection, to tell fresh from reused.
+    exchanges: u64,
+}
+
+impl Conn {
+    /// Opens a TCP connection (no timeout here; the client wraps it).
+    pub async fn connect(addr: SocketAddr, limits: &Limits) -> Result<Conn, Failure> {
+        let stream = TcpStream::connect_addr(addr)
+            .await
+            .map_err(|e| Failure::from_connect_error(&e))?;
+        // Requests are written whole; Nagle would only delay them.
+        let _ = stream.set_nodelay(true);
+        Ok(Conn {
+            stream,
+            read_buf: Vec::with_capacity(limits.read_buffer_bytes.max(limits.max_head_bytes)),
+            start: 0,
+            write_buf: Vec::with_capacity(1024),
+            exchanges: 0,
+        })
+    }
+
+    /// True once the connection has carried an exchange before.
+    pub fn is_reused(&self) -> bool {
+        self.exchanges > 0
+    }
+
+    /// Sends `request` and reads its whole response.
+    ///
+    /// If this future is dropped midway (a timeout), the connection is in an
+    /// unknown state and must be dropped too.
+    pub async fn exchange(
+        &mut self,
+        request: &[u8],
+        request_is_head: bool,
+        limits: &Limits,
+    ) -> Result<Exchange, Failure> {
+        self.exchanges += 1;
+        let mut out = std::mem::take(&mut self.write_buf);
+        out.clear();
+        out.extend_from_slice(request);
+        let (written, out) = self.stream.write_all(out).await;
+        self.write_buf = out;
+        written.map_err(|e| Failure::from_io_error(&e))?;
+
+        let head = self.read_head(request_is_head, limits).await?;
+        self.start += head.head_len;
+        let body_bytes = match head.framing {
+            BodyFraming::None => 0,
+            BodyFraming::Length(length) => self.skip_length(length).await?,
+            BodyFraming::Chunked => self.skip_chunked().await?,
+            BodyFraming::UntilClose => self.skip_until_close().await?,
+        };
+        if self.start == self.read_buf.len() {
+            self.start = 0;
+            self.read_buf.clear();
+        }
+        Ok(Exchange {
+            status: head.status,
+            bytes_received: head.head_len as u64 + body_bytes,
+            keep_alive: head.keep_alive,
+        })
+    }
+
+    /// Reads until a final (non-1xx) response head is complete.
+    async fn read_head(
+        &mut self,
+        request_is_head: bool,
+        limits: &Limits,
+    ) -> Result<super::response::Head, Failure> {
+        let mut received_any = self.start < self.read_buf.len();
+        loop {
+            let pending = &self.read_buf[self.start..];
+            match parse_head(pending, limits.max_headers, request_is_head)? {
+                HeadParse::Complete(head) if (100..200).contains(&head.status) && head.status != 101 => {
+                    // An interim response (100 Continue, 103 Early Hints): skip it.
+                    self.start += head.head_len;
+                }
+                HeadParse::Complete(head) => return Ok(head),
+                HeadParse::Partial if pending.len() >= limits.max_head_bytes => {
+                    return Err(Failure::HeadTooLarge)
+                }
+                HeadParse::Partial => {
+                    if self.fill().await? == 0 {
+                        return Err(if received_any {
+                            Failure::TruncatedHead
+                        } else {
+                            Failure::ClosedBeforeResponse
+                        });
+                    }
+                    received_any = true;
+                }
+            }
+        }
+    }
+
+    /// Consumes a body of `length` bytes; returns the byte count.
+    async fn skip_length(&mut self, length: u64) -> Result<u64, Failure> {
+        let mut left = length;
+        loop {
+            let buffered = (self.read_buf.len() - self.start) as u64;
+            let take = buffered.min(left);
+            self.start += take as usize;
+            left -= take;
+            if left == 0 {
+                return Ok(length);
+            }
+            self.discard_consumed();
+            if self.fill().await? == 0 {
+                return Err(Failure::TruncatedBody);
+            }
+        }
+    }
+
+    /// Consumes a chunked body; returns its bytes on the wire.
+    async fn skip_chunked(&mut self) -> Result<u64, Failure> {
+        let mut decoder = ChunkedDecoder::new();
+        let mut total = 0u64;
+        loop {
+            let fed = decoder.feed(&self.read_buf[self.start..])?;
+            self.start += fed.consumed;
+            total += fed.consumed as u64;
+            if fed.done {
+                return Ok(total);
+            }
+            self.discard_consumed();
+            if self.fill().await? == 0 {
+                return Err(Failure::TruncatedBody);
+            }
+        }
+    }
+
+    /// Consumes everything until the server closes; returns the byte count.
+    async fn skip_until_close(&mut self) -> Result<u64, Failure> {
+        let mut total = 0u64;
+        loop {
+            total += (self.read_buf.len() - self.start) as u64;
+            self.start = self.read_buf.len();
+            self.discard_consumed();
+            if self.fill().await? == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Forgets consumed bytes so the next read can use the whole buffer.
+    fn discard_consumed(&mut self) {
+        if self.start == self.read_buf.len() {
+            self.read_buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Reads more bytes after the unconsumed ones; 0 means the peer closed.
+    async fn fill(&mut self) -> Result<usize, Failure> {
+        let mut buf = std::mem::take(&mut self.read_buf);
+        if self.start > 0 {
+            buf.copy_within(self.start.., 0);
+            buf.truncate(buf.len() - self.start);
+            self.start = 0;
+        }
+        let (len, cap) = (buf.len(), buf.capacity());
+        if len == cap {
+            self.read_buf = buf;
+            return Err(Failure::HeadTooLarge);
+        }
+        let (result, slice) = self.stream.read(buf.slice_mut(len..cap)).await;
+        self.read_buf = slice.into_inner();
+        result.map_err(|e| Failure::from_io_error(&e))
+    }
+}

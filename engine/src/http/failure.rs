@@ -1,0 +1,151 @@
+//! Why a request failed, as a small `Copy` value counted on the hot path.
+//!
+//! Each variant maps to one report kind (connect, timeout, reset, protocol,
+//! status) and a fixed message; text is only made when a snapshot is built.
+
+use std::io;
+
+use stampede_proto::FailureKind;
+
+/// One reason a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// The target refused the connection.
+    ConnectRefused,
+    /// No local address or port was free for a new connection.
+    ConnectNoLocalPort,
+    /// The target's network or host was unreachable.
+    ConnectUnreachable,
+    /// Another error while connecting.
+    ConnectOther,
+    /// The connection was not established within the timeout.
+    ConnectTimeout,
+    /// The response did not complete within the timeout.
+    RequestTimeout,
+    /// The peer reset the connection.
+    Reset,
+    /// The peer closed the connection before any byte of the response.
+    ClosedBeforeResponse,
+    /// The peer closed the connection in the middle of the response head.
+    TruncatedHead,
+    /// The peer closed the connection before the body's announced end.
+    TruncatedBody,
+    /// The response head exceeded the configured size limit.
+    HeadTooLarge,
+    /// The response had more headers than the configured limit.
+    TooManyHeaders,
+    /// The response head is not valid HTTP/1.1.
+    MalformedHead,
+    /// The chunked body framing is not valid.
+    MalformedChunk,
+    /// Content-Length is missing a valid value or contradicts itself.
+    BadContentLength,
+    /// Another I/O error on an established connection.
+    Io,
+    /// The response status was 4xx or 5xx.
+    Status(u16),
+}
+
+impl Failure {
+    /// The report kind this failure is counted under.
+    pub fn kind(self) -> FailureKind {
+        use Failure::*;
+        match self {
+            ConnectRefused | ConnectNoLocalPort | ConnectUnreachable | ConnectOther => {
+                FailureKind::Connect
+            }
+            ConnectTimeout | RequestTimeout => FailureKind::Timeout,
+            Reset | ClosedBeforeResponse | Io => FailureKind::Reset,
+            TruncatedHead | TruncatedBody | HeadTooLarge | TooManyHeaders | MalformedHead
+            | MalformedChunk | BadContentLength => FailureKind::Protocol,
+            Status(_) => FailureKind::Status,
+        }
+    }
+
+    /// A short human description; built when reporting, not per request.
+    pub fn message(self) -> String {
+        use Failure::*;
+        let text = match self {
+            Status(code) => return format!("HTTP {code}"),
+            ConnectRefused => "connection refused",
+            ConnectNoLocalPort => "no free local address/port",
+            ConnectUnreachable => "network unreachable",
+            ConnectOther => "connect error",
+            ConnectTimeout => "connect timed out",
+            RequestTimeout => "request timed out",
+            Reset => "connection reset by peer",
+            ClosedBeforeResponse => "connection closed before response",
+            TruncatedHead => "connection closed inside response head",
+            TruncatedBody => "connection closed before end of body",
+            HeadTooLarge => "response head too large",
+            TooManyHeaders => "too many response headers",
+            MalformedHead => "malformed response head",
+            MalformedChunk => "malformed chunked body",
+            BadContentLength => "invalid Content-Length",
+            Io => "I/O error",
+        };
+        text.to_string()
+    }
+
+    /// Maps an error from connecting to its failure.
+    pub fn from_connect_error(error: &io::Error) -> Failure {
+        match error.kind() {
+            io::ErrorKind::ConnectionRefused => Failure::ConnectRefused,
+            io::ErrorKind::AddrNotAvailable | io::ErrorKind::AddrInUse => {
+                Failure::ConnectNoLocalPort
+            }
+            io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable => {
+                Failure::ConnectUnreachable
+            }
+            io::ErrorKind::TimedOut => Failure::ConnectTimeout,
+            _ => Failure::ConnectOther,
+        }
+    }
+
+    /// Maps an error on an established connection to its failure.
+    pub fn from_io_error(error: &io::Error) -> Failure {
+        match error.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => Failure::Reset,
+            io::ErrorKind::TimedOut => Failure::RequestTimeout,
+            _ => Failure::Io,
+        }
+    }
+
+    /// True when a reused keep-alive connection failing this way may simply
+    /// have been closed by the server while idle, so one retry on a fresh
+    /// connection is safe (nothing of the response was seen).
+    pub fn is_stale_connection(self) -> bool {
+        matches!(self, Failure::Reset | Failure::ClosedBeforeResponse)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every failure maps to the kind the reports promise.
+    #[test]
+    fn kinds_are_as_documented() {
+        assert_eq!(Failure::ConnectRefused.kind(), FailureKind::Connect);
+        assert_eq!(Failure::RequestTimeout.kind(), FailureKind::Timeout);
+        assert_eq!(Failure::Reset.kind(), FailureKind::Reset);
+        assert_eq!(Failure::TruncatedBody.kind(), FailureKind::Protocol);
+        assert_eq!(Failure::HeadTooLarge.kind(), FailureKind::Protocol);
+        assert_eq!(Failure::Status(503).kind(), FailureKind::Status);
+        assert_eq!(Failure::Status(503).message(), "HTTP 503");
+    }
+
+    /// I/O errors map by kind, and only stale-connection failures are retried.
+    #[test]
+    fn io_errors_map_by_kind() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(Failure::from_connect_error(&refused), Failure::ConnectRefused);
+        let pipe = io::Error::from(io::ErrorKind::BrokenPipe);
+        assert_eq!(Failure::from_io_error(&pipe), Failure::Reset);
+        assert!(Failure::Reset.is_stale_connection());
+        assert!(!Failure::TruncatedBody.is_stale_connection());
+        assert!(!Failure::Status(500).is_stale_connection());
+    }
+}

@@ -1,0 +1,22 @@
+//! The HTTP/1.1 client: request encoding, response parsing and framing, one
+//! connection's exchange loop, and the shard's pool of idle connections.
+//!
+//! Written for a load generator: a request is encoded once, a response is parsed
+//! in place in the connection's read buffer and its body is only counted, and a
+//! failed exchange becomes a [`Failure`] value (a named kind), never a string.
+//! monoio appears here and in `shard`, nowhere else.
+
+pub mod chunked;
+pub mod client;
+pub mod conn;
+pub mod failure;
+pub mod pool;
+pub mod request;
+pub mod response;
+
+pub use client::Client;
+pub use conn::{Conn, Exchange, Limits};
+pub use failure::Failure;
+pub use pool::ConnPool;
+pub use request::{encode_request, RequestSpec};
+pub use response::{parse_head, BodyFraming, Head, HeadParse};

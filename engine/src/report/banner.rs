@@ -1,0 +1,102 @@
+//! The text around the tables: the line that opens a run, the live progress
+//! block, and the assembled final report. The tables themselves are
+//! `console`'s; this module only decides what goes together.
+
+use std::time::Duration;
+
+use super::console::{failures_table, percentile_table, stats_table, RpsMode};
+use super::json::RunInfo;
+use crate::config::{Load, RunConfig};
+use crate::stats::Aggregator;
+
+/// One line saying what is about to run.
+pub fn run_header(config: &RunConfig) -> String {
+    let load = match config.load {
+        Load::Closed { users, spawn_rate_per_s: Some(rate) } => {
+            format!("{users} users (spawning {rate}/s)")
+        }
+        Load::Closed { users, spawn_rate_per_s: None } => format!("{users} users"),
+        Load::Open { rate_per_s, max_in_flight } => {
+            format!("open loop at {rate_per_s} req/s (max {max_in_flight} in flight)")
+        }
+    };
+    let limit = match (config.run_time, config.iterations) {
+        (Some(t), Some(n)) => format!("for {} or {n} requests", human_duration(t)),
+        (Some(t), None) => format!("for {}", human_duration(t)),
+        (None, Some(n)) => format!("for {n} requests"),
+        (None, None) => "until Ctrl-C".to_string(),
+    };
+    format!(
+        "stampede {}: {load}, {} http://{}{}, {limit}, {} threads",
+        env!("CARGO_PKG_VERSION"),
+        config.method,
+        config.target.authority,
+        config.target.path,
+        config.threads
+    )
+}
+
+/// The live block printed every print interval: a progress line and the table.
+pub fn progress_block(agg: &Aggregator, elapsed: Duration, run_time: Option<Duration>) -> String {
+    let total = agg.total();
+    let of = run_time.map_or(String::new(), |t| format!(" / {}", human_duration(t)));
+    let errors = if total.requests == 0 {
+        0.0
+    } else {
+        100.0 * total.failures as f64 / total.requests as f64
+    };
+    format!(
+        "[{}{of}] users {}, {:.0} req/s, {} requests, {:.2}% errors\n{}",
+        human_duration(elapsed),
+        agg.users(),
+        agg.current_rps(),
+        total.requests,
+        errors,
+        stats_table(agg, RpsMode::Current)
+    )
+}
+
+/// The final report: totals, percentiles, failures and generator facts.
+pub fn final_report(agg: &Aggregator, info: &RunInfo, stop_reason: &str) -> String {
+    let total = agg.total();
+    let per_cpu = if info.cpu_seconds > 0.0 { total.requests as f64 / info.cpu_seconds } else { 0.0 };
+    let dropped = agg.dropped();
+    let dropped = if dropped > 0 { format!(", {dropped} arrivals dropped (in-flight cap)") } else { String::new() };
+    format!(
+        "\n=== Summary ({:.1} s, stopped by {stop_reason}{dropped}) ===\n{}\n{}\n{}\n\
+         Generator: {} threads on {}, {:.2} CPU s ({:.0} requests per CPU-second), max RSS {} MiB, fd limit {}",
+        info.duration_s,
+        stats_table(agg, RpsMode::Overall { duration_s: info.duration_s }),
+        percentile_table(agg),
+        failures_table(agg),
+        info.threads,
+        info.io_driver,
+        info.cpu_seconds,
+        per_cpu,
+        info.max_rss_kb / 1024,
+        info.fd_limit
+    )
+}
+
+/// `1m05s`-style duration for headers.
+fn human_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Durations read like the run-time flag's own format.
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_duration(Duration::from_secs(9)), "9s");
+        assert_eq!(human_duration(Duration::from_secs(65)), "1m05s");
+        assert_eq!(human_duration(Duration::from_secs(5400)), "1h30m00s");
+    }
+}

@@ -1,0 +1,319 @@
+//! The JSON run summary, schema `stampede.summary/1`: totals, endpoints,
+//! failures, the per-second time series, and how hard the generator worked.
+//!
+//! It turns an aggregator and the run's facts ([`RunInfo`]) into one JSON
+//! value and writes it atomically (temp file, then rename). Gathering those
+//! facts (CPU time, RSS, fd limit) is the caller's job. Times are milliseconds
+//! as floats with microsecond precision; rates are per second.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+use crate::stats::{max_ms, mean_ms, min_ms, percentile_ms, Aggregator, EndpointTotals};
+
+/// Name and version of the summary's shape; bumped when a field changes meaning.
+pub const SUMMARY_SCHEMA: &str = "stampede.summary/1";
+
+/// Facts about the run that the aggregator does not know.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// Wall-clock length of the run in seconds.
+    pub duration_s: f64,
+    /// Shard threads the generator ran.
+    pub threads: usize,
+    /// I/O driver the shards used, e.g. `io_uring` or `epoll`.
+    pub io_driver: String,
+    /// CPU time the generator process used, in seconds.
+    pub cpu_seconds: f64,
+    /// Peak resident memory of the generator, in KiB.
+    pub max_rss_kb: u64,
+    /// Open-file limit the run had (RLIMIT_NOFILE soft limit).
+    pub fd_limit: u64,
+    /// The run's configuration, as it should appear in the report.
+    pub config: Value,
+}
+
+/// The whole summary document.
+pub fn summary(agg: &Aggregator, info: &RunInfo) -> Value {
+    let total = agg.total();
+    json!({
+        "schema": SUMMARY_SCHEMA,
+        "totals": totals_json(agg, &total, info.duration_s),
+        "endpoints": agg.endpoints().iter().map(|e| endpoint_json(e, info.duration_s)).collect::<Vec<_>>(),
+        "failures": failures_json(agg),
+        "timeseries": timeseries_json(agg),
+        "generator": generator_json(agg, &total, info),
+        "config": info.config.clone(),
+    })
+}
+
+/// Writes the summary as pretty JSON: to a temp file beside `path`, then renamed over it.
+pub fn write_summary(path: &Path, agg: &Aggregator, info: &RunInfo) -> io::Result<()> {
+    let temp = temp_path(path)?;
+    let written = write_pretty(&temp, &summary(agg, info)).and_then(|()| fs::rename(&temp, path));
+    if written.is_err() {
+        // Best effort: the temp file is useless, and the write error is what matters.
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
+/// The "totals" object.
+fn totals_json(agg: &Aggregator, total: &EndpointTotals, duration_s: f64) -> Value {
+    json!({
+        "requests": total.requests,
+        "failures": total.failures,
+        "dropped": agg.dropped(),
+        "rps": total.rps(duration_s),
+        "bytes_received": total.bytes_received,
+        "latency_ms": latency_json(&total.latency_us),
+    })
+}
+
+/// One element of "endpoints"; "service_ms" only when service time was measured.
+fn endpoint_json(e: &EndpointTotals, duration_s: f64) -> Value {
+    let mut value = json!({
+        "method": e.method,
+        "name": e.name,
+        "requests": e.requests,
+        "failures": e.failures,
+        "rps": e.rps(duration_s),
+        "bytes_received": e.bytes_received,
+        "latency_ms": latency_json(&e.latency_us),
+    });
+    if let (Some(service_us), Some(object)) = (&e.service_us, value.as_object_mut()) {
+        object.insert("service_ms".into(), latency_json(service_us));
+    }
+    value
+}
+
+/// The "failures" array, most frequent first.
+fn failures_json(agg: &Aggregator) -> Value {
+    let failures = agg.failures().into_iter().map(|f| {
+        json!({
+            "method": f.method,
+            "name": f.name,
+            "kind": f.kind.as_str(),
+            "message": f.message,
+            "count": f.count,
+        })
+    });
+    Value::Array(failures.collect())
+}
+
+/// The "timeseries" array, one element per interval.
+fn timeseries_json(agg: &Aggregator) -> Value {
+    let points = agg.timeseries().iter().map(|p| {
+        json!({
+            "t_s": p.t_s,
+            "rps": p.rps(),
+            "failures_per_s": p.failures_per_s(),
+            "p50_ms": round_ms(percentile_ms(&p.latency_us, 50.0)),
+            "p95_ms": round_ms(percentile_ms(&p.latency_us, 95.0)),
+            "users": p.users,
+            "dropped": p.dropped,
+        })
+    });
+    Value::Array(points.collect())
+}
+
+/// The "generator" object: the load generator's own cost.
+fn generator_json(agg: &Aggregator, total: &EndpointTotals, info: &RunInfo) -> Value {
+    let requests_per_cpu_second = if info.cpu_seconds > 0.0 {
+        total.requests as f64 / info.cpu_seconds
+    } else {
+        0.0
+    };
+    json!({
+        "threads": info.threads,
+        "io_driver": info.io_driver,
+        "cpu_seconds": info.cpu_seconds,
+        "shard_cpu_seconds": agg.cpu_us() as f64 / 1e6,
+        "max_rss_kb": info.max_rss_kb,
+        "fd_limit": info.fd_limit,
+        "requests_per_cpu_second": requests_per_cpu_second,
+    })
+}
+
+/// A "latency_ms" object: min, mean, percentiles and max in milliseconds.
+fn latency_json(histogram: &Histogram<u64>) -> Value {
+    let p = |q| round_ms(percentile_ms(histogram, q));
+    json!({
+        "min": round_ms(min_ms(histogram)),
+        "mean": round_ms(mean_ms(histogram)),
+        "p50": p(50.0),
+        "p90": p(90.0),
+        "p95": p(95.0),
+        "p99": p(99.0),
+        "p999": p(99.9),
+        "max": round_ms(max_ms(histogram)),
+    })
+}
+
+/// Milliseconds rounded to whole microseconds, so the JSON shows 1.234, not 1.2340000001.
+fn round_ms(ms: f64) -> f64 {
+    (ms * 1_000.0).round() / 1_000.0
+}
+
+/// A hidden temp file beside `path`, so the rename stays on one file system.
+fn temp_path(path: &Path) -> io::Result<PathBuf> {
+    let name = path.file_name().ok_or_else(|| {
+        let message = format!("summary path {} names no file", path.display());
+        io::Error::new(io::ErrorKind::InvalidInput, message)
+    })?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(".tmp");
+    Ok(path.with_file_name(temp_name))
+}
+
+/// Writes `value` as pretty JSON plus a newline, and syncs it to disk.
+fn write_pretty(path: &Path, value: &Value) -> io::Result<()> {
+    let mut writer = BufWriter::new(File::create(path)?);
+    serde_json::to_writer_pretty(&mut writer, value)?;
+    writer.write_all(b"\n")?;
+    let file = writer.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::test_support::{endpoint, histogram, snapshot};
+    use stampede_proto::FailureKind::Status;
+    use stampede_proto::HistogramBuckets;
+
+    /// Two sources in interval 1, nothing in 2, one late request in 3 (values below
+    /// 2048 µs, which 3 significant figures hold exactly; 200 µs is exact at 2 too).
+    fn run() -> Aggregator {
+        let mut agg = Aggregator::new();
+        let mut login = endpoint("POST", "/login", &[1_500], &[(Status, "HTTP 500", 1)]);
+        login.service_us = Some(HistogramBuckets::encode(&histogram(&[800])).unwrap());
+        let home = endpoint("GET", "/", &[1_000, 2_000], &[]);
+        agg.merge(&snapshot(0, 1, 3, vec![home, login])).unwrap();
+        let home = endpoint("GET", "/", &[1_234], &[]);
+        agg.merge(&snapshot(1, 1, 2, vec![home])).unwrap();
+        let mut late = snapshot(0, 3, 3, vec![endpoint("GET", "/", &[200], &[])]);
+        (late.dropped, late.cpu_us) = (2, 250_000);
+        agg.merge(&late).unwrap();
+        agg
+    }
+
+    fn info(duration_s: f64, cpu_seconds: f64) -> RunInfo {
+        RunInfo {
+            duration_s,
+            threads: 2,
+            io_driver: "epoll".into(),
+            cpu_seconds,
+            max_rss_kb: 10_240,
+            fd_limit: 1_024,
+            config: json!({ "users": 10 }),
+        }
+    }
+
+    /// The summary carries the schema, exact totals and latencies in ms at µs precision.
+    #[test]
+    fn summary_totals_and_endpoints_are_exact() {
+        let v = summary(&run(), &info(4.0, 0.5));
+        assert_eq!(v["schema"], "stampede.summary/1");
+        let totals = &v["totals"];
+        assert_eq!(totals["requests"], 5);
+        assert_eq!(totals["failures"], 1);
+        assert_eq!(totals["dropped"], 2);
+        assert_eq!(totals["rps"], 1.25);
+        assert_eq!(totals["bytes_received"], 500);
+        let latency = json!({ "min": 0.2, "mean": 1.187, "p50": 1.234, "p90": 2.0,
+            "p95": 2.0, "p99": 2.0, "p999": 2.0, "max": 2.0 });
+        assert_eq!(totals["latency_ms"], latency);
+        let endpoints = v["endpoints"].as_array().unwrap();
+        assert_eq!(endpoints.len(), 2);
+        let (get, post) = (&endpoints[0], &endpoints[1]);
+        assert_eq!((&get["method"], &get["name"]), (&json!("GET"), &json!("/")));
+        assert_eq!(
+            (&get["requests"], &get["failures"], &get["rps"]),
+            (&json!(4), &json!(0), &json!(1.0))
+        );
+        assert_eq!(get["latency_ms"]["p50"], 1.0);
+        assert!(get.get("service_ms").is_none());
+        assert_eq!(
+            (&post["name"], &post["failures"]),
+            (&json!("/login"), &json!(1))
+        );
+        assert_eq!(post["service_ms"]["max"], 0.8);
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        assert!(text.contains("\"p50\": 1.234,"), "{text}");
+    }
+
+    /// Failures, the time series (gap included), the generator and the config are all reported.
+    #[test]
+    fn summary_failures_timeseries_generator_and_config() {
+        let v = summary(&run(), &info(4.0, 0.5));
+        let failure = json!({ "method": "POST", "name": "/login", "kind": "status",
+            "message": "HTTP 500", "count": 1 });
+        assert_eq!(v["failures"], json!([failure]));
+        let points = v["timeseries"].as_array().unwrap();
+        let t_s: Vec<&Value> = points.iter().map(|p| &p["t_s"]).collect();
+        assert_eq!(t_s, [1, 2, 3]);
+        assert_eq!(
+            (&points[0]["rps"], &points[0]["failures_per_s"]),
+            (&json!(4.0), &json!(1.0))
+        );
+        assert_eq!(
+            (&points[0]["users"], &points[0]["dropped"]),
+            (&json!(5), &json!(0))
+        );
+        let p50_ms = points[0]["p50_ms"].as_f64().unwrap();
+        assert!((p50_ms - 1.234).abs() <= 0.0124, "{p50_ms}");
+        assert_eq!(points[1]["rps"], 0.0);
+        assert_eq!(
+            (&points[2]["dropped"], &points[2]["p95_ms"]),
+            (&json!(2), &json!(0.2))
+        );
+        let generator = json!({ "threads": 2, "io_driver": "epoll", "cpu_seconds": 0.5,
+            "shard_cpu_seconds": 0.25, "max_rss_kb": 10_240, "fd_limit": 1_024,
+            "requests_per_cpu_second": 10.0 });
+        assert_eq!(v["generator"], generator);
+        assert_eq!(v["config"], json!({ "users": 10 }));
+    }
+
+    /// An empty run with zero duration and CPU time reports zeros, never null or NaN.
+    #[test]
+    fn empty_run_reports_zeros() {
+        let v = summary(&Aggregator::new(), &info(0.0, 0.0));
+        assert_eq!(v["totals"]["rps"], 0.0);
+        assert_eq!(v["totals"]["latency_ms"]["max"], 0.0);
+        assert_eq!(v["generator"]["requests_per_cpu_second"], 0.0);
+        assert_eq!(
+            (&v["endpoints"], &v["timeseries"]),
+            (&json!([]), &json!([]))
+        );
+        assert!(!serde_json::to_string(&v).unwrap().contains("null"));
+    }
+
+    /// The file holds the summary as JSON, replaces an old one, and leaves no temp file behind.
+    #[test]
+    fn write_summary_is_atomic_and_readable() {
+        let dir = std::env::temp_dir().join(format!("stampede-json-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("summary.json");
+        fs::write(&path, "old").unwrap();
+        let (agg, info) = (run(), info(4.0, 0.5));
+        write_summary(&path, &agg, &info).unwrap();
+        let back: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(back, summary(&agg, &info));
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["summary.json"]);
+        let missing_dir = dir.join("missing").join("summary.json");
+        assert!(write_summary(&missing_dir, &agg, &info).is_err());
+        let no_name = write_summary(Path::new("/"), &agg, &info).unwrap_err();
+        assert_eq!(no_name.kind(), io::ErrorKind::InvalidInput);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

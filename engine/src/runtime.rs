@@ -1,0 +1,103 @@
+//! Choosing and building a shard's I/O runtime: io_uring, or epoll where the
+//! kernel or a seccomp profile forbids it.
+//!
+//! monoio's own fusion builder probes io_uring but does not fall back when the
+//! full ring then fails to set up (e.g. too little locked memory), and its
+//! default ring flags cost a third of the throughput. So the ring is built
+//! here with SINGLE_ISSUER | COOP_TASKRUN | DEFER_TASKRUN, retried without
+//! them, and the legacy (epoll) driver is the last resort.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+
+use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
+use serde::Serialize;
+
+/// Which driver a run asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IoDriver {
+    /// io_uring when it works, else epoll.
+    Auto,
+    /// io_uring or fail.
+    Uring,
+    /// epoll only.
+    Epoll,
+}
+
+impl IoDriver {
+    /// Parses `auto`, `uring` (or `io_uring`) and `epoll`.
+    pub fn parse(text: &str) -> Result<IoDriver, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(IoDriver::Auto),
+            "uring" | "io_uring" | "iouring" => Ok(IoDriver::Uring),
+            "epoll" | "legacy" => Ok(IoDriver::Epoll),
+            _ => Err(format!("unknown io driver '{text}' (use auto, uring or epoll)")),
+        }
+    }
+}
+
+/// Which driver a shard actually runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverKind {
+    /// io_uring with the fast ring flags.
+    IoUring,
+    /// io_uring with the kernel's default flags (older kernels).
+    IoUringPlain,
+    /// epoll.
+    Epoll,
+}
+
+impl fmt::Display for DriverKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DriverKind::IoUring => "io_uring",
+            DriverKind::IoUringPlain => "io_uring (default flags)",
+            DriverKind::Epoll => "epoll",
+        })
+    }
+}
+
+/// Submission queue entries per ring.
+const RING_ENTRIES: u32 = 4096;
+
+/// Builds a runtime for `driver` on the current thread and runs the future
+/// made by `make` to completion on it.
+pub fn block_on<F, Fut>(driver: IoDriver, make: F) -> io::Result<Fut::Output>
+where
+    F: FnOnce(DriverKind) -> Fut,
+    Fut: Future,
+{
+    if driver != IoDriver::Epoll {
+        let mut last_error = None;
+        if monoio::utils::detect_uring() {
+            for kind in [DriverKind::IoUring, DriverKind::IoUringPlain] {
+                let mut ring = io_uring::IoUring::builder();
+                if kind == DriverKind::IoUring {
+                    ring.setup_single_issuer().setup_coop_taskrun().setup_defer_taskrun();
+                }
+                let built = RuntimeBuilder::<IoUringDriver>::new()
+                    .uring_builder(ring)
+                    .with_entries(RING_ENTRIES)
+                    .enable_timer()
+                    .build();
+                match built {
+                    Ok(mut rt) => return Ok(rt.block_on(make(kind))),
+                    Err(e) => last_error = Some(e),
+                }
+            }
+        }
+        if driver == IoDriver::Uring {
+            let reason = last_error.map_or_else(|| "not permitted on this system".into(), |e| e.to_string());
+            return Err(io::Error::new(io::ErrorKind::Unsupported, format!("io_uring unavailable: {reason}")));
+        }
+    }
+    let mut rt = RuntimeBuilder::<LegacyDriver>::new().enable_timer().build()?;
+    Ok(rt.block_on(make(DriverKind::Epoll)))
+}
+
+/// True when an io_uring runtime can be built on this thread.
+pub fn uring_available() -> bool {
+    block_on(IoDriver::Uring, |_| async {}).is_ok()
+}

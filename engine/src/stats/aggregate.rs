@@ -1,0 +1,479 @@
+//! The aggregator: merges interval snapshots into cumulative per-endpoint
+//! totals and a per-second time series.
+//!
+//! One merge path serves both levels: shards to the aggregator inside one
+//! process, and workers to the coordinator across processes, so it takes a
+//! `stampede_proto::Snapshot` either way. It owns the merged numbers. Checking
+//! and decoding a snapshot is `decode`'s job, tracking sources `sources`', and
+//! the current-rate window `current`'s; receiving snapshots belongs to the
+//! control actor and `coord`, formatting them to `report`.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use stampede_proto::{FailureKind, ProtoError, Snapshot};
+
+use super::current::{rates_over, Rates, RecentCounts};
+use super::decode::{decode, DecodedEndpoint};
+use super::sources::Sources;
+use super::summary::{EndpointTotals, FailureTotal, IntervalPoint};
+
+/// Merged stats of a run: cumulative per endpoint, and per interval.
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    /// Cumulative totals per endpoint, sorted by (name, method) so reports are stable.
+    endpoints: Vec<EndpointTotals>,
+    /// Per-interval (requests, failures) of each endpoint, aligned with `endpoints`,
+    /// kept for the last few intervals to compute current rates per endpoint.
+    recent: Vec<RecentCounts>,
+    /// All endpoints merged: the "Aggregated" row; `None` until the first merge.
+    total: Option<EndpointTotals>,
+    /// Failure counts keyed by (method, name, kind, message).
+    failures: BTreeMap<(String, String, FailureKind, String), u64>,
+    /// The time series: `points[i]` is interval `i + 1`.
+    points: Vec<IntervalPoint>,
+    /// (source, users) reported for each point, aligned with `points`, so a second
+    /// snapshot of the same interval from one source replaces its users instead of adding.
+    point_users: Vec<Vec<(u32, u32)>>,
+    /// Every source's latest interval and users, for users now and completeness.
+    sources: Sources,
+    /// Open-loop arrivals dropped, over the run.
+    dropped: u64,
+    /// CPU time of all sources, in microseconds, over the run.
+    cpu_us: u64,
+}
+
+impl Aggregator {
+    /// An aggregator that has merged nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Merges one snapshot into the cumulative per-endpoint totals and into the
+    /// time-series point of its interval.
+    ///
+    /// Everything that can fail (version, interval index, histogram decoding and
+    /// range) is checked first, so a refused snapshot changes nothing.
+    pub fn merge(&mut self, snapshot: &Snapshot) -> Result<(), ProtoError> {
+        let decoded = decode(snapshot)?;
+        let t = snapshot.interval;
+        self.ensure_point(t);
+        for endpoint in &decoded {
+            self.merge_endpoint(t, endpoint)?;
+        }
+        self.merge_point_header(snapshot);
+        self.sources.merge(snapshot);
+        self.dropped = self.dropped.saturating_add(snapshot.dropped);
+        self.cpu_us = self.cpu_us.saturating_add(snapshot.cpu_us);
+        self.prune_recent();
+        Ok(())
+    }
+
+    /// Marks a source as gone (e.g. a dead worker): its users no longer count,
+    /// and no interval waits for it.
+    pub fn retire_source(&mut self, source: u32) {
+        self.sources.retire(source);
+    }
+
+    /// Cumulative totals per endpoint, sorted by (name, method).
+    pub fn endpoints(&self) -> &[EndpointTotals] {
+        &self.endpoints
+    }
+
+    /// The "Aggregated" row: all endpoints merged, method "" and name "Aggregated".
+    pub fn total(&self) -> EndpointTotals {
+        self.total
+            .clone()
+            .unwrap_or_else(|| EndpointTotals::new("", "Aggregated"))
+    }
+
+    /// Failure totals, most frequent first (ties in method, name, kind, message order).
+    pub fn failures(&self) -> Vec<FailureTotal> {
+        let mut failures: Vec<FailureTotal> = self
+            .failures
+            .iter()
+            .map(|((method, name, kind, message), &count)| FailureTotal {
+                method: method.clone(),
+                name: name.clone(),
+                kind: *kind,
+                message: message.clone(),
+                count,
+            })
+            .collect();
+        failures.sort_by_key(|f| std::cmp::Reverse(f.count));
+        failures
+    }
+
+    /// The time series: one point per interval 1..=n, gaps filled with empty points.
+    pub fn timeseries(&self) -> &[IntervalPoint] {
+        &self.points
+    }
+
+    /// Open-loop arrivals dropped over the run.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// CPU time all sources reported, in microseconds.
+    pub fn cpu_us(&self) -> u64 {
+        self.cpu_us
+    }
+
+    /// Users now: the sum over sources of the users in each one's latest snapshot.
+    pub fn users(&self) -> u32 {
+        self.sources.users()
+    }
+
+    /// Requests per second over the last (up to 3) completed intervals.
+    pub fn current_rps(&self) -> f64 {
+        self.current_rates(|point| (point.requests, point.failures))
+            .requests_per_s
+    }
+
+    /// Failures per second over the last (up to 3) completed intervals.
+    pub fn current_failures_per_s(&self) -> f64 {
+        self.current_rates(|point| (point.requests, point.failures))
+            .failures_per_s
+    }
+
+    /// Current rates of `endpoints()[index]`; zeros for an index out of range.
+    pub fn current_endpoint_rates(&self, index: usize) -> Rates {
+        let Some(recent) = self.recent.get(index) else {
+            return Rates::default();
+        };
+        self.current_rates(|point| recent.get(point.t_s))
+    }
+
+    /// Rates over the last completed intervals, counts taken by `counts`.
+    fn current_rates(&self, counts: impl Fn(&IntervalPoint) -> (u64, u64)) -> Rates {
+        let completed = self.sources.completed_interval(self.points.len() as u32);
+        rates_over(&self.points, completed, counts)
+    }
+
+    /// Extends the time series with empty points up to interval `t`.
+    fn ensure_point(&mut self, t: u32) {
+        while self.points.len() < t as usize {
+            self.points
+                .push(IntervalPoint::empty(self.points.len() as u32 + 1));
+            self.point_users.push(Vec::new());
+        }
+    }
+
+    /// Adds one endpoint's interval to its totals, the total row, the point and failures.
+    fn merge_endpoint(&mut self, t: u32, endpoint: &DecodedEndpoint) -> Result<(), ProtoError> {
+        let wire = endpoint.wire;
+        let index = self.endpoint_index(&wire.method, &wire.name);
+        add_to_totals(&mut self.endpoints[index], endpoint)?;
+        let total = self
+            .total
+            .get_or_insert_with(|| EndpointTotals::new("", "Aggregated"));
+        add_to_totals(total, endpoint)?;
+        self.recent[index].add(t, wire.requests, endpoint.failures);
+        for failure in &wire.failures {
+            let key = (
+                wire.method.clone(),
+                wire.name.clone(),
+                failure.kind,
+                failure.message.clone(),
+            );
+            let count = self.failures.entry(key).or_default();
+            *count = count.saturating_add(failure.count);
+        }
+        let point = &mut self.points[t as usize - 1];
+        point.requests = point.requests.saturating_add(wire.requests);
+        point.failures = point.failures.saturating_add(endpoint.failures);
+        point.bytes_received = point.bytes_received.saturating_add(wire.bytes_received);
+        add_histogram(&mut point.latency_us, endpoint.latency_us.as_ref())
+    }
+
+    /// Index of the endpoint in `endpoints`, inserting empty totals in sorted place.
+    fn endpoint_index(&mut self, method: &str, name: &str) -> usize {
+        let key = (name, method);
+        match self
+            .endpoints
+            .binary_search_by(|e| (e.name.as_str(), e.method.as_str()).cmp(&key))
+        {
+            Ok(index) => index,
+            Err(index) => {
+                self.endpoints
+                    .insert(index, EndpointTotals::new(method, name));
+                self.recent.insert(index, RecentCounts::default());
+                index
+            }
+        }
+    }
+
+    /// Merges the snapshot's own fields (end time, users, dropped) into its point.
+    fn merge_point_header(&mut self, snapshot: &Snapshot) {
+        let index = snapshot.interval as usize - 1;
+        let point = &mut self.points[index];
+        point.elapsed_ms = point.elapsed_ms.max(snapshot.elapsed_ms);
+        point.dropped = point.dropped.saturating_add(snapshot.dropped);
+        let users = &mut self.point_users[index];
+        match users
+            .iter_mut()
+            .find(|(source, _)| *source == snapshot.source)
+        {
+            Some(entry) => entry.1 = snapshot.users,
+            None => users.push((snapshot.source, snapshot.users)),
+        }
+        point.users = users.iter().fold(0u32, |sum, u| sum.saturating_add(u.1));
+    }
+
+    /// Forgets per-endpoint interval counts too old for any current window.
+    fn prune_recent(&mut self) {
+        let newest = self.points.len() as u32;
+        for recent in &mut self.recent {
+            recent.prune(newest);
+        }
+    }
+}
+
+/// Adds one decoded endpoint interval to cumulative totals.
+fn add_to_totals(
+    totals: &mut EndpointTotals,
+    endpoint: &DecodedEndpoint,
+) -> Result<(), ProtoError> {
+    let wire = endpoint.wire;
+    totals.requests = totals.requests.saturating_add(wire.requests);
+    totals.failures = totals.failures.saturating_add(endpoint.failures);
+    totals.bytes_received = totals.bytes_received.saturating_add(wire.bytes_received);
+    add_histogram(&mut totals.latency_us, endpoint.latency_us.as_ref())?;
+    if let Some(service_us) = &endpoint.service_us {
+        let merged = totals
+            .service_us
+            .get_or_insert_with(super::new_latency_histogram);
+        add_histogram(merged, service_us.as_ref())?;
+    }
+    Ok(())
+}
+
+/// Adds `source` (if any) into `into`; the range was checked when decoding.
+fn add_histogram(
+    into: &mut Histogram<u64>,
+    source: Option<&Histogram<u64>>,
+) -> Result<(), ProtoError> {
+    match source {
+        Some(source) => into
+            .add(source)
+            .map_err(|e| ProtoError::Histogram(format!("{e:?}"))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::test_support::{endpoint, histogram, snapshot};
+    use stampede_proto::FailureKind::{Connect, Status};
+    use stampede_proto::HistogramBuckets;
+
+    /// Two sources over three intervals, with the values each endpoint saw.
+    fn two_source_run() -> (Aggregator, Vec<u64>, Vec<u64>) {
+        let (mut home, mut login) = (Vec::new(), Vec::new());
+        let mut agg = Aggregator::new();
+        for t in 1..=3u32 {
+            for source in 0..2u32 {
+                let base = u64::from(t * 10 + source);
+                let home_us = [base * 100, base * 1_000 + 7, base * 37_001];
+                let login_us = [base * 3_333];
+                home.extend(home_us);
+                login.extend(login_us);
+                let failures = [(Status, "HTTP 500", 1)];
+                let endpoints = vec![
+                    endpoint("GET", "/", &home_us, &[]),
+                    endpoint("POST", "/login", &login_us, &failures),
+                ];
+                agg.merge(&snapshot(source, t, 5 + source, endpoints))
+                    .unwrap();
+            }
+        }
+        (agg, home, login)
+    }
+
+    /// Merged counts add up exactly and merged percentiles equal one histogram of all values.
+    #[test]
+    fn merges_counts_and_percentiles_exactly() {
+        let (agg, home, login) = two_source_run();
+        let all: Vec<u64> = home.iter().chain(&login).copied().collect();
+        let cases = [(&agg.endpoints()[0], &home), (&agg.endpoints()[1], &login)];
+        for (totals, values) in cases.into_iter().chain([(&agg.total(), &all)]) {
+            let reference = histogram(values);
+            assert_eq!(totals.requests, values.len() as u64);
+            assert_eq!(totals.bytes_received, 100 * values.len() as u64);
+            assert_eq!(totals.latency_us.len(), values.len() as u64);
+            for q in [0.0, 50.0, 66.0, 90.0, 99.0, 99.9, 100.0] {
+                let expected = reference.value_at_quantile(q / 100.0) as f64 / 1_000.0;
+                assert_eq!(totals.percentile_ms(q), expected, "q {q}");
+            }
+            assert_eq!(totals.latency_us.mean(), reference.mean());
+        }
+        assert_eq!(agg.endpoints()[0].failures, 0);
+        assert_eq!(agg.endpoints()[1].failures, 6);
+        let total = agg.total();
+        assert_eq!(
+            (total.method.as_str(), total.name.as_str()),
+            ("", "Aggregated")
+        );
+        assert_eq!((total.requests, total.failures), (24, 6));
+    }
+
+    /// Endpoints are sorted by name then method, whatever order they arrive in.
+    #[test]
+    fn endpoints_sort_by_name_then_method() {
+        let mut agg = Aggregator::new();
+        let endpoints = vec![
+            endpoint("POST", "/b", &[1], &[]),
+            endpoint("GET", "/b", &[1], &[]),
+            endpoint("PUT", "/a", &[1], &[]),
+        ];
+        agg.merge(&snapshot(0, 1, 1, endpoints)).unwrap();
+        let keys: Vec<_> = agg
+            .endpoints()
+            .iter()
+            .map(|e| format!("{} {}", e.method, e.name))
+            .collect();
+        assert_eq!(keys, ["PUT /a", "GET /b", "POST /b"]);
+    }
+
+    /// Points merge sources of the same interval in any order, fill gaps, and count users once per source.
+    #[test]
+    fn timeseries_merges_sources_and_fills_gaps() {
+        let mut agg = Aggregator::new();
+        let (a, b) = ([1_000, 3_000], [2_000, 4_000, 5_000]);
+        agg.merge(&snapshot(0, 4, 3, vec![endpoint("GET", "/", &a, &[])]))
+            .unwrap();
+        agg.merge(&snapshot(1, 4, 4, vec![endpoint("GET", "/", &b, &[])]))
+            .unwrap();
+        agg.merge(&snapshot(0, 1, 2, vec![endpoint("GET", "/", &[9], &[])]))
+            .unwrap();
+        let points = agg.timeseries();
+        let t_s: Vec<u32> = points.iter().map(|p| p.t_s).collect();
+        assert_eq!(t_s, [1, 2, 3, 4]);
+        assert_eq!((points[0].requests, points[0].users), (1, 2));
+        for gap in &points[1..3] {
+            assert_eq!((gap.requests, gap.users, gap.latency_us.len()), (0, 0, 0));
+        }
+        assert_eq!((points[3].requests, points[3].users), (5, 7));
+        assert_eq!(points[3].bytes_received, 500);
+        let mut reference = hdrhistogram::Histogram::<u64>::new(2).unwrap();
+        for v in a.iter().chain(&b) {
+            reference.record(*v).unwrap();
+        }
+        for q in [0.5, 0.95, 1.0] {
+            assert_eq!(
+                points[3].latency_us.value_at_quantile(q),
+                reference.value_at_quantile(q)
+            );
+        }
+        let mut last = snapshot(1, 4, 0, vec![endpoint("GET", "/", &[7], &[])]);
+        last.is_final = true;
+        agg.merge(&last).unwrap();
+        // A final repeat of interval 4 replaces source 1's users there and adds its request.
+        let point = &agg.timeseries()[3];
+        assert_eq!((point.users, point.requests), (3, 6));
+    }
+
+    /// The same failure from two sources is one row; rows come most frequent first.
+    #[test]
+    fn failures_group_and_sort_by_count() {
+        let mut agg = Aggregator::new();
+        let refused = (Connect, "connection refused", 2);
+        let e0 = endpoint("GET", "/", &[1, 1, 1], &[(Status, "HTTP 500", 1), refused]);
+        let e1 = endpoint("GET", "/", &[1, 1], &[(Status, "HTTP 500", 2)]);
+        agg.merge(&snapshot(0, 1, 1, vec![e0])).unwrap();
+        agg.merge(&snapshot(1, 1, 1, vec![e1])).unwrap();
+        let rows: Vec<_> = agg
+            .failures()
+            .into_iter()
+            .map(|f| (f.method, f.name, f.kind, f.message, f.count))
+            .collect();
+        let expect =
+            |kind, message: &str, count| ("GET".into(), "/".into(), kind, message.into(), count);
+        assert_eq!(
+            rows,
+            [
+                expect(Status, "HTTP 500", 3),
+                expect(Connect, "connection refused", 2)
+            ]
+        );
+        assert_eq!(
+            (agg.endpoints()[0].failures, agg.timeseries()[0].failures),
+            (5, 5)
+        );
+    }
+
+    /// Current rates skip the newest interval until every source sent it, and use 3 intervals.
+    #[test]
+    fn current_rates_use_completed_intervals_only() {
+        let mut agg = Aggregator::new();
+        let fail = [(Status, "HTTP 503", 1)];
+        for t in 1..=4u32 {
+            let requests = vec![1u64; t as usize * 10];
+            let e = endpoint("GET", "/", &requests, &fail);
+            agg.merge(&snapshot(0, t, 1, vec![e.clone()])).unwrap();
+            if t < 4 {
+                agg.merge(&snapshot(1, t, 1, vec![e])).unwrap();
+            }
+        }
+        // Intervals 1..=3 are complete: (20 + 40 + 60) requests over 3 s.
+        assert_eq!(agg.current_rps(), 40.0);
+        assert_eq!(agg.current_failures_per_s(), 2.0);
+        let e = endpoint("GET", "/", &[1u64; 40], &fail);
+        agg.merge(&snapshot(1, 4, 1, vec![e])).unwrap();
+        // Now 2..=4: (40 + 60 + 80) over 3 s.
+        assert_eq!(agg.current_rps(), 60.0);
+        assert_eq!(
+            agg.current_endpoint_rates(0),
+            Rates {
+                requests_per_s: 60.0,
+                failures_per_s: 2.0
+            }
+        );
+        assert_eq!(agg.current_endpoint_rates(1), Rates::default());
+    }
+
+    /// Dropped arrivals, CPU time and service histograms are summed across sources.
+    #[test]
+    fn sums_dropped_cpu_and_service_time() {
+        let mut agg = Aggregator::new();
+        for source in 0..2u32 {
+            let mut e = endpoint("GET", "/", &[5_000], &[]);
+            let service =
+                HistogramBuckets::encode(&histogram(&[1_000 + u64::from(source)])).unwrap();
+            e.service_us = Some(service);
+            let mut s = snapshot(source, 1, 1, vec![e, endpoint("GET", "/x", &[9], &[])]);
+            (s.dropped, s.cpu_us) = (3, 250_000);
+            agg.merge(&s).unwrap();
+        }
+        assert_eq!((agg.dropped(), agg.cpu_us()), (6, 500_000));
+        assert_eq!(agg.timeseries()[0].dropped, 6);
+        let service = agg.endpoints()[0].service_us.as_ref().unwrap();
+        assert_eq!(
+            (service.len(), service.min(), service.max()),
+            (2, 1_000, 1_001)
+        );
+        assert!(agg.endpoints()[1].service_us.is_none());
+        assert_eq!(agg.total().service_us.unwrap().len(), 2);
+    }
+
+    /// A refused snapshot changes nothing, not even the parts of it that were valid.
+    #[test]
+    fn refused_snapshots_change_nothing() {
+        let mut agg = Aggregator::new();
+        agg.merge(&snapshot(0, 1, 3, vec![endpoint("GET", "/", &[7], &[])]))
+            .unwrap();
+        let mut corrupt = endpoint("GET", "/x", &[1], &[]);
+        corrupt.latency_us.encoded.truncate(3);
+        let mut bad = snapshot(1, 3, 5, vec![endpoint("GET", "/", &[9, 9], &[]), corrupt]);
+        bad.dropped = 4;
+        assert!(agg.merge(&bad).is_err());
+        assert!(agg.merge(&snapshot(1, 0, 5, vec![])).is_err());
+        assert_eq!((agg.endpoints().len(), agg.timeseries().len()), (1, 1));
+        assert_eq!(
+            (agg.total().requests, agg.users(), agg.dropped()),
+            (1, 3, 0)
+        );
+        assert_eq!(agg.timeseries()[0].latency_us.len(), 1);
+    }
+}

@@ -1,0 +1,113 @@
+//! Stats: the latency histograms shards record into, the [`Aggregator`] that
+//! merges interval snapshots, and the read-side totals reporters consume.
+//!
+//! A shard records each response into histograms made by
+//! [`new_latency_histogram`] and ships them once per interval inside a
+//! `stampede_proto::Snapshot`. The aggregator merges those snapshots, from shards
+//! in one process or from workers in distributed mode, into cumulative
+//! per-endpoint totals and a per-second time series. Recording on the hot path
+//! belongs to the shard-local recorder; receiving snapshots to the control
+//! actor and `coord`; formatting to `report`.
+//!
+//! - `aggregate`: the [`Aggregator`], the one merge path.
+//! - `decode`: checks and decodes a snapshot before anything of it is merged.
+//! - [`recorder`]: a shard's counts and histograms of the current interval.
+//! - `sources`: each source's latest interval and users; which intervals are complete.
+//! - `current`: requests and failures per second over the last completed intervals.
+//! - `summary`: the values reporters read ([`EndpointTotals`], [`IntervalPoint`], ...).
+
+mod aggregate;
+mod current;
+mod decode;
+pub mod recorder;
+mod sources;
+mod summary;
+
+pub use aggregate::Aggregator;
+pub use current::Rates;
+pub use summary::{
+    max_ms, mean_ms, min_ms, percentile_ms, us_to_ms, EndpointTotals, FailureTotal, IntervalPoint,
+};
+
+use hdrhistogram::Histogram;
+
+/// Lowest latency a histogram distinguishes, in microseconds.
+pub const LATENCY_US_LOWEST: u64 = 1;
+/// Highest latency a histogram tracks, in microseconds (one hour).
+pub const LATENCY_US_HIGHEST: u64 = 3_600_000_000;
+/// Significant decimal figures every latency histogram keeps (0.1 % resolution).
+pub const LATENCY_SIGNIFICANT_FIGURES: u8 = 3;
+
+/// A latency histogram in microseconds, 1 µs to 1 h at 3 significant figures.
+pub fn new_latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(
+        LATENCY_US_LOWEST,
+        LATENCY_US_HIGHEST,
+        LATENCY_SIGNIFICANT_FIGURES,
+    )
+    .expect("constant histogram bounds are valid")
+}
+
+/// Builders of real snapshots shared by the stats and report tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::new_latency_histogram;
+    use hdrhistogram::Histogram;
+    use stampede_proto::{
+        EndpointSnapshot, FailureCount, FailureKind, HistogramBuckets, Snapshot, SNAPSHOT_VERSION,
+    };
+
+    /// A latency histogram holding exactly these values.
+    pub fn histogram(latencies_us: &[u64]) -> Histogram<u64> {
+        let mut histogram = new_latency_histogram();
+        for &v in latencies_us {
+            histogram.record(v).unwrap();
+        }
+        histogram
+    }
+
+    /// One endpoint's interval: a request per latency, 100 bytes each, these failures.
+    pub fn endpoint(
+        method: &str,
+        name: &str,
+        latencies_us: &[u64],
+        failures: &[(FailureKind, &str, u64)],
+    ) -> EndpointSnapshot {
+        EndpointSnapshot {
+            method: method.into(),
+            name: name.into(),
+            requests: latencies_us.len() as u64,
+            failures: failures
+                .iter()
+                .map(|&(kind, message, count)| FailureCount {
+                    kind,
+                    message: message.into(),
+                    count,
+                })
+                .collect(),
+            bytes_received: 100 * latencies_us.len() as u64,
+            latency_us: HistogramBuckets::encode(&histogram(latencies_us)).unwrap(),
+            service_us: None,
+        }
+    }
+
+    /// A regular (not final) snapshot of one source and interval, ending on the second.
+    pub fn snapshot(
+        source: u32,
+        interval: u32,
+        users: u32,
+        endpoints: Vec<EndpointSnapshot>,
+    ) -> Snapshot {
+        Snapshot {
+            version: SNAPSHOT_VERSION,
+            source,
+            interval,
+            elapsed_ms: u64::from(interval) * 1_000,
+            users,
+            dropped: 0,
+            cpu_us: 0,
+            is_final: false,
+            endpoints,
+        }
+    }
+}

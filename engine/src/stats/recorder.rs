@@ -1,0 +1,217 @@
+//! The shard-local recorder: counts and histograms of the current interval.
+//!
+//! Recording a response is a few adds and one histogram record into memory
+//! only this shard touches. Once per interval `take_snapshot` moves the deltas
+//! into a `Snapshot` (the only place failure text is made) and starts afresh,
+//! reusing the histograms' allocations. Merging is the aggregator's job.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use stampede_proto::{
+    EndpointSnapshot, FailureCount, HistogramBuckets, ProtoError, Snapshot, SNAPSHOT_VERSION,
+};
+
+use super::new_latency_histogram;
+use crate::http::{Exchange, Failure};
+
+/// One endpoint's interval counters.
+struct EndpointRecord {
+    /// HTTP method of the endpoint.
+    method: String,
+    /// Name the endpoint is reported under.
+    name: String,
+    /// Completed requests, failed ones included.
+    requests: u64,
+    /// Response bytes received.
+    bytes_received: u64,
+    /// Failures by reason; a handful at most, so a vector beats a map.
+    failures: Vec<(Failure, u64)>,
+    /// Latency (from intended send in open loop), microseconds.
+    latency_us: Histogram<u64>,
+    /// Service time from actual send, microseconds; open loop only.
+    service_us: Option<Histogram<u64>>,
+}
+
+/// Identity of the interval a snapshot closes.
+#[derive(Debug, Clone, Copy)]
+pub struct IntervalMark {
+    /// Shard (source) index.
+    pub source: u32,
+    /// Interval index, 1-based.
+    pub interval: u32,
+    /// Milliseconds since the run started.
+    pub elapsed_ms: u64,
+    /// Users (or in-flight requests in open loop) at the end of the interval.
+    pub users: u32,
+    /// CPU microseconds the shard used in the interval.
+    pub cpu_us: u64,
+    /// Whether this is the shard's last snapshot.
+    pub is_final: bool,
+}
+
+/// Stats of one shard for the current interval.
+pub struct Recorder {
+    /// Per endpoint, indexed by the plan's endpoint ids.
+    endpoints: Vec<EndpointRecord>,
+    /// Open-loop arrivals dropped in the interval.
+    dropped: u64,
+}
+
+impl Recorder {
+    /// A recorder for endpoints given as (method, name); `open_loop` adds
+    /// service-time histograms.
+    pub fn new(endpoints: &[(String, String)], open_loop: bool) -> Self {
+        let endpoints = endpoints
+            .iter()
+            .map(|(method, name)| EndpointRecord {
+                method: method.clone(),
+                name: name.clone(),
+                requests: 0,
+                bytes_received: 0,
+                failures: Vec::new(),
+                latency_us: new_latency_histogram(),
+                service_us: open_loop.then(new_latency_histogram),
+            })
+            .collect();
+        Recorder { endpoints, dropped: 0 }
+    }
+
+    /// Records one finished request. `latency` is measured from the intended
+    /// send time (equal to `service` in closed loop).
+    #[inline]
+    pub fn record(
+        &mut self,
+        endpoint: usize,
+        outcome: &Result<Exchange, Failure>,
+        latency: Duration,
+        service: Duration,
+    ) {
+        let Some(record) = self.endpoints.get_mut(endpoint) else { return };
+        record.requests += 1;
+        let failure = match outcome {
+            Ok(exchange) => {
+                record.bytes_received += exchange.bytes_received;
+                (exchange.status >= 400).then_some(Failure::Status(exchange.status))
+            }
+            Err(failure) => Some(*failure),
+        };
+        if let Some(failure) = failure {
+            match record.failures.iter_mut().find(|(f, _)| *f == failure) {
+                Some((_, count)) => *count += 1,
+                None => record.failures.push((failure, 1)),
+            }
+        }
+        record.latency_us.saturating_record(micros(latency));
+        if let Some(service_us) = record.service_us.as_mut() {
+            service_us.saturating_record(micros(service));
+        }
+    }
+
+    /// Counts open-loop arrivals that could not start.
+    pub fn record_dropped(&mut self, count: u64) {
+        self.dropped += count;
+    }
+
+    /// Moves the interval's deltas into a snapshot and resets them.
+    pub fn take_snapshot(&mut self, mark: IntervalMark) -> Result<Snapshot, ProtoError> {
+        let mut endpoints = Vec::new();
+        for record in &mut self.endpoints {
+            if record.requests == 0 {
+                continue;
+            }
+            let failures = record
+                .failures
+                .drain(..)
+                .map(|(f, count)| FailureCount { kind: f.kind(), message: f.message(), count })
+                .collect();
+            let service_us = match record.service_us.as_mut() {
+                Some(h) => Some(encode_and_reset(h)?),
+                None => None,
+            };
+            endpoints.push(EndpointSnapshot {
+                method: record.method.clone(),
+                name: record.name.clone(),
+                requests: std::mem::take(&mut record.requests),
+                failures,
+                bytes_received: std::mem::take(&mut record.bytes_received),
+                latency_us: encode_and_reset(&mut record.latency_us)?,
+                service_us,
+            });
+        }
+        Ok(Snapshot {
+            version: SNAPSHOT_VERSION,
+            source: mark.source,
+            interval: mark.interval,
+            elapsed_ms: mark.elapsed_ms,
+            users: mark.users,
+            dropped: std::mem::take(&mut self.dropped),
+            cpu_us: mark.cpu_us,
+            is_final: mark.is_final,
+            endpoints,
+        })
+    }
+}
+
+fn encode_and_reset(histogram: &mut Histogram<u64>) -> Result<HistogramBuckets, ProtoError> {
+    let encoded = HistogramBuckets::encode(histogram)?;
+    histogram.reset();
+    Ok(encoded)
+}
+
+/// Whole microseconds, at least 1 (the histogram's lowest value).
+fn micros(duration: Duration) -> u64 {
+    (duration.as_micros() as u64).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(status: u16) -> Result<Exchange, Failure> {
+        Ok(Exchange { status, bytes_received: 10, keep_alive: true })
+    }
+
+    fn mark(interval: u32) -> IntervalMark {
+        IntervalMark { source: 1, interval, elapsed_ms: 1000, users: 4, cpu_us: 9, is_final: false }
+    }
+
+    /// Counts, bytes, failure kinds and latencies land in the snapshot, then reset.
+    #[test]
+    fn snapshot_carries_and_resets_deltas() {
+        let mut recorder = Recorder::new(&[("GET".into(), "/".into()), ("GET".into(), "/idle".into())], false);
+        let ms = Duration::from_millis;
+        recorder.record(0, &ok(200), ms(2), ms(2));
+        recorder.record(0, &ok(500), ms(4), ms(4));
+        recorder.record(0, &ok(500), ms(6), ms(6));
+        recorder.record(0, &Err(Failure::ConnectRefused), ms(1), ms(1));
+        let snapshot = recorder.take_snapshot(mark(1)).unwrap();
+        assert_eq!(snapshot.endpoints.len(), 1, "endpoints without traffic are left out");
+        let e = &snapshot.endpoints[0];
+        assert_eq!((e.requests, e.bytes_received), (4, 30));
+        let mut failures: Vec<(&str, &str, u64)> =
+            e.failures.iter().map(|f| (f.kind.as_str(), f.message.as_str(), f.count)).collect();
+        failures.sort();
+        assert_eq!(failures, vec![("connect", "connection refused", 1), ("status", "HTTP 500", 2)]);
+        let h = e.latency_us.decode().unwrap().unwrap();
+        assert_eq!(h.len(), 4);
+        assert_eq!(h.max(), h.highest_equivalent(6_000));
+        let next = recorder.take_snapshot(mark(2)).unwrap();
+        assert!(next.endpoints.is_empty());
+    }
+
+    /// Open loop keeps latency from the intended time apart from service time.
+    #[test]
+    fn open_loop_keeps_both_times() {
+        let mut recorder = Recorder::new(&[("GET".into(), "/".into())], true);
+        recorder.record(0, &ok(200), Duration::from_millis(250), Duration::from_millis(5));
+        recorder.record_dropped(3);
+        let snapshot = recorder.take_snapshot(mark(1)).unwrap();
+        assert_eq!(snapshot.dropped, 3);
+        let e = &snapshot.endpoints[0];
+        let latency = e.latency_us.decode().unwrap().unwrap();
+        let service = e.service_us.as_ref().unwrap().decode().unwrap().unwrap();
+        assert!(latency.min() >= 249_000);
+        assert!(service.max() <= 5_100);
+    }
+}

@@ -1,0 +1,186 @@
+//! End-to-end tests of the core engine: stampede against stampede-target on
+//! 127.0.0.1, comparing what stampede reports with what the target counted.
+//! Every I/O test runs on each available driver (io_uring and epoll).
+
+use std::time::{Duration, Instant};
+
+use stampede_tests::{drivers, serial, spawn_stampede, stampede, wait_stampede, TargetProcess};
+
+/// Generous wall-clock limit for short runs; a hang fails the test, not CI.
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn args<'a>(target: &'a str, driver: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["run", "--host", target, "--threads", "2", "--io-driver", driver];
+    all.extend_from_slice(extra);
+    all
+}
+
+/// `-u 20 --iterations 5000` sends exactly 5000 requests, all counted by the target.
+#[test]
+fn exact_iterations_match_the_target() {
+    let _serial = serial();
+    for driver in drivers() {
+        let target = TargetProcess::start();
+        let url = target.url();
+        let run = stampede(&args(&url, driver, &["-u", "20", "-n", "5000"]), LIMIT);
+        assert!(run.status.success(), "{driver}: {}", run.stderr);
+        assert_eq!(run.total("requests"), 5000, "{driver}");
+        assert_eq!(run.total("failures"), 0, "{driver}");
+        assert_eq!(target.stats().0, 5000, "{driver}: target's count");
+        assert_eq!(run.summary()["generator"]["io_driver"].as_str().unwrap().starts_with("io_uring"), driver == "uring");
+    }
+}
+
+/// 20 users keep 20 keep-alive connections open, not one per request.
+#[test]
+fn users_reuse_keep_alive_connections() {
+    let _serial = serial();
+    for driver in drivers() {
+        let target = TargetProcess::start();
+        let url = target.url();
+        let run = stampede(&args(&url, driver, &["-u", "20", "-n", "3000"]), LIMIT);
+        assert!(run.status.success(), "{driver}: {}", run.stderr);
+        assert_eq!(target.stats(), (3000, 20), "{driver}: (requests, connections)");
+    }
+}
+
+/// Chunked and close-delimited bodies are framed exactly; `/close` reconnects.
+#[test]
+fn body_framings_and_server_close() {
+    let _serial = serial();
+    for driver in drivers() {
+        let target = TargetProcess::start();
+        let url = target.url();
+        let run = stampede(&args(&url, driver, &["--path", "/chunked/10000", "-u", "4", "-n", "200"]), LIMIT);
+        assert_eq!((run.total("requests"), run.total("failures")), (200, 0), "{driver}: {}", run.stderr);
+        assert!(run.total("bytes_received") > 200 * 10_000, "{driver}: chunk framing counted");
+        assert_eq!(target.stats(), (200, 4), "{driver}: chunked bodies keep connections alive");
+
+        let target = TargetProcess::start();
+        let url = target.url();
+        let run = stampede(&args(&url, driver, &["--path", "/eof/5000", "-u", "2", "-n", "100"]), LIMIT);
+        assert_eq!((run.total("requests"), run.total("failures")), (100, 0), "{driver}: {}", run.stderr);
+        assert!(run.total("bytes_received") >= 100 * 5000);
+        assert_eq!(target.stats(), (100, 100), "{driver}: close-delimited bodies end their connection");
+
+        let target = TargetProcess::start();
+        let url = target.url();
+        let run = stampede(&args(&url, driver, &["--path", "/close", "-u", "2", "-n", "100"]), LIMIT);
+        assert_eq!((run.total("requests"), run.total("failures")), (100, 0), "{driver}: {}", run.stderr);
+        assert_eq!(target.stats(), (100, 100), "{driver}: Connection: close honoured");
+    }
+}
+
+/// Error statuses are failures of kind `status`; delays show in the latency.
+#[test]
+fn status_failures_and_delays() {
+    let _serial = serial();
+    for driver in drivers() {
+        let target = TargetProcess::start();
+        let url = target.url();
+        let run = stampede(&args(&url, driver, &["--path", "/status/500", "-u", "5", "-n", "50"]), LIMIT);
+        assert_eq!(run.total("requests"), 50, "{driver}: {}", run.stderr);
+        assert_eq!(run.failures_of_kind("status"), 50, "{driver}");
+        assert_eq!(run.summary()["failures"][0]["message"], "HTTP 500");
+
+        let run = stampede(&args(&url, driver, &["--path", "/delay/50", "-u", "5", "-n", "20"]), LIMIT);
+        assert_eq!((run.total("requests"), run.total("failures")), (20, 0), "{driver}: {}", run.stderr);
+        let min_ms = run.summary()["totals"]["latency_ms"]["min"].as_f64().unwrap();
+        assert!(min_ms >= 50.0, "{driver}: latency {min_ms} ms below the 50 ms delay");
+        assert_eq!(target.stats().0, 70, "{driver}");
+    }
+}
+
+/// Hostile responses become counted failures of a named kind, never a crash or hang.
+#[test]
+fn hostile_responses_are_named_failures() {
+    let _serial = serial();
+    for driver in drivers() {
+        let target = TargetProcess::start();
+        let url = target.url();
+        for (path, kind) in [("/garbage", "protocol"), ("/truncated", "protocol"), ("/bighead", "protocol"), ("/reset", "reset")] {
+            let run = stampede(&args(&url, driver, &["--path", path, "-u", "2", "-n", "10", "--timeout", "5s"]), LIMIT);
+            assert!(run.status.success(), "{driver} {path}: {}", run.stderr);
+            assert_eq!(run.total("requests"), 10, "{driver} {path}");
+            assert_eq!(run.failures_of_kind(kind), 10, "{driver} {path}: {}", run.summary()["failures"]);
+        }
+    }
+}
+
+/// A target that dies mid-run yields connect failures; the run still ends on time with its report.
+#[test]
+fn target_stopped_mid_run() {
+    let _serial = serial();
+    for driver in drivers() {
+        let mut target = TargetProcess::start();
+        let url = target.url();
+        let started = Instant::now();
+        let (child, json) = spawn_stampede(&args(&url, driver, &["-u", "5", "-t", "3s", "--timeout", "2s"]));
+        std::thread::sleep(Duration::from_millis(1000));
+        target.kill();
+        let run = wait_stampede(child, json, started, LIMIT);
+        assert!(run.status.success(), "{driver}: {}", run.stderr);
+        assert!(run.elapsed < Duration::from_secs(10), "{driver}: took {:?}", run.elapsed);
+        assert!(run.total("requests") > 0);
+        assert!(run.failures_of_kind("connect") > 0, "{driver}: {}", run.summary()["failures"]);
+    }
+}
+
+/// Open loop at 2000/s for 3 s delivers 6000 requests within 2%.
+#[test]
+fn open_loop_delivers_the_rate() {
+    let _serial = serial();
+    for driver in drivers() {
+        let target = TargetProcess::start();
+        let url = target.url();
+        let run = stampede(&args(&url, driver, &["--rate", "2000", "-t", "3s"]), LIMIT);
+        assert!(run.status.success(), "{driver}: {}", run.stderr);
+        let requests = run.total("requests");
+        assert!((5880..=6120).contains(&requests), "{driver}: {requests} requests");
+        assert_eq!(run.total("dropped"), 0, "{driver}");
+        assert_eq!(target.stats().0, requests, "{driver}: target's count");
+    }
+}
+
+/// With a slow target and a small in-flight cap, excess arrivals are dropped
+/// and latency counts from the intended send time.
+#[test]
+fn open_loop_drops_beyond_max_in_flight() {
+    let _serial = serial();
+    for driver in drivers() {
+        let target = TargetProcess::start();
+        let url = target.url();
+        let extra = ["--path", "/delay/200", "--rate", "200", "-n", "400", "--max-in-flight", "10"];
+        let run = stampede(&args(&url, driver, &extra), LIMIT);
+        assert!(run.status.success(), "{driver}: {}", run.stderr);
+        let (requests, dropped) = (run.total("requests"), run.total("dropped"));
+        assert_eq!(requests + dropped, 400, "{driver}: every arrival is sent or dropped");
+        assert!(dropped >= 200, "{driver}: only {dropped} dropped");
+        assert_eq!(target.stats().0, requests, "{driver}");
+        let endpoint = &run.summary()["endpoints"][0];
+        let latency_min = endpoint["latency_ms"]["min"].as_f64().unwrap();
+        let service_min = endpoint["service_ms"]["min"].as_f64().unwrap();
+        assert!(latency_min >= 200.0 && service_min >= 200.0, "{driver}: {endpoint}");
+        assert!(endpoint["latency_ms"]["mean"].as_f64() >= endpoint["service_ms"]["mean"].as_f64());
+    }
+}
+
+/// SIGTERM stops the run gracefully: in-flight requests finish and the report matches the target.
+#[test]
+fn sigterm_still_writes_the_report() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let url = target.url();
+    let started = Instant::now();
+    let (child, json) = spawn_stampede(&args(&url, "epoll", &["-u", "10", "-t", "60s"]));
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let run = wait_stampede(child, json, started, LIMIT);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.elapsed < Duration::from_secs(15), "took {:?}", run.elapsed);
+    let requests = run.total("requests");
+    assert!(requests > 0);
+    assert_eq!(target.stats().0, requests, "graceful stop loses no response");
+    assert_eq!(run.summary()["config"]["run_time"], 60.0);
+}
