@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::pace;
 use crate::shard::{yield_now, Shard};
@@ -23,6 +23,9 @@ pub struct Schedule {
     pub rate_per_s: f64,
     /// Global arrival count at which the schedule ends.
     pub total: Option<u64>,
+    /// Offset from the start at which the schedule ends (the run time), so a
+    /// run of T seconds at R/s issues exactly ceil(T * R) arrivals.
+    pub end: Option<Duration>,
     /// Shards sharing the schedule.
     pub shards: usize,
     /// This shard's most concurrent requests.
@@ -90,7 +93,11 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
         if schedule.total.is_some_and(|total| j >= total) {
             break;
         }
-        let intended = shard.t0 + pace::arrival_offset(j, schedule.rate_per_s);
+        let offset = pace::arrival_offset(j, schedule.rate_per_s);
+        if schedule.end.is_some_and(|end| offset >= end) {
+            break;
+        }
+        let intended = shard.t0 + offset;
         if intended > Instant::now() {
             burst = 0;
             monoio::time::sleep_until(monoio::time::Instant::from_std(intended)).await;

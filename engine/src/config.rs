@@ -546,7 +546,7 @@ mod tests {
     fn urls_table() {
         let t = parse_url("http://127.0.0.1:8080/a/b?c=1", None).unwrap();
         assert_eq!((t.authority.as_str(), t.path.as_str()), ("127.0.0.1:8080", "/a/b?c=1"));
-        assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(t.addr, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
         let t = parse_url("http://[::1]:9000", Some("/x")).unwrap();
         assert_eq!((t.addr.port(), t.path.as_str()), (9000, "/x"));
         assert_eq!(parse_url("http://localhost", None).unwrap().addr.port(), 80);

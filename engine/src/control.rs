@@ -243,6 +243,7 @@ fn start_shards(
             Load::Open { rate_per_s, max_in_flight } => ShardLoad::Open {
                 rate_per_s,
                 total: config.iterations,
+                end: config.run_time,
                 max_in_flight: pace::share(u64::from(max_in_flight), config.threads, index).max(1) as u32,
             },
         };

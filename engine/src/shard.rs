@@ -88,6 +88,8 @@ pub enum ShardLoad {
         rate_per_s: f64,
         /// Global arrival count to stop at (`--iterations`).
         total: Option<u64>,
+        /// Offset from the start past which no arrival is issued (`--run-time`).
+        end: Option<Duration>,
         /// This shard's in-flight cap.
         max_in_flight: u32,
     },
@@ -228,8 +230,8 @@ async fn run(spec: ShardSpec, driver: DriverKind, commands: Receiver<Command>, e
         last_cpu_us: Cell::new(sys::thread_cpu_us()),
     });
     monoio::spawn(tick(shard.clone(), events.clone()));
-    if let ShardLoad::Open { rate_per_s, total, max_in_flight } = spec.load {
-        let schedule = arrivals::Schedule { rate_per_s, total, shards: spec.shards, max_in_flight };
+    if let ShardLoad::Open { rate_per_s, total, end, max_in_flight } = spec.load {
+        let schedule = arrivals::Schedule { rate_per_s, total, end, shards: spec.shards, max_in_flight };
         monoio::spawn(arrivals::run(shard.clone(), schedule));
     }
     let mut stop_deadline: Option<Instant> = None;

@@ -137,6 +137,7 @@ fn open_loop_delivers_the_rate() {
         assert!(run.status.success(), "{driver}: {}", run.stderr);
         let requests = run.total("requests");
         assert!((5880..=6120).contains(&requests), "{driver}: {requests} requests");
+        assert_eq!(requests, 6000, "{driver}: the schedule ends at the run time");
         assert_eq!(run.total("dropped"), 0, "{driver}");
         assert_eq!(target.stats().0, requests, "{driver}: target's count");
     }

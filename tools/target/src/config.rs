@@ -1,0 +1,312 @@
+//! What the server is asked to run: `TargetConfig`, the `IoDriver` choice and
+//! the hand-written command-line parser that builds them. Validation happens
+//! here, once; the server itself trusts a `TargetConfig` it is given except for
+//! the thread limit, which `Target::start` re-checks for library callers.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+
+/// The most shard threads one server may run; more is a configuration mistake.
+pub const THREADS_MAX: usize = 1024;
+
+/// The environment variable that picks the I/O driver when `--io-driver` is absent.
+pub const IO_DRIVER_ENV: &str = "STAMPEDE_IO_DRIVER";
+
+/// Which monoio driver the shards run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IoDriver {
+    /// io_uring when the kernel allows it, epoll otherwise.
+    #[default]
+    Auto,
+    /// io_uring only; starting fails if the ring cannot be built.
+    Uring,
+    /// The epoll-based legacy driver.
+    Epoll,
+}
+
+impl IoDriver {
+    /// The lower-case name used on the command line and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            IoDriver::Auto => "auto",
+            IoDriver::Uring => "uring",
+            IoDriver::Epoll => "epoll",
+        }
+    }
+}
+
+impl fmt::Display for IoDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for IoDriver {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "auto" => Ok(IoDriver::Auto),
+            "uring" | "io_uring" | "io-uring" => Ok(IoDriver::Uring),
+            "epoll" | "legacy" => Ok(IoDriver::Epoll),
+            _ => Err(()),
+        }
+    }
+}
+
+/// How to run a server: where to listen, how many shards, which driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetConfig {
+    /// The address to bind; port 0 picks a free port (read it back with `Target::local_addr`).
+    pub listen: SocketAddr,
+    /// Shard threads, one runtime each, pinned to cores round-robin.
+    pub threads: usize,
+    /// The I/O driver every shard tries to run.
+    pub io_driver: IoDriver,
+}
+
+impl Default for TargetConfig {
+    /// The command line's defaults: 127.0.0.1:8080, one shard per core, `Auto`.
+    fn default() -> Self {
+        TargetConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            threads: default_threads(),
+            io_driver: IoDriver::Auto,
+        }
+    }
+}
+
+impl TargetConfig {
+    /// 127.0.0.1 on a free port with `threads` shards and the `Auto` driver: what tests want.
+    pub fn loopback(threads: usize) -> Self {
+        TargetConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            threads,
+            io_driver: IoDriver::Auto,
+        }
+    }
+}
+
+/// The number of cores this process may run on (at least 1).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Serve with this configuration.
+    Run(TargetConfig),
+    /// Print the usage text and exit successfully.
+    Help,
+}
+
+/// A command-line mistake; its `Display` is the one-line message for stderr.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A flag this program does not know.
+    UnknownFlag(String),
+    /// A flag given without its value.
+    MissingValue(&'static str),
+    /// A flag (or the environment variable) with a value that does not parse or is out of range.
+    BadValue {
+        /// The flag or variable name.
+        name: &'static str,
+        /// The offending value.
+        value: String,
+        /// What was expected instead.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownFlag(flag) => {
+                write!(f, "unknown argument '{flag}' (try --help)")
+            }
+            ConfigError::MissingValue(flag) => write!(f, "{flag} needs a value"),
+            ConfigError::BadValue {
+                name,
+                value,
+                expected,
+            } => write!(f, "{name}: invalid value '{value}', expected {expected}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The text `--help` prints.
+pub const USAGE: &str = "\
+stampede-target: a fast thread-per-core HTTP/1.1 test server
+
+usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epoll]
+
+  --listen ADDR       IP:PORT to bind (default 127.0.0.1:8080; port 0 picks a free port)
+  --threads N         shard threads, one per core by default (1..=1024)
+  --io-driver NAME    auto (io_uring, else epoll), uring or epoll; default auto,
+                      or $STAMPEDE_IO_DRIVER when set
+  -h, --help          print this text
+
+The first line on stdout is `listening on IP:PORT`. Routes: / /bytes/N /delay/MS
+/status/CODE /chunked/N /close /eof/N /garbage /truncated /bighead /reset
+/__stats (GET) /__reset (POST).
+";
+
+/// Parses the arguments after the program name; `env_driver` is the value of
+/// `STAMPEDE_IO_DRIVER`, which `--io-driver` overrides.
+pub fn parse_args<S: AsRef<str>>(
+    args: &[S],
+    env_driver: Option<&str>,
+) -> Result<Command, ConfigError> {
+    let mut config = TargetConfig::default();
+    if let Some(value) = env_driver.filter(|v| !v.is_empty()) {
+        config.io_driver = parse_driver(IO_DRIVER_ENV, value)?;
+    }
+    let mut rest = args.iter().map(AsRef::as_ref);
+    while let Some(arg) = rest.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
+            _ => (arg, None),
+        };
+        match flag {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--listen" => {
+                let value = value_of("--listen", inline, &mut rest)?;
+                config.listen = value.parse().map_err(|_| ConfigError::BadValue {
+                    name: "--listen",
+                    value: value.to_string(),
+                    expected: "IP:PORT such as 127.0.0.1:8080",
+                })?;
+            }
+            "--threads" => {
+                let value = value_of("--threads", inline, &mut rest)?;
+                config.threads = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=THREADS_MAX).contains(n))
+                    .ok_or_else(|| ConfigError::BadValue {
+                        name: "--threads",
+                        value: value.to_string(),
+                        expected: "a whole number from 1 to 1024",
+                    })?;
+            }
+            "--io-driver" => {
+                let value = value_of("--io-driver", inline, &mut rest)?;
+                config.io_driver = parse_driver("--io-driver", value)?;
+            }
+            _ => return Err(ConfigError::UnknownFlag(arg.to_string())),
+        }
+    }
+    Ok(Command::Run(config))
+}
+
+/// The value of a flag: after `=` in the same argument, or the next argument.
+fn value_of<'a>(
+    flag: &'static str,
+    inline: Option<&'a str>,
+    rest: &mut impl Iterator<Item = &'a str>,
+) -> Result<&'a str, ConfigError> {
+    inline
+        .or_else(|| rest.next())
+        .ok_or(ConfigError::MissingValue(flag))
+}
+
+fn parse_driver(name: &'static str, value: &str) -> Result<IoDriver, ConfigError> {
+    value.parse().map_err(|()| ConfigError::BadValue {
+        name,
+        value: value.to_string(),
+        expected: "auto, uring or epoll",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Table tests of the command-line parser, including the bad inputs.
+    use super::*;
+
+    fn run(args: &[&str], env: Option<&str>) -> Result<TargetConfig, ConfigError> {
+        match parse_args(args, env)? {
+            Command::Run(config) => Ok(config),
+            Command::Help => panic!("unexpected help"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_usage_text() {
+        let config = run(&[], None).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.threads, default_threads());
+        assert_eq!(config.io_driver, IoDriver::Auto);
+    }
+
+    #[test]
+    fn flags_take_separate_or_inline_values() {
+        let config = run(
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--threads=3",
+                "--io-driver",
+                "epoll",
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(config.listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(config.threads, 3);
+        assert_eq!(config.io_driver, IoDriver::Epoll);
+        let config = run(&["--listen=[::1]:9000"], None).unwrap();
+        assert_eq!(config.listen, "[::1]:9000".parse().unwrap());
+    }
+
+    #[test]
+    fn the_flag_overrides_the_environment() {
+        assert_eq!(run(&[], Some("uring")).unwrap().io_driver, IoDriver::Uring);
+        assert_eq!(run(&[], Some("")).unwrap().io_driver, IoDriver::Auto);
+        let config = run(&["--io-driver", "auto"], Some("epoll")).unwrap();
+        assert_eq!(config.io_driver, IoDriver::Auto);
+    }
+
+    #[test]
+    fn help_wins_wherever_it_appears() {
+        assert_eq!(
+            parse_args(&["--threads", "2", "-h"], None),
+            Ok(Command::Help)
+        );
+        assert_eq!(parse_args(&["--help"], None), Ok(Command::Help));
+    }
+
+    #[test]
+    fn bad_input_names_the_flag() {
+        let cases: &[(&[&str], Option<&str>, &str)] = &[
+            (&["--bogus"], None, "unknown argument '--bogus'"),
+            (&["extra"], None, "unknown argument 'extra'"),
+            (&["--listen"], None, "--listen needs a value"),
+            (&["--listen", "localhost"], None, "--listen: invalid value"),
+            (&["--threads", "0"], None, "--threads: invalid value '0'"),
+            (&["--threads", "1025"], None, "--threads: invalid value"),
+            (&["--threads", "-1"], None, "--threads: invalid value"),
+            (
+                &["--io-driver", "kqueue"],
+                None,
+                "--io-driver: invalid value",
+            ),
+            (
+                &[],
+                Some("nope"),
+                "STAMPEDE_IO_DRIVER: invalid value 'nope'",
+            ),
+        ];
+        for (args, env, want) in cases {
+            let err = run(args, *env).unwrap_err().to_string();
+            assert!(
+                err.starts_with(want),
+                "{args:?}: got {err:?}, want {want:?}"
+            );
+            assert!(!err.contains('\n'), "{args:?}: message must be one line");
+        }
+    }
+}

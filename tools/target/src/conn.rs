@@ -1,0 +1,264 @@
+//! One accepted connection: reads requests into a fixed 64 KiB buffer, answers
+//! every complete request in it in order (so pipelining works) into one reused
+//! output buffer written once per batch, discards request bodies, counts what
+//! it serves in its shard's slot, and closes the way the last response asks.
+//! Parsing is `request`'s job and rendering `response`'s; this module only
+//! moves bytes and waits.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+use monoio::buf::{IoBufMut, SliceMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use crate::counters::Totals;
+use crate::request::{self, ParseError, Parsed, RequestHead, HEAD_BYTES_MAX};
+use crate::response::{self, After, Body};
+use crate::routes::Route;
+use crate::shard::{LiveGuard, Shard};
+
+/// Pending output is written once it reaches this size, even mid-batch, so a
+/// large body or a deep pipeline never needs more than about this much memory.
+const FLUSH_BYTES: usize = 64 * 1024;
+
+/// The output buffer's starting capacity; it grows (and stays grown) on demand.
+const OUT_BYTES_INITIAL: usize = 4 * 1024;
+
+/// How long a graceful close keeps reading what the client still sends.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// How much a graceful close reads before giving up and closing anyway.
+const LINGER_BYTES_MAX: usize = 1 << 20;
+
+/// How a connection's request loop ended.
+enum End {
+    /// The client closed, or the socket failed: nothing more to send.
+    Gone,
+    /// Flush, send FIN, drain briefly, close.
+    Close,
+    /// Flush, then close with a TCP reset.
+    Reset,
+}
+
+/// Serves one connection until it ends; never panics on network input.
+pub(crate) async fn serve(stream: TcpStream, shard: LiveGuard) {
+    // Responses are written whole, so Nagle would only add latency.
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn {
+        stream,
+        input: Input::new(),
+        out: Vec::with_capacity(OUT_BYTES_INITIAL),
+        counted: false,
+    };
+    match conn.run(&shard).await {
+        End::Gone => {}
+        End::Close => conn.close_gracefully().await,
+        End::Reset => conn.reset().await,
+    }
+}
+
+/// The state of one connection.
+struct Conn {
+    /// The socket, owned here until the task ends.
+    stream: TcpStream,
+    /// Bytes read but not yet consumed as a request head or body.
+    input: Input,
+    /// Responses rendered but not yet written; kept between batches for its capacity.
+    out: Vec<u8>,
+    /// Whether this connection has been counted (on its first counted request).
+    counted: bool,
+}
+
+impl Conn {
+    async fn run(&mut self, shard: &Shard) -> End {
+        loop {
+            loop {
+                let head = match request::parse(self.input.data()) {
+                    Ok(Parsed::Complete(head)) => head,
+                    Ok(Parsed::Partial) if self.input.data().len() < HEAD_BYTES_MAX => break,
+                    Ok(Parsed::Partial) => return self.refuse(ParseError::HeadTooLarge),
+                    Err(err) => return self.refuse(err),
+                };
+                self.input.consume(head.head_len);
+                match self.answer(head, shard).await {
+                    Ok(After::KeepAlive) => {}
+                    Ok(After::Close) => return End::Close,
+                    Ok(After::Reset) => return End::Reset,
+                    Err(_) => return End::Gone,
+                }
+            }
+            // Every buffered request is answered: write the batch, then wait for more.
+            if self.flush().await.is_err() {
+                return End::Gone;
+            }
+            match self.input.fill(&mut self.stream).await {
+                Ok(0) | Err(_) => return End::Gone,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Counts, reads past the body, waits if asked, and renders one response.
+    async fn answer(&mut self, head: RequestHead, shard: &Shard) -> io::Result<After> {
+        if !head.route.is_control() {
+            let slot = shard.slot();
+            slot.add_request();
+            if !self.counted {
+                self.counted = true;
+                slot.add_connection();
+            }
+        }
+        if head.body_len > 0 {
+            self.discard_body(&head).await?;
+        }
+        match head.route {
+            Route::Delay(ms) => {
+                // Earlier pipelined responses should not wait for this one.
+                self.flush().await?;
+                monoio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            Route::ResetCounters => shard.counters.reset(),
+            _ => {}
+        }
+        let totals = match head.route {
+            Route::Stats => shard.counters.totals(),
+            _ => Totals::default(),
+        };
+        let reply = response::respond(&head, totals, &mut self.out);
+        let mut body = reply.body;
+        while body != Body::Done {
+            if self.out.len() >= FLUSH_BYTES {
+                self.flush().await?;
+            }
+            let budget = FLUSH_BYTES - self.out.len();
+            response::fill_body(&mut body, &mut self.out, budget);
+        }
+        if self.out.len() >= FLUSH_BYTES {
+            self.flush().await?;
+        }
+        Ok(reply.after)
+    }
+
+    /// Consumes `head.body_len` body bytes, reading more as needed.
+    async fn discard_body(&mut self, head: &RequestHead) -> io::Result<()> {
+        let mut remaining = head.body_len;
+        if head.expect_continue && (self.input.data().len() as u64) < remaining {
+            self.out.extend_from_slice(response::CONTINUE);
+        }
+        loop {
+            let take = remaining.min(self.input.data().len() as u64);
+            // `take` is at most the buffered length, so it fits in usize.
+            self.input.consume(take as usize);
+            remaining -= take;
+            if remaining == 0 {
+                return Ok(());
+            }
+            self.flush().await?;
+            if self.input.fill(&mut self.stream).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
+    /// Renders the answer to a bad request head; the connection then closes.
+    fn refuse(&mut self, err: ParseError) -> End {
+        response::refuse(err, &mut self.out);
+        End::Close
+    }
+
+    /// Writes all pending output.
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        let (result, mut out) = self.stream.write_all(out).await;
+        out.clear();
+        self.out = out;
+        result.map(drop)
+    }
+
+    /// Writes what is pending, sends FIN, then reads and drops whatever the
+    /// client still sends until it closes (bounded in time and bytes): closing
+    /// with unread input would send a reset that can destroy the response
+    /// before the client reads it.
+    async fn close_gracefully(mut self) {
+        if self.flush().await.is_err() {
+            return;
+        }
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        let deadline = monoio::time::Instant::now() + LINGER;
+        let mut buf = std::mem::take(&mut self.input.buf);
+        let mut drained = 0;
+        while drained <= LINGER_BYTES_MAX {
+            buf.clear();
+            let read = monoio::time::timeout_at(deadline, self.stream.read(buf)).await;
+            match read {
+                Ok((Ok(n), returned)) if n > 0 => {
+                    drained += n;
+                    buf = returned;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Writes what is pending, then closes with SO_LINGER 0 so the peer gets a reset.
+    async fn reset(mut self) {
+        let _ = self.flush().await;
+        // SAFETY: the descriptor belongs to `self.stream`, which outlives this borrow.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.stream.as_raw_fd()) };
+        let _ = socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO));
+    }
+}
+
+/// The read buffer: a fixed-capacity Vec whose bytes `start..len` are unconsumed.
+struct Input {
+    /// Capacity `HEAD_BYTES_MAX`; the kernel writes after `len` (monoio reads
+    /// into the spare capacity of a `SliceMut`).
+    buf: Vec<u8>,
+    /// Where the unconsumed bytes begin.
+    start: usize,
+}
+
+impl Input {
+    fn new() -> Self {
+        Input {
+            buf: Vec::with_capacity(HEAD_BYTES_MAX),
+            start: 0,
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start >= self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Reads more bytes after the unconsumed ones; returns 0 at EOF. Callers
+    /// keep fewer than `HEAD_BYTES_MAX` bytes unconsumed, so there is room.
+    async fn fill(&mut self, stream: &mut TcpStream) -> io::Result<usize> {
+        if self.start > 0 {
+            // A partial request is left after earlier ones: move it to the front.
+            self.buf.copy_within(self.start.., 0);
+            self.buf.truncate(self.buf.len() - self.start);
+            self.start = 0;
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let len = buf.len();
+        let spare: SliceMut<Vec<u8>> = buf.slice_mut(len..);
+        let (result, spare) = stream.read(spare).await;
+        self.buf = spare.into_inner();
+        result
+    }
+}

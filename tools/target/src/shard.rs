@@ -1,0 +1,139 @@
+//! A shard: one thread pinned to a core, its monoio runtime, and the accept
+//! loop that spawns a `conn` task per connection. All shards accept on their
+//! own duplicate of one listening socket; the kernel hands each connection to
+//! one of them. The per-shard `Shard` context is what connection tasks share.
+
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::config::IoDriver;
+use crate::conn;
+use crate::counters::{Counters, ShardSlot};
+use crate::runtime;
+
+/// How long to pause after an accept error such as EMFILE before retrying,
+/// so a persistent error does not spin the core.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// How often a stopping shard checks whether its last connection has ended.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
+/// Everything a shard thread needs, moved into it at spawn.
+pub(crate) struct ShardSpec {
+    /// This shard's number, which picks its counter slot.
+    pub index: usize,
+    /// A duplicate of the server's listening socket.
+    pub listener: std::net::TcpListener,
+    /// The driver to try.
+    pub driver: IoDriver,
+    /// The core to pin to, if the core list is known.
+    pub core: Option<core_affinity::CoreId>,
+    /// The server's counters.
+    pub counters: Arc<Counters>,
+    /// Set when the server stops; checked after each accept wakes up.
+    pub stop: Arc<AtomicBool>,
+    /// Where the shard reports the driver it runs, or why it could not start.
+    pub ready: mpsc::Sender<io::Result<IoDriver>>,
+}
+
+/// The context a shard's connection tasks share.
+pub(crate) struct Shard {
+    /// The server's counters; this shard writes only its own slot.
+    pub counters: Arc<Counters>,
+    /// This shard's slot index.
+    index: usize,
+    /// Open connections, so a stopping shard can wait for them.
+    live: Cell<usize>,
+}
+
+impl Shard {
+    /// This shard's counter slot.
+    pub fn slot(&self) -> &ShardSlot {
+        self.counters.slot(self.index)
+    }
+
+    /// Registers a live connection until the returned guard drops.
+    pub fn enter(self: &Rc<Self>) -> LiveGuard {
+        self.live.set(self.live.get() + 1);
+        LiveGuard(Rc::clone(self))
+    }
+}
+
+/// Counts one open connection for as long as it lives; derefs to its shard.
+pub(crate) struct LiveGuard(Rc<Shard>);
+
+impl std::ops::Deref for LiveGuard {
+    type Target = Shard;
+
+    fn deref(&self) -> &Shard {
+        &self.0
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.live.set(self.0.live.get() - 1);
+    }
+}
+
+/// Starts the shard thread.
+pub(crate) fn spawn(spec: ShardSpec) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("stampede-target-{}", spec.index))
+        .spawn(move || run(spec))
+}
+
+fn run(spec: ShardSpec) {
+    if let Some(core) = spec.core {
+        // Pinning is an optimisation; a container may forbid it.
+        let _ = core_affinity::set_for_current(core);
+    }
+    let ready = spec.ready.clone();
+    if let Err(err) = runtime::block_on(spec.driver, |active| accept_loop(spec, active)) {
+        let _ = ready.send(Err(err));
+    }
+}
+
+async fn accept_loop(spec: ShardSpec, active: IoDriver) {
+    let listener = match monoio::net::TcpListener::from_std(spec.listener) {
+        Ok(listener) => listener,
+        Err(err) => {
+            let _ = spec.ready.send(Err(err));
+            return;
+        }
+    };
+    let _ = spec.ready.send(Ok(active));
+    let shard = Rc::new(Shard {
+        counters: spec.counters,
+        index: spec.index,
+        live: Cell::new(0),
+    });
+    loop {
+        let accepted = listener.accept().await;
+        if spec.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        match accepted {
+            Ok((stream, _peer)) => {
+                // Registered before the task first runs, so draining cannot miss it.
+                monoio::spawn(conn::serve(stream, shard.enter()));
+            }
+            Err(err) => match err.kind() {
+                io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::Interrupted
+                | io::ErrorKind::WouldBlock => {}
+                _ => monoio::time::sleep(ACCEPT_BACKOFF).await,
+            },
+        }
+    }
+    drop(listener);
+    // Stopped accepting; keep serving the open connections until they end.
+    while shard.live.get() > 0 {
+        monoio::time::sleep(DRAIN_POLL).await;
+    }
+}
