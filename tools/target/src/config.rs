@@ -1,11 +1,15 @@
 //! What the server is asked to run: `TargetConfig`, the `IoDriver` choice and
-//! the hand-written command-line parser that builds them. Validation happens
-//! here, once; the server itself trusts a `TargetConfig` it is given except for
-//! the thread limit, which `Target::start` re-checks for library callers.
+//! the hand-written command-line parser that builds them (reading the
+//! `--accounts` file on the way). Validation happens here, once; the server
+//! itself trusts a `TargetConfig` it is given except for the thread limit and
+//! the account list, which `Target::start` re-checks for library callers.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::str::FromStr;
+
+use crate::accounts::{self, AccountsError};
 
 /// The most shard threads one server may run; more is a configuration mistake.
 pub const THREADS_MAX: usize = 1024;
@@ -55,7 +59,7 @@ impl FromStr for IoDriver {
     }
 }
 
-/// How to run a server: where to listen, how many shards, which driver.
+/// How to run a server: where to listen, how many shards, which driver, who may log in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetConfig {
     /// The address to bind; port 0 picks a free port (read it back with `Target::local_addr`).
@@ -64,6 +68,9 @@ pub struct TargetConfig {
     pub threads: usize,
     /// The I/O driver every shard tries to run.
     pub io_driver: IoDriver,
+    /// (username, password) pairs the music API's `POST /auth/login` accepts;
+    /// empty (the default) means every login fails.
+    pub accounts: Vec<(String, String)>,
 }
 
 impl Default for TargetConfig {
@@ -73,6 +80,7 @@ impl Default for TargetConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             threads: default_threads(),
             io_driver: IoDriver::Auto,
+            accounts: Vec::new(),
         }
     }
 }
@@ -84,6 +92,7 @@ impl TargetConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             threads,
             io_driver: IoDriver::Auto,
+            accounts: Vec::new(),
         }
     }
 }
@@ -118,6 +127,13 @@ pub enum ConfigError {
         /// What was expected instead.
         expected: &'static str,
     },
+    /// The `--accounts` file cannot be read or is not a valid accounts CSV.
+    Accounts {
+        /// The file as given.
+        path: String,
+        /// What is wrong with it.
+        error: AccountsError,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -132,6 +148,7 @@ impl fmt::Display for ConfigError {
                 value,
                 expected,
             } => write!(f, "{name}: invalid value '{value}', expected {expected}"),
+            ConfigError::Accounts { path, error } => write!(f, "--accounts {path}: {error}"),
         }
     }
 }
@@ -143,16 +160,26 @@ pub const USAGE: &str = "\
 stampede-target: a fast thread-per-core HTTP/1.1 test server
 
 usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epoll]
+                       [--accounts FILE]
 
   --listen ADDR       IP:PORT to bind (default 127.0.0.1:8080; port 0 picks a free port)
   --threads N         shard threads, one per core by default (1..=1024)
   --io-driver NAME    auto (io_uring, else epoll), uring or epoll; default auto,
                       or $STAMPEDE_IO_DRIVER when set
+  --accounts FILE     CSV with the header row `username,password` and one account
+                      a row: who may log in to the music API (default: nobody)
   -h, --help          print this text
 
 The first line on stdout is `listening on IP:PORT`. Routes: / /bytes/N /delay/MS
-/status/CODE /chunked/N /close /eof/N /garbage /truncated /bighead /reset
-/__stats (GET) /__reset (POST).
+(also /slow/MS) /status/CODE /chunked/N /close /eof/N /garbage /truncated
+/bighead /reset /echo/headers /echo/body /__stats (GET) /__reset (POST).
+
+Music API (JSON): POST /auth/login {\"username\", \"password\"} -> {\"token\", \"id\",
+\"name\"} and cookie nd_session=TOKEN, or 401. With `x-nd-authorization: Bearer
+TOKEN` or that cookie (else 401): GET /api/song?_start=N&_end=M (default 10,
+at most 500), GET /api/album, POST /api/playlist -> {\"id\"}, DELETE
+/api/playlist/ID -> {} or 404 for an unknown id. /__stats adds \"statuses\"
+(non-2xx responses by code) and \"logins\" (by username).
 ";
 
 /// Parses the arguments after the program name; `env_driver` is the value of
@@ -197,6 +224,14 @@ pub fn parse_args<S: AsRef<str>>(
                 let value = value_of("--io-driver", inline, &mut rest)?;
                 config.io_driver = parse_driver("--io-driver", value)?;
             }
+            "--accounts" => {
+                let value = value_of("--accounts", inline, &mut rest)?;
+                config.accounts =
+                    accounts::load(Path::new(value)).map_err(|error| ConfigError::Accounts {
+                        path: value.to_string(),
+                        error,
+                    })?;
+            }
             _ => return Err(ConfigError::UnknownFlag(arg.to_string())),
         }
     }
@@ -240,6 +275,42 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.threads, default_threads());
         assert_eq!(config.io_driver, IoDriver::Auto);
+        assert!(config.accounts.is_empty());
+        assert_eq!(config, TargetConfig::default());
+        assert!(TargetConfig::loopback(2).accounts.is_empty());
+    }
+
+    #[test]
+    fn accounts_are_loaded_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("stampede-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("accounts.csv");
+        std::fs::write(&good, "username,password\nalice,alice-pw\nbob,bob-pw\n").unwrap();
+        let path = good.to_str().unwrap();
+        let config = run(&["--accounts", path], None).unwrap();
+        let want =
+            [("alice", "alice-pw"), ("bob", "bob-pw")].map(|(u, p)| (u.to_string(), p.to_string()));
+        assert_eq!(config.accounts, want);
+        let inline = format!("--accounts={path}");
+        assert_eq!(run(&[inline.as_str()], None).unwrap().accounts, want);
+
+        let bad = dir.join("bad.csv");
+        std::fs::write(&bad, "username,password\nalice\n").unwrap();
+        let err = run(&["--accounts", bad.to_str().unwrap()], None).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("--accounts ")
+                && text.ends_with("line 2: expected two fields, `username,password`"),
+            "{text}"
+        );
+        let missing = dir.join("missing.csv");
+        let err = run(&["--accounts", missing.to_str().unwrap()], None).unwrap_err();
+        assert!(err.to_string().contains(": cannot read it: "), "{err}");
+        assert_eq!(
+            run(&["--accounts"], None),
+            Err(ConfigError::MissingValue("--accounts"))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! One accepted connection: reads requests into a fixed 64 KiB buffer, answers
 //! every complete request in it in order (so pipelining works) into one reused
-//! output buffer written once per batch, discards request bodies, counts what
-//! it serves in its shard's slot, and closes the way the last response asks.
-//! Parsing is `request`'s job and rendering `response`'s; this module only
-//! moves bytes and waits.
+//! output buffer written once per batch, discards request bodies (or keeps
+//! them, for the dynamic routes), counts what it serves in its shard's slot,
+//! and closes the way the last response asks. Parsing is `request`'s job and
+//! rendering `response`'s (or `app`'s); this module only moves bytes and waits.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -13,7 +13,7 @@ use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-use crate::counters::Totals;
+use crate::app::{self, Exchange};
 use crate::request::{self, ParseError, Parsed, RequestHead, HEAD_BYTES_MAX};
 use crate::response::{self, After, Body};
 use crate::routes::Route;
@@ -51,6 +51,7 @@ pub(crate) async fn serve(stream: TcpStream, shard: LiveGuard) {
         input: Input::new(),
         out: Vec::with_capacity(OUT_BYTES_INITIAL),
         counted: false,
+        exchange: Exchange::default(),
     };
     match conn.run(&shard).await {
         End::Gone => {}
@@ -69,6 +70,8 @@ struct Conn {
     out: Vec<u8>,
     /// Whether this connection has been counted (on its first counted request).
     counted: bool,
+    /// The head and body of a dynamic route's request; unallocated until one arrives.
+    exchange: Exchange,
 }
 
 impl Conn {
@@ -78,9 +81,12 @@ impl Conn {
                 let head = match request::parse(self.input.data()) {
                     Ok(Parsed::Complete(head)) => head,
                     Ok(Parsed::Partial) if self.input.data().len() < HEAD_BYTES_MAX => break,
-                    Ok(Parsed::Partial) => return self.refuse(ParseError::HeadTooLarge),
-                    Err(err) => return self.refuse(err),
+                    Ok(Parsed::Partial) => return self.refuse(ParseError::HeadTooLarge, shard),
+                    Err(err) => return self.refuse(err, shard),
                 };
+                if head.route.needs_request() {
+                    self.exchange.begin(&self.input.data()[..head.head_len]);
+                }
                 self.input.consume(head.head_len);
                 match self.answer(head, shard).await {
                     Ok(After::KeepAlive) => {}
@@ -102,7 +108,8 @@ impl Conn {
 
     /// Counts, reads past the body, waits if asked, and renders one response.
     async fn answer(&mut self, head: RequestHead, shard: &Shard) -> io::Result<After> {
-        if !head.route.is_control() {
+        let counted = !head.route.is_control();
+        if counted {
             let slot = shard.slot();
             slot.add_request();
             if !self.counted {
@@ -111,7 +118,7 @@ impl Conn {
             }
         }
         if head.body_len > 0 {
-            self.discard_body(&head).await?;
+            self.take_body(&head, app::keeps_body(&head)).await?;
         }
         match head.route {
             Route::Delay(ms) => {
@@ -119,14 +126,27 @@ impl Conn {
                 self.flush().await?;
                 monoio::time::sleep(Duration::from_millis(ms)).await;
             }
-            Route::ResetCounters => shard.counters.reset(),
+            Route::ResetCounters => {
+                shard.counters.reset();
+                shard.music.reset_counters();
+            }
             _ => {}
         }
-        let totals = match head.route {
-            Route::Stats => shard.counters.totals(),
-            _ => Totals::default(),
+        let reply = if head.route.is_dynamic() {
+            let exchange = &mut self.exchange;
+            app::answer(
+                &head,
+                exchange,
+                &shard.counters,
+                &shard.music,
+                &mut self.out,
+            )
+        } else {
+            response::respond(&head, &mut self.out)
         };
-        let reply = response::respond(&head, totals, &mut self.out);
+        if counted {
+            shard.slot().add_status(reply.status);
+        }
         let mut body = reply.body;
         while body != Body::Done {
             if self.out.len() >= FLUSH_BYTES {
@@ -141,8 +161,9 @@ impl Conn {
         Ok(reply.after)
     }
 
-    /// Consumes `head.body_len` body bytes, reading more as needed.
-    async fn discard_body(&mut self, head: &RequestHead) -> io::Result<()> {
+    /// Consumes `head.body_len` body bytes, reading more as needed; with
+    /// `keep`, appends them to the exchange's body (the caller bounds its size).
+    async fn take_body(&mut self, head: &RequestHead, keep: bool) -> io::Result<()> {
         let mut remaining = head.body_len;
         if head.expect_continue && (self.input.data().len() as u64) < remaining {
             self.out.extend_from_slice(response::CONTINUE);
@@ -150,6 +171,10 @@ impl Conn {
         loop {
             let take = remaining.min(self.input.data().len() as u64);
             // `take` is at most the buffered length, so it fits in usize.
+            if keep {
+                let bytes = &self.input.data()[..take as usize];
+                self.exchange.body_mut().extend_from_slice(bytes);
+            }
             self.input.consume(take as usize);
             remaining -= take;
             if remaining == 0 {
@@ -163,8 +188,9 @@ impl Conn {
     }
 
     /// Renders the answer to a bad request head; the connection then closes.
-    fn refuse(&mut self, err: ParseError) -> End {
-        response::refuse(err, &mut self.out);
+    fn refuse(&mut self, err: ParseError, shard: &Shard) -> End {
+        let reply = response::refuse(err, &mut self.out);
+        shard.slot().add_status(reply.status);
         End::Close
     }
 

@@ -11,37 +11,56 @@
 //! - `request`: parses a request head in place (httparse) into a `RequestHead`.
 //! - `routes`: maps method and path to a `Route`.
 //! - `response`: renders a route's response into the output buffer.
-//! - `counters`: per-shard request and connection counters for `/__stats`.
+//! - `app`: answers the dynamic routes from a copy of the request: the music
+//!   API (`music`, with `accounts`), the echo routes and `/__stats` (`stats`).
+//! - `counters`: per-shard request, connection and status counters.
 //!
 //! This file holds `Target`, the running server, which binds the socket,
 //! starts the shards and reads the counters.
 //!
-//! Routes (the method only matters for `/__reset` and `HEAD`):
-//! `/` 200 `ok`; `/bytes/N` N bytes (Content-Length); `/delay/MS` `ok` after MS
-//! ms; `/status/CODE` that status; `/chunked/N` N bytes in 4 KiB chunks;
-//! `/close` `ok` then close; `/eof/N` N bytes delimited by close; `/garbage`
-//! non-HTTP bytes then close; `/truncated` promises 100 bytes, sends 10,
-//! closes; `/bighead` a head over 64 KiB; `/reset` a TCP reset; `GET /__stats`
-//! `{"requests": n, "connections": n}`; `POST /__reset` zeroes them; anything
-//! else 404. Chunked request bodies are refused with 411.
+//! Routes (the method only matters for `/__reset`, `HEAD` and the music API):
+//! `/` 200 `ok`; `/bytes/N` N bytes (Content-Length); `/delay/MS` (or
+//! `/slow/MS`) `ok` after MS ms; `/status/CODE` that status; `/chunked/N` N
+//! bytes in 4 KiB chunks; `/close` `ok` then close; `/eof/N` N bytes delimited
+//! by close; `/garbage` non-HTTP bytes then close; `/truncated` promises 100
+//! bytes, sends 10, closes; `/bighead` a head over 64 KiB; `/reset` a TCP
+//! reset; `/echo/headers` the request headers as a JSON object (lower-cased
+//! names); `/echo/body` the request body with its Content-Type; `GET /__stats`
+//! `{"requests": n, "connections": n, "statuses": {"404": n, ...}, "logins":
+//! {"alice": n, ...}}` (non-2xx responses and logins, non-zero counts only);
+//! `POST /__reset` zeroes all of them; anything else 404. Chunked request
+//! bodies are refused with 411.
+//!
+//! The music API (JSON in and out; see `music`): `POST /auth/login` with
+//! `{"username", "password"}` answers `{"token", "id", "name"}` and the cookie
+//! `nd_session=TOKEN`, or 401; with `x-nd-authorization: Bearer TOKEN` or that
+//! cookie, `GET /api/song?_start=N&_end=M` lists songs, `GET /api/album`
+//! albums, `POST /api/playlist` answers `{"id"}`, `DELETE /api/playlist/ID`
+//! answers `{}`, or 404 for an unknown id; without a session, 401.
 //!
 //! Counting: a request counts when its head is parsed, unless it is a control
 //! route (`/__stats`, `/__reset`); a connection counts when its first counted
 //! request arrives, so 20 keep-alive users show as exactly 20 connections.
+//! A non-2xx response counts under its status, refused heads included.
 //! Limits: heads up to 64 KiB and 64 headers (else 400 and close); generated
 //! bodies up to 64 MiB; delays up to 60 s; request bodies of any Content-Length
-//! are read and discarded. No idle timeout.
+//! are read and discarded, except on the dynamic routes, which read up to
+//! 1 MiB (else 413). No idle timeout.
 
 #![warn(missing_docs)]
 
+pub mod accounts;
+mod app;
 pub mod config;
 mod conn;
 mod counters;
+mod music;
 mod request;
 mod response;
 mod routes;
 mod runtime;
 mod shard;
+mod stats;
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -53,6 +72,7 @@ pub use config::{IoDriver, TargetConfig};
 pub use counters::Totals;
 
 use counters::Counters;
+use music::Music;
 use shard::ShardSpec;
 
 /// The listen backlog: enough for a load test opening thousands of connections at once.
@@ -67,6 +87,8 @@ pub struct Target {
     listener: std::net::TcpListener,
     /// Every shard's counters.
     counters: Arc<Counters>,
+    /// The music API's accounts, logins and playlists, shared by the shards.
+    music: Arc<Music>,
     /// Tells shards to stop accepting.
     stop: Arc<AtomicBool>,
     /// The shard threads, joined only by `wait`.
@@ -80,6 +102,7 @@ pub struct Target {
 impl Target {
     /// Binds `config.listen`, starts `config.threads` shards and returns once
     /// all of them accept; connections made before that wait in the backlog.
+    /// Fails with `InvalidInput` on a bad thread count or account list.
     pub fn start(config: TargetConfig) -> io::Result<Target> {
         if !(1..=config::THREADS_MAX).contains(&config.threads) {
             return Err(io::Error::new(
@@ -91,11 +114,15 @@ impl Target {
                 ),
             ));
         }
+        let music = Music::new(&config.accounts).map_err(|err| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("accounts: {err}"))
+        })?;
         let listener = bind(config.listen)?;
         let mut target = Target {
             local_addr: listener.local_addr()?,
             listener,
             counters: Arc::new(Counters::new(config.threads)),
+            music: Arc::new(music),
             stop: Arc::new(AtomicBool::new(false)),
             shards: Vec::with_capacity(config.threads),
             io_driver: IoDriver::Uring,
@@ -110,6 +137,7 @@ impl Target {
                 driver: config.io_driver,
                 core: (!cores.is_empty()).then(|| cores[index % cores.len()]),
                 counters: Arc::clone(&target.counters),
+                music: Arc::clone(&target.music),
                 stop: Arc::clone(&target.stop),
                 ready: ready_tx.clone(),
             };
@@ -148,9 +176,25 @@ impl Target {
         self.counters.totals()
     }
 
-    /// Zeroes the counters, like `POST /__reset`.
+    /// Responses sent with this non-2xx status (2xx are not counted: 0).
+    pub fn status_count(&self, code: u16) -> u64 {
+        self.counters.status_count(code)
+    }
+
+    /// Successful `POST /auth/login`s of `username` (0 for an unknown name).
+    pub fn logins(&self, username: &str) -> u64 {
+        self.music.logins_of(username)
+    }
+
+    /// Playlists created and not yet deleted.
+    pub fn playlists(&self) -> usize {
+        self.music.playlists()
+    }
+
+    /// Zeroes the counters (statuses and logins included), like `POST /__reset`.
     pub fn reset_counters(&self) {
         self.counters.reset();
+        self.music.reset_counters();
     }
 
     /// The driver the shards run on: `Uring`, or `Epoll` if any shard uses it.

@@ -34,9 +34,10 @@ fn main() -> ExitCode {
     let _ = stdout.flush();
     drop(stdout);
     eprintln!(
-        "stampede-target: {} threads, io driver {}",
+        "stampede-target: {} threads, io driver {}, {} accounts",
         target.threads(),
-        target.io_driver()
+        target.io_driver(),
+        config.accounts.len()
     );
     target.wait();
     ExitCode::SUCCESS

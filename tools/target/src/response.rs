@@ -1,11 +1,9 @@
 //! Renders responses into a connection's reused output buffer: the head and
-//! small bodies at once (`respond`, `refuse`), large bodies piece by piece
-//! (`fill_body`), and the verdict on the connection afterwards (`After`).
-//! Pure: `conn` decides when the buffer is written and does the waiting.
+//! small bodies at once (`respond`, `refuse`, and `whole` for `app`'s
+//! documents), large bodies piece by piece (`fill_body`), and the verdict on
+//! the connection afterwards (`After`). Pure: `conn` decides when the buffer
+//! is written and does the waiting.
 
-use std::io::Write as _;
-
-use crate::counters::Totals;
 use crate::request::{ParseError, RequestHead};
 use crate::routes::Route;
 
@@ -54,6 +52,8 @@ pub enum Body {
 /// A rendered head plus what remains to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reply {
+    /// The status code sent, for the status counters; 0 when no HTTP response is sent.
+    pub status: u16,
     /// The body still to render with `fill_body`.
     pub body: Body,
     /// The connection's fate once everything is written.
@@ -73,8 +73,8 @@ enum Framing {
     NoBody,
 }
 
-/// Renders the response to `req` into `out`; `totals` is only read for `/__stats`.
-pub fn respond(req: &RequestHead, totals: Totals, out: &mut Vec<u8>) -> Reply {
+/// Renders the response to `req` into `out`, for every route but the dynamic ones.
+pub fn respond(req: &RequestHead, out: &mut Vec<u8>) -> Reply {
     let keep = req.keep_alive;
     match req.route {
         Route::Root | Route::Delay(_) | Route::ResetCounters => small(out, req, 200, b"ok", keep),
@@ -95,15 +95,21 @@ pub fn respond(req: &RequestHead, totals: Totals, out: &mut Vec<u8>) -> Reply {
         ),
         Route::Status(code) => status(out, req, code),
         Route::BigHead => big_head(out, req),
-        Route::Stats => stats(out, req, totals),
+        // `app` answers these (`Route::is_dynamic`); arriving here is a server
+        // bug, answered rather than panicked on.
+        Route::Stats | Route::Api(_) | Route::EchoHeaders | Route::EchoBody => {
+            small(out, req, 500, b"internal error", false)
+        }
         Route::Garbage => {
             out.extend_from_slice(GARBAGE);
             Reply {
+                status: 0,
                 body: Body::Done,
                 after: After::Close,
             }
         }
         Route::Reset => Reply {
+            status: 0,
             body: Body::Done,
             after: After::Reset,
         },
@@ -118,9 +124,23 @@ pub fn respond(req: &RequestHead, totals: Totals, out: &mut Vec<u8>) -> Reply {
                 req.http10,
                 b"Allow: POST\r\n",
             );
-            finish_small(out, req, b"method not allowed", keep)
+            finish_small(out, req, 405, b"method not allowed", keep)
         }
     }
+}
+
+/// A response with an inline body of known length and `extra` header lines
+/// (each ending in CRLF), such as `app`'s JSON documents.
+pub fn whole(out: &mut Vec<u8>, req: &RequestHead, code: u16, extra: &[u8], body: &[u8]) -> Reply {
+    write_head(
+        out,
+        code,
+        Framing::Length(body.len() as u64),
+        !req.keep_alive,
+        req.http10,
+        extra,
+    );
+    finish_small(out, req, code, body, req.keep_alive)
 }
 
 /// Renders the answer to a refused request head; the connection then closes.
@@ -142,6 +162,7 @@ pub fn refuse(err: ParseError, out: &mut Vec<u8>) -> Reply {
     );
     out.extend_from_slice(body);
     Reply {
+        status: code,
         body: Body::Done,
         after: After::Close,
     }
@@ -192,14 +213,15 @@ fn small(out: &mut Vec<u8>, req: &RequestHead, code: u16, body: &[u8], keep: boo
         req.http10,
         b"",
     );
-    finish_small(out, req, body, keep)
+    finish_small(out, req, code, body, keep)
 }
 
-fn finish_small(out: &mut Vec<u8>, req: &RequestHead, body: &[u8], keep: bool) -> Reply {
+fn finish_small(out: &mut Vec<u8>, req: &RequestHead, code: u16, body: &[u8], keep: bool) -> Reply {
     if !req.head_only {
         out.extend_from_slice(body);
     }
     Reply {
+        status: code,
         body: Body::Done,
         after: if keep { After::KeepAlive } else { After::Close },
     }
@@ -209,6 +231,7 @@ fn finish_small(out: &mut Vec<u8>, req: &RequestHead, body: &[u8], keep: bool) -
 fn framed(out: &mut Vec<u8>, req: &RequestHead, framing: Framing, body: Body, keep: bool) -> Reply {
     write_head(out, 200, framing, !keep, req.http10, b"");
     Reply {
+        status: 200,
         body: if req.head_only { Body::Done } else { body },
         after: if keep { After::KeepAlive } else { After::Close },
     }
@@ -222,13 +245,14 @@ fn status(out: &mut Vec<u8>, req: &RequestHead, code: u16) -> Reply {
             push_status_line(out, code);
             out.extend_from_slice(b"\r\n");
             Reply {
+                status: code,
                 body: Body::Done,
                 after: After::Close,
             }
         }
         204 | 304 => {
             write_head(out, code, Framing::NoBody, !req.keep_alive, req.http10, b"");
-            finish_small(out, req, b"", req.keep_alive)
+            finish_small(out, req, code, b"", req.keep_alive)
         }
         _ => small(out, req, code, reason(code).as_bytes(), req.keep_alive),
     }
@@ -240,29 +264,7 @@ fn big_head(out: &mut Vec<u8>, req: &RequestHead) -> Reply {
     out.resize(out.len() + BIG_HEADER_BYTES, b'b');
     out.extend_from_slice(b"\r\n");
     write_fields(out, Framing::Length(2), !req.keep_alive, req.http10);
-    finish_small(out, req, b"ok", req.keep_alive)
-}
-
-fn stats(out: &mut Vec<u8>, req: &RequestHead, totals: Totals) -> Reply {
-    let mut json = [0u8; 96];
-    let mut cursor = std::io::Cursor::new(&mut json[..]);
-    // Two u64s and the fixed text need at most 75 bytes, so this cannot fail.
-    let _ = write!(
-        cursor,
-        "{{\"requests\": {}, \"connections\": {}}}",
-        totals.requests, totals.connections
-    );
-    let len = cursor.position() as usize;
-    let body = &json[..len];
-    write_head(
-        out,
-        200,
-        Framing::Length(len as u64),
-        !req.keep_alive,
-        req.http10,
-        b"Content-Type: application/json\r\n",
-    );
-    finish_small(out, req, body, req.keep_alive)
+    finish_small(out, req, 200, b"ok", req.keep_alive)
 }
 
 /// Status line, `extra` header lines, framing and connection headers, blank line.
@@ -393,9 +395,9 @@ mod tests {
     }
 
     /// Renders the whole response, body included, in small budgets.
-    fn render(req: &RequestHead, totals: Totals) -> (Vec<u8>, After) {
+    fn render(req: &RequestHead) -> (Vec<u8>, After) {
         let mut out = Vec::new();
-        let reply = respond(req, totals, &mut out);
+        let reply = respond(req, &mut out);
         let mut body = reply.body;
         while body != Body::Done {
             fill_body(&mut body, &mut out, 1000);
@@ -448,7 +450,7 @@ mod tests {
 
     #[test]
     fn root_is_a_keep_alive_ok() {
-        let (bytes, after) = render(&req(Route::Root), Totals::default());
+        let (bytes, after) = render(&req(Route::Root));
         assert_eq!(bytes, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         assert_eq!(after, After::KeepAlive);
     }
@@ -456,7 +458,7 @@ mod tests {
     #[test]
     fn sized_bodies_match_their_content_length() {
         for n in [0, 1, 10, 4096, 100_000] {
-            let (bytes, after) = render(&req(Route::Bytes(n)), Totals::default());
+            let (bytes, after) = render(&req(Route::Bytes(n)));
             let (code, fields, body) = split(&bytes);
             assert_eq!(code, 200);
             assert_eq!(
@@ -472,7 +474,7 @@ mod tests {
     #[test]
     fn chunked_bodies_arrive_in_several_chunks() {
         for (n, chunks) in [(0, 0), (1, 1), (4096, 1), (10_000, 3)] {
-            let (bytes, after) = render(&req(Route::Chunked(n)), Totals::default());
+            let (bytes, after) = render(&req(Route::Chunked(n)));
             let (_, fields, body) = split(&bytes);
             assert_eq!(field(&fields, "transfer-encoding"), Some("chunked"));
             assert_eq!(field(&fields, "content-length"), None);
@@ -485,7 +487,7 @@ mod tests {
     fn http10_gets_close_delimited_instead_of_chunks() {
         let mut request = req(Route::Chunked(5));
         request.http10 = true;
-        let (bytes, after) = render(&request, Totals::default());
+        let (bytes, after) = render(&request);
         let (_, fields, body) = split(&bytes);
         assert_eq!(field(&fields, "transfer-encoding"), None);
         assert_eq!(field(&fields, "connection"), Some("close"));
@@ -497,7 +499,7 @@ mod tests {
     fn http10_keep_alive_is_confirmed() {
         let mut request = req(Route::Root);
         request.http10 = true;
-        let (bytes, after) = render(&request, Totals::default());
+        let (bytes, after) = render(&request);
         let (_, fields, _) = split(&bytes);
         assert_eq!(field(&fields, "connection"), Some("keep-alive"));
         assert_eq!(after, After::KeepAlive);
@@ -508,13 +510,13 @@ mod tests {
         let mut request = req(Route::Root);
         request.keep_alive = false;
         for route_req in [request, req(Route::Close)] {
-            let (bytes, after) = render(&route_req, Totals::default());
+            let (bytes, after) = render(&route_req);
             let (_, fields, body) = split(&bytes);
             assert_eq!(field(&fields, "connection"), Some("close"));
             assert_eq!(body, b"ok");
             assert_eq!(after, After::Close);
         }
-        let (bytes, after) = render(&req(Route::Eof(7)), Totals::default());
+        let (bytes, after) = render(&req(Route::Eof(7)));
         let (_, fields, body) = split(&bytes);
         assert_eq!(field(&fields, "content-length"), None);
         assert_eq!(body.len(), 7);
@@ -523,15 +525,15 @@ mod tests {
 
     #[test]
     fn failure_routes() {
-        let (bytes, after) = render(&req(Route::Garbage), Totals::default());
+        let (bytes, after) = render(&req(Route::Garbage));
         assert_eq!((bytes.as_slice(), after), (GARBAGE, After::Close));
-        let (bytes, after) = render(&req(Route::Reset), Totals::default());
+        let (bytes, after) = render(&req(Route::Reset));
         assert_eq!((bytes.len(), after), (0, After::Reset));
-        let (bytes, after) = render(&req(Route::Truncated), Totals::default());
+        let (bytes, after) = render(&req(Route::Truncated));
         let (_, fields, body) = split(&bytes);
         assert_eq!(field(&fields, "content-length"), Some("100"));
         assert_eq!((body.len(), after), (10, After::Close));
-        let (bytes, after) = render(&req(Route::BigHead), Totals::default());
+        let (bytes, after) = render(&req(Route::BigHead));
         let head_len = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         assert!(head_len > 64 * 1024);
         assert_eq!(split(&bytes).2, b"ok");
@@ -545,30 +547,52 @@ mod tests {
             (503, "Service Unavailable"),
             (599, "Server Error"),
         ] {
-            let (bytes, after) = render(&req(Route::Status(code)), Totals::default());
+            let (bytes, after) = render(&req(Route::Status(code)));
             let (got, _, got_body) = split(&bytes);
             assert_eq!((got, got_body.as_slice()), (code, body.as_bytes()));
             assert_eq!(after, After::KeepAlive);
         }
-        let (bytes, after) = render(&req(Route::Status(204)), Totals::default());
+        let (bytes, after) = render(&req(Route::Status(204)));
         assert_eq!(bytes, b"HTTP/1.1 204 No Content\r\n\r\n");
         assert_eq!(after, After::KeepAlive);
-        let (bytes, after) = render(&req(Route::Status(103)), Totals::default());
+        let (bytes, after) = render(&req(Route::Status(103)));
         assert_eq!(bytes, b"HTTP/1.1 103 Informational\r\n\r\n");
         assert_eq!(after, After::Close);
     }
 
     #[test]
-    fn stats_are_json() {
-        let totals = Totals {
-            requests: u64::MAX,
-            connections: 20,
-        };
-        let (bytes, _) = render(&req(Route::Stats), totals);
-        let (_, fields, body) = split(&bytes);
+    fn whole_documents_carry_their_headers_and_status() {
+        let extra = b"Content-Type: application/json\r\nSet-Cookie: a=b; Path=/\r\n";
+        let mut out = Vec::new();
+        let reply = whole(&mut out, &req(Route::EchoHeaders), 401, extra, b"{}");
+        assert_eq!((reply.status, reply.after), (401, After::KeepAlive));
+        let (code, fields, body) = split(&out);
+        assert_eq!((code, body.as_slice()), (401, b"{}".as_slice()));
         assert_eq!(field(&fields, "content-type"), Some("application/json"));
-        let want = format!("{{\"requests\": {}, \"connections\": 20}}", u64::MAX);
-        assert_eq!(String::from_utf8(body).unwrap(), want);
+        assert_eq!(field(&fields, "set-cookie"), Some("a=b; Path=/"));
+        assert_eq!(field(&fields, "content-length"), Some("2"));
+    }
+
+    #[test]
+    fn replies_report_their_status() {
+        let cases = [
+            (Route::Root, 200),
+            (Route::Status(503), 503),
+            (Route::Status(204), 204),
+            (Route::Status(101), 101),
+            (Route::NotFound, 404),
+            (Route::BadParam, 400),
+            (Route::MethodNotAllowed, 405),
+            (Route::Garbage, 0),
+            (Route::Reset, 0),
+            (Route::Stats, 500),
+        ];
+        for (route, status) in cases {
+            let mut out = Vec::new();
+            assert_eq!(respond(&req(route), &mut out).status, status, "{route:?}");
+        }
+        let mut out = Vec::new();
+        assert_eq!(refuse(ParseError::BodyNotLengthed, &mut out).status, 411);
     }
 
     #[test]
@@ -577,11 +601,11 @@ mod tests {
             Route::Root,
             Route::Bytes(10),
             Route::Chunked(10),
-            Route::Stats,
+            Route::Status(503),
         ] {
             let mut request = req(route);
             request.head_only = true;
-            let (bytes, _) = render(&request, Totals::default());
+            let (bytes, _) = render(&request);
             assert!(bytes.ends_with(b"\r\n\r\n"), "{route:?}");
             assert!(split(&bytes).2.is_empty(), "{route:?}");
         }
@@ -589,9 +613,9 @@ mod tests {
 
     #[test]
     fn errors_close_the_connection() {
-        let not_found = render(&req(Route::NotFound), Totals::default());
+        let not_found = render(&req(Route::NotFound));
         assert_eq!(split(&not_found.0).0, 404);
-        let not_allowed = render(&req(Route::MethodNotAllowed), Totals::default());
+        let not_allowed = render(&req(Route::MethodNotAllowed));
         let (code, fields, body) = split(&not_allowed.0);
         assert_eq!((code, field(&fields, "allow")), (405, Some("POST")));
         assert_eq!(body, b"method not allowed");

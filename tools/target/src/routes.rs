@@ -1,6 +1,9 @@
 //! The route table: maps a request's method and path to a `Route`, checking
 //! each route's numeric parameter against its limit. Pure; what a route sends
-//! back is `response`'s business, when it is sent is `conn`'s.
+//! back is `response`'s business (or `app`'s, for the dynamic routes), when
+//! it is sent is `conn`'s.
+
+use crate::music;
 
 /// The largest body `/bytes/N`, `/chunked/N` and `/eof/N` will send (64 MiB).
 pub const BODY_BYTES_MAX: u64 = 64 << 20;
@@ -33,8 +36,14 @@ pub enum Route {
     BigHead,
     /// `/reset`: close without answering, with a TCP reset where possible.
     Reset,
-    /// `/__stats`: the request and connection counters as JSON; not counted itself.
+    /// `/__stats`: the counters as JSON; not counted itself.
     Stats,
+    /// The emulated music API (`/auth/login`, `/api/...`), answered by `music`.
+    Api(Api),
+    /// `/echo/headers`: the request's headers as a JSON object.
+    EchoHeaders,
+    /// `/echo/body`: the request's body back, with its Content-Type.
+    EchoBody,
     /// `POST /__reset`: zero the counters; not counted itself.
     ResetCounters,
     /// A known route whose parameter is missing, not a number or over its limit: 400.
@@ -45,7 +54,39 @@ pub enum Route {
     NotFound,
 }
 
+/// A route of the emulated music API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// `POST /auth/login`: checks a JSON username and password, answers a session token.
+    Login,
+    /// `GET /api/song`: a page of songs (`_start`, `_end`); needs a session.
+    Songs,
+    /// `GET /api/album`: the albums; needs a session.
+    Albums,
+    /// `POST /api/playlist`: creates a playlist; needs a session.
+    PlaylistCreate,
+    /// `DELETE /api/playlist/ID`: removes a playlist; needs a session. `None`
+    /// is an id not in the server's format, which is unknown by definition.
+    PlaylistDelete(Option<u64>),
+    /// A music API path with another method: 405, with this `Allow` value.
+    WrongMethod(&'static str),
+}
+
 impl Route {
+    /// True for the routes `app` answers: they need shared state or the
+    /// request's own headers and body, which `response` alone does not have.
+    pub fn is_dynamic(self) -> bool {
+        matches!(
+            self,
+            Route::Stats | Route::Api(_) | Route::EchoHeaders | Route::EchoBody
+        )
+    }
+
+    /// True for the routes whose head and body `conn` keeps for `app`.
+    pub fn needs_request(self) -> bool {
+        matches!(self, Route::Api(_) | Route::EchoHeaders | Route::EchoBody)
+    }
+
     /// True for the control routes, which the counters leave out so that
     /// reading them does not change them.
     pub fn is_control(self) -> bool {
@@ -69,7 +110,33 @@ pub fn route(method: &str, target: &str) -> Route {
         "/__stats" => Route::Stats,
         "/__reset" if method == "POST" => Route::ResetCounters,
         "/__reset" => Route::MethodNotAllowed,
-        _ => route_with_param(path),
+        "/echo/headers" => Route::EchoHeaders,
+        "/echo/body" => Route::EchoBody,
+        "/auth/login" => api(method, "POST", Api::Login),
+        "/api/song" => api(method, "GET", Api::Songs),
+        "/api/album" => api(method, "GET", Api::Albums),
+        "/api/playlist" => api(method, "POST", Api::PlaylistCreate),
+        _ => match path.strip_prefix("/api/playlist/") {
+            Some(id) => api(
+                method,
+                "DELETE",
+                Api::PlaylistDelete(music::parse_playlist_id(id)),
+            ),
+            None => route_with_param(path),
+        },
+    }
+}
+
+/// `route` when `method` is `allowed` (GET also allows HEAD), else `WrongMethod`.
+fn api(method: &str, allowed: &'static str, route: Api) -> Route {
+    let head_ok = allowed == "GET" && method == "HEAD";
+    if method == allowed || head_ok {
+        Route::Api(route)
+    } else {
+        Route::Api(Api::WrongMethod(match allowed {
+            "GET" => "GET, HEAD",
+            other => other,
+        }))
     }
 }
 
@@ -82,7 +149,7 @@ fn route_with_param(path: &str) -> Route {
         "bytes" => (Route::Bytes, BODY_BYTES_MAX),
         "chunked" => (Route::Chunked, BODY_BYTES_MAX),
         "eof" => (Route::Eof, BODY_BYTES_MAX),
-        "delay" => (Route::Delay, DELAY_MS_MAX),
+        "delay" | "slow" => (Route::Delay, DELAY_MS_MAX),
         "status" => (status_route, 599),
         _ => return Route::NotFound,
     };
@@ -154,6 +221,43 @@ mod tests {
             ("GET", "", Route::NotFound),
             ("GET", "*", Route::NotFound),
             ("GET", "/bytes/1/2", Route::BadParam),
+            ("GET", "/slow/250", Route::Delay(250)),
+            ("GET", "/slow/60001", Route::BadParam),
+            ("GET", "/echo/headers", Route::EchoHeaders),
+            ("POST", "/echo/body?x=1", Route::EchoBody),
+            ("POST", "/auth/login", Route::Api(Api::Login)),
+            ("GET", "/auth/login", Route::Api(Api::WrongMethod("POST"))),
+            ("GET", "/api/song?_start=0&_end=5", Route::Api(Api::Songs)),
+            ("HEAD", "/api/song", Route::Api(Api::Songs)),
+            (
+                "POST",
+                "/api/song",
+                Route::Api(Api::WrongMethod("GET, HEAD")),
+            ),
+            ("GET", "/api/album", Route::Api(Api::Albums)),
+            ("POST", "/api/playlist", Route::Api(Api::PlaylistCreate)),
+            ("GET", "/api/playlist", Route::Api(Api::WrongMethod("POST"))),
+            (
+                "DELETE",
+                "/api/playlist/pl-00000000000000ff",
+                Route::Api(Api::PlaylistDelete(Some(255))),
+            ),
+            (
+                "DELETE",
+                "/api/playlist/17",
+                Route::Api(Api::PlaylistDelete(None)),
+            ),
+            (
+                "DELETE",
+                "/api/playlist/",
+                Route::Api(Api::PlaylistDelete(None)),
+            ),
+            (
+                "GET",
+                "/api/playlist/pl-1",
+                Route::Api(Api::WrongMethod("DELETE")),
+            ),
+            ("GET", "/api/other", Route::NotFound),
         ];
         for (method, target, want) in cases {
             assert_eq!(route(method, target), want, "{method} {target}");
@@ -167,6 +271,23 @@ mod tests {
         assert!(!Route::Root.is_control());
         assert!(!Route::NotFound.is_control());
         assert!(!Route::Reset.is_control());
+        assert!(!Route::Api(Api::Login).is_control());
+    }
+
+    #[test]
+    fn only_app_routes_keep_the_request() {
+        for route in [Route::Api(Api::Songs), Route::EchoHeaders, Route::EchoBody] {
+            assert!(route.needs_request() && route.is_dynamic(), "{route:?}");
+        }
+        assert!(Route::Stats.is_dynamic() && !Route::Stats.needs_request());
+        for route in [
+            Route::Root,
+            Route::Bytes(1),
+            Route::NotFound,
+            Route::ResetCounters,
+        ] {
+            assert!(!route.needs_request() && !route.is_dynamic(), "{route:?}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::config::IoDriver;
 use crate::conn;
 use crate::counters::{Counters, ShardSlot};
+use crate::music::Music;
 use crate::runtime;
 
 /// How long to pause after an accept error such as EMFILE before retrying,
@@ -35,6 +36,8 @@ pub(crate) struct ShardSpec {
     pub core: Option<core_affinity::CoreId>,
     /// The server's counters.
     pub counters: Arc<Counters>,
+    /// The emulated music API, shared by all shards.
+    pub music: Arc<Music>,
     /// Set when the server stops; checked after each accept wakes up.
     pub stop: Arc<AtomicBool>,
     /// Where the shard reports the driver it runs, or why it could not start.
@@ -45,6 +48,8 @@ pub(crate) struct ShardSpec {
 pub(crate) struct Shard {
     /// The server's counters; this shard writes only its own slot.
     pub counters: Arc<Counters>,
+    /// The emulated music API, shared by all shards.
+    pub music: Arc<Music>,
     /// This shard's slot index.
     index: usize,
     /// Open connections, so a stopping shard can wait for them.
@@ -110,6 +115,7 @@ async fn accept_loop(spec: ShardSpec, active: IoDriver) {
     let _ = spec.ready.send(Ok(active));
     let shard = Rc::new(Shard {
         counters: spec.counters,
+        music: spec.music,
         index: spec.index,
         live: Cell::new(0),
     });

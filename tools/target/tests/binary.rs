@@ -1,6 +1,7 @@
 //! The `stampede-target` binary prints `listening on ADDR` first, serves the
-//! basic routes with keep-alive on both I/O drivers, counts exactly, and
-//! rejects bad flags with exit status 2.
+//! basic routes with keep-alive on both I/O drivers, counts exactly, logs in
+//! the accounts of its `--accounts` file, and rejects bad flags and bad
+//! accounts files with exit status 2 and one line.
 
 mod support;
 
@@ -34,9 +35,10 @@ impl Drop for Server {
     }
 }
 
-/// Starts the binary on a free loopback port; `None` (with the reason printed)
-/// if the requested driver is unavailable here, e.g. io_uring under seccomp.
-fn start(driver: &str) -> Option<Server> {
+/// Starts the binary on a free loopback port with `extra` flags; `None` (with
+/// the reason printed) if the requested driver is unavailable here, e.g.
+/// io_uring under seccomp.
+fn start(driver: &str, extra: &[&str]) -> Option<Server> {
     let mut child = Command::new(BIN)
         .args([
             "--listen",
@@ -46,6 +48,7 @@ fn start(driver: &str) -> Option<Server> {
             "--io-driver",
             driver,
         ])
+        .args(extra)
         .env_remove("STAMPEDE_IO_DRIVER")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -78,7 +81,9 @@ fn start(driver: &str) -> Option<Server> {
 }
 
 fn serves_basic_routes(driver: &str) {
-    let Some(server) = start(driver) else { return };
+    let Some(server) = start(driver, &[]) else {
+        return;
+    };
     let mut client = Client::connect(server.addr);
 
     let root = client.get("/");
@@ -131,11 +136,86 @@ fn bad_flags_exit_with_status_2_and_one_line() {
     assert_eq!(output.status.code(), Some(2));
 }
 
+/// A file in a fresh temporary directory, removed with it on drop.
+struct TempFile {
+    dir: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let dir =
+            std::env::temp_dir().join(format!("stampede-target-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write temp file");
+        TempFile { dir, path }
+    }
+
+    fn arg(&self) -> &str {
+        self.path.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn accounts_file_logs_users_in() {
+    let file = TempFile::new("ok.csv", "username,password\nalice,alice-pw\nbob,bob-pw\n");
+    let server = start("epoll", &["--accounts", file.arg()]).expect("epoll always starts");
+    let mut client = Client::connect(server.addr);
+    let body = br#"{"username": "bob", "password": "bob-pw"}"#;
+    let response = client.call("POST", "/auth/login", &[], body);
+    assert_eq!(response.status, 200);
+    assert!(response
+        .header("set-cookie")
+        .is_some_and(|c| c.starts_with("nd_session=")));
+    let body = br#"{"username": "bob", "password": "alice-pw"}"#;
+    assert_eq!(client.call("POST", "/auth/login", &[], body).status, 401);
+    let response = client.get("/__stats");
+    let text = String::from_utf8_lossy(&response.body);
+    assert!(text.contains(r#""logins": {"bob": 1}"#), "{text}");
+    assert!(text.contains(r#""statuses": {"401": 1}"#), "{text}");
+}
+
+#[test]
+fn bad_accounts_files_exit_with_status_2_and_one_line() {
+    let no_header = TempFile::new("no-header.csv", "alice,alice-pw\n");
+    let short_row = TempFile::new("short.csv", "username,password\nalice\n");
+    let empty = TempFile::new("empty.csv", "username,password\n");
+    let missing = format!("{}.missing", short_row.arg());
+    for (path, want) in [
+        (
+            no_header.arg(),
+            "the first line must be `username,password`",
+        ),
+        (short_row.arg(), "line 2: expected two fields"),
+        (empty.arg(), "no accounts after the header"),
+        (missing.as_str(), "cannot read it"),
+    ] {
+        let output = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--accounts", path])
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(2), "{path}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{path}: {stderr}");
+        assert!(stderr.contains(want) && stderr.contains(path), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
 #[test]
 fn help_prints_usage() {
     let started = Instant::now();
     let output = Command::new(BIN).arg("--help").output().expect("run");
     assert!(output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("--io-driver"));
+    let usage = String::from_utf8_lossy(&output.stdout);
+    assert!(usage.contains("--io-driver") && usage.contains("--accounts FILE"));
+    assert!(usage.contains("/auth/login"));
     assert!(started.elapsed() < Duration::from_secs(20));
 }

@@ -68,6 +68,26 @@ impl Client {
             .unwrap_or_else(|err| panic!("GET {path}: {err} ({:?})", err.kind()))
     }
 
+    /// Sends `method path` with extra headers and a Content-Length body, and reads the response.
+    pub fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: t\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
+        self.send(&bytes);
+        self.read_response()
+            .unwrap_or_else(|err| panic!("{method} {path}: {err} ({:?})", err.kind()))
+    }
+
     /// Reads one response; an error if the connection ends or breaks first.
     pub fn read_response(&mut self) -> io::Result<Response> {
         self.read_response_to(false)

@@ -1,0 +1,286 @@
+//! Answers the dynamic routes (`Route::is_dynamic`): the music API, the echo
+//! routes and `/__stats`. For them `conn` keeps a copy of the request head and
+//! body in an `Exchange`; this module re-parses the head for its headers,
+//! asks `music` or `stats` for the document and frames it with `response`.
+//! Plain routes never touch an `Exchange`, so its buffers stay unallocated on
+//! connections that only use them.
+
+use crate::counters::Counters;
+use crate::music::{ApiRequest, Music, SESSION_COOKIE};
+use crate::request::{RequestHead, HEADERS_MAX};
+use crate::response::{self, Reply};
+use crate::routes::Route;
+
+/// The largest request body the dynamic routes read; a larger one is
+/// discarded and answered 413.
+pub const BODY_BYTES_MAX: u64 = 1 << 20;
+
+/// The Content-Type line of every JSON document.
+const JSON: &[u8] = b"Content-Type: application/json\r\n";
+
+/// One connection's buffers for the dynamic routes, reused request after request.
+#[derive(Debug, Default)]
+pub(crate) struct Exchange {
+    /// A copy of the current request's head.
+    head: Vec<u8>,
+    /// The current request's body, when it is at most `BODY_BYTES_MAX`.
+    body: Vec<u8>,
+    /// The response body being built.
+    doc: Vec<u8>,
+    /// The response's extra header lines.
+    extra: Vec<u8>,
+}
+
+impl Exchange {
+    /// Starts a request: keeps a copy of its head and forgets the last body.
+    pub fn begin(&mut self, head: &[u8]) {
+        self.head.clear();
+        self.head.extend_from_slice(head);
+        self.body.clear();
+    }
+
+    /// Where `conn` appends the request's body.
+    pub fn body_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.body
+    }
+}
+
+/// Whether `conn` should keep this request's body for `answer` (else it discards it).
+pub(crate) fn keeps_body(req: &RequestHead) -> bool {
+    req.route.needs_request() && req.body_len <= BODY_BYTES_MAX
+}
+
+/// Renders the answer to a dynamic route into `out`.
+pub(crate) fn answer(
+    req: &RequestHead,
+    ex: &mut Exchange,
+    counters: &Counters,
+    music: &Music,
+    out: &mut Vec<u8>,
+) -> Reply {
+    let Exchange {
+        head,
+        body,
+        doc,
+        extra,
+    } = ex;
+    doc.clear();
+    extra.clear();
+    if req.route == Route::Stats {
+        let logins = music.logins();
+        crate::stats::write_json(counters.totals(), &counters.statuses(), logins, doc);
+        return response::whole(out, req, 200, JSON, doc);
+    }
+    if req.body_len > BODY_BYTES_MAX {
+        doc.extend_from_slice(br#"{"error": "body too large"}"#);
+        return response::whole(out, req, 413, JSON, doc);
+    }
+    let mut fields = [httparse::EMPTY_HEADER; HEADERS_MAX];
+    let mut parsed = httparse::Request::new(&mut fields);
+    // `request::parse` accepted this very head, so this only fails on a bug.
+    let (Ok(httparse::Status::Complete(_)), Some(target)) = (parsed.parse(head), parsed.path)
+    else {
+        return response::whole(out, req, 500, b"", b"internal error");
+    };
+    let headers = &*parsed.headers;
+    match req.route {
+        Route::Api(api) => {
+            let query = target.split_once('?').map_or("", |(_, q)| q);
+            let api_req = ApiRequest {
+                query,
+                headers,
+                body,
+            };
+            let answer = music.answer(api, &api_req, doc);
+            extra.extend_from_slice(JSON);
+            if let Some(token) = answer.session {
+                extra.extend_from_slice(b"Set-Cookie: ");
+                extra.extend_from_slice(SESSION_COOKIE.as_bytes());
+                extra.push(b'=');
+                extra.extend_from_slice(token.as_str().as_bytes());
+                extra.extend_from_slice(b"; Path=/\r\n");
+            }
+            if let Some(allow) = answer.allow {
+                extra.extend_from_slice(b"Allow: ");
+                extra.extend_from_slice(allow.as_bytes());
+                extra.extend_from_slice(b"\r\n");
+            }
+            response::whole(out, req, answer.status, extra, doc)
+        }
+        Route::EchoHeaders => {
+            echo_headers(headers, doc);
+            response::whole(out, req, 200, JSON, doc)
+        }
+        Route::EchoBody => {
+            let content_type = headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+                .map_or(&b"application/octet-stream"[..], |h| h.value);
+            extra.extend_from_slice(b"Content-Type: ");
+            extra.extend_from_slice(content_type);
+            extra.extend_from_slice(b"\r\n");
+            response::whole(out, req, 200, extra, body)
+        }
+        _ => response::respond(req, out),
+    }
+}
+
+/// The headers as one JSON object: lower-cased names to values (as UTF-8,
+/// lossily); a repeated name's values are joined with `, `.
+fn echo_headers(headers: &[httparse::Header<'_>], out: &mut Vec<u8>) {
+    let mut object = serde_json::Map::new();
+    for header in headers {
+        let name = header.name.to_ascii_lowercase();
+        let value = String::from_utf8_lossy(header.value);
+        match object.get_mut(&name) {
+            Some(serde_json::Value::String(seen)) => {
+                seen.push_str(", ");
+                seen.push_str(&value);
+            }
+            _ => {
+                object.insert(name, serde_json::Value::String(value.into_owned()));
+            }
+        }
+    }
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &object);
+}
+
+#[cfg(test)]
+mod tests {
+    //! Whole requests through `answer`: parsed again from the kept head, with
+    //! the headers and status the routes promise.
+    use super::*;
+    use crate::request::{self, Parsed};
+
+    fn run(
+        raw: &[u8],
+        body: &[u8],
+        music: &Music,
+        counters: &Counters,
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let Ok(Parsed::Complete(head)) = request::parse(raw) else {
+            panic!("bad test request");
+        };
+        let mut ex = Exchange::default();
+        ex.begin(&raw[..head.head_len]);
+        if keeps_body(&head) {
+            ex.body_mut().extend_from_slice(body);
+        }
+        let mut out = Vec::new();
+        let reply = answer(&head, &mut ex, counters, music, &mut out);
+        let mut fields = [httparse::EMPTY_HEADER; 16];
+        let mut response = httparse::Response::new(&mut fields);
+        let Ok(httparse::Status::Complete(n)) = response.parse(&out) else {
+            panic!("not a response");
+        };
+        assert_eq!(response.code, Some(reply.status));
+        let headers = response
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        (reply.status, headers, out[n..].to_vec())
+    }
+
+    fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn setup() -> (Music, Counters) {
+        let accounts = vec![("alice".to_string(), "alice-pw".to_string())];
+        (Music::new(&accounts).unwrap(), Counters::new(1))
+    }
+
+    #[test]
+    fn login_sets_the_session_cookie_that_then_authorizes() {
+        let (music, counters) = setup();
+        let body = br#"{"username":"alice","password":"alice-pw"}"#;
+        let raw = format!(
+            "POST /auth/login HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let (status, fields, doc) = run(raw.as_bytes(), body, &music, &counters);
+        assert_eq!(status, 200);
+        assert_eq!(field(&fields, "content-type"), Some("application/json"));
+        let json: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        let token = json["token"].as_str().unwrap();
+        assert_eq!(
+            field(&fields, "set-cookie"),
+            Some(format!("nd_session={token}; Path=/").as_str())
+        );
+        let raw = format!("GET /api/album HTTP/1.1\r\nCookie: nd_session={token}\r\n\r\n");
+        assert_eq!(run(raw.as_bytes(), b"", &music, &counters).0, 200);
+        let raw = b"GET /api/album HTTP/1.1\r\nCookie: nd_session=nope\r\n\r\n";
+        assert_eq!(run(raw, b"", &music, &counters).0, 401);
+        let (status, fields, _) = run(b"GET /auth/login HTTP/1.1\r\n\r\n", b"", &music, &counters);
+        assert_eq!((status, field(&fields, "allow")), (405, Some("POST")));
+    }
+
+    #[test]
+    fn echo_routes_return_the_request() {
+        let (music, counters) = setup();
+        let raw = b"GET /echo/headers HTTP/1.1\r\nHost: t\r\nX-Trace: a\r\nx-trace: b\r\nX-User: \xc3\xa9\r\n\r\n";
+        let (status, _, doc) = run(raw, b"", &music, &counters);
+        assert_eq!(status, 200);
+        let json: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"host": "t", "x-trace": "a, b", "x-user": "\u{e9}"})
+        );
+        let raw = b"POST /echo/body HTTP/1.1\r\nContent-Type: text/csv; charset=utf-8\r\nContent-Length: 5\r\n\r\n";
+        let (status, fields, doc) = run(raw, b"a,b\nc", &music, &counters);
+        assert_eq!((status, doc.as_slice()), (200, b"a,b\nc".as_slice()));
+        assert_eq!(
+            field(&fields, "content-type"),
+            Some("text/csv; charset=utf-8")
+        );
+        let (_, fields, doc) = run(b"POST /echo/body HTTP/1.1\r\n\r\n", b"", &music, &counters);
+        assert_eq!(
+            field(&fields, "content-type"),
+            Some("application/octet-stream")
+        );
+        assert!(doc.is_empty());
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused() {
+        let (music, counters) = setup();
+        let raw = format!(
+            "POST /echo/body HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            BODY_BYTES_MAX + 1
+        );
+        assert_eq!(run(raw.as_bytes(), b"", &music, &counters).0, 413);
+    }
+
+    #[test]
+    fn stats_include_statuses_and_logins() {
+        let (music, counters) = setup();
+        counters.slot(0).add_request();
+        counters.slot(0).add_status(404);
+        let body = br#"{"username":"alice","password":"alice-pw"}"#;
+        let raw = format!(
+            "POST /auth/login HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        run(raw.as_bytes(), body, &music, &counters);
+        let (status, fields, doc) = run(b"GET /__stats HTTP/1.1\r\n\r\n", b"", &music, &counters);
+        assert_eq!(
+            (status, field(&fields, "content-type")),
+            (200, Some("application/json"))
+        );
+        let json: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"requests": 1, "connections": 0, "statuses": {"404": 1}, "logins": {"alice": 1}})
+        );
+    }
+}
