@@ -16,7 +16,7 @@ REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
 REPEATS=${REPEATS:-3}
 DURATION=${DURATION:-10}          # seconds per run
 CONNECTIONS=${CONNECTIONS:-50}    # keep-alive connections (stampede: users)
-TOOLS=${TOOLS:-"wrk stampede oha"}
+TOOLS=${TOOLS:-"wrk stampede scenario oha"}
 BODIES=${BODIES:-"/ /28k"}
 GEN_CPU=${GEN_CPU:-0}             # the generator under test runs here
 SERVER_CPU=${SERVER_CPU:-1}       # nginx runs here
@@ -33,7 +33,7 @@ drop_tool() { TOOLS=$(printf '%s\n' $TOOLS | grep -vx "$1" | xargs || true); }
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be whole seconds, got '$DURATION'"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS must be a positive integer, got '$CONNECTIONS'"
 for t in $TOOLS; do
-    case $t in wrk|stampede|oha) ;; *) die "unknown tool '$t' in TOOLS (known: wrk stampede oha)";; esac
+    case $t in wrk|stampede|scenario|oha) ;; *) die "unknown tool '$t' in TOOLS (known: wrk stampede scenario oha)";; esac
 done
 for b in $BODIES; do
     case $b in /|/28k) ;; *) die "unknown body '$b' in BODIES (known: / /28k)";; esac
@@ -76,7 +76,7 @@ fi
 
 # --- 2. Build stampede -------------------------------------------------------
 
-if has_tool stampede; then
+if has_tool stampede || has_tool scenario; then
     if [[ -z ${STAMPEDE_BIN:-} ]]; then
         STAMPEDE_BIN=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/stampede
         if [[ -z ${SKIP_BUILD:-} ]]; then
@@ -250,6 +250,9 @@ run_one() {
         wrk) cmd=(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$URL$path") ;;
         stampede) cmd=("$STAMPEDE_BIN" run --host "$URL" --path "$path" -u "$CONNECTIONS"
                        --threads 1 -t "${DURATION}s" --json "$json") ;;
+        # The same load through a scenario whose one GET has a templated header.
+        scenario) cmd=(env BENCH_PATH="$path" "$STAMPEDE_BIN" run -f "$REPO_ROOT/bench/templated.toml" --host "$URL"
+                       -u "$CONNECTIONS" --threads 1 -t "${DURATION}s" --json "$json") ;;
         # shellcheck disable=SC2206
         oha) cmd=(oha -z "${DURATION}s" -c "$CONNECTIONS" --no-tui -j $OHA_ARGS "$URL$path") ;;
     esac
@@ -278,7 +281,7 @@ run_one() {
     read -r wall user sys rss < <(tail -n1 "$timef")
     case $tool in
         wrk) read -r p50 p99 self_n self_fail self_cpu < <(parse_wrk "$out") ;;
-        stampede)
+        stampede|scenario)
             [[ -s $json ]] || die "stampede exited 0 but wrote no JSON at $json (does it accept --json?)"
             read -r p50 p99 self_n self_fail self_cpu < <(parse_stampede "$json") ;;
         oha) cp "$out" "$json"; read -r p50 p99 self_n self_fail self_cpu < <(parse_oha "$json") ;;
@@ -384,6 +387,8 @@ for body in bodies:
         print("  ".join(x.rjust(wd) if i else x.ljust(wd) for i, (x, wd) in enumerate(zip(row, widths))))
     if "stampede" in medians and "wrk" in medians:
         print(f"stampede/wrk req per CPU-s (medians): {medians['stampede'] / medians['wrk']:.3f}")
+    if "scenario" in medians and "stampede" in medians:
+        print(f"scenario/stampede req per CPU-s (medians): {medians['scenario'] / medians['stampede']:.3f}")
     for note in notes:
         print(f"note: {note}")
 EOF

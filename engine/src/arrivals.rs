@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::pace;
 use crate::shard::{yield_now, Shard};
+use crate::user::{self, StepEnv, VirtualUser};
 
 /// What one shard needs to know of the global schedule.
 #[derive(Debug, Clone, Copy)]
@@ -121,7 +122,7 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
             shard.in_flight.set(shard.in_flight.get() + 1);
             let slot = Rc::new(Slot::default());
             slot.job.set(Some(intended));
-            monoio::spawn(worker(shard.clone(), slot, idle.clone()));
+            monoio::spawn(worker(shard.clone(), slot, idle.clone(), u64::from(workers - 1)));
         } else {
             shard.recorder.borrow_mut().record_dropped(1);
         }
@@ -132,26 +133,49 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
     }
 }
 
-/// Sends one request per arrival handed to its slot.
-async fn worker(shard: Rc<Shard>, slot: Rc<Slot>, idle: IdleSlots) {
+/// Runs one scenario iteration per arrival handed to its slot. A worker is
+/// a virtual user (like a k6 VU of an arrival-rate executor): it runs
+/// `on_start` before its first iteration and keeps its variables between them.
+async fn worker(shard: Rc<Shard>, slot: Rc<Slot>, idle: IdleSlots, number: u64) {
     let plan = shard.plan.clone();
-    let mut step = 0;
+    let user_id = number * shard.shards as u64 + shard.index as u64;
+    let class_index = plan.class_for(user_id);
+    let class = &plan.classes[class_index];
+    let env = StepEnv { client: &shard.client, recorder: &shard.recorder, stopping: &shard.stopping };
+    let mut user = VirtualUser::new(plan.clone(), class_index, user_id);
+    let per_iteration = user::picks_per_iteration(&plan, class_index);
+    let mut started = false;
     while let Some(intended) = slot.next().await {
-        let request = &plan.requests[step];
-        step = (step + 1) % plan.requests.len();
-        let sent_at = Instant::now();
-        let outcome = shard.client.send(request.origin, &request.bytes, request.is_head).await;
-        let done_at = Instant::now();
-        let latency = done_at.saturating_duration_since(intended);
-        let service = done_at.saturating_duration_since(sent_at);
-        shard.recorder.borrow_mut().record(request.endpoint, &outcome, latency, service);
+        let mut usable = true;
+        if !started {
+            started = true;
+            usable = per_iteration || user::feed(&shard, &mut user);
+            if usable {
+                user.run_steps(&class.on_start, &env, None).await;
+            }
+        }
+        if usable && per_iteration {
+            usable = user::feed(&shard, &mut user);
+        }
+        let failure = if usable {
+            let task = user.pick_task();
+            let failure = user.run_steps(&class.tasks[task].steps, &env, Some(intended)).await;
+            user.iteration += 1;
+            failure
+        } else {
+            shard.recorder.borrow_mut().record_dropped(1);
+            None
+        };
         shard.in_flight.set(shard.in_flight.get() - 1);
         if shard.arrivals_done.get() {
-            return;
+            break;
         }
-        if outcome.is_err() {
+        if failure.is_some() {
             yield_now().await;
         }
         idle.borrow_mut().push(slot.clone());
+    }
+    if started {
+        user.run_steps(&class.on_stop, &env, None).await;
     }
 }

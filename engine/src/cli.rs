@@ -31,6 +31,9 @@ pub enum Command {
 /// Flags describing a run. Each also reads from `STAMPEDE_<KEY>` and config files.
 #[derive(Args, Debug, Default)]
 pub struct RunArgs {
+    /// Scenario file (TOML, see docs/scenario.md); without one, every user requests --host.
+    #[arg(short = 'f', long = "scenario", value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
     /// Target URL, e.g. http://127.0.0.1:8080 (path allowed).
     #[arg(short = 'H', long)]
     pub host: Option<String>,
@@ -79,6 +82,18 @@ pub struct RunArgs {
     /// Write the JSON summary (schema stampede.summary/1) here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write Locust-style CSV files PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+    /// With --csv: a stats-history row per endpoint and second, not only the Aggregated one.
+    #[arg(long)]
+    pub csv_full_history: bool,
+    /// Pass/fail criterion, e.g. 'p95 < 500ms', 'error_rate < 1%', '"GET /api": p99 < 1s' (repeatable); any failing exits 99.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Write the HTML report (one self-contained file with charts) here.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     /// How often the live table prints; default 2s.
     #[arg(long)]
     pub print_interval: Option<String>,
@@ -122,8 +137,23 @@ impl RunArgs {
         if !self.headers.is_empty() {
             s.flag("header", self.headers.join("\n"));
         }
+        if let Some(scenario) = &self.scenario {
+            s.flag("scenario", scenario.display().to_string());
+        }
         if let Some(json) = &self.json {
             s.flag("json", json.display().to_string());
+        }
+        if let Some(csv) = &self.csv {
+            s.flag("csv", csv.display().to_string());
+        }
+        if self.csv_full_history {
+            s.flag("csv-full-history", "true");
+        }
+        if !self.thresholds.is_empty() {
+            s.flag("threshold", self.thresholds.join("\n"));
+        }
+        if let Some(html) = &self.html {
+            s.flag("html", html.display().to_string());
         }
         if self.only_summary {
             s.flag("only-summary", "true");

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::http::Limits;
+use crate::report::thresholds::{parse_thresholds, Threshold};
 use crate::runtime::IoDriver;
 
 /// A setting's value and where it came from.
@@ -76,6 +77,7 @@ enum KeyUse {
 
 /// Every key accepted in config files and `STAMPEDE_` variables, with its flag.
 const KEYS: &[(&str, &str, KeyUse)] = &[
+    ("scenario", "--scenario", KeyUse::Used),
     ("host", "--host", KeyUse::Used),
     ("path", "--path", KeyUse::Used),
     ("method", "--method", KeyUse::Used),
@@ -95,9 +97,10 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("print-interval", "--print-interval", KeyUse::Used),
     ("only-summary", "--only-summary", KeyUse::Used),
     ("headless", "--headless", KeyUse::Used),
-    ("html", "--html", KeyUse::Ignored),
-    ("csv", "--csv", KeyUse::Ignored),
-    ("csv-full-history", "--csv-full-history", KeyUse::Ignored),
+    ("html", "--html", KeyUse::Used),
+    ("csv", "--csv", KeyUse::Used),
+    ("csv-full-history", "--csv-full-history", KeyUse::Used),
+    ("threshold", "--threshold", KeyUse::Used),
     ("locustfile", "--locustfile", KeyUse::Ignored),
     ("master", "--master", KeyUse::Ignored),
     ("worker", "--worker", KeyUse::Ignored),
@@ -150,6 +153,14 @@ impl Settings {
                 }
                 None => self.warnings.push(format!("ignoring unknown environment variable {name}")),
             }
+        }
+    }
+
+    /// Adds run settings a scenario file sets, (key, value, line), not already set.
+    pub fn scenario(&mut self, path: &Path, entries: Vec<(&'static str, String, usize)>) {
+        for (key, value, line) in entries {
+            let origin = Origin::File { path: path.to_path_buf(), line, key: key.replace('-', "_") };
+            self.values.entry(key).or_insert(Setting { value, origin });
         }
     }
 
@@ -254,6 +265,8 @@ pub struct TargetUrl {
 /// A validated run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunConfig {
+    /// The scenario file, when the run has one.
+    pub scenario: Option<PathBuf>,
     /// The target URL.
     pub target: TargetUrl,
     /// Request method.
@@ -281,6 +294,14 @@ pub struct RunConfig {
     pub stop_timeout: Duration,
     /// Where to write the JSON summary.
     pub json: Option<PathBuf>,
+    /// Prefix of the Locust-style CSV files (`PREFIX_stats.csv`, ...).
+    pub csv: Option<PathBuf>,
+    /// Also write a stats-history row per endpoint and second, not only the Aggregated one.
+    pub csv_full_history: bool,
+    /// Pass/fail criteria judged at the end; any failing one makes the exit code 99.
+    pub thresholds: Vec<Threshold>,
+    /// Where to write the self-contained HTML report.
+    pub html: Option<PathBuf>,
     /// How often the live table is printed.
     #[serde(serialize_with = "serialize_secs")]
     pub print_interval: Duration,
@@ -349,6 +370,7 @@ impl RunConfig {
         };
         let method = settings.parsed("method", parse_method)?.unwrap_or_else(|| "GET".into());
         Ok(RunConfig {
+            scenario: settings.get("scenario").map(|s| PathBuf::from(&s.value)),
             target,
             method,
             headers,
@@ -361,6 +383,10 @@ impl RunConfig {
             timeout: settings.parsed("timeout", parse_duration)?.unwrap_or(Duration::from_secs(60)),
             stop_timeout: settings.parsed("stop-timeout", parse_duration)?.unwrap_or(Duration::from_secs(5)),
             json: settings.get("json").map(|s| PathBuf::from(&s.value)),
+            csv: settings.get("csv").map(|s| PathBuf::from(&s.value)),
+            csv_full_history: settings.parsed("csv-full-history", parse_bool)?.unwrap_or(false),
+            thresholds: settings.parsed("threshold", parse_thresholds)?.unwrap_or_default(),
+            html: settings.get("html").map(|s| PathBuf::from(&s.value)),
             print_interval: settings.parsed("print-interval", parse_duration)?.unwrap_or(Duration::from_secs(2)),
             only_summary: settings.parsed("only-summary", parse_bool)?.unwrap_or(false),
             limits: Limits::default(),
@@ -576,6 +602,27 @@ mod tests {
         assert_eq!(err, "master.conf, line 7, key 'spawn-rate': invalid rate 'x'");
     }
 
+    /// Thresholds and CSV settings parse from flags and files; a bad threshold names its origin and expression.
+    #[test]
+    fn thresholds_and_csv_settings() {
+        let host = ("host", "http://127.0.0.1:1");
+        let flags = [host, ("threshold", "p95 < 500ms\nerror_rate < 1%"), ("csv", "out/run"), ("csv-full-history", "true")];
+        let c = RunConfig::from_settings(&settings(&flags), 2).unwrap();
+        let texts: Vec<String> = c.thresholds.iter().map(|t| t.to_string()).collect();
+        assert_eq!(texts, ["p95 < 500ms", "error_rate < 1%"]);
+        assert_eq!((c.csv, c.csv_full_history), (Some(PathBuf::from("out/run")), true));
+        let c = RunConfig::from_settings(&settings(&[host]), 2).unwrap();
+        assert!(c.thresholds.is_empty() && c.csv.is_none() && !c.csv_full_history);
+        let err = RunConfig::from_settings(&settings(&[host, ("threshold", "p95 <> 5ms")]), 2).unwrap_err();
+        assert_eq!(err.to_string().lines().count(), 1);
+        assert!(err.to_string().starts_with("--threshold: invalid threshold 'p95 <> 5ms'"), "{err}");
+        let mut s = Settings::default();
+        s.file(Path::new("ci.conf"), "host = http://127.0.0.1:1\nthreshold = \"GET /a\": p95 < 40ms; rps >> 5\n");
+        let err = RunConfig::from_settings(&s, 2).unwrap_err().to_string();
+        assert!(err.starts_with("ci.conf, line 2, key 'threshold': invalid threshold 'rps >> 5'"), "{err}");
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
     /// Contradictory or empty load settings are refused with the flag named.
     #[test]
     fn load_validation() {
@@ -592,5 +639,15 @@ mod tests {
         let c = RunConfig::from_settings(&settings(&[host, ("header", "X-A: 1\nAccept: */*")]), 2).unwrap();
         assert_eq!(c.headers.len(), 2);
         assert!(RunConfig::from_settings(&settings(&[host, ("header", "bad header")]), 2).is_err());
+    }
+
+    /// `html` in a Locust config file sets the report path, with no warning.
+    #[test]
+    fn html_key_sets_the_report_path() {
+        let mut s = settings(&[("host", "http://127.0.0.1:1")]);
+        s.file(Path::new("locust.conf"), "html = out/report.html\n");
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let c = RunConfig::from_settings(&s, 1).unwrap();
+        assert_eq!(c.html, Some(PathBuf::from("out/report.html")));
     }
 }

@@ -18,7 +18,7 @@ use crate::report::RunInfo;
 use crate::scenario::Plan;
 use crate::shard::{self, Command, ShardEvent, ShardLoad, ShardSpec};
 use crate::stats::Aggregator;
-use crate::sys;
+use crate::{setup, sys};
 
 /// How often the control loop wakes when no event arrives.
 const CONTROL_TICK: Duration = Duration::from_millis(50);
@@ -65,6 +65,9 @@ pub enum RunError {
         /// Why.
         error: String,
     },
+    /// The scenario's setup steps failed.
+    #[error("{0}")]
+    Setup(String),
     /// Shards did not report ready in time.
     #[error("shards did not start within {0:?}")]
     StartupTimeout(Duration),
@@ -106,7 +109,7 @@ struct ShardHandle {
 /// `progress` is called every print interval with the stats so far.
 pub fn run(
     config: &RunConfig,
-    plan: Plan,
+    mut plan: Plan,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Aggregator, Duration),
 ) -> Result<RunOutcome, RunError> {
@@ -126,14 +129,23 @@ pub fn run(
         ));
     }
 
+    let values = setup::run(&plan, config).map_err(RunError::Setup)?;
+    setup::apply(&mut plan, values);
+
     let (event_tx, events) = flume::unbounded();
     let (mut shards, drivers) = start_shards(config, Arc::new(plan), event_tx, &events)?;
     let t0 = Instant::now();
+    let started_unix_ms = unix_ms_now();
     for shard in &shards {
         let _ = shard.commands.send(Command::Start { t0 });
     }
 
-    let mut aggregator = Aggregator::new();
+    // Per-endpoint series cost a histogram per endpoint and second: kept only when a report reads them.
+    let mut aggregator = if config.csv_full_history {
+        Aggregator::with_endpoint_series()
+    } else {
+        Aggregator::new()
+    };
     let mut connections_opened = 0;
     let mut spawned = 0u32;
     let mut stop_reason = None;
@@ -209,6 +221,7 @@ pub fn run(
     let usage = sys::process_usage();
     let info = RunInfo {
         duration_s: duration.as_secs_f64(),
+        started_unix_ms,
         threads: config.threads,
         io_driver: drivers,
         cpu_seconds: usage.cpu_seconds,
@@ -276,6 +289,12 @@ fn start_shards(
     drivers.sort();
     drivers.dedup();
     Ok((shards, drivers.join(", ")))
+}
+
+/// Wall-clock time now in milliseconds since the Unix epoch; 0 if the clock is before it.
+fn unix_ms_now() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Sends spawn commands so `due` users run in total, round-robin over the

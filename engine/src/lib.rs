@@ -5,7 +5,8 @@
 //! - [`config`]: flags, `STAMPEDE_*` variables and Locust-style config files
 //!   become one validated [`config::RunConfig`]. (`cli.rs`, in the binary,
 //!   is the only clap code.)
-//! - [`scenario`]: what users send, compiled into an immutable [`scenario::Plan`].
+//! - [`scenario`]: scenario files (TOML) and plain runs compiled into an
+//!   immutable [`scenario::Plan`]; [`setup`] runs its once-per-run steps.
 //! - [`control`]: the control actor on the main thread: raises the fd limit,
 //!   starts shards, ramps users, stops the run, merges snapshots.
 //! - [`shard`]: one pinned thread per core with its own monoio runtime
@@ -16,7 +17,8 @@
 //!   the pool and the client.
 //! - [`stats`]: shard-side recording, snapshots, and the aggregator that
 //!   merges them (the same merge serves distributed runs later).
-//! - [`report`]: console tables and the JSON summary.
+//! - [`report`]: console tables, the JSON summary, the HTML report with
+//!   charts, Locust-style CSV files and threshold verdicts.
 //! - [`sys`]: fd limit, CPU time and memory from the OS; [`demo`]: the
 //!   embedded target used by `stampede demo`.
 
@@ -29,6 +31,7 @@ pub mod pace;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
+pub mod setup;
 pub mod shard;
 pub mod stats;
 pub mod sys;

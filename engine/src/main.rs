@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use stampede_engine::config::{RunConfig, Settings};
 use stampede_engine::control::{self, RunOutcome};
-use stampede_engine::report::{banner as console, json};
-use stampede_engine::scenario::Plan;
+use stampede_engine::report::{banner as console, csv, html, json, thresholds};
+use stampede_engine::scenario::{Plan, ScenarioDoc};
 use stampede_engine::{demo, stats};
 
 use crate::cli::{Cli, Command, DemoArgs, RunArgs};
@@ -18,6 +18,8 @@ use crate::cli::{Cli, Command, DemoArgs, RunArgs};
 const EXIT_USAGE: u8 = 2;
 /// Exit status when the run could not happen or its reports not be written.
 const EXIT_RUN_ERROR: u8 = 1;
+/// Exit status when the run happened but a threshold failed (k6's convention).
+const EXIT_THRESHOLD_FAILED: u8 = 99;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,7 +43,18 @@ fn run_main(args: &RunArgs) -> ExitCode {
             Err(e) => return usage_error(&format!("--config: cannot read {}: {e}", path.display())),
         }
     }
-    run_settings(&settings)
+    // The scenario's own run settings rank below flags, env and config file.
+    let scenario = match settings.get("scenario").map(|s| PathBuf::from(&s.value)) {
+        Some(path) => match ScenarioDoc::parse(&path) {
+            Ok(doc) => {
+                settings.scenario(&path, doc.settings());
+                Some(doc)
+            }
+            Err(e) => return usage_error(&e.to_string()),
+        },
+        None => None,
+    };
+    run_settings(&settings, scenario.as_ref())
 }
 
 fn demo_main(args: DemoArgs) -> ExitCode {
@@ -65,7 +78,7 @@ fn demo_main(args: DemoArgs) -> ExitCode {
     if let Some(driver) = args.io_driver {
         settings.flag("io-driver", driver);
     }
-    let code = run_settings(&settings);
+    let code = run_settings(&settings, None);
     println!(
         "demo: the target counted {} requests on {} connections (it shares this process's CPU)",
         target.requests(),
@@ -74,13 +87,29 @@ fn demo_main(args: DemoArgs) -> ExitCode {
     code
 }
 
-fn run_settings(settings: &Settings) -> ExitCode {
+fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>) -> ExitCode {
     let config = match RunConfig::from_settings(settings, available_cores()) {
         Ok(config) => config,
         Err(e) => return usage_error(&e.to_string()),
     };
+    let plan = match scenario.map(|doc| doc.compile(&config.target)) {
+        Some(Ok(plan)) => plan,
+        Some(Err(e)) => return usage_error(&e.to_string()),
+        None => Plan::single_request(&config),
+    };
     for warning in &settings.warnings {
         eprintln!("warning: {warning}");
+    }
+    // A report that cannot be written must fail now, not after the run.
+    if let Some(path) = &config.html {
+        if let Err(e) = html::check_writable(path) {
+            return usage_error(&format!("--html: cannot write {}: {e}", path.display()));
+        }
+    }
+    if let Some(prefix) = &config.csv {
+        if let Err(e) = csv::check_writable(prefix) {
+            return usage_error(&format!("--csv: cannot write {}_*.csv: {e}", prefix.display()));
+        }
     }
     let stop = match control::install_stop_signals() {
         Ok(stop) => stop,
@@ -96,7 +125,7 @@ fn run_settings(settings: &Settings) -> ExitCode {
             println!("{}", console::progress_block(agg, elapsed, config.run_time));
         }
     };
-    let outcome = match control::run(&config, Plan::single_request(&config), &stop, &mut progress) {
+    let outcome = match control::run(&config, plan, &stop, &mut progress) {
         Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("error: {e}");
@@ -111,12 +140,34 @@ fn report(config: &RunConfig, outcome: &RunOutcome) -> ExitCode {
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");
     }
+    let verdicts = thresholds::evaluate(&config.thresholds, &outcome.aggregator, outcome.info.duration_s);
+    if !verdicts.is_empty() {
+        println!("\n{}", thresholds::verdict_table(&verdicts));
+    }
     if let Some(path) = &config.json {
-        if let Err(e) = json::write_summary(Path::new(path), &outcome.aggregator, &outcome.info) {
+        if let Err(e) = json::write_summary(Path::new(path), &outcome.aggregator, &outcome.info, &verdicts) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(EXIT_RUN_ERROR);
         }
         println!("JSON summary written to {}", path.display());
+    }
+    if let Some(path) = &config.html {
+        let notes = html::Notes { stop_reason: Some(outcome.stop_reason.as_str()), warnings: &outcome.warnings };
+        if let Err(e) = html::write_report(path, &outcome.aggregator, &outcome.info, &notes) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(EXIT_RUN_ERROR);
+        }
+        println!("HTML report written to {}", path.display());
+    }
+    if let Some(prefix) = &config.csv {
+        if let Err(e) = csv::write_csv(prefix, &outcome.aggregator, &outcome.info, config.csv_full_history) {
+            eprintln!("error: cannot write {}_*.csv: {e}", prefix.display());
+            return ExitCode::from(EXIT_RUN_ERROR);
+        }
+        println!("CSV reports written to {}_*.csv", prefix.display());
+    }
+    if verdicts.iter().any(|v| !v.passed) {
+        return ExitCode::from(EXIT_THRESHOLD_FAILED);
     }
     ExitCode::SUCCESS
 }

@@ -21,7 +21,7 @@ use stampede_proto::Snapshot;
 
 use crate::http::{Client, Limits};
 use crate::runtime::{self, DriverKind, IoDriver};
-use crate::scenario::Plan;
+use crate::scenario::{feeder, Plan};
 use crate::stats::recorder::{IntervalMark, Recorder};
 use crate::{arrivals, sys, user};
 
@@ -141,6 +141,10 @@ pub fn spawn(
 pub struct Shard {
     /// Shard index, the `source` of its snapshots.
     pub index: usize,
+    /// Shards in the run (user numbers and feeder rows interleave by it).
+    pub shards: usize,
+    /// This shard's position in each feeder.
+    feeder_cursors: RefCell<Vec<feeder::Cursor>>,
     /// The compiled scenario.
     pub plan: Arc<Plan>,
     /// HTTP client with this shard's connection pool.
@@ -179,6 +183,12 @@ impl Shard {
         }
     }
 
+    /// The next feeder row for a user of this shard, if any is left.
+    pub fn next_row(&self, feeder: usize, rng: &mut fastrand::Rng) -> Option<usize> {
+        let mut cursors = self.feeder_cursors.borrow_mut();
+        cursors[feeder].next_row(&self.plan.feeders[feeder], self.index, self.shards, rng)
+    }
+
     /// True when no request is in progress.
     fn is_quiescent(&self) -> bool {
         self.users_running.get() == 0 && self.in_flight.get() == 0
@@ -212,10 +222,13 @@ async fn run(spec: ShardSpec, driver: DriverKind, commands: Receiver<Command>, e
         }
     };
     let open_loop = matches!(spec.load, ShardLoad::Open { .. });
+    let messages: Arc<[String]> = spec.plan.messages.clone().into();
     let shard = Rc::new(Shard {
         index: spec.index,
+        shards: spec.shards,
+        feeder_cursors: RefCell::new(vec![feeder::Cursor::default(); spec.plan.feeders.len()]),
         client: Client::new(spec.plan.origins.clone(), spec.limits, spec.timeout, spec.timeout),
-        recorder: RefCell::new(Recorder::new(&spec.plan.endpoints, open_loop)),
+        recorder: RefCell::new(Recorder::new(&spec.plan.endpoints, open_loop, messages)),
         plan: spec.plan,
         t0,
         stopping: Cell::new(false),

@@ -67,8 +67,14 @@ pub struct TargetProcess {
 impl TargetProcess {
     /// Starts the target with one thread on 127.0.0.1:0.
     pub fn start() -> TargetProcess {
+        Self::start_with(&[])
+    }
+
+    /// Starts the target with one thread on 127.0.0.1:0 and extra flags.
+    pub fn start_with(extra: &[&str]) -> TargetProcess {
         let mut child = Command::new(bin("stampede-target"))
             .args(["--listen", "127.0.0.1:0", "--threads", "1"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -91,6 +97,12 @@ impl TargetProcess {
 
     /// (requests, connections) the target has counted, from `/__stats`.
     pub fn stats(&self) -> (u64, u64) {
+        let json = self.stats_json();
+        (json["requests"].as_u64().unwrap(), json["connections"].as_u64().unwrap())
+    }
+
+    /// The whole `/__stats` document.
+    pub fn stats_json(&self) -> Value {
         let mut stream = TcpStream::connect(self.addr).expect("connect for /__stats");
         stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         stream
@@ -99,8 +111,7 @@ impl TargetProcess {
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read /__stats");
         let body = response.split("\r\n\r\n").nth(1).expect("stats body");
-        let json: Value = serde_json::from_str(body).expect("stats json");
-        (json["requests"].as_u64().unwrap(), json["connections"].as_u64().unwrap())
+        serde_json::from_str(body).expect("stats json")
     }
 
     /// Stops the target at once (SIGKILL).
@@ -114,6 +125,25 @@ impl Drop for TargetProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Path of a file in the repository (examples, fixtures).
+pub fn repo_file(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+/// Writes a scenario (or any file) into a fresh temp directory; returns its path.
+pub fn temp_file(name: &str, text: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "stampede-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write temp file");
+    path
 }
 
 /// A finished stampede run.
@@ -141,6 +171,17 @@ impl Run {
     /// `totals.<field>` as an integer.
     pub fn total(&self, field: &str) -> u64 {
         self.summary()["totals"][field].as_u64().unwrap_or_else(|| panic!("totals.{field} missing"))
+    }
+
+    /// Requests of the endpoint with this name (any method).
+    pub fn endpoint_requests(&self, name: &str) -> u64 {
+        self.summary()["endpoints"]
+            .as_array()
+            .expect("endpoints array")
+            .iter()
+            .filter(|e| e["name"] == name)
+            .map(|e| e["requests"].as_u64().unwrap())
+            .sum()
     }
 
     /// Failures of one kind, summed over endpoints and messages.

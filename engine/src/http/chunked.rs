@@ -61,6 +61,15 @@ impl ChunkedDecoder {
 
     /// Feeds received bytes; stops consuming at the end of the body.
     pub fn feed(&mut self, input: &[u8]) -> Result<Fed, Failure> {
+        self.feed_with(input, |_| {})
+    }
+
+    /// Like [`feed`](Self::feed), handing each run of chunk data to `on_data`.
+    pub fn feed_with(
+        &mut self,
+        input: &[u8],
+        mut on_data: impl FnMut(&[u8]),
+    ) -> Result<Fed, Failure> {
         let mut i = 0;
         while i < input.len() {
             if self.state == State::Done {
@@ -68,6 +77,7 @@ impl ChunkedDecoder {
             }
             if let State::Data { left } = self.state {
                 let take = left.min((input.len() - i) as u64);
+                on_data(&input[i..i + take as usize]);
                 i += take as usize;
                 let left = left - take;
                 self.state = if left == 0 { State::DataCr } else { State::Data { left } };
@@ -154,6 +164,18 @@ mod tests {
     fn partial_is_a_state() {
         assert_eq!(decode_all(b"A\r\n01234", 3), Ok((8, false)));
         assert_eq!(decode_all(b"0\r\n", 3), Ok((3, false)));
+    }
+
+    /// Chunk data is handed over without the framing.
+    #[test]
+    fn data_is_handed_over() {
+        let mut decoder = ChunkedDecoder::new();
+        let mut data = Vec::new();
+        let body = b"4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n";
+        for piece in body.chunks(3) {
+            decoder.feed_with(piece, |d| data.extend_from_slice(d)).unwrap();
+        }
+        assert_eq!(data, b"Wikipedia");
     }
 
     /// Malformed framing is a named failure.

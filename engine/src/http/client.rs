@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::conn::{Conn, Exchange, Limits};
+use super::conn::{Capture, Conn, Exchange, Limits};
 use super::failure::Failure;
 use super::pool::ConnPool;
 
@@ -24,7 +24,8 @@ pub struct Client {
     limits: Limits,
     /// Limit on establishing a connection.
     connect_timeout: Duration,
-    /// Limit on one exchange, from write to the end of the body.
+    /// Limit on one exchange, from write to the end of the body, unless the
+    /// request sets its own.
     request_timeout: Duration,
     /// Connections opened so far, for reports and tests.
     opened: Cell<u64>,
@@ -51,17 +52,20 @@ impl Client {
         origin: usize,
         request: &[u8],
         request_is_head: bool,
+        timeout: Option<Duration>,
+        capture: &mut Capture,
     ) -> Result<Exchange, Failure> {
+        let timeout = timeout.unwrap_or(self.request_timeout);
         let pooled = self.pool.borrow_mut().take(origin);
         let conn = match pooled {
             Some(conn) => conn,
             None => self.dial(origin).await?,
         };
         let reused = conn.is_reused();
-        match self.attempt(origin, conn, request, request_is_head).await {
+        match self.attempt(origin, conn, request, request_is_head, timeout, capture).await {
             Err(failure) if reused && failure.is_stale_connection() => {
                 let fresh = self.dial(origin).await?;
-                self.attempt(origin, fresh, request, request_is_head).await
+                self.attempt(origin, fresh, request, request_is_head, timeout, capture).await
             }
             outcome => outcome,
         }
@@ -84,9 +88,11 @@ impl Client {
         mut conn: Conn,
         request: &[u8],
         request_is_head: bool,
+        timeout: Duration,
+        capture: &mut Capture,
     ) -> Result<Exchange, Failure> {
-        let exchange = conn.exchange(request, request_is_head, &self.limits);
-        let exchange = match monoio::time::timeout(self.request_timeout, exchange).await {
+        let exchange = conn.exchange(request, request_is_head, &self.limits, capture);
+        let exchange = match monoio::time::timeout(timeout, exchange).await {
             Ok(result) => result?,
             Err(_) => return Err(Failure::RequestTimeout),
         };

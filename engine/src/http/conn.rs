@@ -44,6 +44,44 @@ pub struct Exchange {
     pub keep_alive: bool,
 }
 
+/// What of a response the caller keeps for checks and extractors. With
+/// both `want_*` false (the default) nothing is copied.
+#[derive(Debug, Default)]
+pub struct Capture {
+    /// Keep the head bytes (status line and headers).
+    pub want_head: bool,
+    /// Keep the body (de-chunked), up to `body_limit` bytes.
+    pub want_body: bool,
+    /// Most body bytes kept.
+    pub body_limit: usize,
+    /// The head of the last response, when wanted.
+    pub head: Vec<u8>,
+    /// The body of the last response, when wanted.
+    pub body: Vec<u8>,
+    /// Set when the body was longer than `body_limit` and was cut.
+    pub body_truncated: bool,
+}
+
+impl Capture {
+    /// Forgets the previous response, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.head.clear();
+        self.body.clear();
+        self.body_truncated = false;
+    }
+
+    fn keep_body(&mut self, data: &[u8]) {
+        if !self.want_body {
+            return;
+        }
+        let room = self.body_limit.saturating_sub(self.body.len());
+        if data.len() > room {
+            self.body_truncated = true;
+        }
+        self.body.extend_from_slice(&data[..data.len().min(room)]);
+    }
+}
+
 /// An open connection with its buffers.
 pub struct Conn {
     /// The socket.
@@ -89,8 +127,10 @@ impl Conn {
         request: &[u8],
         request_is_head: bool,
         limits: &Limits,
+        capture: &mut Capture,
     ) -> Result<Exchange, Failure> {
         self.exchanges += 1;
+        capture.clear();
         let mut out = std::mem::take(&mut self.write_buf);
         out.clear();
         out.extend_from_slice(request);
@@ -99,12 +139,15 @@ impl Conn {
         written.map_err(|e| Failure::from_io_error(&e))?;
 
         let head = self.read_head(request_is_head, limits).await?;
+        if capture.want_head {
+            capture.head.extend_from_slice(&self.read_buf[self.start..self.start + head.head_len]);
+        }
         self.start += head.head_len;
         let body_bytes = match head.framing {
             BodyFraming::None => 0,
-            BodyFraming::Length(length) => self.skip_length(length).await?,
-            BodyFraming::Chunked => self.skip_chunked().await?,
-            BodyFraming::UntilClose => self.skip_until_close().await?,
+            BodyFraming::Length(length) => self.skip_length(length, capture).await?,
+            BodyFraming::Chunked => self.skip_chunked(capture).await?,
+            BodyFraming::UntilClose => self.skip_until_close(capture).await?,
         };
         if self.start == self.read_buf.len() {
             self.start = 0;
@@ -150,11 +193,12 @@ impl Conn {
     }
 
     /// Consumes a body of `length` bytes; returns the byte count.
-    async fn skip_length(&mut self, length: u64) -> Result<u64, Failure> {
+    async fn skip_length(&mut self, length: u64, capture: &mut Capture) -> Result<u64, Failure> {
         let mut left = length;
         loop {
             let buffered = (self.read_buf.len() - self.start) as u64;
             let take = buffered.min(left);
+            capture.keep_body(&self.read_buf[self.start..self.start + take as usize]);
             self.start += take as usize;
             left -= take;
             if left == 0 {
@@ -168,11 +212,11 @@ impl Conn {
     }
 
     /// Consumes a chunked body; returns its bytes on the wire.
-    async fn skip_chunked(&mut self) -> Result<u64, Failure> {
+    async fn skip_chunked(&mut self, capture: &mut Capture) -> Result<u64, Failure> {
         let mut decoder = ChunkedDecoder::new();
         let mut total = 0u64;
         loop {
-            let fed = decoder.feed(&self.read_buf[self.start..])?;
+            let fed = decoder.feed_with(&self.read_buf[self.start..], |d| capture.keep_body(d))?;
             self.start += fed.consumed;
             total += fed.consumed as u64;
             if fed.done {
@@ -186,10 +230,11 @@ impl Conn {
     }
 
     /// Consumes everything until the server closes; returns the byte count.
-    async fn skip_until_close(&mut self) -> Result<u64, Failure> {
+    async fn skip_until_close(&mut self, capture: &mut Capture) -> Result<u64, Failure> {
         let mut total = 0u64;
         loop {
             total += (self.read_buf.len() - self.start) as u64;
+            capture.keep_body(&self.read_buf[self.start..]);
             self.start = self.read_buf.len();
             self.discard_consumed();
             if self.fill().await? == 0 {

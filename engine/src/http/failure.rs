@@ -44,6 +44,12 @@ pub enum Failure {
     Io,
     /// The response status was 4xx or 5xx.
     Status(u16),
+    /// A scenario check failed; the id indexes the plan's messages.
+    Check(u32),
+    /// A body a check needs was larger than the capture limit.
+    BodyTooLarge,
+    /// A template variable had no value; the id indexes the plan's messages.
+    Template(u32),
 }
 
 impl Failure {
@@ -59,14 +65,20 @@ impl Failure {
             TruncatedHead | TruncatedBody | HeadTooLarge | TooManyHeaders | MalformedHead
             | MalformedChunk | BadContentLength => FailureKind::Protocol,
             Status(_) => FailureKind::Status,
+            Check(_) | BodyTooLarge => FailureKind::Check,
+            Template(_) => FailureKind::Template,
         }
     }
 
     /// A short human description; built when reporting, not per request.
-    pub fn message(self) -> String {
+    /// `messages` are the plan's texts for check and template failures.
+    pub fn message(self, messages: &[String]) -> String {
         use Failure::*;
         let text = match self {
             Status(code) => return format!("HTTP {code}"),
+            Check(id) | Template(id) => {
+                return messages.get(id as usize).cloned().unwrap_or_else(|| "check failed".into())
+            }
             ConnectRefused => "connection refused",
             ConnectNoLocalPort => "no free local address/port",
             ConnectUnreachable => "network unreachable",
@@ -83,6 +95,7 @@ impl Failure {
             MalformedChunk => "malformed chunked body",
             BadContentLength => "invalid Content-Length",
             Io => "I/O error",
+            BodyTooLarge => "body larger than the capture limit (1 MiB) for checks",
         };
         text.to_string()
     }
@@ -134,7 +147,9 @@ mod tests {
         assert_eq!(Failure::TruncatedBody.kind(), FailureKind::Protocol);
         assert_eq!(Failure::HeadTooLarge.kind(), FailureKind::Protocol);
         assert_eq!(Failure::Status(503).kind(), FailureKind::Status);
-        assert_eq!(Failure::Status(503).message(), "HTTP 503");
+        assert_eq!(Failure::Status(503).message(&[]), "HTTP 503");
+        assert_eq!(Failure::Check(1).message(&["a".into(), "b".into()]), "b");
+        assert_eq!(Failure::Template(0).kind(), FailureKind::Template);
     }
 
     /// I/O errors map by kind, and only stale-connection failures are retried.

@@ -15,7 +15,7 @@ pub mod request;
 pub mod response;
 
 pub use client::Client;
-pub use conn::{Conn, Exchange, Limits};
+pub use conn::{Capture, Conn, Exchange, Limits};
 pub use failure::Failure;
 pub use pool::ConnPool;
 pub use request::{encode_request, RequestSpec};

@@ -21,19 +21,16 @@ pub fn run_header(config: &RunConfig) -> String {
         }
     };
     let limit = match (config.run_time, config.iterations) {
-        (Some(t), Some(n)) => format!("for {} or {n} requests", human_duration(t)),
+        (Some(t), Some(n)) => format!("for {} or {n} iterations", human_duration(t)),
         (Some(t), None) => format!("for {}", human_duration(t)),
-        (None, Some(n)) => format!("for {n} requests"),
+        (None, Some(n)) => format!("for {n} iterations"),
         (None, None) => "until Ctrl-C".to_string(),
     };
-    format!(
-        "stampede {}: {load}, {} http://{}{}, {limit}, {} threads",
-        env!("CARGO_PKG_VERSION"),
-        config.method,
-        config.target.authority,
-        config.target.path,
-        config.threads
-    )
+    let what = match &config.scenario {
+        Some(path) => format!("scenario {} on http://{}", path.display(), config.target.authority),
+        None => format!("{} http://{}{}", config.method, config.target.authority, config.target.path),
+    };
+    format!("stampede {}: {load}, {what}, {limit}, {} threads", env!("CARGO_PKG_VERSION"), config.threads)
 }
 
 /// The live block printed every print interval: a progress line and the table.

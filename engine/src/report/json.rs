@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
+use super::thresholds::Verdict;
 use crate::stats::{max_ms, mean_ms, min_ms, percentile_ms, Aggregator, EndpointTotals};
 
 /// Name and version of the summary's shape; bumped when a field changes meaning.
@@ -23,6 +24,8 @@ pub const SUMMARY_SCHEMA: &str = "stampede.summary/1";
 pub struct RunInfo {
     /// Wall-clock length of the run in seconds.
     pub duration_s: f64,
+    /// When the run started, in milliseconds since the Unix epoch (UTC).
+    pub started_unix_ms: u64,
     /// Shard threads the generator ran.
     pub threads: usize,
     /// I/O driver the shards used, e.g. `io_uring` or `epoll`.
@@ -37,24 +40,32 @@ pub struct RunInfo {
     pub config: Value,
 }
 
-/// The whole summary document.
-pub fn summary(agg: &Aggregator, info: &RunInfo) -> Value {
+/// The whole summary document, with the run's threshold verdicts (empty when none were set).
+pub fn summary(agg: &Aggregator, info: &RunInfo, verdicts: &[Verdict]) -> Value {
     let total = agg.total();
     json!({
         "schema": SUMMARY_SCHEMA,
+        "started_unix_ms": info.started_unix_ms,
         "totals": totals_json(agg, &total, info.duration_s),
         "endpoints": agg.endpoints().iter().map(|e| endpoint_json(e, info.duration_s)).collect::<Vec<_>>(),
         "failures": failures_json(agg),
         "timeseries": timeseries_json(agg),
         "generator": generator_json(agg, &total, info),
         "config": info.config.clone(),
+        "thresholds": thresholds_json(verdicts),
     })
 }
 
 /// Writes the summary as pretty JSON: to a temp file beside `path`, then renamed over it.
-pub fn write_summary(path: &Path, agg: &Aggregator, info: &RunInfo) -> io::Result<()> {
+pub fn write_summary(
+    path: &Path,
+    agg: &Aggregator,
+    info: &RunInfo,
+    verdicts: &[Verdict],
+) -> io::Result<()> {
     let temp = temp_path(path)?;
-    let written = write_pretty(&temp, &summary(agg, info)).and_then(|()| fs::rename(&temp, path));
+    let written =
+        write_pretty(&temp, &summary(agg, info, verdicts)).and_then(|()| fs::rename(&temp, path));
     if written.is_err() {
         // Best effort: the temp file is useless, and the write error is what matters.
         let _ = fs::remove_file(&temp);
@@ -139,6 +150,20 @@ fn generator_json(agg: &Aggregator, total: &EndpointTotals, info: &RunInfo) -> V
     })
 }
 
+/// The "thresholds" array: each verdict; "actual" is in the metric's unit, null for no data.
+fn thresholds_json(verdicts: &[Verdict]) -> Value {
+    let verdicts = verdicts.iter().map(|v| {
+        json!({
+            "expression": v.expression,
+            "endpoint": v.endpoint,
+            "actual": v.actual.map(|a| if v.unit == "ms" { round_ms(a) } else { a }),
+            "unit": v.unit,
+            "passed": v.passed,
+        })
+    });
+    Value::Array(verdicts.collect())
+}
+
 /// A "latency_ms" object: min, mean, percentiles and max in milliseconds.
 fn latency_json(histogram: &Histogram<u64>) -> Value {
     let p = |q| round_ms(percentile_ms(histogram, q));
@@ -206,6 +231,7 @@ mod tests {
     fn info(duration_s: f64, cpu_seconds: f64) -> RunInfo {
         RunInfo {
             duration_s,
+            started_unix_ms: 1_700_000_000_000,
             threads: 2,
             io_driver: "epoll".into(),
             cpu_seconds,
@@ -218,7 +244,7 @@ mod tests {
     /// The summary carries the schema, exact totals and latencies in ms at µs precision.
     #[test]
     fn summary_totals_and_endpoints_are_exact() {
-        let v = summary(&run(), &info(4.0, 0.5));
+        let v = summary(&run(), &info(4.0, 0.5), &[]);
         assert_eq!(v["schema"], "stampede.summary/1");
         let totals = &v["totals"];
         assert_eq!(totals["requests"], 5);
@@ -251,7 +277,7 @@ mod tests {
     /// Failures, the time series (gap included), the generator and the config are all reported.
     #[test]
     fn summary_failures_timeseries_generator_and_config() {
-        let v = summary(&run(), &info(4.0, 0.5));
+        let v = summary(&run(), &info(4.0, 0.5), &[]);
         let failure = json!({ "method": "POST", "name": "/login", "kind": "status",
             "message": "HTTP 500", "count": 1 });
         assert_eq!(v["failures"], json!([failure]));
@@ -278,12 +304,31 @@ mod tests {
             "requests_per_cpu_second": 10.0 });
         assert_eq!(v["generator"], generator);
         assert_eq!(v["config"], json!({ "users": 10 }));
+        assert_eq!(v["started_unix_ms"], 1_700_000_000_000u64);
+        assert_eq!(v["thresholds"], json!([]));
+    }
+
+    /// Threshold verdicts appear with their expression, scope, actual value and result; no data is null.
+    #[test]
+    fn summary_carries_threshold_verdicts() {
+        use crate::report::thresholds::{evaluate, parse_threshold};
+        let thresholds: Vec<_> = ["requests >= 5", "\"GET /none\": p95 < 1s"]
+            .iter()
+            .map(|t| parse_threshold(t).unwrap())
+            .collect();
+        let agg = run();
+        let v = summary(&agg, &info(4.0, 0.5), &evaluate(&thresholds, &agg, 4.0));
+        let expected = json!([
+            { "expression": "requests >= 5", "endpoint": "Aggregated", "actual": 5.0, "unit": "", "passed": true },
+            { "expression": "\"GET /none\": p95 < 1s", "endpoint": "GET /none", "actual": null, "unit": "ms", "passed": false },
+        ]);
+        assert_eq!(v["thresholds"], expected);
     }
 
     /// An empty run with zero duration and CPU time reports zeros, never null or NaN.
     #[test]
     fn empty_run_reports_zeros() {
-        let v = summary(&Aggregator::new(), &info(0.0, 0.0));
+        let v = summary(&Aggregator::new(), &info(0.0, 0.0), &[]);
         assert_eq!(v["totals"]["rps"], 0.0);
         assert_eq!(v["totals"]["latency_ms"]["max"], 0.0);
         assert_eq!(v["generator"]["requests_per_cpu_second"], 0.0);
@@ -302,17 +347,17 @@ mod tests {
         let path = dir.join("summary.json");
         fs::write(&path, "old").unwrap();
         let (agg, info) = (run(), info(4.0, 0.5));
-        write_summary(&path, &agg, &info).unwrap();
+        write_summary(&path, &agg, &info, &[]).unwrap();
         let back: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(back, summary(&agg, &info));
+        assert_eq!(back, summary(&agg, &info, &[]));
         let names: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["summary.json"]);
         let missing_dir = dir.join("missing").join("summary.json");
-        assert!(write_summary(&missing_dir, &agg, &info).is_err());
-        let no_name = write_summary(Path::new("/"), &agg, &info).unwrap_err();
+        assert!(write_summary(&missing_dir, &agg, &info, &[]).is_err());
+        let no_name = write_summary(Path::new("/"), &agg, &info, &[]).unwrap_err();
         assert_eq!(no_name.kind(), io::ErrorKind::InvalidInput);
         fs::remove_dir_all(&dir).unwrap();
     }

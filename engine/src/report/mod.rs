@@ -6,10 +6,16 @@
 //!
 //! - [`console`]: Locust-style tables for the live view and the final summary.
 //! - [`json`]: the machine-readable `stampede.summary/1` document.
+//! - [`csv`]: Locust-compatible `PREFIX_*.csv` files.
+//! - [`html`]: the self-contained HTML report with charts (`--html`).
+//! - [`thresholds`]: pass/fail criteria, their verdicts and the verdict table.
 
 pub mod banner;
 pub mod console;
+pub mod csv;
+pub mod html;
 pub mod json;
+pub mod thresholds;
 
 pub use banner::{final_report, progress_block, run_header};
 pub use console::{failures_table, percentile_table, stats_table, RpsMode};

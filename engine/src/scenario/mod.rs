@@ -1,25 +1,108 @@
-//! Scenarios compiled into a [`Plan`]: what each virtual user sends, in order.
+//! Scenarios compiled into a [`Plan`]: the user classes, their tasks and
+//! steps, variables, feeders and setup, ready for users to step through.
 //!
-//! Today a plan is built from the command line (one request to one URL);
-//! scenario files compile into the same shape. The plan is immutable and
-//! shared read-only by every shard: requests are encoded once, here.
+//! A scenario file (TOML, see docs/scenario.md) is read by [`model`] and
+//! compiled by [`compile`]; a plain `--host` run builds the same shape with
+//! one class, one task and one pre-encoded request. The plan is immutable and
+//! shared read-only by every shard; requests are encoded once where nothing
+//! is templated, and otherwise rendered from pre-split templates.
+
+pub mod check;
+pub mod compile;
+pub mod feeder;
+pub mod model;
+pub mod template;
+pub mod wait;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::config::RunConfig;
 use crate::http::{encode_request, RequestSpec};
+pub use compile::{ScenarioDoc, ScenarioError};
+use template::Template;
+use wait::Wait;
 
-/// One request a user sends, encoded once.
+/// One request of a step, ready to render.
 #[derive(Debug, Clone)]
-pub struct PlannedRequest {
+pub struct RequestStep {
     /// Index into the plan's endpoints, for stats.
     pub endpoint: usize,
     /// Index into the plan's origins, for the connection pool.
     pub origin: usize,
-    /// The request's bytes on the wire.
-    pub bytes: Vec<u8>,
     /// HEAD requests get responses without a body.
     pub is_head: bool,
+    /// The whole request when nothing in it is templated.
+    pub fixed: Option<Vec<u8>>,
+    /// Request line, Host, User-Agent and headers, each line ending in CRLF.
+    pub head: Template,
+    /// The body; empty for none.
+    pub body: Template,
+    /// Timeout for this step instead of the run's.
+    pub timeout: Option<Duration>,
+    /// Conditions on the response.
+    pub checks: Vec<check::Check>,
+    /// Values taken from the response.
+    pub extracts: Vec<check::Extract>,
+    /// A status check replaces the default rule that 4xx/5xx fail.
+    pub status_checked: bool,
+    /// Keep the response head (header checks, extractors, cookies).
+    pub capture_head: bool,
+    /// Keep the response body (body checks, extractors).
+    pub capture_body: bool,
+}
+
+/// One step of a task.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Send a request.
+    Request(Box<RequestStep>),
+    /// Pause.
+    Sleep(Duration),
+}
+
+/// A task: steps run in order.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Name, for messages.
+    pub name: String,
+    /// The steps.
+    pub steps: Vec<Step>,
+}
+
+/// A kind of user.
+#[derive(Debug, Clone)]
+pub struct UserClass {
+    /// Name in reports.
+    pub name: String,
+    /// Wait after each iteration.
+    pub wait: Wait,
+    /// Feeder whose rows users of this class take.
+    pub feeder: Option<usize>,
+    /// Keep a cookie jar and send cookies back.
+    pub cookies: bool,
+    /// Run tasks in order instead of by weight.
+    pub sequential: bool,
+    /// Steps run once when a user starts.
+    pub on_start: Vec<Step>,
+    /// Steps run once when a user stops.
+    pub on_stop: Vec<Step>,
+    /// The tasks.
+    pub tasks: Vec<Task>,
+    /// Cumulative task weights, for picking by weight.
+    pub task_weights: Vec<u32>,
+}
+
+impl UserClass {
+    /// The task for a draw in `0..total weight`.
+    pub fn task_for(&self, draw: u32) -> usize {
+        self.task_weights.partition_point(|&cumulative| cumulative <= draw)
+    }
+
+    /// Sum of the task weights.
+    pub fn total_weight(&self) -> u32 {
+        self.task_weights.last().copied().unwrap_or(0)
+    }
 }
 
 /// A compiled scenario.
@@ -29,12 +112,31 @@ pub struct Plan {
     pub origins: Vec<SocketAddr>,
     /// (method, name) of each endpoint, as reported.
     pub endpoints: Vec<(String, String)>,
-    /// What one user iteration sends, in order.
-    pub requests: Vec<PlannedRequest>,
+    /// Texts of check and template failures, indexed by their ids.
+    pub messages: Vec<String>,
+    /// Variable names by slot.
+    pub var_names: Vec<String>,
+    /// Message id of "variable not set" for each slot.
+    pub unset_messages: Vec<u32>,
+    /// Values every user starts with: constants, then setup's extractions.
+    pub initial_vars: Vec<Option<Vec<u8>>>,
+    /// Steps run once before any user starts.
+    pub setup: Vec<Step>,
+    /// User classes.
+    pub classes: Vec<UserClass>,
+    /// Users with a fixed class, in spawn order: (class, count).
+    pub fixed_counts: Vec<(usize, u32)>,
+    /// One cycle of weighted classes for the other users.
+    pub class_cycle: Vec<usize>,
+    /// Feeders.
+    pub feeders: Vec<feeder::Feeder>,
+    /// Threshold expressions from the scenario, `endpoint: expr` or `expr`.
+    pub thresholds: Vec<String>,
 }
 
 impl Plan {
-    /// The plan of a single-URL run: every iteration sends one request.
+    /// The plan of a single-URL run: one class whose only task sends one
+    /// pre-encoded request, with no wait, checks or cookies.
     pub fn single_request(config: &RunConfig) -> Plan {
         let spec = RequestSpec {
             method: config.method.clone(),
@@ -43,16 +145,100 @@ impl Plan {
             headers: config.headers.clone(),
             body: config.body.clone().into_bytes(),
         };
-        let name = config.target.path.clone();
+        let request = RequestStep {
+            endpoint: 0,
+            origin: 0,
+            is_head: config.method == "HEAD",
+            fixed: Some(encode_request(&spec)),
+            head: Template::default(),
+            body: Template::default(),
+            timeout: None,
+            checks: Vec::new(),
+            extracts: Vec::new(),
+            status_checked: false,
+            capture_head: false,
+            capture_body: false,
+        };
+        let class = UserClass {
+            name: "user".into(),
+            wait: Wait::None,
+            feeder: None,
+            cookies: false,
+            sequential: false,
+            on_start: Vec::new(),
+            on_stop: Vec::new(),
+            tasks: vec![Task { name: "request".into(), steps: vec![Step::Request(Box::new(request))] }],
+            task_weights: vec![1],
+        };
         Plan {
             origins: vec![config.target.addr],
-            endpoints: vec![(config.method.clone(), name)],
-            requests: vec![PlannedRequest {
-                endpoint: 0,
-                origin: 0,
-                bytes: encode_request(&spec),
-                is_head: config.method == "HEAD",
-            }],
+            endpoints: vec![(config.method.clone(), config.target.path.clone())],
+            messages: Vec::new(),
+            var_names: Vec::new(),
+            unset_messages: Vec::new(),
+            initial_vars: Vec::new(),
+            setup: Vec::new(),
+            classes: vec![class],
+            fixed_counts: Vec::new(),
+            class_cycle: vec![0],
+            feeders: Vec::new(),
+            thresholds: Vec::new(),
         }
+    }
+
+    /// The class of the user with global number `user` (0-based, in spawn
+    /// order): fixed-count classes first, then the weighted cycle, so class
+    /// weights hold across all shards.
+    pub fn class_for(&self, user: u64) -> usize {
+        let mut left = user;
+        for &(class, count) in &self.fixed_counts {
+            if left < u64::from(count) {
+                return class;
+            }
+            left -= u64::from(count);
+        }
+        if self.class_cycle.is_empty() {
+            return self.fixed_counts.last().map_or(0, |&(class, _)| class);
+        }
+        self.class_cycle[(left % self.class_cycle.len() as u64) as usize]
+    }
+
+    /// True when the plan is one fixed request and nothing else.
+    pub fn is_single_request(&self) -> bool {
+        self.setup.is_empty() && self.classes.len() == 1 && self.var_names.is_empty()
+    }
+}
+
+/// One cycle of classes by weight, interleaved smoothly (weights 3:1 give
+/// a, a, b, a rather than a, a, a, b).
+pub fn weighted_cycle(weights: &[(usize, u32)]) -> Vec<usize> {
+    let total: u32 = weights.iter().map(|&(_, w)| w).sum();
+    let mut current: Vec<i64> = vec![0; weights.len()];
+    let mut cycle = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        for (i, &(_, w)) in weights.iter().enumerate() {
+            current[i] += i64::from(w);
+        }
+        let Some(best) = (0..weights.len()).max_by_key(|&i| (current[i], std::cmp::Reverse(i))) else { break };
+        current[best] -= i64::from(total);
+        cycle.push(weights[best].0);
+    }
+    cycle
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Weighted cycles hold the weights exactly and interleave them.
+    #[test]
+    fn weighted_cycles() {
+        let cycle = weighted_cycle(&[(0, 3), (1, 1)]);
+        assert_eq!(cycle.len(), 4);
+        assert_eq!(cycle.iter().filter(|&&c| c == 1).count(), 1);
+        assert_ne!(cycle, vec![0, 0, 0, 1]);
+        let cycle = weighted_cycle(&[(2, 1), (5, 2), (7, 2)]);
+        assert_eq!(cycle.iter().filter(|&&c| c == 5).count(), 2);
+        assert_eq!(cycle.iter().filter(|&&c| c == 2).count(), 1);
     }
 }

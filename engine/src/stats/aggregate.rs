@@ -15,6 +15,7 @@ use stampede_proto::{FailureKind, ProtoError, Snapshot};
 
 use super::current::{rates_over, Rates, RecentCounts};
 use super::decode::{decode, DecodedEndpoint};
+use super::series::EndpointSeries;
 use super::sources::Sources;
 use super::summary::{EndpointTotals, FailureTotal, IntervalPoint};
 
@@ -28,8 +29,8 @@ pub struct Aggregator {
     recent: Vec<RecentCounts>,
     /// All endpoints merged: the "Aggregated" row; `None` until the first merge.
     total: Option<EndpointTotals>,
-    /// Failure counts keyed by (method, name, kind, message).
-    failures: BTreeMap<(String, String, FailureKind, String), u64>,
+    /// Failure counts and first/last intervals, keyed by (method, name, kind, message).
+    failures: BTreeMap<(String, String, FailureKind, String), FailureSeen>,
     /// The time series: `points[i]` is interval `i + 1`.
     points: Vec<IntervalPoint>,
     /// (source, users) reported for each point, aligned with `points`, so a second
@@ -41,12 +42,32 @@ pub struct Aggregator {
     dropped: u64,
     /// CPU time of all sources, in microseconds, over the run.
     cpu_us: u64,
+    /// Per-endpoint time series, aligned with `endpoints`; only when asked for.
+    endpoint_series: Option<EndpointSeries>,
+}
+
+/// How often one failure occurred, and in which intervals first and last.
+#[derive(Debug, Clone, Copy)]
+struct FailureSeen {
+    count: u64,
+    first_t_s: u32,
+    last_t_s: u32,
 }
 
 impl Aggregator {
     /// An aggregator that has merged nothing.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An aggregator that also keeps a time series per endpoint
+    /// ([`endpoint_timeseries`](Self::endpoint_timeseries)), at a few KiB per
+    /// endpoint and second.
+    pub fn with_endpoint_series() -> Self {
+        Aggregator {
+            endpoint_series: Some(EndpointSeries::default()),
+            ..Self::default()
+        }
     }
 
     /// Merges one snapshot into the cumulative per-endpoint totals and into the
@@ -59,7 +80,7 @@ impl Aggregator {
         let t = snapshot.interval;
         self.ensure_point(t);
         for endpoint in &decoded {
-            self.merge_endpoint(t, endpoint)?;
+            self.merge_endpoint(t, snapshot.elapsed_ms, endpoint)?;
         }
         self.merge_point_header(snapshot);
         self.sources.merge(snapshot);
@@ -92,12 +113,14 @@ impl Aggregator {
         let mut failures: Vec<FailureTotal> = self
             .failures
             .iter()
-            .map(|((method, name, kind, message), &count)| FailureTotal {
+            .map(|((method, name, kind, message), seen)| FailureTotal {
                 method: method.clone(),
                 name: name.clone(),
                 kind: *kind,
                 message: message.clone(),
-                count,
+                count: seen.count,
+                first_t_s: seen.first_t_s,
+                last_t_s: seen.last_t_s,
             })
             .collect();
         failures.sort_by_key(|f| std::cmp::Reverse(f.count));
@@ -107,6 +130,21 @@ impl Aggregator {
     /// The time series: one point per interval 1..=n, gaps filled with empty points.
     pub fn timeseries(&self) -> &[IntervalPoint] {
         &self.points
+    }
+
+    /// The time series of `endpoints()[index]`: point `i` is interval `i + 1`,
+    /// up to the endpoint's last interval with data (later ones are empty);
+    /// `users` and `dropped` stay 0 (they are the run's, in [`timeseries`](Self::timeseries)).
+    /// Empty unless made by [`with_endpoint_series`](Self::with_endpoint_series).
+    pub fn endpoint_timeseries(&self, index: usize) -> &[IntervalPoint] {
+        self.endpoint_series
+            .as_ref()
+            .map_or(&[], |series| series.get(index))
+    }
+
+    /// Whether per-endpoint time series are kept.
+    pub fn keeps_endpoint_series(&self) -> bool {
+        self.endpoint_series.is_some()
     }
 
     /// Open-loop arrivals dropped over the run.
@@ -160,7 +198,12 @@ impl Aggregator {
     }
 
     /// Adds one endpoint's interval to its totals, the total row, the point and failures.
-    fn merge_endpoint(&mut self, t: u32, endpoint: &DecodedEndpoint) -> Result<(), ProtoError> {
+    fn merge_endpoint(
+        &mut self,
+        t: u32,
+        elapsed_ms: u64,
+        endpoint: &DecodedEndpoint,
+    ) -> Result<(), ProtoError> {
         let wire = endpoint.wire;
         let index = self.endpoint_index(&wire.method, &wire.name);
         add_to_totals(&mut self.endpoints[index], endpoint)?;
@@ -176,8 +219,17 @@ impl Aggregator {
                 failure.kind,
                 failure.message.clone(),
             );
-            let count = self.failures.entry(key).or_default();
-            *count = count.saturating_add(failure.count);
+            let seen = self.failures.entry(key).or_insert(FailureSeen {
+                count: 0,
+                first_t_s: t,
+                last_t_s: t,
+            });
+            seen.count = seen.count.saturating_add(failure.count);
+            seen.first_t_s = seen.first_t_s.min(t);
+            seen.last_t_s = seen.last_t_s.max(t);
+        }
+        if let Some(series) = &mut self.endpoint_series {
+            series.add(index, t, elapsed_ms, endpoint)?;
         }
         let point = &mut self.points[t as usize - 1];
         point.requests = point.requests.saturating_add(wire.requests);
@@ -198,17 +250,21 @@ impl Aggregator {
                 self.endpoints
                     .insert(index, EndpointTotals::new(method, name));
                 self.recent.insert(index, RecentCounts::default());
+                if let Some(series) = &mut self.endpoint_series {
+                    series.insert(index);
+                }
                 index
             }
         }
     }
 
-    /// Merges the snapshot's own fields (end time, users, dropped) into its point.
+    /// Merges the snapshot's own fields (end time, users, dropped, CPU) into its point.
     fn merge_point_header(&mut self, snapshot: &Snapshot) {
         let index = snapshot.interval as usize - 1;
         let point = &mut self.points[index];
         point.elapsed_ms = point.elapsed_ms.max(snapshot.elapsed_ms);
         point.dropped = point.dropped.saturating_add(snapshot.dropped);
+        point.cpu_us = point.cpu_us.saturating_add(snapshot.cpu_us);
         let users = &mut self.point_users[index];
         match users
             .iter_mut()
@@ -218,6 +274,7 @@ impl Aggregator {
             None => users.push((snapshot.source, snapshot.users)),
         }
         point.users = users.iter().fold(0u32, |sum, u| sum.saturating_add(u.1));
+        point.sources = users.len() as u32;
     }
 
     /// Forgets per-endpoint interval counts too old for any current window.
@@ -448,6 +505,8 @@ mod tests {
         }
         assert_eq!((agg.dropped(), agg.cpu_us()), (6, 500_000));
         assert_eq!(agg.timeseries()[0].dropped, 6);
+        let point = &agg.timeseries()[0];
+        assert_eq!((point.cpu_us, point.sources), (500_000, 2));
         let service = agg.endpoints()[0].service_us.as_ref().unwrap();
         assert_eq!(
             (service.len(), service.min(), service.max()),
@@ -475,5 +534,47 @@ mod tests {
             (1, 3, 0)
         );
         assert_eq!(agg.timeseries()[0].latency_us.len(), 1);
+    }
+
+    /// Per-endpoint series, when kept, hold each endpoint's own counts and latencies per interval.
+    #[test]
+    fn endpoint_series_follow_each_endpoint() {
+        let plain = two_source_run().0;
+        assert!(!plain.keeps_endpoint_series());
+        assert!(plain.endpoint_timeseries(0).is_empty());
+        let mut agg = Aggregator::with_endpoint_series();
+        let fail = [(Status, "HTTP 500", 1)];
+        // Values below 256 µs, which 2 significant figures hold exactly.
+        let b0 = endpoint("GET", "/b", &[100, 200], &[]);
+        let b1 = endpoint("GET", "/b", &[100], &fail);
+        agg.merge(&snapshot(0, 1, 2, vec![b0])).unwrap();
+        agg.merge(&snapshot(1, 1, 2, vec![b1])).unwrap();
+        // "/a" arrives later and sorts before "/b": its series is inserted in place.
+        let mut last = snapshot(0, 3, 2, vec![endpoint("GET", "/a", &[500], &[])]);
+        last.elapsed_ms = 2_500;
+        agg.merge(&last).unwrap();
+        let (a, b) = (agg.endpoint_timeseries(0), agg.endpoint_timeseries(1));
+        assert_eq!((a.len(), b.len()), (3, 1));
+        assert_eq!((a[0].requests, a[1].requests, a[2].requests), (0, 0, 1));
+        assert_eq!(a[2].duration_s(), 0.5);
+        let counts = (b[0].requests, b[0].failures, b[0].bytes_received);
+        assert_eq!(counts, (3, 1, 300));
+        assert_eq!((b[0].latency_us.len(), b[0].latency_us.max()), (3, 200));
+        assert_eq!((b[0].users, b[0].dropped), (0, 0));
+        assert!(agg.endpoint_timeseries(2).is_empty());
+        assert_eq!(agg.timeseries()[0].requests, 3);
+    }
+
+    /// A failure remembers the first and last interval it occurred in.
+    #[test]
+    fn failures_remember_first_and_last_interval() {
+        let mut agg = Aggregator::new();
+        let fail = [(Status, "HTTP 500", 1)];
+        for (source, t) in [(0, 4), (1, 2), (0, 7)] {
+            let e = endpoint("GET", "/", &[1], &fail);
+            agg.merge(&snapshot(source, t, 1, vec![e])).unwrap();
+        }
+        let f = &agg.failures()[0];
+        assert_eq!((f.count, f.first_t_s, f.last_t_s), (3, 2, 7));
     }
 }

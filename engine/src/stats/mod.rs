@@ -13,6 +13,7 @@
 //! - `decode`: checks and decodes a snapshot before anything of it is merged.
 //! - [`recorder`]: a shard's counts and histograms of the current interval.
 //! - `sources`: each source's latest interval and users; which intervals are complete.
+//! - `series`: per-endpoint time series, kept when a report asks for them.
 //! - `current`: requests and failures per second over the last completed intervals.
 //! - `summary`: the values reporters read ([`EndpointTotals`], [`IntervalPoint`], ...).
 
@@ -20,6 +21,7 @@ mod aggregate;
 mod current;
 mod decode;
 pub mod recorder;
+mod series;
 mod sources;
 mod summary;
 

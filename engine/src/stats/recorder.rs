@@ -5,6 +5,7 @@
 //! into a `Snapshot` (the only place failure text is made) and starts afresh,
 //! reusing the histograms' allocations. Merging is the aggregator's job.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -13,7 +14,7 @@ use stampede_proto::{
 };
 
 use super::new_latency_histogram;
-use crate::http::{Exchange, Failure};
+use crate::http::Failure;
 
 /// One endpoint's interval counters.
 struct EndpointRecord {
@@ -56,12 +57,14 @@ pub struct Recorder {
     endpoints: Vec<EndpointRecord>,
     /// Open-loop arrivals dropped in the interval.
     dropped: u64,
+    /// Texts of check and template failures, by id (the plan's).
+    messages: Arc<[String]>,
 }
 
 impl Recorder {
     /// A recorder for endpoints given as (method, name); `open_loop` adds
     /// service-time histograms.
-    pub fn new(endpoints: &[(String, String)], open_loop: bool) -> Self {
+    pub fn new(endpoints: &[(String, String)], open_loop: bool, messages: Arc<[String]>) -> Self {
         let endpoints = endpoints
             .iter()
             .map(|(method, name)| EndpointRecord {
@@ -74,28 +77,24 @@ impl Recorder {
                 service_us: open_loop.then(new_latency_histogram),
             })
             .collect();
-        Recorder { endpoints, dropped: 0 }
+        Recorder { endpoints, dropped: 0, messages }
     }
 
-    /// Records one finished request. `latency` is measured from the intended
-    /// send time (equal to `service` in closed loop).
+    /// Records one finished request: `bytes` received, its failure if any,
+    /// `latency` from the intended send time (equal to `service`, from the
+    /// actual send, in closed loop).
     #[inline]
     pub fn record(
         &mut self,
         endpoint: usize,
-        outcome: &Result<Exchange, Failure>,
+        bytes: u64,
+        failure: Option<Failure>,
         latency: Duration,
         service: Duration,
     ) {
         let Some(record) = self.endpoints.get_mut(endpoint) else { return };
         record.requests += 1;
-        let failure = match outcome {
-            Ok(exchange) => {
-                record.bytes_received += exchange.bytes_received;
-                (exchange.status >= 400).then_some(Failure::Status(exchange.status))
-            }
-            Err(failure) => Some(*failure),
-        };
+        record.bytes_received += bytes;
         if let Some(failure) = failure {
             match record.failures.iter_mut().find(|(f, _)| *f == failure) {
                 Some((_, count)) => *count += 1,
@@ -123,7 +122,11 @@ impl Recorder {
             let failures = record
                 .failures
                 .drain(..)
-                .map(|(f, count)| FailureCount { kind: f.kind(), message: f.message(), count })
+                .map(|(f, count)| FailureCount {
+                    kind: f.kind(),
+                    message: f.message(&self.messages),
+                    count,
+                })
                 .collect();
             let service_us = match record.service_us.as_mut() {
                 Some(h) => Some(encode_and_reset(h)?),
@@ -168,8 +171,8 @@ fn micros(duration: Duration) -> u64 {
 mod tests {
     use super::*;
 
-    fn ok(status: u16) -> Result<Exchange, Failure> {
-        Ok(Exchange { status, bytes_received: 10, keep_alive: true })
+    fn status(code: u16) -> Option<Failure> {
+        (code >= 400).then_some(Failure::Status(code))
     }
 
     fn mark(interval: u32) -> IntervalMark {
@@ -179,12 +182,16 @@ mod tests {
     /// Counts, bytes, failure kinds and latencies land in the snapshot, then reset.
     #[test]
     fn snapshot_carries_and_resets_deltas() {
-        let mut recorder = Recorder::new(&[("GET".into(), "/".into()), ("GET".into(), "/idle".into())], false);
+        let mut recorder = Recorder::new(
+            &[("GET".into(), "/".into()), ("GET".into(), "/idle".into())],
+            false,
+            Arc::from(Vec::new()),
+        );
         let ms = Duration::from_millis;
-        recorder.record(0, &ok(200), ms(2), ms(2));
-        recorder.record(0, &ok(500), ms(4), ms(4));
-        recorder.record(0, &ok(500), ms(6), ms(6));
-        recorder.record(0, &Err(Failure::ConnectRefused), ms(1), ms(1));
+        recorder.record(0, 10, status(200), ms(2), ms(2));
+        recorder.record(0, 10, status(500), ms(4), ms(4));
+        recorder.record(0, 10, status(500), ms(6), ms(6));
+        recorder.record(0, 0, Some(Failure::ConnectRefused), ms(1), ms(1));
         let snapshot = recorder.take_snapshot(mark(1)).unwrap();
         assert_eq!(snapshot.endpoints.len(), 1, "endpoints without traffic are left out");
         let e = &snapshot.endpoints[0];
@@ -203,8 +210,8 @@ mod tests {
     /// Open loop keeps latency from the intended time apart from service time.
     #[test]
     fn open_loop_keeps_both_times() {
-        let mut recorder = Recorder::new(&[("GET".into(), "/".into())], true);
-        recorder.record(0, &ok(200), Duration::from_millis(250), Duration::from_millis(5));
+        let mut recorder = Recorder::new(&[("GET".into(), "/".into())], true, Arc::from(Vec::new()));
+        recorder.record(0, 10, None, Duration::from_millis(250), Duration::from_millis(5));
         recorder.record_dropped(3);
         let snapshot = recorder.take_snapshot(mark(1)).unwrap();
         assert_eq!(snapshot.dropped, 3);

@@ -98,6 +98,10 @@ pub struct FailureTotal {
     pub message: String,
     /// Occurrences over the run.
     pub count: u64,
+    /// First interval (1 = the first second) in which it occurred.
+    pub first_t_s: u32,
+    /// Last interval in which it occurred.
+    pub last_t_s: u32,
 }
 
 /// All sources' stats of one interval: one point of the time series.
@@ -117,6 +121,11 @@ pub struct IntervalPoint {
     pub users: u32,
     /// Open-loop arrivals dropped in the interval.
     pub dropped: u64,
+    /// CPU time the sources used in the interval, summed, in microseconds.
+    pub cpu_us: u64,
+    /// Sources (shards or workers) that reported the interval, so `cpu_us`
+    /// can be read as a share of their wall time.
+    pub sources: u32,
     /// Latency of the interval's requests in microseconds, all endpoints merged.
     pub latency_us: Histogram<u64>,
 }
@@ -132,6 +141,8 @@ impl IntervalPoint {
             bytes_received: 0,
             users: 0,
             dropped: 0,
+            cpu_us: 0,
+            sources: 0,
             latency_us: new_point_histogram(),
         }
     }

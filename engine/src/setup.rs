@@ -1,0 +1,55 @@
+//! The setup phase: steps that run exactly once per run, before any user
+//! starts (an admin login, say). Values they extract become read-only
+//! starting values for every user.
+//!
+//! Setup runs on the calling thread with a runtime and client of its own and
+//! hands back plain data (slot, value), so a coordinator can later run it
+//! once and broadcast the values to workers. Its requests are not part of
+//! the run's stats; any failure aborts the run.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use crate::config::RunConfig;
+use crate::http::Client;
+use crate::runtime;
+use crate::scenario::Plan;
+use crate::stats::recorder::Recorder;
+use crate::user::{StepEnv, VirtualUser};
+
+/// Values extracted by setup, by variable slot.
+pub type SetupValues = Vec<(usize, Vec<u8>)>;
+
+/// Runs the plan's setup steps; returns what they extracted.
+pub fn run(plan: &Plan, config: &RunConfig) -> Result<SetupValues, String> {
+    if plan.setup.is_empty() {
+        return Ok(Vec::new());
+    }
+    let plan = Arc::new(plan.clone());
+    let ran = runtime::block_on(config.io_driver, |_| async {
+        let client = Client::new(plan.origins.clone(), config.limits, config.timeout, config.timeout);
+        let recorder = RefCell::new(Recorder::new(&plan.endpoints, false, Arc::from(Vec::new())));
+        let stopping = Cell::new(false);
+        let env = StepEnv { client: &client, recorder: &recorder, stopping: &stopping };
+        let mut user = VirtualUser::new(plan.clone(), 0, 0).with_cookies();
+        let failure = user.run_steps(&plan.setup, &env, None).await;
+        client.close_idle();
+        match failure {
+            Some(failure) => Err(format!("setup failed: {} ({})", failure.message(&plan.messages), failure.kind().as_str())),
+            None => Ok((0..plan.var_names.len())
+                .filter(|&slot| plan.initial_vars[slot].is_none())
+                .filter_map(|slot| user.var(slot).map(|v| (slot, v.to_vec())))
+                .collect()),
+        }
+    });
+    ran.map_err(|e| format!("setup could not start a runtime: {e}"))?
+}
+
+/// Makes setup's values every user's starting values.
+pub fn apply(plan: &mut Plan, values: SetupValues) {
+    for (slot, value) in values {
+        if let Some(initial) = plan.initial_vars.get_mut(slot) {
+            *initial = Some(value);
+        }
+    }
+}

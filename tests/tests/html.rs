@@ -1,0 +1,302 @@
+//! End-to-end tests of the HTML report: a real run against stampede-target
+//! writes `--html`, its numbers agree with the JSON summary and the target,
+//! and headless Chromium renders it: every chart's lines have a length and a
+//! size on screen, the console stays free of errors, and the screenshot is
+//! not blank. A path that cannot be written fails before any load is sent.
+//!
+//! Chromium is Debian's `chromium` package (`.ci/run` installs it). Without
+//! it the browser test is skipped with a message, except under CI, where a
+//! missing browser is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use stampede_tests::{serial, stampede, TargetProcess};
+
+/// Where Debian's chromium package puts the browser.
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// Generous limit for a short run; a hang fails the test, not CI.
+const LIMIT: Duration = Duration::from_secs(60);
+/// Limit for one headless Chromium invocation.
+const BROWSER_LIMIT: Duration = Duration::from_secs(90);
+/// Charts the report draws, by element id, in page order.
+const CHART_IDS: [&str; 6] = [
+    "chart-rps",
+    "chart-latency",
+    "chart-users",
+    "chart-percentiles",
+    "chart-bytes",
+    "chart-cpu",
+];
+
+/// Measures every chart in the browser and writes the results into the
+/// page, one `id:width:height:lines:lines-with-width:total-length` line per
+/// chart, for `--dump-dom` to read. Only the test's copy of the report gets it.
+const PROBE: &str = r#"<script>
+(function () {
+  var rows = [];
+  document.querySelectorAll("figure.chart").forEach(function (figure) {
+    var box = figure.querySelector("svg.plot").getBoundingClientRect();
+    var lines = figure.querySelectorAll("path.line");
+    var wide = 0, length = 0;
+    lines.forEach(function (path) {
+      length += path.getTotalLength();
+      if (path.getBBox().width > 0) { wide += 1; }
+    });
+    rows.push([figure.id, Math.round(box.width), Math.round(box.height),
+               lines.length, wide, Math.round(length)].join(":"));
+  });
+  var pre = document.createElement("pre");
+  pre.id = "probe";
+  pre.textContent = rows.join("\n");
+  document.body.appendChild(pre);
+})();
+</script>"#;
+
+/// A scratch directory for one test, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("stampede-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The browser, or `None` (with a message) when it is missing outside CI.
+fn chromium() -> Option<&'static Path> {
+    let path = Path::new(CHROMIUM);
+    if path.exists() {
+        return Some(path);
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    assert!(
+        !ci,
+        "CI is set but {CHROMIUM} is missing; .ci/run installs it with apt-get"
+    );
+    eprintln!(
+        "SKIPPED: {CHROMIUM} is not installed, so the HTML report is not rendered in a browser. \
+         Install it with `apt-get install -y chromium` (under CI this is a failure, not a skip)."
+    );
+    None
+}
+
+/// Runs headless Chromium on `page` with `args`, in a fresh profile, killing it past the limit.
+fn run_chromium(browser: &Path, profile: &Path, args: &[String], page: &Path) -> Output {
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    let started = Instant::now();
+    while child.try_wait().expect("wait chromium").is_none() && started.elapsed() < BROWSER_LIMIT {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("collect chromium output")
+}
+
+/// Lines of the browser's log that come from the page's console (errors included).
+fn console_lines(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|line| line.contains(":CONSOLE"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `1234567` as the report writes it: `1,234,567`.
+fn with_commas(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A 4 s run's report agrees with the JSON and the target, and Chromium draws every chart.
+#[test]
+fn html_report_renders_in_chromium() {
+    let _serial = serial();
+    let scratch = Scratch::new("html");
+    let report = scratch.0.join("report.html");
+    let target = TargetProcess::start();
+    let url = target.url();
+    let html_arg = report.display().to_string();
+    let args = [
+        "run",
+        "--host",
+        &url,
+        "--path",
+        "/bytes/512",
+        "-u",
+        "8",
+        "-t",
+        "4s",
+        "--threads",
+        "2",
+    ];
+    let run = stampede(&[&args[..], &["--html", &html_arg]].concat(), LIMIT);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("HTML report written to"),
+        "{}",
+        run.stdout
+    );
+    let html = std::fs::read_to_string(&report).expect("the report exists");
+
+    // The report's numbers are the run's: the JSON's totals and the target's count.
+    let (requests, failures) = (run.total("requests"), run.total("failures"));
+    assert!(requests > 0);
+    assert_eq!(target.stats().0, requests, "the target's count");
+    let card = |label: &str, value: String| {
+        format!("<div class=\"label\">{label}</div><div class=\"value\">{value}</div>")
+    };
+    assert!(
+        html.contains(&card("Requests", with_commas(requests))),
+        "requests card"
+    );
+    assert!(
+        html.contains(&card("Failures", with_commas(failures))),
+        "failures card"
+    );
+    assert!(
+        html.contains(&format!("GET {url}/bytes/512")),
+        "the target in the header"
+    );
+
+    let Some(browser) = chromium() else { return };
+
+    // The charts drew: measured in the browser by the probe script.
+    let probed = scratch.0.join("probed.html");
+    std::fs::write(
+        &probed,
+        html.replace("</body>", &format!("{PROBE}\n</body>")),
+    )
+    .unwrap();
+    let profile = scratch.0.join("profile");
+    let dump = run_chromium(browser, &profile, &["--dump-dom".to_string()], &probed);
+    let dom = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        dump.status.success(),
+        "chromium --dump-dom failed: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    assert_eq!(
+        console_lines(&dump.stderr),
+        Vec::<String>::new(),
+        "console messages"
+    );
+    let probe = dom
+        .split("<pre id=\"probe\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_else(|| panic!("the probe did not run; DOM:\n{dom}"));
+    let rows: Vec<Vec<&str>> = probe
+        .lines()
+        .map(|line| line.split(':').collect())
+        .collect();
+    let ids: Vec<&str> = rows.iter().map(|row| row[0]).collect();
+    assert_eq!(ids, CHART_IDS, "charts in the page");
+    for row in &rows {
+        let numbers: Vec<u64> = row[1..].iter().map(|n| n.parse().unwrap()).collect();
+        let [width, height, lines, wide, length] = numbers[..] else {
+            panic!("probe row {row:?}")
+        };
+        assert!(
+            width >= 300 && height >= 100,
+            "{}: drawn at {width}x{height}",
+            row[0]
+        );
+        assert!(
+            lines >= 1 && wide == lines,
+            "{}: {wide} of {lines} lines have a width",
+            row[0]
+        );
+        assert!(length >= 100, "{}: lines only {length} px long", row[0]);
+    }
+
+    // The unmodified report as a picture: written, a PNG, and far from blank.
+    let png = scratch.0.join("report.png");
+    let shot_args = [
+        format!("--screenshot={}", png.display()),
+        "--window-size=1280,2000".to_string(),
+    ];
+    let shot = run_chromium(browser, &profile, &shot_args, &report);
+    assert!(
+        shot.status.success(),
+        "chromium --screenshot failed: {}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    assert_eq!(
+        console_lines(&shot.stderr),
+        Vec::<String>::new(),
+        "console messages"
+    );
+    let bytes = std::fs::read(&png).expect("the screenshot exists");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    // A blank 1280x2000 page compresses to a few KiB; charts and tables to far more.
+    assert!(
+        bytes.len() > 40_000,
+        "screenshot of only {} bytes",
+        bytes.len()
+    );
+}
+
+/// `--html` into a missing directory is refused with exit 2 before any request is sent.
+#[test]
+fn unwritable_html_path_fails_before_the_run() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let url = target.url();
+    let started = Instant::now();
+    let missing = "/nonexistent-stampede-dir/report.html";
+    let run = stampede(
+        &[
+            "run", "--host", &url, "-u", "2", "-t", "30s", "--html", missing,
+        ],
+        LIMIT,
+    );
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10), "it ran first");
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].contains("--html") && errors[0].contains(missing),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(target.stats().0, 0, "no request reached the target");
+}
