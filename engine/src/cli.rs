@@ -100,6 +100,15 @@ pub struct RunArgs {
     /// Print only the final summary.
     #[arg(long)]
     pub only_summary: bool,
+    /// Print nothing but errors, warnings and failed thresholds (reports still written).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Stop the run early once a threshold fails (checked every second after --abort-delay).
+    #[arg(long)]
+    pub abort_on_fail: bool,
+    /// When --abort-on-fail starts checking; default 5s.
+    #[arg(long)]
+    pub abort_delay: Option<String>,
     /// Accepted for Locust compatibility; stampede is always headless.
     #[arg(long)]
     pub headless: bool,
@@ -157,6 +166,15 @@ impl RunArgs {
         }
         if self.only_summary {
             s.flag("only-summary", "true");
+        }
+        if self.quiet {
+            s.flag("quiet", "true");
+        }
+        if self.abort_on_fail {
+            s.flag("abort-on-fail", "true");
+        }
+        if let Some(delay) = &self.abort_delay {
+            s.flag("abort-delay", delay.clone());
         }
         if self.headless {
             s.flag("headless", "true");

@@ -96,6 +96,9 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("json", "--json", KeyUse::Used),
     ("print-interval", "--print-interval", KeyUse::Used),
     ("only-summary", "--only-summary", KeyUse::Used),
+    ("quiet", "--quiet", KeyUse::Used),
+    ("abort-on-fail", "--abort-on-fail", KeyUse::Used),
+    ("abort-delay", "--abort-delay", KeyUse::Used),
     ("headless", "--headless", KeyUse::Used),
     ("html", "--html", KeyUse::Used),
     ("csv", "--csv", KeyUse::Used),
@@ -307,6 +310,13 @@ pub struct RunConfig {
     pub print_interval: Duration,
     /// Print only the final summary.
     pub only_summary: bool,
+    /// Print nothing but errors, warnings and failed thresholds.
+    pub quiet: bool,
+    /// Stop the run as soon as a threshold fails (checked every second).
+    pub abort_on_fail: bool,
+    /// How long into the run `abort_on_fail` starts checking.
+    #[serde(serialize_with = "serialize_secs")]
+    pub abort_delay: Duration,
     /// Response size limits.
     #[serde(skip)]
     pub limits: Limits,
@@ -389,6 +399,9 @@ impl RunConfig {
             html: settings.get("html").map(|s| PathBuf::from(&s.value)),
             print_interval: settings.parsed("print-interval", parse_duration)?.unwrap_or(Duration::from_secs(2)),
             only_summary: settings.parsed("only-summary", parse_bool)?.unwrap_or(false),
+            quiet: settings.parsed("quiet", parse_bool)?.unwrap_or(false),
+            abort_on_fail: settings.parsed("abort-on-fail", parse_bool)?.unwrap_or(false),
+            abort_delay: settings.parsed("abort-delay", parse_duration)?.unwrap_or(Duration::from_secs(5)),
             limits: Limits::default(),
         })
     }

@@ -14,7 +14,7 @@ use flume::{Receiver, RecvTimeoutError, Sender};
 
 use crate::config::{Load, RunConfig};
 use crate::pace;
-use crate::report::RunInfo;
+use crate::report::{thresholds, RunInfo};
 use crate::scenario::Plan;
 use crate::shard::{self, Command, ShardEvent, ShardLoad, ShardSpec};
 use crate::stats::Aggregator;
@@ -38,6 +38,8 @@ pub enum StopReason {
     Completed,
     /// Ctrl-C or SIGTERM.
     Signal,
+    /// A threshold failed with `--abort-on-fail`.
+    ThresholdFailed,
 }
 
 impl StopReason {
@@ -47,6 +49,7 @@ impl StopReason {
             StopReason::RunTime => "run_time",
             StopReason::Completed => "completed",
             StopReason::Signal => "signal",
+            StopReason::ThresholdFailed => "threshold_failed",
         }
     }
 }
@@ -151,6 +154,7 @@ pub fn run(
     let mut stop_reason = None;
     let mut final_deadline = None;
     let mut next_print = t0 + config.print_interval;
+    let mut abort_check = AbortCheck::new(config);
     while !shards.iter().all(|s| s.finished) {
         match events.recv_timeout(CONTROL_TICK) {
             Ok(ShardEvent::Snapshot(snapshot)) => {
@@ -184,6 +188,9 @@ pub fn run(
                 Some(StopReason::Signal)
             } else if config.run_time.is_some_and(|run_time| elapsed >= run_time) {
                 Some(StopReason::RunTime)
+            } else if abort_check.due(elapsed) && thresholds_fail(config, &aggregator, elapsed) {
+                warnings.push(format!("a threshold failed after {:.0} s: run aborted (--abort-on-fail)", elapsed.as_secs_f64()));
+                Some(StopReason::ThresholdFailed)
             } else {
                 None
             };
@@ -236,6 +243,35 @@ pub fn run(
         connections_opened,
         warnings,
     })
+}
+
+/// When `--abort-on-fail` looks at the thresholds: once per second, after
+/// `--abort-delay` (so the first noisy seconds do not end a run).
+struct AbortCheck {
+    /// Next elapsed time to check at; `None` when the run does not abort.
+    next: Option<Duration>,
+}
+
+impl AbortCheck {
+    fn new(config: &RunConfig) -> Self {
+        let enabled = config.abort_on_fail && !config.thresholds.is_empty();
+        AbortCheck { next: enabled.then_some(config.abort_delay) }
+    }
+
+    fn due(&mut self, elapsed: Duration) -> bool {
+        match self.next {
+            Some(next) if elapsed >= next => {
+                self.next = Some(elapsed + Duration::from_secs(1));
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// True when any threshold fails on the stats so far.
+fn thresholds_fail(config: &RunConfig, aggregator: &Aggregator, elapsed: Duration) -> bool {
+    thresholds::evaluate(&config.thresholds, aggregator, elapsed.as_secs_f64()).iter().any(|v| !v.passed)
 }
 
 /// Starts one shard per configured thread and waits until each is ready;

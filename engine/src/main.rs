@@ -2,6 +2,7 @@
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -97,6 +98,17 @@ fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>) -> ExitCode
         Some(Err(e)) => return usage_error(&e.to_string()),
         None => Plan::single_request(&config),
     };
+    // Thresholds from the scenario's [thresholds] table join the flags' ones.
+    let mut config = config;
+    for text in &plan.thresholds {
+        match thresholds::parse_threshold(text) {
+            Ok(threshold) => config.thresholds.push(threshold),
+            Err(e) => {
+                let file = config.scenario.as_ref().map_or(String::new(), |p| p.display().to_string());
+                return usage_error(&format!("{file}: [thresholds]: {e}"));
+            }
+        }
+    }
     for warning in &settings.warnings {
         eprintln!("warning: {warning}");
     }
@@ -118,12 +130,16 @@ fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>) -> ExitCode
             return ExitCode::from(EXIT_RUN_ERROR);
         }
     };
-    println!("{}", console::run_header(&config));
-    let live = !config.only_summary;
-    let mut progress = |agg: &stats::Aggregator, elapsed: std::time::Duration| {
-        if live {
-            println!("{}", console::progress_block(agg, elapsed, config.run_time));
-        }
+    if !config.quiet {
+        println!("{}", console::run_header(&config));
+    }
+    // A terminal gets the live table; a log (CI) gets one line per interval.
+    let live = !config.only_summary && !config.quiet;
+    let terminal = std::io::stdout().is_terminal();
+    let mut progress = |agg: &stats::Aggregator, elapsed: std::time::Duration| match (live, terminal) {
+        (true, true) => println!("{}", console::progress_block(agg, elapsed, &config)),
+        (true, false) => println!("{}", console::progress_line(agg, elapsed, &config)),
+        _ => {}
     };
     let outcome = match control::run(&config, plan, &stop, &mut progress) {
         Ok(outcome) => outcome,
@@ -136,12 +152,14 @@ fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>) -> ExitCode
 }
 
 fn report(config: &RunConfig, outcome: &RunOutcome) -> ExitCode {
-    println!("{}", console::final_report(&outcome.aggregator, &outcome.info, outcome.stop_reason.as_str()));
+    if !config.quiet {
+        println!("{}", console::final_report(&outcome.aggregator, &outcome.info, outcome.stop_reason.as_str()));
+    }
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");
     }
     let verdicts = thresholds::evaluate(&config.thresholds, &outcome.aggregator, outcome.info.duration_s);
-    if !verdicts.is_empty() {
+    if !verdicts.is_empty() && (!config.quiet || verdicts.iter().any(|v| !v.passed)) {
         println!("\n{}", thresholds::verdict_table(&verdicts));
     }
     if let Some(path) = &config.json {
@@ -149,7 +167,9 @@ fn report(config: &RunConfig, outcome: &RunOutcome) -> ExitCode {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(EXIT_RUN_ERROR);
         }
-        println!("JSON summary written to {}", path.display());
+        if !config.quiet {
+            println!("JSON summary written to {}", path.display());
+        }
     }
     if let Some(path) = &config.html {
         let notes = html::Notes { stop_reason: Some(outcome.stop_reason.as_str()), warnings: &outcome.warnings };
@@ -157,14 +177,18 @@ fn report(config: &RunConfig, outcome: &RunOutcome) -> ExitCode {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(EXIT_RUN_ERROR);
         }
-        println!("HTML report written to {}", path.display());
+        if !config.quiet {
+            println!("HTML report written to {}", path.display());
+        }
     }
     if let Some(prefix) = &config.csv {
         if let Err(e) = csv::write_csv(prefix, &outcome.aggregator, &outcome.info, config.csv_full_history) {
             eprintln!("error: cannot write {}_*.csv: {e}", prefix.display());
             return ExitCode::from(EXIT_RUN_ERROR);
         }
-        println!("CSV reports written to {}_*.csv", prefix.display());
+        if !config.quiet {
+            println!("CSV reports written to {}_*.csv", prefix.display());
+        }
     }
     if verdicts.iter().any(|v| !v.passed) {
         return ExitCode::from(EXIT_THRESHOLD_FAILED);

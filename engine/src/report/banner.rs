@@ -33,24 +33,29 @@ pub fn run_header(config: &RunConfig) -> String {
     format!("stampede {}: {load}, {what}, {limit}, {} threads", env!("CARGO_PKG_VERSION"), config.threads)
 }
 
-/// The live block printed every print interval: a progress line and the table.
-pub fn progress_block(agg: &Aggregator, elapsed: Duration, run_time: Option<Duration>) -> String {
+/// One line of live progress: elapsed / total, users or rate, RPS, errors.
+pub fn progress_line(agg: &Aggregator, elapsed: Duration, config: &RunConfig) -> String {
     let total = agg.total();
-    let of = run_time.map_or(String::new(), |t| format!(" / {}", human_duration(t)));
-    let errors = if total.requests == 0 {
-        0.0
-    } else {
-        100.0 * total.failures as f64 / total.requests as f64
+    let of = config.run_time.map_or(String::new(), |t| format!(" / {}", human_duration(t)));
+    let errors = if total.requests == 0 { 0.0 } else { 100.0 * total.failures as f64 / total.requests as f64 };
+    let load = match config.load {
+        Load::Closed { .. } => format!("users {}", agg.users()),
+        Load::Open { rate_per_s, .. } => {
+            format!("rate {rate_per_s}/s, in flight {}, dropped {}", agg.users(), agg.dropped())
+        }
     };
     format!(
-        "[{}{of}] users {}, {:.0} req/s, {} requests, {:.2}% errors\n{}",
+        "[{}{of}] {load}, {:.0} req/s, {} requests, {:.2}% errors",
         human_duration(elapsed),
-        agg.users(),
         agg.current_rps(),
         total.requests,
-        errors,
-        stats_table(agg, RpsMode::Current)
+        errors
     )
+}
+
+/// The live block for a terminal: the progress line and the stats table.
+pub fn progress_block(agg: &Aggregator, elapsed: Duration, config: &RunConfig) -> String {
+    format!("{}\n{}", progress_line(agg, elapsed, config), stats_table(agg, RpsMode::Current))
 }
 
 /// The final report: totals, percentiles, failures and generator facts.

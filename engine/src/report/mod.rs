@@ -17,6 +17,6 @@ pub mod html;
 pub mod json;
 pub mod thresholds;
 
-pub use banner::{final_report, progress_block, run_header};
+pub use banner::{final_report, progress_block, progress_line, run_header};
 pub use console::{failures_table, percentile_table, stats_table, RpsMode};
 pub use json::{summary, write_summary, RunInfo, SUMMARY_SCHEMA};
