@@ -79,6 +79,10 @@ pub enum FailureKind {
     Protocol,
     /// The response had an error status (4xx or 5xx).
     Status,
+    /// A scenario check on the response failed.
+    Check,
+    /// A request template used a variable that had no value yet.
+    Template,
 }
 
 impl FailureKind {
@@ -90,6 +94,8 @@ impl FailureKind {
             FailureKind::Reset => "reset",
             FailureKind::Protocol => "protocol",
             FailureKind::Status => "status",
+            FailureKind::Check => "check",
+            FailureKind::Template => "template",
         }
     }
 }

@@ -132,12 +132,16 @@ fn console_lines(stderr: &[u8]) -> Vec<String> {
 /// `1234567` as the report writes it: `1,234,567`.
 fn with_commas(n: u64) -> String {
     let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+    // The first group holds 1 to 3 digits; every later group exactly 3.
+    let first = match digits.len() % 3 {
+        0 => 3,
+        short => short,
+    };
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    out.push_str(&digits[..first]);
+    for start in (first..digits.len()).step_by(3) {
+        out.push(',');
+        out.push_str(&digits[start..start + 3]);
     }
     out
 }

@@ -25,12 +25,16 @@ pub fn escape(text: &str) -> String {
 /// An integer with thousands separators: `1,234,567`.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();
+    // The first group holds 1 to 3 digits; every later group exactly 3.
+    let first = match digits.len() % 3 {
+        0 => 3,
+        short => short,
+    };
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+    out.push_str(&digits[..first]);
+    for start in (first..digits.len()).step_by(3) {
+        out.push(',');
+        out.push_str(&digits[start..start + 3]);
     }
     out
 }

@@ -1,0 +1,203 @@
+//! The HTML report's tables: requests per endpoint, response-time
+//! percentiles (and service times in open loop), and failures.
+//!
+//! Each section is built from the aggregator's cumulative totals; every cell's
+//! text is escaped here, in one place. The page around the tables is `html`'s.
+
+use std::fmt::Write as _;
+
+use super::format::{self, escape};
+use crate::report::console::format_ms;
+use crate::stats::{max_ms, percentile_ms, Aggregator, EndpointTotals};
+
+/// Percentiles of the percentile table (Locust's).
+const PERCENTILES: [f64; 11] = [
+    50.0, 66.0, 75.0, 80.0, 90.0, 95.0, 98.0, 99.0, 99.9, 99.99, 100.0,
+];
+
+/// A table cell: its text (escaped when rendered) and CSS class.
+struct Cell {
+    text: String,
+    class: &'static str,
+}
+
+/// A number cell.
+fn num(text: String) -> Cell {
+    Cell { text, class: "" }
+}
+
+/// A text cell.
+fn text(text: &str) -> Cell {
+    Cell {
+        text: text.to_string(),
+        class: "text",
+    }
+}
+
+/// An endpoint name cell, which may wrap.
+fn name(text: &str) -> Cell {
+    Cell {
+        text: text.to_string(),
+        class: "text name",
+    }
+}
+
+/// A table: header labels (a leading `<` marks a text column), rows, and an optional footer row.
+fn table(head: &[&str], rows: Vec<Vec<Cell>>, foot: Option<Vec<Cell>>) -> String {
+    let mut out = String::from("<div class=\"table-wrap\"><table>\n<thead><tr>");
+    for label in head {
+        match label.strip_prefix('<') {
+            Some(label) => {
+                let _ = write!(out, "<th class=\"text\">{}</th>", escape(label));
+            }
+            None => {
+                let _ = write!(out, "<th>{}</th>", escape(label));
+            }
+        }
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    let row = |out: &mut String, cells: &[Cell]| {
+        out.push_str("<tr>");
+        for cell in cells {
+            if cell.class.is_empty() {
+                let _ = write!(out, "<td>{}</td>", escape(&cell.text));
+            } else {
+                let _ = write!(
+                    out,
+                    "<td class=\"{}\">{}</td>",
+                    cell.class,
+                    escape(&cell.text)
+                );
+            }
+        }
+        out.push_str("</tr>\n");
+    };
+    for cells in &rows {
+        row(&mut out, cells);
+    }
+    out.push_str("</tbody>\n");
+    if let Some(cells) = foot {
+        out.push_str("<tfoot>\n");
+        row(&mut out, &cells);
+        out.push_str("</tfoot>\n");
+    }
+    out.push_str("</table></div>\n");
+    out
+}
+
+/// Requests, failures, rates, times and sizes per endpoint, with the aggregated row.
+pub fn endpoints_section(agg: &Aggregator, duration_s: f64) -> String {
+    let head = [
+        "<Method", "<Name", "Requests", "Failures", "Fail %", "RPS", "Avg ms", "Min ms", "Max ms",
+        "p50", "p90", "p95", "p99", "p99.9", "Avg size",
+    ];
+    let row = |e: &EndpointTotals| {
+        let mut failures = num(format::count(e.failures));
+        if e.failures > 0 {
+            failures.class = "bad";
+        }
+        let mut cells = vec![
+            text(&e.method),
+            name(&e.name),
+            num(format::count(e.requests)),
+            failures,
+            num(format::percent(e.failure_percent())),
+            num(format::rate(e.rps(duration_s))),
+            num(format_ms(e.avg_ms())),
+            num(format_ms(e.min_ms())),
+            num(format_ms(e.max_ms())),
+        ];
+        cells.extend([50.0, 90.0, 95.0, 99.0, 99.9].map(|q| num(format_ms(e.percentile_ms(q)))));
+        cells.push(num(format::bytes(e.avg_size_bytes())));
+        cells
+    };
+    let rows = agg.endpoints().iter().map(row).collect();
+    let foot = (agg.endpoints().len() != 1).then(|| row(&agg.total()));
+    format!(
+        "<section id=\"endpoints\">\n<h2>Requests per endpoint</h2>\n{}</section>\n",
+        table(&head, rows, foot)
+    )
+}
+
+/// Response-time percentiles per endpoint; in open loop also service times.
+pub fn percentiles_section(agg: &Aggregator) -> String {
+    let mut head = vec!["<Method".to_string(), "<Name".to_string()];
+    head.extend(PERCENTILES.iter().map(|q| format!("{q}%")));
+    head.push("Requests".to_string());
+    let head: Vec<&str> = head.iter().map(String::as_str).collect();
+    let row = |e: &EndpointTotals| {
+        let mut cells = vec![text(&e.method), name(&e.name)];
+        cells.extend(
+            PERCENTILES
+                .iter()
+                .map(|&q| num(format_ms(e.percentile_ms(q)))),
+        );
+        cells.push(num(format::count(e.requests)));
+        cells
+    };
+    let rows = agg.endpoints().iter().map(row).collect();
+    let foot = (agg.endpoints().len() != 1).then(|| row(&agg.total()));
+    let mut out = format!(
+        "<section id=\"percentiles\">\n<h2>Response time percentiles (ms)</h2>\n{}",
+        table(&head, rows, foot)
+    );
+    let service: Vec<&EndpointTotals> = agg
+        .endpoints()
+        .iter()
+        .filter(|e| e.service_us.is_some())
+        .collect();
+    if !service.is_empty() {
+        out.push_str(
+            "<h3>Service time (ms), from the actual send</h3>\n<p class=\"hint\">The table above measures \
+             from the intended send time, so it includes any wait for a free slot (coordinated omission \
+             corrected); this one measures from the moment the request was written.</p>\n",
+        );
+        let head = [
+            "<Method", "<Name", "p50", "p90", "p95", "p99", "p99.9", "Max",
+        ];
+        let rows = service
+            .iter()
+            .filter_map(|e| {
+                let histogram = e.service_us.as_ref()?;
+                let mut cells = vec![text(&e.method), name(&e.name)];
+                cells.extend(
+                    [50.0, 90.0, 95.0, 99.0, 99.9]
+                        .map(|q| num(format_ms(percentile_ms(histogram, q)))),
+                );
+                cells.push(num(format_ms(max_ms(histogram))));
+                Some(cells)
+            })
+            .collect();
+        out.push_str(&table(&head, rows, None));
+    }
+    out.push_str("</section>\n");
+    out
+}
+
+/// Each distinct failure with its count, most frequent first.
+pub fn failures_section(agg: &Aggregator) -> String {
+    let failures = agg.failures();
+    let mut out = String::from("<section id=\"failures\">\n<h2>Failures</h2>\n");
+    if failures.is_empty() {
+        out.push_str("<p class=\"panel empty\">No failures.</p>\n");
+    } else {
+        let all: u64 = failures.iter().map(|f| f.count).sum();
+        let head = ["<Method", "<Name", "<Kind", "<Message", "Count", "Share"];
+        let rows = failures
+            .iter()
+            .map(|f| {
+                vec![
+                    text(&f.method),
+                    name(&f.name),
+                    text(f.kind.as_str()),
+                    name(&f.message),
+                    num(format::count(f.count)),
+                    num(format::percent(100.0 * f.count as f64 / all.max(1) as f64)),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&head, rows, None));
+    }
+    out.push_str("</section>\n");
+    out
+}
