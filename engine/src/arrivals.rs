@@ -35,6 +35,9 @@ pub struct Schedule {
 
 /// Arrivals dispatched back to back (the shard is behind) before yielding.
 const DISPATCH_BURST: u32 = 16;
+/// Longest sleep before the scheduler looks at its anchor again, so a rate
+/// change (`SetRate`) takes effect within this.
+const ANCHOR_POLL: Duration = Duration::from_millis(10);
 
 /// A worker's mailbox: the intended send time of its next arrival.
 #[derive(Default)]
@@ -94,16 +97,26 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
         if schedule.total.is_some_and(|total| j >= total) {
             break;
         }
-        let offset = pace::arrival_offset(j, schedule.rate_per_s);
+        // The rate may change while running (stages, console keys): the
+        // shard's anchor says when arrival j is due; none while paused.
+        let Some(offset) = shard.rate_anchor.get().offset(j) else {
+            monoio::time::sleep(ANCHOR_POLL).await;
+            continue;
+        };
         if schedule.end.is_some_and(|end| offset >= end) {
             break;
         }
         let intended = shard.t0 + offset;
-        if intended > Instant::now() {
+        let now = Instant::now();
+        if intended > now {
             burst = 0;
-            monoio::time::sleep_until(monoio::time::Instant::from_std(intended)).await;
+            let wake = intended.min(now + ANCHOR_POLL);
+            monoio::time::sleep_until(monoio::time::Instant::from_std(wake)).await;
             if shard.stopping.get() {
                 break;
+            }
+            if wake < intended {
+                continue;
             }
         } else {
             burst += 1;
@@ -113,6 +126,7 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
             }
         }
         i += 1;
+        shard.recorder.borrow_mut().record_lag(Instant::now().saturating_duration_since(intended));
         let slot = idle.borrow_mut().pop();
         if let Some(slot) = slot {
             shard.in_flight.set(shard.in_flight.get() + 1);
@@ -138,7 +152,7 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
 /// `on_start` before its first iteration and keeps its variables between them.
 async fn worker(shard: Rc<Shard>, slot: Rc<Slot>, idle: IdleSlots, number: u64) {
     let plan = shard.plan.clone();
-    let user_id = number * shard.shards as u64 + shard.index as u64;
+    let user_id = plan.user_base + number * shard.shards as u64 + shard.index as u64;
     let class_index = plan.class_for(user_id);
     let class = &plan.classes[class_index];
     let env = StepEnv { client: &shard.client, recorder: &shard.recorder, stopping: &shard.stopping };

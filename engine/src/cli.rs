@@ -26,6 +26,94 @@ pub enum Command {
     Run(RunArgs),
     /// Run a 10 s, 50-user test against an embedded stampede-target.
     Demo(DemoArgs),
+    /// Render the reports of a run saved with --save-run, as the live run would have.
+    Report(ReportArgs),
+    /// Compare two saved runs per endpoint; exits 98 when RUN regressed beyond --tolerance.
+    Compare(CompareArgs),
+    /// Drive workers: wait for --expect-workers, split the run, merge their stats, write the reports.
+    Coordinator(CoordinatorArgs),
+    /// Join a coordinator and run the share it sends (no scenario file needed).
+    Worker(WorkerArgs),
+    /// Find the most users or req/s the target sustains within an SLO (steps, then bisection).
+    Capacity(CapacityArgs),
+}
+
+/// Flags of `stampede capacity`: the run flags (target, threads, scenario...) plus the search.
+#[derive(Args, Debug)]
+pub struct CapacityArgs {
+    /// Latency objective(s) every step must meet, e.g. 'p95<2s' or 'p95<200ms,p99<1s'.
+    #[arg(long)]
+    pub slo: String,
+    /// Highest share of failed requests a step may have, e.g. 1%; default 1%.
+    #[arg(long)]
+    pub max_error_rate: Option<String>,
+    /// What to raise: users (closed loop) or rate (open loop).
+    #[arg(long, default_value = "users")]
+    pub mode: String,
+    /// First level; default 10 users or 100 req/s.
+    #[arg(long)]
+    pub start: Option<f64>,
+    /// Added per step; default the start level.
+    #[arg(long)]
+    pub step: Option<f64>,
+    /// Highest level tried; default 10000 users or 1000000 req/s.
+    #[arg(long)]
+    pub max: Option<f64>,
+    /// How long each step holds (the first second is warm-up and not judged).
+    #[arg(long, default_value = "30s")]
+    pub hold: String,
+    /// Most bisection steps between the last passing and first failing level.
+    #[arg(long, default_value_t = 6)]
+    pub bisect: u32,
+    /// Bisection stops when the gap is below this share of the passing level.
+    #[arg(long, default_value = "2%")]
+    pub precision: String,
+    /// Every run flag: --host, --threads, --scenario, --max-in-flight, --json, --html ...
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Flags of `stampede coordinator`: every run flag, plus who to wait for.
+#[derive(Args, Debug)]
+pub struct CoordinatorArgs {
+    /// Workers to wait for before starting.
+    #[arg(long)]
+    pub expect_workers: Option<usize>,
+    /// Address to listen on for workers; default 0.0.0.0:5557 (Locust's master port).
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Shared secret workers must present (or STAMPEDE_TOKEN).
+    #[arg(long, env = "STAMPEDE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// How long to wait for the workers; default 60s.
+    #[arg(long)]
+    pub wait_timeout: Option<String>,
+    /// The run, as for `stampede run`.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Flags of `stampede worker`.
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The coordinator, HOST:PORT.
+    #[arg(long)]
+    pub coordinator: Option<String>,
+    /// Shared secret (or STAMPEDE_TOKEN).
+    #[arg(long, env = "STAMPEDE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Shards for this worker; default one per core.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// I/O driver: auto, uring or epoll.
+    #[arg(long)]
+    pub io_driver: Option<String>,
+    /// How long to keep trying to reach the coordinator; default 60s.
+    #[arg(long)]
+    pub connect_timeout: Option<String>,
+    /// Locust-style config file (worker = true, master-host, master-port).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// Flags describing a run. Each also reads from `STAMPEDE_<KEY>` and config files.
@@ -67,12 +155,45 @@ pub struct RunArgs {
     /// Open loop: most requests in flight; arrivals beyond it are dropped. Default 1000.
     #[arg(long)]
     pub max_in_flight: Option<String>,
+    /// Load shape for users: piecewise-linear 'DURATION:USERS,...', e.g. '30s:100,1m:100,30s:0'.
+    #[arg(long)]
+    pub stages: Option<String>,
+    /// Load shape for the open-loop rate: 'DURATION:RATE,...', e.g. '10s:500,30s:500,10s:0'.
+    #[arg(long)]
+    pub rate_stages: Option<String>,
+    /// Step load: add this many users every --step-time, up to --users.
+    #[arg(long)]
+    pub step_users: Option<String>,
+    /// Step load: how long each step holds.
+    #[arg(long)]
+    pub step_time: Option<String>,
+    /// Measure the target's service time first (default 5s) and warn when the rate needs more connections than configured.
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "5s")]
+    pub calibrate: Option<String>,
     /// Shards (pinned threads); default: one per core.
     #[arg(long)]
     pub threads: Option<String>,
     /// I/O driver: auto, uring or epoll.
     #[arg(long)]
     pub io_driver: Option<String>,
+    /// HTTPS: skip certificate verification (testing only: anyone can impersonate the target).
+    #[arg(long)]
+    pub insecure: bool,
+    /// HTTPS: trust the CA certificates in this PEM file instead of the built-in Mozilla roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// HTTPS: client certificate chain (PEM), with --key.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// HTTPS: client private key (PEM), with --cert.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Local addresses to connect from, in turn: a range 127.0.0.2-127.0.0.50 and/or a list a,b,c.
+    #[arg(long, value_name = "IPS")]
+    pub source_ips: Option<String>,
+    /// HTTP/1.1 pipelining: requests each user keeps in flight on its connection (single-URL runs).
+    #[arg(long, value_name = "N")]
+    pub pipeline: Option<String>,
     /// Connect and request timeout; default 60s.
     #[arg(long)]
     pub timeout: Option<String>,
@@ -82,6 +203,9 @@ pub struct RunArgs {
     /// Write the JSON summary (schema stampede.summary/1) here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Save the run (every per-second histogram and the run's facts) here, for `stampede report` and `compare`.
+    #[arg(long, value_name = "FILE")]
+    pub save_run: Option<PathBuf>,
     /// Write Locust-style CSV files PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv.
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<PathBuf>,
@@ -132,8 +256,15 @@ impl RunArgs {
             ("iterations", &self.iterations),
             ("rate", &self.rate),
             ("max-in-flight", &self.max_in_flight),
+            ("stages", &self.stages),
+            ("rate-stages", &self.rate_stages),
+            ("step-users", &self.step_users),
+            ("step-time", &self.step_time),
+            ("calibrate", &self.calibrate),
             ("threads", &self.threads),
             ("io-driver", &self.io_driver),
+            ("source-ips", &self.source_ips),
+            ("pipeline", &self.pipeline),
             ("timeout", &self.timeout),
             ("stop-timeout", &self.stop_timeout),
             ("print-interval", &self.print_interval),
@@ -149,8 +280,19 @@ impl RunArgs {
         if let Some(scenario) = &self.scenario {
             s.flag("scenario", scenario.display().to_string());
         }
+        if self.insecure {
+            s.flag("insecure", "true");
+        }
+        for (key, path) in [("cacert", &self.cacert), ("cert", &self.cert), ("key", &self.key)] {
+            if let Some(path) = path {
+                s.flag(key, path.display().to_string());
+            }
+        }
         if let Some(json) = &self.json {
             s.flag("json", json.display().to_string());
+        }
+        if let Some(save_run) = &self.save_run {
+            s.flag("save-run", save_run.display().to_string());
         }
         if let Some(csv) = &self.csv {
             s.flag("csv", csv.display().to_string());
@@ -181,6 +323,46 @@ impl RunArgs {
         }
         s
     }
+}
+
+/// Flags of `stampede report`: a saved run and the reports to render from it.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Run file written by --save-run.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Write the HTML report here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write Locust-style CSV files PREFIX_stats.csv, ... (see `run --csv`).
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+    /// With --csv: a stats-history row per endpoint and second.
+    #[arg(long)]
+    pub csv_full_history: bool,
+    /// Write the JSON summary here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Judge the run by this criterion instead of its own thresholds (repeatable); any failing exits 99.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Print nothing but errors, warnings and failed thresholds.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// Flags of `stampede compare`.
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The reference run: a run file (--save-run) or a JSON summary (--json).
+    #[arg(value_name = "BASE")]
+    pub base: PathBuf,
+    /// The run judged against BASE, in the same forms.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Largest change that is no regression: percent of BASE for req/s and latency, percentage points for the error rate.
+    #[arg(long, value_name = "PERCENT", default_value = "10%")]
+    pub tolerance: String,
 }
 
 /// Flags of `stampede demo`.

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::http::stream::ConnSettings;
+use crate::http::tls::{self, TlsOptions};
 use crate::http::Limits;
 use crate::report::thresholds::{parse_thresholds, Threshold};
 use crate::runtime::IoDriver;
@@ -89,11 +91,23 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("iterations", "--iterations", KeyUse::Used),
     ("rate", "--rate", KeyUse::Used),
     ("max-in-flight", "--max-in-flight", KeyUse::Used),
+    ("stages", "--stages", KeyUse::Used),
+    ("rate-stages", "--rate-stages", KeyUse::Used),
+    ("step-users", "--step-users", KeyUse::Used),
+    ("step-time", "--step-time", KeyUse::Used),
+    ("calibrate", "--calibrate", KeyUse::Used),
     ("threads", "--threads", KeyUse::Used),
     ("io-driver", "--io-driver", KeyUse::Used),
+    ("insecure", "--insecure", KeyUse::Used),
+    ("cacert", "--cacert", KeyUse::Used),
+    ("cert", "--cert", KeyUse::Used),
+    ("key", "--key", KeyUse::Used),
+    ("source-ips", "--source-ips", KeyUse::Used),
+    ("pipeline", "--pipeline", KeyUse::Used),
     ("timeout", "--timeout", KeyUse::Used),
     ("stop-timeout", "--stop-timeout", KeyUse::Used),
     ("json", "--json", KeyUse::Used),
+    ("save-run", "--save-run", KeyUse::Used),
     ("print-interval", "--print-interval", KeyUse::Used),
     ("only-summary", "--only-summary", KeyUse::Used),
     ("quiet", "--quiet", KeyUse::Used),
@@ -105,13 +119,13 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("csv-full-history", "--csv-full-history", KeyUse::Used),
     ("threshold", "--threshold", KeyUse::Used),
     ("locustfile", "--locustfile", KeyUse::Ignored),
-    ("master", "--master", KeyUse::Ignored),
-    ("worker", "--worker", KeyUse::Ignored),
-    ("expect-workers", "--expect-workers", KeyUse::Ignored),
-    ("master-host", "--master-host", KeyUse::Ignored),
-    ("master-port", "--master-port", KeyUse::Ignored),
-    ("master-bind-host", "--master-bind-host", KeyUse::Ignored),
-    ("master-bind-port", "--master-bind-port", KeyUse::Ignored),
+    ("master", "--master", KeyUse::Used),
+    ("worker", "--worker", KeyUse::Used),
+    ("expect-workers", "--expect-workers", KeyUse::Used),
+    ("master-host", "--master-host", KeyUse::Used),
+    ("master-port", "--master-port", KeyUse::Used),
+    ("master-bind-host", "--master-bind-host", KeyUse::Used),
+    ("master-bind-port", "--master-bind-port", KeyUse::Used),
     ("web-host", "--web-host", KeyUse::Ignored),
     ("web-port", "--web-port", KeyUse::Ignored),
     ("autostart", "--autostart", KeyUse::Ignored),
@@ -121,6 +135,11 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("exit-code-on-error", "--exit-code-on-error", KeyUse::Ignored),
     ("tags", "--tags", KeyUse::Ignored),
 ];
+
+/// The canonical key for `key`, if it is one stampede knows.
+pub fn known_key(key: &str) -> Option<&'static str> {
+    KEYS.iter().find(|(k, _, _)| *k == key).map(|(k, _, _)| *k)
+}
 
 /// The flag that sets `key`, for messages.
 fn flag_of(key: &str) -> &'static str {
@@ -204,6 +223,11 @@ impl Settings {
         }
     }
 
+    /// Every setting as (key, text), after precedence.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        self.values.iter().map(|(k, s)| (*k, s.value.clone())).collect()
+    }
+
     /// The setting for `key`, if any source gave it.
     pub fn get(&self, key: &str) -> Option<&Setting> {
         self.values.get(key)
@@ -263,6 +287,9 @@ pub struct TargetUrl {
     pub path: String,
     /// Resolved socket address (resolved once at start).
     pub addr: SocketAddr,
+    /// The address with the TLS server name for `https://` URLs.
+    #[serde(skip)]
+    pub origin: crate::http::Origin,
 }
 
 /// A validated run.
@@ -297,6 +324,8 @@ pub struct RunConfig {
     pub stop_timeout: Duration,
     /// Where to write the JSON summary.
     pub json: Option<PathBuf>,
+    /// Where to save the run (every merged snapshot and the run's facts) for `stampede report`/`compare`.
+    pub save_run: Option<PathBuf>,
     /// Prefix of the Locust-style CSV files (`PREFIX_stats.csv`, ...).
     pub csv: Option<PathBuf>,
     /// Also write a stats-history row per endpoint and second, not only the Aggregated one.
@@ -320,6 +349,21 @@ pub struct RunConfig {
     /// Response size limits.
     #[serde(skip)]
     pub limits: Limits,
+    /// TLS, source addresses and pipelining: how connections are made and used.
+    #[serde(skip)]
+    pub conn: ConnSettings,
+    /// Local addresses connections are spread over (`--source-ips`).
+    pub source_ips: Vec<std::net::IpAddr>,
+    /// Requests in flight per connection (`--pipeline`); 1 is no pipelining.
+    pub pipeline: u32,
+    /// Load shape (`--stages`, `--rate-stages`, step load): targets for users
+    /// (closed loop) or the rate (open loop) over time; empty for a fixed load.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<crate::shape::Stage>,
+    /// `--calibrate`: measure service time this long before the run and warn
+    /// when the rate needs more connections than configured.
+    #[serde(serialize_with = "serialize_opt_secs")]
+    pub calibrate: Option<Duration>,
 }
 
 fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -366,12 +410,13 @@ impl RunConfig {
                 Load::Open { rate_per_s, max_in_flight: max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT) }
             }
             (users, None) => {
-                if max_in_flight.is_some() {
+                if max_in_flight.is_some() && settings.get("rate-stages").is_none() {
                     return Err(ConfigError::new(settings.origin("max-in-flight"), "applies to --rate (open loop) only"));
                 }
                 Load::Closed { users: users.unwrap_or(1), spawn_rate_per_s: spawn_rate }
             }
         };
+        let (load, stages) = load_shape(settings, load)?;
         let threads = settings.parsed("threads", |v| parse_count(v, 1, MAX_THREADS as u64))?;
         let threads = threads.map_or(cores.clamp(1, MAX_THREADS), |t| t as usize);
         let headers = match settings.get("header") {
@@ -379,6 +424,24 @@ impl RunConfig {
             None => Vec::new(),
         };
         let method = settings.parsed("method", parse_method)?.unwrap_or_else(|| "GET".into());
+        let tls_options = TlsOptions {
+            insecure: settings.parsed("insecure", parse_bool)?.unwrap_or(false),
+            cacert: settings.get("cacert").map(|s| PathBuf::from(&s.value)),
+            cert: settings.get("cert").map(|s| PathBuf::from(&s.value)),
+            key: settings.get("key").map(|s| PathBuf::from(&s.value)),
+        };
+        let tls_origin = ["cacert", "insecure", "cert", "key", "host"].into_iter().find(|k| settings.get(k).is_some());
+        let tls_config = tls::client_config(&tls_options)
+            .map_err(|e| ConfigError::new(settings.origin(tls_origin.unwrap_or("host")), e.to_string()))?;
+        let source_ips = settings.parsed("source-ips", parse_source_ips)?.unwrap_or_default();
+        let pipeline = settings.parsed("pipeline", |v| parse_count(v, 1, 1024))?.unwrap_or(1) as u32;
+        if pipeline > 1 && settings.get("scenario").is_some() {
+            return Err(ConfigError::new(settings.origin("pipeline"), "applies to single-URL runs, not to scenarios"));
+        }
+        if pipeline > 1 && matches!(load, Load::Open { .. }) {
+            return Err(ConfigError::new(settings.origin("pipeline"), "applies to --users (closed loop), not to --rate"));
+        }
+        let conn = ConnSettings { tls: Some(tls_config), source_ips: source_ips.clone().into(), pipeline };
         Ok(RunConfig {
             scenario: settings.get("scenario").map(|s| PathBuf::from(&s.value)),
             target,
@@ -386,13 +449,18 @@ impl RunConfig {
             headers,
             body: settings.get("body").map(|s| s.value.clone()).unwrap_or_default(),
             load,
-            run_time: settings.parsed("run-time", parse_duration)?,
+            run_time: settings
+                .parsed("run-time", parse_duration)?
+                .or_else(|| (!stages.is_empty()).then(|| crate::shape::total_duration(&stages))),
+            calibrate: settings.parsed("calibrate", parse_duration)?,
+            stages,
             iterations: settings.parsed("iterations", |v| parse_count(v, 1, u64::MAX))?,
             threads,
             io_driver: settings.parsed("io-driver", IoDriver::parse)?.unwrap_or(IoDriver::Auto),
             timeout: settings.parsed("timeout", parse_duration)?.unwrap_or(Duration::from_secs(60)),
             stop_timeout: settings.parsed("stop-timeout", parse_duration)?.unwrap_or(Duration::from_secs(5)),
             json: settings.get("json").map(|s| PathBuf::from(&s.value)),
+            save_run: settings.get("save-run").map(|s| PathBuf::from(&s.value)),
             csv: settings.get("csv").map(|s| PathBuf::from(&s.value)),
             csv_full_history: settings.parsed("csv-full-history", parse_bool)?.unwrap_or(false),
             thresholds: settings.parsed("threshold", parse_thresholds)?.unwrap_or_default(),
@@ -403,6 +471,9 @@ impl RunConfig {
             abort_on_fail: settings.parsed("abort-on-fail", parse_bool)?.unwrap_or(false),
             abort_delay: settings.parsed("abort-delay", parse_duration)?.unwrap_or(Duration::from_secs(5)),
             limits: Limits::default(),
+            conn,
+            source_ips,
+            pipeline,
         })
     }
 
@@ -412,6 +483,56 @@ impl RunConfig {
             Load::Closed { users, .. } => u64::from(users),
             Load::Open { max_in_flight, .. } => u64::from(max_in_flight),
         }
+    }
+}
+
+/// Applies a load shape to the load the flags describe: `--stages` (users),
+/// `--rate-stages` (rate) or `--step-users` with `--step-time` (users).
+fn load_shape(settings: &Settings, load: Load) -> Result<(Load, Vec<crate::shape::Stage>), ConfigError> {
+    use crate::shape;
+    let stages = settings.parsed("stages", shape::parse_stages)?;
+    let rate_stages = settings.parsed("rate-stages", shape::parse_stages)?;
+    let step_users = settings.parsed("step-users", |v| parse_count(v, 1, 10_000_000))?;
+    let step_time = settings.parsed("step-time", parse_duration)?;
+    let conflict = |a: &str, b: &str| {
+        Err(ConfigError::new(settings.origin(a), format!("cannot be combined with {}", settings.origin(b))))
+    };
+    let max_in_flight = match load {
+        Load::Open { max_in_flight, .. } => max_in_flight,
+        Load::Closed { .. } => settings
+            .parsed("max-in-flight", |v| parse_count(v, 1, 10_000_000))?
+            .map_or(DEFAULT_MAX_IN_FLIGHT, |n| n as u32),
+    };
+    if let Some(stages) = stages {
+        for other in ["rate-stages", "step-users", "users", "rate", "spawn-rate"] {
+            if settings.get(other).is_some() {
+                return conflict("stages", other);
+            }
+        }
+        let users = shape::users_for(shape::peak(&stages)).max(1);
+        return Ok((Load::Closed { users, spawn_rate_per_s: None }, stages));
+    }
+    if let Some(stages) = rate_stages {
+        for other in ["step-users", "users", "rate", "spawn-rate"] {
+            if settings.get(other).is_some() {
+                return conflict("rate-stages", other);
+            }
+        }
+        let rate_per_s = shape::peak(&stages).max(f64::MIN_POSITIVE);
+        return Ok((Load::Open { rate_per_s, max_in_flight }, stages));
+    }
+    match (step_users, step_time, &load) {
+        (None, None, _) => Ok((load, Vec::new())),
+        (Some(step), Some(step_time), Load::Closed { users, spawn_rate_per_s: None }) if settings.get("users").is_some() => {
+            Ok((load.clone(), shape::step_stages(step as u32, step_time, *users)))
+        }
+        (Some(_), Some(_), Load::Closed { spawn_rate_per_s: Some(_), .. }) => conflict("step-users", "spawn-rate"),
+        (Some(_), Some(_), _) => Err(ConfigError::new(
+            settings.origin("step-users"),
+            "needs --users (the most users to step up to) and applies to closed loop only",
+        )),
+        (Some(_), None, _) => Err(ConfigError::new(settings.origin("step-users"), "needs --step-time")),
+        (None, Some(_), _) => Err(ConfigError::new(settings.origin("step-time"), "needs --step-users")),
     }
 }
 
@@ -508,14 +629,40 @@ fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
-/// Parses `http://host[:port][/path]`, resolving the host once.
+/// Parses `--source-ips`: a range `127.0.0.2-127.0.0.50` (IPv4, last part
+/// varying) and/or a comma-separated list of addresses.
+fn parse_source_ips(text: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let mut ips = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("invalid source address '{part}' (use e.g. 127.0.0.2-127.0.0.50 or a list a,b,c)");
+        match part.split_once('-') {
+            Some((from, to)) => {
+                let from: Ipv4Addr = from.trim().parse().map_err(|_| bad())?;
+                let to: Ipv4Addr = to.trim().parse().map_err(|_| bad())?;
+                let (from, to) = (u32::from(from), u32::from(to));
+                if to < from || to - from >= 65_536 {
+                    return Err(bad());
+                }
+                ips.extend((from..=to).map(|n| IpAddr::V4(Ipv4Addr::from(n))));
+            }
+            None => ips.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if ips.is_empty() {
+        return Err(format!("'{text}' names no source address"));
+    }
+    Ok(ips)
+}
+
+/// Parses `http[s]://host[:port][/path]`, resolving the host once.
 pub fn parse_url(url: &str, path_override: Option<&str>) -> Result<TargetUrl, String> {
-    let rest = if let Some(rest) = url.strip_prefix("http://") {
-        rest
-    } else if url.starts_with("https://") {
-        return Err(format!("'{url}': https is not supported by this version yet; use http://"));
+    let (rest, https) = if let Some(rest) = url.strip_prefix("http://") {
+        (rest, false)
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        (rest, true)
     } else {
-        return Err(format!("'{url}' is not an http:// URL"));
+        return Err(format!("'{url}' is not an http:// or https:// URL"));
     };
     let (authority, url_path) = match rest.find(['/', '?']) {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -525,6 +672,7 @@ pub fn parse_url(url: &str, path_override: Option<&str>) -> Result<TargetUrl, St
         return Err(format!("'{url}' has no valid host"));
     }
     let (host, port) = split_host_port(authority).ok_or_else(|| format!("'{url}' has an invalid port"))?;
+    let port = if https && !authority.ends_with(&format!(":{port}")) { 443 } else { port };
     let addr = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve '{host}': {e}"))?
@@ -536,7 +684,9 @@ pub fn parse_url(url: &str, path_override: Option<&str>) -> Result<TargetUrl, St
         (None, p) if p.starts_with('?') => format!("/{p}"),
         (None, p) => p.to_string(),
     };
-    Ok(TargetUrl { url: url.to_string(), authority: authority.to_string(), path, addr })
+    let tls_name = if https { Some(tls::server_name(host)?) } else { None };
+    let origin = crate::http::Origin { addr, tls_name };
+    Ok(TargetUrl { url: url.to_string(), authority: authority.to_string(), path, addr, origin })
 }
 
 /// Splits `host:port`, `[v6]:port`, or a bare host (port 80).
@@ -592,7 +742,9 @@ mod tests {
         for bad in ["127.0.0.1:80", "ftp://x", "http://", "http://h:99999", "http://:80", "http://a b"] {
             assert!(parse_url(bad, None).is_err(), "{bad}");
         }
-        assert!(parse_url("https://x", None).unwrap_err().contains("https"));
+        let t = parse_url("https://127.0.0.1/a", None).unwrap();
+        assert_eq!((t.addr.port(), t.origin.tls_name.is_some()), (443, true));
+        assert_eq!(parse_url("https://127.0.0.1:8443", None).unwrap().addr.port(), 8443);
     }
 
     /// Flags beat env, env beats the file; unknown keys warn; bad values name the line.
@@ -605,12 +757,12 @@ mod tests {
             ("STAMPEDE_RUN_TIME".to_string(), "3s".to_string()),
             ("PATH".to_string(), "/bin".to_string()),
         ]);
-        let conf = "# Locust master.conf\nhost = http://127.0.0.1:1\nusers = 9\nrun-time = 9s  # comment\nexpect-workers = 4\nfoo = bar\nspawn-rate = x\n";
+        let conf = "# Locust master.conf\nhost = http://127.0.0.1:1\nusers = 9\nrun-time = 9s  # comment\nweb-port = 8089\nfoo = bar\nspawn-rate = x\n";
         s.file(Path::new("master.conf"), conf);
         assert_eq!(s.get("users").unwrap().value, "7");
         assert_eq!(s.get("run-time").unwrap().value, "3s");
         assert!(s.warnings.iter().any(|w| w.contains("unknown key 'foo'")));
-        assert!(s.warnings.iter().any(|w| w.contains("'expect-workers' is not supported")));
+        assert!(s.warnings.iter().any(|w| w.contains("'web-port' is not supported")));
         let err = RunConfig::from_settings(&s, 2).unwrap_err().to_string();
         assert_eq!(err, "master.conf, line 7, key 'spawn-rate': invalid rate 'x'");
     }
@@ -662,5 +814,18 @@ mod tests {
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
         let c = RunConfig::from_settings(&s, 1).unwrap();
         assert_eq!(c.html, Some(PathBuf::from("out/report.html")));
+    }
+
+    /// `save-run` from a file or `STAMPEDE_SAVE_RUN` sets the run file, with no warning.
+    #[test]
+    fn save_run_key_sets_the_run_file() {
+        let mut s = settings(&[("host", "http://127.0.0.1:1")]);
+        s.env(vec![("STAMPEDE_SAVE_RUN".to_string(), "env.run".to_string())]);
+        s.file(Path::new("ci.conf"), "save-run = out/base.run\n");
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let c = RunConfig::from_settings(&s, 1).unwrap();
+        assert_eq!(c.save_run, Some(PathBuf::from("env.run")));
+        let c = RunConfig::from_settings(&settings(&[("host", "http://127.0.0.1:1")]), 1).unwrap();
+        assert_eq!(c.save_run, None);
     }
 }

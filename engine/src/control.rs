@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flume::{Receiver, RecvTimeoutError, Sender};
+use stampede_proto::Snapshot;
 
 use crate::config::{Load, RunConfig};
 use crate::pace;
 use crate::report::{thresholds, RunInfo};
+use crate::live::LiveLoad;
 use crate::scenario::Plan;
 use crate::shard::{self, Command, ShardEvent, ShardLoad, ShardSpec};
 use crate::stats::Aggregator;
@@ -52,6 +54,12 @@ impl StopReason {
             StopReason::ThresholdFailed => "threshold_failed",
         }
     }
+
+    /// The reason named `name` by [`as_str`](Self::as_str) (as a run file stores it).
+    pub fn from_name(name: &str) -> Option<StopReason> {
+        let all = [StopReason::RunTime, StopReason::Completed, StopReason::Signal, StopReason::ThresholdFailed];
+        all.into_iter().find(|reason| reason.as_str() == name)
+    }
 }
 
 /// Errors that keep a run from happening at all.
@@ -88,6 +96,9 @@ pub struct RunOutcome {
     pub connections_opened: u64,
     /// Things the user should know about the measurement.
     pub warnings: Vec<String>,
+    /// Every snapshot the aggregator merged, in merge order, for the run file;
+    /// empty unless `config.save_run` is set (they hold whole histograms).
+    pub snapshots: Vec<Snapshot>,
 }
 
 /// Installs Ctrl-C and SIGTERM handlers: the first sets the returned flag (a
@@ -112,9 +123,34 @@ struct ShardHandle {
 /// `progress` is called every print interval with the stats so far.
 pub fn run(
     config: &RunConfig,
+    plan: Plan,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&Aggregator, Duration),
+) -> Result<RunOutcome, RunError> {
+    run_with(config, plan, stop, progress, &mut |_| {})
+}
+
+/// Like [`run`], also handing every merged snapshot to `on_snapshot` (a
+/// worker forwards them to its coordinator).
+pub fn run_with(
+    config: &RunConfig,
+    plan: Plan,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&Aggregator, Duration),
+    on_snapshot: &mut dyn FnMut(&Snapshot),
+) -> Result<RunOutcome, RunError> {
+    run_live(config, plan, stop, progress, on_snapshot, None)
+}
+
+/// Like [`run_with`], also changing the load on the console's key presses
+/// (`keys`, see `live`).
+pub fn run_live(
+    config: &RunConfig,
     mut plan: Plan,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Aggregator, Duration),
+    on_snapshot: &mut dyn FnMut(&Snapshot),
+    keys: Option<&Receiver<u8>>,
 ) -> Result<RunOutcome, RunError> {
     let mut warnings = Vec::new();
     let needed = config.max_connections() + FD_RESERVE + 8 * config.threads as u64;
@@ -150,16 +186,22 @@ pub fn run(
         Aggregator::new()
     };
     let mut connections_opened = 0;
-    let mut spawned = 0u32;
+    let senders: Vec<Sender<Command>> = shards.iter().map(|s| s.commands.clone()).collect();
+    let mut live = LiveLoad::new(config);
     let mut stop_reason = None;
     let mut final_deadline = None;
     let mut next_print = t0 + config.print_interval;
     let mut abort_check = AbortCheck::new(config);
+    let mut merged = MergedLog::new(config.save_run.is_some());
     while !shards.iter().all(|s| s.finished) {
         match events.recv_timeout(CONTROL_TICK) {
             Ok(ShardEvent::Snapshot(snapshot)) => {
-                if let Err(e) = aggregator.merge(&snapshot) {
-                    warnings.push(format!("dropped a snapshot from shard {}: {e}", snapshot.source));
+                match aggregator.merge(&snapshot) {
+                    Ok(()) => {
+                        on_snapshot(&snapshot);
+                        merged.keep(snapshot);
+                    }
+                    Err(e) => warnings.push(format!("dropped a snapshot from shard {}: {e}", snapshot.source)),
                 }
             }
             Ok(ShardEvent::Finished { shard, connections_opened: opened, cut_off }) => {
@@ -181,9 +223,12 @@ pub fn run(
         }
         let elapsed = t0.elapsed();
         if stop_reason.is_none() {
-            if let Load::Closed { users, spawn_rate_per_s } = config.load {
-                spawned = ramp(&shards, spawned, pace::users_due(elapsed, spawn_rate_per_s, users));
+            for key in keys.into_iter().flat_map(|keys| keys.try_iter()) {
+                if let Some(change) = live.key(key, elapsed) {
+                    println!("{change}");
+                }
             }
+            live.tick(elapsed, &senders);
             let reason = if stop.load(Ordering::Relaxed) {
                 Some(StopReason::Signal)
             } else if config.run_time.is_some_and(|run_time| elapsed >= run_time) {
@@ -212,10 +257,16 @@ pub fn run(
         }
     }
     let duration = t0.elapsed();
+    if let Some(warning) = crate::saturation::judge(&aggregator).warning() {
+        warnings.push(warning);
+    }
     // Late events from shards that finished after the deadline are still merged.
     while let Ok(event) = events.try_recv() {
         if let ShardEvent::Snapshot(snapshot) = event {
-            let _ = aggregator.merge(&snapshot);
+            if aggregator.merge(&snapshot).is_ok() {
+                on_snapshot(&snapshot);
+                merged.keep(snapshot);
+            }
         }
     }
     for shard in &mut shards {
@@ -242,7 +293,29 @@ pub fn run(
         stop_reason: stop_reason.unwrap_or(StopReason::Completed),
         connections_opened,
         warnings,
+        snapshots: merged.snapshots,
     })
+}
+
+/// The snapshots merged so far, in merge order, when the run is to be saved:
+/// replaying them through a fresh aggregator rebuilds the same stats.
+struct MergedLog {
+    /// Whether to keep them at all (`--save-run`).
+    enabled: bool,
+    snapshots: Vec<Snapshot>,
+}
+
+impl MergedLog {
+    fn new(enabled: bool) -> Self {
+        MergedLog { enabled, snapshots: Vec::new() }
+    }
+
+    /// Keeps a snapshot the aggregator has just merged.
+    fn keep(&mut self, snapshot: Snapshot) {
+        if self.enabled {
+            self.snapshots.push(snapshot);
+        }
+    }
 }
 
 /// When `--abort-on-fail` looks at the thresholds: once per second, after
@@ -289,8 +362,8 @@ fn start_shards(
             Load::Closed { .. } => ShardLoad::Closed {
                 budget: config.iterations.map(|n| pace::share(n, config.threads, index)),
             },
-            Load::Open { rate_per_s, max_in_flight } => ShardLoad::Open {
-                rate_per_s,
+            Load::Open { max_in_flight, .. } => ShardLoad::Open {
+                rate_per_s: crate::live::initial_rate(config),
                 total: config.iterations,
                 end: config.run_time,
                 max_in_flight: pace::share(u64::from(max_in_flight), config.threads, index).max(1) as u32,
@@ -306,6 +379,7 @@ fn start_shards(
             timeout: config.timeout,
             stop_timeout: config.stop_timeout,
             limits: config.limits,
+            conn: config.conn.clone(),
         };
         let (commands, receiver) = flume::unbounded();
         let thread = shard::spawn(spec, receiver, event_tx.clone())?;
@@ -331,23 +405,4 @@ fn start_shards(
 fn unix_ms_now() -> u64 {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     since_epoch.map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Sends spawn commands so `due` users run in total, round-robin over the
-/// shards so their user counts differ by at most one; returns the new total.
-fn ramp(shards: &[ShardHandle], spawned: u32, due: u32) -> u32 {
-    if due <= spawned {
-        return spawned;
-    }
-    let count = shards.len() as u32;
-    for (index, shard) in shards.iter().enumerate() {
-        let index = index as u32;
-        // Users numbered spawned..due go to shard (number % count).
-        let before = spawned / count + u32::from(index < spawned % count);
-        let after = due / count + u32::from(index < due % count);
-        if after > before {
-            let _ = shard.commands.send(Command::SpawnUsers(after - before));
-        }
-    }
-    due
 }

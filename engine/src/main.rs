@@ -1,19 +1,24 @@
 //! The `stampede` binary: parse flags, build a `RunConfig`, run, print.
 
+mod capacity_cmd;
 mod cli;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use stampede_engine::config::{RunConfig, Settings};
+use stampede_engine::config::{parse_duration, RunConfig, Settings};
+use stampede_engine::coord::coordinator::{self, CoordinatorHooks, CoordinatorOptions};
+use stampede_engine::coord::worker::{self, WorkerOptions};
 use stampede_engine::control::{self, RunOutcome};
-use stampede_engine::report::{banner as console, csv, html, json, thresholds};
+use stampede_engine::report::thresholds::Threshold;
+use stampede_engine::report::{banner as console, compare, csv, html, json, runfile, thresholds};
 use stampede_engine::scenario::{Plan, ScenarioDoc};
 use stampede_engine::{demo, stats};
 
-use crate::cli::{Cli, Command, DemoArgs, RunArgs};
+use crate::cli::{Cli, Command, CompareArgs, CoordinatorArgs, DemoArgs, ReportArgs, RunArgs, WorkerArgs};
 
 /// Exit status for bad input (flags, config files, values).
 const EXIT_USAGE: u8 = 2;
@@ -21,17 +26,24 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_RUN_ERROR: u8 = 1;
 /// Exit status when the run happened but a threshold failed (k6's convention).
 const EXIT_THRESHOLD_FAILED: u8 = 99;
+/// Exit status of `stampede compare` when RUN regressed beyond the tolerance.
+const EXIT_REGRESSED: u8 = 98;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Demo(args)) => demo_main(args),
-        Some(Command::Run(args)) => run_main(&args),
-        None => run_main(&cli.run),
+        Some(Command::Report(args)) => report_main(&args),
+        Some(Command::Compare(args)) => compare_main(&args),
+        Some(Command::Run(args)) => run_main(&args, None),
+        Some(Command::Coordinator(args)) => run_main(&args.run, Some(&args)),
+        Some(Command::Worker(args)) => worker_main(&args),
+        Some(Command::Capacity(args)) => capacity_cmd::main(&args),
+        None => run_main(&cli.run, None),
     }
 }
 
-fn run_main(args: &RunArgs) -> ExitCode {
+fn run_main(args: &RunArgs, coordinator: Option<&CoordinatorArgs>) -> ExitCode {
     let mut settings = args.settings();
     settings.env(std::env::vars());
     let file = args.config.clone().or_else(|| {
@@ -55,7 +67,111 @@ fn run_main(args: &RunArgs) -> ExitCode {
         },
         None => None,
     };
-    run_settings(&settings, scenario.as_ref())
+    // A Locust-style `worker = true` config file makes this process a worker.
+    if coordinator.is_none() && setting_is_true(&settings, "worker") {
+        let host = settings.get("master-host").map_or("127.0.0.1".to_string(), |s| s.value.clone());
+        let port = settings.get("master-port").map_or("5557".to_string(), |s| s.value.clone());
+        let args = WorkerArgs {
+            coordinator: Some(format!("{host}:{port}")),
+            token: std::env::var("STAMPEDE_TOKEN").ok(),
+            threads: settings.get("threads").and_then(|s| s.value.parse().ok()),
+            io_driver: settings.get("io-driver").map(|s| s.value.clone()),
+            connect_timeout: None,
+            config: None,
+        };
+        return worker_main(&args);
+    }
+    let mode = if coordinator.is_some() || setting_is_true(&settings, "master") {
+        match coordinator_options(coordinator, &settings) {
+            Ok(options) => Some(options),
+            Err(message) => return usage_error(&message),
+        }
+    } else {
+        None
+    };
+    run_settings(&settings, scenario.as_ref(), mode.as_ref())
+}
+
+fn setting_is_true(settings: &Settings, key: &str) -> bool {
+    settings.get(key).is_some_and(|s| matches!(s.value.trim(), "true" | "1" | "yes" | "on" | ""))
+}
+
+/// Coordinator options from its flags, or from Locust-style keys
+/// (`expect-workers`, `master-bind-host`, `master-bind-port`).
+fn coordinator_options(args: Option<&CoordinatorArgs>, settings: &Settings) -> Result<CoordinatorOptions, String> {
+    let expect = args.and_then(|a| a.expect_workers).map(Ok).unwrap_or_else(|| match settings.get("expect-workers") {
+        Some(s) => s.value.trim().parse::<usize>().map_err(|_| format!("{}: invalid worker count '{}'", s.origin, s.value)),
+        None => Ok(1),
+    })?;
+    if expect == 0 {
+        return Err("--expect-workers: must be at least 1".into());
+    }
+    let bind = match args.and_then(|a| a.bind.clone()) {
+        Some(bind) => bind,
+        None => {
+            let host = settings.get("master-bind-host").map_or("0.0.0.0".into(), |s| s.value.replace('*', "0.0.0.0"));
+            let port = settings.get("master-bind-port").map_or("5557".into(), |s| s.value.clone());
+            format!("{host}:{port}")
+        }
+    };
+    let bind = bind.parse().map_err(|_| format!("--bind: '{bind}' is not an IP:PORT address"))?;
+    let wait_timeout = match args.and_then(|a| a.wait_timeout.as_deref()) {
+        Some(text) => parse_duration(text).map_err(|e| format!("--wait-timeout: {e}"))?,
+        None => Duration::from_secs(60),
+    };
+    let token = args.and_then(|a| a.token.clone()).or_else(|| std::env::var("STAMPEDE_TOKEN").ok());
+    if token.is_none() {
+        eprintln!("warning: no --token (or STAMPEDE_TOKEN): any worker that reaches {bind} can join");
+    }
+    Ok(CoordinatorOptions { bind, expect_workers: expect, token, wait_timeout })
+}
+
+/// `stampede worker`: joins a coordinator and runs what it sends.
+fn worker_main(args: &WorkerArgs) -> ExitCode {
+    let mut settings = Settings::default();
+    if let Some(path) = &args.config {
+        match std::fs::read_to_string(path) {
+            Ok(text) => settings.file(path, &text),
+            Err(e) => return usage_error(&format!("--config: cannot read {}: {e}", path.display())),
+        }
+    }
+    let coordinator = args.coordinator.clone().or_else(|| {
+        let host = settings.get("master-host")?.value.clone();
+        let port = settings.get("master-port").map_or("5557".to_string(), |s| s.value.clone());
+        Some(format!("{host}:{port}"))
+    });
+    let Some(coordinator) = coordinator else {
+        return usage_error("--coordinator: give the coordinator's HOST:PORT");
+    };
+    let connect_timeout = match args.connect_timeout.as_deref().map(parse_duration) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => return usage_error(&format!("--connect-timeout: {e}")),
+        None => Duration::from_secs(60),
+    };
+    let options = WorkerOptions {
+        coordinator,
+        token: args.token.clone(),
+        threads: args.threads,
+        io_driver: args.io_driver.clone(),
+        connect_timeout,
+    };
+    let stop = match control::install_stop_signals() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("error: cannot install signal handlers: {e}");
+            return ExitCode::from(EXIT_RUN_ERROR);
+        }
+    };
+    match worker::run(&options, Default::default(), stop) {
+        Ok(report) => {
+            println!("worker {}: done, {} requests", report.worker_id, report.requests);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_RUN_ERROR)
+        }
+    }
 }
 
 fn demo_main(args: DemoArgs) -> ExitCode {
@@ -79,7 +195,7 @@ fn demo_main(args: DemoArgs) -> ExitCode {
     if let Some(driver) = args.io_driver {
         settings.flag("io-driver", driver);
     }
-    let code = run_settings(&settings, None);
+    let code = run_settings(&settings, None, None);
     println!(
         "demo: the target counted {} requests on {} connections (it shares this process's CPU)",
         target.requests(),
@@ -88,7 +204,7 @@ fn demo_main(args: DemoArgs) -> ExitCode {
     code
 }
 
-fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>) -> ExitCode {
+fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>, coordinator: Option<&CoordinatorOptions>) -> ExitCode {
     let config = match RunConfig::from_settings(settings, available_cores()) {
         Ok(config) => config,
         Err(e) => return usage_error(&e.to_string()),
@@ -112,15 +228,16 @@ fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>) -> ExitCode
     for warning in &settings.warnings {
         eprintln!("warning: {warning}");
     }
-    // A report that cannot be written must fail now, not after the run.
-    if let Some(path) = &config.html {
-        if let Err(e) = html::check_writable(path) {
-            return usage_error(&format!("--html: cannot write {}: {e}", path.display()));
-        }
+    if settings.get("insecure").is_some_and(|s| !matches!(s.value.trim(), "false" | "no" | "0" | "off")) {
+        eprintln!("warning: --insecure: TLS certificates are NOT verified; anyone on the path can impersonate the target");
     }
-    if let Some(prefix) = &config.csv {
-        if let Err(e) = csv::check_writable(prefix) {
-            return usage_error(&format!("--csv: cannot write {}_*.csv: {e}", prefix.display()));
+    // A report that cannot be written must fail now, not after the run.
+    if let Err(code) = check_outputs(&ReportConfig::of(&config)) {
+        return code;
+    }
+    if let Some(path) = &config.save_run {
+        if let Err(e) = runfile::check_writable(path) {
+            return usage_error(&format!("--save-run: cannot write {}: {e}", path.display()));
         }
     }
     let stop = match control::install_stop_signals() {
@@ -141,17 +258,151 @@ fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>) -> ExitCode
         (true, false) => println!("{}", console::progress_line(agg, elapsed, &config)),
         _ => {}
     };
-    let outcome = match control::run(&config, plan, &stop, &mut progress) {
+    if let Some(duration) = config.calibrate {
+        match stampede_engine::calibrate::run(&config, &plan, duration, &stop) {
+            Ok(calibration) => {
+                let (line, warning) = stampede_engine::calibrate::advice(&config, &calibration);
+                if !config.quiet {
+                    println!("{line}");
+                }
+                if let Some(warning) = warning {
+                    eprintln!("warning: {warning}");
+                }
+            }
+            Err(e) => eprintln!("warning: calibrate: {e}"),
+        }
+    }
+    // Console keys change the load (w/W/s/S users, +/- rate) when both ends are terminals.
+    let keys = if live { stampede_engine::live::KeyReader::start() } else { None };
+    let outcome = match coordinator {
+        None => control::run_live(&config, plan, &stop, &mut progress, &mut |_| {}, keys.as_ref().map(|k| &k.keys))
+            .map_err(|e| e.to_string()),
+        Some(options) => {
+            let mut hooks = CoordinatorHooks::default();
+            coordinator::run(&config, settings, scenario, &plan, options, &mut hooks, &stop, &mut progress)
+                .map_err(|e| e.to_string())
+        }
+    };
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_RUN_ERROR);
         }
     };
+    let code = report(&ReportConfig::of(&config), &outcome);
+    if let Some(path) = &config.save_run {
+        if let Err(e) = runfile::write_run(path, &outcome) {
+            eprintln!("error: --save-run: cannot write {}: {e}", path.display());
+            return ExitCode::from(EXIT_RUN_ERROR);
+        }
+        if !config.quiet {
+            println!("Run saved to {} (stampede report / stampede compare read it)", path.display());
+        }
+    }
+    code
+}
+
+/// `stampede report RUN`: the saved run replayed through the same merge and
+/// rendered by the same writers as a live run; judged by `--threshold`, else
+/// by the run's own thresholds.
+fn report_main(args: &ReportArgs) -> ExitCode {
+    let mut config = ReportConfig {
+        json: args.json.clone(),
+        html: args.html.clone(),
+        csv: args.csv.clone(),
+        csv_full_history: args.csv_full_history,
+        thresholds: Vec::new(),
+        quiet: args.quiet,
+    };
+    for text in &args.thresholds {
+        match thresholds::parse_threshold(text) {
+            Ok(threshold) => config.thresholds.push(threshold),
+            Err(e) => return usage_error(&format!("--threshold: {e}")),
+        }
+    }
+    if let Err(code) = check_outputs(&config) {
+        return code;
+    }
+    let outcome = match runfile::load(&args.run, args.csv_full_history) {
+        Ok(outcome) => outcome,
+        Err(e) => return usage_error(&format!("{}: {e}", args.run.display())),
+    };
+    if args.thresholds.is_empty() {
+        match runfile::saved_thresholds(&outcome.info) {
+            Ok(saved) => config.thresholds = saved,
+            Err(e) => return usage_error(&format!("{}: {e}", args.run.display())),
+        }
+    }
     report(&config, &outcome)
 }
 
-fn report(config: &RunConfig, outcome: &RunOutcome) -> ExitCode {
+/// `stampede compare BASE RUN`: the per-endpoint delta table; exit 98 on a regression.
+fn compare_main(args: &CompareArgs) -> ExitCode {
+    let tolerance = match compare::parse_tolerance(&args.tolerance) {
+        Ok(tolerance) => tolerance,
+        Err(e) => return usage_error(&format!("--tolerance: {e}")),
+    };
+    let mut loaded = Vec::with_capacity(2);
+    for path in [&args.base, &args.run] {
+        match runfile::load_metrics(path) {
+            Ok(metrics) => loaded.push(metrics),
+            Err(e) => return usage_error(&format!("{}: {e}", path.display())),
+        }
+    }
+    let comparison = compare::compare(&loaded[0], &loaded[1], tolerance);
+    println!("BASE {}\nRUN  {}\n", args.base.display(), args.run.display());
+    print!("{}", compare::comparison_table(&comparison));
+    if comparison.regressed() {
+        return ExitCode::from(EXIT_REGRESSED);
+    }
+    ExitCode::SUCCESS
+}
+
+/// What to report and where: from a run's config, or from `stampede report`'s flags.
+struct ReportConfig {
+    json: Option<PathBuf>,
+    html: Option<PathBuf>,
+    csv: Option<PathBuf>,
+    csv_full_history: bool,
+    thresholds: Vec<Threshold>,
+    quiet: bool,
+}
+
+impl ReportConfig {
+    fn of(config: &RunConfig) -> Self {
+        ReportConfig {
+            json: config.json.clone(),
+            html: config.html.clone(),
+            csv: config.csv.clone(),
+            csv_full_history: config.csv_full_history,
+            thresholds: config.thresholds.clone(),
+            quiet: config.quiet,
+        }
+    }
+}
+
+/// Checks that every report can be written, before any work: exit 2 naming the flag if not.
+fn check_outputs(config: &ReportConfig) -> Result<(), ExitCode> {
+    if let Some(path) = &config.html {
+        if let Err(e) = html::check_writable(path) {
+            return Err(usage_error(&format!("--html: cannot write {}: {e}", path.display())));
+        }
+    }
+    if let Some(prefix) = &config.csv {
+        if let Err(e) = csv::check_writable(prefix) {
+            return Err(usage_error(&format!("--csv: cannot write {}_*.csv: {e}", prefix.display())));
+        }
+    }
+    if let Some(path) = &config.json {
+        if let Err(e) = json::check_writable(path) {
+            return Err(usage_error(&format!("--json: cannot write {}: {e}", path.display())));
+        }
+    }
+    Ok(())
+}
+
+fn report(config: &ReportConfig, outcome: &RunOutcome) -> ExitCode {
     if !config.quiet {
         println!("{}", console::final_report(&outcome.aggregator, &outcome.info, outcome.stop_reason.as_str()));
     }

@@ -27,7 +27,8 @@ pub fn run(plan: &Plan, config: &RunConfig) -> Result<SetupValues, String> {
     }
     let plan = Arc::new(plan.clone());
     let ran = runtime::block_on(config.io_driver, |_| async {
-        let client = Client::new(plan.origins.clone(), config.limits, config.timeout, config.timeout);
+        let connector = config.conn.connector(0);
+        let client = Client::new(plan.origins.clone(), connector, config.limits, config.timeout, config.timeout);
         let recorder = RefCell::new(Recorder::new(&plan.endpoints, false, Arc::from(Vec::new())));
         let stopping = Cell::new(false);
         let env = StepEnv { client: &client, recorder: &recorder, stopping: &stopping };

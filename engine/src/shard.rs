@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use flume::{Receiver, Sender, TryRecvError};
 use stampede_proto::Snapshot;
 
+use crate::http::stream::ConnSettings;
 use crate::http::{Client, Limits};
 use crate::runtime::{self, DriverKind, IoDriver};
 use crate::scenario::{feeder, Plan};
@@ -40,6 +41,11 @@ pub enum Command {
     },
     /// Start this many more users (closed loop).
     SpawnUsers(u32),
+    /// Run this many users on the shard (closed loop): start more, or let
+    /// the surplus leave after their current iteration.
+    SetUsers(u32),
+    /// Follow this open-loop schedule from now on (the rate changed).
+    SetRate(crate::shape::Anchor),
     /// Stop gracefully: let in-flight requests finish, then report.
     Stop,
 }
@@ -115,6 +121,8 @@ pub struct ShardSpec {
     pub stop_timeout: Duration,
     /// Response size limits.
     pub limits: Limits,
+    /// TLS, source addresses and pipelining.
+    pub conn: ConnSettings,
 }
 
 /// Starts a shard thread.
@@ -157,6 +165,14 @@ pub struct Shard {
     pub stopping: Cell<bool>,
     /// Users currently running.
     pub users_running: Cell<u32>,
+    /// Users the shard should run (closed loop); surplus users leave.
+    users_target: Cell<u32>,
+    /// Users started and not yet told to leave.
+    users_alive: Cell<u32>,
+    /// The open-loop schedule now in force.
+    pub rate_anchor: Cell<crate::shape::Anchor>,
+    /// When the last snapshot was taken, for the interval's wall time.
+    last_snapshot_at: Cell<Instant>,
     /// Open-loop requests in flight.
     pub in_flight: Cell<u32>,
     /// Set when the open-loop schedule has issued its last arrival.
@@ -183,6 +199,18 @@ impl Shard {
         }
     }
 
+    /// Whether a closed-loop user may start another iteration; false tells
+    /// one surplus user to leave (and counts it as gone) after a `SetUsers`.
+    #[inline]
+    pub fn user_stays(&self) -> bool {
+        let alive = self.users_alive.get();
+        if alive > self.users_target.get() {
+            self.users_alive.set(alive - 1);
+            return false;
+        }
+        true
+    }
+
     /// The next feeder row for a user of this shard, if any is left.
     pub fn next_row(&self, feeder: usize, rng: &mut fastrand::Rng) -> Option<usize> {
         let mut cursors = self.feeder_cursors.borrow_mut();
@@ -197,12 +225,15 @@ impl Shard {
     /// Closes the current interval into a snapshot.
     fn snapshot(&self, is_final: bool) -> Option<Snapshot> {
         let cpu_us = sys::thread_cpu_us();
+        let now = Instant::now();
+        let wall_us = now.saturating_duration_since(self.last_snapshot_at.replace(now)).as_micros() as u64;
         let mark = IntervalMark {
             source: self.index as u32,
             interval: self.next_interval.get(),
             elapsed_ms: self.t0.elapsed().as_millis() as u64,
             users: self.users_running.get() + self.in_flight.get(),
             cpu_us: cpu_us.saturating_sub(self.last_cpu_us.replace(cpu_us)),
+            wall_us,
             is_final,
         };
         self.next_interval.set(mark.interval + 1);
@@ -227,12 +258,25 @@ async fn run(spec: ShardSpec, driver: DriverKind, commands: Receiver<Command>, e
         index: spec.index,
         shards: spec.shards,
         feeder_cursors: RefCell::new(vec![feeder::Cursor::default(); spec.plan.feeders.len()]),
-        client: Client::new(spec.plan.origins.clone(), spec.limits, spec.timeout, spec.timeout),
+        client: Client::new(
+            spec.plan.origins.clone(),
+            spec.conn.connector(spec.index),
+            spec.limits,
+            spec.timeout,
+            spec.timeout,
+        ),
         recorder: RefCell::new(Recorder::new(&spec.plan.endpoints, open_loop, messages)),
         plan: spec.plan,
         t0,
         stopping: Cell::new(false),
         users_running: Cell::new(0),
+        users_target: Cell::new(0),
+        users_alive: Cell::new(0),
+        rate_anchor: Cell::new(crate::shape::Anchor::start(match spec.load {
+            ShardLoad::Open { rate_per_s, .. } => rate_per_s,
+            ShardLoad::Closed { .. } => 0.0,
+        })),
+        last_snapshot_at: Cell::new(t0),
         in_flight: Cell::new(0),
         arrivals_done: Cell::new(false),
         budget: Cell::new(match spec.load {
@@ -253,11 +297,14 @@ async fn run(spec: ShardSpec, driver: DriverKind, commands: Receiver<Command>, e
         loop {
             match commands.try_recv() {
                 Ok(Command::SpawnUsers(n)) if stop_deadline.is_none() => {
-                    for _ in 0..n {
-                        monoio::spawn(user::run(shard.clone(), next_user));
-                        next_user += 1;
-                    }
+                    shard.users_target.set(shard.users_target.get().saturating_add(n));
+                    spawn_users(&shard, &mut next_user);
                 }
+                Ok(Command::SetUsers(n)) if stop_deadline.is_none() => {
+                    shard.users_target.set(n);
+                    spawn_users(&shard, &mut next_user);
+                }
+                Ok(Command::SetRate(anchor)) => shard.rate_anchor.set(anchor),
                 Ok(Command::Stop) | Err(TryRecvError::Disconnected) if stop_deadline.is_none() => {
                     shard.stopping.set(true);
                     stop_deadline = Some(Instant::now() + spec.stop_timeout);
@@ -285,6 +332,15 @@ async fn run(spec: ShardSpec, driver: DriverKind, commands: Receiver<Command>, e
             return;
         }
         monoio::time::sleep(COMMAND_POLL).await;
+    }
+}
+
+/// Starts users until as many are alive as the shard's target.
+fn spawn_users(shard: &Rc<Shard>, next_user: &mut u64) {
+    while shard.users_alive.get() < shard.users_target.get() {
+        shard.users_alive.set(shard.users_alive.get() + 1);
+        monoio::spawn(user::run(shard.clone(), *next_user));
+        *next_user += 1;
     }
 }
 

@@ -228,9 +228,13 @@ pub async fn sleep_unless_stopped(duration: Duration, stopping: &Cell<bool>) {
 /// Runs one closed-loop user until its shard stops it or the budget ends.
 /// `local` is the user's number on this shard.
 pub async fn run(shard: Rc<Shard>, local: u64) {
+    let depth = shard.client.pipeline_depth();
+    if depth > 1 {
+        return crate::pipeline::run_user(shard, depth).await;
+    }
     shard.users_running.set(shard.users_running.get() + 1);
     let plan = shard.plan.clone();
-    let user_id = local * shard.shards as u64 + shard.index as u64;
+    let user_id = plan.user_base + local * shard.shards as u64 + shard.index as u64;
     let class_index = plan.class_for(user_id);
     let class = &plan.classes[class_index];
     let env = StepEnv { client: &shard.client, recorder: &shard.recorder, stopping: &shard.stopping };
@@ -239,7 +243,7 @@ pub async fn run(shard: Rc<Shard>, local: u64) {
     if !shard.stopping.get() && (per_iteration || feed(&shard, &mut user)) {
         user.run_steps(&class.on_start, &env, None).await;
         let mut since_yield = 0;
-        while !shard.stopping.get() && shard.take_permit() {
+        while !shard.stopping.get() && shard.user_stays() && shard.take_permit() {
             let started = Instant::now();
             if per_iteration && !feed(&shard, &mut user) {
                 break;

@@ -5,11 +5,25 @@
 //! type, rkyv-encoded, to the coordinator. Histograms travel whole (HDR bucket
 //! counts, V2 encoding), never as percentiles, so merging at any level is exact.
 //!
-//! This crate owns the wire shape, its version and its validation. It has no
-//! I/O runtime; framing and sockets belong to the engine's `coord` module.
+//! The same snapshots, framed behind a header with the run's facts, make a
+//! run file ([`encode_run`], `--save-run`): a run crossing into a later
+//! process (`stampede report`, `stampede compare`).
+//!
+//! This crate owns the wire shapes, their versions and their validation. It has
+//! no I/O runtime; framing and sockets belong to the engine's `coord` module,
+//! files to its `report::runfile`.
 
+mod run_file;
+mod buckets;
 mod snapshot;
+pub mod wire;
 
+pub use run_file::{
+    decode_run, encode_run, is_run_file, RunFacts, RunFileError, RunRecord, RUN_FILE_MAGIC,
+    RUN_FILE_VERSION,
+};
+
+pub use buckets::BucketCounts;
 pub use snapshot::{
     decode_snapshot, encode_snapshot, EndpointSnapshot, FailureCount, FailureKind,
     HistogramBuckets, ProtoError, Snapshot, SNAPSHOT_VERSION,

@@ -1,11 +1,11 @@
 //! One interval of stats from one source (a shard, or a whole worker).
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
-use hdrhistogram::Histogram;
 use rkyv::{Archive, Deserialize, Serialize};
 
+pub use crate::buckets::HistogramBuckets;
+
 /// Version of the [`Snapshot`] wire shape; bumped on any change to it.
-pub const SNAPSHOT_VERSION: u16 = 1;
+pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// Errors met while encoding or decoding wire types.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,12 @@ pub struct Snapshot {
     pub is_final: bool,
     /// Per-endpoint deltas for the interval; endpoints with no traffic are absent.
     pub endpoints: Vec<EndpointSnapshot>,
+    /// Wall time the interval covered, in microseconds, so `cpu_us / wall_us`
+    /// is the source's busy fraction (the final interval is usually shorter).
+    pub wall_us: u64,
+    /// Open loop: how late each arrival was dispatched after its intended
+    /// send time, in microseconds (the schedule lag); empty in closed loop.
+    pub sched_lag_us: HistogramBuckets,
 }
 
 /// Deltas of one endpoint (method + name) over one interval.
@@ -83,6 +89,8 @@ pub enum FailureKind {
     Check,
     /// A request template used a variable that had no value yet.
     Template,
+    /// The TLS handshake failed (untrusted or mismatched certificate, alert).
+    Tls,
 }
 
 impl FailureKind {
@@ -96,6 +104,7 @@ impl FailureKind {
             FailureKind::Status => "status",
             FailureKind::Check => "check",
             FailureKind::Template => "template",
+            FailureKind::Tls => "tls",
         }
     }
 }
@@ -109,37 +118,6 @@ pub struct FailureCount {
     pub message: String,
     /// Occurrences in the interval.
     pub count: u64,
-}
-
-/// A whole HDR histogram in the standard V2 encoding (bucket counts, exact).
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
-pub struct HistogramBuckets {
-    /// V2-serialized histogram bytes; empty for an empty histogram.
-    pub encoded: Vec<u8>,
-}
-
-impl HistogramBuckets {
-    /// Encodes a histogram; an empty one encodes to no bytes.
-    pub fn encode(histogram: &Histogram<u64>) -> Result<Self, ProtoError> {
-        let mut encoded = Vec::new();
-        if histogram.len() > 0 {
-            V2Serializer::new()
-                .serialize(histogram, &mut encoded)
-                .map_err(|e| ProtoError::Histogram(format!("{e:?}")))?;
-        }
-        Ok(HistogramBuckets { encoded })
-    }
-
-    /// Decodes into a histogram; `None` for an empty one.
-    pub fn decode(&self) -> Result<Option<Histogram<u64>>, ProtoError> {
-        if self.encoded.is_empty() {
-            return Ok(None);
-        }
-        let histogram = Deserializer::new()
-            .deserialize(&mut self.encoded.as_slice())
-            .map_err(|e| ProtoError::Histogram(format!("{e:?}")))?;
-        Ok(Some(histogram))
-    }
 }
 
 /// Encodes a snapshot with rkyv.
@@ -168,6 +146,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, ProtoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hdrhistogram::Histogram;
 
     fn sample() -> Snapshot {
         let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
@@ -183,6 +162,8 @@ mod tests {
             dropped: 2,
             cpu_us: 912_000,
             is_final: false,
+            wall_us: 1_000_000,
+            sched_lag_us: HistogramBuckets::encode(&histogram).unwrap(),
             endpoints: vec![EndpointSnapshot {
                 method: "GET".into(),
                 name: "/".into(),

@@ -62,6 +62,8 @@ pub struct TargetProcess {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The certificate it serves HTTPS with (`--tls-cert-out`); `None` for HTTP.
+    pub tls_cert: Option<PathBuf>,
 }
 
 impl TargetProcess {
@@ -87,7 +89,8 @@ impl TargetProcess {
             .strip_prefix("listening on ")
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line from target: {line:?}"));
-        TargetProcess { child, addr }
+        let tls_cert = extra.iter().position(|a| *a == "--tls-cert-out").map(|i| PathBuf::from(extra[i + 1]));
+        TargetProcess { child, addr, tls_cert }
     }
 
     /// The target's base URL.
@@ -105,11 +108,20 @@ impl TargetProcess {
     pub fn stats_json(&self) -> Value {
         let mut stream = TcpStream::connect(self.addr).expect("connect for /__stats");
         stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        stream
-            .write_all(b"GET /__stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            .unwrap();
+        let request = b"GET /__stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
         let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read /__stats");
+        match &self.tls_cert {
+            None => {
+                stream.write_all(request).unwrap();
+                stream.read_to_string(&mut response).expect("read /__stats");
+            }
+            Some(cert) => {
+                let mut tls = tls_client(cert, stream);
+                tls.write_all(request).unwrap();
+                // The target closes without close_notify; what arrived is the whole answer.
+                let _ = tls.read_to_string(&mut response);
+            }
+        }
         let body = response.split("\r\n\r\n").nth(1).expect("stats body");
         serde_json::from_str(body).expect("stats json")
     }
@@ -125,6 +137,24 @@ impl Drop for TargetProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A blocking TLS client over `stream` trusting only the PEM certificate `cert`.
+fn tls_client(cert: &std::path::Path, stream: TcpStream) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for der in rustls::pki_types::CertificateDer::pem_file_iter(cert).expect("target certificate") {
+        roots.add(der.expect("PEM certificate")).expect("add root");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("TLS client");
+    rustls::StreamOwned::new(conn, stream)
 }
 
 /// Path of a file in the repository (examples, fixtures).

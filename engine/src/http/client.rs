@@ -7,17 +7,21 @@
 //! returned for counting.
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::conn::{Capture, Conn, Exchange, Limits};
 use super::failure::Failure;
 use super::pool::ConnPool;
+use super::stream::{BufferPool, Connector, Origin};
 
 /// One shard's client.
 pub struct Client {
-    /// Socket address of each origin, by origin index.
-    origins: Vec<SocketAddr>,
+    /// Each origin (address, TLS name), by origin index.
+    origins: Vec<Origin>,
+    /// Dials plain and TLS connections, from the configured source addresses.
+    connector: Connector,
+    /// Read and write buffers lent to connections while they exchange.
+    buffers: BufferPool,
     /// Idle keep-alive connections.
     pool: RefCell<ConnPool>,
     /// Response size limits.
@@ -34,13 +38,24 @@ pub struct Client {
 impl Client {
     /// A client for the given origins.
     pub fn new(
-        origins: Vec<SocketAddr>,
+        origins: Vec<Origin>,
+        connector: Connector,
         limits: Limits,
         connect_timeout: Duration,
         request_timeout: Duration,
     ) -> Self {
         let pool = RefCell::new(ConnPool::new(origins.len()));
-        Client { origins, pool, limits, connect_timeout, request_timeout, opened: Cell::new(0) }
+        let buffers = BufferPool::default();
+        Client {
+            origins,
+            connector,
+            buffers,
+            pool,
+            limits,
+            connect_timeout,
+            request_timeout,
+            opened: Cell::new(0),
+        }
     }
 
     /// Sends one request to `origin` and reads its response.
@@ -62,13 +77,108 @@ impl Client {
             None => self.dial(origin).await?,
         };
         let reused = conn.is_reused();
-        match self.attempt(origin, conn, request, request_is_head, timeout, capture).await {
+        match self
+            .attempt(origin, conn, request, request_is_head, timeout, capture)
+            .await
+        {
             Err(failure) if reused && failure.is_stale_connection() => {
                 let fresh = self.dial(origin).await?;
-                self.attempt(origin, fresh, request, request_is_head, timeout, capture).await
+                self.attempt(origin, fresh, request, request_is_head, timeout, capture)
+                    .await
             }
             outcome => outcome,
         }
+    }
+
+    /// Sends `copies` copies of `request` on one connection at once
+    /// (HTTP/1.1 pipelining) and reads the responses in order, calling
+    /// `on_response` with each outcome and when it completed. Returns how
+    /// many requests got a response. When the server closes mid-pipeline,
+    /// the unanswered rest is sent again on a fresh connection as long as
+    /// each attempt makes progress; what still has no response is reported
+    /// as failures through `on_response`, so nothing is lost silently.
+    pub async fn pipeline(
+        &self,
+        origin: usize,
+        request: &[u8],
+        request_is_head: bool,
+        copies: usize,
+        capture: &mut Capture,
+        on_response: &mut dyn FnMut(Result<Exchange, Failure>, Instant),
+    ) {
+        let mut left = copies;
+        let mut fresh_tried = false;
+        while left > 0 {
+            let pooled = self.pool.borrow_mut().take(origin);
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => match self.dial(origin).await {
+                    Ok(conn) => conn,
+                    Err(failure) => {
+                        (0..left).for_each(|_| on_response(Err(failure), Instant::now()));
+                        return;
+                    }
+                },
+            };
+            let reused = conn.is_reused();
+            let batch = async {
+                let mut answered = 0;
+                let mut keep_alive = true;
+                let mut failure = None;
+                if let Err(f) = conn.write_copies(request, left, &self.buffers).await {
+                    return (0, false, Some(f));
+                }
+                while answered < left {
+                    match conn
+                        .read_response(request_is_head, &self.limits, capture, &self.buffers)
+                        .await
+                    {
+                        Ok(exchange) => {
+                            answered += 1;
+                            keep_alive = exchange.keep_alive;
+                            on_response(Ok(exchange), Instant::now());
+                            if !keep_alive {
+                                break;
+                            }
+                        }
+                        Err(f) => {
+                            failure = Some(f);
+                            keep_alive = false;
+                            break;
+                        }
+                    }
+                }
+                (answered, keep_alive, failure)
+            };
+            let (answered, keep_alive, failure) =
+                match monoio::time::timeout(self.request_timeout, batch).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => (0, false, Some(Failure::RequestTimeout)),
+                };
+            left -= answered;
+            if left == 0 {
+                if keep_alive {
+                    conn.release(&self.buffers);
+                    self.pool.borrow_mut().give(origin, conn);
+                }
+                return;
+            }
+            // Closed (or failed) mid-pipeline: retry the unanswered rest on a
+            // fresh connection while attempts make progress.
+            let failure = failure.unwrap_or(Failure::ClosedBeforeResponse);
+            let retry = failure.is_stale_connection();
+            let progress = answered > 0 || (reused && !fresh_tried);
+            fresh_tried |= !reused;
+            if !(retry && progress) {
+                (0..left).for_each(|_| on_response(Err(failure), Instant::now()));
+                return;
+            }
+        }
+    }
+
+    /// Requests each user keeps in flight on its connection (`--pipeline`).
+    pub fn pipeline_depth(&self) -> usize {
+        self.connector.pipeline as usize
     }
 
     /// Connections opened so far.
@@ -91,7 +201,13 @@ impl Client {
         timeout: Duration,
         capture: &mut Capture,
     ) -> Result<Exchange, Failure> {
-        let exchange = conn.exchange(request, request_is_head, &self.limits, capture);
+        let exchange = conn.exchange(
+            request,
+            request_is_head,
+            &self.limits,
+            capture,
+            &self.buffers,
+        );
         let exchange = match monoio::time::timeout(timeout, exchange).await {
             Ok(result) => result?,
             Err(_) => return Err(Failure::RequestTimeout),
@@ -104,8 +220,8 @@ impl Client {
 
     /// Opens a new connection to `origin` under the connect timeout.
     async fn dial(&self, origin: usize) -> Result<Conn, Failure> {
-        let addr = *self.origins.get(origin).ok_or(Failure::ConnectOther)?;
-        let connect = Conn::connect(addr, &self.limits);
+        let origin = self.origins.get(origin).ok_or(Failure::ConnectOther)?;
+        let connect = Conn::connect(&self.connector, origin);
         let conn = match monoio::time::timeout(self.connect_timeout, connect).await {
             Ok(result) => result?,
             Err(_) => return Err(Failure::ConnectTimeout),

@@ -1,20 +1,22 @@
 //! One HTTP/1.1 connection: write a request, read and frame its response.
 //!
-//! The connection owns its socket and two buffers that live as long as it
-//! does: the request is copied into the write buffer and handed to the kernel
-//! by ownership (monoio's rent model), the response lands in the read buffer,
-//! its head is parsed in place and its body is counted, never kept. Dialing
-//! with timeouts and retries is the client's job; idle keeping is the pool's.
-
-use std::net::SocketAddr;
+//! The connection owns its stream (plain TCP or TLS, see `stream`) and
+//! borrows two buffers from the shard's [`BufferPool`] while it exchanges:
+//! the request is copied into the write buffer and handed to the kernel by
+//! ownership (monoio's rent model), the response lands in the read buffer,
+//! its head is parsed in place and its body is counted, never kept. Between
+//! exchanges an idle connection gives both buffers back, so 50 000 idle
+//! keep-alive connections do not hold 50 000 read buffers. Several requests
+//! may be written at once and their responses read in order (pipelining).
+//! Dialing with timeouts and retries is the client's job; idle keeping is
+//! the pool's.
 
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
 
 use super::chunked::ChunkedDecoder;
 use super::failure::Failure;
 use super::response::{parse_head, BodyFraming, HeadParse};
+use super::stream::{BufferPool, Connector, Origin, Stream};
 
 /// Size limits that protect the generator from hostile responses.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +31,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_head_bytes: 64 * 1024, max_headers: 100, read_buffer_bytes: 64 * 1024 }
+        Limits {
+            max_head_bytes: 64 * 1024,
+            max_headers: 100,
+            read_buffer_bytes: 64 * 1024,
+        }
     }
 }
 
@@ -82,33 +88,27 @@ impl Capture {
     }
 }
 
-/// An open connection with its buffers.
+/// An open connection; it holds buffers only while it exchanges.
 pub struct Conn {
-    /// The socket.
-    stream: TcpStream,
-    /// Received bytes; `read_buf[start..]` is not yet consumed.
+    /// The byte stream, TCP or TLS.
+    stream: Stream,
+    /// Received bytes; `read_buf[start..]` is not yet consumed. Empty with
+    /// no capacity while the connection is idle (lent from the pool).
     read_buf: Vec<u8>,
     /// Start of unconsumed bytes in `read_buf`.
     start: usize,
-    /// Reused buffer the request is copied into for writing.
-    write_buf: Vec<u8>,
     /// Exchanges started on this connection, to tell fresh from reused.
     exchanges: u64,
 }
 
 impl Conn {
-    /// Opens a TCP connection (no timeout here; the client wraps it).
-    pub async fn connect(addr: SocketAddr, limits: &Limits) -> Result<Conn, Failure> {
-        let stream = TcpStream::connect_addr(addr)
-            .await
-            .map_err(|e| Failure::from_connect_error(&e))?;
-        // Requests are written whole; Nagle would only delay them.
-        let _ = stream.set_nodelay(true);
+    /// Opens a connection (no timeout here; the client wraps it).
+    pub async fn connect(connector: &Connector, origin: &Origin) -> Result<Conn, Failure> {
+        let stream = connector.connect(origin).await?;
         Ok(Conn {
             stream,
-            read_buf: Vec::with_capacity(limits.read_buffer_bytes.max(limits.max_head_bytes)),
+            read_buf: Vec::new(),
             start: 0,
-            write_buf: Vec::with_capacity(1024),
             exchanges: 0,
         })
     }
@@ -128,19 +128,61 @@ impl Conn {
         request_is_head: bool,
         limits: &Limits,
         capture: &mut Capture,
+        buffers: &BufferPool,
     ) -> Result<Exchange, Failure> {
-        self.exchanges += 1;
-        capture.clear();
-        let mut out = std::mem::take(&mut self.write_buf);
-        out.clear();
-        out.extend_from_slice(request);
-        let (written, out) = self.stream.write_all(out).await;
-        self.write_buf = out;
-        written.map_err(|e| Failure::from_io_error(&e))?;
+        self.write_copies(request, 1, buffers).await?;
+        let exchange = self
+            .read_response(request_is_head, limits, capture, buffers)
+            .await;
+        self.release(buffers);
+        exchange
+    }
 
+    /// Writes `copies` copies of `request` back to back in one write
+    /// (pipelining); the responses are then read with [`Conn::read_response`].
+    pub async fn write_copies(
+        &mut self,
+        request: &[u8],
+        copies: usize,
+        buffers: &BufferPool,
+    ) -> Result<(), Failure> {
+        self.exchanges += copies as u64;
+        let mut out = buffers.take_write();
+        for _ in 0..copies {
+            out.extend_from_slice(request);
+        }
+        let (written, out) = self.stream.write_all(out).await;
+        buffers.give_write(out);
+        written.map(drop)
+    }
+
+    /// Gives the read buffer back to the pool when nothing unconsumed is in
+    /// it (an idle connection then holds no buffer).
+    pub fn release(&mut self, buffers: &BufferPool) {
+        if self.start >= self.read_buf.len() {
+            self.start = 0;
+            buffers.give_read(std::mem::take(&mut self.read_buf));
+        }
+    }
+
+    /// Reads the next response, in order, after its request was written.
+    pub async fn read_response(
+        &mut self,
+        request_is_head: bool,
+        limits: &Limits,
+        capture: &mut Capture,
+        buffers: &BufferPool,
+    ) -> Result<Exchange, Failure> {
+        capture.clear();
+        if self.read_buf.capacity() == 0 {
+            self.read_buf = buffers.take_read(limits.read_buffer_bytes.max(limits.max_head_bytes));
+            self.start = 0;
+        }
         let head = self.read_head(request_is_head, limits).await?;
         if capture.want_head {
-            capture.head.extend_from_slice(&self.read_buf[self.start..self.start + head.head_len]);
+            capture
+                .head
+                .extend_from_slice(&self.read_buf[self.start..self.start + head.head_len]);
         }
         self.start += head.head_len;
         let body_bytes = match head.framing {
@@ -170,7 +212,9 @@ impl Conn {
         loop {
             let pending = &self.read_buf[self.start..];
             match parse_head(pending, limits.max_headers, request_is_head)? {
-                HeadParse::Complete(head) if (100..200).contains(&head.status) && head.status != 101 => {
+                HeadParse::Complete(head)
+                    if (100..200).contains(&head.status) && head.status != 101 =>
+                {
                     // An interim response (100 Continue, 103 Early Hints): skip it.
                     self.start += head.head_len;
                 }
@@ -266,6 +310,6 @@ impl Conn {
         }
         let (result, slice) = self.stream.read(buf.slice_mut(len..cap)).await;
         self.read_buf = slice.into_inner();
-        result.map_err(|e| Failure::from_io_error(&e))
+        result
     }
 }

@@ -1,7 +1,7 @@
 //! Why a request failed, as a small `Copy` value counted on the hot path.
 //!
 //! Each variant maps to one report kind (connect, timeout, reset, protocol,
-//! status) and a fixed message; text is only made when a snapshot is built.
+//! status, tls) and a fixed message; text is only made when a snapshot is built.
 
 use std::io;
 
@@ -16,6 +16,8 @@ pub enum Failure {
     ConnectNoLocalPort,
     /// The target's network or host was unreachable.
     ConnectUnreachable,
+    /// No file descriptor was free for a new socket (the open-file limit).
+    ConnectNoFd,
     /// Another error while connecting.
     ConnectOther,
     /// The connection was not established within the timeout.
@@ -42,6 +44,16 @@ pub enum Failure {
     BadContentLength,
     /// Another I/O error on an established connection.
     Io,
+    /// TLS: the server's certificate does not chain to a trusted root.
+    TlsUntrusted,
+    /// TLS: the certificate is not valid for the host name.
+    TlsNameMismatch,
+    /// TLS: the certificate is expired or not yet valid.
+    TlsExpired,
+    /// TLS: the server sent an alert during the handshake.
+    TlsAlert,
+    /// TLS: another handshake failure (protocol mismatch, early close).
+    TlsHandshake,
     /// The response status was 4xx or 5xx.
     Status(u16),
     /// A scenario check failed; the id indexes the plan's messages.
@@ -57,7 +69,7 @@ impl Failure {
     pub fn kind(self) -> FailureKind {
         use Failure::*;
         match self {
-            ConnectRefused | ConnectNoLocalPort | ConnectUnreachable | ConnectOther => {
+            ConnectRefused | ConnectNoLocalPort | ConnectUnreachable | ConnectNoFd | ConnectOther => {
                 FailureKind::Connect
             }
             ConnectTimeout | RequestTimeout => FailureKind::Timeout,
@@ -67,6 +79,7 @@ impl Failure {
             Status(_) => FailureKind::Status,
             Check(_) | BodyTooLarge => FailureKind::Check,
             Template(_) => FailureKind::Template,
+            TlsUntrusted | TlsNameMismatch | TlsExpired | TlsAlert | TlsHandshake => FailureKind::Tls,
         }
     }
 
@@ -82,6 +95,7 @@ impl Failure {
             ConnectRefused => "connection refused",
             ConnectNoLocalPort => "no free local address/port",
             ConnectUnreachable => "network unreachable",
+            ConnectNoFd => "too many open files (raise ulimit -n)",
             ConnectOther => "connect error",
             ConnectTimeout => "connect timed out",
             RequestTimeout => "request timed out",
@@ -95,6 +109,11 @@ impl Failure {
             MalformedChunk => "malformed chunked body",
             BadContentLength => "invalid Content-Length",
             Io => "I/O error",
+            TlsUntrusted => "certificate not trusted",
+            TlsNameMismatch => "certificate not valid for the host name",
+            TlsExpired => "certificate expired or not yet valid",
+            TlsAlert => "TLS alert from the server",
+            TlsHandshake => "TLS handshake failed",
             BodyTooLarge => "body larger than the capture limit (1 MiB) for checks",
         };
         text.to_string()
@@ -102,6 +121,9 @@ impl Failure {
 
     /// Maps an error from connecting to its failure.
     pub fn from_connect_error(error: &io::Error) -> Failure {
+        if matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+            return Failure::ConnectNoFd;
+        }
         match error.kind() {
             io::ErrorKind::ConnectionRefused => Failure::ConnectRefused,
             io::ErrorKind::AddrNotAvailable | io::ErrorKind::AddrInUse => {

@@ -4,6 +4,7 @@
 //! Written for a load generator: a request is encoded once, a response is parsed
 //! in place in the connection's read buffer and its body is only counted, and a
 //! failed exchange becomes a [`Failure`] value (a named kind), never a string.
+//! `https` origins run over rustls behind the same connection type.
 //! monoio appears here and in `shard`, nowhere else.
 
 pub mod chunked;
@@ -13,6 +14,8 @@ pub mod failure;
 pub mod pool;
 pub mod request;
 pub mod response;
+pub mod stream;
+pub mod tls;
 
 pub use client::Client;
 pub use conn::{Capture, Conn, Exchange, Limits};
@@ -20,3 +23,4 @@ pub use failure::Failure;
 pub use pool::ConnPool;
 pub use request::{encode_request, RequestSpec};
 pub use response::{parse_head, BodyFraming, Head, HeadParse};
+pub use stream::{Connector, Origin};

@@ -270,6 +270,16 @@ fn warnings(agg: &Aggregator, notes: &Notes) -> String {
             format::percent(100.0 * dropped as f64 / arrivals as f64)
         );
     }
+    let verdict = crate::saturation::judge(agg);
+    if let Some(lag_ms) = verdict.lag_p99_ms.filter(|&lag| lag > crate::saturation::LAG_P99_LIMIT_MS) {
+        let _ = writeln!(
+            out,
+            "<div class=\"warning\" id=\"warning-lag\" role=\"alert\"><p><strong>The generator fell behind \
+             its schedule.</strong> Open-loop arrivals went out late (schedule lag p99 {lag_ms:.1} ms, in {} \
+             seconds): the offered rate was not delivered on time.</p></div>",
+            verdict.lag_intervals.len()
+        );
+    }
     if !notes.warnings.is_empty() {
         out.push_str("<div class=\"warning\" id=\"warning-run\" role=\"alert\">");
         for warning in notes.warnings {

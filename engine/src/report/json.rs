@@ -73,6 +73,18 @@ pub fn write_summary(
     written
 }
 
+/// Checks before a run that the summary can later be written at `path`: it
+/// is not a directory, and a file can be created (and is removed again) beside it.
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        let message = "it is a directory";
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+    }
+    let probe = temp_path(path)?;
+    File::create(&probe)?;
+    fs::remove_file(&probe)
+}
+
 /// The "totals" object.
 fn totals_json(agg: &Aggregator, total: &EndpointTotals, duration_s: f64) -> Value {
     json!({
@@ -127,6 +139,8 @@ fn timeseries_json(agg: &Aggregator) -> Value {
             "p95_ms": round_ms(percentile_ms(&p.latency_us, 95.0)),
             "users": p.users,
             "dropped": p.dropped,
+            "busy_max": round_ms(p.busy_max),
+            "lag_p99_ms": round_ms(p.lag_us_p99 as f64 / 1_000.0),
         })
     });
     Value::Array(points.collect())
@@ -134,12 +148,13 @@ fn timeseries_json(agg: &Aggregator) -> Value {
 
 /// The "generator" object: the load generator's own cost.
 fn generator_json(agg: &Aggregator, total: &EndpointTotals, info: &RunInfo) -> Value {
+    let saturation = crate::saturation::judge(agg);
     let requests_per_cpu_second = if info.cpu_seconds > 0.0 {
         total.requests as f64 / info.cpu_seconds
     } else {
         0.0
     };
-    json!({
+    let mut value = json!({
         "threads": info.threads,
         "io_driver": info.io_driver,
         "cpu_seconds": info.cpu_seconds,
@@ -147,7 +162,14 @@ fn generator_json(agg: &Aggregator, total: &EndpointTotals, info: &RunInfo) -> V
         "max_rss_kb": info.max_rss_kb,
         "fd_limit": info.fd_limit,
         "requests_per_cpu_second": requests_per_cpu_second,
-    })
+        "saturated": saturation.saturated,
+        "saturation": saturation.to_json(),
+    });
+    // Open loop only: how late arrivals were dispatched (absent, not null, in closed loop).
+    if let (Some(lag_us), Some(object)) = (agg.sched_lag_us(), value.as_object_mut()) {
+        object.insert("sched_lag_ms".into(), latency_json(lag_us));
+    }
+    value
 }
 
 /// The "thresholds" array: each verdict; "actual" is in the metric's unit, null for no data.
@@ -302,7 +324,12 @@ mod tests {
         let generator = json!({ "threads": 2, "io_driver": "epoll", "cpu_seconds": 0.5,
             "shard_cpu_seconds": 0.25, "max_rss_kb": 10_240, "fd_limit": 1_024,
             "requests_per_cpu_second": 10.0 });
-        assert_eq!(v["generator"], generator);
+        // Issue 7's saturation verdict: the 2 dropped arrivals make it generator-bound.
+        let mut got = v["generator"].clone();
+        let object = got.as_object_mut().unwrap();
+        assert_eq!(object.remove("saturated"), Some(json!(true)));
+        assert_eq!(object.remove("saturation").unwrap()["dropped"], 2);
+        assert_eq!(got, generator);
         assert_eq!(v["config"], json!({ "users": 10 }));
         assert_eq!(v["started_unix_ms"], 1_700_000_000_000u64);
         assert_eq!(v["thresholds"], json!([]));
@@ -359,6 +386,11 @@ mod tests {
         assert!(write_summary(&missing_dir, &agg, &info, &[]).is_err());
         let no_name = write_summary(Path::new("/"), &agg, &info, &[]).unwrap_err();
         assert_eq!(no_name.kind(), io::ErrorKind::InvalidInput);
+        // The pre-run check: a writable place passes and leaves nothing; a missing directory fails.
+        check_writable(&dir.join("next.json")).unwrap();
+        assert!(!dir.join(".next.json.tmp").exists());
+        assert!(check_writable(&missing_dir).is_err());
+        assert!(check_writable(&dir).is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -8,13 +8,19 @@
 //! - [`json`]: the machine-readable `stampede.summary/1` document.
 //! - [`csv`]: Locust-compatible `PREFIX_*.csv` files.
 //! - [`html`]: the self-contained HTML report with charts (`--html`).
+//! - [`capacity`]: the capacity search's table, JSON and HTML chart.
 //! - [`thresholds`]: pass/fail criteria, their verdicts and the verdict table.
+//! - [`runfile`]: run files (`--save-run`) written, read and replayed for
+//!   `stampede report`; [`compare`]: two runs' deltas and regressions.
 
 pub mod banner;
+pub mod capacity;
+pub mod compare;
 pub mod console;
 pub mod csv;
 pub mod html;
 pub mod json;
+pub mod runfile;
 pub mod thresholds;
 
 pub use banner::{final_report, progress_block, progress_line, run_header};

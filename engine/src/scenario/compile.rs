@@ -54,7 +54,13 @@ pub struct ScenarioDoc {
     path: PathBuf,
     source: String,
     file: ScenarioFile,
+    /// Feeder rows given instead of reading the CSV files (a worker gets
+    /// its partition from the coordinator): name -> (columns, rows).
+    feeder_rows: Option<BTreeMap<String, FeederData>>,
 }
+
+/// A feeder's columns and rows.
+pub type FeederData = (Vec<String>, Vec<Vec<String>>);
 
 impl ScenarioDoc {
     /// Reads and parses a scenario file.
@@ -72,7 +78,7 @@ impl ScenarioDoc {
     /// Parses scenario text as if read from `path`.
     pub fn parse_str(path: &Path, source: String) -> std::result::Result<ScenarioDoc, ScenarioError> {
         match toml::from_str::<ScenarioFile>(&source) {
-            Ok(file) => Ok(ScenarioDoc { path: path.to_path_buf(), source, file }),
+            Ok(file) => Ok(ScenarioDoc { path: path.to_path_buf(), source, file, feeder_rows: None }),
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
                 let key = key_at(&source, &span, e.message());
@@ -102,12 +108,38 @@ impl ScenarioDoc {
         if let Some(v) = &f.rate {
             out.push(("rate", v.get_ref().to_string(), line(v.span())));
         }
+        if let Some(first) = f.stages.first() {
+            // `[[stages]]` become the text of --stages (or --rate-stages), validated there.
+            let text: Vec<String> =
+                f.stages.iter().map(|s| format!("{}:{}", s.get_ref().duration, s.get_ref().target)).collect();
+            let rate = f.mode.as_ref().is_some_and(|m| m.get_ref() == "rate");
+            out.push((if rate { "rate-stages" } else { "stages" }, text.join(","), line(first.span())));
+        }
         out
     }
 
     /// The scenario's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The scenario's text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Uses these feeder rows instead of reading the feeders' CSV files.
+    pub fn with_feeder_rows(mut self, rows: BTreeMap<String, FeederData>) -> Self {
+        self.feeder_rows = Some(rows);
+        self
+    }
+
+    /// Reads a feeder's data: from the given rows, or from its CSV file.
+    fn feeder_data(&self, name: &str, file: &str) -> std::result::Result<FeederData, String> {
+        match &self.feeder_rows {
+            Some(rows) => rows.get(name).cloned().ok_or_else(|| format!("no rows were sent for feeder '{name}'")),
+            None => feeder::load_csv(&self.path.parent().unwrap_or(Path::new(".")).join(file)),
+        }
     }
 
     /// Compiles against the run's default target.
@@ -144,6 +176,7 @@ impl<'a> Compiler<'a> {
             class_cycle: Vec::new(),
             feeders: Vec::new(),
             thresholds: Vec::new(),
+            user_base: 0,
         };
         Compiler { doc, target, plan, slots: BTreeMap::new(), origin_keys: Vec::new() }
     }
@@ -199,9 +232,8 @@ impl<'a> Compiler<'a> {
     fn declare_variables(&mut self) -> Result<()> {
         let file = &self.doc.file;
         let mut names: Vec<String> = file.vars.keys().cloned().collect();
-        for spec in file.feeders.values() {
-            let path = self.doc.path.parent().unwrap_or(Path::new(".")).join(spec.file.get_ref());
-            if let Ok((columns, _)) = feeder::load_csv(&path) {
+        for (name, spec) in &file.feeders {
+            if let Ok((columns, _)) = self.doc.feeder_data(name, spec.file.get_ref()) {
                 names.extend(columns);
             }
         }
@@ -228,9 +260,10 @@ impl<'a> Compiler<'a> {
     fn load_feeders(&mut self) -> Result<()> {
         for (name, spec) in &self.doc.file.feeders {
             let key = format!("feeders.{name}");
-            let path = self.doc.path.parent().unwrap_or(Path::new(".")).join(spec.file.get_ref());
-            let (columns, rows) =
-                feeder::load_csv(&path).map_err(|m| self.err(spec.file.span(), format!("{key}.file"), m))?;
+            let (columns, rows) = self
+                .doc
+                .feeder_data(name, spec.file.get_ref())
+                .map_err(|m| self.err(spec.file.span(), format!("{key}.file"), m))?;
             let choice = |value: &Option<Spanned<String>>, field: &str, options: &[&str]| -> Result<usize> {
                 match value {
                     None => Ok(0),
@@ -411,18 +444,19 @@ impl<'a> Compiler<'a> {
     }
 
     fn origin(&mut self, host: Option<&Spanned<String>>, key: &str) -> Result<(usize, String)> {
-        let (addr, authority) = match host {
+        let (origin, authority) = match host {
             Some(h) => {
                 let url = parse_url(h.get_ref(), None).map_err(|m| self.err(h.span(), format!("{key}.host"), m))?;
-                (url.addr, url.authority)
+                (url.origin, url.authority)
             }
-            None => (self.target.addr, self.target.authority.clone()),
+            None => (self.target.origin.clone(), self.target.authority.clone()),
         };
+        let addr = origin.addr;
         let index = match self.origin_keys.iter().position(|(a, h)| *a == addr && *h == authority) {
             Some(i) => i,
             None => {
                 self.origin_keys.push((addr, authority.clone()));
-                self.plan.origins.push(addr);
+                self.plan.origins.push(origin);
                 self.origin_keys.len() - 1
             }
         };

@@ -14,7 +14,6 @@ pub mod model;
 pub mod template;
 pub mod wait;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::config::RunConfig;
@@ -108,8 +107,8 @@ impl UserClass {
 /// A compiled scenario.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Socket address of each origin.
-    pub origins: Vec<SocketAddr>,
+    /// Each origin: socket address and, for https, its TLS server name.
+    pub origins: Vec<crate::http::Origin>,
     /// (method, name) of each endpoint, as reported.
     pub endpoints: Vec<(String, String)>,
     /// Texts of check and template failures, indexed by their ids.
@@ -132,6 +131,9 @@ pub struct Plan {
     pub feeders: Vec<feeder::Feeder>,
     /// Threshold expressions from the scenario, `endpoint: expr` or `expr`.
     pub thresholds: Vec<String>,
+    /// Global number of this process's first user (a worker's share starts
+    /// past the users of the workers before it).
+    pub user_base: u64,
 }
 
 impl Plan {
@@ -171,7 +173,7 @@ impl Plan {
             task_weights: vec![1],
         };
         Plan {
-            origins: vec![config.target.addr],
+            origins: vec![config.target.origin.clone()],
             endpoints: vec![(config.method.clone(), config.target.path.clone())],
             messages: Vec::new(),
             var_names: Vec::new(),
@@ -183,6 +185,7 @@ impl Plan {
             class_cycle: vec![0],
             feeders: Vec::new(),
             thresholds: Vec::new(),
+            user_base: 0,
         }
     }
 

@@ -21,6 +21,11 @@ pub struct ScenarioFile {
     pub run_time: Option<Spanned<String>>,
     /// Open-loop rate.
     pub rate: Option<Spanned<f64>>,
+    /// Load shape, k6-style: `[[stages]]` tables of `duration` and `target`.
+    #[serde(default)]
+    pub stages: Vec<Spanned<StageSpec>>,
+    /// What `[[stages]]` shape: `users` (closed loop, the default) or `rate` (open loop).
+    pub mode: Option<Spanned<String>>,
     /// Constants usable as `${name}`.
     #[serde(default)]
     pub vars: BTreeMap<String, Spanned<String>>,
@@ -36,6 +41,16 @@ pub struct ScenarioFile {
     /// Pass/fail thresholds: `expression` or `"METHOD name" = expression(s)`.
     #[serde(default)]
     pub thresholds: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+/// One `[[stages]]` entry: reach `target` users (or req/s) over `duration`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    /// How long the stage lasts, e.g. `30s`.
+    pub duration: String,
+    /// Users or arrivals per second at the stage's end.
+    pub target: f64,
 }
 
 /// A feeder definition.

@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use stampede_proto::{FailureKind, ProtoError, Snapshot};
 
 use super::current::{rates_over, Rates, RecentCounts};
-use super::decode::{decode, DecodedEndpoint};
+use super::decode::{decode, decode_lag, DecodedEndpoint};
 use super::series::EndpointSeries;
 use super::sources::Sources;
 use super::summary::{EndpointTotals, FailureTotal, IntervalPoint};
@@ -44,6 +44,8 @@ pub struct Aggregator {
     cpu_us: u64,
     /// Per-endpoint time series, aligned with `endpoints`; only when asked for.
     endpoint_series: Option<EndpointSeries>,
+    /// Open loop: schedule lag of every arrival over the run, microseconds.
+    sched_lag_us: Option<Histogram<u64>>,
 }
 
 /// How often one failure occurred, and in which intervals first and last.
@@ -77,12 +79,19 @@ impl Aggregator {
     /// range) is checked first, so a refused snapshot changes nothing.
     pub fn merge(&mut self, snapshot: &Snapshot) -> Result<(), ProtoError> {
         let decoded = decode(snapshot)?;
+        let lag = decode_lag(snapshot)?;
         let t = snapshot.interval;
         self.ensure_point(t);
         for endpoint in &decoded {
             self.merge_endpoint(t, snapshot.elapsed_ms, endpoint)?;
         }
         self.merge_point_header(snapshot);
+        if let Some(lag) = &lag {
+            let point = &mut self.points[t as usize - 1];
+            point.lag_us_p99 = point.lag_us_p99.max(lag.value_at_quantile(0.99));
+            let total = self.sched_lag_us.get_or_insert_with(super::new_latency_histogram);
+            add_histogram(total, Some(lag))?;
+        }
         self.sources.merge(snapshot);
         self.dropped = self.dropped.saturating_add(snapshot.dropped);
         self.cpu_us = self.cpu_us.saturating_add(snapshot.cpu_us);
@@ -150,6 +159,11 @@ impl Aggregator {
     /// Open-loop arrivals dropped over the run.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Open loop: how late arrivals were dispatched over the run; `None` in closed loop.
+    pub fn sched_lag_us(&self) -> Option<&Histogram<u64>> {
+        self.sched_lag_us.as_ref()
     }
 
     /// CPU time all sources reported, in microseconds.
@@ -235,7 +249,7 @@ impl Aggregator {
         point.requests = point.requests.saturating_add(wire.requests);
         point.failures = point.failures.saturating_add(endpoint.failures);
         point.bytes_received = point.bytes_received.saturating_add(wire.bytes_received);
-        add_histogram(&mut point.latency_us, endpoint.latency_us.as_ref())
+        add_counts(&mut point.latency_us, endpoint.latency_us.as_ref())
     }
 
     /// Index of the endpoint in `endpoints`, inserting empty totals in sorted place.
@@ -265,6 +279,8 @@ impl Aggregator {
         point.elapsed_ms = point.elapsed_ms.max(snapshot.elapsed_ms);
         point.dropped = point.dropped.saturating_add(snapshot.dropped);
         point.cpu_us = point.cpu_us.saturating_add(snapshot.cpu_us);
+        let wall_us = if snapshot.wall_us > 0 { snapshot.wall_us } else { 1_000_000 };
+        point.busy_max = point.busy_max.max(snapshot.cpu_us as f64 / wall_us as f64);
         let users = &mut self.point_users[index];
         match users
             .iter_mut()
@@ -295,12 +311,22 @@ fn add_to_totals(
     totals.requests = totals.requests.saturating_add(wire.requests);
     totals.failures = totals.failures.saturating_add(endpoint.failures);
     totals.bytes_received = totals.bytes_received.saturating_add(wire.bytes_received);
-    add_histogram(&mut totals.latency_us, endpoint.latency_us.as_ref())?;
+    add_counts(&mut totals.latency_us, endpoint.latency_us.as_ref())?;
     if let Some(service_us) = &endpoint.service_us {
         let merged = totals
             .service_us
             .get_or_insert_with(super::new_latency_histogram);
-        add_histogram(merged, service_us.as_ref())?;
+        add_counts(merged, service_us.as_ref())?;
+    }
+    Ok(())
+}
+
+/// Adds decoded bucket counts (if any) into `into`, bucket by bucket: no
+/// histogram is built per snapshot, so merging costs what the buckets in use
+/// cost, not the histogram's whole range.
+fn add_counts(into: &mut Histogram<u64>, source: Option<&stampede_proto::BucketCounts>) -> Result<(), ProtoError> {
+    if let Some(source) = source {
+        source.add_to(into);
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! it whole. Merging the decoded parts is `aggregate`'s job.
 
 use hdrhistogram::Histogram;
-use stampede_proto::{EndpointSnapshot, HistogramBuckets, ProtoError, Snapshot, SNAPSHOT_VERSION};
+use stampede_proto::{BucketCounts, EndpointSnapshot, HistogramBuckets, ProtoError, Snapshot, SNAPSHOT_VERSION};
 
 use super::LATENCY_US_HIGHEST;
 
@@ -21,9 +21,9 @@ pub(super) struct DecodedEndpoint<'a> {
     /// Its failures, all kinds summed.
     pub failures: u64,
     /// Its latency histogram; `None` when empty.
-    pub latency_us: Option<Histogram<u64>>,
+    pub latency_us: Option<BucketCounts>,
     /// `None`: no service time sent; `Some(None)`: sent but empty.
-    pub service_us: Option<Option<Histogram<u64>>>,
+    pub service_us: Option<Option<BucketCounts>>,
 }
 
 /// Checks a snapshot and decodes all its endpoints, or says what is wrong.
@@ -57,13 +57,29 @@ fn decode_endpoint(wire: &EndpointSnapshot) -> Result<DecodedEndpoint<'_>, Proto
             .failures
             .iter()
             .fold(0u64, |sum, f| sum.saturating_add(f.count)),
-        latency_us: decode_in_range(&wire.latency_us)?,
-        service_us: wire.service_us.as_ref().map(decode_in_range).transpose()?,
+        latency_us: counts_in_range(&wire.latency_us)?,
+        service_us: wire.service_us.as_ref().map(counts_in_range).transpose()?,
     })
+}
+
+/// Decodes a snapshot's open-loop schedule-lag histogram; `None` when empty.
+pub(super) fn decode_lag(snapshot: &Snapshot) -> Result<Option<Histogram<u64>>, ProtoError> {
+    decode_in_range(&snapshot.sched_lag_us)
 }
 
 /// Decodes a histogram, refusing values above what a latency histogram tracks
 /// (which is also what makes adding it to one unable to fail).
+/// The bucket counts of a histogram, checked against the latency range.
+fn counts_in_range(buckets: &HistogramBuckets) -> Result<Option<BucketCounts>, ProtoError> {
+    let counts = buckets.counts()?;
+    if let Some(c) = &counts {
+        if c.max() > LATENCY_US_HIGHEST {
+            return Err(ProtoError::Histogram(format!("value {} µs above the {LATENCY_US_HIGHEST} µs bound", c.max())));
+        }
+    }
+    Ok(counts)
+}
+
 fn decode_in_range(buckets: &HistogramBuckets) -> Result<Option<Histogram<u64>>, ProtoError> {
     let histogram = buckets.decode()?;
     if let Some(h) = &histogram {

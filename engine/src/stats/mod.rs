@@ -110,6 +110,8 @@ pub(crate) mod test_support {
             cpu_us: 0,
             is_final: false,
             endpoints,
+            wall_us: 1_000_000,
+            sched_lag_us: stampede_proto::HistogramBuckets::default(),
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct IntervalMark {
     pub users: u32,
     /// CPU microseconds the shard used in the interval.
     pub cpu_us: u64,
+    /// Wall microseconds the interval lasted.
+    pub wall_us: u64,
     /// Whether this is the shard's last snapshot.
     pub is_final: bool,
 }
@@ -57,6 +59,8 @@ pub struct Recorder {
     endpoints: Vec<EndpointRecord>,
     /// Open-loop arrivals dropped in the interval.
     dropped: u64,
+    /// Open loop: dispatch lag behind the schedule, microseconds.
+    sched_lag_us: Option<Histogram<u64>>,
     /// Texts of check and template failures, by id (the plan's).
     messages: Arc<[String]>,
 }
@@ -77,7 +81,7 @@ impl Recorder {
                 service_us: open_loop.then(new_latency_histogram),
             })
             .collect();
-        Recorder { endpoints, dropped: 0, messages }
+        Recorder { endpoints, dropped: 0, sched_lag_us: open_loop.then(new_latency_histogram), messages }
     }
 
     /// Records one finished request: `bytes` received, its failure if any,
@@ -110,6 +114,14 @@ impl Recorder {
     /// Counts open-loop arrivals that could not start.
     pub fn record_dropped(&mut self, count: u64) {
         self.dropped += count;
+    }
+
+    /// Records how late an open-loop arrival was dispatched after its intended time.
+    #[inline]
+    pub fn record_lag(&mut self, lag: Duration) {
+        if let Some(lag_us) = self.sched_lag_us.as_mut() {
+            lag_us.saturating_record(micros(lag));
+        }
     }
 
     /// Moves the interval's deltas into a snapshot and resets them.
@@ -152,6 +164,11 @@ impl Recorder {
             cpu_us: mark.cpu_us,
             is_final: mark.is_final,
             endpoints,
+            wall_us: mark.wall_us,
+            sched_lag_us: match self.sched_lag_us.as_mut() {
+                Some(h) => encode_and_reset(h)?,
+                None => HistogramBuckets::default(),
+            },
         })
     }
 }
@@ -176,7 +193,7 @@ mod tests {
     }
 
     fn mark(interval: u32) -> IntervalMark {
-        IntervalMark { source: 1, interval, elapsed_ms: 1000, users: 4, cpu_us: 9, is_final: false }
+        IntervalMark { source: 1, interval, elapsed_ms: 1000, users: 4, cpu_us: 9, wall_us: 1_000_000, is_final: false }
     }
 
     /// Counts, bytes, failure kinds and latencies land in the snapshot, then reset.
@@ -213,8 +230,11 @@ mod tests {
         let mut recorder = Recorder::new(&[("GET".into(), "/".into())], true, Arc::from(Vec::new()));
         recorder.record(0, 10, None, Duration::from_millis(250), Duration::from_millis(5));
         recorder.record_dropped(3);
+        recorder.record_lag(Duration::from_millis(7));
         let snapshot = recorder.take_snapshot(mark(1)).unwrap();
         assert_eq!(snapshot.dropped, 3);
+        let lag = snapshot.sched_lag_us.decode().unwrap().unwrap();
+        assert_eq!((lag.len(), lag.max()), (1, lag.highest_equivalent(7_000)));
         let e = &snapshot.endpoints[0];
         let latency = e.latency_us.decode().unwrap().unwrap();
         let service = e.service_us.as_ref().unwrap().decode().unwrap().unwrap();

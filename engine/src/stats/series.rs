@@ -8,7 +8,7 @@
 //! endpoints would hold hundreds of megabytes that most runs never read. The
 //! run-wide series and the cumulative totals stay `aggregate`'s.
 
-use hdrhistogram::Histogram;
+
 use stampede_proto::ProtoError;
 
 use super::decode::DecodedEndpoint;
@@ -48,10 +48,10 @@ impl EndpointSeries {
         point.bytes_received = point
             .bytes_received
             .saturating_add(endpoint.wire.bytes_received);
-        match &endpoint.latency_us {
-            Some(latency_us) => add(&mut point.latency_us, latency_us),
-            None => Ok(()),
+        if let Some(latency_us) = &endpoint.latency_us {
+            latency_us.add_to(&mut point.latency_us);
         }
+        Ok(())
     }
 
     /// The points of endpoint `index`; empty for an index out of range.
@@ -60,8 +60,3 @@ impl EndpointSeries {
     }
 }
 
-/// Adds `source` into `into`; decoding checked the range, so this does not fail in practice.
-fn add(into: &mut Histogram<u64>, source: &Histogram<u64>) -> Result<(), ProtoError> {
-    into.add(source)
-        .map_err(|e| ProtoError::Histogram(format!("{e:?}")))
-}

@@ -128,6 +128,12 @@ pub struct IntervalPoint {
     pub sources: u32,
     /// Latency of the interval's requests in microseconds, all endpoints merged.
     pub latency_us: Histogram<u64>,
+    /// The busiest source's CPU time as a share of the interval's wall time
+    /// (0 to 1, a little more with clock noise): near 1 means a saturated shard.
+    pub busy_max: f64,
+    /// Open loop: the worst source's 99th percentile of schedule lag (how
+    /// late arrivals were dispatched), microseconds; 0 in closed loop.
+    pub lag_us_p99: u64,
 }
 
 impl IntervalPoint {
@@ -144,6 +150,8 @@ impl IntervalPoint {
             cpu_us: 0,
             sources: 0,
             latency_us: new_point_histogram(),
+            busy_max: 0.0,
+            lag_us_p99: 0,
         }
     }
 

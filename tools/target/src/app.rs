@@ -69,6 +69,13 @@ pub(crate) fn answer(
     if req.route == Route::Stats {
         let logins = music.logins();
         crate::stats::write_json(counters.totals(), &counters.statuses(), logins, doc);
+        let (full, resumed) = counters.tls.get();
+        if full + resumed > 0 {
+            // HTTPS only: `"tls": {"full": n, "resumed": n}` before the closing brace.
+            doc.pop();
+            let tls = format!(", \"tls\": {{\"full\": {full}, \"resumed\": {resumed}}}}}");
+            doc.extend_from_slice(tls.as_bytes());
+        }
         return response::whole(out, req, 200, JSON, doc);
     }
     if req.body_len > BODY_BYTES_MAX {

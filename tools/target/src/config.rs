@@ -71,6 +71,11 @@ pub struct TargetConfig {
     /// (username, password) pairs the music API's `POST /auth/login` accepts;
     /// empty (the default) means every login fails.
     pub accounts: Vec<(String, String)>,
+    /// `--max-rps K`: serve at most K requests per second, queueing the rest
+    /// (see `limiter`); `None` serves as fast as it can.
+    pub max_rps: Option<u64>,
+    /// Serve HTTPS with this certificate (`--tls-self-signed`, `--tls-cert/--tls-key`).
+    pub tls: Option<crate::tls::TlsSource>,
 }
 
 impl Default for TargetConfig {
@@ -81,6 +86,8 @@ impl Default for TargetConfig {
             threads: default_threads(),
             io_driver: IoDriver::Auto,
             accounts: Vec::new(),
+            max_rps: None,
+            tls: None,
         }
     }
 }
@@ -93,6 +100,8 @@ impl TargetConfig {
             threads,
             io_driver: IoDriver::Auto,
             accounts: Vec::new(),
+            max_rps: None,
+            tls: None,
         }
     }
 }
@@ -160,7 +169,7 @@ pub const USAGE: &str = "\
 stampede-target: a fast thread-per-core HTTP/1.1 test server
 
 usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epoll]
-                       [--accounts FILE]
+                       [--accounts FILE] [--max-rps K]
 
   --listen ADDR       IP:PORT to bind (default 127.0.0.1:8080; port 0 picks a free port)
   --threads N         shard threads, one per core by default (1..=1024)
@@ -168,6 +177,12 @@ usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epo
                       or $STAMPEDE_IO_DRIVER when set
   --accounts FILE     CSV with the header row `username,password` and one account
                       a row: who may log in to the music API (default: nobody)
+  --max-rps K         serve at most K requests per second over all threads and
+                      queue the rest (latency climbs like a saturated server's)
+  --tls-self-signed   serve HTTPS with a certificate made at start for localhost
+                      and 127.0.0.1; --tls-cert-out FILE writes it (PEM) for clients
+  --tls-cert FILE, --tls-key FILE
+                      serve HTTPS with this certificate chain and key (PEM)
   -h, --help          print this text
 
 The first line on stdout is `listening on IP:PORT`. Routes: / /bytes/N /delay/MS
@@ -232,7 +247,48 @@ pub fn parse_args<S: AsRef<str>>(
                         error,
                     })?;
             }
+            "--max-rps" => {
+                let value = value_of("--max-rps", inline, &mut rest)?;
+                let limit = crate::limiter::MAX_RPS_LIMIT;
+                config.max_rps = Some(value.parse().ok().filter(|k| (1..=limit).contains(k)).ok_or_else(|| {
+                    ConfigError::BadValue {
+                        name: "--max-rps",
+                        value: value.to_string(),
+                        expected: "a whole number of requests per second from 1 to 100000000",
+                    }
+                })?);
+            }
+            "--tls-self-signed" => {
+                let cert_out = match &config.tls {
+                    Some(crate::tls::TlsSource::SelfSigned { cert_out }) => cert_out.clone(),
+                    _ => None,
+                };
+                config.tls = Some(crate::tls::TlsSource::SelfSigned { cert_out });
+            }
+            "--tls-cert-out" => {
+                let value = value_of("--tls-cert-out", inline, &mut rest)?;
+                config.tls = Some(crate::tls::TlsSource::SelfSigned { cert_out: Some(value.into()) });
+            }
+            "--tls-cert" | "--tls-key" => {
+                let name = if flag == "--tls-cert" { "--tls-cert" } else { "--tls-key" };
+                let value = std::path::PathBuf::from(value_of(name, inline, &mut rest)?);
+                let (mut cert, mut key) = match config.tls.take() {
+                    Some(crate::tls::TlsSource::Files { cert, key }) => (cert, key),
+                    _ => (Default::default(), Default::default()),
+                };
+                if name == "--tls-cert" {
+                    cert = value
+                } else {
+                    key = value
+                }
+                config.tls = Some(crate::tls::TlsSource::Files { cert, key });
+            }
             _ => return Err(ConfigError::UnknownFlag(arg.to_string())),
+        }
+    }
+    if let Some(crate::tls::TlsSource::Files { cert, key }) = &config.tls {
+        if cert.as_os_str().is_empty() || key.as_os_str().is_empty() {
+            return Err(ConfigError::MissingValue("--tls-cert and --tls-key (both)"));
         }
     }
     Ok(Command::Run(config))

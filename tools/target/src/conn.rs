@@ -6,7 +6,7 @@
 //! rendering `response`'s (or `app`'s); this module only moves bytes and waits.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 use monoio::buf::{IoBufMut, SliceMut};
@@ -46,8 +46,16 @@ enum End {
 pub(crate) async fn serve(stream: TcpStream, shard: LiveGuard) {
     // Responses are written whole, so Nagle would only add latency.
     let _ = stream.set_nodelay(true);
+    let fd = stream.as_raw_fd();
+    serve_stream(stream, fd, shard).await;
+}
+
+/// Serves one connection over any byte stream (TCP, or TLS from `tls`);
+/// `fd` is the socket under it, for the reset route.
+pub(crate) async fn serve_stream<S: AsyncReadRent + AsyncWriteRent>(stream: S, fd: RawFd, shard: LiveGuard) {
     let mut conn = Conn {
         stream,
+        fd,
         input: Input::new(),
         out: Vec::with_capacity(OUT_BYTES_INITIAL),
         counted: false,
@@ -61,9 +69,11 @@ pub(crate) async fn serve(stream: TcpStream, shard: LiveGuard) {
 }
 
 /// The state of one connection.
-struct Conn {
-    /// The socket, owned here until the task ends.
-    stream: TcpStream,
+struct Conn<S> {
+    /// The socket (or TLS over it), owned here until the task ends.
+    stream: S,
+    /// The socket's descriptor, to close with a reset.
+    fd: RawFd,
     /// Bytes read but not yet consumed as a request head or body.
     input: Input,
     /// Responses rendered but not yet written; kept between batches for its capacity.
@@ -74,7 +84,7 @@ struct Conn {
     exchange: Exchange,
 }
 
-impl Conn {
+impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
     async fn run(&mut self, shard: &Shard) -> End {
         loop {
             loop {
@@ -119,6 +129,14 @@ impl Conn {
         }
         if head.body_len > 0 {
             self.take_body(&head, app::keeps_body(&head)).await?;
+        }
+        if let Some(limiter) = shard.limiter.as_ref().filter(|_| counted) {
+            // `--max-rps`: wait for this request's turn in the shared queue.
+            let wait = limiter.admit();
+            if !wait.is_zero() {
+                self.flush().await?;
+                monoio::time::sleep(wait).await;
+            }
         }
         match head.route {
             Route::Delay(ms) => {
@@ -237,7 +255,7 @@ impl Conn {
     async fn reset(mut self) {
         let _ = self.flush().await;
         // SAFETY: the descriptor belongs to `self.stream`, which outlives this borrow.
-        let fd = unsafe { BorrowedFd::borrow_raw(self.stream.as_raw_fd()) };
+        let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
         let _ = socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO));
     }
 }
@@ -273,7 +291,7 @@ impl Input {
 
     /// Reads more bytes after the unconsumed ones; returns 0 at EOF. Callers
     /// keep fewer than `HEAD_BYTES_MAX` bytes unconsumed, so there is room.
-    async fn fill(&mut self, stream: &mut TcpStream) -> io::Result<usize> {
+    async fn fill<S: AsyncReadRent>(&mut self, stream: &mut S) -> io::Result<usize> {
         if self.start > 0 {
             // A partial request is left after earlier ones: move it to the front.
             self.buf.copy_within(self.start.., 0);

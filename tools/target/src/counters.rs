@@ -78,6 +78,8 @@ pub struct Totals {
 #[derive(Debug)]
 pub struct Counters {
     slots: Box<[ShardSlot]>,
+    /// TLS handshakes by kind (rare next to requests, so not per shard).
+    pub tls: crate::tls::TlsHandshakes,
 }
 
 impl Counters {
@@ -85,6 +87,7 @@ impl Counters {
     pub fn new(shards: usize) -> Self {
         Counters {
             slots: (0..shards.max(1)).map(|_| ShardSlot::default()).collect(),
+            tls: Default::default(),
         }
     }
 
@@ -125,6 +128,7 @@ impl Counters {
 
     /// Zeroes every slot; increments racing with the reset may survive it.
     pub fn reset(&self) {
+        self.tls.reset();
         for slot in self.slots.iter() {
             slot.requests.store(0, Ordering::Relaxed);
             slot.connections.store(0, Ordering::Relaxed);

@@ -14,6 +14,9 @@
 //! - `app`: answers the dynamic routes from a copy of the request: the music
 //!   API (`music`, with `accounts`), the echo routes and `/__stats` (`stats`).
 //! - `counters`: per-shard request, connection and status counters.
+//! - `tls`: HTTPS (`--tls-self-signed` or `--tls-cert/--tls-key`): the rustls
+//!   acceptor and handshake counts (`/__stats` adds `"tls": {"full", "resumed"}`).
+//! - `limiter`: `--max-rps K`, a first-come, first-served queue served at K/s.
 //!
 //! This file holds `Target`, the running server, which binds the socket,
 //! starts the shards and reads the counters.
@@ -54,6 +57,7 @@ mod app;
 pub mod config;
 mod conn;
 mod counters;
+pub mod limiter;
 mod music;
 mod request;
 mod response;
@@ -61,6 +65,7 @@ mod routes;
 mod runtime;
 mod shard;
 mod stats;
+pub mod tls;
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -118,6 +123,8 @@ impl Target {
             io::Error::new(io::ErrorKind::InvalidInput, format!("accounts: {err}"))
         })?;
         let listener = bind(config.listen)?;
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let limiter = config.max_rps.map(|k| Arc::new(limiter::Limiter::new(k)));
         let mut target = Target {
             local_addr: listener.local_addr()?,
             listener,
@@ -138,7 +145,9 @@ impl Target {
                 core: (!cores.is_empty()).then(|| cores[index % cores.len()]),
                 counters: Arc::clone(&target.counters),
                 music: Arc::clone(&target.music),
+                limiter: limiter.clone(),
                 stop: Arc::clone(&target.stop),
+                tls: tls.clone(),
                 ready: ready_tx.clone(),
             };
             // On error, dropping `target` stops the shards already started.
@@ -164,6 +173,11 @@ impl Target {
     /// Requests served so far, `/__stats` and `/__reset` excluded.
     pub fn requests(&self) -> u64 {
         self.counters.totals().requests
+    }
+
+    /// TLS handshakes served: (full, resumed).
+    pub fn tls_handshakes(&self) -> (u64, u64) {
+        self.counters.tls.get()
     }
 
     /// Connections that carried at least one counted request.

@@ -38,8 +38,12 @@ pub(crate) struct ShardSpec {
     pub counters: Arc<Counters>,
     /// The emulated music API, shared by all shards.
     pub music: Arc<Music>,
+    /// `--max-rps`: the shared service queue, if the server is limited.
+    pub limiter: Option<Arc<crate::limiter::Limiter>>,
     /// Set when the server stops; checked after each accept wakes up.
     pub stop: Arc<AtomicBool>,
+    /// The TLS acceptor when the server speaks HTTPS.
+    pub tls: Option<monoio_rustls::TlsAcceptor>,
     /// Where the shard reports the driver it runs, or why it could not start.
     pub ready: mpsc::Sender<io::Result<IoDriver>>,
 }
@@ -50,6 +54,8 @@ pub(crate) struct Shard {
     pub counters: Arc<Counters>,
     /// The emulated music API, shared by all shards.
     pub music: Arc<Music>,
+    /// `--max-rps`: the shared service queue, if the server is limited.
+    pub limiter: Option<Arc<crate::limiter::Limiter>>,
     /// This shard's slot index.
     index: usize,
     /// Open connections, so a stopping shard can wait for them.
@@ -116,6 +122,7 @@ async fn accept_loop(spec: ShardSpec, active: IoDriver) {
     let shard = Rc::new(Shard {
         counters: spec.counters,
         music: spec.music,
+        limiter: spec.limiter,
         index: spec.index,
         live: Cell::new(0),
     });
@@ -127,7 +134,10 @@ async fn accept_loop(spec: ShardSpec, active: IoDriver) {
         match accepted {
             Ok((stream, _peer)) => {
                 // Registered before the task first runs, so draining cannot miss it.
-                monoio::spawn(conn::serve(stream, shard.enter()));
+                match &spec.tls {
+                    None => drop(monoio::spawn(conn::serve(stream, shard.enter()))),
+                    Some(tls) => drop(monoio::spawn(crate::tls::serve(stream, tls.clone(), shard.enter()))),
+                }
             }
             Err(err) => match err.kind() {
                 io::ErrorKind::ConnectionAborted

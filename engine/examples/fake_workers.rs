@@ -1,0 +1,121 @@
+//! Simulated workers for the coordinator benchmark (bench/coordinator.sh):
+//! N connections that join a real coordinator and send one realistic
+//! snapshot per second each (E endpoints, whole HDR histograms), then Done.
+//!
+//! Usage: fake_workers COORDINATOR_ADDR WORKERS ENDPOINTS SECONDS TOKEN
+
+use std::io::{BufReader, BufWriter, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use stampede_engine::stats::new_latency_histogram;
+use stampede_proto::wire::{read_frame, write_frame, Hello, Message, PROTOCOL_VERSION};
+use stampede_proto::{EndpointSnapshot, FailureCount, FailureKind, HistogramBuckets, Snapshot, SNAPSHOT_VERSION};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 6 {
+        eprintln!("usage: fake_workers COORDINATOR_ADDR WORKERS ENDPOINTS SECONDS TOKEN");
+        std::process::exit(2);
+    }
+    let (addr, workers, endpoints, seconds, token) =
+        (args[1].clone(), args[2].parse().unwrap(), args[3].parse().unwrap(), args[4].parse().unwrap(), args[5].clone());
+    let threads: Vec<_> = (0..workers)
+        .map(|i| {
+            let (addr, token) = (addr.clone(), token.clone());
+            std::thread::spawn(move || worker(i, &addr, endpoints, seconds, &token))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// One interval's stats for `endpoints` endpoints, about 1000 requests each.
+fn snapshot(source: u32, interval: u32, endpoints: usize, seed: u64) -> Snapshot {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let endpoints = (0..endpoints)
+        .map(|e| {
+            let mut h = new_latency_histogram();
+            for _ in 0..1000 {
+                // Latencies from 100 us to about 50 ms, skewed towards the fast end.
+                let v = 100 + (next() % 1000) * (next() % 50);
+                h.saturating_record(v);
+            }
+            EndpointSnapshot {
+                method: "GET".into(),
+                name: format!("/api/endpoint/{e}"),
+                requests: 1000,
+                failures: vec![FailureCount { kind: FailureKind::Status, message: "HTTP 503".into(), count: 3 }],
+                bytes_received: 1000 * 700,
+                latency_us: HistogramBuckets::encode(&h).unwrap(),
+                service_us: None,
+            }
+        })
+        .collect();
+    Snapshot {
+        version: SNAPSHOT_VERSION,
+        source,
+        interval,
+        elapsed_ms: u64::from(interval) * 1000,
+        users: 10,
+        dropped: 0,
+        cpu_us: 900_000,
+        is_final: false,
+        endpoints,
+        wall_us: 1_000_000,
+        sched_lag_us: HistogramBuckets::default(),
+    }
+}
+
+fn worker(index: usize, addr: &str, endpoints: usize, seconds: u32, token: &str) {
+    let stream = loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    let mut out = BufWriter::new(stream.try_clone().unwrap());
+    let mut input = BufReader::new(stream);
+    let mut send = |m: &Message| {
+        write_frame(&mut out, m).unwrap();
+        out.flush().unwrap();
+    };
+    send(&Message::Hello(Hello { token: token.into(), version: PROTOCOL_VERSION, cores: 1, hostname: format!("fake-{index}") }));
+    let id = match read_frame(&mut input).unwrap() {
+        Message::Welcome { worker_id } => worker_id,
+        other => panic!("not welcomed: {other:?}"),
+    };
+    loop {
+        match read_frame(&mut input).unwrap() {
+            Message::Prepare(_) => break,
+            _ => continue,
+        }
+    }
+    send(&Message::Ready);
+    loop {
+        if let Message::Start { .. } = read_frame(&mut input).unwrap() {
+            break;
+        }
+    }
+    // Keep reading (heartbeats) so the coordinator's writes never block.
+    std::thread::spawn(move || while read_frame(&mut input).is_ok() {});
+    // Snapshots are prepared up front: the benchmark measures the coordinator.
+    let frames: Vec<Message> =
+        (1..=seconds).map(|k| Message::Snapshot(Box::new(snapshot(id << 16, k, endpoints, u64::from(id) * 7919 + u64::from(k))))).collect();
+    let start = Instant::now();
+    for (k, frame) in frames.iter().enumerate() {
+        let due = start + Duration::from_secs(k as u64 + 1);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        send(frame);
+        send(&Message::Heartbeat);
+    }
+    send(&Message::Done { warnings: vec![] });
+    std::thread::sleep(Duration::from_millis(500));
+}

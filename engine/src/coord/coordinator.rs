@@ -1,0 +1,463 @@
+//! The coordinator: waits for workers, ships each its share of the run,
+//! starts them together, merges their snapshots with the same aggregator a
+//! single process uses, and ends with one outcome for the reporters.
+//!
+//! Connections are refused (and logged, never disturbing the run) when the
+//! token is wrong, the first frame is not a valid hello, or a run is already
+//! in progress. A worker that dies is named in the warnings and the run goes
+//! on; every snapshot it sent before stays merged.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flume::{Receiver, RecvTimeoutError};
+use stampede_proto::wire::{read_frame, FeederRows, Hello, Message, Prepare, PROTOCOL_VERSION};
+use stampede_proto::Snapshot;
+
+use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
+use super::{split, unix_ms_now};
+use crate::config::{Load, RunConfig, Settings};
+use crate::control::{RunOutcome, StopReason};
+use crate::report::RunInfo;
+use crate::scenario::feeder::Mode;
+use crate::scenario::{Plan, ScenarioDoc};
+use crate::stats::Aggregator;
+use crate::{setup, sys};
+
+/// How a coordinator listens and whom it waits for.
+#[derive(Debug, Clone)]
+pub struct CoordinatorOptions {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Workers to wait for before starting.
+    pub expect_workers: usize,
+    /// Shared secret workers must present; `None` accepts any worker.
+    pub token: Option<String>,
+    /// How long to wait for the workers.
+    pub wait_timeout: Duration,
+}
+
+/// The coordinator's view of its workers, for sending custom messages.
+#[derive(Default)]
+pub struct WorkerLinks {
+    links: BTreeMap<u32, Sender>,
+}
+
+impl WorkerLinks {
+    /// Sends a custom message to one worker; false if it is gone.
+    pub fn send(&self, worker: u32, kind: &str, data: &[u8]) -> bool {
+        self.links.get(&worker).is_some_and(|l| l.send(&custom(kind, data)))
+    }
+
+    /// Sends a custom message to every worker.
+    pub fn broadcast(&self, kind: &str, data: &[u8]) {
+        for link in self.links.values() {
+            link.send(&custom(kind, data));
+        }
+    }
+
+    /// Ids of the connected workers.
+    pub fn workers(&self) -> Vec<u32> {
+        self.links.keys().copied().collect()
+    }
+}
+
+fn custom(kind: &str, data: &[u8]) -> Message {
+    Message::Custom { kind: kind.to_string(), data: data.to_vec() }
+}
+
+/// A handler for custom messages of one kind from workers: (links, worker id, data).
+pub type CoordinatorHandler = Box<dyn FnMut(&WorkerLinks, u32, &[u8]) + Send>;
+
+/// Extension points of a coordinator run.
+#[derive(Default)]
+pub struct CoordinatorHooks {
+    /// Custom message handlers by kind.
+    pub handlers: BTreeMap<String, CoordinatorHandler>,
+    /// Called once all workers have started.
+    pub on_start: Option<Box<dyn FnMut(&WorkerLinks) + Send>>,
+}
+
+/// Errors that keep a distributed run from happening.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordError {
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    /// Not enough workers joined in time.
+    #[error("only {joined} of {expected} workers joined within {waited:?}")]
+    NotEnoughWorkers { joined: usize, expected: usize, waited: Duration },
+    /// The run cannot be split over the workers.
+    #[error("{0}")]
+    Split(String),
+    /// The setup phase failed.
+    #[error("{0}")]
+    Setup(String),
+    /// Stopped before the run started.
+    #[error("stopped before the run started")]
+    Stopped,
+}
+
+/// What the connection threads tell the coordinator.
+enum Event {
+    Joined { id: u32, hello: Hello, sender: Sender },
+    Message { id: u32, message: Message },
+    Lost { id: u32, reason: String },
+}
+
+/// A joined worker.
+struct Worker {
+    hello: Hello,
+    sender: Sender,
+    /// Snapshot sources (shards) seen from it.
+    sources: Vec<u32>,
+    finished: bool,
+}
+
+/// Settings a worker never takes from the coordinator: reports and output
+/// are the coordinator's; threads and driver are each worker's own.
+const LOCAL_KEYS: &[&str] = &[
+    "scenario", "json", "html", "csv", "csv-full-history", "save-run", "threads", "io-driver", "print-interval",
+    "only-summary", "quiet", "threshold", "abort-on-fail", "abort-delay", "headless", "expect-workers", "master",
+    "worker", "master-host", "master-port", "master-bind-host", "master-bind-port", "locustfile",
+];
+
+/// Extra time past run time plus stop timeout before stragglers are given up.
+const FINAL_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs a distributed run; returns the merged outcome.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    config: &RunConfig,
+    settings: &Settings,
+    scenario: Option<&ScenarioDoc>,
+    plan: &Plan,
+    options: &CoordinatorOptions,
+    hooks: &mut CoordinatorHooks,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&Aggregator, Duration),
+) -> Result<RunOutcome, CoordError> {
+    let listener = TcpListener::bind(options.bind).map_err(|e| CoordError::Bind(options.bind, e))?;
+    let local = listener.local_addr().map_err(|e| CoordError::Bind(options.bind, e))?;
+    println!("coordinator listening on {local}, waiting for {} workers", options.expect_workers);
+    let (events_tx, events) = flume::unbounded();
+    let started = Arc::new(AtomicBool::new(false));
+    spawn_acceptor(listener, options.token.clone(), started.clone(), events_tx);
+
+    let mut workers = wait_for_workers(&events, options, stop)?;
+    started.store(true, Ordering::SeqCst);
+    let mut warnings = Vec::new();
+    let setup_values = setup::run(plan, config).map_err(CoordError::Setup)?;
+    let named_values: Vec<(String, Vec<u8>)> =
+        setup_values.into_iter().map(|(slot, value)| (plan.var_names[slot].clone(), value)).collect();
+    let prepares = prepares(config, settings, scenario, plan, &workers, named_values)?;
+    for ((_, worker), prepare) in workers.iter().zip(prepares) {
+        worker.sender.send(&Message::Prepare(Box::new(prepare)));
+    }
+    wait_ready(&events, &mut workers, &mut warnings)?;
+    let start_at = unix_ms_now() + 300;
+    for worker in workers.values() {
+        worker.sender.send(&Message::Start { at_unix_ms: start_at });
+    }
+    std::thread::sleep(Duration::from_millis(start_at.saturating_sub(unix_ms_now())));
+    let started_unix_ms = unix_ms_now();
+    let t0 = Instant::now();
+    let links = WorkerLinks { links: workers.iter().map(|(id, w)| (*id, w.sender.clone())).collect() };
+    if let Some(on_start) = hooks.on_start.as_mut() {
+        on_start(&links);
+    }
+
+    let mut aggregator = if config.csv_full_history { Aggregator::with_endpoint_series() } else { Aggregator::new() };
+    let mut kept: Vec<Snapshot> = Vec::new();
+    let mut stop_reason = None;
+    let mut next_print = t0 + config.print_interval;
+    let give_up = config.run_time.map(|t| t + config.stop_timeout + FINAL_GRACE);
+    while !workers.values().all(|w| w.finished) {
+        match events.recv_timeout(Duration::from_millis(50)) {
+            Ok(Event::Message { id, message }) => {
+                handle(id, message, &mut workers, &mut aggregator, &mut kept, config, &mut warnings, hooks, &links)
+            }
+            Ok(Event::Lost { id, reason }) => {
+                if let Some(worker) = workers.get_mut(&id).filter(|w| !w.finished) {
+                    worker.finished = true;
+                    warnings.push(format!(
+                        "worker {id} ({}) lost: {reason}; the stats it sent before are kept",
+                        worker.hello.hostname
+                    ));
+                    for source in &worker.sources {
+                        aggregator.retire_source(*source);
+                    }
+                }
+            }
+            Ok(Event::Joined { sender, .. }) => {
+                sender.send(&Message::Reject { reason: "a run is already in progress".into() });
+                sender.close();
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let elapsed = t0.elapsed();
+        if stop_reason.is_none() && stop.load(Ordering::Relaxed) {
+            stop_reason = Some(StopReason::Signal);
+            for worker in workers.values() {
+                worker.sender.send(&Message::Stop);
+            }
+        }
+        if give_up.is_some_and(|limit| elapsed >= limit) {
+            warnings.push("some workers did not finish in time; their last seconds are missing".into());
+            break;
+        }
+        if Instant::now() >= next_print {
+            next_print += config.print_interval;
+            progress(&aggregator, elapsed);
+        }
+    }
+    for worker in workers.values() {
+        worker.sender.close();
+    }
+    let usage = sys::process_usage();
+    let info = RunInfo {
+        duration_s: t0.elapsed().as_secs_f64(),
+        threads: workers.values().map(|w| w.hello.cores as usize).sum(),
+        io_driver: format!("distributed ({} workers)", workers.len()),
+        cpu_seconds: aggregator.cpu_us() as f64 / 1e6,
+        max_rss_kb: usage.max_rss_kb,
+        fd_limit: 0,
+        config: serde_json::to_value(config).unwrap_or_default(),
+        started_unix_ms,
+    };
+    let stop_reason = stop_reason.unwrap_or(if config.run_time.is_some() { StopReason::RunTime } else { StopReason::Completed });
+    Ok(RunOutcome { aggregator, info, stop_reason, connections_opened: 0, warnings, snapshots: kept })
+}
+
+/// Handles one message from a running worker.
+#[allow(clippy::too_many_arguments)]
+fn handle(
+    id: u32,
+    message: Message,
+    workers: &mut BTreeMap<u32, Worker>,
+    aggregator: &mut Aggregator,
+    kept: &mut Vec<Snapshot>,
+    config: &RunConfig,
+    warnings: &mut Vec<String>,
+    hooks: &mut CoordinatorHooks,
+    links: &WorkerLinks,
+) {
+    let Some(worker) = workers.get_mut(&id) else { return };
+    match message {
+        Message::Snapshot(snapshot) => {
+            if !worker.sources.contains(&snapshot.source) {
+                worker.sources.push(snapshot.source);
+            }
+            match aggregator.merge(&snapshot) {
+                Ok(()) if config.save_run.is_some() => kept.push(*snapshot),
+                Ok(()) => {}
+                Err(e) => warnings.push(format!("worker {id}: dropped a snapshot: {e}")),
+            }
+        }
+        Message::Done { warnings: theirs } => {
+            worker.finished = true;
+            warnings.extend(theirs.into_iter().map(|w| format!("worker {id}: {w}")));
+        }
+        Message::Custom { kind, data } => match hooks.handlers.get_mut(&kind) {
+            Some(handler) => handler(links, id, &data),
+            None => eprintln!("coordinator: no handler for custom message '{kind}' from worker {id}"),
+        },
+        _ => {}
+    }
+}
+
+/// Accepts connections and runs each one's handshake on a thread of its own.
+fn spawn_acceptor(listener: TcpListener, token: Option<String>, started: Arc<AtomicBool>, events: flume::Sender<Event>) {
+    let next_id = Arc::new(AtomicU32::new(1));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (token, started, events, next_id) = (token.clone(), started.clone(), events.clone(), next_id.clone());
+            std::thread::spawn(move || {
+                let peer = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
+                if let Err(reason) = handshake(stream, token.as_deref(), &started, &events, &next_id) {
+                    eprintln!("coordinator: refused connection from {peer}: {reason}");
+                }
+            });
+        }
+    });
+}
+
+/// Checks a new connection's hello and registers the worker.
+fn handshake(
+    stream: TcpStream,
+    token: Option<&str>,
+    started: &AtomicBool,
+    events: &flume::Sender<Event>,
+    next_id: &AtomicU32,
+) -> Result<(), String> {
+    let _ = stream.set_read_timeout(Some(SILENCE_LIMIT));
+    let hello = match read_frame(&mut &stream) {
+        Ok(Message::Hello(hello)) => hello,
+        Ok(_) => return Err("first message is not a hello".into()),
+        Err(e) => return Err(format!("invalid first frame: {e}")),
+    };
+    let sender = Sender::new(&stream).map_err(|e| e.to_string())?;
+    let refusal = if hello.version != PROTOCOL_VERSION {
+        Some(format!("protocol version {} (coordinator speaks {PROTOCOL_VERSION})", hello.version))
+    } else if token.is_some_and(|t| t != hello.token) {
+        Some("wrong token".to_string())
+    } else if started.load(Ordering::SeqCst) {
+        Some("a run is already in progress".to_string())
+    } else {
+        None
+    };
+    if let Some(reason) = refusal {
+        sender.send(&Message::Reject { reason: reason.clone() });
+        sender.close();
+        return Err(reason);
+    }
+    let id = next_id.fetch_add(1, Ordering::SeqCst);
+    sender.send(&Message::Welcome { worker_id: id });
+    sender.start_heartbeats();
+    let _ = stream.set_read_timeout(None);
+    let _ = events.send(Event::Joined { id, hello, sender });
+    let events = events.clone();
+    link::spawn_reader(stream, move |incoming| match incoming {
+        Incoming::Message(message) => events.send(Event::Message { id, message }).is_ok(),
+        Incoming::Closed(reason) => events.send(Event::Lost { id, reason }).is_ok(),
+    });
+    Ok(())
+}
+
+/// Waits until the expected workers joined.
+fn wait_for_workers(
+    events: &Receiver<Event>,
+    options: &CoordinatorOptions,
+    stop: &AtomicBool,
+) -> Result<BTreeMap<u32, Worker>, CoordError> {
+    let deadline = Instant::now() + options.wait_timeout;
+    let mut workers = BTreeMap::new();
+    while workers.len() < options.expect_workers {
+        if stop.load(Ordering::Relaxed) {
+            return Err(CoordError::Stopped);
+        }
+        if Instant::now() >= deadline {
+            return Err(CoordError::NotEnoughWorkers {
+                joined: workers.len(),
+                expected: options.expect_workers,
+                waited: options.wait_timeout,
+            });
+        }
+        match events.recv_timeout(Duration::from_millis(100)) {
+            Ok(Event::Joined { id, hello, sender }) => {
+                println!("worker {id} joined from {} ({}, {} cores)", sender.peer(), hello.hostname, hello.cores);
+                workers.insert(id, Worker { hello, sender, sources: Vec::new(), finished: false });
+            }
+            Ok(Event::Lost { id, reason }) => {
+                if workers.remove(&id).is_some() {
+                    println!("worker {id} left before the start: {reason}");
+                }
+            }
+            Ok(Event::Message { .. }) | Err(_) => {}
+        }
+    }
+    Ok(workers)
+}
+
+/// Waits for every worker to acknowledge its share; a worker that fails
+/// to prepare is dropped with a warning.
+fn wait_ready(events: &Receiver<Event>, workers: &mut BTreeMap<u32, Worker>, warnings: &mut Vec<String>) -> Result<(), CoordError> {
+    let mut ready = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready < workers.len() && Instant::now() < deadline {
+        match events.recv_timeout(Duration::from_millis(100)) {
+            Ok(Event::Message { message: Message::Ready, .. }) => ready += 1,
+            Ok(Event::Message { id, message: Message::Done { warnings: theirs } }) => {
+                warnings.extend(theirs.into_iter().map(|w| format!("worker {id}: {w}")));
+                workers.remove(&id);
+            }
+            Ok(Event::Lost { id, reason }) => {
+                warnings.push(format!("worker {id} lost before the start: {reason}"));
+                workers.remove(&id);
+            }
+            Ok(Event::Joined { sender, .. }) => {
+                sender.send(&Message::Reject { reason: "a run is already in progress".into() });
+                sender.close();
+            }
+            _ => {}
+        }
+    }
+    if workers.is_empty() {
+        return Err(CoordError::Split("no worker could prepare the run".into()));
+    }
+    Ok(())
+}
+
+/// Each worker's share of the run.
+fn prepares(
+    config: &RunConfig,
+    settings: &Settings,
+    scenario: Option<&ScenarioDoc>,
+    plan: &Plan,
+    workers: &BTreeMap<u32, Worker>,
+    setup_values: Vec<(String, Vec<u8>)>,
+) -> Result<Vec<Prepare>, CoordError> {
+    let cores: Vec<u32> = workers.values().map(|w| w.hello.cores.max(1)).collect();
+    let count = cores.len();
+    let users = match config.load {
+        Load::Closed { users, .. } => split::by_cores(u64::from(users), &cores),
+        Load::Open { .. } => vec![0; count],
+    };
+    if matches!(config.load, Load::Closed { .. }) && users.iter().any(|&u| u == 0) {
+        return Err(CoordError::Split(format!("{} users cannot be split over {count} workers", users.iter().sum::<u64>())));
+    }
+    let bases = split::user_bases(&users);
+    let iterations = config.iterations.map(|n| split::by_cores(n, &cores));
+    let mut out = Vec::with_capacity(count);
+    for (i, &worker_cores) in cores.iter().enumerate() {
+        let mut entries: Vec<(String, String)> = settings
+            .entries()
+            .into_iter()
+            .filter(|(k, _)| !LOCAL_KEYS.contains(k))
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let share = |key: &str, value: String, entries: &mut Vec<(String, String)>| {
+            entries.retain(|(k, _)| k != key);
+            entries.push((key.to_string(), value));
+        };
+        match config.load {
+            Load::Closed { spawn_rate_per_s, .. } => {
+                share("users", users[i].to_string(), &mut entries);
+                if let Some(rate) = spawn_rate_per_s {
+                    share("spawn-rate", split::rate_by_cores(rate, &cores)[i].to_string(), &mut entries);
+                }
+            }
+            Load::Open { rate_per_s, max_in_flight } => {
+                share("rate", split::rate_by_cores(rate_per_s, &cores)[i].to_string(), &mut entries);
+                let cap = split::by_cores(u64::from(max_in_flight), &cores)[i].max(1);
+                share("max-in-flight", cap.to_string(), &mut entries);
+            }
+        }
+        if let Some(iterations) = &iterations {
+            if iterations[i] == 0 {
+                return Err(CoordError::Split("fewer iterations than workers".into()));
+            }
+            share("iterations", iterations[i].to_string(), &mut entries);
+        }
+        let feeders = plan
+            .feeders
+            .iter()
+            .map(|f| FeederRows {
+                name: f.name.clone(),
+                columns: f.columns.clone(),
+                rows: if f.mode == Mode::Unique { split::unique_rows(&f.rows, count, i) } else { f.rows.clone() },
+            })
+            .collect();
+        let scenario = scenario.map(|doc| {
+            let name = doc.path().file_name().map_or_else(|| "scenario.toml".into(), |n| n.to_string_lossy().into_owned());
+            (name, doc.source().to_string())
+        });
+        let _ = worker_cores;
+        out.push(Prepare { settings: entries, scenario, feeders, setup_values: setup_values.clone(), user_base: bases[i] });
+    }
+    Ok(out)
+}

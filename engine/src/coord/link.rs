@@ -1,0 +1,118 @@
+//! One coordinator-worker connection: framed messages over TCP, a reader
+//! thread that turns frames into events, and heartbeats both ways.
+//!
+//! Blocking std sockets on threads of their own: this is the control plane
+//! (a few messages a second), kept away from the shards' runtimes.
+
+use std::io::{BufReader, BufWriter, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use stampede_proto::wire::{read_frame, write_frame, FrameError, Message};
+
+/// How often each side says it is alive.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// Silence after which the other side is taken for dead.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(5);
+
+/// The sending half of a connection, shared by the threads that send.
+#[derive(Clone)]
+pub struct Sender {
+    stream: Arc<Mutex<BufWriter<TcpStream>>>,
+    /// Set once sending failed or the link was closed.
+    closed: Arc<AtomicBool>,
+    peer: SocketAddr,
+}
+
+impl Sender {
+    /// Wraps a connected stream.
+    pub fn new(stream: &TcpStream) -> std::io::Result<Sender> {
+        let peer = stream.peer_addr()?;
+        let writer = BufWriter::new(stream.try_clone()?);
+        Ok(Sender { stream: Arc::new(Mutex::new(writer)), closed: Arc::new(AtomicBool::new(false)), peer })
+    }
+
+    /// Sends one message; false when the connection is gone.
+    pub fn send(&self, message: &Message) -> bool {
+        if self.closed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut stream = match self.stream.lock() {
+            Ok(stream) => stream,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let sent = write_frame(&mut *stream, message).is_ok() && stream.flush().is_ok();
+        if !sent {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+        sent
+    }
+
+    /// The other side's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Shuts the connection down both ways.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        if let Ok(stream) = self.stream.lock() {
+            let _ = stream.get_ref().shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Sends a heartbeat every second until the link closes.
+    pub fn start_heartbeats(&self) {
+        let sender = self.clone();
+        std::thread::spawn(move || {
+            while sender.send(&Message::Heartbeat) {
+                std::thread::sleep(HEARTBEAT_EVERY);
+            }
+        });
+    }
+}
+
+/// What the reader thread reports.
+pub enum Incoming {
+    /// A valid message.
+    Message(Message),
+    /// The connection ended: closed, broken, silent too long or a bad frame.
+    Closed(String),
+}
+
+/// Reads frames on a thread of its own, handing each to `deliver`, until
+/// the connection ends or `deliver` returns false. Heartbeats are consumed
+/// here; silence longer than [`SILENCE_LIMIT`] ends the connection.
+pub fn spawn_reader(stream: TcpStream, mut deliver: impl FnMut(Incoming) -> bool + Send + 'static) {
+    std::thread::spawn(move || {
+        let _ = stream.set_read_timeout(Some(SILENCE_LIMIT));
+        let mut reader = BufReader::new(stream);
+        let mut last_heard = Instant::now();
+        loop {
+            match read_frame(&mut reader) {
+                Ok(Message::Heartbeat) => last_heard = Instant::now(),
+                Ok(message) => {
+                    last_heard = Instant::now();
+                    if !deliver(Incoming::Message(message)) {
+                        return;
+                    }
+                }
+                Err(FrameError::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    let silent = last_heard.elapsed();
+                    let _ = deliver(Incoming::Closed(format!("no heartbeat for {} s", silent.as_secs())));
+                    return;
+                }
+                Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    let _ = deliver(Incoming::Closed("connection closed".into()));
+                    return;
+                }
+                Err(e) => {
+                    let _ = deliver(Incoming::Closed(e.to_string()));
+                    return;
+                }
+            }
+        }
+    });
+}

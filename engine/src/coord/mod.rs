@@ -1,0 +1,21 @@
+//! Distributed mode: one coordinator drives many worker processes, and their
+//! stats merge into one run.
+//!
+//! - [`coordinator`]: listens, authenticates workers, splits the run,
+//!   starts everyone together, merges snapshots, survives lost workers.
+//! - [`worker`]: joins, runs its share on its own shards, forwards snapshots.
+//! - [`link`]: framed messages over TCP with heartbeats, on plain threads.
+//! - [`split`]: the pure arithmetic of shares and feeder partitions.
+//!
+//! The messages and their framing are `stampede_proto::wire`; the merge is
+//! the same `stats::Aggregator` a single process uses.
+
+pub mod coordinator;
+pub mod link;
+pub mod split;
+pub mod worker;
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

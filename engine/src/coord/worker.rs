@@ -1,0 +1,233 @@
+//! A worker: joins a coordinator, receives its share of the run (settings,
+//! scenario text, feeder rows, setup values), runs it on its own shards
+//! exactly like a single process, and forwards every snapshot as it is merged.
+//!
+//! The worker needs no files of its own. It stops when told, on Ctrl-C, or
+//! within seconds of losing the coordinator (a closed socket or silence).
+
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stampede_proto::wire::{read_frame, FrameError, Hello, Message, Prepare, PROTOCOL_VERSION};
+
+use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
+use super::unix_ms_now;
+use crate::config::{RunConfig, Settings};
+use crate::control;
+use crate::scenario::{Plan, ScenarioDoc};
+
+/// How a worker finds its coordinator.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// `host:port` of the coordinator.
+    pub coordinator: String,
+    /// Shared secret.
+    pub token: Option<String>,
+    /// Shards to run; default one per core.
+    pub threads: Option<usize>,
+    /// I/O driver (`auto`, `uring`, `epoll`).
+    pub io_driver: Option<String>,
+    /// How long to keep trying to reach the coordinator.
+    pub connect_timeout: Duration,
+}
+
+/// A handler for custom messages of one kind from the coordinator:
+/// (link to the coordinator, data).
+pub type WorkerHandler = Box<dyn FnMut(&CoordinatorLink, &[u8]) + Send>;
+
+/// The worker's link to its coordinator, for sending custom messages.
+pub struct CoordinatorLink {
+    sender: Sender,
+}
+
+impl CoordinatorLink {
+    /// Sends a custom message to the coordinator; false if it is gone.
+    pub fn send(&self, kind: &str, data: &[u8]) -> bool {
+        self.sender.send(&Message::Custom { kind: kind.to_string(), data: data.to_vec() })
+    }
+}
+
+/// Why a worker could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The coordinator could not be reached.
+    #[error("cannot reach the coordinator at {0}: {1}")]
+    Connect(String, String),
+    /// The coordinator refused this worker.
+    #[error("the coordinator refused this worker: {0}")]
+    Rejected(String),
+    /// The coordinator went away before the run.
+    #[error("the coordinator went away: {0}")]
+    Lost(String),
+    /// The share sent could not be run.
+    #[error("cannot run the coordinator's scenario: {0}")]
+    Prepare(String),
+    /// The run failed.
+    #[error("{0}")]
+    Run(String),
+}
+
+/// What a worker did.
+#[derive(Debug)]
+pub struct WorkerReport {
+    /// Id the coordinator gave it.
+    pub worker_id: u32,
+    /// Requests it completed.
+    pub requests: u64,
+}
+
+/// Joins the coordinator and runs the share it is given. `stop` is set by
+/// signals; it is also set when the coordinator says stop or goes away.
+pub fn run(
+    options: &WorkerOptions,
+    mut handlers: BTreeMap<String, WorkerHandler>,
+    stop: Arc<AtomicBool>,
+) -> Result<WorkerReport, WorkerError> {
+    let stream = connect(options, &stop)?;
+    let sender = Sender::new(&stream).map_err(|e| WorkerError::Connect(options.coordinator.clone(), e.to_string()))?;
+    let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let hello = Hello {
+        token: options.token.clone().unwrap_or_default(),
+        version: PROTOCOL_VERSION,
+        cores: threads as u32,
+        hostname: hostname(),
+    };
+    sender.send(&Message::Hello(hello));
+    let _ = stream.set_read_timeout(Some(SILENCE_LIMIT * 2));
+    let worker_id = match read_frame(&mut &stream) {
+        Ok(Message::Welcome { worker_id }) => worker_id,
+        Ok(Message::Reject { reason }) => return Err(WorkerError::Rejected(reason)),
+        Ok(other) => return Err(WorkerError::Lost(format!("unexpected {other:?}"))),
+        Err(FrameError::Io(e)) => return Err(WorkerError::Lost(e.to_string())),
+        Err(e) => return Err(WorkerError::Lost(e.to_string())),
+    };
+    let _ = stream.set_read_timeout(None);
+    println!("worker {worker_id}: joined the coordinator at {}", options.coordinator);
+    sender.start_heartbeats();
+
+    let (tx, inbox) = flume::unbounded();
+    let link = CoordinatorLink { sender: sender.clone() };
+    let reader_stop = stop.clone();
+    link::spawn_reader(stream, move |incoming| {
+        match incoming {
+            Incoming::Message(Message::Custom { kind, data }) => match handlers.get_mut(&kind) {
+                Some(handler) => handler(&link, &data),
+                None => eprintln!("worker: no handler for custom message '{kind}'"),
+            },
+            Incoming::Message(Message::Stop) => reader_stop.store(true, Ordering::SeqCst),
+            Incoming::Message(message) => {
+                let _ = tx.send(Ok(message));
+            }
+            Incoming::Closed(reason) => {
+                reader_stop.store(true, Ordering::SeqCst);
+                let _ = tx.send(Err(reason));
+                return false;
+            }
+        }
+        true
+    });
+
+    let prepare = loop {
+        match inbox.recv() {
+            Ok(Ok(Message::Prepare(prepare))) => break prepare,
+            Ok(Ok(_)) => {}
+            Ok(Err(reason)) => return Err(WorkerError::Lost(reason)),
+            Err(_) => return Err(WorkerError::Lost("connection closed".into())),
+        }
+    };
+    let (config, plan) = match build(&prepare, options, threads) {
+        Ok(built) => built,
+        Err(e) => {
+            sender.send(&Message::Done { warnings: vec![format!("cannot run the share: {e}")] });
+            return Err(WorkerError::Prepare(e));
+        }
+    };
+    sender.send(&Message::Ready);
+    let start_at = loop {
+        match inbox.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(Message::Start { at_unix_ms })) => break at_unix_ms,
+            Ok(Ok(_)) => {}
+            Ok(Err(reason)) => return Err(WorkerError::Lost(reason)),
+            Err(_) => return Err(WorkerError::Lost("no start within 60 s".into())),
+        }
+    };
+    std::thread::sleep(Duration::from_millis(start_at.saturating_sub(unix_ms_now())));
+
+    let source_base = worker_id << 16;
+    let mut forward = |snapshot: &stampede_proto::Snapshot| {
+        let mut snapshot = snapshot.clone();
+        snapshot.source |= source_base;
+        sender.send(&Message::Snapshot(Box::new(snapshot)));
+    };
+    let outcome = control::run_with(&config, plan, &stop, &mut |_, _| {}, &mut forward)
+        .map_err(|e| WorkerError::Run(e.to_string()))?;
+    sender.send(&Message::Done { warnings: outcome.warnings.clone() });
+    // Give the coordinator a moment to read Done before the socket closes.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sender.close();
+    Ok(WorkerReport { worker_id, requests: outcome.aggregator.total().requests })
+}
+
+/// Builds the run from the coordinator's share.
+fn build(prepare: &Prepare, options: &WorkerOptions, threads: usize) -> Result<(RunConfig, Plan), String> {
+    let mut settings = Settings::default();
+    for (key, value) in &prepare.settings {
+        if let Some(key) = crate::config::known_key(key) {
+            settings.flag(key, value.clone());
+        }
+    }
+    settings.flag("threads", threads.to_string());
+    if let Some(driver) = &options.io_driver {
+        settings.flag("io-driver", driver.clone());
+    }
+    settings.flag("quiet", "true");
+    let scenario = match &prepare.scenario {
+        Some((name, text)) => {
+            let rows = prepare.feeders.iter().map(|f| (f.name.clone(), (f.columns.clone(), f.rows.clone()))).collect();
+            let doc = ScenarioDoc::parse_str(std::path::Path::new(name), text.clone()).map_err(|e| e.to_string())?;
+            Some(doc.with_feeder_rows(rows))
+        }
+        None => None,
+    };
+    let config = RunConfig::from_settings(&settings, threads).map_err(|e| e.to_string())?;
+    let mut plan = match &scenario {
+        Some(doc) => doc.compile(&config.target).map_err(|e| e.to_string())?,
+        None => Plan::single_request(&config),
+    };
+    for (name, value) in &prepare.setup_values {
+        if let Some(slot) = plan.var_names.iter().position(|n| n == name) {
+            plan.initial_vars[slot] = Some(value.clone());
+        }
+    }
+    // Setup ran once, on the coordinator.
+    plan.setup.clear();
+    plan.user_base = prepare.user_base;
+    Ok((config, plan))
+}
+
+/// Connects, retrying until the timeout (workers may start first).
+fn connect(options: &WorkerOptions, stop: &AtomicBool) -> Result<TcpStream, WorkerError> {
+    let deadline = Instant::now() + options.connect_timeout;
+    loop {
+        match TcpStream::connect(&options.coordinator) {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(e) if Instant::now() >= deadline || stop.load(Ordering::Relaxed) => {
+                return Err(WorkerError::Connect(options.coordinator.clone(), e.to_string()))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
+}

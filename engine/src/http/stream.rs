@@ -1,0 +1,255 @@
+//! The byte stream under a connection, plain TCP or TLS, and how it is dialed.
+//!
+//! [`Stream`] hides which of the two a connection holds, so `conn`, the pool
+//! and users never know. [`Connector`] dials: it picks the next `--source-ips`
+//! address (spreading connections over local addresses, since one address
+//! has only ~28k ephemeral ports), connects, and runs the TLS handshake for
+//! `https` origins. [`BufferPool`] lends read and write buffers to connections
+//! only while they exchange, so an idle keep-alive connection holds no buffer.
+//! Timeouts and retries are the client's job.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::Arc;
+
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use monoio_rustls::{ClientTlsStream, TlsConnector};
+use rustls::pki_types::ServerName;
+
+use super::failure::Failure;
+use super::tls;
+
+/// Buffers a shard keeps for reuse; beyond this, returned buffers are freed.
+const POOLED_BUFFERS_MAX: usize = 4096;
+
+/// How a run makes and uses connections, shared by every shard.
+#[derive(Debug, Clone)]
+pub struct ConnSettings {
+    /// The TLS client configuration for `https` origins.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Local addresses to connect from, in turn (`--source-ips`).
+    pub source_ips: Arc<[IpAddr]>,
+    /// Requests in flight per connection (`--pipeline`); 1 is none.
+    pub pipeline: u32,
+}
+
+impl Default for ConnSettings {
+    fn default() -> Self {
+        ConnSettings {
+            tls: None,
+            source_ips: Arc::from(Vec::new()),
+            pipeline: 1,
+        }
+    }
+}
+
+impl ConnSettings {
+    /// The connector of shard `index`; shards start on different source addresses.
+    pub fn connector(&self, index: usize) -> Connector {
+        let mut connector = Connector::new(self.tls.clone(), self.source_ips.clone(), index);
+        connector.pipeline = self.pipeline.max(1);
+        connector
+    }
+}
+
+/// Where an origin is and how to talk to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Socket address (resolved once at start).
+    pub addr: SocketAddr,
+    /// The TLS server name for `https` origins; `None` for plain HTTP.
+    pub tls_name: Option<ServerName<'static>>,
+}
+
+impl Origin {
+    /// A plain-HTTP origin.
+    pub fn plain(addr: SocketAddr) -> Self {
+        Origin {
+            addr,
+            tls_name: None,
+        }
+    }
+}
+
+/// A connected byte stream: TCP, or TLS over TCP.
+pub enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS; boxed because the session is large and connections move around.
+    Tls(Box<ClientTlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// Reads into `buf`'s spare capacity; `Ok(0)` means the peer closed
+    /// (for TLS also without close_notify, which servers commonly skip).
+    pub async fn read<T: IoBufMut>(&mut self, buf: T) -> (Result<usize, Failure>, T) {
+        match self {
+            Stream::Plain(tcp) => {
+                let (result, buf) = tcp.read(buf).await;
+                (result.map_err(|e| Failure::from_io_error(&e)), buf)
+            }
+            Stream::Tls(tls) => {
+                let (result, buf) = tls.read(buf).await;
+                let result = match result {
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                    other => other.map_err(|e| tls::failure_of(&e)),
+                };
+                (result, buf)
+            }
+        }
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all<T: IoBuf>(&mut self, buf: T) -> (Result<usize, Failure>, T) {
+        let (result, buf) = match self {
+            Stream::Plain(tcp) => tcp.write_all(buf).await,
+            Stream::Tls(tls) => tls.write_all(buf).await,
+        };
+        (result.map_err(|e| Failure::from_io_error(&e)), buf)
+    }
+}
+
+/// Dials connections for one shard.
+pub struct Connector {
+    /// The TLS client, shared by all shards (its session cache included).
+    tls: Option<TlsConnector>,
+    /// Local addresses to connect from, used in turn; empty lets the kernel pick.
+    source_ips: Arc<[IpAddr]>,
+    /// Index of the next source address.
+    next_source: Cell<usize>,
+    /// Requests each user pipelines on a connection (`--pipeline`); 1 is none.
+    pub pipeline: u32,
+}
+
+impl Connector {
+    /// A connector with this TLS configuration and these source addresses.
+    /// `first_source` staggers shards so they do not all start on one address.
+    pub fn new(
+        tls: Option<Arc<rustls::ClientConfig>>,
+        source_ips: Arc<[IpAddr]>,
+        first_source: usize,
+    ) -> Self {
+        Connector {
+            tls: tls.map(TlsConnector::from),
+            source_ips,
+            next_source: Cell::new(first_source),
+            pipeline: 1,
+        }
+    }
+
+    /// A plain connector: no TLS, kernel-chosen source address.
+    pub fn plain() -> Self {
+        Connector::new(None, Arc::from(Vec::new()), 0)
+    }
+
+    /// Connects to `origin` and, for https, completes the TLS handshake.
+    pub async fn connect(&self, origin: &Origin) -> Result<Stream, Failure> {
+        let source = (!self.source_ips.is_empty()).then(|| {
+            let index = self.next_source.get();
+            self.next_source.set(index.wrapping_add(1));
+            self.source_ips[index % self.source_ips.len()]
+        });
+        let tcp = connect_tcp(origin.addr, source)
+            .await
+            .map_err(|e| Failure::from_connect_error(&e))?;
+        // Requests are written whole; Nagle would only delay them.
+        let _ = tcp.set_nodelay(true);
+        match (&origin.tls_name, &self.tls) {
+            (None, _) => Ok(Stream::Plain(tcp)),
+            (Some(name), Some(connector)) => match connector.connect(name.clone(), tcp).await {
+                Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
+                Err(e) => Err(tls::failure_of(&io::Error::from(e))),
+            },
+            (Some(_), None) => Err(Failure::TlsHandshake),
+        }
+    }
+}
+
+/// Connects from `source` (any port) when given, else from the kernel's choice.
+async fn connect_tcp(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect_addr(addr).await;
+    };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    // Pick the port at connect time from the whole 4-tuple, not at bind time,
+    // so one source address serves many destinations (Linux 4.2+).
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt reads `on` for its given size; the fd is ours.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
+    stream.writable(false).await?;
+    // SAFETY: the descriptor belongs to `stream`, which outlives this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    match socket2::SockRef::from(&fd).take_error()? {
+        Some(e) => Err(e),
+        None => Ok(stream),
+    }
+}
+
+/// Read and write buffers lent to connections while they exchange.
+#[derive(Default)]
+pub struct BufferPool {
+    /// Idle read buffers, all of the configured capacity.
+    read: RefCell<Vec<Vec<u8>>>,
+    /// Idle write buffers.
+    write: RefCell<Vec<Vec<u8>>>,
+}
+
+impl BufferPool {
+    /// An empty read buffer of at least `capacity` bytes.
+    pub fn take_read(&self, capacity: usize) -> Vec<u8> {
+        self.read
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(capacity))
+    }
+
+    /// An empty write buffer.
+    pub fn take_write(&self) -> Vec<u8> {
+        self.write
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(1024))
+    }
+
+    /// Takes back a read buffer (its contents are forgotten).
+    pub fn give_read(&self, mut buf: Vec<u8>) {
+        let mut pool = self.read.borrow_mut();
+        if buf.capacity() > 0 && pool.len() < POOLED_BUFFERS_MAX {
+            buf.clear();
+            pool.push(buf);
+        }
+    }
+
+    /// Takes back a write buffer.
+    pub fn give_write(&self, mut buf: Vec<u8>) {
+        let mut pool = self.write.borrow_mut();
+        if buf.capacity() > 0 && pool.len() < POOLED_BUFFERS_MAX {
+            buf.clear();
+            pool.push(buf);
+        }
+    }
+}

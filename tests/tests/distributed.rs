@@ -1,0 +1,251 @@
+//! Distributed runs: a coordinator and worker processes on loopback against
+//! stampede-target, with exact merged counts, shared test data, lost
+//! workers, hostile connections and a lost coordinator.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stampede_proto::wire::{encode_frame, Hello, Message, PROTOCOL_VERSION};
+use stampede_tests::{bin, repo_file, serial, temp_file, TargetProcess};
+
+const TOKEN: &str = "test-token";
+
+/// A coordinator process, its address and its output so far.
+struct Coordinator {
+    child: Child,
+    addr: String,
+    lines: mpsc::Receiver<String>,
+    json: std::path::PathBuf,
+}
+
+impl Coordinator {
+    fn start(run_args: &[&str]) -> Coordinator {
+        let json = temp_file("summary.json", "");
+        let _ = std::fs::remove_file(&json);
+        let mut child = Command::new(bin("stampede"))
+            .arg("coordinator")
+            .args(["--bind", "127.0.0.1:0", "--token", TOKEN, "--only-summary", "--json"])
+            .arg(&json)
+            .args(run_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start coordinator");
+        let (tx, lines) = mpsc::channel();
+        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        let addr = loop {
+            let line = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
+                panic!("coordinator printed no address: {seen:?}")
+            });
+            if let Some(rest) = line.strip_prefix("coordinator listening on ") {
+                break rest.split(',').next().unwrap().to_string();
+            }
+            seen.push(line);
+        };
+        Coordinator { child, addr, lines, json }
+    }
+
+    /// Waits for the coordinator to exit; returns (exit code, all output, summary).
+    fn finish(mut self, limit: Duration) -> (Option<i32>, String, Option<Value>) {
+        let deadline = Instant::now() + limit;
+        while self.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let output: Vec<String> = self.lines.try_iter().collect();
+        let json = std::fs::read_to_string(&self.json).ok().and_then(|t| serde_json::from_str(&t).ok());
+        (status.code(), output.join("\n"), json)
+    }
+}
+
+fn worker(addr: &str, threads: &str) -> Child {
+    Command::new(bin("stampede"))
+        .args(["worker", "--coordinator", addr, "--token", TOKEN, "--threads", threads])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start worker")
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
+fn total(summary: &Value, field: &str) -> u64 {
+    summary["totals"][field].as_u64().unwrap()
+}
+
+/// Three workers with --iterations: the merged totals equal the target's count exactly.
+#[test]
+fn three_workers_merge_exact_counts() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let coordinator = Coordinator::start(&["--expect-workers", "3", "--host", &target.url(), "-u", "30", "-n", "6000"]);
+    let mut workers: Vec<Child> = ["1", "1", "2"].iter().map(|t| worker(&coordinator.addr, t)).collect();
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    for w in &mut workers {
+        assert!(wait_exit(w, Duration::from_secs(10)), "a worker did not exit");
+    }
+    assert_eq!(code, Some(0), "{output}");
+    let summary = summary.unwrap_or_else(|| panic!("no summary: {output}"));
+    assert_eq!(total(&summary, "requests"), 6000);
+    assert_eq!(total(&summary, "failures"), 0);
+    assert_eq!(target.stats().0, 6000, "target's count");
+    assert_eq!(target.stats().1, 30, "one connection per user, cluster-wide");
+    let latency = &summary["totals"]["latency_ms"];
+    let (p50, p99, max) = (latency["p50"].as_f64().unwrap(), latency["p99"].as_f64().unwrap(), latency["max"].as_f64().unwrap());
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{latency}");
+    assert_eq!(summary["generator"]["threads"], 4, "threads are the workers' cores");
+}
+
+/// The music scenario across two workers: one login per account cluster-wide, one admin login.
+#[test]
+fn music_scenario_across_two_workers() {
+    let _serial = serial();
+    let accounts = repo_file("examples/music-target-accounts.csv");
+    let target = TargetProcess::start_with(&["--accounts", accounts.to_str().unwrap()]);
+    let example = repo_file("examples/music.toml");
+    let args = ["--expect-workers", "2", "-f", example.to_str().unwrap(), "--host", &target.url(), "-u", "50", "-n", "120"];
+    let coordinator = Coordinator::start(&args);
+    let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(90));
+    for w in &mut workers {
+        wait_exit(w, Duration::from_secs(10));
+    }
+    assert_eq!(code, Some(0), "{output}");
+    let stats = target.stats_json();
+    for user in ["admin", "alice", "bob", "carol", "dave"] {
+        assert_eq!(stats["logins"][user], 1, "{user}: {}", stats["logins"]);
+    }
+    assert_eq!(stats["statuses"]["404"].as_u64().unwrap_or(0), 0, "{stats}");
+    let summary = summary.unwrap();
+    assert_eq!(total(&summary, "failures"), 0, "{}", summary["failures"]);
+    assert_eq!(stats["requests"].as_u64().unwrap(), total(&summary, "requests") + 1, "plus the one setup login");
+}
+
+/// A worker killed mid-run is named; the run ends on time and keeps what it sent.
+#[test]
+fn lost_worker_is_named_and_the_run_goes_on() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let coordinator = Coordinator::start(&["--expect-workers", "3", "--host", &target.url(), "-u", "6", "-t", "4s"]);
+    let mut workers: Vec<Child> = (0..3).map(|_| worker(&coordinator.addr, "1")).collect();
+    std::thread::sleep(Duration::from_millis(2500));
+    workers[1].kill().unwrap();
+    let started = Instant::now();
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_secs(12), "the run did not end on time");
+    for w in &mut workers {
+        wait_exit(w, Duration::from_secs(10));
+    }
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("lost"), "the lost worker is named:\n{output}");
+    let summary = summary.expect("reports are written");
+    let merged = total(&summary, "requests");
+    let served = target.stats().0;
+    assert!(merged > 0 && merged <= served, "merged {merged}, target {served}");
+    // At most the dead worker's last unsent second is missing.
+    assert!(merged as f64 >= served as f64 * 0.6, "merged {merged} of {served}");
+}
+
+/// Connections with a wrong token or random bytes are refused during a run
+/// and the run's results are exact all the same.
+#[test]
+fn hostile_connections_are_refused() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let coordinator = Coordinator::start(&["--expect-workers", "1", "--host", &target.url(), "-u", "4", "-n", "20000"]);
+    let mut w = worker(&coordinator.addr, "1");
+    std::thread::sleep(Duration::from_millis(800));
+    let hello = Message::Hello(Hello { token: "wrong".into(), version: PROTOCOL_VERSION, cores: 1, hostname: "intruder".into() });
+    let mut bad_token = TcpStream::connect(&coordinator.addr).unwrap();
+    bad_token.write_all(&encode_frame(&hello).unwrap()).unwrap();
+    let mut junk = TcpStream::connect(&coordinator.addr).unwrap();
+    junk.write_all(&[0x13, 0x37, 0x00, 0x7f, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]).unwrap();
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    wait_exit(&mut w, Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("refused connection") && output.contains("wrong token"), "{output}");
+    let summary = summary.unwrap();
+    assert_eq!(total(&summary, "requests"), 20000);
+    assert_eq!(target.stats().0, 20000);
+}
+
+/// Workers stop within 5 s when their coordinator is killed.
+#[test]
+fn workers_stop_when_the_coordinator_dies() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let mut coordinator = Coordinator::start(&["--expect-workers", "2", "--host", &target.url(), "-u", "4", "-t", "60s"]);
+    let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
+    std::thread::sleep(Duration::from_millis(2000));
+    coordinator.child.kill().unwrap();
+    let _ = coordinator.child.wait();
+    let killed = Instant::now();
+    for w in &mut workers {
+        assert!(wait_exit(w, Duration::from_secs(8)), "a worker kept running");
+    }
+    assert!(killed.elapsed() < Duration::from_secs(6), "workers took {:?}", killed.elapsed());
+}
+
+/// Locust-style config files (`master = true`, `worker = true`) make
+/// `stampede run --config` a coordinator and a worker.
+#[test]
+fn locust_config_files_start_coordinator_and_worker() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let master = temp_file(
+        "master.conf",
+        &format!(
+            "# Locust master.conf\nmaster = true\nexpect-workers = 1\nmaster-bind-host = 127.0.0.1\nmaster-bind-port = {port}\n\
+             host = {}\nusers = 3\niterations = 900\nheadless = true\nonly-summary = true\n",
+            target.url()
+        ),
+    );
+    let worker_conf = temp_file("worker.conf", &format!("worker = true\nmaster-host = 127.0.0.1\nmaster-port = {port}\n"));
+    let json = temp_file("summary.json", "");
+    let mut coordinator = Command::new(bin("stampede"))
+        .args(["run", "--config", master.to_str().unwrap(), "--json", json.to_str().unwrap()])
+        .env("STAMPEDE_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut worker = Command::new(bin("stampede"))
+        .args(["run", "--config", worker_conf.to_str().unwrap()])
+        .env("STAMPEDE_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_exit(&mut coordinator, Duration::from_secs(60)), "coordinator did not finish");
+    assert!(wait_exit(&mut worker, Duration::from_secs(10)), "worker did not finish");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(total(&summary, "requests"), 900);
+    assert_eq!(target.stats().0, 900);
+}
