@@ -16,7 +16,7 @@ use stampede_proto::Snapshot;
 use crate::config::{Load, RunConfig};
 use crate::pace;
 use crate::report::{thresholds, RunInfo};
-use crate::live::LiveLoad;
+use crate::live::{LiveLoad, LoadChange};
 use crate::scenario::Plan;
 use crate::shard::{self, Command, ShardEvent, ShardLoad, ShardSpec};
 use crate::stats::Aggregator;
@@ -143,14 +143,14 @@ pub fn run_with(
 }
 
 /// Like [`run_with`], also changing the load on the console's key presses
-/// (`keys`, see `live`).
+/// or a coordinator's set-load (`changes`, see `live`).
 pub fn run_live(
     config: &RunConfig,
     mut plan: Plan,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Aggregator, Duration),
     on_snapshot: &mut dyn FnMut(&Snapshot),
-    keys: Option<&Receiver<u8>>,
+    changes: Option<&Receiver<LoadChange>>,
 ) -> Result<RunOutcome, RunError> {
     let mut warnings = Vec::new();
     let needed = config.max_connections() + FD_RESERVE + 8 * config.threads as u64;
@@ -223,9 +223,11 @@ pub fn run_live(
         }
         let elapsed = t0.elapsed();
         if stop_reason.is_none() {
-            for key in keys.into_iter().flat_map(|keys| keys.try_iter()) {
-                if let Some(change) = live.key(key, elapsed) {
-                    println!("{change}");
+            for change in changes.into_iter().flat_map(|changes| changes.try_iter()) {
+                if let Some(said) = live.change(change, elapsed) {
+                    if !config.quiet {
+                        println!("{said}");
+                    }
                 }
             }
             live.tick(elapsed, &senders);

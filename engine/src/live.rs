@@ -23,6 +23,21 @@ const RATE_KEY_FACTOR: f64 = 1.1;
 /// A rate change smaller than this fraction is not sent to the shards.
 const RATE_EPSILON: f64 = 1e-6;
 
+/// A change of load while running: a console key, or a new absolute load
+/// (a coordinator's set-load).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LoadChange {
+    /// A key press, see [`apply_key`].
+    Key(u8),
+    /// From now on run exactly this many users, or this rate.
+    Set {
+        /// Users (closed loop).
+        users: Option<u32>,
+        /// Rate per second (open loop).
+        rate_per_s: Option<f64>,
+    },
+}
+
 /// What the console keys have changed, on top of the configured load.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Adjust {
@@ -123,6 +138,41 @@ impl LiveLoad {
         }
     }
 
+    /// Applies a change; returns a line saying what changed, if anything did.
+    pub fn change(&mut self, change: LoadChange, elapsed: Duration) -> Option<String> {
+        match change {
+            LoadChange::Key(key) => self.key(key, elapsed),
+            LoadChange::Set { users, rate_per_s } => self.set(users, rate_per_s),
+        }
+    }
+
+    /// Replaces the load by a fixed one from now on (the shape and the keys'
+    /// changes end): `users` in closed loop, `rate_per_s` in open loop.
+    pub fn set(&mut self, users: Option<u32>, rate_per_s: Option<f64>) -> Option<String> {
+        self.stages.clear();
+        self.adjust = Adjust::default();
+        match (&mut self.load, users, rate_per_s) {
+            (Load::Closed { users: configured, spawn_rate_per_s }, Some(users), _) => {
+                *configured = users;
+                *spawn_rate_per_s = None;
+                Some(format!("users set to {users}"))
+            }
+            (Load::Open { rate_per_s: configured, .. }, _, Some(rate)) if rate > 0.0 => {
+                *configured = rate;
+                Some(format!("rate set to {rate:.1}/s"))
+            }
+            _ => None,
+        }
+    }
+
+    /// What the load should be `elapsed` into the run: (users, rate).
+    pub fn wanted(&self, elapsed: Duration) -> (u32, f64) {
+        (
+            users_wanted(&self.load, &self.stages, self.adjust, elapsed),
+            rate_wanted(&self.load, &self.stages, self.adjust, elapsed),
+        )
+    }
+
     /// Applies a key press; returns a line saying what changed, if anything did.
     pub fn key(&mut self, key: u8, elapsed: Duration) -> Option<String> {
         let open_loop = matches!(self.load, Load::Open { .. });
@@ -172,7 +222,7 @@ impl LiveLoad {
 /// terminal's mode when dropped.
 pub struct KeyReader {
     /// Key presses, one byte each.
-    pub keys: Receiver<u8>,
+    pub keys: Receiver<LoadChange>,
     /// The terminal mode to restore.
     saved: libc::termios,
 }
@@ -205,7 +255,7 @@ impl KeyReader {
                 let mut byte = 0u8;
                 // SAFETY: reads at most one byte into a local we own.
                 let n = unsafe { libc::read(0, (&mut byte as *mut u8).cast(), 1) };
-                if n != 1 || tx.send(byte).is_err() {
+                if n != 1 || tx.send(LoadChange::Key(byte)).is_err() {
                     return;
                 }
             });

@@ -249,3 +249,22 @@ fn locust_config_files_start_coordinator_and_worker() {
     assert_eq!(total(&summary, "requests"), 900);
     assert_eq!(target.stats().0, 900);
 }
+
+/// A load shape is split over the workers: the cluster runs the stages' users, not one copy per worker.
+#[test]
+fn stages_are_split_over_workers() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let coordinator = Coordinator::start(&["--expect-workers", "2", "--host", &target.url(), "--stages", "1s:6,2s:6"]);
+    let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(30));
+    for w in &mut workers {
+        wait_exit(w, Duration::from_secs(10));
+    }
+    assert_eq!(code, Some(0), "{output}");
+    let summary = summary.unwrap();
+    let peak = summary["timeseries"].as_array().unwrap().iter().map(|p| p["users"].as_u64().unwrap()).max().unwrap();
+    assert_eq!(peak, 6, "cluster-wide users at the peak");
+    assert_eq!(target.stats().1, 6, "one connection per user");
+    assert_eq!(target.stats().0, total(&summary, "requests"));
+}

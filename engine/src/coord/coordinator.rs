@@ -59,6 +59,11 @@ impl WorkerLinks {
         }
     }
 
+    /// Changes a running worker's users (closed loop) or rate (open loop).
+    pub fn set_load(&self, worker: u32, users: Option<u32>, rate_per_s: Option<f64>) -> bool {
+        self.links.get(&worker).is_some_and(|l| l.send(&Message::SetLoad { users, rate_per_s }))
+    }
+
     /// Ids of the connected workers.
     pub fn workers(&self) -> Vec<u32> {
         self.links.keys().copied().collect()
@@ -200,8 +205,15 @@ pub fn run(
             Err(RecvTimeoutError::Disconnected) => break,
         }
         let elapsed = t0.elapsed();
-        if stop_reason.is_none() && stop.load(Ordering::Relaxed) {
-            stop_reason = Some(StopReason::Signal);
+        let reason = if stop.load(Ordering::Relaxed) {
+            Some(StopReason::Signal)
+        } else if config.run_time.is_some_and(|t| elapsed >= t) {
+            Some(StopReason::RunTime)
+        } else {
+            None
+        };
+        if stop_reason.is_none() && reason.is_some() {
+            stop_reason = reason;
             for worker in workers.values() {
                 worker.sender.send(&Message::Stop);
             }
@@ -413,7 +425,7 @@ fn prepares(
     let bases = split::user_bases(&users);
     let iterations = config.iterations.map(|n| split::by_cores(n, &cores));
     let mut out = Vec::with_capacity(count);
-    for (i, &worker_cores) in cores.iter().enumerate() {
+    for i in 0..count {
         let mut entries: Vec<(String, String)> = settings
             .entries()
             .into_iter()
@@ -424,7 +436,10 @@ fn prepares(
             entries.retain(|(k, _)| k != key);
             entries.push((key.to_string(), value));
         };
+        let shaped = entries.iter().any(|(k, _)| k == "stages" || k == "rate-stages");
         match config.load {
+            // A shaped run takes its users or rate from the (scaled) stages.
+            _ if shaped => entries.retain(|(k, _)| !matches!(k.as_str(), "users" | "rate" | "spawn-rate")),
             Load::Closed { spawn_rate_per_s, .. } => {
                 share("users", users[i].to_string(), &mut entries);
                 if let Some(rate) = spawn_rate_per_s {
@@ -436,6 +451,21 @@ fn prepares(
                 let cap = split::by_cores(u64::from(max_in_flight), &cores)[i].max(1);
                 share("max-in-flight", cap.to_string(), &mut entries);
             }
+        }
+        // A load shape runs on every worker, scaled to its share.
+        let fraction = f64::from(cores[i]) / cores.iter().map(|&c| f64::from(c)).sum::<f64>();
+        for key in ["stages", "rate-stages"] {
+            if let Some((_, text)) = entries.iter_mut().find(|(k, _)| k == key) {
+                let stages = crate::shape::parse_stages(text).map_err(|e| CoordError::Split(format!("--{key}: {e}")))?;
+                *text = stages
+                    .iter()
+                    .map(|s| format!("{}ms:{}", s.duration.as_millis(), s.target * fraction))
+                    .collect::<Vec<_>>()
+                    .join(",");
+            }
+        }
+        if entries.iter().any(|(k, _)| k == "step-users") {
+            return Err(CoordError::Split("step load is not supported in distributed runs yet; use --stages".into()));
         }
         if let Some(iterations) = &iterations {
             if iterations[i] == 0 {
@@ -456,7 +486,6 @@ fn prepares(
             let name = doc.path().file_name().map_or_else(|| "scenario.toml".into(), |n| n.to_string_lossy().into_owned());
             (name, doc.source().to_string())
         });
-        let _ = worker_cores;
         out.push(Prepare { settings: entries, scenario, feeders, setup_values: setup_values.clone(), user_base: bases[i] });
     }
     Ok(out)

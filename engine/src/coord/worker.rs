@@ -17,6 +17,7 @@ use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
 use super::unix_ms_now;
 use crate::config::{RunConfig, Settings};
 use crate::control;
+use crate::live::LoadChange;
 use crate::scenario::{Plan, ScenarioDoc};
 
 /// How a worker finds its coordinator.
@@ -109,6 +110,7 @@ pub fn run(
     sender.start_heartbeats();
 
     let (tx, inbox) = flume::unbounded();
+    let (load_tx, load_changes) = flume::unbounded();
     let link = CoordinatorLink { sender: sender.clone() };
     let reader_stop = stop.clone();
     link::spawn_reader(stream, move |incoming| {
@@ -118,6 +120,9 @@ pub fn run(
                 None => eprintln!("worker: no handler for custom message '{kind}'"),
             },
             Incoming::Message(Message::Stop) => reader_stop.store(true, Ordering::SeqCst),
+            Incoming::Message(Message::SetLoad { users, rate_per_s }) => {
+                let _ = load_tx.send(LoadChange::Set { users, rate_per_s });
+            }
             Incoming::Message(message) => {
                 let _ = tx.send(Ok(message));
             }
@@ -162,7 +167,7 @@ pub fn run(
         snapshot.source |= source_base;
         sender.send(&Message::Snapshot(Box::new(snapshot)));
     };
-    let outcome = control::run_with(&config, plan, &stop, &mut |_, _| {}, &mut forward)
+    let outcome = control::run_live(&config, plan, &stop, &mut |_, _| {}, &mut forward, Some(&load_changes))
         .map_err(|e| WorkerError::Run(e.to_string()))?;
     sender.send(&Message::Done { warnings: outcome.warnings.clone() });
     // Give the coordinator a moment to read Done before the socket closes.
