@@ -12,8 +12,7 @@
 //! microsecond (`0.241`) rather than rounded to whole milliseconds, which
 //! would read 0 for most requests a fast target serves.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use hdrhistogram::Histogram;
@@ -195,7 +194,7 @@ pub fn write_csv(
         exceptions_csv(),
     ];
     for (path, text) in paths.iter().zip(&texts) {
-        write_atomically(path, text)?;
+        super::output::write_atomic(path, text.as_bytes())?;
     }
     Ok(paths)
 }
@@ -208,9 +207,7 @@ pub fn check_writable(prefix: &Path) -> io::Result<()> {
         let message = format!("{} is a directory", dir.display());
         return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
     }
-    let probe = temp_path(&paths[0])?;
-    File::create(&probe)?;
-    fs::remove_file(&probe)
+    super::output::check_writable(&paths[0])
 }
 
 /// Cumulative counts and latencies of one history row's scope, second by second.
@@ -374,38 +371,12 @@ fn push_row(out: &mut String, cells: &[String]) {
     out.push_str("\r\n");
 }
 
-/// Writes `text` to a hidden temp file beside `path`, then renames it over `path`.
-fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
-    let temp = temp_path(path)?;
-    let written = File::create(&temp)
-        .and_then(|file| {
-            let mut writer = BufWriter::new(file);
-            writer.write_all(text.as_bytes())?;
-            writer.into_inner().map_err(|e| e.into_error())?.sync_all()
-        })
-        .and_then(|()| fs::rename(&temp, path));
-    if written.is_err() {
-        // Best effort: the temp file is useless, and the write error is what matters.
-        let _ = fs::remove_file(&temp);
-    }
-    written
-}
 
-/// A hidden temp file beside `path`, so the rename stays on one file system.
-fn temp_path(path: &Path) -> io::Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| {
-        let message = format!("CSV path {} names no file", path.display());
-        io::Error::new(io::ErrorKind::InvalidInput, message)
-    })?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(".tmp");
-    Ok(path.with_file_name(temp_name))
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use crate::stats::test_support::{endpoint, snapshot};
     use stampede_proto::FailureKind::{Connect, Status};
 

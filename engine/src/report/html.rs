@@ -21,9 +21,8 @@ mod series;
 mod tables;
 
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{self, Write as _};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -32,6 +31,9 @@ use self::series::{cpu_saturation, LoadShape, CPU_SATURATED_SHARE};
 use super::console::format_ms;
 use super::json::RunInfo;
 use crate::stats::Aggregator;
+
+/// Checks before a run that the report can later be written at a path.
+pub use super::output::check_writable;
 
 /// The page's stylesheet, inlined into every report.
 const STYLE: &str = include_str!("html/style.css");
@@ -83,50 +85,11 @@ pub fn write_report(
     info: &RunInfo,
     notes: &Notes,
 ) -> io::Result<()> {
-    let temp = temp_path(path)?;
-    let written = write_synced(&temp, render(agg, info, notes).as_bytes())
-        .and_then(|()| fs::rename(&temp, path));
-    if written.is_err() {
-        // Best effort: the temp file is useless, and the write error is what matters.
-        let _ = fs::remove_file(&temp);
-    }
-    written
+    super::output::write_atomic(path, render(agg, info, notes).as_bytes())
 }
 
-/// Checks before a run that a report can later be written at `path`: it is
-/// not a directory, and a file can be created (and is removed again) beside it.
-pub fn check_writable(path: &Path) -> io::Result<()> {
-    if path.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "it is a directory",
-        ));
-    }
-    let probe = temp_path(path)?;
-    File::create(&probe)?;
-    fs::remove_file(&probe)
-}
 
-/// A hidden temp file beside `path`, so the rename stays on one file system.
-fn temp_path(path: &Path) -> io::Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("'{}' names no file", path.display()),
-        )
-    })?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(".tmp");
-    Ok(path.with_file_name(temp_name))
-}
 
-/// Writes `bytes` to a new file at `path` and syncs it to disk.
-fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
 
 /// What the report says about the run's setup, read from its config value
 /// (so a report re-rendered from saved data reads the same fields).

@@ -6,15 +6,17 @@
 //! facts (CPU time, RSS, fd limit) is the caller's job. Times are milliseconds
 //! as floats with microsecond precision; rates are per second.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use super::thresholds::Verdict;
 use crate::stats::{max_ms, mean_ms, min_ms, percentile_ms, Aggregator, EndpointTotals};
+
+/// Checks before a run that the report can later be written at a path.
+pub use super::output::check_writable;
 
 /// Name and version of the summary's shape; bumped when a field changes meaning.
 pub const SUMMARY_SCHEMA: &str = "stampede.summary/1";
@@ -63,27 +65,11 @@ pub fn write_summary(
     info: &RunInfo,
     verdicts: &[Verdict],
 ) -> io::Result<()> {
-    let temp = temp_path(path)?;
-    let written =
-        write_pretty(&temp, &summary(agg, info, verdicts)).and_then(|()| fs::rename(&temp, path));
-    if written.is_err() {
-        // Best effort: the temp file is useless, and the write error is what matters.
-        let _ = fs::remove_file(&temp);
-    }
-    written
+    let mut text = serde_json::to_vec_pretty(&summary(agg, info, verdicts))?;
+    text.push(b'\n');
+    super::output::write_atomic(path, &text)
 }
 
-/// Checks before a run that the summary can later be written at `path`: it
-/// is not a directory, and a file can be created (and is removed again) beside it.
-pub fn check_writable(path: &Path) -> io::Result<()> {
-    if path.is_dir() {
-        let message = "it is a directory";
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
-    }
-    let probe = temp_path(path)?;
-    File::create(&probe)?;
-    fs::remove_file(&probe)
-}
 
 /// The "totals" object.
 fn totals_json(agg: &Aggregator, total: &EndpointTotals, duration_s: f64) -> Value {
@@ -206,30 +192,12 @@ fn round_ms(ms: f64) -> f64 {
     (ms * 1_000.0).round() / 1_000.0
 }
 
-/// A hidden temp file beside `path`, so the rename stays on one file system.
-fn temp_path(path: &Path) -> io::Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| {
-        let message = format!("summary path {} names no file", path.display());
-        io::Error::new(io::ErrorKind::InvalidInput, message)
-    })?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(".tmp");
-    Ok(path.with_file_name(temp_name))
-}
 
-/// Writes `value` as pretty JSON plus a newline, and syncs it to disk.
-fn write_pretty(path: &Path, value: &Value) -> io::Result<()> {
-    let mut writer = BufWriter::new(File::create(path)?);
-    serde_json::to_writer_pretty(&mut writer, value)?;
-    writer.write_all(b"\n")?;
-    let file = writer.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use crate::stats::test_support::{endpoint, histogram, snapshot};
     use stampede_proto::FailureKind::Status;
     use stampede_proto::HistogramBuckets;

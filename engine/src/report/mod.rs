@@ -20,6 +20,7 @@ pub mod console;
 pub mod csv;
 pub mod html;
 pub mod json;
+pub mod output;
 pub mod runfile;
 pub mod thresholds;
 

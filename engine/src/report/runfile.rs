@@ -8,9 +8,9 @@
 //! took; comparing is `compare`'s. This module only moves bytes between the
 //! two and checks up front that a run file can be written.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::io;
+use std::path::Path;
 
 use serde_json::Value;
 use stampede_proto::{decode_run, encode_run, is_run_file, RunFacts, RunFileError, RunRecord};
@@ -20,6 +20,9 @@ use super::json::RunInfo;
 use super::thresholds::{parse_threshold, Threshold};
 use crate::control::{RunOutcome, StopReason};
 use crate::stats::Aggregator;
+
+/// Checks before a run that the report can later be written at a path.
+pub use super::output::check_writable;
 
 /// Why a run file (or summary, for `compare`) could not be loaded; one line each.
 #[derive(Debug, thiserror::Error)]
@@ -44,26 +47,9 @@ pub enum LoadError {
 pub fn write_run(path: &Path, outcome: &RunOutcome) -> io::Result<()> {
     let facts = facts_of(outcome)?;
     let bytes = encode_run(&facts, &outcome.snapshots).map_err(io::Error::other)?;
-    let temp = temp_path(path)?;
-    let written = write_synced(&temp, &bytes).and_then(|()| fs::rename(&temp, path));
-    if written.is_err() {
-        // Best effort: the temp file is useless, and the write error is what matters.
-        let _ = fs::remove_file(&temp);
-    }
-    written
+    super::output::write_atomic(path, &bytes)
 }
 
-/// Checks before a run that a run file can later be written at `path`: it is
-/// not a directory, and a file can be created (and is removed again) beside it.
-pub fn check_writable(path: &Path) -> io::Result<()> {
-    if path.is_dir() {
-        let message = "it is a directory";
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
-    }
-    let probe = temp_path(path)?;
-    File::create(&probe)?;
-    fs::remove_file(&probe)
-}
 
 /// Loads a run file and replays its snapshots into a fresh aggregator, one
 /// with per-endpoint series when `endpoint_series` (as `--csv-full-history`
@@ -166,28 +152,12 @@ fn outcome_of(record: RunRecord, endpoint_series: bool) -> Result<RunOutcome, Lo
     })
 }
 
-/// A hidden temp file beside `path`, so the rename stays on one file system.
-fn temp_path(path: &Path) -> io::Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| {
-        let message = format!("'{}' names no file", path.display());
-        io::Error::new(io::ErrorKind::InvalidInput, message)
-    })?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(".tmp");
-    Ok(path.with_file_name(temp_name))
-}
 
-/// Writes `bytes` to a new file at `path` and syncs it to disk.
-fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use crate::report::{csv, json};
     use crate::stats::test_support::{endpoint, snapshot};
     use serde_json::json;

@@ -1,5 +1,7 @@
 //! Tests of the HTML report on synthetic runs built from real snapshots.
 
+use std::fs;
+
 use serde_json::json;
 use stampede_proto::FailureKind::{Connect, Status};
 use stampede_proto::HistogramBuckets;
