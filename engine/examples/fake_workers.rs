@@ -56,6 +56,7 @@ fn snapshot(source: u32, interval: u32, endpoints: usize, seed: u64) -> Snapshot
                 bytes_received: 1000 * 700,
                 latency_us: HistogramBuckets::encode(&h).unwrap(),
                 service_us: None,
+                ttfb_us: HistogramBuckets::default(),
             }
         })
         .collect();
@@ -71,6 +72,9 @@ fn snapshot(source: u32, interval: u32, endpoints: usize, seed: u64) -> Snapshot
         endpoints,
         wall_us: 1_000_000,
         sched_lag_us: HistogramBuckets::default(),
+        connect_us: HistogramBuckets::default(),
+        tls_handshake_us: HistogramBuckets::default(),
+        addresses: vec![],
     }
 }
 

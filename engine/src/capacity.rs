@@ -377,6 +377,7 @@ pub fn run_step(
     config.stages = Vec::new();
     config.thresholds = Vec::new();
     config.abort_on_fail = false;
+    config.keep_exact_timeseries = true;
     let outcome = control::run(&config, plan.clone(), stop, &mut |_, _| {})?;
     Ok(measure(
         &outcome.aggregator,
@@ -408,7 +409,10 @@ pub fn measure(
     let mut latency = Histogram::<u64>::new(2).expect("constant significant figures are valid");
     let (mut requests, mut failures, mut seconds, mut cpu_us) = (0u64, 0u64, 0.0f64, 0u64);
     for point in &window {
-        let _ = latency.add(&point.latency_us);
+        // Capacity steps keep every point whole (`RunConfig::keep_exact_timeseries`).
+        if let Some(histogram) = point.latency_us.histogram() {
+            let _ = latency.add(histogram);
+        }
         requests += point.requests;
         failures += point.failures;
         seconds += point.duration_s();

@@ -88,6 +88,9 @@ pub struct CoordinatorArgs {
     /// How long to wait for the workers; default 60s.
     #[arg(long)]
     pub wait_timeout: Option<String>,
+    /// When a worker is lost mid-run: continue (default), rebalance its load over the others, or abort.
+    #[arg(long, value_name = "continue|rebalance|abort")]
+    pub on_worker_loss: Option<String>,
     /// The run, as for `stampede run`.
     #[command(flatten)]
     pub run: RunArgs,
@@ -194,6 +197,18 @@ pub struct RunArgs {
     /// HTTP/1.1 pipelining: requests each user keeps in flight on its connection (single-URL runs).
     #[arg(long, value_name = "N")]
     pub pipeline: Option<String>,
+    /// Use these addresses for a host name instead of DNS, like curl's: NAME:ADDR[,ADDR...]; repeatable.
+    #[arg(long, value_name = "NAME:ADDRS")]
+    pub resolve: Vec<String>,
+    /// Re-resolve host names this often (e.g. 30s); default: resolve once at start.
+    #[arg(long, value_name = "DURATION")]
+    pub dns_ttl: Option<String>,
+    /// Connects in flight per shard at most, so fast ramps are no connect storm; default 256.
+    #[arg(long, value_name = "N")]
+    pub max_connecting: Option<String>,
+    /// Start even when the open-file limit cannot be raised to what the run needs.
+    #[arg(long)]
+    pub allow_low_fd_limit: bool,
     /// Connect and request timeout; default 60s.
     #[arg(long)]
     pub timeout: Option<String>,
@@ -265,6 +280,8 @@ impl RunArgs {
             ("io-driver", &self.io_driver),
             ("source-ips", &self.source_ips),
             ("pipeline", &self.pipeline),
+            ("dns-ttl", &self.dns_ttl),
+            ("max-connecting", &self.max_connecting),
             ("timeout", &self.timeout),
             ("stop-timeout", &self.stop_timeout),
             ("print-interval", &self.print_interval),
@@ -277,8 +294,14 @@ impl RunArgs {
         if !self.headers.is_empty() {
             s.flag("header", self.headers.join("\n"));
         }
+        if !self.resolve.is_empty() {
+            s.flag("resolve", self.resolve.join("\n"));
+        }
         if let Some(scenario) = &self.scenario {
             s.flag("scenario", scenario.display().to_string());
+        }
+        if self.allow_low_fd_limit {
+            s.flag("allow-low-fd-limit", "true");
         }
         if self.insecure {
             s.flag("insecure", "true");

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -104,6 +104,10 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("key", "--key", KeyUse::Used),
     ("source-ips", "--source-ips", KeyUse::Used),
     ("pipeline", "--pipeline", KeyUse::Used),
+    ("resolve", "--resolve", KeyUse::Used),
+    ("dns-ttl", "--dns-ttl", KeyUse::Used),
+    ("max-connecting", "--max-connecting", KeyUse::Used),
+    ("allow-low-fd-limit", "--allow-low-fd-limit", KeyUse::Used),
     ("timeout", "--timeout", KeyUse::Used),
     ("stop-timeout", "--stop-timeout", KeyUse::Used),
     ("json", "--json", KeyUse::Used),
@@ -290,6 +294,9 @@ pub struct TargetUrl {
     /// The address with the TLS server name for `https://` URLs.
     #[serde(skip)]
     pub origin: crate::http::Origin,
+    /// `--resolve` overrides it was resolved with; scenario hosts use them too.
+    #[serde(skip)]
+    pub resolve: Vec<(String, Vec<std::net::IpAddr>)>,
 }
 
 /// A validated run.
@@ -330,6 +337,10 @@ pub struct RunConfig {
     pub csv: Option<PathBuf>,
     /// Also write a stats-history row per endpoint and second, not only the Aggregated one.
     pub csv_full_history: bool,
+    /// Keep every second's whole latency histogram instead of compacting old
+    /// ones; a capacity step sets it to merge the seconds of its hold.
+    #[serde(skip)]
+    pub keep_exact_timeseries: bool,
     /// Pass/fail criteria judged at the end; any failing one makes the exit code 99.
     pub thresholds: Vec<Threshold>,
     /// Where to write the self-contained HTML report.
@@ -356,6 +367,13 @@ pub struct RunConfig {
     pub source_ips: Vec<std::net::IpAddr>,
     /// Requests in flight per connection (`--pipeline`); 1 is no pipelining.
     pub pipeline: u32,
+    /// Re-resolve host names this often (`--dns-ttl`); `None` resolves once at start.
+    #[serde(serialize_with = "serialize_opt_secs")]
+    pub dns_ttl: Option<Duration>,
+    /// Connects in flight per shard at most (`--max-connecting`).
+    pub max_connecting: u32,
+    /// Run even when the open-file limit is below what the run needs (`--allow-low-fd-limit`).
+    pub allow_low_fd_limit: bool,
     /// Load shape (`--stages`, `--rate-stages`, step load): targets for users
     /// (closed loop) or the rate (open loop) over time; empty for a fixed load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -389,7 +407,8 @@ impl RunConfig {
             .get("host")
             .ok_or_else(|| ConfigError::new("--host", "a target URL is required, e.g. --host http://127.0.0.1:8080"))?;
         let path = settings.parsed("path", parse_path)?;
-        let target = parse_url(&host.value, path.as_deref())
+        let resolve = settings.parsed("resolve", crate::http::dns::parse_overrides)?.unwrap_or_default();
+        let target = parse_url_with(&host.value, path.as_deref(), &resolve)
             .map_err(|m| ConfigError::new(&host.origin, m))?;
         let users = settings.parsed("users", |v| parse_count(v, 1, 10_000_000))?.map(|n| n as u32);
         let rate = settings.parsed("rate", parse_rate)?;
@@ -441,7 +460,10 @@ impl RunConfig {
         if pipeline > 1 && matches!(load, Load::Open { .. }) {
             return Err(ConfigError::new(settings.origin("pipeline"), "applies to --users (closed loop), not to --rate"));
         }
-        let conn = ConnSettings { tls: Some(tls_config), source_ips: source_ips.clone().into(), pipeline };
+        let max_connecting = settings
+            .parsed("max-connecting", |v| parse_count(v, 1, 1_000_000))?
+            .map_or(crate::http::dial::DEFAULT_MAX_CONNECTING, |n| n as u32);
+        let conn = ConnSettings { tls: Some(tls_config), source_ips: source_ips.clone().into(), pipeline, max_connecting };
         Ok(RunConfig {
             scenario: settings.get("scenario").map(|s| PathBuf::from(&s.value)),
             target,
@@ -463,6 +485,7 @@ impl RunConfig {
             save_run: settings.get("save-run").map(|s| PathBuf::from(&s.value)),
             csv: settings.get("csv").map(|s| PathBuf::from(&s.value)),
             csv_full_history: settings.parsed("csv-full-history", parse_bool)?.unwrap_or(false),
+            keep_exact_timeseries: false,
             thresholds: settings.parsed("threshold", parse_thresholds)?.unwrap_or_default(),
             html: settings.get("html").map(|s| PathBuf::from(&s.value)),
             print_interval: settings.parsed("print-interval", parse_duration)?.unwrap_or(Duration::from_secs(2)),
@@ -474,6 +497,9 @@ impl RunConfig {
             conn,
             source_ips,
             pipeline,
+            dns_ttl: settings.parsed("dns-ttl", parse_duration)?,
+            max_connecting,
+            allow_low_fd_limit: settings.parsed("allow-low-fd-limit", parse_bool)?.unwrap_or(false),
         })
     }
 
@@ -657,6 +683,15 @@ fn parse_source_ips(text: &str) -> Result<Vec<std::net::IpAddr>, String> {
 
 /// Parses `http[s]://host[:port][/path]`, resolving the host once.
 pub fn parse_url(url: &str, path_override: Option<&str>) -> Result<TargetUrl, String> {
+    parse_url_with(url, path_override, &[])
+}
+
+/// [`parse_url`] with `--resolve` overrides: a named host gets their addresses, not DNS's.
+pub fn parse_url_with(
+    url: &str,
+    path_override: Option<&str>,
+    resolve: &[(String, Vec<std::net::IpAddr>)],
+) -> Result<TargetUrl, String> {
     let (rest, https) = if let Some(rest) = url.strip_prefix("http://") {
         (rest, false)
     } else if let Some(rest) = url.strip_prefix("https://") {
@@ -673,11 +708,8 @@ pub fn parse_url(url: &str, path_override: Option<&str>) -> Result<TargetUrl, St
     }
     let (host, port) = split_host_port(authority).ok_or_else(|| format!("'{url}' has an invalid port"))?;
     let port = if https && !authority.ends_with(&format!(":{port}")) { 443 } else { port };
-    let addr = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve '{host}': {e}"))?
-        .next()
-        .ok_or_else(|| format!("'{host}' resolved to no address"))?;
+    let addrs = crate::http::dns::HostAddrs::resolve(host, port, resolve)?;
+    let addr = *addrs.current().first().ok_or_else(|| format!("'{host}' resolved to no address"))?;
     let path = match (path_override, url_path) {
         (Some(p), _) => p.to_string(),
         (None, "") => "/".to_string(),
@@ -685,8 +717,9 @@ pub fn parse_url(url: &str, path_override: Option<&str>) -> Result<TargetUrl, St
         (None, p) => p.to_string(),
     };
     let tls_name = if https { Some(tls::server_name(host)?) } else { None };
-    let origin = crate::http::Origin { addr, tls_name };
-    Ok(TargetUrl { url: url.to_string(), authority: authority.to_string(), path, addr, origin })
+    let origin = crate::http::Origin { addr, addrs, tls_name };
+    let resolve = resolve.to_vec();
+    Ok(TargetUrl { url: url.to_string(), authority: authority.to_string(), path, addr, origin, resolve })
 }
 
 /// Splits `host:port`, `[v6]:port`, or a bare host (port 80).

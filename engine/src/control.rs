@@ -42,6 +42,8 @@ pub enum StopReason {
     Signal,
     /// A threshold failed with `--abort-on-fail`.
     ThresholdFailed,
+    /// A worker was lost with `--on-worker-loss abort`.
+    WorkerLost,
 }
 
 impl StopReason {
@@ -52,12 +54,19 @@ impl StopReason {
             StopReason::Completed => "completed",
             StopReason::Signal => "signal",
             StopReason::ThresholdFailed => "threshold_failed",
+            StopReason::WorkerLost => "worker_lost",
         }
     }
 
     /// The reason named `name` by [`as_str`](Self::as_str) (as a run file stores it).
     pub fn from_name(name: &str) -> Option<StopReason> {
-        let all = [StopReason::RunTime, StopReason::Completed, StopReason::Signal, StopReason::ThresholdFailed];
+        let all = [
+            StopReason::RunTime,
+            StopReason::Completed,
+            StopReason::Signal,
+            StopReason::ThresholdFailed,
+            StopReason::WorkerLost,
+        ];
         all.into_iter().find(|reason| reason.as_str() == name)
     }
 }
@@ -82,6 +91,20 @@ pub enum RunError {
     /// Shards did not report ready in time.
     #[error("shards did not start within {0:?}")]
     StartupTimeout(Duration),
+    /// The open-file limit could not be raised to what the run needs.
+    #[error(
+        "open-file limit {limit} is below the {needed} this run needs (users + reserve), and it could not be raised \
+         (hard limit {hard}); raise it (ulimit -Hn {needed} as root, or LimitNOFILE= in systemd), \
+         run fewer users, or pass --allow-low-fd-limit to run anyway and count connect errors"
+    )]
+    FdLimit {
+        /// The soft limit in force.
+        limit: u64,
+        /// The hard limit in force.
+        hard: u64,
+        /// Descriptors the run needs.
+        needed: u64,
+    },
 }
 
 /// Everything a finished run hands to the reporters.
@@ -99,6 +122,8 @@ pub struct RunOutcome {
     /// Every snapshot the aggregator merged, in merge order, for the run file;
     /// empty unless `config.save_run` is set (they hold whole histograms).
     pub snapshots: Vec<Snapshot>,
+    /// The workers of a distributed run; empty otherwise.
+    pub workers: Vec<crate::report::workers::WorkerRow>,
 }
 
 /// Installs Ctrl-C and SIGTERM handlers: the first sets the returned flag (a
@@ -154,13 +179,16 @@ pub fn run_live(
 ) -> Result<RunOutcome, RunError> {
     let mut warnings = Vec::new();
     let needed = config.max_connections() + FD_RESERVE + 8 * config.threads as u64;
-    let fd_limit = match sys::raise_fd_limit(needed) {
-        Ok(limit) => limit.soft,
+    let (fd_limit, fd_hard) = match sys::raise_fd_limit(needed) {
+        Ok(limit) => (limit.soft, limit.hard),
         Err(e) => {
             warnings.push(format!("cannot read the open-file limit: {e}"));
-            0
+            (0, 0)
         }
     };
+    if fd_limit > 0 && fd_limit < needed && !config.allow_low_fd_limit {
+        return Err(RunError::FdLimit { limit: fd_limit, hard: fd_hard, needed });
+    }
     if fd_limit < needed {
         warnings.push(format!(
             "open-file limit {fd_limit} is below the {needed} this run may need; \
@@ -170,6 +198,11 @@ pub fn run_live(
 
     let values = setup::run(&plan, config).map_err(RunError::Setup)?;
     setup::apply(&mut plan, values);
+    // Re-resolves host names every --dns-ttl until the run ends (dropped).
+    let _dns = crate::http::dns::Refresher::start(
+        plan.origins.iter().map(|o| o.addrs.clone()).collect(),
+        config.dns_ttl,
+    );
 
     let (event_tx, events) = flume::unbounded();
     let (mut shards, drivers) = start_shards(config, Arc::new(plan), event_tx, &events)?;
@@ -185,6 +218,9 @@ pub fn run_live(
     } else {
         Aggregator::new()
     };
+    if config.keep_exact_timeseries {
+        aggregator.keep_exact_timeseries();
+    }
     let mut connections_opened = 0;
     let senders: Vec<Sender<Command>> = shards.iter().map(|s| s.commands.clone()).collect();
     let mut live = LiveLoad::new(config);
@@ -296,6 +332,7 @@ pub fn run_live(
         connections_opened,
         warnings,
         snapshots: merged.snapshots,
+        workers: Vec::new(),
     })
 }
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use stampede_engine::config::{parse_duration, RunConfig, Settings};
-use stampede_engine::coord::coordinator::{self, CoordinatorHooks, CoordinatorOptions};
+use stampede_engine::coord::coordinator::{self, CoordinatorHooks, CoordinatorOptions, OnWorkerLoss};
 use stampede_engine::coord::worker::{self, WorkerOptions};
-use stampede_engine::control::{self, RunOutcome};
+use stampede_engine::control::{self, RunOutcome, StopReason};
 use stampede_engine::report::thresholds::Threshold;
 use stampede_engine::report::{banner as console, compare, csv, html, json, runfile, thresholds};
 use stampede_engine::scenario::{Plan, ScenarioDoc};
@@ -123,7 +123,11 @@ fn coordinator_options(args: Option<&CoordinatorArgs>, settings: &Settings) -> R
     if token.is_none() {
         eprintln!("warning: no --token (or STAMPEDE_TOKEN): any worker that reaches {bind} can join");
     }
-    Ok(CoordinatorOptions { bind, expect_workers: expect, token, wait_timeout })
+    let on_loss = match args.and_then(|a| a.on_worker_loss.as_deref()) {
+        Some(text) => OnWorkerLoss::parse(text).map_err(|e| format!("--on-worker-loss: {e}"))?,
+        None => OnWorkerLoss::Continue,
+    };
+    Ok(CoordinatorOptions { bind, expect_workers: expect, token, wait_timeout, on_loss })
 }
 
 /// `stampede worker`: joins a coordinator and runs what it sends.
@@ -300,6 +304,11 @@ fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>, coordinator
             println!("Run saved to {} (stampede report / stampede compare read it)", path.display());
         }
     }
+    // A run aborted because a worker was lost is a failed run, reports or not.
+    if outcome.stop_reason == StopReason::WorkerLost {
+        eprintln!("error: a worker was lost and --on-worker-loss abort stopped the run");
+        return ExitCode::from(EXIT_RUN_ERROR);
+    }
     code
 }
 
@@ -405,6 +414,7 @@ fn check_outputs(config: &ReportConfig) -> Result<(), ExitCode> {
 fn report(config: &ReportConfig, outcome: &RunOutcome) -> ExitCode {
     if !config.quiet {
         println!("{}", console::final_report(&outcome.aggregator, &outcome.info, outcome.stop_reason.as_str()));
+        print!("{}", stampede_engine::report::workers::console_table(&outcome.workers));
     }
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");
@@ -423,7 +433,11 @@ fn report(config: &ReportConfig, outcome: &RunOutcome) -> ExitCode {
         }
     }
     if let Some(path) = &config.html {
-        let notes = html::Notes { stop_reason: Some(outcome.stop_reason.as_str()), warnings: &outcome.warnings };
+        let notes = html::Notes {
+            stop_reason: Some(outcome.stop_reason.as_str()),
+            warnings: &outcome.warnings,
+            workers: &outcome.workers,
+        };
         if let Err(e) = html::write_report(path, &outcome.aggregator, &outcome.info, &notes) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(EXIT_RUN_ERROR);

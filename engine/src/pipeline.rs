@@ -45,12 +45,13 @@ pub async fn run_user(shard: Rc<Shard>, depth: usize) {
                 let mut record = |outcome: Result<crate::http::Exchange, Failure>,
                                   done_at: Instant| {
                     let service = done_at.saturating_duration_since(sent_at);
-                    let (bytes, failure) = match outcome {
-                        Err(failure) => (0, Some(failure)),
+                    let (bytes, failure, ttfb) = match outcome {
+                        Err(failure) => (0, Some(failure), None),
                         Ok(exchange) => {
                             let failure = (exchange.status >= 400)
                                 .then_some(Failure::Status(exchange.status));
-                            (exchange.bytes_received, failure)
+                            let ttfb = exchange.first_byte_at.saturating_duration_since(sent_at);
+                            (exchange.bytes_received, failure, Some(ttfb))
                         }
                     };
                     failed |= failure.is_some();
@@ -60,6 +61,7 @@ pub async fn run_user(shard: Rc<Shard>, depth: usize) {
                         failure,
                         service,
                         service,
+                        ttfb,
                     );
                 };
                 shard

@@ -237,7 +237,12 @@ impl Shard {
             is_final,
         };
         self.next_interval.set(mark.interval + 1);
-        self.recorder.borrow_mut().take_snapshot(mark).ok()
+        let mut snapshot = self.recorder.borrow_mut().take_snapshot(mark).ok()?;
+        let (connect_us, tls_handshake_us, addresses) = self.client.dial_stats().borrow_mut().take().ok()?;
+        snapshot.connect_us = connect_us;
+        snapshot.tls_handshake_us = tls_handshake_us;
+        snapshot.addresses = addresses;
+        Some(snapshot)
     }
 }
 

@@ -151,7 +151,7 @@ impl VirtualUser {
             None => {
                 if let Err(slot) = self.render(step) {
                     let failure = Failure::Template(self.plan.unset_messages[slot]);
-                    env.recorder.borrow_mut().record(step.endpoint, 0, Some(failure), Duration::ZERO, Duration::ZERO);
+                    env.recorder.borrow_mut().record(step.endpoint, 0, Some(failure), Duration::ZERO, Duration::ZERO, None);
                     return Some(failure);
                 }
             }
@@ -162,12 +162,16 @@ impl VirtualUser {
         let outcome = env.client.send(step.origin, &self.request, step.is_head, step.timeout, &mut self.capture).await;
         let done_at = Instant::now();
         let service = done_at.saturating_duration_since(sent_at);
-        let latency = intended.map_or(service, |at| done_at.saturating_duration_since(at));
-        let (bytes, failure) = match outcome {
-            Err(failure) => (0, Some(failure)),
-            Ok(exchange) => (exchange.bytes_received, self.judge(step, exchange.status, service)),
+        let started_at = intended.unwrap_or(sent_at);
+        let latency = done_at.saturating_duration_since(started_at);
+        let (bytes, failure, ttfb) = match outcome {
+            Err(failure) => (0, Some(failure), None),
+            Ok(exchange) => {
+                let ttfb = exchange.first_byte_at.saturating_duration_since(started_at);
+                (exchange.bytes_received, self.judge(step, exchange.status, service), Some(ttfb))
+            }
         };
-        env.recorder.borrow_mut().record(step.endpoint, bytes, failure, latency, service);
+        env.recorder.borrow_mut().record(step.endpoint, bytes, failure, latency, service, ttfb);
         failure
     }
 

@@ -54,6 +54,7 @@ fn custom_messages_round_trip() {
         expect_workers: 1,
         token: Some("t".into()),
         wait_timeout: Duration::from_secs(20),
+        on_loss: Default::default(),
     };
     let stop = AtomicBool::new(false);
     let outcome = coordinator::run(&config, &settings, None, &plan, &options, &mut hooks, &stop, &mut |_, _| {}).unwrap();

@@ -25,6 +25,6 @@ pub use run_file::{
 
 pub use buckets::BucketCounts;
 pub use snapshot::{
-    decode_snapshot, encode_snapshot, EndpointSnapshot, FailureCount, FailureKind,
+    decode_snapshot, encode_snapshot, AddressCount, EndpointSnapshot, FailureCount, FailureKind,
     HistogramBuckets, ProtoError, Snapshot, SNAPSHOT_VERSION,
 };

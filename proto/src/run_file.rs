@@ -249,7 +249,11 @@ mod tests {
                 bytes_received: 100,
                 latency_us: HistogramBuckets::encode(&histogram).unwrap(),
                 service_us: None,
+                ttfb_us: HistogramBuckets::default(),
             }],
+            connect_us: HistogramBuckets::default(),
+            tls_handshake_us: HistogramBuckets::default(),
+            addresses: vec![],
         }
     }
 

@@ -5,7 +5,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 pub use crate::buckets::HistogramBuckets;
 
 /// Version of the [`Snapshot`] wire shape; bumped on any change to it.
-pub const SNAPSHOT_VERSION: u16 = 2;
+pub const SNAPSHOT_VERSION: u16 = 3;
 
 /// Errors met while encoding or decoding wire types.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,24 @@ pub struct Snapshot {
     /// Open loop: how late each arrival was dispatched after its intended
     /// send time, in microseconds (the schedule lag); empty in closed loop.
     pub sched_lag_us: HistogramBuckets,
+    /// TCP connect time of the connections opened in the interval, microseconds
+    /// (per source, all origins together).
+    pub connect_us: HistogramBuckets,
+    /// TLS handshake time of the `https` connections opened in the interval,
+    /// microseconds; empty for plain HTTP.
+    pub tls_handshake_us: HistogramBuckets,
+    /// Requests written to each target address in the interval (a name that
+    /// resolves to several addresses spreads connections over them).
+    pub addresses: Vec<AddressCount>,
+}
+
+/// Requests sent to one target address over an interval.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct AddressCount {
+    /// The socket address, e.g. `127.0.0.1:8080`.
+    pub addr: String,
+    /// Requests written on connections to it (a retried request counts at each).
+    pub requests: u64,
 }
 
 /// Deltas of one endpoint (method + name) over one interval.
@@ -68,6 +86,9 @@ pub struct EndpointSnapshot {
     pub latency_us: HistogramBuckets,
     /// Service time in microseconds from the actual send; open loop only.
     pub service_us: Option<HistogramBuckets>,
+    /// Time to first byte in microseconds: from the same start as `latency_us`
+    /// to the first byte of the response; responses only (not failures).
+    pub ttfb_us: HistogramBuckets,
 }
 
 /// The named kinds a failed request is counted under.
@@ -176,7 +197,11 @@ mod tests {
                 bytes_received: 640,
                 latency_us: HistogramBuckets::encode(&histogram).unwrap(),
                 service_us: Some(HistogramBuckets::default()),
+                ttfb_us: HistogramBuckets::encode(&histogram).unwrap(),
             }],
+            connect_us: HistogramBuckets::encode(&histogram).unwrap(),
+            tls_handshake_us: HistogramBuckets::default(),
+            addresses: vec![AddressCount { addr: "127.0.0.1:8080".into(), requests: 5 }],
         }
     }
 

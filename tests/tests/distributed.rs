@@ -268,3 +268,75 @@ fn stages_are_split_over_workers() {
     assert_eq!(target.stats().1, 6, "one connection per user");
     assert_eq!(target.stats().0, total(&summary, "requests"));
 }
+
+/// Ctrl-C on the coordinator stops every worker gracefully and still writes
+/// every report, with the workers table in the console and the HTML.
+#[test]
+fn ctrl_c_on_the_coordinator_stops_workers_and_writes_reports() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let html = temp_file("report.html", "");
+    let coordinator = Coordinator::start(&[
+        "--expect-workers", "2", "--host", &target.url(), "-u", "4", "-t", "60s", "--html", html.to_str().unwrap(),
+    ]);
+    let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
+    std::thread::sleep(Duration::from_millis(2500));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(coordinator.child.id() as i32, libc::SIGINT) };
+    let started = Instant::now();
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_secs(12), "stop took {:?}", started.elapsed());
+    for w in &mut workers {
+        assert!(wait_exit(w, Duration::from_secs(10)), "a worker kept running");
+    }
+    assert_eq!(code, Some(0), "{output}");
+    let summary = summary.expect("the JSON is written after Ctrl-C");
+    assert_eq!(target.stats().0, total(&summary, "requests"), "graceful: every request sent is counted");
+    let table: Vec<&str> = output.lines().skip_while(|l| !l.starts_with("Workers")).take(4).collect();
+    assert_eq!(table.len(), 4, "title, header and two workers:\n{output}");
+    assert!(table[2..].iter().all(|row| row.contains("done")), "{table:?}");
+    let page = std::fs::read_to_string(&html).expect("the HTML is written");
+    assert!(page.contains("<section id=\"workers\">"));
+}
+
+/// --on-worker-loss abort stops the run when a worker dies; the reports are still written.
+#[test]
+fn worker_loss_can_abort_the_run() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let coordinator =
+        Coordinator::start(&["--expect-workers", "2", "--host", &target.url(), "-u", "4", "-t", "60s", "--on-worker-loss", "abort"]);
+    let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
+    std::thread::sleep(Duration::from_millis(2000));
+    workers[0].kill().unwrap();
+    let started = Instant::now();
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_secs(15), "abort took {:?}", started.elapsed());
+    for w in &mut workers {
+        wait_exit(w, Duration::from_secs(10));
+    }
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("lost") && output.contains("--on-worker-loss abort"), "{output}");
+    assert!(total(&summary.expect("reports are written"), "requests") > 0);
+}
+
+/// --on-worker-loss rebalance gives a lost worker's users to the others.
+#[test]
+fn worker_loss_can_rebalance_the_load() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let coordinator = Coordinator::start(&[
+        "--expect-workers", "2", "--host", &target.url(), "-u", "4", "-t", "5s", "--on-worker-loss", "rebalance",
+    ]);
+    let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    workers[0].kill().unwrap();
+    let (code, output, _) = coordinator.finish(Duration::from_secs(30));
+    for w in &mut workers {
+        wait_exit(w, Duration::from_secs(10));
+    }
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("rebalanced over the 1 remaining workers"), "{output}");
+    // 2 + 2 users at first; the survivor then runs all 4, opening 2 more connections.
+    assert_eq!(target.stats().1, 6, "{output}");
+}

@@ -21,6 +21,7 @@ use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
 use super::{split, unix_ms_now};
 use crate::config::{Load, RunConfig, Settings};
 use crate::control::{RunOutcome, StopReason};
+use crate::report::workers::{self, WorkerRow};
 use crate::report::RunInfo;
 use crate::scenario::feeder::Mode;
 use crate::scenario::{Plan, ScenarioDoc};
@@ -38,6 +39,32 @@ pub struct CoordinatorOptions {
     pub token: Option<String>,
     /// How long to wait for the workers.
     pub wait_timeout: Duration,
+    /// What a lost worker does to the run.
+    pub on_loss: OnWorkerLoss,
+}
+
+/// What the coordinator does when a worker is lost mid-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnWorkerLoss {
+    /// Go on with the other workers (the lost one's share is not replaced).
+    #[default]
+    Continue,
+    /// Give the lost worker's users or rate to the others, by cores.
+    Rebalance,
+    /// Stop the run (reports are still written).
+    Abort,
+}
+
+impl OnWorkerLoss {
+    /// Parses `continue`, `rebalance` or `abort`.
+    pub fn parse(text: &str) -> Result<OnWorkerLoss, String> {
+        match text.trim() {
+            "continue" => Ok(OnWorkerLoss::Continue),
+            "rebalance" => Ok(OnWorkerLoss::Rebalance),
+            "abort" => Ok(OnWorkerLoss::Abort),
+            other => Err(format!("'{other}': use continue, rebalance or abort")),
+        }
+    }
 }
 
 /// The coordinator's view of its workers, for sending custom messages.
@@ -120,6 +147,75 @@ struct Worker {
     /// Snapshot sources (shards) seen from it.
     sources: Vec<u32>,
     finished: bool,
+    /// Lost rather than done.
+    lost: bool,
+    /// Requests in its snapshots so far.
+    requests: u64,
+    /// Latest (interval, users, cpu_us, wall_us) of each of its shards.
+    latest: BTreeMap<u32, (u32, u32, u64, u64)>,
+    /// Requests per interval, the last few.
+    recent: BTreeMap<u32, u64>,
+}
+
+impl Worker {
+    fn new(hello: Hello, sender: Sender) -> Worker {
+        Worker {
+            hello,
+            sender,
+            sources: Vec::new(),
+            finished: false,
+            lost: false,
+            requests: 0,
+            latest: BTreeMap::new(),
+            recent: BTreeMap::new(),
+        }
+    }
+
+    /// Counts a snapshot into the worker's own figures.
+    fn note(&mut self, snapshot: &Snapshot) {
+        if !self.sources.contains(&snapshot.source) {
+            self.sources.push(snapshot.source);
+        }
+        let requests: u64 = snapshot.endpoints.iter().map(|e| e.requests).sum();
+        self.requests += requests;
+        *self.recent.entry(snapshot.interval).or_default() += requests;
+        while self.recent.len() > 5 {
+            self.recent.pop_first();
+        }
+        let entry = self.latest.entry(snapshot.source).or_insert((0, 0, 0, 0));
+        if snapshot.interval >= entry.0 {
+            *entry = (snapshot.interval, snapshot.users, snapshot.cpu_us, snapshot.wall_us);
+        }
+    }
+
+    /// The worker's row in the workers table.
+    fn row(&self, id: u32) -> WorkerRow {
+        // The newest interval may still be missing shards: rate over the ones before it.
+        let newest = self.recent.keys().next_back().copied().unwrap_or(0);
+        let complete: Vec<u64> = self.recent.range(newest.saturating_sub(3)..newest).map(|(_, &n)| n).collect();
+        let rps = if complete.is_empty() {
+            self.recent.get(&newest).copied().unwrap_or(0) as f64
+        } else {
+            complete.iter().sum::<u64>() as f64 / complete.len() as f64
+        };
+        let shares: Vec<f64> =
+            self.latest.values().filter(|l| l.3 > 0).map(|l| 100.0 * l.2 as f64 / l.3 as f64).collect();
+        WorkerRow {
+            id,
+            host: self.hello.hostname.clone(),
+            cores: self.hello.cores,
+            state: if self.lost { "lost" } else if self.finished { "done" } else { "running" },
+            users: if self.finished { 0 } else { self.latest.values().map(|l| l.1).sum() },
+            rps: if self.finished { 0.0 } else { rps },
+            cpu_percent: if shares.is_empty() { 0.0 } else { shares.iter().sum::<f64>() / shares.len() as f64 },
+            requests: self.requests,
+        }
+    }
+}
+
+/// The workers table's rows.
+fn rows(workers: &BTreeMap<u32, Worker>) -> Vec<WorkerRow> {
+    workers.iter().map(|(id, w)| w.row(*id)).collect()
 }
 
 /// Settings a worker never takes from the coordinator: reports and output
@@ -188,12 +284,24 @@ pub fn run(
             Ok(Event::Lost { id, reason }) => {
                 if let Some(worker) = workers.get_mut(&id).filter(|w| !w.finished) {
                     worker.finished = true;
+                    worker.lost = true;
                     warnings.push(format!(
                         "worker {id} ({}) lost: {reason}; the stats it sent before are kept",
                         worker.hello.hostname
                     ));
                     for source in &worker.sources {
                         aggregator.retire_source(*source);
+                    }
+                    match options.on_loss {
+                        OnWorkerLoss::Continue => {}
+                        OnWorkerLoss::Rebalance => rebalance(config, &workers, &mut warnings),
+                        OnWorkerLoss::Abort if stop_reason.is_none() => {
+                            stop_reason = Some(StopReason::WorkerLost);
+                            for worker in workers.values() {
+                                worker.sender.send(&Message::Stop);
+                            }
+                        }
+                        OnWorkerLoss::Abort => {}
                     }
                 }
             }
@@ -225,6 +333,9 @@ pub fn run(
         if Instant::now() >= next_print {
             next_print += config.print_interval;
             progress(&aggregator, elapsed);
+            if !config.quiet && !config.only_summary {
+                print!("{}", workers::console_table(&rows(&workers)));
+            }
         }
     }
     for worker in workers.values() {
@@ -242,7 +353,8 @@ pub fn run(
         started_unix_ms,
     };
     let stop_reason = stop_reason.unwrap_or(if config.run_time.is_some() { StopReason::RunTime } else { StopReason::Completed });
-    Ok(RunOutcome { aggregator, info, stop_reason, connections_opened: 0, warnings, snapshots: kept })
+    let workers = rows(&workers);
+    Ok(RunOutcome { aggregator, info, stop_reason, connections_opened: 0, warnings, snapshots: kept, workers })
 }
 
 /// Handles one message from a running worker.
@@ -261,9 +373,7 @@ fn handle(
     let Some(worker) = workers.get_mut(&id) else { return };
     match message {
         Message::Snapshot(snapshot) => {
-            if !worker.sources.contains(&snapshot.source) {
-                worker.sources.push(snapshot.source);
-            }
+            worker.note(&snapshot);
             match aggregator.merge(&snapshot) {
                 Ok(()) if config.save_run.is_some() => kept.push(*snapshot),
                 Ok(()) => {}
@@ -362,7 +472,7 @@ fn wait_for_workers(
         match events.recv_timeout(Duration::from_millis(100)) {
             Ok(Event::Joined { id, hello, sender }) => {
                 println!("worker {id} joined from {} ({}, {} cores)", sender.peer(), hello.hostname, hello.cores);
-                workers.insert(id, Worker { hello, sender, sources: Vec::new(), finished: false });
+                workers.insert(id, Worker::new(hello, sender));
             }
             Ok(Event::Lost { id, reason }) => {
                 if workers.remove(&id).is_some() {
@@ -489,4 +599,27 @@ fn prepares(
         out.push(Prepare { settings: entries, scenario, feeders, setup_values: setup_values.clone(), user_base: bases[i] });
     }
     Ok(out)
+}
+
+/// Gives the run's users (or rate) to the workers still running, by cores.
+fn rebalance(config: &RunConfig, workers: &BTreeMap<u32, Worker>, warnings: &mut Vec<String>) {
+    if !config.stages.is_empty() {
+        warnings.push("--on-worker-loss rebalance does not apply to load shapes; going on".into());
+        return;
+    }
+    let alive: Vec<(&u32, &Worker)> = workers.iter().filter(|(_, w)| !w.finished).collect();
+    let cores: Vec<u32> = alive.iter().map(|(_, w)| w.hello.cores.max(1)).collect();
+    match config.load {
+        Load::Closed { users, .. } => {
+            for ((_, worker), share) in alive.iter().zip(split::by_cores(u64::from(users), &cores)) {
+                worker.sender.send(&Message::SetLoad { users: Some(share as u32), rate_per_s: None });
+            }
+        }
+        Load::Open { rate_per_s, .. } => {
+            for ((_, worker), share) in alive.iter().zip(split::rate_by_cores(rate_per_s, &cores)) {
+                worker.sender.send(&Message::SetLoad { users: None, rate_per_s: Some(share) });
+            }
+        }
+    }
+    warnings.push(format!("load rebalanced over the {} remaining workers", alive.len()));
 }

@@ -4,12 +4,17 @@
 //! exchange under the request timeout, and gives the connection back when it
 //! may be reused. A keep-alive connection the server closed while idle is
 //! retried once on a fresh one, as browsers do; every other failure is
-//! returned for counting.
+//! returned for counting. New connections take a connect slot first
+//! (`--max-connecting`, so a fast ramp is no connect storm) and go to the
+//! origin's addresses in turn; their setup times and the requests each
+//! address got are counted for the shard's snapshot (`dial`).
 
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use super::conn::{Capture, Conn, Exchange, Limits};
+use super::dial::{ConnectSlots, DialStats};
+use super::dns;
 use super::failure::Failure;
 use super::pool::ConnPool;
 use super::stream::{BufferPool, Connector, Origin};
@@ -33,6 +38,12 @@ pub struct Client {
     request_timeout: Duration,
     /// Connections opened so far, for reports and tests.
     opened: Cell<u64>,
+    /// Bounds connects in flight (`--max-connecting`).
+    slots: ConnectSlots,
+    /// Per origin, how many connections were dialed: the next address's turn.
+    turns: Vec<Cell<usize>>,
+    /// Connect and TLS times and per-address counts of the current interval.
+    dial_stats: RefCell<DialStats>,
 }
 
 impl Client {
@@ -46,7 +57,12 @@ impl Client {
     ) -> Self {
         let pool = RefCell::new(ConnPool::new(origins.len()));
         let buffers = BufferPool::default();
+        let slots = ConnectSlots::new(connector.max_connecting as usize);
+        let turns = origins.iter().map(|_| Cell::new(connector.first_addr)).collect();
         Client {
+            slots,
+            turns,
+            dial_stats: RefCell::new(DialStats::default()),
             origins,
             connector,
             buffers,
@@ -125,6 +141,7 @@ impl Client {
                 let mut answered = 0;
                 let mut keep_alive = true;
                 let mut failure = None;
+                self.dial_stats.borrow_mut().record_requests(conn.peer(), left as u64);
                 if let Err(f) = conn.write_copies(request, left, &self.buffers).await {
                     return (0, false, Some(f));
                 }
@@ -186,6 +203,16 @@ impl Client {
         self.opened.get()
     }
 
+    /// Most connects that were in flight at once on this shard.
+    pub fn connecting_peak(&self) -> usize {
+        self.slots.peak()
+    }
+
+    /// The interval's dial stats, for the shard's snapshot.
+    pub fn dial_stats(&self) -> &RefCell<DialStats> {
+        &self.dial_stats
+    }
+
     /// Closes all idle connections (at the end of a run).
     pub fn close_idle(&self) {
         self.pool.borrow_mut().clear();
@@ -201,6 +228,7 @@ impl Client {
         timeout: Duration,
         capture: &mut Capture,
     ) -> Result<Exchange, Failure> {
+        self.dial_stats.borrow_mut().record_requests(conn.peer(), 1);
         let exchange = conn.exchange(
             request,
             request_is_head,
@@ -218,14 +246,20 @@ impl Client {
         Ok(exchange)
     }
 
-    /// Opens a new connection to `origin` under the connect timeout.
-    async fn dial(&self, origin: usize) -> Result<Conn, Failure> {
-        let origin = self.origins.get(origin).ok_or(Failure::ConnectOther)?;
-        let connect = Conn::connect(&self.connector, origin);
-        let conn = match monoio::time::timeout(self.connect_timeout, connect).await {
+    /// Opens a new connection to `origin`'s next address, after waiting for
+    /// a connect slot; the connect timeout covers the connect, not the wait.
+    async fn dial(&self, index: usize) -> Result<Conn, Failure> {
+        let origin = self.origins.get(index).ok_or(Failure::ConnectOther)?;
+        let _slot = self.slots.acquire().await;
+        let turn = self.turns[index].get();
+        self.turns[index].set(turn.wrapping_add(1));
+        let addr = dns::pick(&origin.addrs.current(), turn).unwrap_or(origin.addr);
+        let connect = Conn::connect(&self.connector, origin, addr);
+        let (conn, timing) = match monoio::time::timeout(self.connect_timeout, connect).await {
             Ok(result) => result?,
             Err(_) => return Err(Failure::ConnectTimeout),
         };
+        self.dial_stats.borrow_mut().record_dial(timing);
         self.opened.set(self.opened.get() + 1);
         Ok(conn)
     }

@@ -11,9 +11,13 @@
 //! Dialing with timeouts and retries is the client's job; idle keeping is
 //! the pool's.
 
+use std::net::SocketAddr;
+use std::time::Instant;
+
 use monoio::buf::IoBufMut;
 
 use super::chunked::ChunkedDecoder;
+use super::dial::DialTiming;
 use super::failure::Failure;
 use super::response::{parse_head, BodyFraming, HeadParse};
 use super::stream::{BufferPool, Connector, Origin, Stream};
@@ -48,6 +52,9 @@ pub struct Exchange {
     pub bytes_received: u64,
     /// Whether the connection can carry another request.
     pub keep_alive: bool,
+    /// When the response's first byte was seen (time to first byte); for a
+    /// pipelined response already buffered, when its parsing began.
+    pub first_byte_at: Instant,
 }
 
 /// What of a response the caller keeps for checks and extractors. With
@@ -99,18 +106,32 @@ pub struct Conn {
     start: usize,
     /// Exchanges started on this connection, to tell fresh from reused.
     exchanges: u64,
+    /// The target address it is connected to, for per-address counts.
+    peer: SocketAddr,
 }
 
 impl Conn {
-    /// Opens a connection (no timeout here; the client wraps it).
-    pub async fn connect(connector: &Connector, origin: &Origin) -> Result<Conn, Failure> {
-        let stream = connector.connect(origin).await?;
-        Ok(Conn {
+    /// Opens a connection to `addr`, one of `origin`'s addresses (no
+    /// timeout here; the client wraps it), and says how long that took.
+    pub async fn connect(
+        connector: &Connector,
+        origin: &Origin,
+        addr: SocketAddr,
+    ) -> Result<(Conn, DialTiming), Failure> {
+        let (stream, timing) = connector.connect(origin, addr).await?;
+        let conn = Conn {
             stream,
             read_buf: Vec::new(),
             start: 0,
             exchanges: 0,
-        })
+            peer: addr,
+        };
+        Ok((conn, timing))
+    }
+
+    /// The target address this connection goes to.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
     }
 
     /// True once the connection has carried an exchange before.
@@ -178,7 +199,7 @@ impl Conn {
             self.read_buf = buffers.take_read(limits.read_buffer_bytes.max(limits.max_head_bytes));
             self.start = 0;
         }
-        let head = self.read_head(request_is_head, limits).await?;
+        let (head, first_byte_at) = self.read_head(request_is_head, limits).await?;
         if capture.want_head {
             capture
                 .head
@@ -199,16 +220,20 @@ impl Conn {
             status: head.status,
             bytes_received: head.head_len as u64 + body_bytes,
             keep_alive: head.keep_alive,
+            first_byte_at,
         })
     }
 
-    /// Reads until a final (non-1xx) response head is complete.
+    /// Reads until a final (non-1xx) response head is complete; also says
+    /// when its first byte (or an interim response's) was seen: one clock
+    /// read per response.
     async fn read_head(
         &mut self,
         request_is_head: bool,
         limits: &Limits,
-    ) -> Result<super::response::Head, Failure> {
+    ) -> Result<(super::response::Head, Instant), Failure> {
         let mut received_any = self.start < self.read_buf.len();
+        let mut first_byte_at = received_any.then(Instant::now);
         loop {
             let pending = &self.read_buf[self.start..];
             match parse_head(pending, limits.max_headers, request_is_head)? {
@@ -218,7 +243,9 @@ impl Conn {
                     // An interim response (100 Continue, 103 Early Hints): skip it.
                     self.start += head.head_len;
                 }
-                HeadParse::Complete(head) => return Ok(head),
+                HeadParse::Complete(head) => {
+                    return Ok((head, first_byte_at.unwrap_or_else(Instant::now)))
+                }
                 HeadParse::Partial if pending.len() >= limits.max_head_bytes => {
                     return Err(Failure::HeadTooLarge)
                 }
@@ -231,6 +258,9 @@ impl Conn {
                         });
                     }
                     received_any = true;
+                    if first_byte_at.is_none() {
+                        first_byte_at = Some(Instant::now());
+                    }
                 }
             }
         }

@@ -10,6 +10,8 @@
 pub mod chunked;
 pub mod client;
 pub mod conn;
+pub mod dial;
+pub mod dns;
 pub mod failure;
 pub mod pool;
 pub mod request;

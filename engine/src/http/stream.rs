@@ -13,6 +13,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::Arc;
+use std::time::Instant;
 
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
@@ -20,6 +21,8 @@ use monoio::net::TcpStream;
 use monoio_rustls::{ClientTlsStream, TlsConnector};
 use rustls::pki_types::ServerName;
 
+use super::dial::DialTiming;
+use super::dns::HostAddrs;
 use super::failure::Failure;
 use super::tls;
 
@@ -35,6 +38,8 @@ pub struct ConnSettings {
     pub source_ips: Arc<[IpAddr]>,
     /// Requests in flight per connection (`--pipeline`); 1 is none.
     pub pipeline: u32,
+    /// Connects in flight per shard at most (`--max-connecting`).
+    pub max_connecting: u32,
 }
 
 impl Default for ConnSettings {
@@ -43,6 +48,7 @@ impl Default for ConnSettings {
             tls: None,
             source_ips: Arc::from(Vec::new()),
             pipeline: 1,
+            max_connecting: super::dial::DEFAULT_MAX_CONNECTING,
         }
     }
 }
@@ -52,24 +58,39 @@ impl ConnSettings {
     pub fn connector(&self, index: usize) -> Connector {
         let mut connector = Connector::new(self.tls.clone(), self.source_ips.clone(), index);
         connector.pipeline = self.pipeline.max(1);
+        connector.max_connecting = self.max_connecting.max(1);
         connector
     }
 }
 
 /// Where an origin is and how to talk to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Origin {
-    /// Socket address (resolved once at start).
+    /// The first address the host resolved to at start (identifies the origin).
     pub addr: SocketAddr,
+    /// Every address of the host, shared by all shards and refreshed with
+    /// `--dns-ttl`; new connections are spread over them.
+    pub addrs: Arc<HostAddrs>,
     /// The TLS server name for `https` origins; `None` for plain HTTP.
     pub tls_name: Option<ServerName<'static>>,
 }
 
+impl PartialEq for Origin {
+    fn eq(&self, other: &Origin) -> bool {
+        self.addr == other.addr
+            && self.tls_name == other.tls_name
+            && (self.addrs.host.as_str(), self.addrs.port) == (other.addrs.host.as_str(), other.addrs.port)
+    }
+}
+
+impl Eq for Origin {}
+
 impl Origin {
-    /// A plain-HTTP origin.
+    /// A plain-HTTP origin at one fixed address.
     pub fn plain(addr: SocketAddr) -> Self {
         Origin {
             addr,
+            addrs: HostAddrs::fixed(&addr.ip().to_string(), addr.port(), vec![addr]),
             tls_name: None,
         }
     }
@@ -123,6 +144,11 @@ pub struct Connector {
     next_source: Cell<usize>,
     /// Requests each user pipelines on a connection (`--pipeline`); 1 is none.
     pub pipeline: u32,
+    /// Connects in flight at most (`--max-connecting`); the client enforces it.
+    pub max_connecting: u32,
+    /// Where this shard starts in each origin's address list, so shards with
+    /// one user each do not all connect to the first address.
+    pub first_addr: usize,
 }
 
 impl Connector {
@@ -138,6 +164,8 @@ impl Connector {
             source_ips,
             next_source: Cell::new(first_source),
             pipeline: 1,
+            max_connecting: super::dial::DEFAULT_MAX_CONNECTING,
+            first_addr: first_source,
         }
     }
 
@@ -146,22 +174,37 @@ impl Connector {
         Connector::new(None, Arc::from(Vec::new()), 0)
     }
 
-    /// Connects to `origin` and, for https, completes the TLS handshake.
-    pub async fn connect(&self, origin: &Origin) -> Result<Stream, Failure> {
+    /// Connects to `origin` at `addr` (one of its addresses) and, for
+    /// https, completes the TLS handshake; says how long each part took.
+    pub async fn connect(
+        &self,
+        origin: &Origin,
+        addr: SocketAddr,
+    ) -> Result<(Stream, DialTiming), Failure> {
+        let started = Instant::now();
         let source = (!self.source_ips.is_empty()).then(|| {
             let index = self.next_source.get();
             self.next_source.set(index.wrapping_add(1));
             self.source_ips[index % self.source_ips.len()]
         });
-        let tcp = connect_tcp(origin.addr, source)
+        let tcp = connect_tcp(addr, source)
             .await
             .map_err(|e| Failure::from_connect_error(&e))?;
+        let connected = Instant::now();
+        let mut timing = DialTiming {
+            addr,
+            connect: connected - started,
+            tls: None,
+        };
         // Requests are written whole; Nagle would only delay them.
         let _ = tcp.set_nodelay(true);
         match (&origin.tls_name, &self.tls) {
-            (None, _) => Ok(Stream::Plain(tcp)),
+            (None, _) => Ok((Stream::Plain(tcp), timing)),
             (Some(name), Some(connector)) => match connector.connect(name.clone(), tcp).await {
-                Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
+                Ok(tls) => {
+                    timing.tls = Some(connected.elapsed());
+                    Ok((Stream::Tls(Box::new(tls)), timing))
+                }
                 Err(e) => Err(tls::failure_of(&io::Error::from(e))),
             },
             (Some(_), None) => Err(Failure::TlsHandshake),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::console::{failures_table, percentile_table, stats_table, RpsMode};
+use super::console::{failures_table, percentile_table, stats_table, timing_tables, RpsMode};
 use super::json::RunInfo;
 use crate::config::{Load, RunConfig};
 use crate::stats::Aggregator;
@@ -65,11 +65,12 @@ pub fn final_report(agg: &Aggregator, info: &RunInfo, stop_reason: &str) -> Stri
     let dropped = agg.dropped();
     let dropped = if dropped > 0 { format!(", {dropped} arrivals dropped (in-flight cap)") } else { String::new() };
     format!(
-        "\n=== Summary ({:.1} s, stopped by {stop_reason}{dropped}) ===\n{}\n{}\n{}\n\
+        "\n=== Summary ({:.1} s, stopped by {stop_reason}{dropped}) ===\n{}\n{}{}\n{}\n\
          Generator: {} threads on {}, {:.2} CPU s ({:.0} requests per CPU-second), max RSS {} MiB, fd limit {}",
         info.duration_s,
         stats_table(agg, RpsMode::Overall { duration_s: info.duration_s }),
         percentile_table(agg),
+        timing_tables(agg),
         failures_table(agg),
         info.threads,
         info.io_driver,

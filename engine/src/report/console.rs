@@ -113,6 +113,46 @@ pub fn stats_table(agg: &Aggregator, rps_mode: RpsMode) -> String {
 
 /// The response-time percentile table, in milliseconds, per endpoint.
 pub fn percentile_table(agg: &Aggregator) -> String {
+    percentiles_of(agg, "Response time percentiles (ms)", EndpointTotals::percentile_ms)
+}
+
+/// Time to first byte and connection setup, after the percentile table:
+/// a TTFB table like it and one line of connect and TLS handshake times;
+/// empty when no response and no connection was recorded.
+pub fn timing_tables(agg: &Aggregator) -> String {
+    let mut text = String::new();
+    if !agg.total().ttfb_us.is_empty() {
+        text.push('\n');
+        text.push_str(&percentiles_of(agg, "Time to first byte percentiles (ms)", EndpointTotals::ttfb_percentile_ms));
+    }
+    let dial = agg.dial_totals();
+    let times = |label: &str, h: &Option<hdrhistogram::Histogram<u64>>| match h {
+        Some(h) if !h.is_empty() => format!(
+            "{label} p50 {} ms, p99 {} ms, max {} ms ({} connections)",
+            format_ms(crate::stats::percentile_ms(h, 50.0)),
+            format_ms(crate::stats::percentile_ms(h, 99.0)),
+            format_ms(crate::stats::max_ms(h)),
+            h.len()
+        ),
+        _ => String::new(),
+    };
+    let lines: Vec<String> = [times("Connect", &dial.connect_us), times("TLS handshake", &dial.tls_handshake_us)]
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect();
+    if !lines.is_empty() {
+        text.push('\n');
+        text.push_str(&lines.join("; "));
+    }
+    if dial.addresses.len() > 1 {
+        let spread: Vec<String> = dial.addresses.iter().map(|(a, n)| format!("{a} {n}")).collect();
+        text.push_str(&format!("\nRequests by address: {}", spread.join(", ")));
+    }
+    text
+}
+
+/// A percentile table titled `title` of the values `at(endpoint, q)` gives.
+fn percentiles_of(agg: &Aggregator, title: &str, at: fn(&EndpointTotals, f64) -> f64) -> String {
     let name_width = name_width(agg);
     let mut columns = vec![Column::text(TYPE_WIDTH), Column::text(name_width)];
     columns.extend(PERCENTILES.iter().map(|_| Column::number(6)));
@@ -123,10 +163,10 @@ pub fn percentile_table(agg: &Aggregator) -> String {
     let rows = agg
         .endpoints()
         .iter()
-        .map(|e| percentile_cells(e, name_width));
-    let total_row = percentile_cells(&agg.total(), name_width);
+        .map(|e| percentile_cells(e, name_width, at));
+    let total_row = percentile_cells(&agg.total(), name_width, at);
     let body = table(&columns, &header, rows, total_row);
-    format!("Response time percentiles (ms)\n{body}")
+    format!("{title}\n{body}")
 }
 
 /// The error report: each distinct failure with its occurrences, most frequent first.
@@ -189,10 +229,10 @@ fn stats_cells(e: &EndpointTotals, rates: Rates, name_width: usize) -> Vec<Strin
     ]
 }
 
-/// Cells of one percentile row.
-fn percentile_cells(e: &EndpointTotals, name_width: usize) -> Vec<String> {
+/// Cells of one percentile row, values from `at`.
+fn percentile_cells(e: &EndpointTotals, name_width: usize, at: fn(&EndpointTotals, f64) -> f64) -> Vec<String> {
     let mut cells = vec![e.method.clone(), fit_name(&e.name, name_width)];
-    cells.extend(PERCENTILES.iter().map(|&q| format_ms(e.percentile_ms(q))));
+    cells.extend(PERCENTILES.iter().map(|&q| format_ms(at(e, q))));
     cells.push(e.requests.to_string());
     cells
 }
@@ -363,6 +403,9 @@ mod tests {
         assert_eq!(words(&table, "GET").join(" "), get);
         let total = "Aggregated 30 40 40 40 50 50 50 50 50 50 50 | 5";
         assert_eq!(words(&table, "         Aggregated").join(" "), total);
+        let timing = timing_tables(&run());
+        assert!(timing.starts_with("\nTime to first byte percentiles (ms)\n"), "{timing}");
+        assert_eq!(words(&timing, "Type").join(" "), header);
     }
 
     /// Failures are listed as `METHOD name: kind: message`, most frequent first.

@@ -15,12 +15,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use hdrhistogram::Histogram;
-
 use super::json::RunInfo;
-use crate::stats::{
-    max_ms, mean_ms, min_ms, percentile_ms, Aggregator, EndpointTotals, IntervalPoint,
-};
+use crate::stats::{percentile_ms, Aggregator, EndpointTotals, IntervalPoint, LatencyStats};
 
 /// Percentiles of the stats and history files, Locust's, each headed `N%`.
 const PERCENTILES: [f64; 11] = [
@@ -118,14 +114,19 @@ pub fn stats_history_csv(agg: &Aggregator, started_unix_ms: u64, full_history: b
     };
     let mut endpoint_totals: Vec<Running> = (0..endpoint_count).map(|_| Running::new()).collect();
     let mut total = Running::new();
+    // Running latencies come from the aggregator: old points' histograms are compacted.
+    let endpoint_latency: Vec<Vec<LatencyStats>> =
+        (0..endpoint_count).map(|index| agg.endpoint_running_latency(index)).collect();
+    let total_latency = agg.timeseries_running_latency();
     for point in agg.timeseries() {
+        let at = point.t_s as usize - 1;
         let timestamp = interval_end_unix_s(agg, started_unix_ms, point.t_s);
         let duration_s = point.duration_s();
         for (index, running) in endpoint_totals.iter_mut().enumerate() {
             let e = &agg.endpoints()[index];
-            let own = agg.endpoint_timeseries(index).get(point.t_s as usize - 1);
+            let own = agg.endpoint_timeseries(index).get(at);
             if let Some(own) = own {
-                running.add(own);
+                running.add(own, endpoint_latency[index].get(at));
             }
             if running.requests == 0 && running.failures == 0 {
                 continue;
@@ -140,7 +141,7 @@ pub fn stats_history_csv(agg: &Aggregator, started_unix_ms: u64, full_history: b
             );
             push_row(&mut out, &cells);
         }
-        total.add(point);
+        total.add(point, total_latency.get(at));
         let cells = history_cells(
             timestamp,
             point.users,
@@ -215,8 +216,8 @@ struct Running {
     requests: u64,
     failures: u64,
     bytes_received: u64,
-    /// The points' histograms added up (2 significant figures, like the points).
-    latency_us: Histogram<u64>,
+    /// The points' latencies merged (2 significant figures, like the points).
+    latency: LatencyStats,
 }
 
 impl Running {
@@ -225,17 +226,18 @@ impl Running {
             requests: 0,
             failures: 0,
             bytes_received: 0,
-            latency_us: IntervalPoint::empty(1).latency_us,
+            latency: LatencyStats::default(),
         }
     }
 
-    /// Adds one second's point.
-    fn add(&mut self, point: &IntervalPoint) {
+    /// Adds one second's point, with the running latency up to it.
+    fn add(&mut self, point: &IntervalPoint, latency: Option<&LatencyStats>) {
         self.requests = self.requests.saturating_add(point.requests);
         self.failures = self.failures.saturating_add(point.failures);
         self.bytes_received = self.bytes_received.saturating_add(point.bytes_received);
-        // Both sides are growable histograms of the same precision: adding cannot fail.
-        let _ = self.latency_us.add(&point.latency_us);
+        if let Some(latency) = latency {
+            self.latency = *latency;
+        }
     }
 }
 
@@ -254,7 +256,8 @@ fn stats_cells(e: &EndpointTotals, duration_s: f64) -> Vec<String> {
         e.rps(duration_s).to_string(),
         e.failures_per_s(duration_s).to_string(),
     ];
-    cells.extend(percentile_cells(&e.latency_us, e.requests));
+    let empty = e.requests == 0 || e.latency_us.is_empty();
+    cells.extend(percentile_cells(|q| percentile_ms(&e.latency_us, q), empty));
     cells
 }
 
@@ -278,7 +281,10 @@ fn history_cells(
         format!("{:.6}", failures as f64 / duration_s),
     ];
     match own {
-        Some(point) => cells.extend(percentile_cells(&point.latency_us, point.requests)),
+        Some(point) => {
+            let empty = point.requests == 0 || point.latency_us.is_empty();
+            cells.extend(percentile_cells(|q| point.latency_us.percentile_ms(q), empty))
+        }
         None => cells.extend(PERCENTILES.iter().map(|_| "N/A".to_string())),
     }
     let average_size = if running.requests == 0 {
@@ -289,24 +295,25 @@ fn history_cells(
     cells.extend([
         running.requests.to_string(),
         running.failures.to_string(),
-        ms(percentile_ms(&running.latency_us, 50.0)),
-        ms(mean_ms(&running.latency_us)),
-        ms(min_ms(&running.latency_us)),
-        ms(max_ms(&running.latency_us)),
+        ms(running.latency.percentile_ms(50.0)),
+        ms(running.latency.mean_ms()),
+        ms(running.latency.min_ms()),
+        ms(running.latency.max_ms()),
         average_size.to_string(),
     ]);
     cells
 }
 
-/// The percentile cells of a histogram, or `N/A` each when there were no requests.
-fn percentile_cells(latency_us: &Histogram<u64>, requests: u64) -> Vec<String> {
+/// The percentile cells of a latency (`percentile` maps 0..=100 to ms), or
+/// `N/A` each when there were no requests.
+fn percentile_cells(percentile: impl Fn(f64) -> f64, empty: bool) -> Vec<String> {
     PERCENTILES
         .iter()
         .map(|&q| {
-            if requests == 0 || latency_us.is_empty() {
+            if empty {
                 "N/A".to_string()
             } else {
-                ms(percentile_ms(latency_us, q))
+                ms(percentile(q))
             }
         })
         .collect()

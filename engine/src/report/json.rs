@@ -53,6 +53,7 @@ pub fn summary(agg: &Aggregator, info: &RunInfo, verdicts: &[Verdict]) -> Value 
         "failures": failures_json(agg),
         "timeseries": timeseries_json(agg),
         "generator": generator_json(agg, &total, info),
+        "connections": connections_json(agg),
         "config": info.config.clone(),
         "thresholds": thresholds_json(verdicts),
     })
@@ -80,6 +81,27 @@ fn totals_json(agg: &Aggregator, total: &EndpointTotals, duration_s: f64) -> Val
         "rps": total.rps(duration_s),
         "bytes_received": total.bytes_received,
         "latency_ms": latency_json(&total.latency_us),
+        "ttfb_ms": latency_json(&total.ttfb_us),
+    })
+}
+
+/// The "connections" object: connect and TLS handshake times over the run
+/// (all origins) and the requests each target address got.
+fn connections_json(agg: &Aggregator) -> Value {
+    let dial = agg.dial_totals();
+    // Zeros and a count of 0 when no connection (or no TLS one) was opened.
+    let empty = crate::stats::new_latency_histogram();
+    let times = |h: &Option<Histogram<u64>>| {
+        let h = h.as_ref().unwrap_or(&empty);
+        let mut value = latency_json(h);
+        value["count"] = json!(h.len());
+        value
+    };
+    let addresses = dial.addresses.iter().map(|(addr, requests)| json!({"addr": addr, "requests": requests}));
+    json!({
+        "connect_ms": times(&dial.connect_us),
+        "tls_handshake_ms": times(&dial.tls_handshake_us),
+        "addresses": addresses.collect::<Vec<_>>(),
     })
 }
 
@@ -93,6 +115,7 @@ fn endpoint_json(e: &EndpointTotals, duration_s: f64) -> Value {
         "rps": e.rps(duration_s),
         "bytes_received": e.bytes_received,
         "latency_ms": latency_json(&e.latency_us),
+        "ttfb_ms": latency_json(&e.ttfb_us),
     });
     if let (Some(service_us), Some(object)) = (&e.service_us, value.as_object_mut()) {
         object.insert("service_ms".into(), latency_json(service_us));
@@ -121,8 +144,9 @@ fn timeseries_json(agg: &Aggregator) -> Value {
             "t_s": p.t_s,
             "rps": p.rps(),
             "failures_per_s": p.failures_per_s(),
-            "p50_ms": round_ms(percentile_ms(&p.latency_us, 50.0)),
-            "p95_ms": round_ms(percentile_ms(&p.latency_us, 95.0)),
+            "bytes_per_s": p.bytes_received as f64 / p.duration_s(),
+            "p50_ms": round_ms(p.latency_us.percentile_ms(50.0)),
+            "p95_ms": round_ms(p.latency_us.percentile_ms(95.0)),
             "users": p.users,
             "dropped": p.dropped,
             "busy_max": round_ms(p.busy_max),

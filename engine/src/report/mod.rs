@@ -21,6 +21,7 @@ pub mod csv;
 pub mod html;
 pub mod json;
 pub mod output;
+pub mod workers;
 pub mod runfile;
 pub mod thresholds;
 

@@ -149,6 +149,7 @@ fn outcome_of(record: RunRecord, endpoint_series: bool) -> Result<RunOutcome, Lo
         connections_opened: facts.connections_opened,
         warnings: facts.warnings,
         snapshots: Vec::new(),
+        workers: Vec::new(),
     })
 }
 
@@ -212,6 +213,7 @@ mod tests {
             connections_opened: 5,
             warnings: vec!["shard 1: in-flight requests cut off".into()],
             snapshots: snapshots(),
+            workers: Vec::new(),
         }
     }
 

@@ -20,7 +20,7 @@ use super::model::{CheckSpec, ScenarioFile, StepSpec, UserSpec};
 use super::template::Template;
 use super::wait::Wait;
 use super::{weighted_cycle, Plan, RequestStep, Step, Task, UserClass};
-use crate::config::{parse_duration, parse_url, TargetUrl};
+use crate::config::{parse_duration, parse_url_with, TargetUrl};
 use crate::http::request::USER_AGENT;
 
 /// Most bytes of a response body kept for checks and extractors.
@@ -446,7 +446,7 @@ impl<'a> Compiler<'a> {
     fn origin(&mut self, host: Option<&Spanned<String>>, key: &str) -> Result<(usize, String)> {
         let (origin, authority) = match host {
             Some(h) => {
-                let url = parse_url(h.get_ref(), None).map_err(|m| self.err(h.span(), format!("{key}.host"), m))?;
+                let url = parse_url_with(h.get_ref(), None, &self.target.resolve).map_err(|m| self.err(h.span(), format!("{key}.host"), m))?;
                 (url.origin, url.authority)
             }
             None => (self.target.origin.clone(), self.target.authority.clone()),
@@ -627,7 +627,7 @@ mod tests {
     use super::*;
 
     fn target() -> TargetUrl {
-        parse_url("http://127.0.0.1:8080", None).unwrap()
+        crate::config::parse_url("http://127.0.0.1:8080", None).unwrap()
     }
 
     fn compile(text: &str) -> std::result::Result<Plan, ScenarioError> {

@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use stampede_proto::{FailureKind, ProtoError, Snapshot};
 
+use super::compact::{Compactor, LatencyStats};
 use super::current::{rates_over, Rates, RecentCounts};
-use super::decode::{decode, decode_lag, DecodedEndpoint};
+use super::decode::{decode, decode_dial, decode_lag, DecodedEndpoint};
 use super::series::EndpointSeries;
 use super::sources::Sources;
 use super::summary::{EndpointTotals, FailureTotal, IntervalPoint};
@@ -33,6 +34,8 @@ pub struct Aggregator {
     failures: BTreeMap<(String, String, FailureKind, String), FailureSeen>,
     /// The time series: `points[i]` is interval `i + 1`.
     points: Vec<IntervalPoint>,
+    /// Compacts `points` once old, so a long run's series stays small.
+    compactor: Compactor,
     /// (source, users) reported for each point, aligned with `points`, so a second
     /// snapshot of the same interval from one source replaces its users instead of adding.
     point_users: Vec<Vec<(u32, u32)>>,
@@ -46,6 +49,19 @@ pub struct Aggregator {
     endpoint_series: Option<EndpointSeries>,
     /// Open loop: schedule lag of every arrival over the run, microseconds.
     sched_lag_us: Option<Histogram<u64>>,
+    /// Connect, TLS handshake and per-address counts over the run (`dial_totals`).
+    dial: DialTotals,
+}
+
+/// Connection setup over a run, all sources and origins together.
+#[derive(Debug, Default)]
+pub struct DialTotals {
+    /// TCP connect times, microseconds; `None` until a connection was opened.
+    pub connect_us: Option<Histogram<u64>>,
+    /// TLS handshake times, microseconds; `None` without https connections.
+    pub tls_handshake_us: Option<Histogram<u64>>,
+    /// Requests written to each target address, by address.
+    pub addresses: BTreeMap<String, u64>,
 }
 
 /// How often one failure occurred, and in which intervals first and last.
@@ -80,6 +96,7 @@ impl Aggregator {
     pub fn merge(&mut self, snapshot: &Snapshot) -> Result<(), ProtoError> {
         let decoded = decode(snapshot)?;
         let lag = decode_lag(snapshot)?;
+        let dial = decode_dial(snapshot)?;
         let t = snapshot.interval;
         self.ensure_point(t);
         for endpoint in &decoded {
@@ -92,10 +109,26 @@ impl Aggregator {
             let total = self.sched_lag_us.get_or_insert_with(super::new_latency_histogram);
             add_histogram(total, Some(lag))?;
         }
+        for (counts, into) in [
+            (&dial.connect_us, &mut self.dial.connect_us),
+            (&dial.tls_handshake_us, &mut self.dial.tls_handshake_us),
+        ] {
+            if let Some(counts) = counts {
+                counts.add_to(into.get_or_insert_with(super::new_latency_histogram));
+            }
+        }
+        for address in &snapshot.addresses {
+            let requests = self.dial.addresses.entry(address.addr.clone()).or_default();
+            *requests = requests.saturating_add(address.requests);
+        }
         self.sources.merge(snapshot);
         self.dropped = self.dropped.saturating_add(snapshot.dropped);
         self.cpu_us = self.cpu_us.saturating_add(snapshot.cpu_us);
         self.prune_recent();
+        self.compactor.compact(&mut self.points);
+        if let Some(series) = &mut self.endpoint_series {
+            series.compact();
+        }
         Ok(())
     }
 
@@ -151,6 +184,36 @@ impl Aggregator {
             .map_or(&[], |series| series.get(index))
     }
 
+    /// Keeps every point's whole histogram from now on (no compaction), for
+    /// a caller that merges arbitrary seconds, such as a capacity step.
+    pub fn keep_exact_timeseries(&mut self) {
+        self.compactor.keep_exact();
+        if let Some(series) = &mut self.endpoint_series {
+            series.keep_exact();
+        }
+    }
+
+    /// The exact merged latency of intervals `first_t..=last_t`: from whole
+    /// point histograms and, for compacted points, the coarse histograms of
+    /// whole spans. `None` when the range cuts through a compacted span
+    /// (spans are [`chart_width_s`](super::chart_width_s) seconds long).
+    pub fn timeseries_latency(&self, first_t: u32, last_t: u32) -> Option<Histogram<u64>> {
+        self.compactor.merged(&self.points, first_t, last_t)
+    }
+
+    /// The running latency at each point of [`timeseries`](Self::timeseries):
+    /// every interval up to it merged (the CSV history's running columns).
+    pub fn timeseries_running_latency(&self) -> Vec<LatencyStats> {
+        self.compactor.running(&self.points)
+    }
+
+    /// The running latency at each point of [`endpoint_timeseries`](Self::endpoint_timeseries).
+    pub fn endpoint_running_latency(&self, index: usize) -> Vec<LatencyStats> {
+        self.endpoint_series
+            .as_ref()
+            .map_or(Vec::new(), |series| series.running(index))
+    }
+
     /// Whether per-endpoint time series are kept.
     pub fn keeps_endpoint_series(&self) -> bool {
         self.endpoint_series.is_some()
@@ -164,6 +227,11 @@ impl Aggregator {
     /// Open loop: how late arrivals were dispatched over the run; `None` in closed loop.
     pub fn sched_lag_us(&self) -> Option<&Histogram<u64>> {
         self.sched_lag_us.as_ref()
+    }
+
+    /// Connect and TLS handshake times and per-address request counts over the run.
+    pub fn dial_totals(&self) -> &DialTotals {
+        &self.dial
     }
 
     /// CPU time all sources reported, in microseconds.
@@ -249,7 +317,10 @@ impl Aggregator {
         point.requests = point.requests.saturating_add(wire.requests);
         point.failures = point.failures.saturating_add(endpoint.failures);
         point.bytes_received = point.bytes_received.saturating_add(wire.bytes_received);
-        add_counts(&mut point.latency_us, endpoint.latency_us.as_ref())
+        if let Some(counts) = &endpoint.latency_us {
+            self.compactor.add(t, &mut point.latency_us, counts);
+        }
+        Ok(())
     }
 
     /// Index of the endpoint in `endpoints`, inserting empty totals in sorted place.
@@ -312,6 +383,7 @@ fn add_to_totals(
     totals.failures = totals.failures.saturating_add(endpoint.failures);
     totals.bytes_received = totals.bytes_received.saturating_add(wire.bytes_received);
     add_counts(&mut totals.latency_us, endpoint.latency_us.as_ref())?;
+    add_counts(&mut totals.ttfb_us, endpoint.ttfb_us.as_ref())?;
     if let Some(service_us) = &endpoint.service_us {
         let merged = totals
             .service_us
@@ -445,7 +517,7 @@ mod tests {
         }
         for q in [0.5, 0.95, 1.0] {
             assert_eq!(
-                points[3].latency_us.value_at_quantile(q),
+                points[3].latency_us.histogram().unwrap().value_at_quantile(q),
                 reference.value_at_quantile(q)
             );
         }
@@ -585,7 +657,7 @@ mod tests {
         assert_eq!(a[2].duration_s(), 0.5);
         let counts = (b[0].requests, b[0].failures, b[0].bytes_received);
         assert_eq!(counts, (3, 1, 300));
-        assert_eq!((b[0].latency_us.len(), b[0].latency_us.max()), (3, 200));
+        assert_eq!((b[0].latency_us.len(), b[0].latency_us.max_ms()), (3, 0.2));
         assert_eq!((b[0].users, b[0].dropped), (0, 0));
         assert!(agg.endpoint_timeseries(2).is_empty());
         assert_eq!(agg.timeseries()[0].requests, 3);

@@ -24,6 +24,24 @@ pub(super) struct DecodedEndpoint<'a> {
     pub latency_us: Option<BucketCounts>,
     /// `None`: no service time sent; `Some(None)`: sent but empty.
     pub service_us: Option<Option<BucketCounts>>,
+    /// Its time-to-first-byte histogram; `None` when empty.
+    pub ttfb_us: Option<BucketCounts>,
+}
+
+/// A snapshot's dial histograms, decoded and checked.
+pub(super) struct DecodedDial {
+    /// TCP connect times; `None` when empty.
+    pub connect_us: Option<BucketCounts>,
+    /// TLS handshake times; `None` when empty.
+    pub tls_handshake_us: Option<BucketCounts>,
+}
+
+/// Decodes a snapshot's connect and TLS handshake histograms.
+pub(super) fn decode_dial(snapshot: &Snapshot) -> Result<DecodedDial, ProtoError> {
+    Ok(DecodedDial {
+        connect_us: counts_in_range(&snapshot.connect_us)?,
+        tls_handshake_us: counts_in_range(&snapshot.tls_handshake_us)?,
+    })
 }
 
 /// Checks a snapshot and decodes all its endpoints, or says what is wrong.
@@ -59,6 +77,7 @@ fn decode_endpoint(wire: &EndpointSnapshot) -> Result<DecodedEndpoint<'_>, Proto
             .fold(0u64, |sum, f| sum.saturating_add(f.count)),
         latency_us: counts_in_range(&wire.latency_us)?,
         service_us: wire.service_us.as_ref().map(counts_in_range).transpose()?,
+        ttfb_us: counts_in_range(&wire.ttfb_us)?,
     })
 }
 

@@ -14,10 +14,12 @@
 //! - [`recorder`]: a shard's counts and histograms of the current interval.
 //! - `sources`: each source's latest interval and users; which intervals are complete.
 //! - `series`: per-endpoint time series, kept when a report asks for them.
+//! - `compact`: reduces old points' histograms to their reported numbers, so stats stay small.
 //! - `current`: requests and failures per second over the last completed intervals.
 //! - `summary`: the values reporters read ([`EndpointTotals`], [`IntervalPoint`], ...).
 
 mod aggregate;
+mod compact;
 mod current;
 mod decode;
 pub mod recorder;
@@ -25,7 +27,8 @@ mod series;
 mod sources;
 mod summary;
 
-pub use aggregate::Aggregator;
+pub use aggregate::{Aggregator, DialTotals};
+pub use compact::{chart_width_s, COARSE_MAX, CompactLatency, LatencyStats, PointLatency, POINT_PERCENTILES};
 pub use current::Rates;
 pub use summary::{
     max_ms, mean_ms, min_ms, percentile_ms, us_to_ms, EndpointTotals, FailureTotal, IntervalPoint,
@@ -90,6 +93,7 @@ pub(crate) mod test_support {
             bytes_received: 100 * latencies_us.len() as u64,
             latency_us: HistogramBuckets::encode(&histogram(latencies_us)).unwrap(),
             service_us: None,
+            ttfb_us: HistogramBuckets::encode(&histogram(latencies_us)).unwrap(),
         }
     }
 
@@ -112,6 +116,9 @@ pub(crate) mod test_support {
             endpoints,
             wall_us: 1_000_000,
             sched_lag_us: stampede_proto::HistogramBuckets::default(),
+            connect_us: stampede_proto::HistogramBuckets::default(),
+            tls_handshake_us: stampede_proto::HistogramBuckets::default(),
+            addresses: vec![],
         }
     }
 }

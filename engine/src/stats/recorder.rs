@@ -32,6 +32,8 @@ struct EndpointRecord {
     latency_us: Histogram<u64>,
     /// Service time from actual send, microseconds; open loop only.
     service_us: Option<Histogram<u64>>,
+    /// Time to first byte, microseconds, from the same start as `latency_us`.
+    ttfb_us: Histogram<u64>,
 }
 
 /// Identity of the interval a snapshot closes.
@@ -79,6 +81,7 @@ impl Recorder {
                 failures: Vec::new(),
                 latency_us: new_latency_histogram(),
                 service_us: open_loop.then(new_latency_histogram),
+                ttfb_us: new_latency_histogram(),
             })
             .collect();
         Recorder { endpoints, dropped: 0, sched_lag_us: open_loop.then(new_latency_histogram), messages }
@@ -86,7 +89,8 @@ impl Recorder {
 
     /// Records one finished request: `bytes` received, its failure if any,
     /// `latency` from the intended send time (equal to `service`, from the
-    /// actual send, in closed loop).
+    /// actual send, in closed loop), and `ttfb`, time to the response's
+    /// first byte from the same start (`None` when no response came).
     #[inline]
     pub fn record(
         &mut self,
@@ -95,6 +99,7 @@ impl Recorder {
         failure: Option<Failure>,
         latency: Duration,
         service: Duration,
+        ttfb: Option<Duration>,
     ) {
         let Some(record) = self.endpoints.get_mut(endpoint) else { return };
         record.requests += 1;
@@ -106,6 +111,9 @@ impl Recorder {
             }
         }
         record.latency_us.saturating_record(micros(latency));
+        if let Some(ttfb) = ttfb {
+            record.ttfb_us.saturating_record(micros(ttfb));
+        }
         if let Some(service_us) = record.service_us.as_mut() {
             service_us.saturating_record(micros(service));
         }
@@ -152,6 +160,7 @@ impl Recorder {
                 bytes_received: std::mem::take(&mut record.bytes_received),
                 latency_us: encode_and_reset(&mut record.latency_us)?,
                 service_us,
+                ttfb_us: encode_and_reset(&mut record.ttfb_us)?,
             });
         }
         Ok(Snapshot {
@@ -169,6 +178,10 @@ impl Recorder {
                 Some(h) => encode_and_reset(h)?,
                 None => HistogramBuckets::default(),
             },
+            // The client's dial stats are added by the shard.
+            connect_us: HistogramBuckets::default(),
+            tls_handshake_us: HistogramBuckets::default(),
+            addresses: Vec::new(),
         })
     }
 }
@@ -205,10 +218,10 @@ mod tests {
             Arc::from(Vec::new()),
         );
         let ms = Duration::from_millis;
-        recorder.record(0, 10, status(200), ms(2), ms(2));
-        recorder.record(0, 10, status(500), ms(4), ms(4));
-        recorder.record(0, 10, status(500), ms(6), ms(6));
-        recorder.record(0, 0, Some(Failure::ConnectRefused), ms(1), ms(1));
+        recorder.record(0, 10, status(200), ms(2), ms(2), Some(ms(1)));
+        recorder.record(0, 10, status(500), ms(4), ms(4), Some(ms(3)));
+        recorder.record(0, 10, status(500), ms(6), ms(6), Some(ms(3)));
+        recorder.record(0, 0, Some(Failure::ConnectRefused), ms(1), ms(1), None);
         let snapshot = recorder.take_snapshot(mark(1)).unwrap();
         assert_eq!(snapshot.endpoints.len(), 1, "endpoints without traffic are left out");
         let e = &snapshot.endpoints[0];
@@ -220,6 +233,9 @@ mod tests {
         let h = e.latency_us.decode().unwrap().unwrap();
         assert_eq!(h.len(), 4);
         assert_eq!(h.max(), h.highest_equivalent(6_000));
+        let ttfb = e.ttfb_us.decode().unwrap().unwrap();
+        assert_eq!(ttfb.len(), 3, "a failure without a response has no first byte");
+        assert_eq!(ttfb.max(), ttfb.highest_equivalent(3_000));
         let next = recorder.take_snapshot(mark(2)).unwrap();
         assert!(next.endpoints.is_empty());
     }
@@ -228,7 +244,7 @@ mod tests {
     #[test]
     fn open_loop_keeps_both_times() {
         let mut recorder = Recorder::new(&[("GET".into(), "/".into())], true, Arc::from(Vec::new()));
-        recorder.record(0, 10, None, Duration::from_millis(250), Duration::from_millis(5));
+        recorder.record(0, 10, None, Duration::from_millis(250), Duration::from_millis(5), None);
         recorder.record_dropped(3);
         recorder.record_lag(Duration::from_millis(7));
         let snapshot = recorder.take_snapshot(mark(1)).unwrap();

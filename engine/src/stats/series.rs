@@ -4,13 +4,14 @@
 //!
 //! The aggregator keeps them only when asked
 //! ([`Aggregator::with_endpoint_series`](super::Aggregator::with_endpoint_series)):
-//! every point holds a histogram of a few kilobytes, so an hour of twenty
-//! endpoints would hold hundreds of megabytes that most runs never read. The
-//! run-wide series and the cumulative totals stay `aggregate`'s.
+//! a recent point holds a histogram of a few kilobytes (older ones are
+//! compacted by `compact` to about 200 bytes), which most runs never read.
+//! The run-wide series and the cumulative totals stay `aggregate`'s.
 
 
 use stampede_proto::ProtoError;
 
+use super::compact::{Compactor, LatencyStats};
 use super::decode::DecodedEndpoint;
 use super::summary::IntervalPoint;
 
@@ -20,12 +21,46 @@ pub(super) struct EndpointSeries {
     /// `by_endpoint[e][i]` is interval `i + 1` of endpoint `e`; a series ends at
     /// the endpoint's last interval with data, and gaps are empty points.
     by_endpoint: Vec<Vec<IntervalPoint>>,
+    /// Each endpoint's compactor, aligned with `by_endpoint`: old points keep
+    /// only their reported numbers, so a long run stays small.
+    compactors: Vec<Compactor>,
+    /// Never compact (see `Aggregator::keep_exact_timeseries`).
+    keep_exact: bool,
 }
 
 impl EndpointSeries {
     /// Makes room for a new endpoint inserted at `index`.
     pub fn insert(&mut self, index: usize) {
         self.by_endpoint.insert(index, Vec::new());
+        let mut compactor = Compactor::new(false);
+        if self.keep_exact {
+            compactor.keep_exact();
+        }
+        self.compactors.insert(index, compactor);
+    }
+
+    /// Keeps every point whole from now on.
+    pub fn keep_exact(&mut self) {
+        self.keep_exact = true;
+        self.compactors.iter_mut().for_each(Compactor::keep_exact);
+    }
+
+    /// Compacts every endpoint's points old enough.
+    ///
+    /// An endpoint's series ends at its last interval with data, so its
+    /// points compact as the endpoint sees newer intervals.
+    pub fn compact(&mut self) {
+        for (points, compactor) in self.by_endpoint.iter_mut().zip(&mut self.compactors) {
+            compactor.compact(points);
+        }
+    }
+
+    /// The running latency at each point of endpoint `index`.
+    pub fn running(&self, index: usize) -> Vec<LatencyStats> {
+        match (self.by_endpoint.get(index), self.compactors.get(index)) {
+            (Some(points), Some(compactor)) => compactor.running(points),
+            _ => Vec::new(),
+        }
     }
 
     /// Adds one decoded endpoint interval `t`, ending `elapsed_ms` after the start,
@@ -49,7 +84,7 @@ impl EndpointSeries {
             .bytes_received
             .saturating_add(endpoint.wire.bytes_received);
         if let Some(latency_us) = &endpoint.latency_us {
-            latency_us.add_to(&mut point.latency_us);
+            self.compactors[index].add(t, &mut point.latency_us, latency_us);
         }
         Ok(())
     }

@@ -9,6 +9,7 @@
 use hdrhistogram::Histogram;
 use stampede_proto::FailureKind;
 
+use super::compact::PointLatency;
 use super::new_latency_histogram;
 
 /// Cumulative stats of one endpoint (method + name), or of all of them merged.
@@ -28,6 +29,9 @@ pub struct EndpointTotals {
     pub latency_us: Histogram<u64>,
     /// Service time in microseconds from the actual send; present in open loop only.
     pub service_us: Option<Histogram<u64>>,
+    /// Time to first byte in microseconds, from the same start as `latency_us`
+    /// (which is the time to last byte); responses only.
+    pub ttfb_us: Histogram<u64>,
 }
 
 impl EndpointTotals {
@@ -41,7 +45,13 @@ impl EndpointTotals {
             bytes_received: 0,
             latency_us: new_latency_histogram(),
             service_us: None,
+            ttfb_us: new_latency_histogram(),
         }
+    }
+
+    /// Time to first byte at percentile `q` (0 to 100) in milliseconds.
+    pub fn ttfb_percentile_ms(&self, q: f64) -> f64 {
+        percentile_ms(&self.ttfb_us, q)
     }
 
     /// Requests per second over a run of `duration_s` seconds.
@@ -126,8 +136,9 @@ pub struct IntervalPoint {
     /// Sources (shards or workers) that reported the interval, so `cpu_us`
     /// can be read as a share of their wall time.
     pub sources: u32,
-    /// Latency of the interval's requests in microseconds, all endpoints merged.
-    pub latency_us: Histogram<u64>,
+    /// Latency of the interval's requests in microseconds, all endpoints
+    /// merged: whole while recent, compact (its reported numbers) once old.
+    pub latency_us: PointLatency,
     /// The busiest source's CPU time as a share of the interval's wall time
     /// (0 to 1, a little more with clock noise): near 1 means a saturated shard.
     pub busy_max: f64,
@@ -149,7 +160,7 @@ impl IntervalPoint {
             dropped: 0,
             cpu_us: 0,
             sources: 0,
-            latency_us: new_point_histogram(),
+            latency_us: PointLatency::new(),
             busy_max: 0.0,
             lag_us_p99: 0,
         }
@@ -186,7 +197,7 @@ impl IntervalPoint {
 const POINT_SIGNIFICANT_FIGURES: u8 = 2;
 
 /// A growable point histogram: its buckets cover only the values seen so far.
-fn new_point_histogram() -> Histogram<u64> {
+pub(super) fn new_point_histogram() -> Histogram<u64> {
     Histogram::new(POINT_SIGNIFICANT_FIGURES).expect("constant significant figures are valid")
 }
 

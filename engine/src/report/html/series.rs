@@ -1,19 +1,20 @@
 //! From the aggregator's stats to the report's charts: the per-second time
-//! series in buckets (one per second, or several merged on long runs so a
-//! chart stays under [`MAX_POINTS`]) drawn as five charts over time; the
+//! series in buckets (one per second, or on long runs spans of 2, 10, 20, 60
+//! ... seconds so a chart stays within [`COARSE_MAX`](crate::stats::COARSE_MAX) points; see
+//! [`chart_width_s`]) drawn as five charts over time; the
 //! run's latency histograms drawn as a percentile curve; and the check
 //! whether the generator's shards ran out of CPU.
 //!
 //! Drawing is `chart`'s, the page `html`'s. Percentiles of a bucket come from
-//! its points' merged histograms, never from averaging per-second percentiles.
+//! its points' merged histograms, never from averaging per-second percentiles:
+//! the aggregator keeps exact histograms of those spans after it compacts
+//! old seconds ([`Aggregator::timeseries_latency`]).
 
 use hdrhistogram::Histogram;
 
 use super::chart::{Chart, Series, Unit, XScale};
-use crate::stats::{percentile_ms, EndpointTotals, IntervalPoint};
+use crate::stats::{chart_width_s, percentile_ms, Aggregator, EndpointTotals, IntervalPoint, PointLatency};
 
-/// Most points a chart draws; longer runs average neighbouring seconds.
-pub const MAX_POINTS: usize = 600;
 /// Share of wall time a shard may be on CPU before the generator counts as saturated.
 pub const CPU_SATURATED_SHARE: f64 = 0.9;
 /// Intervals shorter than this (a final, partial one) are too short to judge
@@ -57,8 +58,9 @@ struct Bucket {
     cpu_us: u64,
     /// Wall time of all reporting sources, in seconds: what `cpu_us` is a share of.
     source_s: f64,
-    /// Latency of all the points' requests, microseconds.
-    latency_us: Option<Histogram<u64>>,
+    /// Latency of all the points' requests, microseconds; `None` when the
+    /// aggregator cannot merge the span exactly (never for its chart spans).
+    latency_us: Option<PointLatency>,
 }
 
 impl Bucket {
@@ -69,8 +71,8 @@ impl Bucket {
 
     /// Latency percentile in ms, or `None` without requests.
     fn percentile(&self, q: f64) -> Option<f64> {
-        let histogram = self.latency_us.as_ref().filter(|h| !h.is_empty())?;
-        Some(percentile_ms(histogram, q))
+        let latency = self.latency_us.as_ref().filter(|l| !l.is_empty())?;
+        Some(latency.percentile_ms(q))
     }
 
     /// Shard CPU as a percentage of the sources' wall time.
@@ -85,11 +87,12 @@ fn span_s(point: &IntervalPoint) -> (f64, f64) {
     (start, start + point.duration_s())
 }
 
-/// Groups points so at most [`MAX_POINTS`] remain; returns them and the
+/// Groups points so at most [`COARSE_MAX`](crate::stats::COARSE_MAX) remain; returns them and the
 /// seconds per group. A short final interval (the stop) joins the group
 /// before it, so a few milliseconds of draining do not look like a collapse.
-fn buckets(points: &[IntervalPoint]) -> (Vec<Bucket>, usize) {
-    let per_bucket = points.len().div_ceil(MAX_POINTS).max(1);
+fn buckets(agg: &Aggregator) -> (Vec<Bucket>, usize) {
+    let points = agg.timeseries();
+    let per_bucket = chart_width_s(points.len()) as usize;
     let mut ranges: Vec<std::ops::Range<usize>> = (0..points.len())
         .step_by(per_bucket)
         .map(|start| start..(start + per_bucket).min(points.len()))
@@ -103,12 +106,12 @@ fn buckets(points: &[IntervalPoint]) -> (Vec<Bucket>, usize) {
             previous.end = points.len();
         }
     }
-    let buckets = ranges.into_iter().map(|r| bucket(&points[r])).collect();
+    let buckets = ranges.into_iter().map(|r| bucket(agg, &points[r])).collect();
     (buckets, per_bucket)
 }
 
-/// Merges a group of consecutive points.
-fn bucket(points: &[IntervalPoint]) -> Bucket {
+/// Merges a group of consecutive points of `agg`'s time series.
+fn bucket(agg: &Aggregator, points: &[IntervalPoint]) -> Bucket {
     let mut merged = Bucket {
         start_s: span_s(&points[0]).0,
         end_s: 0.0,
@@ -134,20 +137,20 @@ fn bucket(points: &[IntervalPoint]) -> Bucket {
         merged.users = merged.users.max(point.users);
         merged.cpu_us += point.cpu_us;
         merged.source_s += f64::from(point.sources) * point.duration_s();
-        match merged.latency_us.as_mut() {
-            None => merged.latency_us = Some(point.latency_us.clone()),
-            // Point histograms grow as needed, so adding cannot run out of range.
-            Some(latency_us) => {
-                let _ = latency_us.add(&point.latency_us);
-            }
-        }
     }
+    merged.latency_us = match points {
+        [one] => Some(one.latency_us.clone()),
+        [first, .., last] => agg
+            .timeseries_latency(first.t_s, last.t_s)
+            .map(PointLatency::Exact),
+        [] => None,
+    };
     merged
 }
 
 /// The charts over time: throughput, response times, users or rates, bytes, CPU.
-pub fn charts(points: &[IntervalPoint], load: LoadShape) -> Vec<Chart> {
-    let (buckets, per_bucket) = buckets(points);
+pub fn charts(agg: &Aggregator, load: LoadShape) -> Vec<Chart> {
+    let (buckets, per_bucket) = buckets(agg);
     let spans: Vec<(f64, f64)> = buckets.iter().map(|b| (b.start_s, b.end_s)).collect();
     let note = (per_bucket > 1).then(|| format!("each point covers {per_bucket} s"));
     let values = |f: &dyn Fn(&Bucket) -> Option<f64>| buckets.iter().map(f).collect::<Vec<_>>();
@@ -369,7 +372,7 @@ mod tests {
     #[test]
     fn charts_follow_the_time_series() {
         let agg = run();
-        let charts = charts(agg.timeseries(), LoadShape::Closed);
+        let charts = charts(&agg, LoadShape::Closed);
         let ids: Vec<&str> = charts.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(
             ids,
@@ -398,7 +401,7 @@ mod tests {
     /// Open loop draws the offered rate next to the achieved one and the drops.
     #[test]
     fn open_loop_compares_offered_and_achieved() {
-        let charts = charts(run().timeseries(), LoadShape::Open { rate_per_s: 250.0 });
+        let charts = charts(&run(), LoadShape::Open { rate_per_s: 250.0 });
         let rate = &charts[2];
         assert_eq!(rate.id, "chart-rate");
         let labels: Vec<&str> = rate.series.iter().map(|s| s.label.as_str()).collect();
@@ -407,7 +410,8 @@ mod tests {
         assert_eq!(rate.series[2].values[1], Some(4.0));
     }
 
-    /// Long runs are drawn with at most MAX_POINTS points, percentiles from merged histograms.
+    /// Long runs are drawn with at most 600 points of whole spans, percentiles from merged histograms
+    /// (the aggregator compacted the seconds; the spans' coarse histograms are exact).
     #[test]
     fn long_runs_are_bucketed() {
         let mut agg = Aggregator::new();
@@ -421,14 +425,14 @@ mod tests {
             ))
             .unwrap();
         }
-        let charts = charts(agg.timeseries(), LoadShape::Closed);
+        let charts = charts(&agg, LoadShape::Closed);
         let rps = &charts[0];
-        assert_eq!(rps.spans.len(), 500);
-        assert_eq!(rps.spans[0], (0.0, 3.0));
+        assert_eq!(rps.spans.len(), 150);
+        assert_eq!(rps.spans[0], (0.0, 10.0));
         assert_eq!(rps.series[0].values[0], Some(10.0));
         let max_p99 = charts[1].series[2].values[0].unwrap();
         assert!((max_p99 - 50.0).abs() < 0.5, "{max_p99}");
-        assert_eq!(rps.note.as_deref(), Some("each point covers 3 s"));
+        assert_eq!(rps.note.as_deref(), Some("each point covers 10 s"));
     }
 
     /// A short final interval (the stop) is drawn merged into the second before it.
@@ -443,7 +447,7 @@ mod tests {
             }
             agg.merge(&s).unwrap();
         }
-        let charts = charts(agg.timeseries(), LoadShape::Closed);
+        let charts = charts(&agg, LoadShape::Closed);
         assert_eq!(charts[0].spans, [(0.0, 1.0), (1.0, 2.05)]);
         let rps = charts[0].series[0].values[1].unwrap();
         assert!((rps - 105.0 / 1.05).abs() < 1e-9, "{rps}");

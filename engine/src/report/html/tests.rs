@@ -63,6 +63,7 @@ fn render_closed(agg: &Aggregator) -> String {
         &Notes {
             stop_reason: Some("run_time"),
             warnings: &warnings,
+            workers: &[],
         },
     )
 }
