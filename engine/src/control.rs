@@ -396,11 +396,18 @@ fn start_shards(
 ) -> Result<(Vec<ShardHandle>, String), RunError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut shards = Vec::with_capacity(config.threads);
+    // Iterations follow the users: a shard that gets no user gets no budget
+    // (it would otherwise wait for work no user of its own will ever do).
+    let budgets = match (config.iterations, &config.load) {
+        (Some(n), Load::Closed { users, .. }) => {
+            let users: Vec<u64> = (0..config.threads).map(|i| pace::share(u64::from(*users), config.threads, i)).collect();
+            Some(pace::share_weighted(n, &users))
+        }
+        _ => None,
+    };
     for index in 0..config.threads {
         let load = match config.load {
-            Load::Closed { .. } => ShardLoad::Closed {
-                budget: config.iterations.map(|n| pace::share(n, config.threads, index)),
-            },
+            Load::Closed { .. } => ShardLoad::Closed { budget: budgets.as_ref().map(|b| b[index]) },
             Load::Open { max_in_flight, .. } => ShardLoad::Open {
                 rate_per_s: crate::live::initial_rate(config),
                 total: config.iterations,

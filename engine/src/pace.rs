@@ -40,6 +40,34 @@ pub fn share(total: u64, shards: usize, index: usize) -> u64 {
     total / shards + u64::from((index as u64) < total % shards)
 }
 
+/// Splits `total` in proportion to `weights` by largest remainder: the
+/// parts add up to `total` exactly and a zero weight gets nothing.
+pub fn share_weighted(total: u64, weights: &[u64]) -> Vec<u64> {
+    let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    if sum == 0 {
+        return vec![0; weights.len()];
+    }
+    let exact: Vec<(u64, u128)> = weights
+        .iter()
+        .map(|&w| {
+            let scaled = u128::from(total) * u128::from(w);
+            ((scaled / sum) as u64, scaled % sum)
+        })
+        .collect();
+    let mut parts: Vec<u64> = exact.iter().map(|&(q, _)| q).collect();
+    let mut order: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] > 0).collect();
+    order.sort_by(|&a, &b| exact[b].1.cmp(&exact[a].1).then(a.cmp(&b)));
+    let mut left = total - parts.iter().sum::<u64>();
+    for i in order.into_iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +105,22 @@ mod tests {
         ];
         for &(elapsed, rate, users, due) in cases {
             assert_eq!(users_due(elapsed, rate, users), due, "{elapsed:?} {rate:?} {users}");
+        }
+    }
+
+    /// Weighted shares add up exactly, follow the weights, and skip zero weights.
+    #[test]
+    fn weighted_shares() {
+        let cases: &[(u64, &[u64], &[u64])] = &[
+            (5, &[1, 0], &[5, 0]),
+            (10, &[1, 1], &[5, 5]),
+            (7, &[2, 1], &[5, 2]),
+            (3, &[0, 0], &[0, 0]),
+            (0, &[3, 1], &[0, 0]),
+            (100, &[1, 1, 1], &[34, 33, 33]),
+        ];
+        for (total, weights, expected) in cases {
+            assert_eq!(share_weighted(*total, weights), *expected, "{total} by {weights:?}");
         }
     }
 

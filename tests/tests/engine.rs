@@ -31,6 +31,18 @@ fn exact_iterations_match_the_target() {
     }
 }
 
+/// Fewer users than shards: the iteration budget follows the users, so the run ends.
+#[test]
+fn fewer_users_than_shards_still_finish() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let url = target.url();
+    let run = stampede(&args(&url, "epoll", &["-u", "1", "-n", "5"]), Duration::from_secs(20));
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(run.total("requests"), 5);
+    assert_eq!(target.stats().0, 5);
+}
+
 /// 20 users keep 20 keep-alive connections open, not one per request.
 #[test]
 fn users_reuse_keep_alive_connections() {

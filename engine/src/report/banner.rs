@@ -26,9 +26,10 @@ pub fn run_header(config: &RunConfig) -> String {
         (None, Some(n)) => format!("for {n} iterations"),
         (None, None) => "until Ctrl-C".to_string(),
     };
+    let scheme = if config.target.url.starts_with("https://") { "https" } else { "http" };
     let what = match &config.scenario {
-        Some(path) => format!("scenario {} on http://{}", path.display(), config.target.authority),
-        None => format!("{} http://{}{}", config.method, config.target.authority, config.target.path),
+        Some(path) => format!("scenario {} on {scheme}://{}", path.display(), config.target.authority),
+        None => format!("{} {scheme}://{}{}", config.method, config.target.authority, config.target.path),
     };
     format!("stampede {}: {load}, {what}, {limit}, {} threads", env!("CARGO_PKG_VERSION"), config.threads)
 }
