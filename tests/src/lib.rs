@@ -176,6 +176,14 @@ pub fn temp_file(name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// `stampede run --host URL --threads 2 --io-driver DRIVER` plus `extra`:
+/// the usual arguments of an end-to-end run on one driver.
+pub fn run_args<'a>(url: &'a str, driver: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["run", "--host", url, "--threads", "2", "--io-driver", driver];
+    all.extend_from_slice(extra);
+    all
+}
+
 /// A finished stampede run.
 pub struct Run {
     /// Exit status.

@@ -4,16 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use stampede_tests::{drivers, serial, spawn_stampede, stampede, wait_stampede, TargetProcess};
+use stampede_tests::{run_args as args, drivers, serial, spawn_stampede, stampede, wait_stampede, TargetProcess};
 
 /// Generous wall-clock limit for short runs; a hang fails the test, not CI.
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn args<'a>(target: &'a str, driver: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut all = vec!["run", "--host", target, "--threads", "2", "--io-driver", driver];
-    all.extend_from_slice(extra);
-    all
-}
 
 /// `-u 20 --iterations 5000` sends exactly 5000 requests, all counted by the target.
 #[test]

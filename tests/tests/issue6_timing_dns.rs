@@ -7,24 +7,11 @@
 
 use std::time::Duration;
 
-use stampede_tests::{drivers, serial, stampede, temp_file, TargetProcess};
+use stampede_tests::{run_args as args, drivers, serial, stampede, temp_file, TargetProcess};
 
 /// Generous wall-clock limit for short runs; a hang fails the test, not CI.
 const LIMIT: Duration = Duration::from_secs(90);
 
-fn args<'a>(url: &'a str, driver: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut all = vec![
-        "run",
-        "--host",
-        url,
-        "--threads",
-        "2",
-        "--io-driver",
-        driver,
-    ];
-    all.extend_from_slice(extra);
-    all
-}
 
 /// A name given three loopback addresses by `--resolve` gets its six
 /// connections spread over all three, the per-address counts add up to the
