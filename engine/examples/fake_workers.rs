@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use stampede_engine::stats::new_latency_histogram;
 use stampede_proto::wire::{read_frame, write_frame, Hello, Message, PROTOCOL_VERSION};
-use stampede_proto::{EndpointSnapshot, FailureCount, FailureKind, HistogramBuckets, Snapshot, SNAPSHOT_VERSION};
+use stampede_proto::{
+    EndpointSnapshot, FailureCount, FailureKind, HistogramBuckets, Snapshot, SNAPSHOT_VERSION,
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -18,8 +20,13 @@ fn main() {
         eprintln!("usage: fake_workers COORDINATOR_ADDR WORKERS ENDPOINTS SECONDS TOKEN");
         std::process::exit(2);
     }
-    let (addr, workers, endpoints, seconds, token) =
-        (args[1].clone(), args[2].parse().unwrap(), args[3].parse().unwrap(), args[4].parse().unwrap(), args[5].clone());
+    let (addr, workers, endpoints, seconds, token) = (
+        args[1].clone(),
+        args[2].parse().unwrap(),
+        args[3].parse().unwrap(),
+        args[4].parse().unwrap(),
+        args[5].clone(),
+    );
     let threads: Vec<_> = (0..workers)
         .map(|i| {
             let (addr, token) = (addr.clone(), token.clone());
@@ -52,7 +59,11 @@ fn snapshot(source: u32, interval: u32, endpoints: usize, seed: u64) -> Snapshot
                 method: "GET".into(),
                 name: format!("/api/endpoint/{e}"),
                 requests: 1000,
-                failures: vec![FailureCount { kind: FailureKind::Status, message: "HTTP 503".into(), count: 3 }],
+                failures: vec![FailureCount {
+                    kind: FailureKind::Status,
+                    message: "HTTP 503".into(),
+                    count: 3,
+                }],
                 bytes_received: 1000 * 700,
                 latency_us: HistogramBuckets::encode(&h).unwrap(),
                 service_us: None,
@@ -91,7 +102,12 @@ fn worker(index: usize, addr: &str, endpoints: usize, seconds: u32, token: &str)
         write_frame(&mut out, m).unwrap();
         out.flush().unwrap();
     };
-    send(&Message::Hello(Hello { token: token.into(), version: PROTOCOL_VERSION, cores: 1, hostname: format!("fake-{index}") }));
+    send(&Message::Hello(Hello {
+        token: token.into(),
+        version: PROTOCOL_VERSION,
+        cores: 1,
+        hostname: format!("fake-{index}"),
+    }));
     let id = match read_frame(&mut input).unwrap() {
         Message::Welcome { worker_id } => worker_id,
         other => panic!("not welcomed: {other:?}"),
@@ -111,8 +127,16 @@ fn worker(index: usize, addr: &str, endpoints: usize, seconds: u32, token: &str)
     // Keep reading (heartbeats) so the coordinator's writes never block.
     std::thread::spawn(move || while read_frame(&mut input).is_ok() {});
     // Snapshots are prepared up front: the benchmark measures the coordinator.
-    let frames: Vec<Message> =
-        (1..=seconds).map(|k| Message::Snapshot(Box::new(snapshot(id << 16, k, endpoints, u64::from(id) * 7919 + u64::from(k))))).collect();
+    let frames: Vec<Message> = (1..=seconds)
+        .map(|k| {
+            Message::Snapshot(Box::new(snapshot(
+                id << 16,
+                k,
+                endpoints,
+                u64::from(id) * 7919 + u64::from(k),
+            )))
+        })
+        .collect();
     let start = Instant::now();
     for (k, frame) in frames.iter().enumerate() {
         let due = start + Duration::from_secs(k as u64 + 1);

@@ -126,7 +126,10 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
             }
         }
         i += 1;
-        shard.recorder.borrow_mut().record_lag(Instant::now().saturating_duration_since(intended));
+        shard
+            .recorder
+            .borrow_mut()
+            .record_lag(Instant::now().saturating_duration_since(intended));
         let slot = idle.borrow_mut().pop();
         if let Some(slot) = slot {
             shard.in_flight.set(shard.in_flight.get() + 1);
@@ -136,7 +139,12 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
             shard.in_flight.set(shard.in_flight.get() + 1);
             let slot = Rc::new(Slot::default());
             slot.job.set(Some(intended));
-            monoio::spawn(worker(shard.clone(), slot, idle.clone(), u64::from(workers - 1)));
+            monoio::spawn(worker(
+                shard.clone(),
+                slot,
+                idle.clone(),
+                u64::from(workers - 1),
+            ));
         } else {
             shard.recorder.borrow_mut().record_dropped(1);
         }
@@ -155,7 +163,11 @@ async fn worker(shard: Rc<Shard>, slot: Rc<Slot>, idle: IdleSlots, number: u64) 
     let user_id = plan.user_base + number * shard.shards as u64 + shard.index as u64;
     let class_index = plan.class_for(user_id);
     let class = &plan.classes[class_index];
-    let env = StepEnv { client: &shard.client, recorder: &shard.recorder, stopping: &shard.stopping };
+    let env = StepEnv {
+        client: &shard.client,
+        recorder: &shard.recorder,
+        stopping: &shard.stopping,
+    };
     let mut user = VirtualUser::new(plan.clone(), class_index, user_id);
     let per_iteration = user::picks_per_iteration(&plan, class_index);
     let mut started = false;
@@ -173,7 +185,9 @@ async fn worker(shard: Rc<Shard>, slot: Rc<Slot>, idle: IdleSlots, number: u64) 
         }
         let failure = if usable {
             let task = user.pick_task();
-            let failure = user.run_steps(&class.tasks[task].steps, &env, Some(intended)).await;
+            let failure = user
+                .run_steps(&class.tasks[task].steps, &env, Some(intended))
+                .await;
             user.iteration += 1;
             failure
         } else {

@@ -306,7 +306,11 @@ impl RunArgs {
         if self.insecure {
             s.flag("insecure", "true");
         }
-        for (key, path) in [("cacert", &self.cacert), ("cert", &self.cert), ("key", &self.key)] {
+        for (key, path) in [
+            ("cacert", &self.cacert),
+            ("cert", &self.cert),
+            ("key", &self.key),
+        ] {
             if let Some(path) = path {
                 s.flag(key, path.display().to_string());
             }

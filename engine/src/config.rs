@@ -37,7 +37,11 @@ pub enum Origin {
     /// An environment variable.
     Env(String),
     /// A line of a config file.
-    File { path: PathBuf, line: usize, key: String },
+    File {
+        path: PathBuf,
+        line: usize,
+        key: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -64,7 +68,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(origin: impl fmt::Display, message: impl Into<String>) -> Self {
-        ConfigError { origin: origin.to_string(), message: message.into() }
+        ConfigError {
+            origin: origin.to_string(),
+            message: message.into(),
+        }
     }
 }
 
@@ -136,7 +143,11 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("autoquit", "--autoquit", KeyUse::Ignored),
     ("loglevel", "--loglevel", KeyUse::Ignored),
     ("logfile", "--logfile", KeyUse::Ignored),
-    ("exit-code-on-error", "--exit-code-on-error", KeyUse::Ignored),
+    (
+        "exit-code-on-error",
+        "--exit-code-on-error",
+        KeyUse::Ignored,
+    ),
     ("tags", "--tags", KeyUse::Ignored),
 ];
 
@@ -147,7 +158,9 @@ pub fn known_key(key: &str) -> Option<&'static str> {
 
 /// The flag that sets `key`, for messages.
 fn flag_of(key: &str) -> &'static str {
-    KEYS.iter().find(|(k, _, _)| *k == key).map_or("--?", |(_, flag, _)| flag)
+    KEYS.iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or("--?", |(_, flag, _)| flag)
 }
 
 /// All settings of a run, layered by precedence; the first source to set a key wins.
@@ -162,22 +175,32 @@ pub struct Settings {
 impl Settings {
     /// Adds a command-line flag value (highest precedence; call first).
     pub fn flag(&mut self, key: &'static str, value: impl Into<String>) {
-        let setting = Setting { value: value.into(), origin: Origin::Flag(flag_of(key)) };
+        let setting = Setting {
+            value: value.into(),
+            origin: Origin::Flag(flag_of(key)),
+        };
         self.values.entry(key).or_insert(setting);
     }
 
     /// Adds every `STAMPEDE_<KEY>` variable from `vars` not already set by a flag.
     pub fn env(&mut self, vars: impl IntoIterator<Item = (String, String)>) {
         for (name, value) in vars {
-            let Some(rest) = name.strip_prefix("STAMPEDE_") else { continue };
+            let Some(rest) = name.strip_prefix("STAMPEDE_") else {
+                continue;
+            };
             let key = rest.to_ascii_lowercase().replace('_', "-");
             match KEYS.iter().find(|(k, _, _)| *k == key) {
                 Some((key, _, use_)) => {
                     self.note_ignored(key, *use_, &name);
-                    let setting = Setting { value, origin: Origin::Env(name) };
+                    let setting = Setting {
+                        value,
+                        origin: Origin::Env(name),
+                    };
                     self.values.entry(key).or_insert(setting);
                 }
-                None => self.warnings.push(format!("ignoring unknown environment variable {name}")),
+                None => self
+                    .warnings
+                    .push(format!("ignoring unknown environment variable {name}")),
             }
         }
     }
@@ -185,7 +208,11 @@ impl Settings {
     /// Adds run settings a scenario file sets, (key, value, line), not already set.
     pub fn scenario(&mut self, path: &Path, entries: Vec<(&'static str, String, usize)>) {
         for (key, value, line) in entries {
-            let origin = Origin::File { path: path.to_path_buf(), line, key: key.replace('-', "_") };
+            let origin = Origin::File {
+                path: path.to_path_buf(),
+                line,
+                key: key.replace('-', "_"),
+            };
             self.values.entry(key).or_insert(Setting { value, origin });
         }
     }
@@ -209,9 +236,19 @@ impl Settings {
             let value = value.trim().trim_matches('"').to_string();
             match KEYS.iter().find(|(k, _, _)| *k == key) {
                 Some((known, _, use_)) => {
-                    self.note_ignored(known, *use_, &format!("{}, line {origin_line}", path.display()));
-                    let origin = Origin::File { path: path.to_path_buf(), line: origin_line, key };
-                    self.values.entry(known).or_insert(Setting { value, origin });
+                    self.note_ignored(
+                        known,
+                        *use_,
+                        &format!("{}, line {origin_line}", path.display()),
+                    );
+                    let origin = Origin::File {
+                        path: path.to_path_buf(),
+                        line: origin_line,
+                        key,
+                    };
+                    self.values
+                        .entry(known)
+                        .or_insert(Setting { value, origin });
                 }
                 None => self.warnings.push(format!(
                     "{}, line {origin_line}: ignoring unknown key '{key}'",
@@ -223,13 +260,18 @@ impl Settings {
 
     fn note_ignored(&mut self, key: &str, use_: KeyUse, place: &str) {
         if use_ == KeyUse::Ignored {
-            self.warnings.push(format!("{place}: '{key}' is not supported by this version, ignored"));
+            self.warnings.push(format!(
+                "{place}: '{key}' is not supported by this version, ignored"
+            ));
         }
     }
 
     /// Every setting as (key, text), after precedence.
     pub fn entries(&self) -> Vec<(&'static str, String)> {
-        self.values.iter().map(|(k, s)| (*k, s.value.clone())).collect()
+        self.values
+            .iter()
+            .map(|(k, s)| (*k, s.value.clone()))
+            .collect()
     }
 
     /// The setting for `key`, if any source gave it.
@@ -245,13 +287,16 @@ impl Settings {
     ) -> Result<Option<T>, ConfigError> {
         match self.get(key) {
             None => Ok(None),
-            Some(s) => parse(&s.value).map(Some).map_err(|m| ConfigError::new(&s.origin, m)),
+            Some(s) => parse(&s.value)
+                .map(Some)
+                .map_err(|m| ConfigError::new(&s.origin, m)),
         }
     }
 
     /// The origin of `key` for messages, or its flag when unset.
     fn origin(&self, key: &str) -> String {
-        self.get(key).map_or_else(|| flag_of(key).to_string(), |s| s.origin.to_string())
+        self.get(key)
+            .map_or_else(|| flag_of(key).to_string(), |s| s.origin.to_string())
     }
 }
 
@@ -403,36 +448,59 @@ pub const MAX_THREADS: usize = 1024;
 impl RunConfig {
     /// Validates settings into a config; `cores` is the default shard count.
     pub fn from_settings(settings: &Settings, cores: usize) -> Result<RunConfig, ConfigError> {
-        let host = settings
-            .get("host")
-            .ok_or_else(|| ConfigError::new("--host", "a target URL is required, e.g. --host http://127.0.0.1:8080"))?;
+        let host = settings.get("host").ok_or_else(|| {
+            ConfigError::new(
+                "--host",
+                "a target URL is required, e.g. --host http://127.0.0.1:8080",
+            )
+        })?;
         let path = settings.parsed("path", parse_path)?;
-        let resolve = settings.parsed("resolve", crate::http::dns::parse_overrides)?.unwrap_or_default();
+        let resolve = settings
+            .parsed("resolve", crate::http::dns::parse_overrides)?
+            .unwrap_or_default();
         let target = parse_url_with(&host.value, path.as_deref(), &resolve)
             .map_err(|m| ConfigError::new(&host.origin, m))?;
-        let users = settings.parsed("users", |v| parse_count(v, 1, 10_000_000))?.map(|n| n as u32);
+        let users = settings
+            .parsed("users", |v| parse_count(v, 1, 10_000_000))?
+            .map(|n| n as u32);
         let rate = settings.parsed("rate", parse_rate)?;
         let spawn_rate = settings.parsed("spawn-rate", parse_rate)?;
-        let max_in_flight =
-            settings.parsed("max-in-flight", |v| parse_count(v, 1, 10_000_000))?.map(|n| n as u32);
+        let max_in_flight = settings
+            .parsed("max-in-flight", |v| parse_count(v, 1, 10_000_000))?
+            .map(|n| n as u32);
         let load = match (users, rate) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
                     settings.origin("rate"),
-                    format!("cannot be combined with {} (open loop has no fixed users)", settings.origin("users")),
+                    format!(
+                        "cannot be combined with {} (open loop has no fixed users)",
+                        settings.origin("users")
+                    ),
                 ))
             }
             (_, Some(rate_per_s)) => {
                 if spawn_rate.is_some() {
-                    return Err(ConfigError::new(settings.origin("spawn-rate"), "applies to --users, not to --rate"));
+                    return Err(ConfigError::new(
+                        settings.origin("spawn-rate"),
+                        "applies to --users, not to --rate",
+                    ));
                 }
-                Load::Open { rate_per_s, max_in_flight: max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT) }
+                Load::Open {
+                    rate_per_s,
+                    max_in_flight: max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+                }
             }
             (users, None) => {
                 if max_in_flight.is_some() && settings.get("rate-stages").is_none() {
-                    return Err(ConfigError::new(settings.origin("max-in-flight"), "applies to --rate (open loop) only"));
+                    return Err(ConfigError::new(
+                        settings.origin("max-in-flight"),
+                        "applies to --rate (open loop) only",
+                    ));
                 }
-                Load::Closed { users: users.unwrap_or(1), spawn_rate_per_s: spawn_rate }
+                Load::Closed {
+                    users: users.unwrap_or(1),
+                    spawn_rate_per_s: spawn_rate,
+                }
             }
         };
         let (load, stages) = load_shape(settings, load)?;
@@ -442,34 +510,57 @@ impl RunConfig {
             Some(s) => parse_headers(&s.value).map_err(|m| ConfigError::new(&s.origin, m))?,
             None => Vec::new(),
         };
-        let method = settings.parsed("method", parse_method)?.unwrap_or_else(|| "GET".into());
+        let method = settings
+            .parsed("method", parse_method)?
+            .unwrap_or_else(|| "GET".into());
         let tls_options = TlsOptions {
             insecure: settings.parsed("insecure", parse_bool)?.unwrap_or(false),
             cacert: settings.get("cacert").map(|s| PathBuf::from(&s.value)),
             cert: settings.get("cert").map(|s| PathBuf::from(&s.value)),
             key: settings.get("key").map(|s| PathBuf::from(&s.value)),
         };
-        let tls_origin = ["cacert", "insecure", "cert", "key", "host"].into_iter().find(|k| settings.get(k).is_some());
-        let tls_config = tls::client_config(&tls_options)
-            .map_err(|e| ConfigError::new(settings.origin(tls_origin.unwrap_or("host")), e.to_string()))?;
-        let source_ips = settings.parsed("source-ips", parse_source_ips)?.unwrap_or_default();
-        let pipeline = settings.parsed("pipeline", |v| parse_count(v, 1, 1024))?.unwrap_or(1) as u32;
+        let tls_origin = ["cacert", "insecure", "cert", "key", "host"]
+            .into_iter()
+            .find(|k| settings.get(k).is_some());
+        let tls_config = tls::client_config(&tls_options).map_err(|e| {
+            ConfigError::new(settings.origin(tls_origin.unwrap_or("host")), e.to_string())
+        })?;
+        let source_ips = settings
+            .parsed("source-ips", parse_source_ips)?
+            .unwrap_or_default();
+        let pipeline = settings
+            .parsed("pipeline", |v| parse_count(v, 1, 1024))?
+            .unwrap_or(1) as u32;
         if pipeline > 1 && settings.get("scenario").is_some() {
-            return Err(ConfigError::new(settings.origin("pipeline"), "applies to single-URL runs, not to scenarios"));
+            return Err(ConfigError::new(
+                settings.origin("pipeline"),
+                "applies to single-URL runs, not to scenarios",
+            ));
         }
         if pipeline > 1 && matches!(load, Load::Open { .. }) {
-            return Err(ConfigError::new(settings.origin("pipeline"), "applies to --users (closed loop), not to --rate"));
+            return Err(ConfigError::new(
+                settings.origin("pipeline"),
+                "applies to --users (closed loop), not to --rate",
+            ));
         }
         let max_connecting = settings
             .parsed("max-connecting", |v| parse_count(v, 1, 1_000_000))?
             .map_or(crate::http::dial::DEFAULT_MAX_CONNECTING, |n| n as u32);
-        let conn = ConnSettings { tls: Some(tls_config), source_ips: source_ips.clone().into(), pipeline, max_connecting };
+        let conn = ConnSettings {
+            tls: Some(tls_config),
+            source_ips: source_ips.clone().into(),
+            pipeline,
+            max_connecting,
+        };
         Ok(RunConfig {
             scenario: settings.get("scenario").map(|s| PathBuf::from(&s.value)),
             target,
             method,
             headers,
-            body: settings.get("body").map(|s| s.value.clone()).unwrap_or_default(),
+            body: settings
+                .get("body")
+                .map(|s| s.value.clone())
+                .unwrap_or_default(),
             load,
             run_time: settings
                 .parsed("run-time", parse_duration)?
@@ -478,28 +569,48 @@ impl RunConfig {
             stages,
             iterations: settings.parsed("iterations", |v| parse_count(v, 1, u64::MAX))?,
             threads,
-            io_driver: settings.parsed("io-driver", IoDriver::parse)?.unwrap_or(IoDriver::Auto),
-            timeout: settings.parsed("timeout", parse_duration)?.unwrap_or(Duration::from_secs(60)),
-            stop_timeout: settings.parsed("stop-timeout", parse_duration)?.unwrap_or(Duration::from_secs(5)),
+            io_driver: settings
+                .parsed("io-driver", IoDriver::parse)?
+                .unwrap_or(IoDriver::Auto),
+            timeout: settings
+                .parsed("timeout", parse_duration)?
+                .unwrap_or(Duration::from_secs(60)),
+            stop_timeout: settings
+                .parsed("stop-timeout", parse_duration)?
+                .unwrap_or(Duration::from_secs(5)),
             json: settings.get("json").map(|s| PathBuf::from(&s.value)),
             save_run: settings.get("save-run").map(|s| PathBuf::from(&s.value)),
             csv: settings.get("csv").map(|s| PathBuf::from(&s.value)),
-            csv_full_history: settings.parsed("csv-full-history", parse_bool)?.unwrap_or(false),
+            csv_full_history: settings
+                .parsed("csv-full-history", parse_bool)?
+                .unwrap_or(false),
             keep_exact_timeseries: false,
-            thresholds: settings.parsed("threshold", parse_thresholds)?.unwrap_or_default(),
+            thresholds: settings
+                .parsed("threshold", parse_thresholds)?
+                .unwrap_or_default(),
             html: settings.get("html").map(|s| PathBuf::from(&s.value)),
-            print_interval: settings.parsed("print-interval", parse_duration)?.unwrap_or(Duration::from_secs(2)),
-            only_summary: settings.parsed("only-summary", parse_bool)?.unwrap_or(false),
+            print_interval: settings
+                .parsed("print-interval", parse_duration)?
+                .unwrap_or(Duration::from_secs(2)),
+            only_summary: settings
+                .parsed("only-summary", parse_bool)?
+                .unwrap_or(false),
             quiet: settings.parsed("quiet", parse_bool)?.unwrap_or(false),
-            abort_on_fail: settings.parsed("abort-on-fail", parse_bool)?.unwrap_or(false),
-            abort_delay: settings.parsed("abort-delay", parse_duration)?.unwrap_or(Duration::from_secs(5)),
+            abort_on_fail: settings
+                .parsed("abort-on-fail", parse_bool)?
+                .unwrap_or(false),
+            abort_delay: settings
+                .parsed("abort-delay", parse_duration)?
+                .unwrap_or(Duration::from_secs(5)),
             limits: Limits::default(),
             conn,
             source_ips,
             pipeline,
             dns_ttl: settings.parsed("dns-ttl", parse_duration)?,
             max_connecting,
-            allow_low_fd_limit: settings.parsed("allow-low-fd-limit", parse_bool)?.unwrap_or(false),
+            allow_low_fd_limit: settings
+                .parsed("allow-low-fd-limit", parse_bool)?
+                .unwrap_or(false),
         })
     }
 
@@ -514,14 +625,20 @@ impl RunConfig {
 
 /// Applies a load shape to the load the flags describe: `--stages` (users),
 /// `--rate-stages` (rate) or `--step-users` with `--step-time` (users).
-fn load_shape(settings: &Settings, load: Load) -> Result<(Load, Vec<crate::shape::Stage>), ConfigError> {
+fn load_shape(
+    settings: &Settings,
+    load: Load,
+) -> Result<(Load, Vec<crate::shape::Stage>), ConfigError> {
     use crate::shape;
     let stages = settings.parsed("stages", shape::parse_stages)?;
     let rate_stages = settings.parsed("rate-stages", shape::parse_stages)?;
     let step_users = settings.parsed("step-users", |v| parse_count(v, 1, 10_000_000))?;
     let step_time = settings.parsed("step-time", parse_duration)?;
     let conflict = |a: &str, b: &str| {
-        Err(ConfigError::new(settings.origin(a), format!("cannot be combined with {}", settings.origin(b))))
+        Err(ConfigError::new(
+            settings.origin(a),
+            format!("cannot be combined with {}", settings.origin(b)),
+        ))
     };
     let max_in_flight = match load {
         Load::Open { max_in_flight, .. } => max_in_flight,
@@ -536,7 +653,13 @@ fn load_shape(settings: &Settings, load: Load) -> Result<(Load, Vec<crate::shape
             }
         }
         let users = shape::users_for(shape::peak(&stages)).max(1);
-        return Ok((Load::Closed { users, spawn_rate_per_s: None }, stages));
+        return Ok((
+            Load::Closed {
+                users,
+                spawn_rate_per_s: None,
+            },
+            stages,
+        ));
     }
     if let Some(stages) = rate_stages {
         for other in ["step-users", "users", "rate", "spawn-rate"] {
@@ -545,20 +668,47 @@ fn load_shape(settings: &Settings, load: Load) -> Result<(Load, Vec<crate::shape
             }
         }
         let rate_per_s = shape::peak(&stages).max(f64::MIN_POSITIVE);
-        return Ok((Load::Open { rate_per_s, max_in_flight }, stages));
+        return Ok((
+            Load::Open {
+                rate_per_s,
+                max_in_flight,
+            },
+            stages,
+        ));
     }
     match (step_users, step_time, &load) {
         (None, None, _) => Ok((load, Vec::new())),
-        (Some(step), Some(step_time), Load::Closed { users, spawn_rate_per_s: None }) if settings.get("users").is_some() => {
-            Ok((load.clone(), shape::step_stages(step as u32, step_time, *users)))
-        }
-        (Some(_), Some(_), Load::Closed { spawn_rate_per_s: Some(_), .. }) => conflict("step-users", "spawn-rate"),
+        (
+            Some(step),
+            Some(step_time),
+            Load::Closed {
+                users,
+                spawn_rate_per_s: None,
+            },
+        ) if settings.get("users").is_some() => Ok((
+            load.clone(),
+            shape::step_stages(step as u32, step_time, *users),
+        )),
+        (
+            Some(_),
+            Some(_),
+            Load::Closed {
+                spawn_rate_per_s: Some(_),
+                ..
+            },
+        ) => conflict("step-users", "spawn-rate"),
         (Some(_), Some(_), _) => Err(ConfigError::new(
             settings.origin("step-users"),
             "needs --users (the most users to step up to) and applies to closed loop only",
         )),
-        (Some(_), None, _) => Err(ConfigError::new(settings.origin("step-users"), "needs --step-time")),
-        (None, Some(_), _) => Err(ConfigError::new(settings.origin("step-time"), "needs --step-users")),
+        (Some(_), None, _) => Err(ConfigError::new(
+            settings.origin("step-users"),
+            "needs --step-time",
+        )),
+        (None, Some(_), _) => Err(ConfigError::new(
+            settings.origin("step-time"),
+            "needs --step-users",
+        )),
     }
 }
 
@@ -582,7 +732,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
         let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(value),
             "s" => Duration::from_secs(value),
@@ -601,7 +753,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_count(text: &str, min: u64, max: u64) -> Result<u64, String> {
-    let value: u64 = text.trim().parse().map_err(|_| format!("invalid number '{text}'"))?;
+    let value: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid number '{text}'"))?;
     if value < min || value > max {
         return Err(format!("'{text}' must be between {min} and {max}"));
     }
@@ -609,7 +764,10 @@ fn parse_count(text: &str, min: u64, max: u64) -> Result<u64, String> {
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
-    let value: f64 = text.trim().parse().map_err(|_| format!("invalid rate '{text}'"))?;
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid rate '{text}'"))?;
     if !(value.is_finite() && value > 0.0 && value <= 1e9) {
         return Err(format!("rate '{text}' must be above 0 (per second)"));
     }
@@ -626,7 +784,9 @@ fn parse_bool(text: &str) -> Result<bool, String> {
 
 fn parse_path(text: &str) -> Result<String, String> {
     if !text.starts_with('/') || text.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(format!("path '{text}' must start with '/' and contain no spaces"));
+        return Err(format!(
+            "path '{text}' must start with '/' and contain no spaces"
+        ));
     }
     Ok(text.to_string())
 }
@@ -643,10 +803,14 @@ fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let (name, value) = line.split_once(':').ok_or_else(|| format!("header '{line}' is not 'Name: value'"))?;
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| format!("header '{line}' is not 'Name: value'"))?;
             let name = name.trim();
             let valid_name = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
             if !valid_name || value.bytes().any(|b| b == b'\r' || b == b'\n') {
                 return Err(format!("invalid header '{line}'"));
             }
@@ -661,7 +825,11 @@ fn parse_source_ips(text: &str) -> Result<Vec<std::net::IpAddr>, String> {
     use std::net::{IpAddr, Ipv4Addr};
     let mut ips = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || format!("invalid source address '{part}' (use e.g. 127.0.0.2-127.0.0.50 or a list a,b,c)");
+        let bad = || {
+            format!(
+                "invalid source address '{part}' (use e.g. 127.0.0.2-127.0.0.50 or a list a,b,c)"
+            )
+        };
         match part.split_once('-') {
             Some((from, to)) => {
                 let from: Ipv4Addr = from.trim().parse().map_err(|_| bad())?;
@@ -706,20 +874,43 @@ pub fn parse_url_with(
     if authority.is_empty() || authority.contains('@') || authority.bytes().any(|b| b <= b' ') {
         return Err(format!("'{url}' has no valid host"));
     }
-    let (host, port) = split_host_port(authority).ok_or_else(|| format!("'{url}' has an invalid port"))?;
-    let port = if https && !authority.ends_with(&format!(":{port}")) { 443 } else { port };
+    let (host, port) =
+        split_host_port(authority).ok_or_else(|| format!("'{url}' has an invalid port"))?;
+    let port = if https && !authority.ends_with(&format!(":{port}")) {
+        443
+    } else {
+        port
+    };
     let addrs = crate::http::dns::HostAddrs::resolve(host, port, resolve)?;
-    let addr = *addrs.current().first().ok_or_else(|| format!("'{host}' resolved to no address"))?;
+    let addr = *addrs
+        .current()
+        .first()
+        .ok_or_else(|| format!("'{host}' resolved to no address"))?;
     let path = match (path_override, url_path) {
         (Some(p), _) => p.to_string(),
         (None, "") => "/".to_string(),
         (None, p) if p.starts_with('?') => format!("/{p}"),
         (None, p) => p.to_string(),
     };
-    let tls_name = if https { Some(tls::server_name(host)?) } else { None };
-    let origin = crate::http::Origin { addr, addrs, tls_name };
+    let tls_name = if https {
+        Some(tls::server_name(host)?)
+    } else {
+        None
+    };
+    let origin = crate::http::Origin {
+        addr,
+        addrs,
+        tls_name,
+    };
     let resolve = resolve.to_vec();
-    Ok(TargetUrl { url: url.to_string(), authority: authority.to_string(), path, addr, origin, resolve })
+    Ok(TargetUrl {
+        url: url.to_string(),
+        authority: authority.to_string(),
+        path,
+        addr,
+        origin,
+        resolve,
+    })
 }
 
 /// Splits `host:port`, `[v6]:port`, or a bare host (port 80).
@@ -754,9 +945,20 @@ mod tests {
     /// Durations parse in Locust's forms and reject nonsense.
     #[test]
     fn durations_table() {
-        let ok: &[(&str, u64)] = &[("30s", 30_000), ("2m", 120_000), ("1h30m", 5_400_000), ("250ms", 250), ("45", 45_000), ("0.5", 500)];
+        let ok: &[(&str, u64)] = &[
+            ("30s", 30_000),
+            ("2m", 120_000),
+            ("1h30m", 5_400_000),
+            ("250ms", 250),
+            ("45", 45_000),
+            ("0.5", 500),
+        ];
         for (text, ms) in ok {
-            assert_eq!(parse_duration(text), Ok(Duration::from_millis(*ms)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(*ms)),
+                "{text}"
+            );
         }
         for bad in ["", "s", "10x", "-1", "1h-3m", "m5", "99999999999999999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
@@ -767,17 +969,33 @@ mod tests {
     #[test]
     fn urls_table() {
         let t = parse_url("http://127.0.0.1:8080/a/b?c=1", None).unwrap();
-        assert_eq!((t.authority.as_str(), t.path.as_str()), ("127.0.0.1:8080", "/a/b?c=1"));
+        assert_eq!(
+            (t.authority.as_str(), t.path.as_str()),
+            ("127.0.0.1:8080", "/a/b?c=1")
+        );
         assert_eq!(t.addr, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
         let t = parse_url("http://[::1]:9000", Some("/x")).unwrap();
         assert_eq!((t.addr.port(), t.path.as_str()), (9000, "/x"));
         assert_eq!(parse_url("http://localhost", None).unwrap().addr.port(), 80);
-        for bad in ["127.0.0.1:80", "ftp://x", "http://", "http://h:99999", "http://:80", "http://a b"] {
+        for bad in [
+            "127.0.0.1:80",
+            "ftp://x",
+            "http://",
+            "http://h:99999",
+            "http://:80",
+            "http://a b",
+        ] {
             assert!(parse_url(bad, None).is_err(), "{bad}");
         }
         let t = parse_url("https://127.0.0.1/a", None).unwrap();
         assert_eq!((t.addr.port(), t.origin.tls_name.is_some()), (443, true));
-        assert_eq!(parse_url("https://127.0.0.1:8443", None).unwrap().addr.port(), 8443);
+        assert_eq!(
+            parse_url("https://127.0.0.1:8443", None)
+                .unwrap()
+                .addr
+                .port(),
+            8443
+        );
     }
 
     /// Flags beat env, env beats the file; unknown keys warn; bad values name the line.
@@ -795,29 +1013,54 @@ mod tests {
         assert_eq!(s.get("users").unwrap().value, "7");
         assert_eq!(s.get("run-time").unwrap().value, "3s");
         assert!(s.warnings.iter().any(|w| w.contains("unknown key 'foo'")));
-        assert!(s.warnings.iter().any(|w| w.contains("'web-port' is not supported")));
+        assert!(s
+            .warnings
+            .iter()
+            .any(|w| w.contains("'web-port' is not supported")));
         let err = RunConfig::from_settings(&s, 2).unwrap_err().to_string();
-        assert_eq!(err, "master.conf, line 7, key 'spawn-rate': invalid rate 'x'");
+        assert_eq!(
+            err,
+            "master.conf, line 7, key 'spawn-rate': invalid rate 'x'"
+        );
     }
 
     /// Thresholds and CSV settings parse from flags and files; a bad threshold names its origin and expression.
     #[test]
     fn thresholds_and_csv_settings() {
         let host = ("host", "http://127.0.0.1:1");
-        let flags = [host, ("threshold", "p95 < 500ms\nerror_rate < 1%"), ("csv", "out/run"), ("csv-full-history", "true")];
+        let flags = [
+            host,
+            ("threshold", "p95 < 500ms\nerror_rate < 1%"),
+            ("csv", "out/run"),
+            ("csv-full-history", "true"),
+        ];
         let c = RunConfig::from_settings(&settings(&flags), 2).unwrap();
         let texts: Vec<String> = c.thresholds.iter().map(|t| t.to_string()).collect();
         assert_eq!(texts, ["p95 < 500ms", "error_rate < 1%"]);
-        assert_eq!((c.csv, c.csv_full_history), (Some(PathBuf::from("out/run")), true));
+        assert_eq!(
+            (c.csv, c.csv_full_history),
+            (Some(PathBuf::from("out/run")), true)
+        );
         let c = RunConfig::from_settings(&settings(&[host]), 2).unwrap();
         assert!(c.thresholds.is_empty() && c.csv.is_none() && !c.csv_full_history);
-        let err = RunConfig::from_settings(&settings(&[host, ("threshold", "p95 <> 5ms")]), 2).unwrap_err();
+        let err = RunConfig::from_settings(&settings(&[host, ("threshold", "p95 <> 5ms")]), 2)
+            .unwrap_err();
         assert_eq!(err.to_string().lines().count(), 1);
-        assert!(err.to_string().starts_with("--threshold: invalid threshold 'p95 <> 5ms'"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("--threshold: invalid threshold 'p95 <> 5ms'"),
+            "{err}"
+        );
         let mut s = Settings::default();
-        s.file(Path::new("ci.conf"), "host = http://127.0.0.1:1\nthreshold = \"GET /a\": p95 < 40ms; rps >> 5\n");
+        s.file(
+            Path::new("ci.conf"),
+            "host = http://127.0.0.1:1\nthreshold = \"GET /a\": p95 < 40ms; rps >> 5\n",
+        );
         let err = RunConfig::from_settings(&s, 2).unwrap_err().to_string();
-        assert!(err.starts_with("ci.conf, line 2, key 'threshold': invalid threshold 'rps >> 5'"), "{err}");
+        assert!(
+            err.starts_with("ci.conf, line 2, key 'threshold': invalid threshold 'rps >> 5'"),
+            "{err}"
+        );
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     }
 
@@ -825,16 +1068,28 @@ mod tests {
     #[test]
     fn load_validation() {
         let host = ("host", "http://127.0.0.1:1");
-        let err = RunConfig::from_settings(&settings(&[host, ("users", "5"), ("rate", "10")]), 2).unwrap_err();
-        assert!(err.to_string().starts_with("--rate: cannot be combined with --users"), "{err}");
+        let err = RunConfig::from_settings(&settings(&[host, ("users", "5"), ("rate", "10")]), 2)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--rate: cannot be combined with --users"),
+            "{err}"
+        );
         let err = RunConfig::from_settings(&settings(&[host, ("users", "0")]), 2).unwrap_err();
         assert!(err.to_string().starts_with("--users:"), "{err}");
         let err = RunConfig::from_settings(&settings(&[("users", "3")]), 2).unwrap_err();
         assert!(err.to_string().starts_with("--host:"), "{err}");
         let c = RunConfig::from_settings(&settings(&[host, ("rate", "100")]), 2).unwrap();
-        assert_eq!(c.load, Load::Open { rate_per_s: 100.0, max_in_flight: DEFAULT_MAX_IN_FLIGHT });
+        assert_eq!(
+            c.load,
+            Load::Open {
+                rate_per_s: 100.0,
+                max_in_flight: DEFAULT_MAX_IN_FLIGHT
+            }
+        );
         assert_eq!(c.threads, 2);
-        let c = RunConfig::from_settings(&settings(&[host, ("header", "X-A: 1\nAccept: */*")]), 2).unwrap();
+        let c = RunConfig::from_settings(&settings(&[host, ("header", "X-A: 1\nAccept: */*")]), 2)
+            .unwrap();
         assert_eq!(c.headers.len(), 2);
         assert!(RunConfig::from_settings(&settings(&[host, ("header", "bad header")]), 2).is_err());
     }
@@ -853,7 +1108,10 @@ mod tests {
     #[test]
     fn save_run_key_sets_the_run_file() {
         let mut s = settings(&[("host", "http://127.0.0.1:1")]);
-        s.env(vec![("STAMPEDE_SAVE_RUN".to_string(), "env.run".to_string())]);
+        s.env(vec![(
+            "STAMPEDE_SAVE_RUN".to_string(),
+            "env.run".to_string(),
+        )]);
         s.file(Path::new("ci.conf"), "save-run = out/base.run\n");
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
         let c = RunConfig::from_settings(&s, 1).unwrap();

@@ -14,9 +14,9 @@ use flume::{Receiver, RecvTimeoutError, Sender};
 use stampede_proto::Snapshot;
 
 use crate::config::{Load, RunConfig};
+use crate::live::{LiveLoad, LoadChange};
 use crate::pace;
 use crate::report::{thresholds, RunInfo};
-use crate::live::{LiveLoad, LoadChange};
 use crate::scenario::Plan;
 use crate::shard::{self, Command, ShardEvent, ShardLoad, ShardSpec};
 use crate::stats::Aggregator;
@@ -187,7 +187,11 @@ pub fn run_live(
         }
     };
     if fd_limit > 0 && fd_limit < needed && !config.allow_low_fd_limit {
-        return Err(RunError::FdLimit { limit: fd_limit, hard: fd_hard, needed });
+        return Err(RunError::FdLimit {
+            limit: fd_limit,
+            hard: fd_hard,
+            needed,
+        });
     }
     if fd_limit < needed {
         warnings.push(format!(
@@ -231,16 +235,21 @@ pub fn run_live(
     let mut merged = MergedLog::new(config.save_run.is_some());
     while !shards.iter().all(|s| s.finished) {
         match events.recv_timeout(CONTROL_TICK) {
-            Ok(ShardEvent::Snapshot(snapshot)) => {
-                match aggregator.merge(&snapshot) {
-                    Ok(()) => {
-                        on_snapshot(&snapshot);
-                        merged.keep(snapshot);
-                    }
-                    Err(e) => warnings.push(format!("dropped a snapshot from shard {}: {e}", snapshot.source)),
+            Ok(ShardEvent::Snapshot(snapshot)) => match aggregator.merge(&snapshot) {
+                Ok(()) => {
+                    on_snapshot(&snapshot);
+                    merged.keep(snapshot);
                 }
-            }
-            Ok(ShardEvent::Finished { shard, connections_opened: opened, cut_off }) => {
+                Err(e) => warnings.push(format!(
+                    "dropped a snapshot from shard {}: {e}",
+                    snapshot.source
+                )),
+            },
+            Ok(ShardEvent::Finished {
+                shard,
+                connections_opened: opened,
+                cut_off,
+            }) => {
                 shards[shard].finished = true;
                 connections_opened += opened;
                 if cut_off {
@@ -272,7 +281,10 @@ pub fn run_live(
             } else if config.run_time.is_some_and(|run_time| elapsed >= run_time) {
                 Some(StopReason::RunTime)
             } else if abort_check.due(elapsed) && thresholds_fail(config, &aggregator, elapsed) {
-                warnings.push(format!("a threshold failed after {:.0} s: run aborted (--abort-on-fail)", elapsed.as_secs_f64()));
+                warnings.push(format!(
+                    "a threshold failed after {:.0} s: run aborted (--abort-on-fail)",
+                    elapsed.as_secs_f64()
+                ));
                 Some(StopReason::ThresholdFailed)
             } else {
                 None
@@ -346,7 +358,10 @@ struct MergedLog {
 
 impl MergedLog {
     fn new(enabled: bool) -> Self {
-        MergedLog { enabled, snapshots: Vec::new() }
+        MergedLog {
+            enabled,
+            snapshots: Vec::new(),
+        }
     }
 
     /// Keeps a snapshot the aggregator has just merged.
@@ -367,7 +382,9 @@ struct AbortCheck {
 impl AbortCheck {
     fn new(config: &RunConfig) -> Self {
         let enabled = config.abort_on_fail && !config.thresholds.is_empty();
-        AbortCheck { next: enabled.then_some(config.abort_delay) }
+        AbortCheck {
+            next: enabled.then_some(config.abort_delay),
+        }
     }
 
     fn due(&mut self, elapsed: Duration) -> bool {
@@ -383,7 +400,9 @@ impl AbortCheck {
 
 /// True when any threshold fails on the stats so far.
 fn thresholds_fail(config: &RunConfig, aggregator: &Aggregator, elapsed: Duration) -> bool {
-    thresholds::evaluate(&config.thresholds, aggregator, elapsed.as_secs_f64()).iter().any(|v| !v.passed)
+    thresholds::evaluate(&config.thresholds, aggregator, elapsed.as_secs_f64())
+        .iter()
+        .any(|v| !v.passed)
 }
 
 /// Starts one shard per configured thread and waits until each is ready;
@@ -400,19 +419,24 @@ fn start_shards(
     // (it would otherwise wait for work no user of its own will ever do).
     let budgets = match (config.iterations, &config.load) {
         (Some(n), Load::Closed { users, .. }) => {
-            let users: Vec<u64> = (0..config.threads).map(|i| pace::share(u64::from(*users), config.threads, i)).collect();
+            let users: Vec<u64> = (0..config.threads)
+                .map(|i| pace::share(u64::from(*users), config.threads, i))
+                .collect();
             Some(pace::share_weighted(n, &users))
         }
         _ => None,
     };
     for index in 0..config.threads {
         let load = match config.load {
-            Load::Closed { .. } => ShardLoad::Closed { budget: budgets.as_ref().map(|b| b[index]) },
+            Load::Closed { .. } => ShardLoad::Closed {
+                budget: budgets.as_ref().map(|b| b[index]),
+            },
             Load::Open { max_in_flight, .. } => ShardLoad::Open {
                 rate_per_s: crate::live::initial_rate(config),
                 total: config.iterations,
                 end: config.run_time,
-                max_in_flight: pace::share(u64::from(max_in_flight), config.threads, index).max(1) as u32,
+                max_in_flight: pace::share(u64::from(max_in_flight), config.threads, index).max(1)
+                    as u32,
             },
         };
         let spec = ShardSpec {
@@ -429,7 +453,11 @@ fn start_shards(
         };
         let (commands, receiver) = flume::unbounded();
         let thread = shard::spawn(spec, receiver, event_tx.clone())?;
-        shards.push(ShardHandle { commands, thread: Some(thread), finished: false });
+        shards.push(ShardHandle {
+            commands,
+            thread: Some(thread),
+            finished: false,
+        });
     }
     let mut drivers: Vec<String> = Vec::new();
     let deadline = Instant::now() + STARTUP_TIMEOUT;
@@ -437,7 +465,9 @@ fn start_shards(
         let wait = deadline.saturating_duration_since(Instant::now());
         match events.recv_timeout(wait) {
             Ok(ShardEvent::Ready { driver, .. }) => drivers.push(driver.to_string()),
-            Ok(ShardEvent::Failed { shard, error }) => return Err(RunError::Shard { shard, error }),
+            Ok(ShardEvent::Failed { shard, error }) => {
+                return Err(RunError::Shard { shard, error })
+            }
             Ok(_) => {}
             Err(_) => return Err(RunError::StartupTimeout(STARTUP_TIMEOUT)),
         }

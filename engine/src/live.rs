@@ -152,12 +152,26 @@ impl LiveLoad {
         self.stages.clear();
         self.adjust = Adjust::default();
         match (&mut self.load, users, rate_per_s) {
-            (Load::Closed { users: configured, spawn_rate_per_s }, Some(users), _) => {
+            (
+                Load::Closed {
+                    users: configured,
+                    spawn_rate_per_s,
+                },
+                Some(users),
+                _,
+            ) => {
                 *configured = users;
                 *spawn_rate_per_s = None;
                 Some(format!("users set to {users}"))
             }
-            (Load::Open { rate_per_s: configured, .. }, _, Some(rate)) if rate > 0.0 => {
+            (
+                Load::Open {
+                    rate_per_s: configured,
+                    ..
+                },
+                _,
+                Some(rate),
+            ) if rate > 0.0 => {
                 *configured = rate;
                 Some(format!("rate set to {rate:.1}/s"))
             }

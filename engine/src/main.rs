@@ -10,15 +10,19 @@ use std::time::Duration;
 
 use clap::Parser;
 use stampede_engine::config::{parse_duration, RunConfig, Settings};
-use stampede_engine::coord::coordinator::{self, CoordinatorHooks, CoordinatorOptions, OnWorkerLoss};
-use stampede_engine::coord::worker::{self, WorkerOptions};
 use stampede_engine::control::{self, RunOutcome, StopReason};
+use stampede_engine::coord::coordinator::{
+    self, CoordinatorHooks, CoordinatorOptions, OnWorkerLoss,
+};
+use stampede_engine::coord::worker::{self, WorkerOptions};
 use stampede_engine::report::thresholds::Threshold;
 use stampede_engine::report::{banner as console, compare, csv, html, json, runfile, thresholds};
 use stampede_engine::scenario::{Plan, ScenarioDoc};
 use stampede_engine::{demo, stats};
 
-use crate::cli::{Cli, Command, CompareArgs, CoordinatorArgs, DemoArgs, ReportArgs, RunArgs, WorkerArgs};
+use crate::cli::{
+    Cli, Command, CompareArgs, CoordinatorArgs, DemoArgs, ReportArgs, RunArgs, WorkerArgs,
+};
 
 /// Exit status for bad input (flags, config files, values).
 const EXIT_USAGE: u8 = 2;
@@ -53,7 +57,9 @@ fn run_main(args: &RunArgs, coordinator: Option<&CoordinatorArgs>) -> ExitCode {
     if let Some(path) = file {
         match std::fs::read_to_string(&path) {
             Ok(text) => settings.file(&path, &text),
-            Err(e) => return usage_error(&format!("--config: cannot read {}: {e}", path.display())),
+            Err(e) => {
+                return usage_error(&format!("--config: cannot read {}: {e}", path.display()))
+            }
         }
     }
     // The scenario's own run settings rank below flags, env and config file.
@@ -69,8 +75,12 @@ fn run_main(args: &RunArgs, coordinator: Option<&CoordinatorArgs>) -> ExitCode {
     };
     // A Locust-style `worker = true` config file makes this process a worker.
     if coordinator.is_none() && setting_is_true(&settings, "worker") {
-        let host = settings.get("master-host").map_or("127.0.0.1".to_string(), |s| s.value.clone());
-        let port = settings.get("master-port").map_or("5557".to_string(), |s| s.value.clone());
+        let host = settings
+            .get("master-host")
+            .map_or("127.0.0.1".to_string(), |s| s.value.clone());
+        let port = settings
+            .get("master-port")
+            .map_or("5557".to_string(), |s| s.value.clone());
         let args = WorkerArgs {
             coordinator: Some(format!("{host}:{port}")),
             token: std::env::var("STAMPEDE_TOKEN").ok(),
@@ -93,41 +103,69 @@ fn run_main(args: &RunArgs, coordinator: Option<&CoordinatorArgs>) -> ExitCode {
 }
 
 fn setting_is_true(settings: &Settings, key: &str) -> bool {
-    settings.get(key).is_some_and(|s| matches!(s.value.trim(), "true" | "1" | "yes" | "on" | ""))
+    settings
+        .get(key)
+        .is_some_and(|s| matches!(s.value.trim(), "true" | "1" | "yes" | "on" | ""))
 }
 
 /// Coordinator options from its flags, or from Locust-style keys
 /// (`expect-workers`, `master-bind-host`, `master-bind-port`).
-fn coordinator_options(args: Option<&CoordinatorArgs>, settings: &Settings) -> Result<CoordinatorOptions, String> {
-    let expect = args.and_then(|a| a.expect_workers).map(Ok).unwrap_or_else(|| match settings.get("expect-workers") {
-        Some(s) => s.value.trim().parse::<usize>().map_err(|_| format!("{}: invalid worker count '{}'", s.origin, s.value)),
-        None => Ok(1),
-    })?;
+fn coordinator_options(
+    args: Option<&CoordinatorArgs>,
+    settings: &Settings,
+) -> Result<CoordinatorOptions, String> {
+    let expect = args
+        .and_then(|a| a.expect_workers)
+        .map(Ok)
+        .unwrap_or_else(|| match settings.get("expect-workers") {
+            Some(s) => s
+                .value
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{}: invalid worker count '{}'", s.origin, s.value)),
+            None => Ok(1),
+        })?;
     if expect == 0 {
         return Err("--expect-workers: must be at least 1".into());
     }
     let bind = match args.and_then(|a| a.bind.clone()) {
         Some(bind) => bind,
         None => {
-            let host = settings.get("master-bind-host").map_or("0.0.0.0".into(), |s| s.value.replace('*', "0.0.0.0"));
-            let port = settings.get("master-bind-port").map_or("5557".into(), |s| s.value.clone());
+            let host = settings
+                .get("master-bind-host")
+                .map_or("0.0.0.0".into(), |s| s.value.replace('*', "0.0.0.0"));
+            let port = settings
+                .get("master-bind-port")
+                .map_or("5557".into(), |s| s.value.clone());
             format!("{host}:{port}")
         }
     };
-    let bind = bind.parse().map_err(|_| format!("--bind: '{bind}' is not an IP:PORT address"))?;
+    let bind = bind
+        .parse()
+        .map_err(|_| format!("--bind: '{bind}' is not an IP:PORT address"))?;
     let wait_timeout = match args.and_then(|a| a.wait_timeout.as_deref()) {
         Some(text) => parse_duration(text).map_err(|e| format!("--wait-timeout: {e}"))?,
         None => Duration::from_secs(60),
     };
-    let token = args.and_then(|a| a.token.clone()).or_else(|| std::env::var("STAMPEDE_TOKEN").ok());
+    let token = args
+        .and_then(|a| a.token.clone())
+        .or_else(|| std::env::var("STAMPEDE_TOKEN").ok());
     if token.is_none() {
-        eprintln!("warning: no --token (or STAMPEDE_TOKEN): any worker that reaches {bind} can join");
+        eprintln!(
+            "warning: no --token (or STAMPEDE_TOKEN): any worker that reaches {bind} can join"
+        );
     }
     let on_loss = match args.and_then(|a| a.on_worker_loss.as_deref()) {
         Some(text) => OnWorkerLoss::parse(text).map_err(|e| format!("--on-worker-loss: {e}"))?,
         None => OnWorkerLoss::Continue,
     };
-    Ok(CoordinatorOptions { bind, expect_workers: expect, token, wait_timeout, on_loss })
+    Ok(CoordinatorOptions {
+        bind,
+        expect_workers: expect,
+        token,
+        wait_timeout,
+        on_loss,
+    })
 }
 
 /// `stampede worker`: joins a coordinator and runs what it sends.
@@ -136,12 +174,16 @@ fn worker_main(args: &WorkerArgs) -> ExitCode {
     if let Some(path) = &args.config {
         match std::fs::read_to_string(path) {
             Ok(text) => settings.file(path, &text),
-            Err(e) => return usage_error(&format!("--config: cannot read {}: {e}", path.display())),
+            Err(e) => {
+                return usage_error(&format!("--config: cannot read {}: {e}", path.display()))
+            }
         }
     }
     let coordinator = args.coordinator.clone().or_else(|| {
         let host = settings.get("master-host")?.value.clone();
-        let port = settings.get("master-port").map_or("5557".to_string(), |s| s.value.clone());
+        let port = settings
+            .get("master-port")
+            .map_or("5557".to_string(), |s| s.value.clone());
         Some(format!("{host}:{port}"))
     });
     let Some(coordinator) = coordinator else {
@@ -168,7 +210,10 @@ fn worker_main(args: &WorkerArgs) -> ExitCode {
     };
     match worker::run(&options, Default::default(), stop) {
         Ok(report) => {
-            println!("worker {}: done, {} requests", report.worker_id, report.requests);
+            println!(
+                "worker {}: done, {} requests",
+                report.worker_id, report.requests
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -208,7 +253,11 @@ fn demo_main(args: DemoArgs) -> ExitCode {
     code
 }
 
-fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>, coordinator: Option<&CoordinatorOptions>) -> ExitCode {
+fn run_settings(
+    settings: &Settings,
+    scenario: Option<&ScenarioDoc>,
+    coordinator: Option<&CoordinatorOptions>,
+) -> ExitCode {
     let config = match RunConfig::from_settings(settings, available_cores()) {
         Ok(config) => config,
         Err(e) => return usage_error(&e.to_string()),
@@ -224,7 +273,10 @@ fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>, coordinator
         match thresholds::parse_threshold(text) {
             Ok(threshold) => config.thresholds.push(threshold),
             Err(e) => {
-                let file = config.scenario.as_ref().map_or(String::new(), |p| p.display().to_string());
+                let file = config
+                    .scenario
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string());
                 return usage_error(&format!("{file}: [thresholds]: {e}"));
             }
         }
@@ -232,7 +284,10 @@ fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>, coordinator
     for warning in &settings.warnings {
         eprintln!("warning: {warning}");
     }
-    if settings.get("insecure").is_some_and(|s| !matches!(s.value.trim(), "false" | "no" | "0" | "off")) {
+    if settings
+        .get("insecure")
+        .is_some_and(|s| !matches!(s.value.trim(), "false" | "no" | "0" | "off"))
+    {
         eprintln!("warning: --insecure: TLS certificates are NOT verified; anyone on the path can impersonate the target");
     }
     // A report that cannot be written must fail now, not after the run.
@@ -257,11 +312,12 @@ fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>, coordinator
     // A terminal gets the live table; a log (CI) gets one line per interval.
     let live = !config.only_summary && !config.quiet;
     let terminal = std::io::stdout().is_terminal();
-    let mut progress = |agg: &stats::Aggregator, elapsed: std::time::Duration| match (live, terminal) {
-        (true, true) => println!("{}", console::progress_block(agg, elapsed, &config)),
-        (true, false) => println!("{}", console::progress_line(agg, elapsed, &config)),
-        _ => {}
-    };
+    let mut progress =
+        |agg: &stats::Aggregator, elapsed: std::time::Duration| match (live, terminal) {
+            (true, true) => println!("{}", console::progress_block(agg, elapsed, &config)),
+            (true, false) => println!("{}", console::progress_line(agg, elapsed, &config)),
+            _ => {}
+        };
     if let Some(duration) = config.calibrate {
         match stampede_engine::calibrate::run(&config, &plan, duration, &stop) {
             Ok(calibration) => {
@@ -277,14 +333,34 @@ fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>, coordinator
         }
     }
     // Console keys change the load (w/W/s/S users, +/- rate) when both ends are terminals.
-    let keys = if live { stampede_engine::live::KeyReader::start() } else { None };
+    let keys = if live {
+        stampede_engine::live::KeyReader::start()
+    } else {
+        None
+    };
     let outcome = match coordinator {
-        None => control::run_live(&config, plan, &stop, &mut progress, &mut |_| {}, keys.as_ref().map(|k| &k.keys))
-            .map_err(|e| e.to_string()),
+        None => control::run_live(
+            &config,
+            plan,
+            &stop,
+            &mut progress,
+            &mut |_| {},
+            keys.as_ref().map(|k| &k.keys),
+        )
+        .map_err(|e| e.to_string()),
         Some(options) => {
             let mut hooks = CoordinatorHooks::default();
-            coordinator::run(&config, settings, scenario, &plan, options, &mut hooks, &stop, &mut progress)
-                .map_err(|e| e.to_string())
+            coordinator::run(
+                &config,
+                settings,
+                scenario,
+                &plan,
+                options,
+                &mut hooks,
+                &stop,
+                &mut progress,
+            )
+            .map_err(|e| e.to_string())
         }
     };
     let outcome = match outcome {
@@ -301,7 +377,10 @@ fn run_settings(settings: &Settings, scenario: Option<&ScenarioDoc>, coordinator
             return ExitCode::from(EXIT_RUN_ERROR);
         }
         if !config.quiet {
-            println!("Run saved to {} (stampede report / stampede compare read it)", path.display());
+            println!(
+                "Run saved to {} (stampede report / stampede compare read it)",
+                path.display()
+            );
         }
     }
     // A run aborted because a worker was lost is a failed run, reports or not.
@@ -360,7 +439,11 @@ fn compare_main(args: &CompareArgs) -> ExitCode {
         }
     }
     let comparison = compare::compare(&loaded[0], &loaded[1], tolerance);
-    println!("BASE {}\nRUN  {}\n", args.base.display(), args.run.display());
+    println!(
+        "BASE {}\nRUN  {}\n",
+        args.base.display(),
+        args.run.display()
+    );
     print!("{}", compare::comparison_table(&comparison));
     if comparison.regressed() {
         return ExitCode::from(EXIT_REGRESSED);
@@ -395,17 +478,26 @@ impl ReportConfig {
 fn check_outputs(config: &ReportConfig) -> Result<(), ExitCode> {
     if let Some(path) = &config.html {
         if let Err(e) = html::check_writable(path) {
-            return Err(usage_error(&format!("--html: cannot write {}: {e}", path.display())));
+            return Err(usage_error(&format!(
+                "--html: cannot write {}: {e}",
+                path.display()
+            )));
         }
     }
     if let Some(prefix) = &config.csv {
         if let Err(e) = csv::check_writable(prefix) {
-            return Err(usage_error(&format!("--csv: cannot write {}_*.csv: {e}", prefix.display())));
+            return Err(usage_error(&format!(
+                "--csv: cannot write {}_*.csv: {e}",
+                prefix.display()
+            )));
         }
     }
     if let Some(path) = &config.json {
         if let Err(e) = json::check_writable(path) {
-            return Err(usage_error(&format!("--json: cannot write {}: {e}", path.display())));
+            return Err(usage_error(&format!(
+                "--json: cannot write {}: {e}",
+                path.display()
+            )));
         }
     }
     Ok(())
@@ -413,18 +505,37 @@ fn check_outputs(config: &ReportConfig) -> Result<(), ExitCode> {
 
 fn report(config: &ReportConfig, outcome: &RunOutcome) -> ExitCode {
     if !config.quiet {
-        println!("{}", console::final_report(&outcome.aggregator, &outcome.info, outcome.stop_reason.as_str()));
-        print!("{}", stampede_engine::report::workers::console_table(&outcome.workers));
+        println!(
+            "{}",
+            console::final_report(
+                &outcome.aggregator,
+                &outcome.info,
+                outcome.stop_reason.as_str()
+            )
+        );
+        print!(
+            "{}",
+            stampede_engine::report::workers::console_table(&outcome.workers)
+        );
     }
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");
     }
-    let verdicts = thresholds::evaluate(&config.thresholds, &outcome.aggregator, outcome.info.duration_s);
+    let verdicts = thresholds::evaluate(
+        &config.thresholds,
+        &outcome.aggregator,
+        outcome.info.duration_s,
+    );
     if !verdicts.is_empty() && (!config.quiet || verdicts.iter().any(|v| !v.passed)) {
         println!("\n{}", thresholds::verdict_table(&verdicts));
     }
     if let Some(path) = &config.json {
-        if let Err(e) = json::write_summary(Path::new(path), &outcome.aggregator, &outcome.info, &verdicts) {
+        if let Err(e) = json::write_summary(
+            Path::new(path),
+            &outcome.aggregator,
+            &outcome.info,
+            &verdicts,
+        ) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(EXIT_RUN_ERROR);
         }
@@ -447,7 +558,12 @@ fn report(config: &ReportConfig, outcome: &RunOutcome) -> ExitCode {
         }
     }
     if let Some(prefix) = &config.csv {
-        if let Err(e) = csv::write_csv(prefix, &outcome.aggregator, &outcome.info, config.csv_full_history) {
+        if let Err(e) = csv::write_csv(
+            prefix,
+            &outcome.aggregator,
+            &outcome.info,
+            config.csv_full_history,
+        ) {
             eprintln!("error: cannot write {}_*.csv: {e}", prefix.display());
             return ExitCode::from(EXIT_RUN_ERROR);
         }

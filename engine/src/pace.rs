@@ -75,16 +75,27 @@ mod tests {
     /// Arrivals are spaced 1/rate apart from the start.
     #[test]
     fn arrival_offsets() {
-        let cases: &[(u64, f64, u64)] = &[(0, 100.0, 0), (1, 100.0, 10_000_000), (150, 100.0, 1_500_000_000), (3, 0.5, 6_000_000_000)];
+        let cases: &[(u64, f64, u64)] = &[
+            (0, 100.0, 0),
+            (1, 100.0, 10_000_000),
+            (150, 100.0, 1_500_000_000),
+            (3, 0.5, 6_000_000_000),
+        ];
         for &(j, rate, nanos) in cases {
-            assert_eq!(arrival_offset(j, rate), Duration::from_nanos(nanos), "j={j} rate={rate}");
+            assert_eq!(
+                arrival_offset(j, rate),
+                Duration::from_nanos(nanos),
+                "j={j} rate={rate}"
+            );
         }
     }
 
     /// Shards interleave so together they cover every global arrival once.
     #[test]
     fn shards_cover_the_schedule_once() {
-        let mut seen: Vec<u64> = (0..3).flat_map(|k| (0..10).map(move |i| global_arrival(i, k, 3))).collect();
+        let mut seen: Vec<u64> = (0..3)
+            .flat_map(|k| (0..10).map(move |i| global_arrival(i, k, 3)))
+            .collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..30).collect::<Vec<_>>());
     }
@@ -104,7 +115,11 @@ mod tests {
             (ms(0), Some(0.001), 3, 1),
         ];
         for &(elapsed, rate, users, due) in cases {
-            assert_eq!(users_due(elapsed, rate, users), due, "{elapsed:?} {rate:?} {users}");
+            assert_eq!(
+                users_due(elapsed, rate, users),
+                due,
+                "{elapsed:?} {rate:?} {users}"
+            );
         }
     }
 
@@ -120,7 +135,11 @@ mod tests {
             (100, &[1, 1, 1], &[34, 33, 33]),
         ];
         for (total, weights, expected) in cases {
-            assert_eq!(share_weighted(*total, weights), *expected, "{total} by {weights:?}");
+            assert_eq!(
+                share_weighted(*total, weights),
+                *expected,
+                "{total} by {weights:?}"
+            );
         }
     }
 

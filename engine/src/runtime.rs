@@ -33,7 +33,9 @@ impl IoDriver {
             "auto" => Ok(IoDriver::Auto),
             "uring" | "io_uring" | "iouring" => Ok(IoDriver::Uring),
             "epoll" | "legacy" => Ok(IoDriver::Epoll),
-            _ => Err(format!("unknown io driver '{text}' (use auto, uring or epoll)")),
+            _ => Err(format!(
+                "unknown io driver '{text}' (use auto, uring or epoll)"
+            )),
         }
     }
 }
@@ -75,7 +77,9 @@ where
             for kind in [DriverKind::IoUring, DriverKind::IoUringPlain] {
                 let mut ring = io_uring::IoUring::builder();
                 if kind == DriverKind::IoUring {
-                    ring.setup_single_issuer().setup_coop_taskrun().setup_defer_taskrun();
+                    ring.setup_single_issuer()
+                        .setup_coop_taskrun()
+                        .setup_defer_taskrun();
                 }
                 let built = RuntimeBuilder::<IoUringDriver>::new()
                     .uring_builder(ring)
@@ -89,11 +93,17 @@ where
             }
         }
         if driver == IoDriver::Uring {
-            let reason = last_error.map_or_else(|| "not permitted on this system".into(), |e| e.to_string());
-            return Err(io::Error::new(io::ErrorKind::Unsupported, format!("io_uring unavailable: {reason}")));
+            let reason =
+                last_error.map_or_else(|| "not permitted on this system".into(), |e| e.to_string());
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("io_uring unavailable: {reason}"),
+            ));
         }
     }
-    let mut rt = RuntimeBuilder::<LegacyDriver>::new().enable_timer().build()?;
+    let mut rt = RuntimeBuilder::<LegacyDriver>::new()
+        .enable_timer()
+        .build()?;
     Ok(rt.block_on(make(DriverKind::Epoll)))
 }
 

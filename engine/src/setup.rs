@@ -28,15 +28,29 @@ pub fn run(plan: &Plan, config: &RunConfig) -> Result<SetupValues, String> {
     let plan = Arc::new(plan.clone());
     let ran = runtime::block_on(config.io_driver, |_| async {
         let connector = config.conn.connector(0);
-        let client = Client::new(plan.origins.clone(), connector, config.limits, config.timeout, config.timeout);
+        let client = Client::new(
+            plan.origins.clone(),
+            connector,
+            config.limits,
+            config.timeout,
+            config.timeout,
+        );
         let recorder = RefCell::new(Recorder::new(&plan.endpoints, false, Arc::from(Vec::new())));
         let stopping = Cell::new(false);
-        let env = StepEnv { client: &client, recorder: &recorder, stopping: &stopping };
+        let env = StepEnv {
+            client: &client,
+            recorder: &recorder,
+            stopping: &stopping,
+        };
         let mut user = VirtualUser::new(plan.clone(), 0, 0).with_cookies();
         let failure = user.run_steps(&plan.setup, &env, None).await;
         client.close_idle();
         match failure {
-            Some(failure) => Err(format!("setup failed: {} ({})", failure.message(&plan.messages), failure.kind().as_str())),
+            Some(failure) => Err(format!(
+                "setup failed: {} ({})",
+                failure.message(&plan.messages),
+                failure.kind().as_str()
+            )),
             None => Ok((0..plan.var_names.len())
                 .filter(|&slot| plan.initial_vars[slot].is_none())
                 .filter_map(|slot| user.var(slot).map(|v| (slot, v.to_vec())))

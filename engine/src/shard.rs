@@ -131,18 +131,23 @@ pub fn spawn(
     commands: Receiver<Command>,
     events: Sender<ShardEvent>,
 ) -> io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("stampede-shard-{}", spec.index)).spawn(move || {
-        if let Some(core) = spec.core {
-            core_affinity::set_for_current(core);
-        }
-        let index = spec.index;
-        let driver = spec.io_driver;
-        let failed = events.clone();
-        let ran = runtime::block_on(driver, |kind| run(spec, kind, commands, events));
-        if let Err(e) = ran {
-            let _ = failed.send(ShardEvent::Failed { shard: index, error: e.to_string() });
-        }
-    })
+    std::thread::Builder::new()
+        .name(format!("stampede-shard-{}", spec.index))
+        .spawn(move || {
+            if let Some(core) = spec.core {
+                core_affinity::set_for_current(core);
+            }
+            let index = spec.index;
+            let driver = spec.io_driver;
+            let failed = events.clone();
+            let ran = runtime::block_on(driver, |kind| run(spec, kind, commands, events));
+            if let Err(e) = ran {
+                let _ = failed.send(ShardEvent::Failed {
+                    shard: index,
+                    error: e.to_string(),
+                });
+            }
+        })
 }
 
 /// State of a running shard, shared by its tasks (never by other threads).
@@ -226,7 +231,9 @@ impl Shard {
     fn snapshot(&self, is_final: bool) -> Option<Snapshot> {
         let cpu_us = sys::thread_cpu_us();
         let now = Instant::now();
-        let wall_us = now.saturating_duration_since(self.last_snapshot_at.replace(now)).as_micros() as u64;
+        let wall_us = now
+            .saturating_duration_since(self.last_snapshot_at.replace(now))
+            .as_micros() as u64;
         let mark = IntervalMark {
             source: self.index as u32,
             interval: self.next_interval.get(),
@@ -238,7 +245,8 @@ impl Shard {
         };
         self.next_interval.set(mark.interval + 1);
         let mut snapshot = self.recorder.borrow_mut().take_snapshot(mark).ok()?;
-        let (connect_us, tls_handshake_us, addresses) = self.client.dial_stats().borrow_mut().take().ok()?;
+        let (connect_us, tls_handshake_us, addresses) =
+            self.client.dial_stats().borrow_mut().take().ok()?;
         snapshot.connect_us = connect_us;
         snapshot.tls_handshake_us = tls_handshake_us;
         snapshot.addresses = addresses;
@@ -247,8 +255,16 @@ impl Shard {
 }
 
 /// The shard's main task.
-async fn run(spec: ShardSpec, driver: DriverKind, commands: Receiver<Command>, events: Sender<ShardEvent>) {
-    let _ = events.send(ShardEvent::Ready { shard: spec.index, driver });
+async fn run(
+    spec: ShardSpec,
+    driver: DriverKind,
+    commands: Receiver<Command>,
+    events: Sender<ShardEvent>,
+) {
+    let _ = events.send(ShardEvent::Ready {
+        shard: spec.index,
+        driver,
+    });
     let t0 = loop {
         match commands.try_recv() {
             Ok(Command::Start { t0 }) => break t0,
@@ -292,8 +308,20 @@ async fn run(spec: ShardSpec, driver: DriverKind, commands: Receiver<Command>, e
         last_cpu_us: Cell::new(sys::thread_cpu_us()),
     });
     monoio::spawn(tick(shard.clone(), events.clone()));
-    if let ShardLoad::Open { rate_per_s, total, end, max_in_flight } = spec.load {
-        let schedule = arrivals::Schedule { rate_per_s, total, end, shards: spec.shards, max_in_flight };
+    if let ShardLoad::Open {
+        rate_per_s,
+        total,
+        end,
+        max_in_flight,
+    } = spec.load
+    {
+        let schedule = arrivals::Schedule {
+            rate_per_s,
+            total,
+            end,
+            shards: spec.shards,
+            max_in_flight,
+        };
         monoio::spawn(arrivals::run(shard.clone(), schedule));
     }
     let mut stop_deadline: Option<Instant> = None;
@@ -302,7 +330,9 @@ async fn run(spec: ShardSpec, driver: DriverKind, commands: Receiver<Command>, e
         loop {
             match commands.try_recv() {
                 Ok(Command::SpawnUsers(n)) if stop_deadline.is_none() => {
-                    shard.users_target.set(shard.users_target.get().saturating_add(n));
+                    shard
+                        .users_target
+                        .set(shard.users_target.get().saturating_add(n));
                     spawn_users(&shard, &mut next_user);
                 }
                 Ok(Command::SetUsers(n)) if stop_deadline.is_none() => {

@@ -16,7 +16,10 @@ pub struct FdLimit {
 /// than that and the process may (root), raises the hard limit too, up to
 /// fs.nr_open. Returns the limit now in force.
 pub fn raise_fd_limit(needed: u64) -> io::Result<FdLimit> {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes into the struct we own.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(io::Error::last_os_error());
@@ -27,20 +30,29 @@ pub fn raise_fd_limit(needed: u64) -> io::Result<FdLimit> {
             .and_then(|s| s.trim().parse::<u64>().ok())
             .unwrap_or(limit.rlim_max);
         let wanted = needed.min(nr_open).max(limit.rlim_max);
-        let raised = libc::rlimit { rlim_cur: wanted, rlim_max: wanted };
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: wanted,
+        };
         // SAFETY: setrlimit reads the struct; failure (not root) is fine.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
             limit = raised;
         }
     }
     if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
         // SAFETY: as above.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
             limit = raised;
         }
     }
-    Ok(FdLimit { soft: limit.rlim_cur, hard: limit.rlim_max })
+    Ok(FdLimit {
+        soft: limit.rlim_cur,
+        hard: limit.rlim_max,
+    })
 }
 
 /// CPU time (user + system) and peak RSS of the whole process so far.
@@ -69,7 +81,10 @@ pub fn process_usage() -> ProcessUsage {
 
 /// CPU time used by the calling thread, in microseconds.
 pub fn thread_cpu_us() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the struct we own.
     if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
         return 0;

@@ -82,7 +82,10 @@ impl VirtualUser {
             rng: fastrand::Rng::with_seed(user_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED),
             request: Vec::with_capacity(512),
             body: Vec::new(),
-            capture: Capture { body_limit: BODY_CAPTURE_LIMIT, ..Capture::default() },
+            capture: Capture {
+                body_limit: BODY_CAPTURE_LIMIT,
+                ..Capture::default()
+            },
             next_task: 0,
         }
     }
@@ -124,7 +127,12 @@ impl VirtualUser {
     /// Runs steps in order; returns the first failure. A step that cannot be
     /// rendered ends the list (the rest would lack its values). `intended`
     /// is the open-loop send time of the first request.
-    pub async fn run_steps(&mut self, steps: &[Step], env: &StepEnv<'_>, mut intended: Option<Instant>) -> Option<Failure> {
+    pub async fn run_steps(
+        &mut self,
+        steps: &[Step],
+        env: &StepEnv<'_>,
+        mut intended: Option<Instant>,
+    ) -> Option<Failure> {
         let mut first = None;
         for step in steps {
             match step {
@@ -144,14 +152,26 @@ impl VirtualUser {
     }
 
     /// Sends one request and records its outcome.
-    async fn request(&mut self, step: &RequestStep, env: &StepEnv<'_>, intended: Option<Instant>) -> Option<Failure> {
+    async fn request(
+        &mut self,
+        step: &RequestStep,
+        env: &StepEnv<'_>,
+        intended: Option<Instant>,
+    ) -> Option<Failure> {
         self.request.clear();
         match &step.fixed {
             Some(fixed) => self.request.extend_from_slice(fixed),
             None => {
                 if let Err(slot) = self.render(step) {
                     let failure = Failure::Template(self.plan.unset_messages[slot]);
-                    env.recorder.borrow_mut().record(step.endpoint, 0, Some(failure), Duration::ZERO, Duration::ZERO, None);
+                    env.recorder.borrow_mut().record(
+                        step.endpoint,
+                        0,
+                        Some(failure),
+                        Duration::ZERO,
+                        Duration::ZERO,
+                        None,
+                    );
                     return Some(failure);
                 }
             }
@@ -159,7 +179,16 @@ impl VirtualUser {
         self.capture.want_head = step.capture_head;
         self.capture.want_body = step.capture_body;
         let sent_at = Instant::now();
-        let outcome = env.client.send(step.origin, &self.request, step.is_head, step.timeout, &mut self.capture).await;
+        let outcome = env
+            .client
+            .send(
+                step.origin,
+                &self.request,
+                step.is_head,
+                step.timeout,
+                &mut self.capture,
+            )
+            .await;
         let done_at = Instant::now();
         let service = done_at.saturating_duration_since(sent_at);
         let started_at = intended.unwrap_or(sent_at);
@@ -168,10 +197,16 @@ impl VirtualUser {
             Err(failure) => (0, Some(failure), None),
             Ok(exchange) => {
                 let ttfb = exchange.first_byte_at.saturating_duration_since(started_at);
-                (exchange.bytes_received, self.judge(step, exchange.status, service), Some(ttfb))
+                (
+                    exchange.bytes_received,
+                    self.judge(step, exchange.status, service),
+                    Some(ttfb),
+                )
             }
         };
-        env.recorder.borrow_mut().record(step.endpoint, bytes, failure, latency, service, ttfb);
+        env.recorder
+            .borrow_mut()
+            .record(step.endpoint, bytes, failure, latency, service, ttfb);
         failure
     }
 
@@ -180,8 +215,17 @@ impl VirtualUser {
         if self.cookies {
             self.jar.store(&self.capture.head);
         }
-        let response = Response { status, head: &self.capture.head, body: &self.capture.body, elapsed };
-        let mut failure = if !step.status_checked && status >= 400 { Some(Failure::Status(status)) } else { None };
+        let response = Response {
+            status,
+            head: &self.capture.head,
+            body: &self.capture.body,
+            elapsed,
+        };
+        let mut failure = if !step.status_checked && status >= 400 {
+            Some(Failure::Status(status))
+        } else {
+            None
+        };
         if failure.is_none() {
             failure = check::first_failure(&step.checks, &response).map(Failure::Check);
         }
@@ -200,7 +244,12 @@ impl VirtualUser {
 
     /// Renders a templated request into `self.request`; `Err(slot)` names an unset variable.
     fn render(&mut self, step: &RequestStep) -> Result<(), usize> {
-        let mut ctx = RenderCtx { vars: &self.vars, user_id: self.user_id, iteration: self.iteration, rng: &mut self.rng };
+        let mut ctx = RenderCtx {
+            vars: &self.vars,
+            user_id: self.user_id,
+            iteration: self.iteration,
+            rng: &mut self.rng,
+        };
         step.head.render(&mut ctx, &mut self.request)?;
         self.body.clear();
         step.body.render(&mut ctx, &mut self.body)?;
@@ -241,7 +290,11 @@ pub async fn run(shard: Rc<Shard>, local: u64) {
     let user_id = plan.user_base + local * shard.shards as u64 + shard.index as u64;
     let class_index = plan.class_for(user_id);
     let class = &plan.classes[class_index];
-    let env = StepEnv { client: &shard.client, recorder: &shard.recorder, stopping: &shard.stopping };
+    let env = StepEnv {
+        client: &shard.client,
+        recorder: &shard.recorder,
+        stopping: &shard.stopping,
+    };
     let mut user = VirtualUser::new(plan.clone(), class_index, user_id);
     let per_iteration = picks_per_iteration(&plan, class_index);
     if !shard.stopping.get() && (per_iteration || feed(&shard, &mut user)) {
@@ -275,13 +328,17 @@ pub async fn run(shard: Rc<Shard>, local: u64) {
 
 /// True when the class's feeder hands out a row per iteration.
 pub fn picks_per_iteration(plan: &Plan, class: usize) -> bool {
-    plan.classes[class].feeder.is_some_and(|f| plan.feeders[f].pick == Pick::PerIteration)
+    plan.classes[class]
+        .feeder
+        .is_some_and(|f| plan.feeders[f].pick == Pick::PerIteration)
 }
 
 /// Gives the user the next row of its class's feeder; false when rows ran
 /// out and the feeder says such users stop.
 pub fn feed(shard: &Shard, user: &mut VirtualUser) -> bool {
-    let Some(feeder) = shard.plan.classes[user.class].feeder else { return true };
+    let Some(feeder) = shard.plan.classes[user.class].feeder else {
+        return true;
+    };
     match shard.next_row(feeder, &mut user.rng) {
         Some(row) => {
             user.take_row(feeder, row);

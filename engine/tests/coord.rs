@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use stampede_engine::config::{RunConfig, Settings};
-use stampede_engine::coord::coordinator::{self, CoordinatorHandler, CoordinatorHooks, CoordinatorOptions};
+use stampede_engine::coord::coordinator::{
+    self, CoordinatorHandler, CoordinatorHooks, CoordinatorOptions,
+};
 use stampede_engine::coord::worker::{self, WorkerHandler, WorkerOptions};
 use stampede_engine::demo;
 use stampede_engine::scenario::Plan;
@@ -15,7 +17,11 @@ use stampede_engine::scenario::Plan;
 #[test]
 fn custom_messages_round_trip() {
     let target = demo::start_target(1).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let bind = format!("127.0.0.1:{port}");
 
     let mut handlers: BTreeMap<String, WorkerHandler> = BTreeMap::new();
@@ -33,7 +39,9 @@ fn custom_messages_round_trip() {
         io_driver: Some("epoll".into()),
         connect_timeout: Duration::from_secs(20),
     };
-    let worker = std::thread::spawn(move || worker::run(&options, handlers, Arc::new(AtomicBool::new(false))));
+    let worker = std::thread::spawn(move || {
+        worker::run(&options, handlers, Arc::new(AtomicBool::new(false)))
+    });
 
     let mut settings = Settings::default();
     settings.flag("host", format!("http://{}", target.local_addr()));
@@ -44,7 +52,8 @@ fn custom_messages_round_trip() {
     let plan = Plan::single_request(&config);
     let received = Arc::new(Mutex::new(Vec::new()));
     let sink = received.clone();
-    let pong: CoordinatorHandler = Box::new(move |_links, worker, data| sink.lock().unwrap().push((worker, data.to_vec())));
+    let pong: CoordinatorHandler =
+        Box::new(move |_links, worker, data| sink.lock().unwrap().push((worker, data.to_vec())));
     let mut hooks = CoordinatorHooks {
         handlers: BTreeMap::from([("pong".to_string(), pong)]),
         on_start: Some(Box::new(|links| links.broadcast("ping", b"hello"))),
@@ -57,9 +66,22 @@ fn custom_messages_round_trip() {
         on_loss: Default::default(),
     };
     let stop = AtomicBool::new(false);
-    let outcome = coordinator::run(&config, &settings, None, &plan, &options, &mut hooks, &stop, &mut |_, _| {}).unwrap();
+    let outcome = coordinator::run(
+        &config,
+        &settings,
+        None,
+        &plan,
+        &options,
+        &mut hooks,
+        &stop,
+        &mut |_, _| {},
+    )
+    .unwrap();
     let report = worker.join().unwrap().unwrap();
     assert_eq!(outcome.aggregator.total().requests, 3000);
     assert_eq!(report.requests, 3000);
-    assert_eq!(*received.lock().unwrap(), vec![(report.worker_id, b"olleh".to_vec())]);
+    assert_eq!(
+        *received.lock().unwrap(),
+        vec![(report.worker_id, b"olleh".to_vec())]
+    );
 }

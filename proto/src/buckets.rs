@@ -39,7 +39,9 @@ pub struct BucketCounts {
 impl BucketCounts {
     /// Total count over all buckets.
     pub fn len(&self) -> u64 {
-        self.pairs.iter().fold(0u64, |sum, &(_, c)| sum.saturating_add(c))
+        self.pairs
+            .iter()
+            .fold(0u64, |sum, &(_, c)| sum.saturating_add(c))
     }
 
     /// True when no value was recorded.
@@ -109,17 +111,28 @@ impl HistogramBuckets {
             if (delta == 0 && !pairs.is_empty()) || count == 0 {
                 return Err(bad("bucket order"));
             }
-            value = value.checked_add(delta).filter(|&v| v <= highest.saturating_mul(2)).ok_or_else(|| bad("value"))?;
+            value = value
+                .checked_add(delta)
+                .filter(|&v| v <= highest.saturating_mul(2))
+                .ok_or_else(|| bad("value"))?;
             pairs.push((value, count));
         }
-        Ok(Some(BucketCounts { lowest, highest, sigfig, pairs }))
+        Ok(Some(BucketCounts {
+            lowest,
+            highest,
+            sigfig,
+            pairs,
+        }))
     }
 
     /// Decodes into a histogram of the source's bounds; `None` for an empty one.
     pub fn decode(&self) -> Result<Option<Histogram<u64>>, ProtoError> {
-        let Some(counts) = self.counts()? else { return Ok(None) };
-        let mut histogram = Histogram::new_with_bounds(counts.lowest, counts.highest, counts.sigfig)
-            .map_err(|e| ProtoError::Histogram(format!("{e:?}")))?;
+        let Some(counts) = self.counts()? else {
+            return Ok(None);
+        };
+        let mut histogram =
+            Histogram::new_with_bounds(counts.lowest, counts.highest, counts.sigfig)
+                .map_err(|e| ProtoError::Histogram(format!("{e:?}")))?;
         counts.add_to(&mut histogram);
         Ok(Some(histogram))
     }
@@ -161,25 +174,37 @@ mod tests {
     /// Encoding keeps every bucket: decoded percentiles, counts and extremes are identical.
     #[test]
     fn round_trip_is_exact() {
-        let values: Vec<u64> = (0..5000u64).map(|i| 1 + (i * i * 7919) % 2_000_000).collect();
+        let values: Vec<u64> = (0..5000u64)
+            .map(|i| 1 + (i * i * 7919) % 2_000_000)
+            .collect();
         let original = histogram(&values);
         let buckets = HistogramBuckets::encode(&original).unwrap();
         let back = buckets.decode().unwrap().unwrap();
         assert_eq!(back.len(), original.len());
         assert_eq!((back.min(), back.max()), (original.min(), original.max()));
         for q in [0.0, 0.5, 0.9, 0.99, 0.999, 1.0] {
-            assert_eq!(back.value_at_quantile(q), original.value_at_quantile(q), "q={q}");
+            assert_eq!(
+                back.value_at_quantile(q),
+                original.value_at_quantile(q),
+                "q={q}"
+            );
         }
         let mut merged = histogram(&[]);
         buckets.counts().unwrap().unwrap().add_to(&mut merged);
         assert_eq!(merged, original);
-        assert!(HistogramBuckets::encode(&histogram(&[])).unwrap().decode().unwrap().is_none());
+        assert!(HistogramBuckets::encode(&histogram(&[]))
+            .unwrap()
+            .decode()
+            .unwrap()
+            .is_none());
     }
 
     /// Malformed encodings are errors, not panics.
     #[test]
     fn malformed_encodings_are_refused() {
-        let good = HistogramBuckets::encode(&histogram(&[5, 500, 50_000])).unwrap().encoded;
+        let good = HistogramBuckets::encode(&histogram(&[5, 500, 50_000]))
+            .unwrap()
+            .encoded;
         let cases: Vec<Vec<u8>> = vec![
             vec![b'X'],
             good[..good.len() - 1].to_vec(),
@@ -187,10 +212,19 @@ mod tests {
             vec![b'S', 1, 0xff],
             [good.clone(), vec![0, 1]].concat(),
             [good.clone(), vec![1, 0]].concat(),
-            vec![b'S', 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 3],
+            vec![
+                b'S', 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 3,
+            ],
         ];
         for encoded in cases {
-            assert!(HistogramBuckets { encoded: encoded.clone() }.counts().is_err(), "{encoded:?}");
+            assert!(
+                HistogramBuckets {
+                    encoded: encoded.clone()
+                }
+                .counts()
+                .is_err(),
+                "{encoded:?}"
+            );
         }
     }
 }

@@ -13,8 +13,8 @@
 //! no I/O runtime; framing and sockets belong to the engine's `coord` module,
 //! files to its `report::runfile`.
 
-mod run_file;
 mod buckets;
+mod run_file;
 mod snapshot;
 pub mod wire;
 

@@ -201,7 +201,10 @@ mod tests {
             }],
             connect_us: HistogramBuckets::encode(&histogram).unwrap(),
             tls_handshake_us: HistogramBuckets::default(),
-            addresses: vec![AddressCount { addr: "127.0.0.1:8080".into(), requests: 5 }],
+            addresses: vec![AddressCount {
+                addr: "127.0.0.1:8080".into(),
+                requests: 5,
+            }],
         }
     }
 

@@ -113,9 +113,13 @@ pub struct FeederRows {
 
 /// Encodes a message as one frame.
 pub fn encode_frame(message: &Message) -> Result<Vec<u8>, ProtoError> {
-    let body = rkyv::to_bytes::<rkyv::rancor::Error>(message).map_err(|e| ProtoError::Invalid(e.to_string()))?;
+    let body = rkyv::to_bytes::<rkyv::rancor::Error>(message)
+        .map_err(|e| ProtoError::Invalid(e.to_string()))?;
     if body.len() > MAX_FRAME_BYTES {
-        return Err(ProtoError::Invalid(format!("frame of {} bytes exceeds the limit", body.len())));
+        return Err(ProtoError::Invalid(format!(
+            "frame of {} bytes exceeds the limit",
+            body.len()
+        )));
     }
     let mut frame = Vec::with_capacity(4 + body.len());
     frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
@@ -162,7 +166,8 @@ pub fn read_frame(input: &mut impl Read) -> Result<Message, FrameError> {
 pub fn decode_message(body: &[u8]) -> Result<Message, ProtoError> {
     let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(body.len());
     aligned.extend_from_slice(body);
-    rkyv::from_bytes::<Message, rkyv::rancor::Error>(&aligned).map_err(|e| ProtoError::Invalid(e.to_string()))
+    rkyv::from_bytes::<Message, rkyv::rancor::Error>(&aligned)
+        .map_err(|e| ProtoError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
@@ -172,18 +177,31 @@ mod tests {
 
     fn samples() -> Vec<Message> {
         vec![
-            Message::Hello(Hello { token: "s3cret".into(), version: PROTOCOL_VERSION, cores: 2, hostname: "w1".into() }),
+            Message::Hello(Hello {
+                token: "s3cret".into(),
+                version: PROTOCOL_VERSION,
+                cores: 2,
+                hostname: "w1".into(),
+            }),
             Message::Welcome { worker_id: 3 },
-            Message::Reject { reason: "bad token".into() },
+            Message::Reject {
+                reason: "bad token".into(),
+            },
             Message::Prepare(Box::new(Prepare {
                 settings: vec![("users".into(), "10".into())],
                 scenario: Some(("music.toml".into(), "[[user]]".into())),
-                feeders: vec![FeederRows { name: "a".into(), columns: vec!["u".into()], rows: vec![vec!["x".into()]] }],
+                feeders: vec![FeederRows {
+                    name: "a".into(),
+                    columns: vec!["u".into()],
+                    rows: vec![vec!["x".into()]],
+                }],
                 setup_values: vec![("admin_token".into(), b"t".to_vec())],
                 user_base: 25,
             })),
             Message::Ready,
-            Message::Start { at_unix_ms: 1_764_000_000_000 },
+            Message::Start {
+                at_unix_ms: 1_764_000_000_000,
+            },
             Message::Snapshot(Box::new(Snapshot {
                 version: SNAPSHOT_VERSION,
                 source: 7,
@@ -209,11 +227,19 @@ mod tests {
                 tls_handshake_us: HistogramBuckets::default(),
                 addresses: vec![],
             })),
-            Message::SetLoad { users: Some(4), rate_per_s: None },
+            Message::SetLoad {
+                users: Some(4),
+                rate_per_s: None,
+            },
             Message::Stop,
-            Message::Done { warnings: vec!["w".into()] },
+            Message::Done {
+                warnings: vec!["w".into()],
+            },
             Message::Heartbeat,
-            Message::Custom { kind: "ping".into(), data: vec![1, 2, 3] },
+            Message::Custom {
+                kind: "ping".into(),
+                data: vec![1, 2, 3],
+            },
         ]
     }
 
@@ -233,7 +259,10 @@ mod tests {
     fn bad_frames_are_refused() {
         for message in samples() {
             let frame = encode_frame(&message).unwrap();
-            assert!(read_frame(&mut &frame[..frame.len() - 1]).is_err(), "truncated {message:?}");
+            assert!(
+                read_frame(&mut &frame[..frame.len() - 1]).is_err(),
+                "truncated {message:?}"
+            );
             let mut corrupt = frame.clone();
             let len = corrupt.len();
             for b in &mut corrupt[len.saturating_sub(8)..] {
@@ -242,7 +271,10 @@ mod tests {
             let _ = read_frame(&mut corrupt.as_slice());
         }
         let huge = ((MAX_FRAME_BYTES + 1) as u32).to_le_bytes();
-        assert!(matches!(read_frame(&mut &huge[..]), Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            read_frame(&mut &huge[..]),
+            Err(FrameError::TooLarge(_))
+        ));
         // Random bytes: a unit variant may happen to validate, so count instead.
         let mut refused = 0;
         let mut state = 0x1234_5678u32;
@@ -259,6 +291,9 @@ mod tests {
             frame.extend_from_slice(&junk);
             refused += usize::from(read_frame(&mut frame.as_slice()).is_err());
         }
-        assert!(refused >= 180, "only {refused} of 200 random frames refused");
+        assert!(
+            refused >= 180,
+            "only {refused} of 200 random frames refused"
+        );
     }
 }

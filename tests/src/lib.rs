@@ -20,15 +20,24 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Holds the lock that runs end-to-end tests one at a time.
 pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Path of a workspace binary built next to the test executable.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: run the tests with `cargo test --workspace`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
     path
 }
 
@@ -83,14 +92,23 @@ impl TargetProcess {
             .expect("start stampede-target");
         let stdout = child.stdout.take().expect("target stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read target's first line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read target's first line");
         let addr = line
             .trim()
             .strip_prefix("listening on ")
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line from target: {line:?}"));
-        let tls_cert = extra.iter().position(|a| *a == "--tls-cert-out").map(|i| PathBuf::from(extra[i + 1]));
-        TargetProcess { child, addr, tls_cert }
+        let tls_cert = extra
+            .iter()
+            .position(|a| *a == "--tls-cert-out")
+            .map(|i| PathBuf::from(extra[i + 1]));
+        TargetProcess {
+            child,
+            addr,
+            tls_cert,
+        }
     }
 
     /// The target's base URL.
@@ -101,13 +119,18 @@ impl TargetProcess {
     /// (requests, connections) the target has counted, from `/__stats`.
     pub fn stats(&self) -> (u64, u64) {
         let json = self.stats_json();
-        (json["requests"].as_u64().unwrap(), json["connections"].as_u64().unwrap())
+        (
+            json["requests"].as_u64().unwrap(),
+            json["connections"].as_u64().unwrap(),
+        )
     }
 
     /// The whole `/__stats` document.
     pub fn stats_json(&self) -> Value {
         let mut stream = TcpStream::connect(self.addr).expect("connect for /__stats");
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let request = b"GET /__stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
         let mut response = String::new();
         match &self.tls_cert {
@@ -140,7 +163,10 @@ impl Drop for TargetProcess {
 }
 
 /// A blocking TLS client over `stream` trusting only the PEM certificate `cert`.
-fn tls_client(cert: &std::path::Path, stream: TcpStream) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+fn tls_client(
+    cert: &std::path::Path,
+    stream: TcpStream,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for der in rustls::pki_types::CertificateDer::pem_file_iter(cert).expect("target certificate") {
@@ -153,13 +179,16 @@ fn tls_client(cert: &std::path::Path, stream: TcpStream) -> rustls::StreamOwned<
         .with_root_certificates(roots)
         .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("TLS client");
+    let conn =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("TLS client");
     rustls::StreamOwned::new(conn, stream)
 }
 
 /// Path of a file in the repository (examples, fixtures).
 pub fn repo_file(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 /// Writes a scenario (or any file) into a fresh temp directory; returns its path.
@@ -179,7 +208,15 @@ pub fn temp_file(name: &str, text: &str) -> PathBuf {
 /// `stampede run --host URL --threads 2 --io-driver DRIVER` plus `extra`:
 /// the usual arguments of an end-to-end run on one driver.
 pub fn run_args<'a>(url: &'a str, driver: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut all = vec!["run", "--host", url, "--threads", "2", "--io-driver", driver];
+    let mut all = vec![
+        "run",
+        "--host",
+        url,
+        "--threads",
+        "2",
+        "--io-driver",
+        driver,
+    ];
     all.extend_from_slice(extra);
     all
 }
@@ -202,13 +239,18 @@ impl Run {
     /// The JSON summary; fails the test with the output when there is none.
     pub fn summary(&self) -> &Value {
         self.json.as_ref().unwrap_or_else(|| {
-            panic!("no JSON summary\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            panic!(
+                "no JSON summary\nstdout:\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 
     /// `totals.<field>` as an integer.
     pub fn total(&self, field: &str) -> u64 {
-        self.summary()["totals"][field].as_u64().unwrap_or_else(|| panic!("totals.{field} missing"))
+        self.summary()["totals"][field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("totals.{field} missing"))
     }
 
     /// Requests of the endpoint with this name (any method).
@@ -267,7 +309,9 @@ pub fn wait_stampede(mut child: Child, json: PathBuf, started: Instant, limit: D
     }
     let _ = child.kill();
     let output = child.wait_with_output().expect("collect stampede output");
-    let json_value = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let json_value = std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
     let _ = std::fs::remove_file(&json);
     Run {
         status: output.status,

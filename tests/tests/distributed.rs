@@ -28,7 +28,14 @@ impl Coordinator {
         let _ = std::fs::remove_file(&json);
         let mut child = Command::new(bin("stampede"))
             .arg("coordinator")
-            .args(["--bind", "127.0.0.1:0", "--token", TOKEN, "--only-summary", "--json"])
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--token",
+                TOKEN,
+                "--only-summary",
+                "--json",
+            ])
             .arg(&json)
             .args(run_args)
             .stdout(Stdio::piped())
@@ -36,7 +43,10 @@ impl Coordinator {
             .spawn()
             .expect("start coordinator");
         let (tx, lines) = mpsc::channel();
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -47,15 +57,20 @@ impl Coordinator {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut seen = Vec::new();
         let addr = loop {
-            let line = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
-                panic!("coordinator printed no address: {seen:?}")
-            });
+            let line = lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("coordinator printed no address: {seen:?}"));
             if let Some(rest) = line.strip_prefix("coordinator listening on ") {
                 break rest.split(',').next().unwrap().to_string();
             }
             seen.push(line);
         };
-        Coordinator { child, addr, lines, json }
+        Coordinator {
+            child,
+            addr,
+            lines,
+            json,
+        }
     }
 
     /// Waits for the coordinator to exit; returns (exit code, all output, summary).
@@ -68,14 +83,24 @@ impl Coordinator {
         let status = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let output: Vec<String> = self.lines.try_iter().collect();
-        let json = std::fs::read_to_string(&self.json).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let json = std::fs::read_to_string(&self.json)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
         (status.code(), output.join("\n"), json)
     }
 }
 
 fn worker(addr: &str, threads: &str) -> Child {
     Command::new(bin("stampede"))
-        .args(["worker", "--coordinator", addr, "--token", TOKEN, "--threads", threads])
+        .args([
+            "worker",
+            "--coordinator",
+            addr,
+            "--token",
+            TOKEN,
+            "--threads",
+            threads,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -104,22 +129,48 @@ fn total(summary: &Value, field: &str) -> u64 {
 fn three_workers_merge_exact_counts() {
     let _serial = serial();
     let target = TargetProcess::start();
-    let coordinator = Coordinator::start(&["--expect-workers", "3", "--host", &target.url(), "-u", "30", "-n", "6000"]);
-    let mut workers: Vec<Child> = ["1", "1", "2"].iter().map(|t| worker(&coordinator.addr, t)).collect();
+    let coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "3",
+        "--host",
+        &target.url(),
+        "-u",
+        "30",
+        "-n",
+        "6000",
+    ]);
+    let mut workers: Vec<Child> = ["1", "1", "2"]
+        .iter()
+        .map(|t| worker(&coordinator.addr, t))
+        .collect();
     let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
     for w in &mut workers {
-        assert!(wait_exit(w, Duration::from_secs(10)), "a worker did not exit");
+        assert!(
+            wait_exit(w, Duration::from_secs(10)),
+            "a worker did not exit"
+        );
     }
     assert_eq!(code, Some(0), "{output}");
     let summary = summary.unwrap_or_else(|| panic!("no summary: {output}"));
     assert_eq!(total(&summary, "requests"), 6000);
     assert_eq!(total(&summary, "failures"), 0);
     assert_eq!(target.stats().0, 6000, "target's count");
-    assert_eq!(target.stats().1, 30, "one connection per user, cluster-wide");
+    assert_eq!(
+        target.stats().1,
+        30,
+        "one connection per user, cluster-wide"
+    );
     let latency = &summary["totals"]["latency_ms"];
-    let (p50, p99, max) = (latency["p50"].as_f64().unwrap(), latency["p99"].as_f64().unwrap(), latency["max"].as_f64().unwrap());
+    let (p50, p99, max) = (
+        latency["p50"].as_f64().unwrap(),
+        latency["p99"].as_f64().unwrap(),
+        latency["max"].as_f64().unwrap(),
+    );
     assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{latency}");
-    assert_eq!(summary["generator"]["threads"], 4, "threads are the workers' cores");
+    assert_eq!(
+        summary["generator"]["threads"], 4,
+        "threads are the workers' cores"
+    );
 }
 
 /// The music scenario across two workers: one login per account cluster-wide, one admin login.
@@ -129,7 +180,18 @@ fn music_scenario_across_two_workers() {
     let accounts = repo_file("examples/music-target-accounts.csv");
     let target = TargetProcess::start_with(&["--accounts", accounts.to_str().unwrap()]);
     let example = repo_file("examples/music.toml");
-    let args = ["--expect-workers", "2", "-f", example.to_str().unwrap(), "--host", &target.url(), "-u", "50", "-n", "120"];
+    let args = [
+        "--expect-workers",
+        "2",
+        "-f",
+        example.to_str().unwrap(),
+        "--host",
+        &target.url(),
+        "-u",
+        "50",
+        "-n",
+        "120",
+    ];
     let coordinator = Coordinator::start(&args);
     let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
     let (code, output, summary) = coordinator.finish(Duration::from_secs(90));
@@ -144,7 +206,11 @@ fn music_scenario_across_two_workers() {
     assert_eq!(stats["statuses"]["404"].as_u64().unwrap_or(0), 0, "{stats}");
     let summary = summary.unwrap();
     assert_eq!(total(&summary, "failures"), 0, "{}", summary["failures"]);
-    assert_eq!(stats["requests"].as_u64().unwrap(), total(&summary, "requests") + 1, "plus the one setup login");
+    assert_eq!(
+        stats["requests"].as_u64().unwrap(),
+        total(&summary, "requests") + 1,
+        "plus the one setup login"
+    );
 }
 
 /// A worker killed mid-run is named; the run ends on time and keeps what it sent.
@@ -152,24 +218,45 @@ fn music_scenario_across_two_workers() {
 fn lost_worker_is_named_and_the_run_goes_on() {
     let _serial = serial();
     let target = TargetProcess::start();
-    let coordinator = Coordinator::start(&["--expect-workers", "3", "--host", &target.url(), "-u", "6", "-t", "4s"]);
+    let coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "3",
+        "--host",
+        &target.url(),
+        "-u",
+        "6",
+        "-t",
+        "4s",
+    ]);
     let mut workers: Vec<Child> = (0..3).map(|_| worker(&coordinator.addr, "1")).collect();
     std::thread::sleep(Duration::from_millis(2500));
     workers[1].kill().unwrap();
     let started = Instant::now();
     let (code, output, summary) = coordinator.finish(Duration::from_secs(30));
-    assert!(started.elapsed() < Duration::from_secs(12), "the run did not end on time");
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "the run did not end on time"
+    );
     for w in &mut workers {
         wait_exit(w, Duration::from_secs(10));
     }
     assert_eq!(code, Some(0), "{output}");
-    assert!(output.contains("lost"), "the lost worker is named:\n{output}");
+    assert!(
+        output.contains("lost"),
+        "the lost worker is named:\n{output}"
+    );
     let summary = summary.expect("reports are written");
     let merged = total(&summary, "requests");
     let served = target.stats().0;
-    assert!(merged > 0 && merged <= served, "merged {merged}, target {served}");
+    assert!(
+        merged > 0 && merged <= served,
+        "merged {merged}, target {served}"
+    );
     // At most the dead worker's last unsent second is missing.
-    assert!(merged as f64 >= served as f64 * 0.6, "merged {merged} of {served}");
+    assert!(
+        merged as f64 >= served as f64 * 0.6,
+        "merged {merged} of {served}"
+    );
 }
 
 /// Connections with a wrong token or random bytes are refused during a run
@@ -178,18 +265,36 @@ fn lost_worker_is_named_and_the_run_goes_on() {
 fn hostile_connections_are_refused() {
     let _serial = serial();
     let target = TargetProcess::start();
-    let coordinator = Coordinator::start(&["--expect-workers", "1", "--host", &target.url(), "-u", "4", "-n", "20000"]);
+    let coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "1",
+        "--host",
+        &target.url(),
+        "-u",
+        "4",
+        "-n",
+        "20000",
+    ]);
     let mut w = worker(&coordinator.addr, "1");
     std::thread::sleep(Duration::from_millis(800));
-    let hello = Message::Hello(Hello { token: "wrong".into(), version: PROTOCOL_VERSION, cores: 1, hostname: "intruder".into() });
+    let hello = Message::Hello(Hello {
+        token: "wrong".into(),
+        version: PROTOCOL_VERSION,
+        cores: 1,
+        hostname: "intruder".into(),
+    });
     let mut bad_token = TcpStream::connect(&coordinator.addr).unwrap();
     bad_token.write_all(&encode_frame(&hello).unwrap()).unwrap();
     let mut junk = TcpStream::connect(&coordinator.addr).unwrap();
-    junk.write_all(&[0x13, 0x37, 0x00, 0x7f, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]).unwrap();
+    junk.write_all(&[0x13, 0x37, 0x00, 0x7f, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4])
+        .unwrap();
     let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
     wait_exit(&mut w, Duration::from_secs(10));
     assert_eq!(code, Some(0), "{output}");
-    assert!(output.contains("refused connection") && output.contains("wrong token"), "{output}");
+    assert!(
+        output.contains("refused connection") && output.contains("wrong token"),
+        "{output}"
+    );
     let summary = summary.unwrap();
     assert_eq!(total(&summary, "requests"), 20000);
     assert_eq!(target.stats().0, 20000);
@@ -200,16 +305,32 @@ fn hostile_connections_are_refused() {
 fn workers_stop_when_the_coordinator_dies() {
     let _serial = serial();
     let target = TargetProcess::start();
-    let mut coordinator = Coordinator::start(&["--expect-workers", "2", "--host", &target.url(), "-u", "4", "-t", "60s"]);
+    let mut coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "2",
+        "--host",
+        &target.url(),
+        "-u",
+        "4",
+        "-t",
+        "60s",
+    ]);
     let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
     std::thread::sleep(Duration::from_millis(2000));
     coordinator.child.kill().unwrap();
     let _ = coordinator.child.wait();
     let killed = Instant::now();
     for w in &mut workers {
-        assert!(wait_exit(w, Duration::from_secs(8)), "a worker kept running");
+        assert!(
+            wait_exit(w, Duration::from_secs(8)),
+            "a worker kept running"
+        );
     }
-    assert!(killed.elapsed() < Duration::from_secs(6), "workers took {:?}", killed.elapsed());
+    assert!(
+        killed.elapsed() < Duration::from_secs(6),
+        "workers took {:?}",
+        killed.elapsed()
+    );
 }
 
 /// Locust-style config files (`master = true`, `worker = true`) make
@@ -218,7 +339,11 @@ fn workers_stop_when_the_coordinator_dies() {
 fn locust_config_files_start_coordinator_and_worker() {
     let _serial = serial();
     let target = TargetProcess::start();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let master = temp_file(
         "master.conf",
         &format!(
@@ -227,10 +352,19 @@ fn locust_config_files_start_coordinator_and_worker() {
             target.url()
         ),
     );
-    let worker_conf = temp_file("worker.conf", &format!("worker = true\nmaster-host = 127.0.0.1\nmaster-port = {port}\n"));
+    let worker_conf = temp_file(
+        "worker.conf",
+        &format!("worker = true\nmaster-host = 127.0.0.1\nmaster-port = {port}\n"),
+    );
     let json = temp_file("summary.json", "");
     let mut coordinator = Command::new(bin("stampede"))
-        .args(["run", "--config", master.to_str().unwrap(), "--json", json.to_str().unwrap()])
+        .args([
+            "run",
+            "--config",
+            master.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
         .env("STAMPEDE_TOKEN", TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -243,8 +377,14 @@ fn locust_config_files_start_coordinator_and_worker() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_exit(&mut coordinator, Duration::from_secs(60)), "coordinator did not finish");
-    assert!(wait_exit(&mut worker, Duration::from_secs(10)), "worker did not finish");
+    assert!(
+        wait_exit(&mut coordinator, Duration::from_secs(60)),
+        "coordinator did not finish"
+    );
+    assert!(
+        wait_exit(&mut worker, Duration::from_secs(10)),
+        "worker did not finish"
+    );
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(total(&summary, "requests"), 900);
     assert_eq!(target.stats().0, 900);
@@ -255,7 +395,14 @@ fn locust_config_files_start_coordinator_and_worker() {
 fn stages_are_split_over_workers() {
     let _serial = serial();
     let target = TargetProcess::start();
-    let coordinator = Coordinator::start(&["--expect-workers", "2", "--host", &target.url(), "--stages", "1s:6,2s:6"]);
+    let coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "2",
+        "--host",
+        &target.url(),
+        "--stages",
+        "1s:6,2s:6",
+    ]);
     let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
     let (code, output, summary) = coordinator.finish(Duration::from_secs(30));
     for w in &mut workers {
@@ -263,7 +410,13 @@ fn stages_are_split_over_workers() {
     }
     assert_eq!(code, Some(0), "{output}");
     let summary = summary.unwrap();
-    let peak = summary["timeseries"].as_array().unwrap().iter().map(|p| p["users"].as_u64().unwrap()).max().unwrap();
+    let peak = summary["timeseries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["users"].as_u64().unwrap())
+        .max()
+        .unwrap();
     assert_eq!(peak, 6, "cluster-wide users at the peak");
     assert_eq!(target.stats().1, 6, "one connection per user");
     assert_eq!(target.stats().0, total(&summary, "requests"));
@@ -277,7 +430,16 @@ fn ctrl_c_on_the_coordinator_stops_workers_and_writes_reports() {
     let target = TargetProcess::start();
     let html = temp_file("report.html", "");
     let coordinator = Coordinator::start(&[
-        "--expect-workers", "2", "--host", &target.url(), "-u", "4", "-t", "60s", "--html", html.to_str().unwrap(),
+        "--expect-workers",
+        "2",
+        "--host",
+        &target.url(),
+        "-u",
+        "4",
+        "-t",
+        "60s",
+        "--html",
+        html.to_str().unwrap(),
     ]);
     let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
     std::thread::sleep(Duration::from_millis(2500));
@@ -285,16 +447,34 @@ fn ctrl_c_on_the_coordinator_stops_workers_and_writes_reports() {
     unsafe { libc::kill(coordinator.child.id() as i32, libc::SIGINT) };
     let started = Instant::now();
     let (code, output, summary) = coordinator.finish(Duration::from_secs(30));
-    assert!(started.elapsed() < Duration::from_secs(12), "stop took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "stop took {:?}",
+        started.elapsed()
+    );
     for w in &mut workers {
-        assert!(wait_exit(w, Duration::from_secs(10)), "a worker kept running");
+        assert!(
+            wait_exit(w, Duration::from_secs(10)),
+            "a worker kept running"
+        );
     }
     assert_eq!(code, Some(0), "{output}");
     let summary = summary.expect("the JSON is written after Ctrl-C");
-    assert_eq!(target.stats().0, total(&summary, "requests"), "graceful: every request sent is counted");
-    let table: Vec<&str> = output.lines().skip_while(|l| !l.starts_with("Workers")).take(4).collect();
+    assert_eq!(
+        target.stats().0,
+        total(&summary, "requests"),
+        "graceful: every request sent is counted"
+    );
+    let table: Vec<&str> = output
+        .lines()
+        .skip_while(|l| !l.starts_with("Workers"))
+        .take(4)
+        .collect();
     assert_eq!(table.len(), 4, "title, header and two workers:\n{output}");
-    assert!(table[2..].iter().all(|row| row.contains("done")), "{table:?}");
+    assert!(
+        table[2..].iter().all(|row| row.contains("done")),
+        "{table:?}"
+    );
     let page = std::fs::read_to_string(&html).expect("the HTML is written");
     assert!(page.contains("<section id=\"workers\">"));
 }
@@ -304,19 +484,36 @@ fn ctrl_c_on_the_coordinator_stops_workers_and_writes_reports() {
 fn worker_loss_can_abort_the_run() {
     let _serial = serial();
     let target = TargetProcess::start();
-    let coordinator =
-        Coordinator::start(&["--expect-workers", "2", "--host", &target.url(), "-u", "4", "-t", "60s", "--on-worker-loss", "abort"]);
+    let coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "2",
+        "--host",
+        &target.url(),
+        "-u",
+        "4",
+        "-t",
+        "60s",
+        "--on-worker-loss",
+        "abort",
+    ]);
     let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
     std::thread::sleep(Duration::from_millis(2000));
     workers[0].kill().unwrap();
     let started = Instant::now();
     let (code, output, summary) = coordinator.finish(Duration::from_secs(30));
-    assert!(started.elapsed() < Duration::from_secs(15), "abort took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "abort took {:?}",
+        started.elapsed()
+    );
     for w in &mut workers {
         wait_exit(w, Duration::from_secs(10));
     }
     assert_eq!(code, Some(1), "{output}");
-    assert!(output.contains("lost") && output.contains("--on-worker-loss abort"), "{output}");
+    assert!(
+        output.contains("lost") && output.contains("--on-worker-loss abort"),
+        "{output}"
+    );
     assert!(total(&summary.expect("reports are written"), "requests") > 0);
 }
 
@@ -326,7 +523,16 @@ fn worker_loss_can_rebalance_the_load() {
     let _serial = serial();
     let target = TargetProcess::start();
     let coordinator = Coordinator::start(&[
-        "--expect-workers", "2", "--host", &target.url(), "-u", "4", "-t", "5s", "--on-worker-loss", "rebalance",
+        "--expect-workers",
+        "2",
+        "--host",
+        &target.url(),
+        "-u",
+        "4",
+        "-t",
+        "5s",
+        "--on-worker-loss",
+        "rebalance",
     ]);
     let mut workers: Vec<Child> = (0..2).map(|_| worker(&coordinator.addr, "1")).collect();
     std::thread::sleep(Duration::from_millis(1500));
@@ -336,7 +542,10 @@ fn worker_loss_can_rebalance_the_load() {
         wait_exit(w, Duration::from_secs(10));
     }
     assert_eq!(code, Some(0), "{output}");
-    assert!(output.contains("rebalanced over the 1 remaining workers"), "{output}");
+    assert!(
+        output.contains("rebalanced over the 1 remaining workers"),
+        "{output}"
+    );
     // 2 + 2 users at first; the survivor then runs all 4, opening 2 more connections.
     assert_eq!(target.stats().1, 6, "{output}");
 }

@@ -4,11 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use stampede_tests::{run_args as args, drivers, serial, spawn_stampede, stampede, wait_stampede, TargetProcess};
+use stampede_tests::{
+    drivers, run_args as args, serial, spawn_stampede, stampede, wait_stampede, TargetProcess,
+};
 
 /// Generous wall-clock limit for short runs; a hang fails the test, not CI.
 const LIMIT: Duration = Duration::from_secs(60);
-
 
 /// `-u 20 --iterations 5000` sends exactly 5000 requests, all counted by the target.
 #[test]
@@ -22,7 +23,13 @@ fn exact_iterations_match_the_target() {
         assert_eq!(run.total("requests"), 5000, "{driver}");
         assert_eq!(run.total("failures"), 0, "{driver}");
         assert_eq!(target.stats().0, 5000, "{driver}: target's count");
-        assert_eq!(run.summary()["generator"]["io_driver"].as_str().unwrap().starts_with("io_uring"), driver == "uring");
+        assert_eq!(
+            run.summary()["generator"]["io_driver"]
+                .as_str()
+                .unwrap()
+                .starts_with("io_uring"),
+            driver == "uring"
+        );
     }
 }
 
@@ -32,7 +39,10 @@ fn fewer_users_than_shards_still_finish() {
     let _serial = serial();
     let target = TargetProcess::start();
     let url = target.url();
-    let run = stampede(&args(&url, "epoll", &["-u", "1", "-n", "5"]), Duration::from_secs(20));
+    let run = stampede(
+        &args(&url, "epoll", &["-u", "1", "-n", "5"]),
+        Duration::from_secs(20),
+    );
     assert!(run.status.success(), "{}", run.stderr);
     assert_eq!(run.total("requests"), 5);
     assert_eq!(target.stats().0, 5);
@@ -47,7 +57,11 @@ fn users_reuse_keep_alive_connections() {
         let url = target.url();
         let run = stampede(&args(&url, driver, &["-u", "20", "-n", "3000"]), LIMIT);
         assert!(run.status.success(), "{driver}: {}", run.stderr);
-        assert_eq!(target.stats(), (3000, 20), "{driver}: (requests, connections)");
+        assert_eq!(
+            target.stats(),
+            (3000, 20),
+            "{driver}: (requests, connections)"
+        );
     }
 }
 
@@ -58,23 +72,70 @@ fn body_framings_and_server_close() {
     for driver in drivers() {
         let target = TargetProcess::start();
         let url = target.url();
-        let run = stampede(&args(&url, driver, &["--path", "/chunked/10000", "-u", "4", "-n", "200"]), LIMIT);
-        assert_eq!((run.total("requests"), run.total("failures")), (200, 0), "{driver}: {}", run.stderr);
-        assert!(run.total("bytes_received") > 200 * 10_000, "{driver}: chunk framing counted");
-        assert_eq!(target.stats(), (200, 4), "{driver}: chunked bodies keep connections alive");
+        let run = stampede(
+            &args(
+                &url,
+                driver,
+                &["--path", "/chunked/10000", "-u", "4", "-n", "200"],
+            ),
+            LIMIT,
+        );
+        assert_eq!(
+            (run.total("requests"), run.total("failures")),
+            (200, 0),
+            "{driver}: {}",
+            run.stderr
+        );
+        assert!(
+            run.total("bytes_received") > 200 * 10_000,
+            "{driver}: chunk framing counted"
+        );
+        assert_eq!(
+            target.stats(),
+            (200, 4),
+            "{driver}: chunked bodies keep connections alive"
+        );
 
         let target = TargetProcess::start();
         let url = target.url();
-        let run = stampede(&args(&url, driver, &["--path", "/eof/5000", "-u", "2", "-n", "100"]), LIMIT);
-        assert_eq!((run.total("requests"), run.total("failures")), (100, 0), "{driver}: {}", run.stderr);
+        let run = stampede(
+            &args(
+                &url,
+                driver,
+                &["--path", "/eof/5000", "-u", "2", "-n", "100"],
+            ),
+            LIMIT,
+        );
+        assert_eq!(
+            (run.total("requests"), run.total("failures")),
+            (100, 0),
+            "{driver}: {}",
+            run.stderr
+        );
         assert!(run.total("bytes_received") >= 100 * 5000);
-        assert_eq!(target.stats(), (100, 100), "{driver}: close-delimited bodies end their connection");
+        assert_eq!(
+            target.stats(),
+            (100, 100),
+            "{driver}: close-delimited bodies end their connection"
+        );
 
         let target = TargetProcess::start();
         let url = target.url();
-        let run = stampede(&args(&url, driver, &["--path", "/close", "-u", "2", "-n", "100"]), LIMIT);
-        assert_eq!((run.total("requests"), run.total("failures")), (100, 0), "{driver}: {}", run.stderr);
-        assert_eq!(target.stats(), (100, 100), "{driver}: Connection: close honoured");
+        let run = stampede(
+            &args(&url, driver, &["--path", "/close", "-u", "2", "-n", "100"]),
+            LIMIT,
+        );
+        assert_eq!(
+            (run.total("requests"), run.total("failures")),
+            (100, 0),
+            "{driver}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            target.stats(),
+            (100, 100),
+            "{driver}: Connection: close honoured"
+        );
     }
 }
 
@@ -85,15 +146,39 @@ fn status_failures_and_delays() {
     for driver in drivers() {
         let target = TargetProcess::start();
         let url = target.url();
-        let run = stampede(&args(&url, driver, &["--path", "/status/500", "-u", "5", "-n", "50"]), LIMIT);
+        let run = stampede(
+            &args(
+                &url,
+                driver,
+                &["--path", "/status/500", "-u", "5", "-n", "50"],
+            ),
+            LIMIT,
+        );
         assert_eq!(run.total("requests"), 50, "{driver}: {}", run.stderr);
         assert_eq!(run.failures_of_kind("status"), 50, "{driver}");
         assert_eq!(run.summary()["failures"][0]["message"], "HTTP 500");
 
-        let run = stampede(&args(&url, driver, &["--path", "/delay/50", "-u", "5", "-n", "20"]), LIMIT);
-        assert_eq!((run.total("requests"), run.total("failures")), (20, 0), "{driver}: {}", run.stderr);
-        let min_ms = run.summary()["totals"]["latency_ms"]["min"].as_f64().unwrap();
-        assert!(min_ms >= 50.0, "{driver}: latency {min_ms} ms below the 50 ms delay");
+        let run = stampede(
+            &args(
+                &url,
+                driver,
+                &["--path", "/delay/50", "-u", "5", "-n", "20"],
+            ),
+            LIMIT,
+        );
+        assert_eq!(
+            (run.total("requests"), run.total("failures")),
+            (20, 0),
+            "{driver}: {}",
+            run.stderr
+        );
+        let min_ms = run.summary()["totals"]["latency_ms"]["min"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            min_ms >= 50.0,
+            "{driver}: latency {min_ms} ms below the 50 ms delay"
+        );
         assert_eq!(target.stats().0, 70, "{driver}");
     }
 }
@@ -105,11 +190,28 @@ fn hostile_responses_are_named_failures() {
     for driver in drivers() {
         let target = TargetProcess::start();
         let url = target.url();
-        for (path, kind) in [("/garbage", "protocol"), ("/truncated", "protocol"), ("/bighead", "protocol"), ("/reset", "reset")] {
-            let run = stampede(&args(&url, driver, &["--path", path, "-u", "2", "-n", "10", "--timeout", "5s"]), LIMIT);
+        for (path, kind) in [
+            ("/garbage", "protocol"),
+            ("/truncated", "protocol"),
+            ("/bighead", "protocol"),
+            ("/reset", "reset"),
+        ] {
+            let run = stampede(
+                &args(
+                    &url,
+                    driver,
+                    &["--path", path, "-u", "2", "-n", "10", "--timeout", "5s"],
+                ),
+                LIMIT,
+            );
             assert!(run.status.success(), "{driver} {path}: {}", run.stderr);
             assert_eq!(run.total("requests"), 10, "{driver} {path}");
-            assert_eq!(run.failures_of_kind(kind), 10, "{driver} {path}: {}", run.summary()["failures"]);
+            assert_eq!(
+                run.failures_of_kind(kind),
+                10,
+                "{driver} {path}: {}",
+                run.summary()["failures"]
+            );
         }
     }
 }
@@ -122,14 +224,26 @@ fn target_stopped_mid_run() {
         let mut target = TargetProcess::start();
         let url = target.url();
         let started = Instant::now();
-        let (child, json) = spawn_stampede(&args(&url, driver, &["-u", "5", "-t", "3s", "--timeout", "2s"]));
+        let (child, json) = spawn_stampede(&args(
+            &url,
+            driver,
+            &["-u", "5", "-t", "3s", "--timeout", "2s"],
+        ));
         std::thread::sleep(Duration::from_millis(1000));
         target.kill();
         let run = wait_stampede(child, json, started, LIMIT);
         assert!(run.status.success(), "{driver}: {}", run.stderr);
-        assert!(run.elapsed < Duration::from_secs(10), "{driver}: took {:?}", run.elapsed);
+        assert!(
+            run.elapsed < Duration::from_secs(10),
+            "{driver}: took {:?}",
+            run.elapsed
+        );
         assert!(run.total("requests") > 0);
-        assert!(run.failures_of_kind("connect") > 0, "{driver}: {}", run.summary()["failures"]);
+        assert!(
+            run.failures_of_kind("connect") > 0,
+            "{driver}: {}",
+            run.summary()["failures"]
+        );
     }
 }
 
@@ -143,8 +257,14 @@ fn open_loop_delivers_the_rate() {
         let run = stampede(&args(&url, driver, &["--rate", "2000", "-t", "3s"]), LIMIT);
         assert!(run.status.success(), "{driver}: {}", run.stderr);
         let requests = run.total("requests");
-        assert!((5880..=6120).contains(&requests), "{driver}: {requests} requests");
-        assert_eq!(requests, 6000, "{driver}: the schedule ends at the run time");
+        assert!(
+            (5880..=6120).contains(&requests),
+            "{driver}: {requests} requests"
+        );
+        assert_eq!(
+            requests, 6000,
+            "{driver}: the schedule ends at the run time"
+        );
         assert_eq!(run.total("dropped"), 0, "{driver}");
         assert_eq!(target.stats().0, requests, "{driver}: target's count");
     }
@@ -158,17 +278,33 @@ fn open_loop_drops_beyond_max_in_flight() {
     for driver in drivers() {
         let target = TargetProcess::start();
         let url = target.url();
-        let extra = ["--path", "/delay/200", "--rate", "200", "-n", "400", "--max-in-flight", "10"];
+        let extra = [
+            "--path",
+            "/delay/200",
+            "--rate",
+            "200",
+            "-n",
+            "400",
+            "--max-in-flight",
+            "10",
+        ];
         let run = stampede(&args(&url, driver, &extra), LIMIT);
         assert!(run.status.success(), "{driver}: {}", run.stderr);
         let (requests, dropped) = (run.total("requests"), run.total("dropped"));
-        assert_eq!(requests + dropped, 400, "{driver}: every arrival is sent or dropped");
+        assert_eq!(
+            requests + dropped,
+            400,
+            "{driver}: every arrival is sent or dropped"
+        );
         assert!(dropped >= 200, "{driver}: only {dropped} dropped");
         assert_eq!(target.stats().0, requests, "{driver}");
         let endpoint = &run.summary()["endpoints"][0];
         let latency_min = endpoint["latency_ms"]["min"].as_f64().unwrap();
         let service_min = endpoint["service_ms"]["min"].as_f64().unwrap();
-        assert!(latency_min >= 200.0 && service_min >= 200.0, "{driver}: {endpoint}");
+        assert!(
+            latency_min >= 200.0 && service_min >= 200.0,
+            "{driver}: {endpoint}"
+        );
         assert!(endpoint["latency_ms"]["mean"].as_f64() >= endpoint["service_ms"]["mean"].as_f64());
     }
 }
@@ -186,9 +322,17 @@ fn sigterm_still_writes_the_report() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let run = wait_stampede(child, json, started, LIMIT);
     assert!(run.status.success(), "{}", run.stderr);
-    assert!(run.elapsed < Duration::from_secs(15), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(15),
+        "took {:?}",
+        run.elapsed
+    );
     let requests = run.total("requests");
     assert!(requests > 0);
-    assert_eq!(target.stats().0, requests, "graceful stop loses no response");
+    assert_eq!(
+        target.stats().0,
+        requests,
+        "graceful stop loses no response"
+    );
     assert_eq!(run.summary()["config"]["run_time"], 60.0);
 }

@@ -6,11 +6,10 @@
 
 use std::time::Duration;
 
-use stampede_tests::{run_args as args, drivers, serial, stampede, temp_file, TargetProcess};
+use stampede_tests::{drivers, run_args as args, serial, stampede, temp_file, TargetProcess};
 
 /// Generous wall-clock limit for short runs; a hang fails the test, not CI.
 const LIMIT: Duration = Duration::from_secs(90);
-
 
 /// A TLS target writing its generated certificate next to the test's files.
 fn tls_target() -> (TargetProcess, String) {

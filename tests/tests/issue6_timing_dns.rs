@@ -7,11 +7,10 @@
 
 use std::time::Duration;
 
-use stampede_tests::{run_args as args, drivers, serial, stampede, temp_file, TargetProcess};
+use stampede_tests::{drivers, run_args as args, serial, stampede, temp_file, TargetProcess};
 
 /// Generous wall-clock limit for short runs; a hang fails the test, not CI.
 const LIMIT: Duration = Duration::from_secs(90);
-
 
 /// A name given three loopback addresses by `--resolve` gets its six
 /// connections spread over all three, the per-address counts add up to the

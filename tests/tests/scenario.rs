@@ -22,20 +22,41 @@ fn music_example_logs_in_once_per_account() {
     let accounts = repo_file("examples/music-target-accounts.csv");
     let target = TargetProcess::start_with(&["--accounts", accounts.to_str().unwrap()]);
     let example = repo_file("examples/music.toml");
-    let run = run_scenario(&target, example.to_str().unwrap(), &["-u", "50", "-n", "120"]);
+    let run = run_scenario(
+        &target,
+        example.to_str().unwrap(),
+        &["-u", "50", "-n", "120"],
+    );
     assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
     let stats = target.stats_json();
     for user in ["admin", "alice", "bob", "carol", "dave"] {
-        assert_eq!(stats["logins"][user], 1, "logins of {user}: {}", stats["logins"]);
+        assert_eq!(
+            stats["logins"][user], 1,
+            "logins of {user}: {}",
+            stats["logins"]
+        );
     }
     assert_eq!(stats["logins"].as_object().unwrap().len(), 5);
-    assert!(stats["statuses"]["404"].as_u64().unwrap_or(0) == 0, "a playlist delete missed: {stats}");
+    assert!(
+        stats["statuses"]["404"].as_u64().unwrap_or(0) == 0,
+        "a playlist delete missed: {stats}"
+    );
     assert_eq!(run.total("failures"), 0, "{}", run.summary()["failures"]);
     assert!(run.endpoint_requests("/api/playlist/[id]") > 0);
-    assert_eq!(run.endpoint_requests("/api/playlist/[id]"), run.endpoint_requests("/api/playlist"));
-    assert_eq!(run.endpoint_requests("/auth/login"), 4, "setup requests are not in the stats");
+    assert_eq!(
+        run.endpoint_requests("/api/playlist/[id]"),
+        run.endpoint_requests("/api/playlist")
+    );
+    assert_eq!(
+        run.endpoint_requests("/auth/login"),
+        4,
+        "setup requests are not in the stats"
+    );
     // Everything stampede counted reached the target (plus the setup login).
-    assert_eq!(stats["requests"].as_u64().unwrap(), run.total("requests") + 1);
+    assert_eq!(
+        stats["requests"].as_u64().unwrap(),
+        run.total("requests") + 1
+    );
 }
 
 fn pacing_scenario(wait: &str) -> String {
@@ -46,13 +67,19 @@ fn pacing_scenario(wait: &str) -> String {
 #[test]
 fn pacing_waits_hold_their_rate() {
     let _serial = serial();
-    for (wait, expected) in [("constant_pacing(0.1)", 300.0), ("constant_throughput(5)", 150.0)] {
+    for (wait, expected) in [
+        ("constant_pacing(0.1)", 300.0),
+        ("constant_throughput(5)", 150.0),
+    ] {
         let target = TargetProcess::start();
         let file = temp_file("pacing.toml", &pacing_scenario(wait));
         let run = run_scenario(&target, file.to_str().unwrap(), &["-u", "10", "-t", "3s"]);
         assert!(run.status.success(), "{}", run.stderr);
         let requests = run.total("requests") as f64;
-        assert!((requests - expected).abs() <= expected * 0.05, "{wait}: {requests} iterations, expected {expected}");
+        assert!(
+            (requests - expected).abs() <= expected * 0.05,
+            "{wait}: {requests} iterations, expected {expected}"
+        );
         assert_eq!(target.stats().0 as f64, requests);
     }
 }
@@ -67,7 +94,10 @@ fn between_wait_stays_in_bounds() {
     assert!(run.status.success(), "{}", run.stderr);
     // Each user: one iteration at once, then one every 0.2-0.3 s for 2 s.
     let requests = run.total("requests");
-    assert!((5 * 7..=5 * 11).contains(&requests), "{requests} iterations");
+    assert!(
+        (5 * 7..=5 * 11).contains(&requests),
+        "{requests} iterations"
+    );
 }
 
 /// Failing checks show in the failures with their message and exact count.
@@ -85,7 +115,11 @@ fn check_failures_are_counted_with_their_message() {
     let failure = &run.summary()["failures"][0];
     assert_eq!(failure["message"], "GET /: body does not contain 'nope'");
     assert_eq!(failure["count"], 25);
-    assert_eq!(run.failures_of_kind("status"), 0, "a status check makes 404 a success");
+    assert_eq!(
+        run.failures_of_kind("status"),
+        0,
+        "a status check makes 404 a success"
+    );
 }
 
 /// Weighted task selection over 10 000 iterations lands within 3 points of the weights.
@@ -114,7 +148,11 @@ fn unset_variable_is_a_template_failure() {
     let run = run_scenario(&target, file.to_str().unwrap(), &["-u", "2", "-n", "20"]);
     assert!(run.status.success(), "{}", run.stderr);
     assert_eq!(run.failures_of_kind("template"), 20);
-    assert_eq!(target.stats().0, 0, "nothing is sent for a step that cannot be rendered");
+    assert_eq!(
+        target.stats().0,
+        0,
+        "nothing is sent for a step that cannot be rendered"
+    );
 }
 
 /// Malformed files fail at load with file, line, column and key; exit code 2.
@@ -133,9 +171,22 @@ fn malformed_scenarios_name_file_line_column_and_key() {
         let path = file.to_str().unwrap();
         let run = stampede(&["run", "-f", path, "--host", "http://127.0.0.1:9"], LIMIT);
         assert_eq!(run.status.code(), Some(2), "{text}: {}", run.stderr);
-        let line = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or("");
-        assert!(line.contains(&format!("{path}{position}")), "{text}: {line}");
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or("");
+        assert!(
+            line.contains(&format!("{path}{position}")),
+            "{text}: {line}"
+        );
         assert!(line.contains(&format!("'{key}'")), "{text}: {line}");
-        assert_eq!(run.stderr.lines().filter(|l| l.starts_with("error:")).count(), 1);
+        assert_eq!(
+            run.stderr
+                .lines()
+                .filter(|l| l.starts_with("error:"))
+                .count(),
+            1
+        );
     }
 }

@@ -76,7 +76,9 @@ pub struct WorkerLinks {
 impl WorkerLinks {
     /// Sends a custom message to one worker; false if it is gone.
     pub fn send(&self, worker: u32, kind: &str, data: &[u8]) -> bool {
-        self.links.get(&worker).is_some_and(|l| l.send(&custom(kind, data)))
+        self.links
+            .get(&worker)
+            .is_some_and(|l| l.send(&custom(kind, data)))
     }
 
     /// Sends a custom message to every worker.
@@ -88,7 +90,9 @@ impl WorkerLinks {
 
     /// Changes a running worker's users (closed loop) or rate (open loop).
     pub fn set_load(&self, worker: u32, users: Option<u32>, rate_per_s: Option<f64>) -> bool {
-        self.links.get(&worker).is_some_and(|l| l.send(&Message::SetLoad { users, rate_per_s }))
+        self.links
+            .get(&worker)
+            .is_some_and(|l| l.send(&Message::SetLoad { users, rate_per_s }))
     }
 
     /// Ids of the connected workers.
@@ -98,7 +102,10 @@ impl WorkerLinks {
 }
 
 fn custom(kind: &str, data: &[u8]) -> Message {
-    Message::Custom { kind: kind.to_string(), data: data.to_vec() }
+    Message::Custom {
+        kind: kind.to_string(),
+        data: data.to_vec(),
+    }
 }
 
 /// A handler for custom messages of one kind from workers: (links, worker id, data).
@@ -121,7 +128,11 @@ pub enum CoordError {
     Bind(SocketAddr, std::io::Error),
     /// Not enough workers joined in time.
     #[error("only {joined} of {expected} workers joined within {waited:?}")]
-    NotEnoughWorkers { joined: usize, expected: usize, waited: Duration },
+    NotEnoughWorkers {
+        joined: usize,
+        expected: usize,
+        waited: Duration,
+    },
     /// The run cannot be split over the workers.
     #[error("{0}")]
     Split(String),
@@ -135,9 +146,19 @@ pub enum CoordError {
 
 /// What the connection threads tell the coordinator.
 enum Event {
-    Joined { id: u32, hello: Hello, sender: Sender },
-    Message { id: u32, message: Message },
-    Lost { id: u32, reason: String },
+    Joined {
+        id: u32,
+        hello: Hello,
+        sender: Sender,
+    },
+    Message {
+        id: u32,
+        message: Message,
+    },
+    Lost {
+        id: u32,
+        reason: String,
+    },
 }
 
 /// A joined worker.
@@ -184,7 +205,12 @@ impl Worker {
         }
         let entry = self.latest.entry(snapshot.source).or_insert((0, 0, 0, 0));
         if snapshot.interval >= entry.0 {
-            *entry = (snapshot.interval, snapshot.users, snapshot.cpu_us, snapshot.wall_us);
+            *entry = (
+                snapshot.interval,
+                snapshot.users,
+                snapshot.cpu_us,
+                snapshot.wall_us,
+            );
         }
     }
 
@@ -192,22 +218,44 @@ impl Worker {
     fn row(&self, id: u32) -> WorkerRow {
         // The newest interval may still be missing shards: rate over the ones before it.
         let newest = self.recent.keys().next_back().copied().unwrap_or(0);
-        let complete: Vec<u64> = self.recent.range(newest.saturating_sub(3)..newest).map(|(_, &n)| n).collect();
+        let complete: Vec<u64> = self
+            .recent
+            .range(newest.saturating_sub(3)..newest)
+            .map(|(_, &n)| n)
+            .collect();
         let rps = if complete.is_empty() {
             self.recent.get(&newest).copied().unwrap_or(0) as f64
         } else {
             complete.iter().sum::<u64>() as f64 / complete.len() as f64
         };
-        let shares: Vec<f64> =
-            self.latest.values().filter(|l| l.3 > 0).map(|l| 100.0 * l.2 as f64 / l.3 as f64).collect();
+        let shares: Vec<f64> = self
+            .latest
+            .values()
+            .filter(|l| l.3 > 0)
+            .map(|l| 100.0 * l.2 as f64 / l.3 as f64)
+            .collect();
         WorkerRow {
             id,
             host: self.hello.hostname.clone(),
             cores: self.hello.cores,
-            state: if self.lost { "lost" } else if self.finished { "done" } else { "running" },
-            users: if self.finished { 0 } else { self.latest.values().map(|l| l.1).sum() },
+            state: if self.lost {
+                "lost"
+            } else if self.finished {
+                "done"
+            } else {
+                "running"
+            },
+            users: if self.finished {
+                0
+            } else {
+                self.latest.values().map(|l| l.1).sum()
+            },
             rps: if self.finished { 0.0 } else { rps },
-            cpu_percent: if shares.is_empty() { 0.0 } else { shares.iter().sum::<f64>() / shares.len() as f64 },
+            cpu_percent: if shares.is_empty() {
+                0.0
+            } else {
+                shares.iter().sum::<f64>() / shares.len() as f64
+            },
             requests: self.requests,
         }
     }
@@ -221,9 +269,29 @@ fn rows(workers: &BTreeMap<u32, Worker>) -> Vec<WorkerRow> {
 /// Settings a worker never takes from the coordinator: reports and output
 /// are the coordinator's; threads and driver are each worker's own.
 const LOCAL_KEYS: &[&str] = &[
-    "scenario", "json", "html", "csv", "csv-full-history", "save-run", "threads", "io-driver", "print-interval",
-    "only-summary", "quiet", "threshold", "abort-on-fail", "abort-delay", "headless", "expect-workers", "master",
-    "worker", "master-host", "master-port", "master-bind-host", "master-bind-port", "locustfile",
+    "scenario",
+    "json",
+    "html",
+    "csv",
+    "csv-full-history",
+    "save-run",
+    "threads",
+    "io-driver",
+    "print-interval",
+    "only-summary",
+    "quiet",
+    "threshold",
+    "abort-on-fail",
+    "abort-delay",
+    "headless",
+    "expect-workers",
+    "master",
+    "worker",
+    "master-host",
+    "master-port",
+    "master-bind-host",
+    "master-bind-port",
+    "locustfile",
 ];
 
 /// Extra time past run time plus stop timeout before stragglers are given up.
@@ -241,9 +309,15 @@ pub fn run(
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Aggregator, Duration),
 ) -> Result<RunOutcome, CoordError> {
-    let listener = TcpListener::bind(options.bind).map_err(|e| CoordError::Bind(options.bind, e))?;
-    let local = listener.local_addr().map_err(|e| CoordError::Bind(options.bind, e))?;
-    println!("coordinator listening on {local}, waiting for {} workers", options.expect_workers);
+    let listener =
+        TcpListener::bind(options.bind).map_err(|e| CoordError::Bind(options.bind, e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CoordError::Bind(options.bind, e))?;
+    println!(
+        "coordinator listening on {local}, waiting for {} workers",
+        options.expect_workers
+    );
     let (events_tx, events) = flume::unbounded();
     let started = Arc::new(AtomicBool::new(false));
     spawn_acceptor(listener, options.token.clone(), started.clone(), events_tx);
@@ -252,8 +326,10 @@ pub fn run(
     started.store(true, Ordering::SeqCst);
     let mut warnings = Vec::new();
     let setup_values = setup::run(plan, config).map_err(CoordError::Setup)?;
-    let named_values: Vec<(String, Vec<u8>)> =
-        setup_values.into_iter().map(|(slot, value)| (plan.var_names[slot].clone(), value)).collect();
+    let named_values: Vec<(String, Vec<u8>)> = setup_values
+        .into_iter()
+        .map(|(slot, value)| (plan.var_names[slot].clone(), value))
+        .collect();
     let prepares = prepares(config, settings, scenario, plan, &workers, named_values)?;
     for ((_, worker), prepare) in workers.iter().zip(prepares) {
         worker.sender.send(&Message::Prepare(Box::new(prepare)));
@@ -261,26 +337,49 @@ pub fn run(
     wait_ready(&events, &mut workers, &mut warnings)?;
     let start_at = unix_ms_now() + 300;
     for worker in workers.values() {
-        worker.sender.send(&Message::Start { at_unix_ms: start_at });
+        worker.sender.send(&Message::Start {
+            at_unix_ms: start_at,
+        });
     }
-    std::thread::sleep(Duration::from_millis(start_at.saturating_sub(unix_ms_now())));
+    std::thread::sleep(Duration::from_millis(
+        start_at.saturating_sub(unix_ms_now()),
+    ));
     let started_unix_ms = unix_ms_now();
     let t0 = Instant::now();
-    let links = WorkerLinks { links: workers.iter().map(|(id, w)| (*id, w.sender.clone())).collect() };
+    let links = WorkerLinks {
+        links: workers
+            .iter()
+            .map(|(id, w)| (*id, w.sender.clone()))
+            .collect(),
+    };
     if let Some(on_start) = hooks.on_start.as_mut() {
         on_start(&links);
     }
 
-    let mut aggregator = if config.csv_full_history { Aggregator::with_endpoint_series() } else { Aggregator::new() };
+    let mut aggregator = if config.csv_full_history {
+        Aggregator::with_endpoint_series()
+    } else {
+        Aggregator::new()
+    };
     let mut kept: Vec<Snapshot> = Vec::new();
     let mut stop_reason = None;
     let mut next_print = t0 + config.print_interval;
-    let give_up = config.run_time.map(|t| t + config.stop_timeout + FINAL_GRACE);
+    let give_up = config
+        .run_time
+        .map(|t| t + config.stop_timeout + FINAL_GRACE);
     while !workers.values().all(|w| w.finished) {
         match events.recv_timeout(Duration::from_millis(50)) {
-            Ok(Event::Message { id, message }) => {
-                handle(id, message, &mut workers, &mut aggregator, &mut kept, config, &mut warnings, hooks, &links)
-            }
+            Ok(Event::Message { id, message }) => handle(
+                id,
+                message,
+                &mut workers,
+                &mut aggregator,
+                &mut kept,
+                config,
+                &mut warnings,
+                hooks,
+                &links,
+            ),
             Ok(Event::Lost { id, reason }) => {
                 if let Some(worker) = workers.get_mut(&id).filter(|w| !w.finished) {
                     worker.finished = true;
@@ -306,7 +405,9 @@ pub fn run(
                 }
             }
             Ok(Event::Joined { sender, .. }) => {
-                sender.send(&Message::Reject { reason: "a run is already in progress".into() });
+                sender.send(&Message::Reject {
+                    reason: "a run is already in progress".into(),
+                });
                 sender.close();
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -327,7 +428,8 @@ pub fn run(
             }
         }
         if give_up.is_some_and(|limit| elapsed >= limit) {
-            warnings.push("some workers did not finish in time; their last seconds are missing".into());
+            warnings
+                .push("some workers did not finish in time; their last seconds are missing".into());
             break;
         }
         if Instant::now() >= next_print {
@@ -352,9 +454,21 @@ pub fn run(
         config: serde_json::to_value(config).unwrap_or_default(),
         started_unix_ms,
     };
-    let stop_reason = stop_reason.unwrap_or(if config.run_time.is_some() { StopReason::RunTime } else { StopReason::Completed });
+    let stop_reason = stop_reason.unwrap_or(if config.run_time.is_some() {
+        StopReason::RunTime
+    } else {
+        StopReason::Completed
+    });
     let workers = rows(&workers);
-    Ok(RunOutcome { aggregator, info, stop_reason, connections_opened: 0, warnings, snapshots: kept, workers })
+    Ok(RunOutcome {
+        aggregator,
+        info,
+        stop_reason,
+        connections_opened: 0,
+        warnings,
+        snapshots: kept,
+        workers,
+    })
 }
 
 /// Handles one message from a running worker.
@@ -370,7 +484,9 @@ fn handle(
     hooks: &mut CoordinatorHooks,
     links: &WorkerLinks,
 ) {
-    let Some(worker) = workers.get_mut(&id) else { return };
+    let Some(worker) = workers.get_mut(&id) else {
+        return;
+    };
     match message {
         Message::Snapshot(snapshot) => {
             worker.note(&snapshot);
@@ -386,21 +502,37 @@ fn handle(
         }
         Message::Custom { kind, data } => match hooks.handlers.get_mut(&kind) {
             Some(handler) => handler(links, id, &data),
-            None => eprintln!("coordinator: no handler for custom message '{kind}' from worker {id}"),
+            None => {
+                eprintln!("coordinator: no handler for custom message '{kind}' from worker {id}")
+            }
         },
         _ => {}
     }
 }
 
 /// Accepts connections and runs each one's handshake on a thread of its own.
-fn spawn_acceptor(listener: TcpListener, token: Option<String>, started: Arc<AtomicBool>, events: flume::Sender<Event>) {
+fn spawn_acceptor(
+    listener: TcpListener,
+    token: Option<String>,
+    started: Arc<AtomicBool>,
+    events: flume::Sender<Event>,
+) {
     let next_id = Arc::new(AtomicU32::new(1));
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let (token, started, events, next_id) = (token.clone(), started.clone(), events.clone(), next_id.clone());
+            let (token, started, events, next_id) = (
+                token.clone(),
+                started.clone(),
+                events.clone(),
+                next_id.clone(),
+            );
             std::thread::spawn(move || {
-                let peer = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
-                if let Err(reason) = handshake(stream, token.as_deref(), &started, &events, &next_id) {
+                let peer = stream
+                    .peer_addr()
+                    .map_or_else(|_| "?".to_string(), |a| a.to_string());
+                if let Err(reason) =
+                    handshake(stream, token.as_deref(), &started, &events, &next_id)
+                {
                     eprintln!("coordinator: refused connection from {peer}: {reason}");
                 }
             });
@@ -424,7 +556,10 @@ fn handshake(
     };
     let sender = Sender::new(&stream).map_err(|e| e.to_string())?;
     let refusal = if hello.version != PROTOCOL_VERSION {
-        Some(format!("protocol version {} (coordinator speaks {PROTOCOL_VERSION})", hello.version))
+        Some(format!(
+            "protocol version {} (coordinator speaks {PROTOCOL_VERSION})",
+            hello.version
+        ))
     } else if token.is_some_and(|t| t != hello.token) {
         Some("wrong token".to_string())
     } else if started.load(Ordering::SeqCst) {
@@ -433,7 +568,9 @@ fn handshake(
         None
     };
     if let Some(reason) = refusal {
-        sender.send(&Message::Reject { reason: reason.clone() });
+        sender.send(&Message::Reject {
+            reason: reason.clone(),
+        });
         sender.close();
         return Err(reason);
     }
@@ -471,7 +608,12 @@ fn wait_for_workers(
         }
         match events.recv_timeout(Duration::from_millis(100)) {
             Ok(Event::Joined { id, hello, sender }) => {
-                println!("worker {id} joined from {} ({}, {} cores)", sender.peer(), hello.hostname, hello.cores);
+                println!(
+                    "worker {id} joined from {} ({}, {} cores)",
+                    sender.peer(),
+                    hello.hostname,
+                    hello.cores
+                );
                 workers.insert(id, Worker::new(hello, sender));
             }
             Ok(Event::Lost { id, reason }) => {
@@ -487,13 +629,23 @@ fn wait_for_workers(
 
 /// Waits for every worker to acknowledge its share; a worker that fails
 /// to prepare is dropped with a warning.
-fn wait_ready(events: &Receiver<Event>, workers: &mut BTreeMap<u32, Worker>, warnings: &mut Vec<String>) -> Result<(), CoordError> {
+fn wait_ready(
+    events: &Receiver<Event>,
+    workers: &mut BTreeMap<u32, Worker>,
+    warnings: &mut Vec<String>,
+) -> Result<(), CoordError> {
     let mut ready = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
     while ready < workers.len() && Instant::now() < deadline {
         match events.recv_timeout(Duration::from_millis(100)) {
-            Ok(Event::Message { message: Message::Ready, .. }) => ready += 1,
-            Ok(Event::Message { id, message: Message::Done { warnings: theirs } }) => {
+            Ok(Event::Message {
+                message: Message::Ready,
+                ..
+            }) => ready += 1,
+            Ok(Event::Message {
+                id,
+                message: Message::Done { warnings: theirs },
+            }) => {
                 warnings.extend(theirs.into_iter().map(|w| format!("worker {id}: {w}")));
                 workers.remove(&id);
             }
@@ -502,7 +654,9 @@ fn wait_ready(events: &Receiver<Event>, workers: &mut BTreeMap<u32, Worker>, war
                 workers.remove(&id);
             }
             Ok(Event::Joined { sender, .. }) => {
-                sender.send(&Message::Reject { reason: "a run is already in progress".into() });
+                sender.send(&Message::Reject {
+                    reason: "a run is already in progress".into(),
+                });
                 sender.close();
             }
             _ => {}
@@ -530,7 +684,10 @@ fn prepares(
         Load::Open { .. } => vec![0; count],
     };
     if matches!(config.load, Load::Closed { .. }) && users.iter().any(|&u| u == 0) {
-        return Err(CoordError::Split(format!("{} users cannot be split over {count} workers", users.iter().sum::<u64>())));
+        return Err(CoordError::Split(format!(
+            "{} users cannot be split over {count} workers",
+            users.iter().sum::<u64>()
+        )));
     }
     let bases = split::user_bases(&users);
     let iterations = config.iterations.map(|n| split::by_cores(n, &cores));
@@ -546,18 +703,35 @@ fn prepares(
             entries.retain(|(k, _)| k != key);
             entries.push((key.to_string(), value));
         };
-        let shaped = entries.iter().any(|(k, _)| k == "stages" || k == "rate-stages");
+        let shaped = entries
+            .iter()
+            .any(|(k, _)| k == "stages" || k == "rate-stages");
         match config.load {
             // A shaped run takes its users or rate from the (scaled) stages.
-            _ if shaped => entries.retain(|(k, _)| !matches!(k.as_str(), "users" | "rate" | "spawn-rate")),
-            Load::Closed { spawn_rate_per_s, .. } => {
+            _ if shaped => {
+                entries.retain(|(k, _)| !matches!(k.as_str(), "users" | "rate" | "spawn-rate"))
+            }
+            Load::Closed {
+                spawn_rate_per_s, ..
+            } => {
                 share("users", users[i].to_string(), &mut entries);
                 if let Some(rate) = spawn_rate_per_s {
-                    share("spawn-rate", split::rate_by_cores(rate, &cores)[i].to_string(), &mut entries);
+                    share(
+                        "spawn-rate",
+                        split::rate_by_cores(rate, &cores)[i].to_string(),
+                        &mut entries,
+                    );
                 }
             }
-            Load::Open { rate_per_s, max_in_flight } => {
-                share("rate", split::rate_by_cores(rate_per_s, &cores)[i].to_string(), &mut entries);
+            Load::Open {
+                rate_per_s,
+                max_in_flight,
+            } => {
+                share(
+                    "rate",
+                    split::rate_by_cores(rate_per_s, &cores)[i].to_string(),
+                    &mut entries,
+                );
                 let cap = split::by_cores(u64::from(max_in_flight), &cores)[i].max(1);
                 share("max-in-flight", cap.to_string(), &mut entries);
             }
@@ -566,7 +740,8 @@ fn prepares(
         let fraction = f64::from(cores[i]) / cores.iter().map(|&c| f64::from(c)).sum::<f64>();
         for key in ["stages", "rate-stages"] {
             if let Some((_, text)) = entries.iter_mut().find(|(k, _)| k == key) {
-                let stages = crate::shape::parse_stages(text).map_err(|e| CoordError::Split(format!("--{key}: {e}")))?;
+                let stages = crate::shape::parse_stages(text)
+                    .map_err(|e| CoordError::Split(format!("--{key}: {e}")))?;
                 *text = stages
                     .iter()
                     .map(|s| format!("{}ms:{}", s.duration.as_millis(), s.target * fraction))
@@ -575,7 +750,9 @@ fn prepares(
             }
         }
         if entries.iter().any(|(k, _)| k == "step-users") {
-            return Err(CoordError::Split("step load is not supported in distributed runs yet; use --stages".into()));
+            return Err(CoordError::Split(
+                "step load is not supported in distributed runs yet; use --stages".into(),
+            ));
         }
         if let Some(iterations) = &iterations {
             if iterations[i] == 0 {
@@ -589,14 +766,27 @@ fn prepares(
             .map(|f| FeederRows {
                 name: f.name.clone(),
                 columns: f.columns.clone(),
-                rows: if f.mode == Mode::Unique { split::unique_rows(&f.rows, count, i) } else { f.rows.clone() },
+                rows: if f.mode == Mode::Unique {
+                    split::unique_rows(&f.rows, count, i)
+                } else {
+                    f.rows.clone()
+                },
             })
             .collect();
         let scenario = scenario.map(|doc| {
-            let name = doc.path().file_name().map_or_else(|| "scenario.toml".into(), |n| n.to_string_lossy().into_owned());
+            let name = doc.path().file_name().map_or_else(
+                || "scenario.toml".into(),
+                |n| n.to_string_lossy().into_owned(),
+            );
             (name, doc.source().to_string())
         });
-        out.push(Prepare { settings: entries, scenario, feeders, setup_values: setup_values.clone(), user_base: bases[i] });
+        out.push(Prepare {
+            settings: entries,
+            scenario,
+            feeders,
+            setup_values: setup_values.clone(),
+            user_base: bases[i],
+        });
     }
     Ok(out)
 }
@@ -611,15 +801,25 @@ fn rebalance(config: &RunConfig, workers: &BTreeMap<u32, Worker>, warnings: &mut
     let cores: Vec<u32> = alive.iter().map(|(_, w)| w.hello.cores.max(1)).collect();
     match config.load {
         Load::Closed { users, .. } => {
-            for ((_, worker), share) in alive.iter().zip(split::by_cores(u64::from(users), &cores)) {
-                worker.sender.send(&Message::SetLoad { users: Some(share as u32), rate_per_s: None });
+            for ((_, worker), share) in alive.iter().zip(split::by_cores(u64::from(users), &cores))
+            {
+                worker.sender.send(&Message::SetLoad {
+                    users: Some(share as u32),
+                    rate_per_s: None,
+                });
             }
         }
         Load::Open { rate_per_s, .. } => {
             for ((_, worker), share) in alive.iter().zip(split::rate_by_cores(rate_per_s, &cores)) {
-                worker.sender.send(&Message::SetLoad { users: None, rate_per_s: Some(share) });
+                worker.sender.send(&Message::SetLoad {
+                    users: None,
+                    rate_per_s: Some(share),
+                });
             }
         }
     }
-    warnings.push(format!("load rebalanced over the {} remaining workers", alive.len()));
+    warnings.push(format!(
+        "load rebalanced over the {} remaining workers",
+        alive.len()
+    ));
 }

@@ -31,7 +31,11 @@ impl Sender {
     pub fn new(stream: &TcpStream) -> std::io::Result<Sender> {
         let peer = stream.peer_addr()?;
         let writer = BufWriter::new(stream.try_clone()?);
-        Ok(Sender { stream: Arc::new(Mutex::new(writer)), closed: Arc::new(AtomicBool::new(false)), peer })
+        Ok(Sender {
+            stream: Arc::new(Mutex::new(writer)),
+            closed: Arc::new(AtomicBool::new(false)),
+            peer,
+        })
     }
 
     /// Sends one message; false when the connection is gone.
@@ -99,9 +103,17 @@ pub fn spawn_reader(stream: TcpStream, mut deliver: impl FnMut(Incoming) -> bool
                         return;
                     }
                 }
-                Err(FrameError::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(FrameError::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
                     let silent = last_heard.elapsed();
-                    let _ = deliver(Incoming::Closed(format!("no heartbeat for {} s", silent.as_secs())));
+                    let _ = deliver(Incoming::Closed(format!(
+                        "no heartbeat for {} s",
+                        silent.as_secs()
+                    )));
                     return;
                 }
                 Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {

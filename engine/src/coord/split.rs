@@ -13,7 +13,10 @@ pub fn by_cores(total: u64, cores: &[u32]) -> Vec<u64> {
         .iter()
         .map(|&c| {
             let scaled = u128::from(total) * u128::from(c.max(1));
-            ((scaled / u128::from(sum)) as u64, (scaled % u128::from(sum)) as u64)
+            (
+                (scaled / u128::from(sum)) as u64,
+                (scaled % u128::from(sum)) as u64,
+            )
         })
         .collect();
     let mut shares: Vec<u64> = exact.iter().map(|&(q, _)| q).collect();
@@ -33,7 +36,10 @@ pub fn by_cores(total: u64, cores: &[u32]) -> Vec<u64> {
 /// Splits a rate in proportion to `cores`.
 pub fn rate_by_cores(rate_per_s: f64, cores: &[u32]) -> Vec<f64> {
     let sum: f64 = cores.iter().map(|&c| f64::from(c.max(1))).sum();
-    cores.iter().map(|&c| rate_per_s * f64::from(c.max(1)) / sum).collect()
+    cores
+        .iter()
+        .map(|&c| rate_per_s * f64::from(c.max(1)) / sum)
+        .collect()
 }
 
 /// The first user number of each worker: the users of the workers before it.
@@ -50,7 +56,11 @@ pub fn user_bases(users: &[u64]) -> Vec<u64> {
 
 /// Worker `index`'s rows of a unique feeder: rows index, index + workers, ...
 pub fn unique_rows<T: Clone>(rows: &[T], workers: usize, index: usize) -> Vec<T> {
-    rows.iter().skip(index).step_by(workers.max(1)).cloned().collect()
+    rows.iter()
+        .skip(index)
+        .step_by(workers.max(1))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

@@ -47,7 +47,10 @@ pub struct CoordinatorLink {
 impl CoordinatorLink {
     /// Sends a custom message to the coordinator; false if it is gone.
     pub fn send(&self, kind: &str, data: &[u8]) -> bool {
-        self.sender.send(&Message::Custom { kind: kind.to_string(), data: data.to_vec() })
+        self.sender.send(&Message::Custom {
+            kind: kind.to_string(),
+            data: data.to_vec(),
+        })
     }
 }
 
@@ -88,8 +91,11 @@ pub fn run(
     stop: Arc<AtomicBool>,
 ) -> Result<WorkerReport, WorkerError> {
     let stream = connect(options, &stop)?;
-    let sender = Sender::new(&stream).map_err(|e| WorkerError::Connect(options.coordinator.clone(), e.to_string()))?;
-    let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let sender = Sender::new(&stream)
+        .map_err(|e| WorkerError::Connect(options.coordinator.clone(), e.to_string()))?;
+    let threads = options
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let hello = Hello {
         token: options.token.clone().unwrap_or_default(),
         version: PROTOCOL_VERSION,
@@ -106,12 +112,17 @@ pub fn run(
         Err(e) => return Err(WorkerError::Lost(e.to_string())),
     };
     let _ = stream.set_read_timeout(None);
-    println!("worker {worker_id}: joined the coordinator at {}", options.coordinator);
+    println!(
+        "worker {worker_id}: joined the coordinator at {}",
+        options.coordinator
+    );
     sender.start_heartbeats();
 
     let (tx, inbox) = flume::unbounded();
     let (load_tx, load_changes) = flume::unbounded();
-    let link = CoordinatorLink { sender: sender.clone() };
+    let link = CoordinatorLink {
+        sender: sender.clone(),
+    };
     let reader_stop = stop.clone();
     link::spawn_reader(stream, move |incoming| {
         match incoming {
@@ -146,7 +157,9 @@ pub fn run(
     let (config, plan) = match build(&prepare, options, threads) {
         Ok(built) => built,
         Err(e) => {
-            sender.send(&Message::Done { warnings: vec![format!("cannot run the share: {e}")] });
+            sender.send(&Message::Done {
+                warnings: vec![format!("cannot run the share: {e}")],
+            });
             return Err(WorkerError::Prepare(e));
         }
     };
@@ -159,7 +172,9 @@ pub fn run(
             Err(_) => return Err(WorkerError::Lost("no start within 60 s".into())),
         }
     };
-    std::thread::sleep(Duration::from_millis(start_at.saturating_sub(unix_ms_now())));
+    std::thread::sleep(Duration::from_millis(
+        start_at.saturating_sub(unix_ms_now()),
+    ));
 
     let source_base = worker_id << 16;
     let mut forward = |snapshot: &stampede_proto::Snapshot| {
@@ -167,20 +182,36 @@ pub fn run(
         snapshot.source |= source_base;
         sender.send(&Message::Snapshot(Box::new(snapshot)));
     };
-    let outcome = control::run_live(&config, plan, &stop, &mut |_, _| {}, &mut forward, Some(&load_changes))
-        .map_err(|e| WorkerError::Run(e.to_string()))?;
-    sender.send(&Message::Done { warnings: outcome.warnings.clone() });
+    let outcome = control::run_live(
+        &config,
+        plan,
+        &stop,
+        &mut |_, _| {},
+        &mut forward,
+        Some(&load_changes),
+    )
+    .map_err(|e| WorkerError::Run(e.to_string()))?;
+    sender.send(&Message::Done {
+        warnings: outcome.warnings.clone(),
+    });
     // Give the coordinator a moment to read Done before the socket closes.
     let deadline = Instant::now() + Duration::from_millis(500);
     while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
     }
     sender.close();
-    Ok(WorkerReport { worker_id, requests: outcome.aggregator.total().requests })
+    Ok(WorkerReport {
+        worker_id,
+        requests: outcome.aggregator.total().requests,
+    })
 }
 
 /// Builds the run from the coordinator's share.
-fn build(prepare: &Prepare, options: &WorkerOptions, threads: usize) -> Result<(RunConfig, Plan), String> {
+fn build(
+    prepare: &Prepare,
+    options: &WorkerOptions,
+    threads: usize,
+) -> Result<(RunConfig, Plan), String> {
     let mut settings = Settings::default();
     for (key, value) in &prepare.settings {
         if let Some(key) = crate::config::known_key(key) {
@@ -194,8 +225,13 @@ fn build(prepare: &Prepare, options: &WorkerOptions, threads: usize) -> Result<(
     settings.flag("quiet", "true");
     let scenario = match &prepare.scenario {
         Some((name, text)) => {
-            let rows = prepare.feeders.iter().map(|f| (f.name.clone(), (f.columns.clone(), f.rows.clone()))).collect();
-            let doc = ScenarioDoc::parse_str(std::path::Path::new(name), text.clone()).map_err(|e| e.to_string())?;
+            let rows = prepare
+                .feeders
+                .iter()
+                .map(|f| (f.name.clone(), (f.columns.clone(), f.rows.clone())))
+                .collect();
+            let doc = ScenarioDoc::parse_str(std::path::Path::new(name), text.clone())
+                .map_err(|e| e.to_string())?;
             Some(doc.with_feeder_rows(rows))
         }
         None => None,
@@ -226,7 +262,10 @@ fn connect(options: &WorkerOptions, stop: &AtomicBool) -> Result<TcpStream, Work
                 return Ok(stream);
             }
             Err(e) if Instant::now() >= deadline || stop.load(Ordering::Relaxed) => {
-                return Err(WorkerError::Connect(options.coordinator.clone(), e.to_string()))
+                return Err(WorkerError::Connect(
+                    options.coordinator.clone(),
+                    e.to_string(),
+                ))
             }
             Err(_) => std::thread::sleep(Duration::from_millis(250)),
         }
@@ -234,5 +273,6 @@ fn connect(options: &WorkerOptions, stop: &AtomicBool) -> Result<TcpStream, Work
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
 }

@@ -13,7 +13,12 @@ const MAX_LINE: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Reading the hex size line; `digits` seen, `in_ext` after a `;`.
-    Size { size: u64, digits: u32, in_ext: bool, line: usize },
+    Size {
+        size: u64,
+        digits: u32,
+        in_ext: bool,
+        line: usize,
+    },
     /// Expecting LF after the size line's CR.
     SizeLf { size: u64 },
     /// Inside chunk data with this many bytes left.
@@ -56,7 +61,14 @@ impl Default for ChunkedDecoder {
 impl ChunkedDecoder {
     /// A decoder at the start of a body.
     pub fn new() -> Self {
-        ChunkedDecoder { state: State::Size { size: 0, digits: 0, in_ext: false, line: 0 } }
+        ChunkedDecoder {
+            state: State::Size {
+                size: 0,
+                digits: 0,
+                in_ext: false,
+                line: 0,
+            },
+        }
     }
 
     /// Feeds received bytes; stops consuming at the end of the body.
@@ -80,13 +92,20 @@ impl ChunkedDecoder {
                 on_data(&input[i..i + take as usize]);
                 i += take as usize;
                 let left = left - take;
-                self.state = if left == 0 { State::DataCr } else { State::Data { left } };
+                self.state = if left == 0 {
+                    State::DataCr
+                } else {
+                    State::Data { left }
+                };
                 continue;
             }
             self.state = step(self.state, input[i])?;
             i += 1;
         }
-        Ok(Fed { consumed: i, done: self.state == State::Done })
+        Ok(Fed {
+            consumed: i,
+            done: self.state == State::Done,
+        })
     }
 }
 
@@ -94,21 +113,43 @@ impl ChunkedDecoder {
 fn step(state: State, byte: u8) -> Result<State, Failure> {
     let bad = Err(Failure::MalformedChunk);
     Ok(match state {
-        State::Size { size, digits, in_ext, line } => {
+        State::Size {
+            size,
+            digits,
+            in_ext,
+            line,
+        } => {
             if line >= MAX_LINE {
                 return bad;
             }
             let line = line + 1;
             match byte {
                 b'\r' if digits > 0 => State::SizeLf { size },
-                _ if in_ext => State::Size { size, digits, in_ext, line },
-                b';' | b' ' | b'\t' if digits > 0 => State::Size { size, digits, in_ext: true, line },
+                _ if in_ext => State::Size {
+                    size,
+                    digits,
+                    in_ext,
+                    line,
+                },
+                b';' | b' ' | b'\t' if digits > 0 => State::Size {
+                    size,
+                    digits,
+                    in_ext: true,
+                    line,
+                },
                 _ => {
-                    let Some(value) = (byte as char).to_digit(16) else { return bad };
+                    let Some(value) = (byte as char).to_digit(16) else {
+                        return bad;
+                    };
                     if digits >= 15 {
                         return bad;
                     }
-                    State::Size { size: size * 16 + u64::from(value), digits: digits + 1, in_ext, line }
+                    State::Size {
+                        size: size * 16 + u64::from(value),
+                        digits: digits + 1,
+                        in_ext,
+                        line,
+                    }
                 }
             }
         }
@@ -118,7 +159,12 @@ fn step(state: State, byte: u8) -> Result<State, Failure> {
             _ => return bad,
         },
         State::DataCr if byte == b'\r' => State::DataLf,
-        State::DataLf if byte == b'\n' => State::Size { size: 0, digits: 0, in_ext: false, line: 0 },
+        State::DataLf if byte == b'\n' => State::Size {
+            size: 0,
+            digits: 0,
+            in_ext: false,
+            line: 0,
+        },
         State::TrailerStart if byte == b'\r' => State::TrailerLf { empty: true },
         State::TrailerStart => State::Trailer { line: 1 },
         State::Trailer { line } if byte == b'\r' => {
@@ -152,7 +198,8 @@ mod tests {
     /// Valid bodies decode to their exact end however the bytes are split.
     #[test]
     fn decodes_across_any_split() {
-        let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        let body =
+            b"4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-T: 1\r\n\r\nNEXT";
         let end = body.len() - 4;
         for split in 1..body.len() {
             assert_eq!(decode_all(body, split), Ok((end, true)), "split {split}");
@@ -173,7 +220,9 @@ mod tests {
         let mut data = Vec::new();
         let body = b"4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n";
         for piece in body.chunks(3) {
-            decoder.feed_with(piece, |d| data.extend_from_slice(d)).unwrap();
+            decoder
+                .feed_with(piece, |d| data.extend_from_slice(d))
+                .unwrap();
         }
         assert_eq!(data, b"Wikipedia");
     }
@@ -181,8 +230,18 @@ mod tests {
     /// Malformed framing is a named failure.
     #[test]
     fn malformed_is_a_failure() {
-        for input in [&b"zz\r\n"[..], b"\r\n", b"4\r\nWikiXX", b"4\nWiki", b"fffffffffffffffff\r\n"] {
-            assert_eq!(decode_all(input, 64), Err(Failure::MalformedChunk), "{input:?}");
+        for input in [
+            &b"zz\r\n"[..],
+            b"\r\n",
+            b"4\r\nWikiXX",
+            b"4\nWiki",
+            b"fffffffffffffffff\r\n",
+        ] {
+            assert_eq!(
+                decode_all(input, 64),
+                Err(Failure::MalformedChunk),
+                "{input:?}"
+            );
         }
         let long_ext = [b"1;".as_slice(), &[b'a'; 5000]].concat();
         assert_eq!(decode_all(&long_ext, 64), Err(Failure::MalformedChunk));

@@ -58,7 +58,10 @@ impl Client {
         let pool = RefCell::new(ConnPool::new(origins.len()));
         let buffers = BufferPool::default();
         let slots = ConnectSlots::new(connector.max_connecting as usize);
-        let turns = origins.iter().map(|_| Cell::new(connector.first_addr)).collect();
+        let turns = origins
+            .iter()
+            .map(|_| Cell::new(connector.first_addr))
+            .collect();
         Client {
             slots,
             turns,
@@ -141,7 +144,9 @@ impl Client {
                 let mut answered = 0;
                 let mut keep_alive = true;
                 let mut failure = None;
-                self.dial_stats.borrow_mut().record_requests(conn.peer(), left as u64);
+                self.dial_stats
+                    .borrow_mut()
+                    .record_requests(conn.peer(), left as u64);
                 if let Err(f) = conn.write_copies(request, left, &self.buffers).await {
                     return (0, false, Some(f));
                 }

@@ -69,9 +69,8 @@ impl Failure {
     pub fn kind(self) -> FailureKind {
         use Failure::*;
         match self {
-            ConnectRefused | ConnectNoLocalPort | ConnectUnreachable | ConnectNoFd | ConnectOther => {
-                FailureKind::Connect
-            }
+            ConnectRefused | ConnectNoLocalPort | ConnectUnreachable | ConnectNoFd
+            | ConnectOther => FailureKind::Connect,
             ConnectTimeout | RequestTimeout => FailureKind::Timeout,
             Reset | ClosedBeforeResponse | Io => FailureKind::Reset,
             TruncatedHead | TruncatedBody | HeadTooLarge | TooManyHeaders | MalformedHead
@@ -79,7 +78,9 @@ impl Failure {
             Status(_) => FailureKind::Status,
             Check(_) | BodyTooLarge => FailureKind::Check,
             Template(_) => FailureKind::Template,
-            TlsUntrusted | TlsNameMismatch | TlsExpired | TlsAlert | TlsHandshake => FailureKind::Tls,
+            TlsUntrusted | TlsNameMismatch | TlsExpired | TlsAlert | TlsHandshake => {
+                FailureKind::Tls
+            }
         }
     }
 
@@ -90,7 +91,10 @@ impl Failure {
         let text = match self {
             Status(code) => return format!("HTTP {code}"),
             Check(id) | Template(id) => {
-                return messages.get(id as usize).cloned().unwrap_or_else(|| "check failed".into())
+                return messages
+                    .get(id as usize)
+                    .cloned()
+                    .unwrap_or_else(|| "check failed".into())
             }
             ConnectRefused => "connection refused",
             ConnectNoLocalPort => "no free local address/port",
@@ -178,7 +182,10 @@ mod tests {
     #[test]
     fn io_errors_map_by_kind() {
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(Failure::from_connect_error(&refused), Failure::ConnectRefused);
+        assert_eq!(
+            Failure::from_connect_error(&refused),
+            Failure::ConnectRefused
+        );
         let pipe = io::Error::from(io::ErrorKind::BrokenPipe);
         assert_eq!(Failure::from_io_error(&pipe), Failure::Reset);
         assert!(Failure::Reset.is_stale_connection());

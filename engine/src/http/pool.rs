@@ -16,7 +16,9 @@ pub struct ConnPool {
 impl ConnPool {
     /// A pool for `origins` origins.
     pub fn new(origins: usize) -> Self {
-        ConnPool { idle: (0..origins).map(|_| Vec::new()).collect() }
+        ConnPool {
+            idle: (0..origins).map(|_| Vec::new()).collect(),
+        }
     }
 
     /// Takes the most recently returned idle connection to `origin`.

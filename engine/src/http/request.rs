@@ -32,7 +32,11 @@ pub fn encode_request(spec: &RequestSpec) -> Vec<u8> {
     };
     line(&[&spec.method, " ", &spec.path, " HTTP/1.1"]);
     line(&["Host: ", &spec.host]);
-    let has = |name: &str| spec.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let has = |name: &str| {
+        spec.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
     if !has("user-agent") {
         line(&["User-Agent: ", USER_AGENT]);
     }
@@ -79,7 +83,9 @@ mod tests {
         spec.headers = vec![("user-agent".into(), "x".into())];
         spec.body = b"hello".to_vec();
         let text = String::from_utf8(encode_request(&spec)).unwrap();
-        assert!(text.starts_with("POST /a?b=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nuser-agent: x\r\n"));
+        assert!(
+            text.starts_with("POST /a?b=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nuser-agent: x\r\n")
+        );
         assert!(text.ends_with("Content-Length: 5\r\n\r\nhello"));
         assert!(!text.contains(USER_AGENT));
     }

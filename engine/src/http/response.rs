@@ -89,23 +89,27 @@ pub fn parse_head(
             }
         }
     }
-    let framing = if request_was_head || (100..200).contains(&status) || status == 204 || status == 304
-    {
-        BodyFraming::None
-    } else if transfer_encoding {
-        if chunked {
-            BodyFraming::Chunked
+    let framing =
+        if request_was_head || (100..200).contains(&status) || status == 204 || status == 304 {
+            BodyFraming::None
+        } else if transfer_encoding {
+            if chunked {
+                BodyFraming::Chunked
+            } else {
+                BodyFraming::UntilClose
+            }
+        } else if let Some(length) = content_length {
+            BodyFraming::Length(length)
         } else {
             BodyFraming::UntilClose
-        }
-    } else if let Some(length) = content_length {
-        BodyFraming::Length(length)
-    } else {
-        BodyFraming::UntilClose
-    };
-    let keep_alive =
-        !close && (http11 || keep_alive_token) && framing != BodyFraming::UntilClose;
-    Ok(HeadParse::Complete(Head { status, head_len, framing, keep_alive }))
+        };
+    let keep_alive = !close && (http11 || keep_alive_token) && framing != BodyFraming::UntilClose;
+    Ok(HeadParse::Complete(Head {
+        status,
+        head_len,
+        framing,
+        keep_alive,
+    }))
 }
 
 /// Parses a Content-Length value: ASCII digits only, no sign, no overflow.
@@ -125,7 +129,11 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
 
 /// The last comma-separated token of a header value, trimmed.
 fn last_token(value: &[u8]) -> &[u8] {
-    value.rsplit(|&b| b == b',').next().unwrap_or(value).trim_ascii()
+    value
+        .rsplit(|&b| b == b',')
+        .next()
+        .unwrap_or(value)
+        .trim_ascii()
 }
 
 #[cfg(test)]
@@ -147,18 +155,54 @@ mod tests {
     #[test]
     fn framing_table() {
         let cases: &[(&str, BodyFraming, bool)] = &[
-            ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", BodyFraming::Length(2), true),
-            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", BodyFraming::Chunked, true),
-            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", BodyFraming::Chunked, true),
-            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", BodyFraming::UntilClose, false),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                BodyFraming::Length(2),
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                BodyFraming::Chunked,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                BodyFraming::Chunked,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                BodyFraming::UntilClose,
+                false,
+            ),
             ("HTTP/1.1 200 OK\r\n\r\n", BodyFraming::UntilClose, false),
             ("HTTP/1.1 204 No Content\r\n\r\n", BodyFraming::None, true),
-            ("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", BodyFraming::None, true),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n", BodyFraming::Length(2), false),
-            ("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", BodyFraming::Length(2), false),
-            ("HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: Keep-Alive\r\n\r\n", BodyFraming::Length(2), true),
+            (
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+                BodyFraming::None,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+                BodyFraming::Length(2),
+                false,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n",
+                BodyFraming::Length(2),
+                false,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: Keep-Alive\r\n\r\n",
+                BodyFraming::Length(2),
+                true,
+            ),
             // Transfer-Encoding wins over Content-Length (RFC 9112 6.3).
-            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", BodyFraming::Chunked, true),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                BodyFraming::Chunked,
+                true,
+            ),
         ];
         for (text, framing, keep_alive) in cases {
             let h = complete(text);
@@ -179,7 +223,10 @@ mod tests {
     /// An incomplete head is a state, and HEAD responses never have a body.
     #[test]
     fn partial_and_head_requests() {
-        assert_eq!(head("HTTP/1.1 200 OK\r\nContent-Len"), Ok(HeadParse::Partial));
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\nContent-Len"),
+            Ok(HeadParse::Partial)
+        );
         assert_eq!(head(""), Ok(HeadParse::Partial));
         let text = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
         match parse_head(text, 64, true) {
@@ -191,15 +238,27 @@ mod tests {
     /// Broken or hostile heads are named failures, not panics.
     #[test]
     fn bad_heads_are_failures() {
-        assert_eq!(head("NOT-HTTP garbage\r\n\r\n"), Err(Failure::MalformedHead));
-        assert_eq!(head("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"), Err(Failure::BadContentLength));
-        assert_eq!(head("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n"), Err(Failure::BadContentLength));
+        assert_eq!(
+            head("NOT-HTTP garbage\r\n\r\n"),
+            Err(Failure::MalformedHead)
+        );
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"),
+            Err(Failure::BadContentLength)
+        );
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+            Err(Failure::BadContentLength)
+        );
         assert_eq!(
             head("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
             Err(Failure::BadContentLength)
         );
         let many: String = (0..10).map(|i| format!("X-{i}: v\r\n")).collect();
         let text = format!("HTTP/1.1 200 OK\r\n{many}\r\n");
-        assert_eq!(parse_head(text.as_bytes(), 5, false), Err(Failure::TooManyHeaders));
+        assert_eq!(
+            parse_head(text.as_bytes(), 5, false),
+            Err(Failure::TooManyHeaders)
+        );
     }
 }

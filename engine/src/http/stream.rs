@@ -79,7 +79,8 @@ impl PartialEq for Origin {
     fn eq(&self, other: &Origin) -> bool {
         self.addr == other.addr
             && self.tls_name == other.tls_name
-            && (self.addrs.host.as_str(), self.addrs.port) == (other.addrs.host.as_str(), other.addrs.port)
+            && (self.addrs.host.as_str(), self.addrs.port)
+                == (other.addrs.host.as_str(), other.addrs.port)
     }
 }
 

@@ -12,11 +12,20 @@ use crate::stats::Aggregator;
 /// One line saying what is about to run.
 pub fn run_header(config: &RunConfig) -> String {
     let load = match config.load {
-        Load::Closed { users, spawn_rate_per_s: Some(rate) } => {
+        Load::Closed {
+            users,
+            spawn_rate_per_s: Some(rate),
+        } => {
             format!("{users} users (spawning {rate}/s)")
         }
-        Load::Closed { users, spawn_rate_per_s: None } => format!("{users} users"),
-        Load::Open { rate_per_s, max_in_flight } => {
+        Load::Closed {
+            users,
+            spawn_rate_per_s: None,
+        } => format!("{users} users"),
+        Load::Open {
+            rate_per_s,
+            max_in_flight,
+        } => {
             format!("open loop at {rate_per_s} req/s (max {max_in_flight} in flight)")
         }
     };
@@ -26,23 +35,48 @@ pub fn run_header(config: &RunConfig) -> String {
         (None, Some(n)) => format!("for {n} iterations"),
         (None, None) => "until Ctrl-C".to_string(),
     };
-    let scheme = if config.target.url.starts_with("https://") { "https" } else { "http" };
-    let what = match &config.scenario {
-        Some(path) => format!("scenario {} on {scheme}://{}", path.display(), config.target.authority),
-        None => format!("{} {scheme}://{}{}", config.method, config.target.authority, config.target.path),
+    let scheme = if config.target.url.starts_with("https://") {
+        "https"
+    } else {
+        "http"
     };
-    format!("stampede {}: {load}, {what}, {limit}, {} threads", env!("CARGO_PKG_VERSION"), config.threads)
+    let what = match &config.scenario {
+        Some(path) => format!(
+            "scenario {} on {scheme}://{}",
+            path.display(),
+            config.target.authority
+        ),
+        None => format!(
+            "{} {scheme}://{}{}",
+            config.method, config.target.authority, config.target.path
+        ),
+    };
+    format!(
+        "stampede {}: {load}, {what}, {limit}, {} threads",
+        env!("CARGO_PKG_VERSION"),
+        config.threads
+    )
 }
 
 /// One line of live progress: elapsed / total, users or rate, RPS, errors.
 pub fn progress_line(agg: &Aggregator, elapsed: Duration, config: &RunConfig) -> String {
     let total = agg.total();
-    let of = config.run_time.map_or(String::new(), |t| format!(" / {}", human_duration(t)));
-    let errors = if total.requests == 0 { 0.0 } else { 100.0 * total.failures as f64 / total.requests as f64 };
+    let of = config
+        .run_time
+        .map_or(String::new(), |t| format!(" / {}", human_duration(t)));
+    let errors = if total.requests == 0 {
+        0.0
+    } else {
+        100.0 * total.failures as f64 / total.requests as f64
+    };
     let load = match config.load {
         Load::Closed { .. } => format!("users {}", agg.users()),
         Load::Open { rate_per_s, .. } => {
-            format!("rate {rate_per_s}/s, in flight {}, dropped {}", agg.users(), agg.dropped())
+            format!(
+                "rate {rate_per_s}/s, in flight {}, dropped {}",
+                agg.users(),
+                agg.dropped()
+            )
         }
     };
     format!(
@@ -56,15 +90,27 @@ pub fn progress_line(agg: &Aggregator, elapsed: Duration, config: &RunConfig) ->
 
 /// The live block for a terminal: the progress line and the stats table.
 pub fn progress_block(agg: &Aggregator, elapsed: Duration, config: &RunConfig) -> String {
-    format!("{}\n{}", progress_line(agg, elapsed, config), stats_table(agg, RpsMode::Current))
+    format!(
+        "{}\n{}",
+        progress_line(agg, elapsed, config),
+        stats_table(agg, RpsMode::Current)
+    )
 }
 
 /// The final report: totals, percentiles, failures and generator facts.
 pub fn final_report(agg: &Aggregator, info: &RunInfo, stop_reason: &str) -> String {
     let total = agg.total();
-    let per_cpu = if info.cpu_seconds > 0.0 { total.requests as f64 / info.cpu_seconds } else { 0.0 };
+    let per_cpu = if info.cpu_seconds > 0.0 {
+        total.requests as f64 / info.cpu_seconds
+    } else {
+        0.0
+    };
     let dropped = agg.dropped();
-    let dropped = if dropped > 0 { format!(", {dropped} arrivals dropped (in-flight cap)") } else { String::new() };
+    let dropped = if dropped > 0 {
+        format!(", {dropped} arrivals dropped (in-flight cap)")
+    } else {
+        String::new()
+    };
     format!(
         "\n=== Summary ({:.1} s, stopped by {stop_reason}{dropped}) ===\n{}\n{}{}\n{}\n\
          Generator: {} threads on {}, {:.2} CPU s ({:.0} requests per CPU-second), max RSS {} MiB, fd limit {}",

@@ -113,7 +113,11 @@ pub fn stats_table(agg: &Aggregator, rps_mode: RpsMode) -> String {
 
 /// The response-time percentile table, in milliseconds, per endpoint.
 pub fn percentile_table(agg: &Aggregator) -> String {
-    percentiles_of(agg, "Response time percentiles (ms)", EndpointTotals::percentile_ms)
+    percentiles_of(
+        agg,
+        "Response time percentiles (ms)",
+        EndpointTotals::percentile_ms,
+    )
 }
 
 /// Time to first byte and connection setup, after the percentile table:
@@ -123,7 +127,11 @@ pub fn timing_tables(agg: &Aggregator) -> String {
     let mut text = String::new();
     if !agg.total().ttfb_us.is_empty() {
         text.push('\n');
-        text.push_str(&percentiles_of(agg, "Time to first byte percentiles (ms)", EndpointTotals::ttfb_percentile_ms));
+        text.push_str(&percentiles_of(
+            agg,
+            "Time to first byte percentiles (ms)",
+            EndpointTotals::ttfb_percentile_ms,
+        ));
     }
     let dial = agg.dial_totals();
     let times = |label: &str, h: &Option<hdrhistogram::Histogram<u64>>| match h {
@@ -136,16 +144,23 @@ pub fn timing_tables(agg: &Aggregator) -> String {
         ),
         _ => String::new(),
     };
-    let lines: Vec<String> = [times("Connect", &dial.connect_us), times("TLS handshake", &dial.tls_handshake_us)]
-        .into_iter()
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<String> = [
+        times("Connect", &dial.connect_us),
+        times("TLS handshake", &dial.tls_handshake_us),
+    ]
+    .into_iter()
+    .filter(|l| !l.is_empty())
+    .collect();
     if !lines.is_empty() {
         text.push('\n');
         text.push_str(&lines.join("; "));
     }
     if dial.addresses.len() > 1 {
-        let spread: Vec<String> = dial.addresses.iter().map(|(a, n)| format!("{a} {n}")).collect();
+        let spread: Vec<String> = dial
+            .addresses
+            .iter()
+            .map(|(a, n)| format!("{a} {n}"))
+            .collect();
         text.push_str(&format!("\nRequests by address: {}", spread.join(", ")));
     }
     text
@@ -230,7 +245,11 @@ fn stats_cells(e: &EndpointTotals, rates: Rates, name_width: usize) -> Vec<Strin
 }
 
 /// Cells of one percentile row, values from `at`.
-fn percentile_cells(e: &EndpointTotals, name_width: usize, at: fn(&EndpointTotals, f64) -> f64) -> Vec<String> {
+fn percentile_cells(
+    e: &EndpointTotals,
+    name_width: usize,
+    at: fn(&EndpointTotals, f64) -> f64,
+) -> Vec<String> {
     let mut cells = vec![e.method.clone(), fit_name(&e.name, name_width)];
     cells.extend(PERCENTILES.iter().map(|&q| format_ms(at(e, q))));
     cells.push(e.requests.to_string());
@@ -404,7 +423,10 @@ mod tests {
         let total = "Aggregated 30 40 40 40 50 50 50 50 50 50 50 | 5";
         assert_eq!(words(&table, "         Aggregated").join(" "), total);
         let timing = timing_tables(&run());
-        assert!(timing.starts_with("\nTime to first byte percentiles (ms)\n"), "{timing}");
+        assert!(
+            timing.starts_with("\nTime to first byte percentiles (ms)\n"),
+            "{timing}"
+        );
         assert_eq!(words(&timing, "Type").join(" "), header);
     }
 

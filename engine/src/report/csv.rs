@@ -115,8 +115,9 @@ pub fn stats_history_csv(agg: &Aggregator, started_unix_ms: u64, full_history: b
     let mut endpoint_totals: Vec<Running> = (0..endpoint_count).map(|_| Running::new()).collect();
     let mut total = Running::new();
     // Running latencies come from the aggregator: old points' histograms are compacted.
-    let endpoint_latency: Vec<Vec<LatencyStats>> =
-        (0..endpoint_count).map(|index| agg.endpoint_running_latency(index)).collect();
+    let endpoint_latency: Vec<Vec<LatencyStats>> = (0..endpoint_count)
+        .map(|index| agg.endpoint_running_latency(index))
+        .collect();
     let total_latency = agg.timeseries_running_latency();
     for point in agg.timeseries() {
         let at = point.t_s as usize - 1;
@@ -283,7 +284,10 @@ fn history_cells(
     match own {
         Some(point) => {
             let empty = point.requests == 0 || point.latency_us.is_empty();
-            cells.extend(percentile_cells(|q| point.latency_us.percentile_ms(q), empty))
+            cells.extend(percentile_cells(
+                |q| point.latency_us.percentile_ms(q),
+                empty,
+            ))
         }
         None => cells.extend(PERCENTILES.iter().map(|_| "N/A".to_string())),
     }
@@ -378,14 +382,12 @@ fn push_row(out: &mut String, cells: &[String]) {
     out.push_str("\r\n");
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
     use crate::stats::test_support::{endpoint, snapshot};
     use stampede_proto::FailureKind::{Connect, Status};
+    use std::fs;
 
     /// Locust's headers, one file per section, as recorded from Locust 2.47.
     const FIXTURE: &str = concat!(

@@ -93,9 +93,6 @@ pub fn write_report(
     super::output::write_atomic(path, render(agg, info, notes).as_bytes())
 }
 
-
-
-
 /// What the report says about the run's setup, read from its config value
 /// (so a report re-rendered from saved data reads the same fields).
 struct RunFacts {
@@ -239,7 +236,10 @@ fn warnings(agg: &Aggregator, notes: &Notes) -> String {
         );
     }
     let verdict = crate::saturation::judge(agg);
-    if let Some(lag_ms) = verdict.lag_p99_ms.filter(|&lag| lag > crate::saturation::LAG_P99_LIMIT_MS) {
+    if let Some(lag_ms) = verdict
+        .lag_p99_ms
+        .filter(|&lag| lag > crate::saturation::LAG_P99_LIMIT_MS)
+    {
         let _ = writeln!(
             out,
             "<div class=\"warning\" id=\"warning-lag\" role=\"alert\"><p><strong>The generator fell behind \

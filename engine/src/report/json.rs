@@ -71,7 +71,6 @@ pub fn write_summary(
     super::output::write_atomic(path, &text)
 }
 
-
 /// The "totals" object.
 fn totals_json(agg: &Aggregator, total: &EndpointTotals, duration_s: f64) -> Value {
     json!({
@@ -97,7 +96,10 @@ fn connections_json(agg: &Aggregator) -> Value {
         value["count"] = json!(h.len());
         value
     };
-    let addresses = dial.addresses.iter().map(|(addr, requests)| json!({"addr": addr, "requests": requests}));
+    let addresses = dial
+        .addresses
+        .iter()
+        .map(|(addr, requests)| json!({"addr": addr, "requests": requests}));
     json!({
         "connect_ms": times(&dial.connect_us),
         "tls_handshake_ms": times(&dial.tls_handshake_us),
@@ -216,15 +218,13 @@ fn round_ms(ms: f64) -> f64 {
     (ms * 1_000.0).round() / 1_000.0
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
     use crate::stats::test_support::{endpoint, histogram, snapshot};
     use stampede_proto::FailureKind::Status;
     use stampede_proto::HistogramBuckets;
+    use std::fs;
 
     /// Two sources in interval 1, nothing in 2, one late request in 3 (values below
     /// 2048 µs, which 3 significant figures hold exactly; 200 µs is exact at 2 too).

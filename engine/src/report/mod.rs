@@ -21,9 +21,9 @@ pub mod csv;
 pub mod html;
 pub mod json;
 pub mod output;
-pub mod workers;
 pub mod runfile;
 pub mod thresholds;
+pub mod workers;
 
 pub use banner::{final_report, progress_block, progress_line, run_header};
 pub use console::{failures_table, percentile_table, stats_table, RpsMode};

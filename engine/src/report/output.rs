@@ -27,7 +27,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// directory, and a file can be created (and is removed again) beside it.
 pub fn check_writable(path: &Path) -> io::Result<()> {
     if path.is_dir() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is a directory", path.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is a directory", path.display()),
+        ));
     }
     let probe = temp_path(path)?;
     File::create(&probe)?;
@@ -37,7 +40,10 @@ pub fn check_writable(path: &Path) -> io::Result<()> {
 /// A hidden temp file beside `path`, so the rename stays on one file system.
 fn temp_path(path: &Path) -> io::Result<PathBuf> {
     let name = path.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("'{}' names no file", path.display()))
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("'{}' names no file", path.display()),
+        )
     })?;
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(name);
@@ -58,7 +64,11 @@ mod tests {
         write_atomic(&path, b"one").unwrap();
         write_atomic(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp file left behind");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temp file left behind"
+        );
         check_writable(&path).unwrap();
         assert!(check_writable(&dir).is_err());
         assert!(check_writable(&dir.join("missing").join("r.json")).is_err());

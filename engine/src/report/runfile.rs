@@ -50,7 +50,6 @@ pub fn write_run(path: &Path, outcome: &RunOutcome) -> io::Result<()> {
     super::output::write_atomic(path, &bytes)
 }
 
-
 /// Loads a run file and replays its snapshots into a fresh aggregator, one
 /// with per-endpoint series when `endpoint_series` (as `--csv-full-history`
 /// makes the live run keep). The outcome's `snapshots` are left empty.
@@ -153,17 +152,15 @@ fn outcome_of(record: RunRecord, endpoint_series: bool) -> Result<RunOutcome, Lo
     })
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
     use crate::report::{csv, json};
     use crate::stats::test_support::{endpoint, snapshot};
     use serde_json::json;
     use stampede_proto::FailureKind::Status;
     use stampede_proto::Snapshot;
+    use std::path::PathBuf;
 
     /// A fresh directory for one test.
     fn scratch(name: &str) -> PathBuf {

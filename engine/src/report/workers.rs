@@ -30,7 +30,12 @@ pub fn console_table(rows: &[WorkerRow]) -> String {
     if rows.is_empty() {
         return String::new();
     }
-    let host_width = rows.iter().map(|r| r.host.len()).max().unwrap_or(4).clamp(4, 30);
+    let host_width = rows
+        .iter()
+        .map(|r| r.host.len())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 30);
     let mut out = format!(
         "Workers\n{:>6}  {:<host_width$}  {:>5}  {:<7}  {:>7}  {:>10}  {:>6}  {:>12}\n",
         "worker", "host", "cores", "state", "users", "req/s", "CPU %", "requests"
@@ -54,13 +59,36 @@ mod tests {
     #[test]
     fn table_lists_each_worker() {
         let rows = vec![
-            WorkerRow { id: 1, host: "w-a".into(), cores: 2, state: "running", users: 25, rps: 1234.56, cpu_percent: 87.5, requests: 9000 },
-            WorkerRow { id: 2, host: "w-b".into(), cores: 1, state: "lost", users: 0, rps: 0.0, cpu_percent: 0.0, requests: 10 },
+            WorkerRow {
+                id: 1,
+                host: "w-a".into(),
+                cores: 2,
+                state: "running",
+                users: 25,
+                rps: 1234.56,
+                cpu_percent: 87.5,
+                requests: 9000,
+            },
+            WorkerRow {
+                id: 2,
+                host: "w-b".into(),
+                cores: 1,
+                state: "lost",
+                users: 0,
+                rps: 0.0,
+                cpu_percent: 0.0,
+                requests: 10,
+            },
         ];
         let table = console_table(&rows);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 4);
-        assert!(lines[2].contains("w-a") && lines[2].contains("running") && lines[2].contains("1234.6") && lines[2].contains("87.5"));
+        assert!(
+            lines[2].contains("w-a")
+                && lines[2].contains("running")
+                && lines[2].contains("1234.6")
+                && lines[2].contains("87.5")
+        );
         assert!(lines[3].contains("lost"));
         assert_eq!(console_table(&[]), "");
     }

@@ -147,27 +147,41 @@ impl LazyJson<'_> {
 
 /// Runs the checks; returns the message id of the first that fails.
 pub fn first_failure(checks: &[Check], response: &Response<'_>) -> Option<u32> {
-    let mut json = LazyJson { body: response.body, parsed: None };
-    checks.iter().find(|check| !passes(&check.rule, response, &mut json)).map(|c| c.message)
+    let mut json = LazyJson {
+        body: response.body,
+        parsed: None,
+    };
+    checks
+        .iter()
+        .find(|check| !passes(&check.rule, response, &mut json))
+        .map(|c| c.message)
 }
 
 fn passes(rule: &Rule, response: &Response<'_>, json: &mut LazyJson<'_>) -> bool {
     match rule {
         Rule::Status(accept) => accept.accepts(response.status),
         Rule::BodyContains(needle) => {
-            needle.is_empty() || response.body.windows(needle.len()).any(|w| w == needle.as_slice())
+            needle.is_empty()
+                || response
+                    .body
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_slice())
         }
         Rule::JsonEquals(pointer, expected) => json.at(pointer) == Some(expected),
         Rule::JsonExists(pointer) => json.at(pointer).is_some(),
         Rule::JsonType(pointer, kind) => json.at(pointer).is_some_and(|v| kind.matches(v)),
-        Rule::Header(name, value) => header(response.head, name).is_some_and(|v| v == value.as_bytes()),
+        Rule::Header(name, value) => {
+            header(response.head, name).is_some_and(|v| v == value.as_bytes())
+        }
         Rule::MaxTime(limit) => response.elapsed <= *limit,
     }
 }
 
 /// The first value of header `name` (lower-case) in a raw head.
 pub fn header<'h>(head: &'h [u8], name: &str) -> Option<&'h [u8]> {
-    headers(head).find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    headers(head)
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 /// Iterates (name, value) over a raw head's header lines.
@@ -181,11 +195,18 @@ pub fn headers(head: &[u8]) -> impl Iterator<Item = (&str, &[u8])> {
 }
 
 /// Writes the extracted value into `out`; false when nothing was found.
-pub fn extract_into(source: &Source, response: &Response<'_>, jar: &CookieJar, out: &mut Vec<u8>) -> bool {
+pub fn extract_into(
+    source: &Source,
+    response: &Response<'_>,
+    jar: &CookieJar,
+    out: &mut Vec<u8>,
+) -> bool {
     out.clear();
     match source {
         Source::Json(pointer) => {
-            let Ok(value) = serde_json::from_slice::<Value>(response.body) else { return false };
+            let Ok(value) = serde_json::from_slice::<Value>(response.body) else {
+                return false;
+            };
             match value.pointer(pointer) {
                 Some(Value::String(s)) => out.extend_from_slice(s.as_bytes()),
                 Some(Value::Null) | None => return false,
@@ -226,8 +247,12 @@ impl CookieJar {
                 continue;
             }
             let pair = value.split(|&b| b == b';').next().unwrap_or(value);
-            let Some(eq) = pair.iter().position(|&b| b == b'=') else { continue };
-            let Ok(cookie) = std::str::from_utf8(pair[..eq].trim_ascii()) else { continue };
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            let Ok(cookie) = std::str::from_utf8(pair[..eq].trim_ascii()) else {
+                continue;
+            };
             let value = pair[eq + 1..].trim_ascii();
             match self.cookies.iter_mut().find(|(n, _)| n == cookie) {
                 Some((_, v)) => {
@@ -241,7 +266,10 @@ impl CookieJar {
 
     /// The value of a cookie.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.cookies.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// Appends a `Cookie:` header line when the jar is not empty.
@@ -270,7 +298,12 @@ mod tests {
     const BODY: &[u8] = br#"{"token":"t1","items":[{"id":"s1"},{"id":"s2"}],"n":3}"#;
 
     fn response(elapsed_ms: u64) -> Response<'static> {
-        Response { status: 200, head: HEAD, body: BODY, elapsed: Duration::from_millis(elapsed_ms) }
+        Response {
+            status: 200,
+            head: HEAD,
+            body: BODY,
+            elapsed: Duration::from_millis(elapsed_ms),
+        }
     }
 
     fn check(rule: Rule, message: u32) -> Check {
@@ -284,11 +317,17 @@ mod tests {
             check(Rule::Status(StatusMatch::Class(2)), 0),
             check(Rule::Status(StatusMatch::Codes(vec![201, 200])), 1),
             check(Rule::BodyContains(b"s2".to_vec()), 2),
-            check(Rule::JsonEquals("/items/0/id".into(), Value::String("s1".into())), 3),
+            check(
+                Rule::JsonEquals("/items/0/id".into(), Value::String("s1".into())),
+                3,
+            ),
             check(Rule::JsonExists("/items/1".into()), 4),
             check(Rule::JsonType("/items".into(), JsonKind::Array), 5),
             check(Rule::JsonType("".into(), JsonKind::Object), 6),
-            check(Rule::Header("content-type".into(), "application/json".into()), 7),
+            check(
+                Rule::Header("content-type".into(), "application/json".into()),
+                7,
+            ),
             check(Rule::MaxTime(Duration::from_millis(40)), 8),
         ];
         assert_eq!(first_failure(&passing, &response(10)), None);
@@ -319,11 +358,24 @@ mod tests {
             (Source::Cookie("nd_session".into()), b"abc"),
         ];
         for (source, expected) in cases {
-            assert!(extract_into(&source, &response(1), &jar, &mut out), "{source:?}");
+            assert!(
+                extract_into(&source, &response(1), &jar, &mut out),
+                "{source:?}"
+            );
             assert_eq!(out, expected, "{source:?}");
         }
-        assert!(!extract_into(&Source::Json("/missing".into()), &response(1), &jar, &mut out));
-        assert!(!extract_into(&Source::Cookie("other".into()), &response(1), &jar, &mut out));
+        assert!(!extract_into(
+            &Source::Json("/missing".into()),
+            &response(1),
+            &jar,
+            &mut out
+        ));
+        assert!(!extract_into(
+            &Source::Cookie("other".into()),
+            &response(1),
+            &jar,
+            &mut out
+        ));
     }
 
     /// The jar sends cookies back and replaces a cookie set again.
@@ -331,7 +383,9 @@ mod tests {
     fn cookie_jar_round_trip() {
         let mut jar = CookieJar::default();
         jar.store(HEAD);
-        jar.store(b"HTTP/1.1 200 OK\r\nset-cookie: nd_session=def\r\nSet-Cookie: b=2; HttpOnly\r\n\r\n");
+        jar.store(
+            b"HTTP/1.1 200 OK\r\nset-cookie: nd_session=def\r\nSet-Cookie: b=2; HttpOnly\r\n\r\n",
+        );
         let mut out = Vec::new();
         jar.write_header(&mut out);
         assert_eq!(out, b"Cookie: nd_session=def; b=2\r\n");

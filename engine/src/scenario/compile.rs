@@ -45,7 +45,15 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: key '{}': {}", self.file.display(), self.line, self.column, self.key, self.message)
+        write!(
+            f,
+            "{}:{}:{}: key '{}': {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.key,
+            self.message
+        )
     }
 }
 
@@ -76,9 +84,17 @@ impl ScenarioDoc {
     }
 
     /// Parses scenario text as if read from `path`.
-    pub fn parse_str(path: &Path, source: String) -> std::result::Result<ScenarioDoc, ScenarioError> {
+    pub fn parse_str(
+        path: &Path,
+        source: String,
+    ) -> std::result::Result<ScenarioDoc, ScenarioError> {
         match toml::from_str::<ScenarioFile>(&source) {
-            Ok(file) => Ok(ScenarioDoc { path: path.to_path_buf(), source, file, feeder_rows: None }),
+            Ok(file) => Ok(ScenarioDoc {
+                path: path.to_path_buf(),
+                source,
+                file,
+                feeder_rows: None,
+            }),
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
                 let key = key_at(&source, &span, e.message());
@@ -110,10 +126,17 @@ impl ScenarioDoc {
         }
         if let Some(first) = f.stages.first() {
             // `[[stages]]` become the text of --stages (or --rate-stages), validated there.
-            let text: Vec<String> =
-                f.stages.iter().map(|s| format!("{}:{}", s.get_ref().duration, s.get_ref().target)).collect();
+            let text: Vec<String> = f
+                .stages
+                .iter()
+                .map(|s| format!("{}:{}", s.get_ref().duration, s.get_ref().target))
+                .collect();
             let rate = f.mode.as_ref().is_some_and(|m| m.get_ref() == "rate");
-            out.push((if rate { "rate-stages" } else { "stages" }, text.join(","), line(first.span())));
+            out.push((
+                if rate { "rate-stages" } else { "stages" },
+                text.join(","),
+                line(first.span()),
+            ));
         }
         out
     }
@@ -137,7 +160,10 @@ impl ScenarioDoc {
     /// Reads a feeder's data: from the given rows, or from its CSV file.
     fn feeder_data(&self, name: &str, file: &str) -> std::result::Result<FeederData, String> {
         match &self.feeder_rows {
-            Some(rows) => rows.get(name).cloned().ok_or_else(|| format!("no rows were sent for feeder '{name}'")),
+            Some(rows) => rows
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("no rows were sent for feeder '{name}'")),
             None => feeder::load_csv(&self.path.parent().unwrap_or(Path::new(".")).join(file)),
         }
     }
@@ -178,11 +204,28 @@ impl<'a> Compiler<'a> {
             thresholds: Vec::new(),
             user_base: 0,
         };
-        Compiler { doc, target, plan, slots: BTreeMap::new(), origin_keys: Vec::new() }
+        Compiler {
+            doc,
+            target,
+            plan,
+            slots: BTreeMap::new(),
+            origin_keys: Vec::new(),
+        }
     }
 
-    fn err(&self, span: Range<usize>, key: impl Into<String>, message: impl Into<String>) -> ScenarioError {
-        locate(&self.doc.path, &self.doc.source, span, key.into(), message.into())
+    fn err(
+        &self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        locate(
+            &self.doc.path,
+            &self.doc.source,
+            span,
+            key.into(),
+            message.into(),
+        )
     }
 
     fn run(mut self) -> Result<Plan> {
@@ -206,12 +249,22 @@ impl<'a> Compiler<'a> {
             let class = self.user_class(user, &key)?;
             let index = self.plan.classes.len();
             match (&user.get_ref().count, &user.get_ref().weight) {
-                (Some(_), Some(w)) => return Err(self.err(w.span(), format!("{key}.weight"), "give a weight or a count, not both")),
+                (Some(_), Some(w)) => {
+                    return Err(self.err(
+                        w.span(),
+                        format!("{key}.weight"),
+                        "give a weight or a count, not both",
+                    ))
+                }
                 (Some(count), None) => self.plan.fixed_counts.push((index, *count.get_ref())),
                 (None, weight) => {
                     let weight = weight.as_ref().map_or(1, |w| *w.get_ref());
                     if weight == 0 {
-                        let span = user.get_ref().weight.as_ref().map_or(user.span(), |w| w.span());
+                        let span = user
+                            .get_ref()
+                            .weight
+                            .as_ref()
+                            .map_or(user.span(), |w| w.span());
                         return Err(self.err(span, format!("{key}.weight"), "must be at least 1"));
                     }
                     weights.push((index, weight));
@@ -220,7 +273,11 @@ impl<'a> Compiler<'a> {
             self.plan.classes.push(class);
         }
         if weights.iter().map(|&(_, w)| u64::from(w)).sum::<u64>() > u64::from(MAX_TOTAL_WEIGHT) {
-            return Err(self.err(0..0, "user", format!("user weights add up to more than {MAX_TOTAL_WEIGHT}")));
+            return Err(self.err(
+                0..0,
+                "user",
+                format!("user weights add up to more than {MAX_TOTAL_WEIGHT}"),
+            ));
         }
         self.plan.class_cycle = weighted_cycle(&weights);
         self.thresholds()?;
@@ -243,7 +300,11 @@ impl<'a> Compiler<'a> {
             steps.extend(user.on_start.iter().chain(&user.on_stop));
             steps.extend(user.task.iter().flat_map(|t| t.get_ref().step.iter()));
         }
-        names.extend(steps.iter().flat_map(|s| s.get_ref().extract.keys().cloned()));
+        names.extend(
+            steps
+                .iter()
+                .flat_map(|s| s.get_ref().extract.keys().cloned()),
+        );
         for name in names {
             if !self.slots.contains_key(&name) {
                 let slot = self.plan.var_names.len();
@@ -264,19 +325,38 @@ impl<'a> Compiler<'a> {
                 .doc
                 .feeder_data(name, spec.file.get_ref())
                 .map_err(|m| self.err(spec.file.span(), format!("{key}.file"), m))?;
-            let choice = |value: &Option<Spanned<String>>, field: &str, options: &[&str]| -> Result<usize> {
-                match value {
-                    None => Ok(0),
-                    Some(v) => options.iter().position(|o| o == v.get_ref()).ok_or_else(|| {
-                        self.err(v.span(), format!("{key}.{field}"), format!("must be one of {}", options.join(", ")))
-                    }),
-                }
-            };
-            let mode = [Mode::Unique, Mode::Cycle, Mode::Random][choice(&spec.mode, "mode", &["unique", "cycle", "random"])?];
-            let pick = [Pick::OnStart, Pick::PerIteration][choice(&spec.pick, "pick", &["on_start", "per_iteration"])?];
-            let exhausted = [Exhausted::Continue, Exhausted::Stop][choice(&spec.exhausted, "exhausted", &["continue", "stop"])?];
+            let choice =
+                |value: &Option<Spanned<String>>, field: &str, options: &[&str]| -> Result<usize> {
+                    match value {
+                        None => Ok(0),
+                        Some(v) => options
+                            .iter()
+                            .position(|o| o == v.get_ref())
+                            .ok_or_else(|| {
+                                self.err(
+                                    v.span(),
+                                    format!("{key}.{field}"),
+                                    format!("must be one of {}", options.join(", ")),
+                                )
+                            }),
+                    }
+                };
+            let mode = [Mode::Unique, Mode::Cycle, Mode::Random]
+                [choice(&spec.mode, "mode", &["unique", "cycle", "random"])?];
+            let pick = [Pick::OnStart, Pick::PerIteration]
+                [choice(&spec.pick, "pick", &["on_start", "per_iteration"])?];
+            let exhausted = [Exhausted::Continue, Exhausted::Stop]
+                [choice(&spec.exhausted, "exhausted", &["continue", "stop"])?];
             let slots = columns.iter().map(|c| self.slots[c.as_str()]).collect();
-            self.plan.feeders.push(Feeder { name: name.clone(), columns, slots, rows, mode, pick, exhausted });
+            self.plan.feeders.push(Feeder {
+                name: name.clone(),
+                columns,
+                slots,
+                rows,
+                mode,
+                pick,
+                exhausted,
+            });
         }
         Ok(())
     }
@@ -284,7 +364,8 @@ impl<'a> Compiler<'a> {
     fn user_class(&mut self, user: &Spanned<UserSpec>, key: &str) -> Result<UserClass> {
         let spec = user.get_ref();
         let wait = match &spec.wait {
-            Some(w) => Wait::parse(w.get_ref()).map_err(|m| self.err(w.span(), format!("{key}.wait"), m))?,
+            Some(w) => Wait::parse(w.get_ref())
+                .map_err(|m| self.err(w.span(), format!("{key}.wait"), m))?,
             None => Wait::None,
         };
         let feeder = match &spec.feeder {
@@ -293,19 +374,33 @@ impl<'a> Compiler<'a> {
                     .feeders
                     .iter()
                     .position(|f| &f.name == name.get_ref())
-                    .ok_or_else(|| self.err(name.span(), format!("{key}.feeder"), format!("no feeder named '{}'", name.get_ref())))?,
+                    .ok_or_else(|| {
+                        self.err(
+                            name.span(),
+                            format!("{key}.feeder"),
+                            format!("no feeder named '{}'", name.get_ref()),
+                        )
+                    })?,
             ),
             None => None,
         };
         let cookies = spec.cookies.unwrap_or(true);
         let host = spec.host.as_ref();
-        let steps = |list: &[Spanned<StepSpec>], part: &str, this: &mut Self| -> Result<Vec<Step>> {
-            list.iter().enumerate().map(|(i, s)| this.step(s, &format!("{key}.{part}[{i}]"), host, cookies)).collect()
-        };
+        let steps =
+            |list: &[Spanned<StepSpec>], part: &str, this: &mut Self| -> Result<Vec<Step>> {
+                list.iter()
+                    .enumerate()
+                    .map(|(i, s)| this.step(s, &format!("{key}.{part}[{i}]"), host, cookies))
+                    .collect()
+            };
         let on_start = steps(&spec.on_start, "on_start", self)?;
         let on_stop = steps(&spec.on_stop, "on_stop", self)?;
         if spec.task.is_empty() {
-            return Err(self.err(user.span(), key, "a user class needs at least one [[user.task]]"));
+            return Err(self.err(
+                user.span(),
+                key,
+                "a user class needs at least one [[user.task]]",
+            ));
         }
         let mut tasks = Vec::new();
         let mut task_weights = Vec::new();
@@ -316,49 +411,122 @@ impl<'a> Compiler<'a> {
             let weight = t.weight.as_ref().map_or(1, |w| *w.get_ref());
             if weight == 0 || total.saturating_add(weight) > MAX_TOTAL_WEIGHT {
                 let span = t.weight.as_ref().map_or(task.span(), |w| w.span());
-                return Err(self.err(span, format!("{task_key}.weight"), format!("weights must be 1 or more, adding up to at most {MAX_TOTAL_WEIGHT}")));
+                return Err(self.err(
+                    span,
+                    format!("{task_key}.weight"),
+                    format!("weights must be 1 or more, adding up to at most {MAX_TOTAL_WEIGHT}"),
+                ));
             }
             if t.step.is_empty() {
-                return Err(self.err(task.span(), task_key, "a task needs at least one [[user.task.step]]"));
+                return Err(self.err(
+                    task.span(),
+                    task_key,
+                    "a task needs at least one [[user.task.step]]",
+                ));
             }
             total += weight;
             task_weights.push(total);
-            let compiled = t.step.iter().enumerate().map(|(j, s)| self.step(s, &format!("{task_key}.step[{j}]"), host, cookies)).collect::<Result<_>>()?;
-            tasks.push(Task { name: t.name.clone().unwrap_or_else(|| format!("task {i}")), steps: compiled });
+            let compiled = t
+                .step
+                .iter()
+                .enumerate()
+                .map(|(j, s)| self.step(s, &format!("{task_key}.step[{j}]"), host, cookies))
+                .collect::<Result<_>>()?;
+            tasks.push(Task {
+                name: t.name.clone().unwrap_or_else(|| format!("task {i}")),
+                steps: compiled,
+            });
         }
-        let name = spec.name.clone().unwrap_or_else(|| format!("user{}", key.trim_start_matches("user")));
-        Ok(UserClass { name, wait, feeder, cookies, sequential: spec.sequential, on_start, on_stop, tasks, task_weights })
+        let name = spec
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("user{}", key.trim_start_matches("user")));
+        Ok(UserClass {
+            name,
+            wait,
+            feeder,
+            cookies,
+            sequential: spec.sequential,
+            on_start,
+            on_stop,
+            tasks,
+            task_weights,
+        })
     }
 
-    fn step(&mut self, step: &Spanned<StepSpec>, key: &str, class_host: Option<&Spanned<String>>, cookies: bool) -> Result<Step> {
+    fn step(
+        &mut self,
+        step: &Spanned<StepSpec>,
+        key: &str,
+        class_host: Option<&Spanned<String>>,
+        cookies: bool,
+    ) -> Result<Step> {
         let spec = step.get_ref();
         if let Some(sleep) = &spec.sleep {
             if spec.path.is_some() || spec.method.is_some() {
-                return Err(self.err(sleep.span(), format!("{key}.sleep"), "a sleep step sends no request: drop method/path or the sleep"));
+                return Err(self.err(
+                    sleep.span(),
+                    format!("{key}.sleep"),
+                    "a sleep step sends no request: drop method/path or the sleep",
+                ));
             }
-            let d = parse_duration(sleep.get_ref()).map_err(|m| self.err(sleep.span(), format!("{key}.sleep"), m))?;
+            let d = parse_duration(sleep.get_ref())
+                .map_err(|m| self.err(sleep.span(), format!("{key}.sleep"), m))?;
             return Ok(Step::Sleep(d));
         }
-        let path = spec.path.as_ref().ok_or_else(|| self.err(step.span(), format!("{key}.path"), "a request step needs a path"))?;
-        if !(path.get_ref().starts_with('/') || path.get_ref().starts_with("${")) || path.get_ref().contains([' ', '\r', '\n']) {
-            return Err(self.err(path.span(), format!("{key}.path"), "must start with '/' and contain no spaces"));
+        let path = spec.path.as_ref().ok_or_else(|| {
+            self.err(
+                step.span(),
+                format!("{key}.path"),
+                "a request step needs a path",
+            )
+        })?;
+        if !(path.get_ref().starts_with('/') || path.get_ref().starts_with("${"))
+            || path.get_ref().contains([' ', '\r', '\n'])
+        {
+            return Err(self.err(
+                path.span(),
+                format!("{key}.path"),
+                "must start with '/' and contain no spaces",
+            ));
         }
         let method = match &spec.method {
-            Some(m) if !m.get_ref().is_empty() && m.get_ref().bytes().all(|b| b.is_ascii_alphabetic()) => m.get_ref().to_ascii_uppercase(),
-            Some(m) => return Err(self.err(m.span(), format!("{key}.method"), format!("invalid method '{}'", m.get_ref()))),
+            Some(m)
+                if !m.get_ref().is_empty()
+                    && m.get_ref().bytes().all(|b| b.is_ascii_alphabetic()) =>
+            {
+                m.get_ref().to_ascii_uppercase()
+            }
+            Some(m) => {
+                return Err(self.err(
+                    m.span(),
+                    format!("{key}.method"),
+                    format!("invalid method '{}'", m.get_ref()),
+                ))
+            }
             None => "GET".to_string(),
         };
         let (origin, authority) = self.origin(spec.host.as_ref().or(class_host), key)?;
         self.template(path, &format!("{key}.path"))?;
-        let mut head = format!("{method} {} HTTP/1.1\r\nHost: {authority}\r\n", path.get_ref());
+        let mut head = format!(
+            "{method} {} HTTP/1.1\r\nHost: {authority}\r\n",
+            path.get_ref()
+        );
         let given = |name: &str| spec.headers.keys().any(|k| k.eq_ignore_ascii_case(name));
         if !given("user-agent") {
             head.push_str(&format!("User-Agent: {USER_AGENT}\r\n"));
         }
         for (name, value) in &spec.headers {
-            let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            let valid = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
             if !valid || value.get_ref().contains(['\r', '\n']) {
-                return Err(self.err(value.span(), format!("{key}.headers.{name}"), "invalid header"));
+                return Err(self.err(
+                    value.span(),
+                    format!("{key}.headers.{name}"),
+                    "invalid header",
+                ));
             }
             self.template(value, &format!("{key}.headers.{name}"))?;
             head.push_str(&format!("{name}: {}\r\n", value.get_ref()));
@@ -369,10 +537,15 @@ impl<'a> Compiler<'a> {
                 head.push_str(&format!("Content-Type: {content_type}\r\n"));
             }
         }
-        let head = Template::parse(&head, &mut |n| self.slots.get(n).copied()).map_err(|m| self.err(step.span(), key, m))?;
-        let body = Template::parse(&body_text, &mut |n| self.slots.get(n).copied()).map_err(|m| self.err(step.span(), format!("{key}.body"), m))?;
+        let head = Template::parse(&head, &mut |n| self.slots.get(n).copied())
+            .map_err(|m| self.err(step.span(), key, m))?;
+        let body = Template::parse(&body_text, &mut |n| self.slots.get(n).copied())
+            .map_err(|m| self.err(step.span(), format!("{key}.body"), m))?;
         let timeout = match &spec.timeout {
-            Some(t) => Some(parse_duration(t.get_ref()).map_err(|m| self.err(t.span(), format!("{key}.timeout"), m))?),
+            Some(t) => Some(
+                parse_duration(t.get_ref())
+                    .map_err(|m| self.err(t.span(), format!("{key}.timeout"), m))?,
+            ),
             None => None,
         };
         let name = spec.name.clone().unwrap_or_else(|| path.get_ref().clone());
@@ -383,9 +556,24 @@ impl<'a> Compiler<'a> {
         };
         let extracts = self.extracts(spec, key)?;
         let header_rules = checks.iter().any(|c| matches!(c.rule, Rule::Header(..)));
-        let body_rules = checks.iter().any(|c| matches!(c.rule, Rule::BodyContains(_) | Rule::JsonEquals(..) | Rule::JsonExists(_) | Rule::JsonType(..)));
-        let capture_head = cookies || header_rules || extracts.iter().any(|e| matches!(e.source, Source::Header(_) | Source::Cookie(_)));
-        let capture_body = body_rules || extracts.iter().any(|e| matches!(e.source, Source::Json(_) | Source::Regex(_)));
+        let body_rules = checks.iter().any(|c| {
+            matches!(
+                c.rule,
+                Rule::BodyContains(_)
+                    | Rule::JsonEquals(..)
+                    | Rule::JsonExists(_)
+                    | Rule::JsonType(..)
+            )
+        });
+        let capture_head = cookies
+            || header_rules
+            || extracts
+                .iter()
+                .any(|e| matches!(e.source, Source::Header(_) | Source::Cookie(_)));
+        let capture_body = body_rules
+            || extracts
+                .iter()
+                .any(|e| matches!(e.source, Source::Json(_) | Source::Regex(_)));
         let fixed = match (head.as_static(), body.as_static()) {
             (Some(h), Some(b)) if !cookies => Some(encode_fixed(h, b)),
             _ => None,
@@ -408,23 +596,34 @@ impl<'a> Compiler<'a> {
 
     /// Checks a template on its own, so an error points at its value.
     fn template(&self, value: &Spanned<String>, key: &str) -> Result<Template> {
-        Template::parse(value.get_ref(), &mut |n| self.slots.get(n).copied()).map_err(|m| self.err(value.span(), key, m))
+        Template::parse(value.get_ref(), &mut |n| self.slots.get(n).copied())
+            .map_err(|m| self.err(value.span(), key, m))
     }
 
     /// The body text (with placeholders) and its content type.
     fn body(&self, spec: &StepSpec, key: &str) -> Result<(String, Option<&'static str>)> {
-        let given = [spec.body.is_some(), spec.json.is_some(), !spec.form.is_empty()];
+        let given = [
+            spec.body.is_some(),
+            spec.json.is_some(),
+            !spec.form.is_empty(),
+        ];
         if given.iter().filter(|g| **g).count() > 1 {
-            return Err(self.err(0..0, format!("{key}.body"), "give one of body, json or form"));
+            return Err(self.err(
+                0..0,
+                format!("{key}.body"),
+                "give one of body, json or form",
+            ));
         }
         if let Some(body) = &spec.body {
             self.template(body, &format!("{key}.body"))?;
             return Ok((body.get_ref().clone(), None));
         }
         if let Some(json) = &spec.json {
-            let value = serde_json::to_value(json.get_ref()).map_err(|e| self.err(json.span(), format!("{key}.json"), e.to_string()))?;
+            let value = serde_json::to_value(json.get_ref())
+                .map_err(|e| self.err(json.span(), format!("{key}.json"), e.to_string()))?;
             let text = value.to_string();
-            Template::parse(&text, &mut |n| self.slots.get(n).copied()).map_err(|m| self.err(json.span(), format!("{key}.json"), m))?;
+            Template::parse(&text, &mut |n| self.slots.get(n).copied())
+                .map_err(|m| self.err(json.span(), format!("{key}.json"), m))?;
             return Ok((text, Some("application/json")));
         }
         if !spec.form.is_empty() {
@@ -446,13 +645,18 @@ impl<'a> Compiler<'a> {
     fn origin(&mut self, host: Option<&Spanned<String>>, key: &str) -> Result<(usize, String)> {
         let (origin, authority) = match host {
             Some(h) => {
-                let url = parse_url_with(h.get_ref(), None, &self.target.resolve).map_err(|m| self.err(h.span(), format!("{key}.host"), m))?;
+                let url = parse_url_with(h.get_ref(), None, &self.target.resolve)
+                    .map_err(|m| self.err(h.span(), format!("{key}.host"), m))?;
                 (url.origin, url.authority)
             }
             None => (self.target.origin.clone(), self.target.authority.clone()),
         };
         let addr = origin.addr;
-        let index = match self.origin_keys.iter().position(|(a, h)| *a == addr && *h == authority) {
+        let index = match self
+            .origin_keys
+            .iter()
+            .position(|(a, h)| *a == addr && *h == authority)
+        {
             Some(i) => i,
             None => {
                 self.origin_keys.push((addr, authority.clone()));
@@ -465,10 +669,13 @@ impl<'a> Compiler<'a> {
 
     fn endpoint(&mut self, method: &str, name: &str) -> usize {
         let endpoints = &mut self.plan.endpoints;
-        endpoints.iter().position(|(m, n)| m == method && n == name).unwrap_or_else(|| {
-            endpoints.push((method.to_string(), name.to_string()));
-            endpoints.len() - 1
-        })
+        endpoints
+            .iter()
+            .position(|(m, n)| m == method && n == name)
+            .unwrap_or_else(|| {
+                endpoints.push((method.to_string(), name.to_string()));
+                endpoints.len() - 1
+            })
     }
 
     fn message(&mut self, text: String) -> u32 {
@@ -479,46 +686,89 @@ impl<'a> Compiler<'a> {
         })) as u32
     }
 
-    fn checks(&mut self, check: &Spanned<CheckSpec>, key: &str, method: &str, name: &str) -> Result<(Vec<Check>, bool)> {
+    fn checks(
+        &mut self,
+        check: &Spanned<CheckSpec>,
+        key: &str,
+        method: &str,
+        name: &str,
+    ) -> Result<(Vec<Check>, bool)> {
         let spec = check.get_ref();
         let mut rules: Vec<(Rule, String)> = Vec::new();
         if let Some(status) = &spec.status {
             let accept = status_match(status.get_ref()).ok_or_else(|| {
-                self.err(status.span(), format!("{key}.status"), "use a code (200), a list ([200, 201]) or a class (\"2xx\")")
+                self.err(
+                    status.span(),
+                    format!("{key}.status"),
+                    "use a code (200), a list ([200, 201]) or a class (\"2xx\")",
+                )
             })?;
-            rules.push((Rule::Status(accept), format!("status is not {}", status.get_ref())));
+            rules.push((
+                Rule::Status(accept),
+                format!("status is not {}", status.get_ref()),
+            ));
         }
         if let Some(text) = &spec.body_contains {
-            rules.push((Rule::BodyContains(text.get_ref().as_bytes().to_vec()), format!("body does not contain '{}'", text.get_ref())));
+            rules.push((
+                Rule::BodyContains(text.get_ref().as_bytes().to_vec()),
+                format!("body does not contain '{}'", text.get_ref()),
+            ));
         }
         for (pointer, expected) in &spec.json {
-            let expected = serde_json::to_value(expected).map_err(|e| self.err(check.span(), format!("{key}.json"), e.to_string()))?;
-            rules.push((Rule::JsonEquals(pointer.clone(), expected.clone()), format!("JSON {pointer} is not {expected}")));
+            let expected = serde_json::to_value(expected)
+                .map_err(|e| self.err(check.span(), format!("{key}.json"), e.to_string()))?;
+            rules.push((
+                Rule::JsonEquals(pointer.clone(), expected.clone()),
+                format!("JSON {pointer} is not {expected}"),
+            ));
         }
         for pointer in &spec.json_exists {
-            rules.push((Rule::JsonExists(pointer.clone()), format!("JSON {pointer} is missing")));
+            rules.push((
+                Rule::JsonExists(pointer.clone()),
+                format!("JSON {pointer} is missing"),
+            ));
         }
         for (pointer, kind) in &spec.json_type {
             let parsed = JsonKind::parse(kind.get_ref()).ok_or_else(|| {
-                self.err(kind.span(), format!("{key}.json_type"), "use array, object, string, number, bool or null")
+                self.err(
+                    kind.span(),
+                    format!("{key}.json_type"),
+                    "use array, object, string, number, bool or null",
+                )
             })?;
-            let at = if pointer.is_empty() { "body" } else { pointer.as_str() };
-            rules.push((Rule::JsonType(pointer.clone(), parsed), format!("JSON {at} is not {}", kind.get_ref())));
+            let at = if pointer.is_empty() {
+                "body"
+            } else {
+                pointer.as_str()
+            };
+            rules.push((
+                Rule::JsonType(pointer.clone(), parsed),
+                format!("JSON {at} is not {}", kind.get_ref()),
+            ));
         }
         for (header, value) in &spec.header {
-            rules.push((Rule::Header(header.to_ascii_lowercase(), value.clone()), format!("header {header} is not '{value}'")));
+            rules.push((
+                Rule::Header(header.to_ascii_lowercase(), value.clone()),
+                format!("header {header} is not '{value}'"),
+            ));
         }
         if let Some(max) = &spec.max_ms {
             let ms = *max.get_ref();
             if !(ms.is_finite() && ms > 0.0) {
                 return Err(self.err(max.span(), format!("{key}.max_ms"), "must be above 0"));
             }
-            rules.push((Rule::MaxTime(Duration::from_secs_f64(ms / 1000.0)), format!("slower than {ms} ms")));
+            rules.push((
+                Rule::MaxTime(Duration::from_secs_f64(ms / 1000.0)),
+                format!("slower than {ms} ms"),
+            ));
         }
         let status_checked = spec.status.is_some();
         let checks = rules
             .into_iter()
-            .map(|(rule, text)| Check { rule, message: self.message(format!("{method} {name}: {text}")) })
+            .map(|(rule, text)| Check {
+                rule,
+                message: self.message(format!("{method} {name}: {text}")),
+            })
             .collect();
         Ok((checks, status_checked))
     }
@@ -528,17 +778,37 @@ impl<'a> Compiler<'a> {
         for (var, from) in &spec.extract {
             let ekey = format!("{key}.extract.{var}");
             let (kind, arg) = from.get_ref().split_once(':').ok_or_else(|| {
-                self.err(from.span(), &ekey, "use json:/pointer, header:name, regex:pattern or cookie:name")
+                self.err(
+                    from.span(),
+                    &ekey,
+                    "use json:/pointer, header:name, regex:pattern or cookie:name",
+                )
             })?;
             let source = match kind {
                 "json" if arg.is_empty() || arg.starts_with('/') => Source::Json(arg.to_string()),
                 "header" if !arg.is_empty() => Source::Header(arg.to_ascii_lowercase()),
                 "cookie" if !arg.is_empty() => Source::Cookie(arg.to_string()),
-                "regex" => Source::Regex(regex::bytes::Regex::new(arg).map_err(|e| self.err(from.span(), &ekey, format!("bad regex: {e}")))?),
-                _ => return Err(self.err(from.span(), &ekey, "use json:/pointer, header:name, regex:pattern or cookie:name")),
+                "regex" => Source::Regex(
+                    regex::bytes::Regex::new(arg)
+                        .map_err(|e| self.err(from.span(), &ekey, format!("bad regex: {e}")))?,
+                ),
+                _ => {
+                    return Err(self.err(
+                        from.span(),
+                        &ekey,
+                        "use json:/pointer, header:name, regex:pattern or cookie:name",
+                    ))
+                }
             };
-            let message = self.message(format!("extract '{var}': nothing found at {}", from.get_ref()));
-            out.push(Extract { slot: self.slots[var.as_str()], source, message });
+            let message = self.message(format!(
+                "extract '{var}': nothing found at {}",
+                from.get_ref()
+            ));
+            out.push(Extract {
+                slot: self.slots[var.as_str()],
+                source,
+                message,
+            });
         }
         Ok(out)
     }
@@ -547,12 +817,25 @@ impl<'a> Compiler<'a> {
         for (key, value) in &self.doc.file.thresholds {
             let exprs: Vec<String> = match value.get_ref() {
                 toml::Value::String(s) => vec![s.clone()],
-                toml::Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
-                _ => return Err(self.err(value.span(), format!("thresholds.{key}"), "use a string or a list of strings")),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => {
+                    return Err(self.err(
+                        value.span(),
+                        format!("thresholds.{key}"),
+                        "use a string or a list of strings",
+                    ))
+                }
             };
             for expr in exprs {
                 let global = key.is_empty() || key == "all" || key == "*";
-                self.plan.thresholds.push(if global { expr } else { format!("{key}: {expr}") });
+                self.plan.thresholds.push(if global {
+                    expr
+                } else {
+                    format!("{key}: {expr}")
+                });
             }
         }
         Ok(())
@@ -571,12 +854,22 @@ fn encode_fixed(head: &[u8], body: &[u8]) -> Vec<u8> {
 }
 
 fn status_match(value: &toml::Value) -> Option<StatusMatch> {
-    let code = |v: &toml::Value| v.as_integer().filter(|c| (100..600).contains(c)).map(|c| c as u16);
+    let code = |v: &toml::Value| {
+        v.as_integer()
+            .filter(|c| (100..600).contains(c))
+            .map(|c| c as u16)
+    };
     match value {
         toml::Value::Integer(_) => Some(StatusMatch::Codes(vec![code(value)?])),
-        toml::Value::Array(items) if !items.is_empty() => Some(StatusMatch::Codes(items.iter().map(code).collect::<Option<_>>()?)),
+        toml::Value::Array(items) if !items.is_empty() => Some(StatusMatch::Codes(
+            items.iter().map(code).collect::<Option<_>>()?,
+        )),
         toml::Value::String(s) => {
-            let digit = s.strip_suffix("xx")?.parse::<u16>().ok().filter(|d| (1..6).contains(d))?;
+            let digit = s
+                .strip_suffix("xx")?
+                .parse::<u16>()
+                .ok()
+                .filter(|d| (1..6).contains(d))?;
             Some(StatusMatch::Class(digit))
         }
         _ => None,
@@ -586,7 +879,9 @@ fn status_match(value: &toml::Value) -> Option<StatusMatch> {
 fn form_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             b' ' => "+".to_string(),
             _ => format!("%{b:02X}"),
         })
@@ -601,9 +896,25 @@ fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn locate(file: &Path, source: &str, span: Range<usize>, key: String, message: String) -> ScenarioError {
-    let (line, column) = if span == (0..0) { (0, 0) } else { line_col(source, span.start) };
-    ScenarioError { file: file.to_path_buf(), line, column, key, message }
+fn locate(
+    file: &Path,
+    source: &str,
+    span: Range<usize>,
+    key: String,
+    message: String,
+) -> ScenarioError {
+    let (line, column) = if span == (0..0) {
+        (0, 0)
+    } else {
+        line_col(source, span.start)
+    };
+    ScenarioError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        key,
+        message,
+    }
 }
 
 /// The key a parse error is about: named in the message (`unknown field
@@ -614,7 +925,9 @@ fn key_at(source: &str, span: &Range<usize>, message: &str) -> String {
             return message[start + 1..start + 1 + len].to_string();
         }
     }
-    let start = source[..span.start.min(source.len())].rfind('\n').map_or(0, |i| i + 1);
+    let start = source[..span.start.min(source.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let line = source[start..].lines().next().unwrap_or("");
     match line.split_once('=') {
         Some((key, _)) => key.trim().trim_matches('"').to_string(),
@@ -670,7 +983,13 @@ path = "/w"
     fn compiles_classes_tasks_and_endpoints() {
         let doc = ScenarioDoc::parse_str(Path::new("s.toml"), TWO_CLASSES.to_string()).unwrap();
         let settings: Vec<_> = doc.settings().into_iter().map(|(k, v, _)| (k, v)).collect();
-        assert_eq!(settings, vec![("host", "http://127.0.0.1:8080".to_string()), ("users", "7".to_string())]);
+        assert_eq!(
+            settings,
+            vec![
+                ("host", "http://127.0.0.1:8080".to_string()),
+                ("users", "7".to_string())
+            ]
+        );
         let plan = doc.compile(&target()).unwrap();
         let names: Vec<&str> = plan.endpoints.iter().map(|(_, n)| n.as_str()).collect();
         assert_eq!(names, ["/admin", "/a", "/items/[id]", "/w"]);
@@ -682,7 +1001,10 @@ path = "/w"
         assert_eq!(classes[1..].iter().filter(|&&c| c == 2).count(), 2);
         let reader = &plan.classes[1];
         assert_eq!(reader.task_weights, vec![2, 3]);
-        assert_eq!((reader.task_for(0), reader.task_for(1), reader.task_for(2)), (0, 0, 1));
+        assert_eq!(
+            (reader.task_for(0), reader.task_for(1), reader.task_for(2)),
+            (0, 0, 1)
+        );
     }
 
     /// Static requests without cookies are encoded once; templated ones are not.
@@ -696,7 +1018,10 @@ path = "/w"
         let fixed = step(1, 0).fixed.expect("static and cookie-free");
         assert!(fixed.starts_with(b"GET /a HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"));
         assert!(fixed.ends_with(b"\r\n\r\n"));
-        assert!(step(0, 0).fixed.is_none(), "cookies on: the jar may add a header");
+        assert!(
+            step(0, 0).fixed.is_none(),
+            "cookies on: the jar may add a header"
+        );
         let templated = step(1, 1);
         assert!(templated.fixed.is_none());
         assert!(templated.capture_body, "a JSON extractor needs the body");
@@ -707,10 +1032,18 @@ path = "/w"
     #[test]
     fn errors_are_located() {
         let err = compile("[[user]]\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\ncheck = { status = \"6xx\" }\n").unwrap_err();
-        assert_eq!((err.line, err.key.as_str()), (5, "user[0].task[0].step[0].check.status"));
+        assert_eq!(
+            (err.line, err.key.as_str()),
+            (5, "user[0].task[0].step[0].check.status")
+        );
         assert_eq!(err.to_string().lines().count(), 1);
-        let err = compile("[[user]]\nwait = \"soon\"\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\n").unwrap_err();
-        assert_eq!((err.line, err.column, err.key.as_str()), (2, 8, "user[0].wait"));
+        let err =
+            compile("[[user]]\nwait = \"soon\"\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\n")
+                .unwrap_err();
+        assert_eq!(
+            (err.line, err.column, err.key.as_str()),
+            (2, 8, "user[0].wait")
+        );
         let err = compile("users = 3\n").unwrap_err();
         assert!(err.message.contains("no [[user]]"));
         let err = compile("[[user]]\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\nextract = { x = \"xpath://a\" }\n").unwrap_err();

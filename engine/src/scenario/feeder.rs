@@ -69,7 +69,10 @@ pub fn load_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> 
         .map(str::to_string)
         .collect();
     if columns.is_empty() || columns.iter().any(String::is_empty) {
-        return Err(format!("{}: the header row must name every column", path.display()));
+        return Err(format!(
+            "{}: the header row must name every column",
+            path.display()
+        ));
     }
     let mut rows = Vec::new();
     for record in reader.records() {
@@ -92,7 +95,13 @@ pub struct Cursor {
 impl Cursor {
     /// The next row for a user on shard `shard` of `shards`, or `None` when a
     /// unique feeder's share is used up.
-    pub fn next_row(&mut self, feeder: &Feeder, shard: usize, shards: usize, rng: &mut fastrand::Rng) -> Option<usize> {
+    pub fn next_row(
+        &mut self,
+        feeder: &Feeder,
+        shard: usize,
+        shards: usize,
+        rng: &mut fastrand::Rng,
+    ) -> Option<usize> {
         let len = feeder.rows.len();
         let row = match feeder.mode {
             Mode::Unique => Some(shard + self.taken * shards).filter(|&row| row < len),
@@ -144,7 +153,9 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(1);
         let f = feeder(Mode::Cycle, 3);
         let mut cursor = Cursor::default();
-        let rows: Vec<_> = (0..5).map(|_| cursor.next_row(&f, 1, 2, &mut rng).unwrap()).collect();
+        let rows: Vec<_> = (0..5)
+            .map(|_| cursor.next_row(&f, 1, 2, &mut rng).unwrap())
+            .collect();
         assert_eq!(rows, vec![1, 2, 0, 1, 2]);
         let f = feeder(Mode::Random, 3);
         assert!((0..100).all(|_| cursor.next_row(&f, 0, 2, &mut rng).unwrap() < 3));
@@ -162,6 +173,8 @@ mod tests {
         std::fs::write(&path, "username\n").unwrap();
         assert!(load_csv(&path).unwrap_err().contains("no data rows"));
         std::fs::remove_file(&path).unwrap();
-        assert!(load_csv(&path).unwrap_err().contains("cannot read feeder file"));
+        assert!(load_csv(&path)
+            .unwrap_err()
+            .contains("cannot read feeder file"));
     }
 }

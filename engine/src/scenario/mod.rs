@@ -95,7 +95,8 @@ pub struct UserClass {
 impl UserClass {
     /// The task for a draw in `0..total weight`.
     pub fn task_for(&self, draw: u32) -> usize {
-        self.task_weights.partition_point(|&cumulative| cumulative <= draw)
+        self.task_weights
+            .partition_point(|&cumulative| cumulative <= draw)
     }
 
     /// Sum of the task weights.
@@ -169,7 +170,10 @@ impl Plan {
             sequential: false,
             on_start: Vec::new(),
             on_stop: Vec::new(),
-            tasks: vec![Task { name: "request".into(), steps: vec![Step::Request(Box::new(request))] }],
+            tasks: vec![Task {
+                name: "request".into(),
+                steps: vec![Step::Request(Box::new(request))],
+            }],
             task_weights: vec![1],
         };
         Plan {
@@ -222,7 +226,10 @@ pub fn weighted_cycle(weights: &[(usize, u32)]) -> Vec<usize> {
         for (i, &(_, w)) in weights.iter().enumerate() {
             current[i] += i64::from(w);
         }
-        let Some(best) = (0..weights.len()).max_by_key(|&i| (current[i], std::cmp::Reverse(i))) else { break };
+        let Some(best) = (0..weights.len()).max_by_key(|&i| (current[i], std::cmp::Reverse(i)))
+        else {
+            break;
+        };
         current[best] -= i64::from(total);
         cycle.push(weights[best].0);
     }

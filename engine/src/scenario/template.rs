@@ -47,7 +47,10 @@ pub struct RenderCtx<'a> {
 
 impl Template {
     /// Compiles `text`; `resolve` maps a variable name to its slot.
-    pub fn parse(text: &str, resolve: &mut dyn FnMut(&str) -> Option<usize>) -> Result<Template, String> {
+    pub fn parse(
+        text: &str,
+        resolve: &mut dyn FnMut(&str) -> Option<usize>,
+    ) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut literal = Vec::new();
         let mut rest = text;
@@ -59,7 +62,9 @@ impl Template {
                 continue;
             }
             literal.extend_from_slice(rest[..at].as_bytes());
-            let close = rest[at..].find('}').ok_or_else(|| format!("unclosed '${{' in template '{text}'"))?;
+            let close = rest[at..]
+                .find('}')
+                .ok_or_else(|| format!("unclosed '${{' in template '{text}'"))?;
             let inner = rest[at + 2..at + close].trim();
             let part = placeholder(inner, resolve)?;
             match part {
@@ -82,7 +87,11 @@ impl Template {
 
     /// A template with no placeholders.
     pub fn literal(text: &str) -> Template {
-        let parts = if text.is_empty() { vec![] } else { vec![Part::Literal(text.as_bytes().to_vec())] };
+        let parts = if text.is_empty() {
+            vec![]
+        } else {
+            vec![Part::Literal(text.as_bytes().to_vec())]
+        };
         Template { parts }
     }
 
@@ -123,23 +132,35 @@ impl Template {
 
     /// Slots this template reads.
     pub fn slots(&self) -> impl Iterator<Item = usize> + '_ {
-        self.parts.iter().filter_map(|p| if let Part::Var(s) = p { Some(*s) } else { None })
+        self.parts
+            .iter()
+            .filter_map(|p| if let Part::Var(s) = p { Some(*s) } else { None })
     }
 }
 
 /// Compiles the inside of one `${...}`.
-fn placeholder(inner: &str, resolve: &mut dyn FnMut(&str) -> Option<usize>) -> Result<Part, String> {
+fn placeholder(
+    inner: &str,
+    resolve: &mut dyn FnMut(&str) -> Option<usize>,
+) -> Result<Part, String> {
     if let Some(name) = inner.strip_prefix("env.") {
         return std::env::var(name)
             .map(|v| Part::Literal(v.into_bytes()))
             .map_err(|_| format!("environment variable {name} is not set"));
     }
-    if let Some(args) = inner.strip_prefix("random_int(").and_then(|a| a.strip_suffix(')')) {
+    if let Some(args) = inner
+        .strip_prefix("random_int(")
+        .and_then(|a| a.strip_suffix(')'))
+    {
         let bad = || format!("'${{{inner}}}': use random_int(LOW,HIGH) with integers, LOW <= HIGH");
         let (low, high) = args.split_once(',').ok_or_else(bad)?;
         let low: i64 = low.trim().parse().map_err(|_| bad())?;
         let high: i64 = high.trim().parse().map_err(|_| bad())?;
-        return if low <= high { Ok(Part::RandomInt(low, high)) } else { Err(bad()) };
+        return if low <= high {
+            Ok(Part::RandomInt(low, high))
+        } else {
+            Err(bad())
+        };
     }
     match inner {
         "user_id" => Ok(Part::UserId),
@@ -147,8 +168,13 @@ fn placeholder(inner: &str, resolve: &mut dyn FnMut(&str) -> Option<usize>) -> R
         "uuid" => Ok(Part::Uuid),
         "timestamp_ms" => Ok(Part::TimestampMs),
         "" => Err("empty '${}' in template".to_string()),
-        name if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') => {
-            resolve(name).map(Part::Var).ok_or_else(|| format!("undefined variable '{name}'"))
+        name if name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') =>
+        {
+            resolve(name)
+                .map(Part::Var)
+                .ok_or_else(|| format!("undefined variable '{name}'"))
         }
         other => Err(format!("bad placeholder '${{{other}}}'")),
     }
@@ -177,14 +203,22 @@ mod tests {
     use super::*;
 
     fn compile(text: &str) -> Result<Template, String> {
-        Template::parse(text, &mut |name| ["token", "id"].iter().position(|n| *n == name))
+        Template::parse(text, &mut |name| {
+            ["token", "id"].iter().position(|n| *n == name)
+        })
     }
 
     fn render(t: &Template, vars: &[Option<Vec<u8>>]) -> Result<String, usize> {
         let mut rng = fastrand::Rng::with_seed(7);
-        let mut ctx = RenderCtx { vars, user_id: 12, iteration: 3, rng: &mut rng };
+        let mut ctx = RenderCtx {
+            vars,
+            user_id: 12,
+            iteration: 3,
+            rng: &mut rng,
+        };
         let mut out = Vec::new();
-        t.render(&mut ctx, &mut out).map(|_| String::from_utf8(out).unwrap())
+        t.render(&mut ctx, &mut out)
+            .map(|_| String::from_utf8(out).unwrap())
     }
 
     /// Variables and built-ins render in place; literals stay as they are.
@@ -212,10 +246,16 @@ mod tests {
         assert_eq!(uuid.len(), 36);
         assert_eq!(&uuid[14..15], "4");
         for _ in 0..50 {
-            let n: i64 = render(&compile("${random_int(5, 7)}").unwrap(), &[]).unwrap().parse().unwrap();
+            let n: i64 = render(&compile("${random_int(5, 7)}").unwrap(), &[])
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!((5..=7).contains(&n));
         }
-        let ms: u64 = render(&compile("${timestamp_ms}").unwrap(), &[]).unwrap().parse().unwrap();
+        let ms: u64 = render(&compile("${timestamp_ms}").unwrap(), &[])
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(ms > 1_600_000_000_000);
     }
 

@@ -24,12 +24,19 @@ impl Wait {
         if text == "none" || text.is_empty() {
             return Ok(Wait::None);
         }
-        let bad = || format!("invalid wait '{text}' (use constant(S), between(A, B), constant_pacing(S), constant_throughput(N) or none)");
+        let bad = || {
+            format!("invalid wait '{text}' (use constant(S), between(A, B), constant_pacing(S), constant_throughput(N) or none)")
+        };
         let (name, args) = text.split_once('(').ok_or_else(bad)?;
         let args = args.strip_suffix(')').ok_or_else(bad)?;
         let nums: Vec<f64> = args
             .split(',')
-            .map(|a| a.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e7))
+            .map(|a| {
+                a.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e7)
+            })
             .collect::<Option<_>>()
             .ok_or_else(bad)?;
         let secs = Duration::from_secs_f64;
@@ -63,11 +70,28 @@ mod tests {
     fn parse_table() {
         let ms = Duration::from_millis;
         assert_eq!(Wait::parse("constant(1.5)"), Ok(Wait::Constant(ms(1500))));
-        assert_eq!(Wait::parse("between(1, 3)"), Ok(Wait::Between(ms(1000), ms(3000))));
-        assert_eq!(Wait::parse("constant_pacing(0.1)"), Ok(Wait::Pacing(ms(100))));
-        assert_eq!(Wait::parse("constant_throughput(5)"), Ok(Wait::Pacing(ms(200))));
+        assert_eq!(
+            Wait::parse("between(1, 3)"),
+            Ok(Wait::Between(ms(1000), ms(3000)))
+        );
+        assert_eq!(
+            Wait::parse("constant_pacing(0.1)"),
+            Ok(Wait::Pacing(ms(100)))
+        );
+        assert_eq!(
+            Wait::parse("constant_throughput(5)"),
+            Ok(Wait::Pacing(ms(200)))
+        );
         assert_eq!(Wait::parse("none"), Ok(Wait::None));
-        for bad in ["between(3, 1)", "constant(-1)", "constant_pacing(0)", "sometimes(1)", "between(1)", "constant(x)", "constant(1"] {
+        for bad in [
+            "between(3, 1)",
+            "constant(-1)",
+            "constant_pacing(0)",
+            "sometimes(1)",
+            "between(1)",
+            "constant(x)",
+            "constant(1",
+        ] {
             assert!(Wait::parse(bad).is_err(), "{bad}");
         }
     }

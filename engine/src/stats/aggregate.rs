@@ -106,7 +106,9 @@ impl Aggregator {
         if let Some(lag) = &lag {
             let point = &mut self.points[t as usize - 1];
             point.lag_us_p99 = point.lag_us_p99.max(lag.value_at_quantile(0.99));
-            let total = self.sched_lag_us.get_or_insert_with(super::new_latency_histogram);
+            let total = self
+                .sched_lag_us
+                .get_or_insert_with(super::new_latency_histogram);
             add_histogram(total, Some(lag))?;
         }
         for (counts, into) in [
@@ -350,7 +352,11 @@ impl Aggregator {
         point.elapsed_ms = point.elapsed_ms.max(snapshot.elapsed_ms);
         point.dropped = point.dropped.saturating_add(snapshot.dropped);
         point.cpu_us = point.cpu_us.saturating_add(snapshot.cpu_us);
-        let wall_us = if snapshot.wall_us > 0 { snapshot.wall_us } else { 1_000_000 };
+        let wall_us = if snapshot.wall_us > 0 {
+            snapshot.wall_us
+        } else {
+            1_000_000
+        };
         point.busy_max = point.busy_max.max(snapshot.cpu_us as f64 / wall_us as f64);
         let users = &mut self.point_users[index];
         match users
@@ -396,7 +402,10 @@ fn add_to_totals(
 /// Adds decoded bucket counts (if any) into `into`, bucket by bucket: no
 /// histogram is built per snapshot, so merging costs what the buckets in use
 /// cost, not the histogram's whole range.
-fn add_counts(into: &mut Histogram<u64>, source: Option<&stampede_proto::BucketCounts>) -> Result<(), ProtoError> {
+fn add_counts(
+    into: &mut Histogram<u64>,
+    source: Option<&stampede_proto::BucketCounts>,
+) -> Result<(), ProtoError> {
     if let Some(source) = source {
         source.add_to(into);
     }
@@ -517,7 +526,11 @@ mod tests {
         }
         for q in [0.5, 0.95, 1.0] {
             assert_eq!(
-                points[3].latency_us.histogram().unwrap().value_at_quantile(q),
+                points[3]
+                    .latency_us
+                    .histogram()
+                    .unwrap()
+                    .value_at_quantile(q),
                 reference.value_at_quantile(q)
             );
         }

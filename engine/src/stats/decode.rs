@@ -6,7 +6,9 @@
 //! it whole. Merging the decoded parts is `aggregate`'s job.
 
 use hdrhistogram::Histogram;
-use stampede_proto::{BucketCounts, EndpointSnapshot, HistogramBuckets, ProtoError, Snapshot, SNAPSHOT_VERSION};
+use stampede_proto::{
+    BucketCounts, EndpointSnapshot, HistogramBuckets, ProtoError, Snapshot, SNAPSHOT_VERSION,
+};
 
 use super::LATENCY_US_HIGHEST;
 
@@ -93,7 +95,10 @@ fn counts_in_range(buckets: &HistogramBuckets) -> Result<Option<BucketCounts>, P
     let counts = buckets.counts()?;
     if let Some(c) = &counts {
         if c.max() > LATENCY_US_HIGHEST {
-            return Err(ProtoError::Histogram(format!("value {} µs above the {LATENCY_US_HIGHEST} µs bound", c.max())));
+            return Err(ProtoError::Histogram(format!(
+                "value {} µs above the {LATENCY_US_HIGHEST} µs bound",
+                c.max()
+            )));
         }
     }
     Ok(counts)

@@ -28,7 +28,9 @@ mod sources;
 mod summary;
 
 pub use aggregate::{Aggregator, DialTotals};
-pub use compact::{chart_width_s, COARSE_MAX, CompactLatency, LatencyStats, PointLatency, POINT_PERCENTILES};
+pub use compact::{
+    chart_width_s, CompactLatency, LatencyStats, PointLatency, COARSE_MAX, POINT_PERCENTILES,
+};
 pub use current::Rates;
 pub use summary::{
     max_ms, mean_ms, min_ms, percentile_ms, us_to_ms, EndpointTotals, FailureTotal, IntervalPoint,

@@ -84,7 +84,12 @@ impl Recorder {
                 ttfb_us: new_latency_histogram(),
             })
             .collect();
-        Recorder { endpoints, dropped: 0, sched_lag_us: open_loop.then(new_latency_histogram), messages }
+        Recorder {
+            endpoints,
+            dropped: 0,
+            sched_lag_us: open_loop.then(new_latency_histogram),
+            messages,
+        }
     }
 
     /// Records one finished request: `bytes` received, its failure if any,
@@ -101,7 +106,9 @@ impl Recorder {
         service: Duration,
         ttfb: Option<Duration>,
     ) {
-        let Some(record) = self.endpoints.get_mut(endpoint) else { return };
+        let Some(record) = self.endpoints.get_mut(endpoint) else {
+            return;
+        };
         record.requests += 1;
         record.bytes_received += bytes;
         if let Some(failure) = failure {
@@ -206,7 +213,15 @@ mod tests {
     }
 
     fn mark(interval: u32) -> IntervalMark {
-        IntervalMark { source: 1, interval, elapsed_ms: 1000, users: 4, cpu_us: 9, wall_us: 1_000_000, is_final: false }
+        IntervalMark {
+            source: 1,
+            interval,
+            elapsed_ms: 1000,
+            users: 4,
+            cpu_us: 9,
+            wall_us: 1_000_000,
+            is_final: false,
+        }
     }
 
     /// Counts, bytes, failure kinds and latencies land in the snapshot, then reset.
@@ -223,18 +238,35 @@ mod tests {
         recorder.record(0, 10, status(500), ms(6), ms(6), Some(ms(3)));
         recorder.record(0, 0, Some(Failure::ConnectRefused), ms(1), ms(1), None);
         let snapshot = recorder.take_snapshot(mark(1)).unwrap();
-        assert_eq!(snapshot.endpoints.len(), 1, "endpoints without traffic are left out");
+        assert_eq!(
+            snapshot.endpoints.len(),
+            1,
+            "endpoints without traffic are left out"
+        );
         let e = &snapshot.endpoints[0];
         assert_eq!((e.requests, e.bytes_received), (4, 30));
-        let mut failures: Vec<(&str, &str, u64)> =
-            e.failures.iter().map(|f| (f.kind.as_str(), f.message.as_str(), f.count)).collect();
+        let mut failures: Vec<(&str, &str, u64)> = e
+            .failures
+            .iter()
+            .map(|f| (f.kind.as_str(), f.message.as_str(), f.count))
+            .collect();
         failures.sort();
-        assert_eq!(failures, vec![("connect", "connection refused", 1), ("status", "HTTP 500", 2)]);
+        assert_eq!(
+            failures,
+            vec![
+                ("connect", "connection refused", 1),
+                ("status", "HTTP 500", 2)
+            ]
+        );
         let h = e.latency_us.decode().unwrap().unwrap();
         assert_eq!(h.len(), 4);
         assert_eq!(h.max(), h.highest_equivalent(6_000));
         let ttfb = e.ttfb_us.decode().unwrap().unwrap();
-        assert_eq!(ttfb.len(), 3, "a failure without a response has no first byte");
+        assert_eq!(
+            ttfb.len(),
+            3,
+            "a failure without a response has no first byte"
+        );
         assert_eq!(ttfb.max(), ttfb.highest_equivalent(3_000));
         let next = recorder.take_snapshot(mark(2)).unwrap();
         assert!(next.endpoints.is_empty());
@@ -243,8 +275,16 @@ mod tests {
     /// Open loop keeps latency from the intended time apart from service time.
     #[test]
     fn open_loop_keeps_both_times() {
-        let mut recorder = Recorder::new(&[("GET".into(), "/".into())], true, Arc::from(Vec::new()));
-        recorder.record(0, 10, None, Duration::from_millis(250), Duration::from_millis(5), None);
+        let mut recorder =
+            Recorder::new(&[("GET".into(), "/".into())], true, Arc::from(Vec::new()));
+        recorder.record(
+            0,
+            10,
+            None,
+            Duration::from_millis(250),
+            Duration::from_millis(5),
+            None,
+        );
         recorder.record_dropped(3);
         recorder.record_lag(Duration::from_millis(7));
         let snapshot = recorder.take_snapshot(mark(1)).unwrap();

@@ -8,7 +8,6 @@
 //! compacted by `compact` to about 200 bytes), which most runs never read.
 //! The run-wide series and the cumulative totals stay `aggregate`'s.
 
-
 use stampede_proto::ProtoError;
 
 use super::compact::{Compactor, LatencyStats};
@@ -94,4 +93,3 @@ impl EndpointSeries {
         self.by_endpoint.get(index).map_or(&[], Vec::as_slice)
     }
 }
-

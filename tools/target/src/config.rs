@@ -250,13 +250,17 @@ pub fn parse_args<S: AsRef<str>>(
             "--max-rps" => {
                 let value = value_of("--max-rps", inline, &mut rest)?;
                 let limit = crate::limiter::MAX_RPS_LIMIT;
-                config.max_rps = Some(value.parse().ok().filter(|k| (1..=limit).contains(k)).ok_or_else(|| {
-                    ConfigError::BadValue {
-                        name: "--max-rps",
-                        value: value.to_string(),
-                        expected: "a whole number of requests per second from 1 to 100000000",
-                    }
-                })?);
+                config.max_rps = Some(
+                    value
+                        .parse()
+                        .ok()
+                        .filter(|k| (1..=limit).contains(k))
+                        .ok_or_else(|| ConfigError::BadValue {
+                            name: "--max-rps",
+                            value: value.to_string(),
+                            expected: "a whole number of requests per second from 1 to 100000000",
+                        })?,
+                );
             }
             "--tls-self-signed" => {
                 let cert_out = match &config.tls {
@@ -267,10 +271,16 @@ pub fn parse_args<S: AsRef<str>>(
             }
             "--tls-cert-out" => {
                 let value = value_of("--tls-cert-out", inline, &mut rest)?;
-                config.tls = Some(crate::tls::TlsSource::SelfSigned { cert_out: Some(value.into()) });
+                config.tls = Some(crate::tls::TlsSource::SelfSigned {
+                    cert_out: Some(value.into()),
+                });
             }
             "--tls-cert" | "--tls-key" => {
-                let name = if flag == "--tls-cert" { "--tls-cert" } else { "--tls-key" };
+                let name = if flag == "--tls-cert" {
+                    "--tls-cert"
+                } else {
+                    "--tls-key"
+                };
                 let value = std::path::PathBuf::from(value_of(name, inline, &mut rest)?);
                 let (mut cert, mut key) = match config.tls.take() {
                     Some(crate::tls::TlsSource::Files { cert, key }) => (cert, key),

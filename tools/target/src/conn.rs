@@ -52,7 +52,11 @@ pub(crate) async fn serve(stream: TcpStream, shard: LiveGuard) {
 
 /// Serves one connection over any byte stream (TCP, or TLS from `tls`);
 /// `fd` is the socket under it, for the reset route.
-pub(crate) async fn serve_stream<S: AsyncReadRent + AsyncWriteRent>(stream: S, fd: RawFd, shard: LiveGuard) {
+pub(crate) async fn serve_stream<S: AsyncReadRent + AsyncWriteRent>(
+    stream: S,
+    fd: RawFd,
+    shard: LiveGuard,
+) {
     let mut conn = Conn {
         stream,
         fd,

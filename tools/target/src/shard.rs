@@ -136,7 +136,11 @@ async fn accept_loop(spec: ShardSpec, active: IoDriver) {
                 // Registered before the task first runs, so draining cannot miss it.
                 match &spec.tls {
                     None => drop(monoio::spawn(conn::serve(stream, shard.enter()))),
-                    Some(tls) => drop(monoio::spawn(crate::tls::serve(stream, tls.clone(), shard.enter()))),
+                    Some(tls) => drop(monoio::spawn(crate::tls::serve(
+                        stream,
+                        tls.clone(),
+                        shard.enter(),
+                    ))),
                 }
             }
             Err(err) => match err.kind() {

@@ -13,7 +13,9 @@
 use hdrhistogram::Histogram;
 
 use super::chart::{Chart, Series, Unit, XScale};
-use crate::stats::{chart_width_s, percentile_ms, Aggregator, EndpointTotals, IntervalPoint, PointLatency};
+use crate::stats::{
+    chart_width_s, percentile_ms, Aggregator, EndpointTotals, IntervalPoint, PointLatency,
+};
 
 /// Share of wall time a shard may be on CPU before the generator counts as saturated.
 pub const CPU_SATURATED_SHARE: f64 = 0.9;
@@ -106,7 +108,10 @@ fn buckets(agg: &Aggregator) -> (Vec<Bucket>, usize) {
             previous.end = points.len();
         }
     }
-    let buckets = ranges.into_iter().map(|r| bucket(agg, &points[r])).collect();
+    let buckets = ranges
+        .into_iter()
+        .map(|r| bucket(agg, &points[r]))
+        .collect();
     (buckets, per_bucket)
 }
 

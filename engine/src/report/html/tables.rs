@@ -178,10 +178,13 @@ pub fn percentiles_section(agg: &Aggregator) -> String {
 /// Time to first byte per endpoint, and connect and TLS handshake times
 /// over the run; nothing when none was recorded.
 fn timing_tables(agg: &Aggregator) -> String {
-    let head = ["<Method", "<Name", "p50", "p90", "p95", "p99", "p99.9", "Max"];
+    let head = [
+        "<Method", "<Name", "p50", "p90", "p95", "p99", "p99.9", "Max",
+    ];
     let cells_of = |histogram: &hdrhistogram::Histogram<u64>| {
-        let mut cells: Vec<Cell> =
-            [50.0, 90.0, 95.0, 99.0, 99.9].map(|q| num(format_ms(percentile_ms(histogram, q)))).into();
+        let mut cells: Vec<Cell> = [50.0, 90.0, 95.0, 99.0, 99.9]
+            .map(|q| num(format_ms(percentile_ms(histogram, q))))
+            .into();
         cells.push(num(format_ms(max_ms(histogram))));
         cells
     };
@@ -201,23 +204,39 @@ fn timing_tables(agg: &Aggregator) -> String {
         out.push_str(&table(&head, rows, foot));
     }
     let dial = agg.dial_totals();
-    let rows: Vec<Vec<Cell>> = [("TCP connect", &dial.connect_us), ("TLS handshake", &dial.tls_handshake_us)]
-        .into_iter()
-        .filter_map(|(label, h)| {
-            let h = h.as_ref().filter(|h| !h.is_empty())?;
-            let mut cells = vec![text(label), num(format::count(h.len()))];
-            cells.extend(cells_of(h));
-            Some(cells)
-        })
-        .collect();
+    let rows: Vec<Vec<Cell>> = [
+        ("TCP connect", &dial.connect_us),
+        ("TLS handshake", &dial.tls_handshake_us),
+    ]
+    .into_iter()
+    .filter_map(|(label, h)| {
+        let h = h.as_ref().filter(|h| !h.is_empty())?;
+        let mut cells = vec![text(label), num(format::count(h.len()))];
+        cells.extend(cells_of(h));
+        Some(cells)
+    })
+    .collect();
     if !rows.is_empty() {
         out.push_str("<h3>Connection setup (ms), all origins</h3>\n");
-        let head = ["<Phase", "Connections", "p50", "p90", "p95", "p99", "p99.9", "Max"];
+        let head = [
+            "<Phase",
+            "Connections",
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "p99.9",
+            "Max",
+        ];
         out.push_str(&table(&head, rows, None));
     }
     if !dial.addresses.is_empty() {
         out.push_str("<h3>Requests by target address</h3>\n");
-        let rows = dial.addresses.iter().map(|(addr, n)| vec![text(addr), num(format::count(*n))]).collect();
+        let rows = dial
+            .addresses
+            .iter()
+            .map(|(addr, n)| vec![text(addr), num(format::count(*n))])
+            .collect();
         out.push_str(&table(&["<Address", "Requests"], rows, None));
     }
     out
@@ -254,7 +273,9 @@ pub fn failures_section(agg: &Aggregator) -> String {
 /// The workers table of a distributed run.
 pub fn workers_section(workers: &[crate::report::workers::WorkerRow]) -> String {
     let mut out = String::from("<section id=\"workers\">\n<h2>Workers</h2>\n");
-    let head = ["Worker", "<Host", "Cores", "<State", "Users", "req/s", "CPU %", "Requests"];
+    let head = [
+        "Worker", "<Host", "Cores", "<State", "Users", "req/s", "CPU %", "Requests",
+    ];
     let rows = workers
         .iter()
         .map(|w| {
