@@ -18,10 +18,11 @@ use stampede_proto::wire::{read_frame, FeederRows, Hello, Message, Prepare, PROT
 use stampede_proto::Snapshot;
 
 use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
+use super::roster::{rows, Worker};
 use super::{split, unix_ms_now};
 use crate::config::{Load, RunConfig, Settings};
 use crate::control::{RunOutcome, StopReason};
-use crate::report::workers::{self, WorkerRow};
+use crate::report::workers;
 use crate::report::RunInfo;
 use crate::scenario::feeder::Mode;
 use crate::scenario::{Plan, ScenarioDoc};
@@ -159,111 +160,6 @@ enum Event {
         id: u32,
         reason: String,
     },
-}
-
-/// A joined worker.
-struct Worker {
-    hello: Hello,
-    sender: Sender,
-    /// Snapshot sources (shards) seen from it.
-    sources: Vec<u32>,
-    finished: bool,
-    /// Lost rather than done.
-    lost: bool,
-    /// Requests in its snapshots so far.
-    requests: u64,
-    /// Latest (interval, users, cpu_us, wall_us) of each of its shards.
-    latest: BTreeMap<u32, (u32, u32, u64, u64)>,
-    /// Requests per interval, the last few.
-    recent: BTreeMap<u32, u64>,
-}
-
-impl Worker {
-    fn new(hello: Hello, sender: Sender) -> Worker {
-        Worker {
-            hello,
-            sender,
-            sources: Vec::new(),
-            finished: false,
-            lost: false,
-            requests: 0,
-            latest: BTreeMap::new(),
-            recent: BTreeMap::new(),
-        }
-    }
-
-    /// Counts a snapshot into the worker's own figures.
-    fn note(&mut self, snapshot: &Snapshot) {
-        if !self.sources.contains(&snapshot.source) {
-            self.sources.push(snapshot.source);
-        }
-        let requests: u64 = snapshot.endpoints.iter().map(|e| e.requests).sum();
-        self.requests += requests;
-        *self.recent.entry(snapshot.interval).or_default() += requests;
-        while self.recent.len() > 5 {
-            self.recent.pop_first();
-        }
-        let entry = self.latest.entry(snapshot.source).or_insert((0, 0, 0, 0));
-        if snapshot.interval >= entry.0 {
-            *entry = (
-                snapshot.interval,
-                snapshot.users,
-                snapshot.cpu_us,
-                snapshot.wall_us,
-            );
-        }
-    }
-
-    /// The worker's row in the workers table.
-    fn row(&self, id: u32) -> WorkerRow {
-        // The newest interval may still be missing shards: rate over the ones before it.
-        let newest = self.recent.keys().next_back().copied().unwrap_or(0);
-        let complete: Vec<u64> = self
-            .recent
-            .range(newest.saturating_sub(3)..newest)
-            .map(|(_, &n)| n)
-            .collect();
-        let rps = if complete.is_empty() {
-            self.recent.get(&newest).copied().unwrap_or(0) as f64
-        } else {
-            complete.iter().sum::<u64>() as f64 / complete.len() as f64
-        };
-        let shares: Vec<f64> = self
-            .latest
-            .values()
-            .filter(|l| l.3 > 0)
-            .map(|l| 100.0 * l.2 as f64 / l.3 as f64)
-            .collect();
-        WorkerRow {
-            id,
-            host: self.hello.hostname.clone(),
-            cores: self.hello.cores,
-            state: if self.lost {
-                "lost"
-            } else if self.finished {
-                "done"
-            } else {
-                "running"
-            },
-            users: if self.finished {
-                0
-            } else {
-                self.latest.values().map(|l| l.1).sum()
-            },
-            rps: if self.finished { 0.0 } else { rps },
-            cpu_percent: if shares.is_empty() {
-                0.0
-            } else {
-                shares.iter().sum::<f64>() / shares.len() as f64
-            },
-            requests: self.requests,
-        }
-    }
-}
-
-/// The workers table's rows.
-fn rows(workers: &BTreeMap<u32, Worker>) -> Vec<WorkerRow> {
-    workers.iter().map(|(id, w)| w.row(*id)).collect()
 }
 
 /// Settings a worker never takes from the coordinator: reports and output

@@ -5,6 +5,7 @@
 //!   starts everyone together, merges snapshots, survives lost workers.
 //! - [`worker`]: joins, runs its share on its own shards, forwards snapshots.
 //! - [`link`]: framed messages over TCP with heartbeats, on plain threads.
+//! - `roster`: each worker's state and workers-table figures.
 //! - [`split`]: the pure arithmetic of shares and feeder partitions.
 //!
 //! The messages and their framing are `stampede_proto::wire`; the merge is
@@ -12,6 +13,7 @@
 
 pub mod coordinator;
 pub mod link;
+mod roster;
 pub mod split;
 pub mod worker;
 

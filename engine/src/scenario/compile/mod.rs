@@ -7,55 +7,30 @@
 //! extractors and feeders against the validated target.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use toml::Spanned;
 
-use super::check::{Check, Extract, JsonKind, Rule, Source, StatusMatch};
+use super::check::{Rule, Source};
 use super::feeder::{self, Exhausted, Feeder, Mode, Pick};
-use super::model::{CheckSpec, ScenarioFile, StepSpec, UserSpec};
+use super::model::{ScenarioFile, StepSpec, UserSpec};
 use super::template::Template;
 use super::wait::Wait;
 use super::{weighted_cycle, Plan, RequestStep, Step, Task, UserClass};
 use crate::config::{parse_duration, parse_url_with, TargetUrl};
 use crate::http::request::USER_AGENT;
 
+mod checks;
+mod locate;
+
+pub use locate::ScenarioError;
+use locate::{key_at, line_col, locate};
+
 /// Most bytes of a response body kept for checks and extractors.
 pub const BODY_CAPTURE_LIMIT: usize = 1024 * 1024;
 /// Largest sum of weights (users or tasks) a scenario may use.
 const MAX_TOTAL_WEIGHT: u32 = 100_000;
-
-/// A scenario that cannot be used, located in its file.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub struct ScenarioError {
-    /// The scenario file.
-    pub file: PathBuf,
-    /// 1-based line, 0 when unknown.
-    pub line: usize,
-    /// 1-based column, 0 when unknown.
-    pub column: usize,
-    /// The key at fault, e.g. `user[0].task[1].step[0].path`.
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: key '{}': {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.key,
-            self.message
-        )
-    }
-}
 
 /// A parsed scenario file, not yet compiled.
 pub struct ScenarioDoc {
@@ -686,133 +661,6 @@ impl<'a> Compiler<'a> {
         })) as u32
     }
 
-    fn checks(
-        &mut self,
-        check: &Spanned<CheckSpec>,
-        key: &str,
-        method: &str,
-        name: &str,
-    ) -> Result<(Vec<Check>, bool)> {
-        let spec = check.get_ref();
-        let mut rules: Vec<(Rule, String)> = Vec::new();
-        if let Some(status) = &spec.status {
-            let accept = status_match(status.get_ref()).ok_or_else(|| {
-                self.err(
-                    status.span(),
-                    format!("{key}.status"),
-                    "use a code (200), a list ([200, 201]) or a class (\"2xx\")",
-                )
-            })?;
-            rules.push((
-                Rule::Status(accept),
-                format!("status is not {}", status.get_ref()),
-            ));
-        }
-        if let Some(text) = &spec.body_contains {
-            rules.push((
-                Rule::BodyContains(text.get_ref().as_bytes().to_vec()),
-                format!("body does not contain '{}'", text.get_ref()),
-            ));
-        }
-        for (pointer, expected) in &spec.json {
-            let expected = serde_json::to_value(expected)
-                .map_err(|e| self.err(check.span(), format!("{key}.json"), e.to_string()))?;
-            rules.push((
-                Rule::JsonEquals(pointer.clone(), expected.clone()),
-                format!("JSON {pointer} is not {expected}"),
-            ));
-        }
-        for pointer in &spec.json_exists {
-            rules.push((
-                Rule::JsonExists(pointer.clone()),
-                format!("JSON {pointer} is missing"),
-            ));
-        }
-        for (pointer, kind) in &spec.json_type {
-            let parsed = JsonKind::parse(kind.get_ref()).ok_or_else(|| {
-                self.err(
-                    kind.span(),
-                    format!("{key}.json_type"),
-                    "use array, object, string, number, bool or null",
-                )
-            })?;
-            let at = if pointer.is_empty() {
-                "body"
-            } else {
-                pointer.as_str()
-            };
-            rules.push((
-                Rule::JsonType(pointer.clone(), parsed),
-                format!("JSON {at} is not {}", kind.get_ref()),
-            ));
-        }
-        for (header, value) in &spec.header {
-            rules.push((
-                Rule::Header(header.to_ascii_lowercase(), value.clone()),
-                format!("header {header} is not '{value}'"),
-            ));
-        }
-        if let Some(max) = &spec.max_ms {
-            let ms = *max.get_ref();
-            if !(ms.is_finite() && ms > 0.0) {
-                return Err(self.err(max.span(), format!("{key}.max_ms"), "must be above 0"));
-            }
-            rules.push((
-                Rule::MaxTime(Duration::from_secs_f64(ms / 1000.0)),
-                format!("slower than {ms} ms"),
-            ));
-        }
-        let status_checked = spec.status.is_some();
-        let checks = rules
-            .into_iter()
-            .map(|(rule, text)| Check {
-                rule,
-                message: self.message(format!("{method} {name}: {text}")),
-            })
-            .collect();
-        Ok((checks, status_checked))
-    }
-
-    fn extracts(&mut self, spec: &StepSpec, key: &str) -> Result<Vec<Extract>> {
-        let mut out = Vec::new();
-        for (var, from) in &spec.extract {
-            let ekey = format!("{key}.extract.{var}");
-            let (kind, arg) = from.get_ref().split_once(':').ok_or_else(|| {
-                self.err(
-                    from.span(),
-                    &ekey,
-                    "use json:/pointer, header:name, regex:pattern or cookie:name",
-                )
-            })?;
-            let source = match kind {
-                "json" if arg.is_empty() || arg.starts_with('/') => Source::Json(arg.to_string()),
-                "header" if !arg.is_empty() => Source::Header(arg.to_ascii_lowercase()),
-                "cookie" if !arg.is_empty() => Source::Cookie(arg.to_string()),
-                "regex" => Source::Regex(
-                    regex::bytes::Regex::new(arg)
-                        .map_err(|e| self.err(from.span(), &ekey, format!("bad regex: {e}")))?,
-                ),
-                _ => {
-                    return Err(self.err(
-                        from.span(),
-                        &ekey,
-                        "use json:/pointer, header:name, regex:pattern or cookie:name",
-                    ))
-                }
-            };
-            let message = self.message(format!(
-                "extract '{var}': nothing found at {}",
-                from.get_ref()
-            ));
-            out.push(Extract {
-                slot: self.slots[var.as_str()],
-                source,
-                message,
-            });
-        }
-        Ok(out)
-    }
-
     fn thresholds(&mut self) -> Result<()> {
         for (key, value) in &self.doc.file.thresholds {
             let exprs: Vec<String> = match value.get_ref() {
@@ -853,29 +701,6 @@ fn encode_fixed(head: &[u8], body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn status_match(value: &toml::Value) -> Option<StatusMatch> {
-    let code = |v: &toml::Value| {
-        v.as_integer()
-            .filter(|c| (100..600).contains(c))
-            .map(|c| c as u16)
-    };
-    match value {
-        toml::Value::Integer(_) => Some(StatusMatch::Codes(vec![code(value)?])),
-        toml::Value::Array(items) if !items.is_empty() => Some(StatusMatch::Codes(
-            items.iter().map(code).collect::<Option<_>>()?,
-        )),
-        toml::Value::String(s) => {
-            let digit = s
-                .strip_suffix("xx")?
-                .parse::<u16>()
-                .ok()
-                .filter(|d| (1..6).contains(d))?;
-            Some(StatusMatch::Class(digit))
-        }
-        _ => None,
-    }
-}
-
 fn form_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -888,165 +713,5 @@ fn form_encode(text: &str) -> String {
         .collect()
 }
 
-/// 1-based line and column of a byte offset.
-fn line_col(source: &str, offset: usize) -> (usize, usize) {
-    let before = &source[..offset.min(source.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
-}
-
-fn locate(
-    file: &Path,
-    source: &str,
-    span: Range<usize>,
-    key: String,
-    message: String,
-) -> ScenarioError {
-    let (line, column) = if span == (0..0) {
-        (0, 0)
-    } else {
-        line_col(source, span.start)
-    };
-    ScenarioError {
-        file: file.to_path_buf(),
-        line,
-        column,
-        key,
-        message,
-    }
-}
-
-/// The key a parse error is about: named in the message (`unknown field
-/// `x``), or else the key on the error's line.
-fn key_at(source: &str, span: &Range<usize>, message: &str) -> String {
-    if let Some(start) = message.find('`') {
-        if let Some(len) = message[start + 1..].find('`') {
-            return message[start + 1..start + 1 + len].to_string();
-        }
-    }
-    let start = source[..span.start.min(source.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
-    let line = source[start..].lines().next().unwrap_or("");
-    match line.split_once('=') {
-        Some((key, _)) => key.trim().trim_matches('"').to_string(),
-        None => line.trim().trim_matches(['[', ']']).to_string(),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn target() -> TargetUrl {
-        crate::config::parse_url("http://127.0.0.1:8080", None).unwrap()
-    }
-
-    fn compile(text: &str) -> std::result::Result<Plan, ScenarioError> {
-        ScenarioDoc::parse_str(Path::new("s.toml"), text.to_string())?.compile(&target())
-    }
-
-    const TWO_CLASSES: &str = r#"
-host = "http://127.0.0.1:8080"
-users = 7
-[[user]]
-name = "admin"
-count = 1
-[[user.task]]
-[[user.task.step]]
-path = "/admin"
-[[user]]
-name = "reader"
-weight = 3
-cookies = false
-[[user.task]]
-weight = 2
-[[user.task.step]]
-path = "/a"
-[[user.task]]
-[[user.task.step]]
-method = "post"
-path = "/items/${id}"
-name = "/items/[id]"
-json = { n = "${iteration}" }
-extract = { id = "json:/id" }
-[[user]]
-name = "writer"
-[[user.task]]
-[[user.task.step]]
-path = "/w"
-"#;
-
-    /// Classes, weights, endpoints and run settings compile as written.
-    #[test]
-    fn compiles_classes_tasks_and_endpoints() {
-        let doc = ScenarioDoc::parse_str(Path::new("s.toml"), TWO_CLASSES.to_string()).unwrap();
-        let settings: Vec<_> = doc.settings().into_iter().map(|(k, v, _)| (k, v)).collect();
-        assert_eq!(
-            settings,
-            vec![
-                ("host", "http://127.0.0.1:8080".to_string()),
-                ("users", "7".to_string())
-            ]
-        );
-        let plan = doc.compile(&target()).unwrap();
-        let names: Vec<&str> = plan.endpoints.iter().map(|(_, n)| n.as_str()).collect();
-        assert_eq!(names, ["/admin", "/a", "/items/[id]", "/w"]);
-        assert_eq!(plan.endpoints[2].0, "POST");
-        // The fixed-count admin comes first, then readers and writers 3:1.
-        let classes: Vec<usize> = (0..9).map(|u| plan.class_for(u)).collect();
-        assert_eq!(classes[0], 0);
-        assert_eq!(classes[1..].iter().filter(|&&c| c == 1).count(), 6);
-        assert_eq!(classes[1..].iter().filter(|&&c| c == 2).count(), 2);
-        let reader = &plan.classes[1];
-        assert_eq!(reader.task_weights, vec![2, 3]);
-        assert_eq!(
-            (reader.task_for(0), reader.task_for(1), reader.task_for(2)),
-            (0, 0, 1)
-        );
-    }
-
-    /// Static requests without cookies are encoded once; templated ones are not.
-    #[test]
-    fn static_requests_are_pre_encoded() {
-        let plan = compile(TWO_CLASSES).unwrap();
-        let step = |class: usize, task: usize| match &plan.classes[class].tasks[task].steps[0] {
-            Step::Request(r) => r.clone(),
-            Step::Sleep(_) => panic!("expected a request"),
-        };
-        let fixed = step(1, 0).fixed.expect("static and cookie-free");
-        assert!(fixed.starts_with(b"GET /a HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"));
-        assert!(fixed.ends_with(b"\r\n\r\n"));
-        assert!(
-            step(0, 0).fixed.is_none(),
-            "cookies on: the jar may add a header"
-        );
-        let templated = step(1, 1);
-        assert!(templated.fixed.is_none());
-        assert!(templated.capture_body, "a JSON extractor needs the body");
-        assert_eq!(templated.extracts.len(), 1);
-    }
-
-    /// Errors carry file, line, column and key.
-    #[test]
-    fn errors_are_located() {
-        let err = compile("[[user]]\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\ncheck = { status = \"6xx\" }\n").unwrap_err();
-        assert_eq!(
-            (err.line, err.key.as_str()),
-            (5, "user[0].task[0].step[0].check.status")
-        );
-        assert_eq!(err.to_string().lines().count(), 1);
-        let err =
-            compile("[[user]]\nwait = \"soon\"\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\n")
-                .unwrap_err();
-        assert_eq!(
-            (err.line, err.column, err.key.as_str()),
-            (2, 8, "user[0].wait")
-        );
-        let err = compile("users = 3\n").unwrap_err();
-        assert!(err.message.contains("no [[user]]"));
-        let err = compile("[[user]]\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\nextract = { x = \"xpath://a\" }\n").unwrap_err();
-        assert_eq!(err.key, "user[0].task[0].step[0].extract.x");
-    }
-}
+mod tests;

@@ -1,0 +1,325 @@
+//! Settings as text, layered by precedence: command-line flags, then
+//! `STAMPEDE_<KEY>` variables, then a Locust-style config file, then the
+//! scenario's own run settings; each keeps where it came from, so an error
+//! can name the flag, variable or file line. Typing them is `RunConfig`'s job.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A setting's value and where it came from.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    /// The raw text.
+    pub value: String,
+    /// Where it was given, for error messages.
+    pub origin: Origin,
+}
+
+/// Where a setting was given.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// A command-line flag, e.g. `--users`.
+    Flag(&'static str),
+    /// An environment variable.
+    Env(String),
+    /// A line of a config file.
+    File {
+        path: PathBuf,
+        line: usize,
+        key: String,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(flag) => write!(f, "{flag}"),
+            Origin::Env(name) => write!(f, "environment variable {name}"),
+            Origin::File { path, line, key } => {
+                write!(f, "{}, line {line}, key '{key}'", path.display())
+            }
+        }
+    }
+}
+
+/// A setting that could not be used, naming its flag, variable or file line.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    /// Where the bad value was given (or the flag that is missing).
+    pub origin: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    pub(super) fn new(origin: impl fmt::Display, message: impl Into<String>) -> Self {
+        ConfigError {
+            origin: origin.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// How a key is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyUse {
+    /// stampede uses it.
+    Used,
+    /// A known Locust key stampede accepts but does not act on yet.
+    Ignored,
+}
+
+/// Every key accepted in config files and `STAMPEDE_` variables, with its flag.
+const KEYS: &[(&str, &str, KeyUse)] = &[
+    ("scenario", "--scenario", KeyUse::Used),
+    ("host", "--host", KeyUse::Used),
+    ("path", "--path", KeyUse::Used),
+    ("method", "--method", KeyUse::Used),
+    ("header", "--header", KeyUse::Used),
+    ("body", "--body", KeyUse::Used),
+    ("users", "--users", KeyUse::Used),
+    ("spawn-rate", "--spawn-rate", KeyUse::Used),
+    ("run-time", "--run-time", KeyUse::Used),
+    ("iterations", "--iterations", KeyUse::Used),
+    ("rate", "--rate", KeyUse::Used),
+    ("max-in-flight", "--max-in-flight", KeyUse::Used),
+    ("stages", "--stages", KeyUse::Used),
+    ("rate-stages", "--rate-stages", KeyUse::Used),
+    ("step-users", "--step-users", KeyUse::Used),
+    ("step-time", "--step-time", KeyUse::Used),
+    ("calibrate", "--calibrate", KeyUse::Used),
+    ("threads", "--threads", KeyUse::Used),
+    ("io-driver", "--io-driver", KeyUse::Used),
+    ("insecure", "--insecure", KeyUse::Used),
+    ("cacert", "--cacert", KeyUse::Used),
+    ("cert", "--cert", KeyUse::Used),
+    ("key", "--key", KeyUse::Used),
+    ("source-ips", "--source-ips", KeyUse::Used),
+    ("pipeline", "--pipeline", KeyUse::Used),
+    ("resolve", "--resolve", KeyUse::Used),
+    ("dns-ttl", "--dns-ttl", KeyUse::Used),
+    ("max-connecting", "--max-connecting", KeyUse::Used),
+    ("allow-low-fd-limit", "--allow-low-fd-limit", KeyUse::Used),
+    ("timeout", "--timeout", KeyUse::Used),
+    ("stop-timeout", "--stop-timeout", KeyUse::Used),
+    ("json", "--json", KeyUse::Used),
+    ("save-run", "--save-run", KeyUse::Used),
+    ("print-interval", "--print-interval", KeyUse::Used),
+    ("only-summary", "--only-summary", KeyUse::Used),
+    ("quiet", "--quiet", KeyUse::Used),
+    ("abort-on-fail", "--abort-on-fail", KeyUse::Used),
+    ("abort-delay", "--abort-delay", KeyUse::Used),
+    ("headless", "--headless", KeyUse::Used),
+    ("html", "--html", KeyUse::Used),
+    ("csv", "--csv", KeyUse::Used),
+    ("csv-full-history", "--csv-full-history", KeyUse::Used),
+    ("threshold", "--threshold", KeyUse::Used),
+    ("locustfile", "--locustfile", KeyUse::Ignored),
+    ("master", "--master", KeyUse::Used),
+    ("worker", "--worker", KeyUse::Used),
+    ("expect-workers", "--expect-workers", KeyUse::Used),
+    ("master-host", "--master-host", KeyUse::Used),
+    ("master-port", "--master-port", KeyUse::Used),
+    ("master-bind-host", "--master-bind-host", KeyUse::Used),
+    ("master-bind-port", "--master-bind-port", KeyUse::Used),
+    ("web-host", "--web-host", KeyUse::Ignored),
+    ("web-port", "--web-port", KeyUse::Ignored),
+    ("autostart", "--autostart", KeyUse::Ignored),
+    ("autoquit", "--autoquit", KeyUse::Ignored),
+    ("loglevel", "--loglevel", KeyUse::Ignored),
+    ("logfile", "--logfile", KeyUse::Ignored),
+    (
+        "exit-code-on-error",
+        "--exit-code-on-error",
+        KeyUse::Ignored,
+    ),
+    ("tags", "--tags", KeyUse::Ignored),
+];
+
+/// The canonical key for `key`, if it is one stampede knows.
+pub fn known_key(key: &str) -> Option<&'static str> {
+    KEYS.iter().find(|(k, _, _)| *k == key).map(|(k, _, _)| *k)
+}
+
+/// The flag that sets `key`, for messages.
+fn flag_of(key: &str) -> &'static str {
+    KEYS.iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or("--?", |(_, flag, _)| flag)
+}
+
+/// All settings of a run, layered by precedence; the first source to set a key wins.
+#[derive(Debug, Default)]
+pub struct Settings {
+    /// Canonical key (`spawn-rate`) to its setting.
+    values: BTreeMap<&'static str, Setting>,
+    /// Warnings about ignored or unknown keys, shown before the run.
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Adds a command-line flag value (highest precedence; call first).
+    pub fn flag(&mut self, key: &'static str, value: impl Into<String>) {
+        let setting = Setting {
+            value: value.into(),
+            origin: Origin::Flag(flag_of(key)),
+        };
+        self.values.entry(key).or_insert(setting);
+    }
+
+    /// Adds every `STAMPEDE_<KEY>` variable from `vars` not already set by a flag.
+    pub fn env(&mut self, vars: impl IntoIterator<Item = (String, String)>) {
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix("STAMPEDE_") else {
+                continue;
+            };
+            let key = rest.to_ascii_lowercase().replace('_', "-");
+            match KEYS.iter().find(|(k, _, _)| *k == key) {
+                Some((key, _, use_)) => {
+                    self.note_ignored(key, *use_, &name);
+                    let setting = Setting {
+                        value,
+                        origin: Origin::Env(name),
+                    };
+                    self.values.entry(key).or_insert(setting);
+                }
+                None => self
+                    .warnings
+                    .push(format!("ignoring unknown environment variable {name}")),
+            }
+        }
+    }
+
+    /// Adds run settings a scenario file sets, (key, value, line), not already set.
+    pub fn scenario(&mut self, path: &Path, entries: Vec<(&'static str, String, usize)>) {
+        for (key, value, line) in entries {
+            let origin = Origin::File {
+                path: path.to_path_buf(),
+                line,
+                key: key.replace('-', "_"),
+            };
+            self.values.entry(key).or_insert(Setting { value, origin });
+        }
+    }
+
+    /// Adds the keys of a Locust-style config file not already set.
+    pub fn file(&mut self, path: &Path, text: &str) {
+        for (index, raw) in text.lines().enumerate() {
+            let line = strip_comment(raw).trim();
+            if line.is_empty() || line.starts_with('[') {
+                continue;
+            }
+            let origin_line = index + 1;
+            let Some((key, value)) = line.split_once('=') else {
+                self.warnings.push(format!(
+                    "{}, line {origin_line}: ignoring a line without '='",
+                    path.display()
+                ));
+                continue;
+            };
+            let key = key.trim().to_ascii_lowercase().replace('_', "-");
+            let value = value.trim().trim_matches('"').to_string();
+            match KEYS.iter().find(|(k, _, _)| *k == key) {
+                Some((known, _, use_)) => {
+                    self.note_ignored(
+                        known,
+                        *use_,
+                        &format!("{}, line {origin_line}", path.display()),
+                    );
+                    let origin = Origin::File {
+                        path: path.to_path_buf(),
+                        line: origin_line,
+                        key,
+                    };
+                    self.values
+                        .entry(known)
+                        .or_insert(Setting { value, origin });
+                }
+                None => self.warnings.push(format!(
+                    "{}, line {origin_line}: ignoring unknown key '{key}'",
+                    path.display()
+                )),
+            }
+        }
+    }
+
+    fn note_ignored(&mut self, key: &str, use_: KeyUse, place: &str) {
+        if use_ == KeyUse::Ignored {
+            self.warnings.push(format!(
+                "{place}: '{key}' is not supported by this version, ignored"
+            ));
+        }
+    }
+
+    /// Every setting as (key, text), after precedence.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        self.values
+            .iter()
+            .map(|(k, s)| (*k, s.value.clone()))
+            .collect()
+    }
+
+    /// The setting for `key`, if any source gave it.
+    pub fn get(&self, key: &str) -> Option<&Setting> {
+        self.values.get(key)
+    }
+
+    /// Parses `key` with `parse`, naming the origin on error.
+    pub(super) fn parsed<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(s) => parse(&s.value)
+                .map(Some)
+                .map_err(|m| ConfigError::new(&s.origin, m)),
+        }
+    }
+
+    /// The origin of `key` for messages, or its flag when unset.
+    pub(super) fn origin(&self, key: &str) -> String {
+        self.get(key)
+            .map_or_else(|| flag_of(key).to_string(), |s| s.origin.to_string())
+    }
+}
+
+/// Removes a `#` comment (also one after a value).
+fn strip_comment(line: &str) -> &str {
+    line.split_once('#').map_or(line, |(before, _)| before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RunConfig;
+
+    /// Flags beat env, env beats the file; unknown keys warn; bad values name the line.
+    #[test]
+    fn precedence_and_file_errors() {
+        let mut s = Settings::default();
+        s.flag("users", "7");
+        s.env(vec![
+            ("STAMPEDE_USERS".to_string(), "8".to_string()),
+            ("STAMPEDE_RUN_TIME".to_string(), "3s".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ]);
+        let conf = "# Locust master.conf\nhost = http://127.0.0.1:1\nusers = 9\nrun-time = 9s  # comment\nweb-port = 8089\nfoo = bar\nspawn-rate = x\n";
+        s.file(Path::new("master.conf"), conf);
+        assert_eq!(s.get("users").unwrap().value, "7");
+        assert_eq!(s.get("run-time").unwrap().value, "3s");
+        assert!(s.warnings.iter().any(|w| w.contains("unknown key 'foo'")));
+        assert!(s
+            .warnings
+            .iter()
+            .any(|w| w.contains("'web-port' is not supported")));
+        let err = RunConfig::from_settings(&s, 2).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "master.conf, line 7, key 'spawn-rate': invalid rate 'x'"
+        );
+    }
+}
