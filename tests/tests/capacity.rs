@@ -389,3 +389,51 @@ fn issue_7_scenario_stages() {
     assert_eq!(run.total("requests"), 200);
     assert_eq!(target.stats().0, 200);
 }
+
+/// A shard pinned to its own core, driving a fast target (on the other core)
+/// as hard as it can, is reported as CPU-bound; on both drivers.
+#[test]
+fn issue_7_cpu_bound_shard_is_reported() {
+    let _serial = serial();
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("SKIPPED: needs two cores (the target takes core 0, the shard core 1)");
+        return;
+    }
+    // stampede-target pins its one thread to core 0; taskset gives stampede core 1.
+    let target = TargetProcess::start();
+    for driver in stampede_tests::drivers() {
+        let json = stampede_tests::temp_file("cpu-bound.json", "");
+        let output = std::process::Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(stampede_tests::bin("stampede"))
+            .args([
+                "run",
+                "--host",
+                &target.url(),
+                "-u",
+                "50",
+                "--threads",
+                "1",
+                "-t",
+                "3s",
+                "--quiet",
+            ])
+            .args(["--io-driver", driver, "--json", json.to_str().unwrap()])
+            .output()
+            .expect("run stampede under taskset");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let generator = &summary["generator"];
+        assert_eq!(generator["saturated"], true, "{driver}: {generator}");
+        assert!(
+            generator["saturation"]["busy_max"].as_f64().unwrap() > 0.9,
+            "{driver}: {generator}"
+        );
+        assert!(String::from_utf8_lossy(&output.stderr).contains("generator-bound"));
+    }
+}
