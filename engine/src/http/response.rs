@@ -5,6 +5,8 @@
 //! connection owns the buffer and the reading; this module owns the rules of
 //! RFC 9112 section 6.3 for where a body ends.
 
+use std::mem::MaybeUninit;
+
 use super::failure::Failure;
 
 /// Most headers any response may carry; the configured limit can only be lower.
@@ -54,10 +56,17 @@ pub fn parse_head(
     max_headers: usize,
     request_was_head: bool,
 ) -> Result<HeadParse, Failure> {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
+    // Uninitialised storage: zeroing 128 headers (4 KiB) per response cost
+    // more than parsing a short head does.
+    let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
     let headers = &mut storage[..max_headers.min(MAX_HEADERS_CAP)];
-    let mut response = httparse::Response::new(headers);
-    let head_len = match response.parse(buf) {
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        headers,
+    );
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(HeadParse::Partial),
         Err(httparse::Error::TooManyHeaders) => return Err(Failure::TooManyHeaders),
