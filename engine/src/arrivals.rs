@@ -160,16 +160,10 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
 /// `on_start` before its first iteration and keeps its variables between them.
 async fn worker(shard: Rc<Shard>, slot: Rc<Slot>, idle: IdleSlots, number: u64) {
     let plan = shard.plan.clone();
-    let user_id = plan.user_base + number * shard.shards as u64 + shard.index as u64;
-    let class_index = plan.class_for(user_id);
-    let class = &plan.classes[class_index];
-    let env = StepEnv {
-        client: &shard.client,
-        recorder: &shard.recorder,
-        stopping: &shard.stopping,
-    };
-    let mut user = VirtualUser::new(plan.clone(), class_index, user_id);
-    let per_iteration = user::picks_per_iteration(&plan, class_index);
+    let mut user = VirtualUser::on_shard(&shard, number);
+    let class = &plan.classes[user.class];
+    let env = StepEnv::of(&shard);
+    let per_iteration = user::picks_per_iteration(&plan, user.class);
     let mut started = false;
     while let Some(intended) = slot.next().await {
         let mut usable = true;

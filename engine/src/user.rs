@@ -39,6 +39,17 @@ pub struct StepEnv<'a> {
     pub stopping: &'a Cell<bool>,
 }
 
+impl<'a> StepEnv<'a> {
+    /// The environment of a shard's users.
+    pub fn of(shard: &'a Shard) -> Self {
+        StepEnv {
+            client: &shard.client,
+            recorder: &shard.recorder,
+            stopping: &shard.stopping,
+        }
+    }
+}
+
 /// One virtual user's state.
 pub struct VirtualUser {
     /// The plan, shared read-only.
@@ -88,6 +99,16 @@ impl VirtualUser {
             },
             next_task: 0,
         }
+    }
+
+    /// The shard's user numbered `local` (closed-loop user or open-loop
+    /// worker): its global number interleaves shards and follows the
+    /// process's `user_base`, and picks its class.
+    pub fn on_shard(shard: &Shard, local: u64) -> Self {
+        let plan = shard.plan.clone();
+        let user_id = plan.user_base + local * shard.shards as u64 + shard.index as u64;
+        let class = plan.class_for(user_id);
+        VirtualUser::new(plan, class, user_id)
     }
 
     /// Turns cookie handling on (setup uses it without a class).
@@ -287,16 +308,10 @@ pub async fn run(shard: Rc<Shard>, local: u64) {
     }
     shard.users_running.set(shard.users_running.get() + 1);
     let plan = shard.plan.clone();
-    let user_id = plan.user_base + local * shard.shards as u64 + shard.index as u64;
-    let class_index = plan.class_for(user_id);
-    let class = &plan.classes[class_index];
-    let env = StepEnv {
-        client: &shard.client,
-        recorder: &shard.recorder,
-        stopping: &shard.stopping,
-    };
-    let mut user = VirtualUser::new(plan.clone(), class_index, user_id);
-    let per_iteration = picks_per_iteration(&plan, class_index);
+    let mut user = VirtualUser::on_shard(&shard, local);
+    let class = &plan.classes[user.class];
+    let env = StepEnv::of(&shard);
+    let per_iteration = picks_per_iteration(&plan, user.class);
     if !shard.stopping.get() && (per_iteration || feed(&shard, &mut user)) {
         user.run_steps(&class.on_start, &env, None).await;
         let mut since_yield = 0;
