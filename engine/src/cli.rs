@@ -173,12 +173,16 @@ pub struct RunArgs {
     /// Measure the target's service time first (default 5s) and warn when the rate needs more connections than configured.
     #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "5s")]
     pub calibrate: Option<String>,
-    /// Shards (pinned threads); default: one per core.
+    /// Shards (pinned threads); default: one per core (per process with --processes).
     #[arg(long)]
     pub threads: Option<String>,
     /// I/O driver: auto, uring or epoll.
     #[arg(long)]
     pub io_driver: Option<String>,
+    /// Run as N worker processes on this machine under one coordinator (each
+    /// has its own open-file limit); one merged report, as a single run.
+    #[arg(long, value_name = "N")]
+    pub processes: Option<String>,
     /// HTTPS: skip certificate verification (testing only: anyone can impersonate the target).
     #[arg(long)]
     pub insecure: bool,
@@ -278,6 +282,7 @@ impl RunArgs {
             ("calibrate", &self.calibrate),
             ("threads", &self.threads),
             ("io-driver", &self.io_driver),
+            ("processes", &self.processes),
             ("source-ips", &self.source_ips),
             ("pipeline", &self.pipeline),
             ("dns-ttl", &self.dns_ttl),

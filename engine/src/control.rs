@@ -95,6 +95,7 @@ pub enum RunError {
     #[error(
         "open-file limit {limit} is below the {needed} this run needs (users + reserve), and it could not be raised \
          (hard limit {hard}); raise it (ulimit -Hn {needed} as root, or LimitNOFILE= in systemd), \
+         spread the users over --processes {processes} (each process has its own limit), \
          run fewer users, or pass --allow-low-fd-limit to run anyway and count connect errors"
     )]
     FdLimit {
@@ -104,6 +105,8 @@ pub enum RunError {
         hard: u64,
         /// Descriptors the run needs.
         needed: u64,
+        /// Processes (`--processes`) whose limits together hold the run.
+        processes: u64,
     },
 }
 
@@ -135,6 +138,13 @@ pub fn install_stop_signals() -> std::io::Result<Arc<AtomicBool>> {
         signal_hook::flag::register(signal, flag.clone())?;
     }
     Ok(flag)
+}
+
+/// How many processes of `limit` descriptors each hold `connections`
+/// (each keeps a reserve for itself), at least two: `--processes` advice.
+fn processes_needed(connections: u64, limit: u64) -> u64 {
+    let per_process = limit.saturating_sub(2 * FD_RESERVE).max(1);
+    connections.div_ceil(per_process).max(2)
 }
 
 /// A started shard as the control actor sees it.
@@ -191,6 +201,7 @@ pub fn run_live(
             limit: fd_limit,
             hard: fd_hard,
             needed,
+            processes: processes_needed(config.max_connections(), fd_hard.max(fd_limit)),
         });
     }
     if fd_limit < needed {
@@ -481,4 +492,19 @@ fn start_shards(
 fn unix_ms_now() -> u64 {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     since_epoch.map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `--processes` advice: enough processes of the limit for the connections.
+    #[test]
+    fn processes_needed_fit_the_limit() {
+        assert_eq!(processes_needed(50_000, 20_000), 3);
+        assert_eq!(processes_needed(19_900, 20_000), 2);
+        assert_eq!(processes_needed(1_000, 1_024), 2);
+        assert_eq!(processes_needed(5_000_000, 1_048_576), 5);
+        assert_eq!(processes_needed(10, 0), 10);
+    }
 }

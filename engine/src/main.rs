@@ -4,8 +4,10 @@ mod capacity_cmd;
 mod cli;
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
@@ -14,6 +16,7 @@ use stampede_engine::control::{self, RunOutcome, StopReason};
 use stampede_engine::coord::coordinator::{
     self, CoordinatorHooks, CoordinatorOptions, OnWorkerLoss,
 };
+use stampede_engine::coord::local::{self, LocalSpec, LocalWorkers};
 use stampede_engine::coord::worker::{self, WorkerOptions};
 use stampede_engine::report::thresholds::Threshold;
 use stampede_engine::report::{banner as console, compare, csv, html, json, runfile, thresholds};
@@ -91,7 +94,21 @@ fn run_main(args: &RunArgs, coordinator: Option<&CoordinatorArgs>) -> ExitCode {
         };
         return worker_main(&args);
     }
-    let mode = if coordinator.is_some() || setting_is_true(&settings, "master") {
+    let coordinating = coordinator.is_some() || setting_is_true(&settings, "master");
+    let local = match local_spec(&settings, coordinating) {
+        Ok(local) => local,
+        Err(message) => return usage_error(&message),
+    };
+    let mode = if let Some(spec) = &local {
+        // Workers of this machine only: loopback, a fresh secret, stop if one dies.
+        Some(CoordinatorOptions {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            expect_workers: spec.processes,
+            token: Some(spec.token.clone()),
+            wait_timeout: Duration::from_secs(60),
+            on_loss: OnWorkerLoss::Continue,
+        })
+    } else if coordinating {
         match coordinator_options(coordinator, &settings) {
             Ok(options) => Some(options),
             Err(message) => return usage_error(&message),
@@ -99,7 +116,46 @@ fn run_main(args: &RunArgs, coordinator: Option<&CoordinatorArgs>) -> ExitCode {
     } else {
         None
     };
-    run_settings(&settings, scenario.as_ref(), mode.as_ref())
+    run_settings(&settings, scenario.as_ref(), mode.as_ref(), local.as_ref())
+}
+
+/// `--processes N`: how to start the local worker processes, or `None` for
+/// an ordinary run.
+fn local_spec(settings: &Settings, coordinating: bool) -> Result<Option<LocalSpec>, String> {
+    let Some(setting) = settings.get("processes") else {
+        return Ok(None);
+    };
+    let processes = match setting.value.trim().parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => n,
+        _ => {
+            return Err(format!(
+                "{}: '{}' is not a process count from 1 to 1024",
+                setting.origin, setting.value
+            ))
+        }
+    };
+    if coordinating {
+        return Err(format!(
+            "{}: a coordinator waits for workers started elsewhere; use --processes with `stampede run`",
+            setting.origin
+        ));
+    }
+    let threads = match settings.get("threads") {
+        Some(s) => s
+            .value
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{}: '{}' is not a number of shards", s.origin, s.value))?,
+        None => LocalSpec::default_threads(available_cores(), processes),
+    };
+    Ok(Some(LocalSpec {
+        processes,
+        threads,
+        io_driver: settings
+            .get("io-driver")
+            .map(|s| s.value.trim().to_string()),
+        token: local::random_token(),
+    }))
 }
 
 fn setting_is_true(settings: &Settings, key: &str) -> bool {
@@ -244,7 +300,7 @@ fn demo_main(args: DemoArgs) -> ExitCode {
     if let Some(driver) = args.io_driver {
         settings.flag("io-driver", driver);
     }
-    let code = run_settings(&settings, None, None);
+    let code = run_settings(&settings, None, None, None);
     println!(
         "demo: the target counted {} requests on {} connections (it shares this process's CPU)",
         target.requests(),
@@ -257,6 +313,7 @@ fn run_settings(
     settings: &Settings,
     scenario: Option<&ScenarioDoc>,
     coordinator: Option<&CoordinatorOptions>,
+    local: Option<&LocalSpec>,
 ) -> ExitCode {
     let config = match RunConfig::from_settings(settings, available_cores()) {
         Ok(config) => config,
@@ -350,7 +407,16 @@ fn run_settings(
         .map_err(|e| e.to_string()),
         Some(options) => {
             let mut hooks = CoordinatorHooks::default();
-            coordinator::run(
+            let workers = Arc::new(Mutex::new(None::<LocalWorkers>));
+            if let Some(spec) = local.cloned() {
+                let slot = workers.clone();
+                hooks.on_listening = Some(Box::new(move |addr| {
+                    let started = LocalWorkers::start(&spec, addr)?;
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(started);
+                    Ok(())
+                }));
+            }
+            let outcome = coordinator::run(
                 &config,
                 settings,
                 scenario,
@@ -360,7 +426,21 @@ fn run_settings(
                 &stop,
                 &mut progress,
             )
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+            let started = workers.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(mut started) = started {
+                // Stopped workers exit by themselves; after a failed start, at once.
+                if outcome.is_err() {
+                    started.kill();
+                }
+                let killed = started.finish();
+                if killed > 0 {
+                    eprintln!(
+                        "warning: {killed} local worker process(es) did not exit and were killed"
+                    );
+                }
+            }
+            outcome
         }
     };
     let outcome = match outcome {

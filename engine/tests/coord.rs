@@ -57,6 +57,7 @@ fn custom_messages_round_trip() {
     let mut hooks = CoordinatorHooks {
         handlers: BTreeMap::from([("pong".to_string(), pong)]),
         on_start: Some(Box::new(|links| links.broadcast("ping", b"hello"))),
+        ..CoordinatorHooks::default()
     };
     let options = CoordinatorOptions {
         bind: bind.parse().unwrap(),

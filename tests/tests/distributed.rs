@@ -549,3 +549,81 @@ fn worker_loss_can_rebalance_the_load() {
     // 2 + 2 users at first; the survivor then runs all 4, opening 2 more connections.
     assert_eq!(target.stats().1, 6, "{output}");
 }
+
+/// The worker processes `stampede run --processes N` started, read from /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc tasks");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// `--processes 2`: one command starts two local workers; `-n` stays exact
+/// over them and the target counts it; the workers are gone afterwards.
+/// Ctrl-C on the command stops the workers and still writes the reports,
+/// with the target's count.
+#[test]
+fn processes_flag_runs_local_workers_exactly_and_stops_on_ctrl_c() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let url = target.url();
+    let common = ["run", "--host", &url, "--processes", "2", "--threads", "1"];
+    let exact = [&common[..], &["-u", "6", "-n", "3000"]].concat();
+    let run = stampede_tests::stampede(&exact, Duration::from_secs(60));
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(
+        (run.total("requests"), run.total("failures")),
+        (3000, 0),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        target.stats(),
+        (3000, 6),
+        "the target counted every request"
+    );
+    assert_eq!(
+        run.summary()["generator"]["io_driver"],
+        "distributed (2 workers)"
+    );
+
+    let long = [&common[..], &["-u", "4", "-t", "60s"]].concat();
+    let started = Instant::now();
+    let (child, json) = stampede_tests::spawn_stampede(&long);
+    let pid = child.id();
+    let mut workers = Vec::new();
+    while workers.len() < 2 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+        workers = children_of(pid);
+    }
+    assert_eq!(workers.len(), 2, "two worker processes: {workers:?}");
+    std::thread::sleep(Duration::from_millis(2500));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let signalled = Instant::now();
+    let run = stampede_tests::wait_stampede(child, json, started, Duration::from_secs(40));
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        signalled.elapsed() < Duration::from_secs(15),
+        "stop took {:?}",
+        signalled.elapsed()
+    );
+    let before = 3000;
+    assert!(run.total("requests") > 0, "{}", run.stdout);
+    assert_eq!(
+        target.stats().0 - before,
+        run.total("requests"),
+        "graceful: every request sent is counted"
+    );
+    for worker in workers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{worker}")).exists(),
+            "worker {worker} still exists"
+        );
+    }
+}

@@ -181,6 +181,7 @@ fn too_low_fd_limit_refuses_to_start() {
         "open-file limit",
         "5000",
         "ulimit -Hn",
+        "--processes ",
         "--allow-low-fd-limit",
     ] {
         assert!(

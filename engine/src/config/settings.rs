@@ -92,6 +92,7 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("calibrate", "--calibrate", KeyUse::Used),
     ("threads", "--threads", KeyUse::Used),
     ("io-driver", "--io-driver", KeyUse::Used),
+    ("processes", "--processes", KeyUse::Used),
     ("insecure", "--insecure", KeyUse::Used),
     ("cacert", "--cacert", KeyUse::Used),
     ("cert", "--cert", KeyUse::Used),

@@ -112,6 +112,9 @@ fn custom(kind: &str, data: &[u8]) -> Message {
 /// A handler for custom messages of one kind from workers: (links, worker id, data).
 pub type CoordinatorHandler = Box<dyn FnMut(&WorkerLinks, u32, &[u8]) + Send>;
 
+/// Called with the coordinator's address once it listens.
+pub type ListeningHook = Box<dyn FnMut(SocketAddr) -> Result<(), String> + Send>;
+
 /// Extension points of a coordinator run.
 #[derive(Default)]
 pub struct CoordinatorHooks {
@@ -119,6 +122,9 @@ pub struct CoordinatorHooks {
     pub handlers: BTreeMap<String, CoordinatorHandler>,
     /// Called once all workers have started.
     pub on_start: Option<Box<dyn FnMut(&WorkerLinks) + Send>>,
+    /// Called once the coordinator listens, with its address (`--processes`
+    /// starts its local workers here); an error ends the run before it starts.
+    pub on_listening: Option<ListeningHook>,
 }
 
 /// Errors that keep a distributed run from happening.
@@ -143,6 +149,9 @@ pub enum CoordError {
     /// Stopped before the run started.
     #[error("stopped before the run started")]
     Stopped,
+    /// The local worker processes could not be started.
+    #[error("{0}")]
+    Workers(String),
 }
 
 /// What the connection threads tell the coordinator.
@@ -188,6 +197,7 @@ const LOCAL_KEYS: &[&str] = &[
     "master-bind-host",
     "master-bind-port",
     "locustfile",
+    "processes",
 ];
 
 /// Extra time past run time plus stop timeout before stragglers are given up.
@@ -217,6 +227,9 @@ pub fn run(
     let (events_tx, events) = flume::unbounded();
     let started = Arc::new(AtomicBool::new(false));
     spawn_acceptor(listener, options.token.clone(), started.clone(), events_tx);
+    if let Some(on_listening) = hooks.on_listening.as_mut() {
+        on_listening(local).map_err(CoordError::Workers)?;
+    }
 
     let mut workers = wait_for_workers(&events, options, stop)?;
     started.store(true, Ordering::SeqCst);

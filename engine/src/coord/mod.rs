@@ -4,6 +4,7 @@
 //! - [`coordinator`]: listens, authenticates workers, splits the run,
 //!   starts everyone together, merges snapshots, survives lost workers.
 //! - [`worker`]: joins, runs its share on its own shards, forwards snapshots.
+//! - [`local`]: `--processes`, workers started on this machine by the coordinator.
 //! - [`link`]: framed messages over TCP with heartbeats, on plain threads.
 //! - `roster`: each worker's state and workers-table figures.
 //! - [`split`]: the pure arithmetic of shares and feeder partitions.
@@ -13,6 +14,7 @@
 
 pub mod coordinator;
 pub mod link;
+pub mod local;
 mod roster;
 pub mod split;
 pub mod worker;
