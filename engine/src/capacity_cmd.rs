@@ -42,6 +42,12 @@ pub fn main(args: &CapacityArgs) -> ExitCode {
         },
         None => None,
     };
+    if let Some(processes) = settings.get("processes") {
+        return usage(&format!(
+            "{}: capacity searches run in one process; --processes is for `stampede run`",
+            processes.origin
+        ));
+    }
     // Each step sets its own load; an open-loop search starts from an open-loop config.
     if search.mode == Mode::Rate && settings.get("rate").is_none() {
         settings.flag("rate", search.start.to_string());

@@ -627,3 +627,35 @@ fn processes_flag_runs_local_workers_exactly_and_stops_on_ctrl_c() {
         );
     }
 }
+
+/// `--processes` with a bad count, with a coordinator, or with a capacity
+/// search is one clear line and exit 2, before anything starts.
+#[test]
+fn processes_flag_bad_uses_are_refused() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["run", "--processes", "0"],
+            "--processes: '0' is not a process count",
+        ),
+        (
+            &["run", "--processes", "many"],
+            "--processes: 'many' is not a process count",
+        ),
+        (
+            &["coordinator", "--expect-workers", "1", "--processes", "2"],
+            "--processes: a coordinator waits for workers started elsewhere",
+        ),
+        (
+            &["capacity", "--slo", "p95<1s", "--processes", "2"],
+            "--processes: capacity searches run in one process",
+        ),
+    ];
+    for (args, expected) in cases {
+        let all = [args, &["--host", "http://127.0.0.1:9"]].concat();
+        let run = stampede_tests::stampede(&all, Duration::from_secs(20));
+        let stderr = run.stderr.trim_end();
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
