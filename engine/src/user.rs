@@ -210,7 +210,11 @@ impl VirtualUser {
                 &mut self.capture,
             )
             .await;
-        let done_at = Instant::now();
+        // A response ends when the read that brought its last byte returned.
+        let done_at = match &outcome {
+            Ok(exchange) => exchange.done_at,
+            Err(_) => Instant::now(),
+        };
         let service = done_at.saturating_duration_since(sent_at);
         let started_at = intended.unwrap_or(sent_at);
         let latency = done_at.saturating_duration_since(started_at);

@@ -1,5 +1,6 @@
 //! The request path allocates nothing once warm: a run of 20 000 requests
-//! makes no more allocations than a run of 2 000, counted by a global allocator.
+//! makes no more allocations than a run of 2 000, counted by a global allocator,
+//! one request at a time and pipelined (`--pipeline 16`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,14 +34,16 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Allocations made by a closed-loop run of `requests` requests.
-fn allocations_for(url: &str, driver: &str, requests: u64) -> u64 {
+/// Allocations made by a closed-loop run of `requests` requests, `pipeline`
+/// in flight per connection.
+fn allocations_for(url: &str, driver: &str, pipeline: u32, requests: u64) -> u64 {
     let mut settings = Settings::default();
     settings.flag("host", url);
     settings.flag("users", "10");
     settings.flag("threads", "1");
     settings.flag("io-driver", driver);
     settings.flag("iterations", requests.to_string());
+    settings.flag("pipeline", pipeline.to_string());
     let config = RunConfig::from_settings(&settings, 1).unwrap();
     let plan = Plan::single_request(&config);
     let stop = AtomicBool::new(false);
@@ -61,14 +64,17 @@ fn no_allocation_per_request_once_warm() {
         drivers.push("uring");
     }
     for driver in drivers {
-        // Warm up once so lazily initialised statics do not count.
-        allocations_for(&url, driver, 1_000);
-        let small = allocations_for(&url, driver, 2_000);
-        let large = allocations_for(&url, driver, 20_000);
-        let extra = large.saturating_sub(small);
-        assert!(
-            extra < 180,
-            "{driver}: 18 000 more requests made {extra} more allocations ({small} vs {large})"
-        );
+        for pipeline in [1, 16] {
+            // Warm up once so lazily initialised statics do not count.
+            allocations_for(&url, driver, pipeline, 1_000);
+            let small = allocations_for(&url, driver, pipeline, 2_000);
+            let large = allocations_for(&url, driver, pipeline, 20_000);
+            let extra = large.saturating_sub(small);
+            assert!(
+                extra < 180,
+                "{driver}, pipeline {pipeline}: 18 000 more requests made {extra} more \
+                 allocations ({small} vs {large})"
+            );
+        }
     }
 }

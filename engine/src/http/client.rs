@@ -17,6 +17,7 @@ use super::dial::{ConnectSlots, DialStats};
 use super::dns;
 use super::failure::Failure;
 use super::pool::ConnPool;
+use super::response::HeadCache;
 use super::stream::{BufferPool, Connector, Origin};
 
 /// One shard's client.
@@ -27,6 +28,8 @@ pub struct Client {
     connector: Connector,
     /// Read and write buffers lent to connections while they exchange.
     buffers: BufferPool,
+    /// The last response head parsed, to skip parsing identical ones.
+    heads: HeadCache,
     /// Idle keep-alive connections.
     pool: RefCell<ConnPool>,
     /// Response size limits.
@@ -69,6 +72,7 @@ impl Client {
             origins,
             connector,
             buffers,
+            heads: HeadCache::default(),
             pool,
             limits,
             connect_timeout,
@@ -111,8 +115,10 @@ impl Client {
 
     /// Sends `copies` copies of `request` on one connection at once
     /// (HTTP/1.1 pipelining) and reads the responses in order, calling
-    /// `on_response` with each outcome and when it completed. Returns how
-    /// many requests got a response. When the server closes mid-pipeline,
+    /// `on_response` with each outcome and when it completed: for a
+    /// response, when the read that brought its last byte returned
+    /// (`Exchange::done_at`; no clock read per response); for a failure,
+    /// when it was noticed. When the server closes mid-pipeline,
     /// the unanswered rest is sent again on a fresh connection as long as
     /// each attempt makes progress; what still has no response is reported
     /// as failures through `on_response`, so nothing is lost silently.
@@ -134,7 +140,8 @@ impl Client {
                 None => match self.dial(origin).await {
                     Ok(conn) => conn,
                     Err(failure) => {
-                        (0..left).for_each(|_| on_response(Err(failure), Instant::now()));
+                        let now = Instant::now();
+                        (0..left).for_each(|_| on_response(Err(failure), now));
                         return;
                     }
                 },
@@ -152,13 +159,19 @@ impl Client {
                 }
                 while answered < left {
                     match conn
-                        .read_response(request_is_head, &self.limits, capture, &self.buffers)
+                        .read_response(
+                            request_is_head,
+                            &self.limits,
+                            capture,
+                            &self.buffers,
+                            &self.heads,
+                        )
                         .await
                     {
                         Ok(exchange) => {
                             answered += 1;
                             keep_alive = exchange.keep_alive;
-                            on_response(Ok(exchange), Instant::now());
+                            on_response(Ok(exchange), exchange.done_at);
                             if !keep_alive {
                                 break;
                             }
@@ -192,7 +205,8 @@ impl Client {
             let progress = answered > 0 || (reused && !fresh_tried);
             fresh_tried |= !reused;
             if !(retry && progress) {
-                (0..left).for_each(|_| on_response(Err(failure), Instant::now()));
+                let now = Instant::now();
+                (0..left).for_each(|_| on_response(Err(failure), now));
                 return;
             }
         }
@@ -240,6 +254,7 @@ impl Client {
             &self.limits,
             capture,
             &self.buffers,
+            &self.heads,
         );
         let exchange = match monoio::time::timeout(timeout, exchange).await {
             Ok(result) => result?,

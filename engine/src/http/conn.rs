@@ -19,7 +19,7 @@ use monoio::buf::IoBufMut;
 use super::chunked::ChunkedDecoder;
 use super::dial::DialTiming;
 use super::failure::Failure;
-use super::response::{parse_head, BodyFraming, HeadParse};
+use super::response::{BodyFraming, HeadCache, HeadParse};
 use super::stream::{BufferPool, Connector, Origin, Stream};
 
 /// Size limits that protect the generator from hostile responses.
@@ -52,9 +52,14 @@ pub struct Exchange {
     pub bytes_received: u64,
     /// Whether the connection can carry another request.
     pub keep_alive: bool,
-    /// When the response's first byte was seen (time to first byte); for a
-    /// pipelined response already buffered, when its parsing began.
+    /// When the read that brought the response's first byte returned (time
+    /// to first byte). A pipelined response that was already buffered behind
+    /// the previous one arrived with that read, so it shares its time.
     pub first_byte_at: Instant,
+    /// When the read that brought the response's last byte returned (time
+    /// to last byte); the same clock read as `first_byte_at` when the whole
+    /// response came in one read.
+    pub done_at: Instant,
 }
 
 /// What of a response the caller keeps for checks and extractors. With
@@ -104,6 +109,12 @@ pub struct Conn {
     read_buf: Vec<u8>,
     /// Start of unconsumed bytes in `read_buf`.
     start: usize,
+    /// When the last read that returned bytes completed: the arrival time of
+    /// every unconsumed byte, since a read happens only once all buffered
+    /// bytes belong to an incomplete response. One clock read per read
+    /// syscall serves as first-byte and done time for every response
+    /// completed from it (`--pipeline` completes many per read).
+    filled_at: Instant,
     /// Exchanges started on this connection, to tell fresh from reused.
     exchanges: u64,
     /// The target address it is connected to, for per-address counts.
@@ -123,6 +134,7 @@ impl Conn {
             stream,
             read_buf: Vec::new(),
             start: 0,
+            filled_at: Instant::now(),
             exchanges: 0,
             peer: addr,
         };
@@ -150,10 +162,11 @@ impl Conn {
         limits: &Limits,
         capture: &mut Capture,
         buffers: &BufferPool,
+        heads: &HeadCache,
     ) -> Result<Exchange, Failure> {
         self.write_copies(request, 1, buffers).await?;
         let exchange = self
-            .read_response(request_is_head, limits, capture, buffers)
+            .read_response(request_is_head, limits, capture, buffers, heads)
             .await;
         self.release(buffers);
         exchange
@@ -186,20 +199,22 @@ impl Conn {
         }
     }
 
-    /// Reads the next response, in order, after its request was written.
+    /// Reads the next response, in order, after its request was written;
+    /// `heads` is the shard's cache of the last head parsed.
     pub async fn read_response(
         &mut self,
         request_is_head: bool,
         limits: &Limits,
         capture: &mut Capture,
         buffers: &BufferPool,
+        heads: &HeadCache,
     ) -> Result<Exchange, Failure> {
         capture.clear();
         if self.read_buf.capacity() == 0 {
             self.read_buf = buffers.take_read(limits.read_buffer_bytes.max(limits.max_head_bytes));
             self.start = 0;
         }
-        let (head, first_byte_at) = self.read_head(request_is_head, limits).await?;
+        let (head, first_byte_at) = self.read_head(request_is_head, limits, heads).await?;
         if capture.want_head {
             capture
                 .head
@@ -221,22 +236,24 @@ impl Conn {
             bytes_received: head.head_len as u64 + body_bytes,
             keep_alive: head.keep_alive,
             first_byte_at,
+            done_at: self.filled_at,
         })
     }
 
     /// Reads until a final (non-1xx) response head is complete; also says
-    /// when its first byte (or an interim response's) was seen: one clock
-    /// read per response.
+    /// when the read that brought its first byte (or an interim response's)
+    /// returned.
     async fn read_head(
         &mut self,
         request_is_head: bool,
         limits: &Limits,
+        heads: &HeadCache,
     ) -> Result<(super::response::Head, Instant), Failure> {
         let mut received_any = self.start < self.read_buf.len();
-        let mut first_byte_at = received_any.then(Instant::now);
+        let mut first_byte_at = received_any.then_some(self.filled_at);
         loop {
             let pending = &self.read_buf[self.start..];
-            match parse_head(pending, limits.max_headers, request_is_head)? {
+            match heads.parse(pending, limits.max_headers, request_is_head)? {
                 HeadParse::Complete(head)
                     if (100..200).contains(&head.status) && head.status != 101 =>
                 {
@@ -244,7 +261,7 @@ impl Conn {
                     self.start += head.head_len;
                 }
                 HeadParse::Complete(head) => {
-                    return Ok((head, first_byte_at.unwrap_or_else(Instant::now)))
+                    return Ok((head, first_byte_at.unwrap_or(self.filled_at)))
                 }
                 HeadParse::Partial if pending.len() >= limits.max_head_bytes => {
                     return Err(Failure::HeadTooLarge)
@@ -258,9 +275,7 @@ impl Conn {
                         });
                     }
                     received_any = true;
-                    if first_byte_at.is_none() {
-                        first_byte_at = Some(Instant::now());
-                    }
+                    first_byte_at.get_or_insert(self.filled_at);
                 }
             }
         }
@@ -325,7 +340,8 @@ impl Conn {
         }
     }
 
-    /// Reads more bytes after the unconsumed ones; 0 means the peer closed.
+    /// Reads more bytes after the unconsumed ones and notes when they came
+    /// (`filled_at`); 0 means the peer closed.
     async fn fill(&mut self) -> Result<usize, Failure> {
         let mut buf = std::mem::take(&mut self.read_buf);
         if self.start > 0 {
@@ -340,6 +356,9 @@ impl Conn {
         }
         let (result, slice) = self.stream.read(buf.slice_mut(len..cap)).await;
         self.read_buf = slice.into_inner();
+        if matches!(result, Ok(n) if n > 0) {
+            self.filled_at = Instant::now();
+        }
         result
     }
 }

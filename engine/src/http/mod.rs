@@ -24,5 +24,5 @@ pub use conn::{Capture, Conn, Exchange, Limits};
 pub use failure::Failure;
 pub use pool::ConnPool;
 pub use request::{encode_request, RequestSpec};
-pub use response::{parse_head, BodyFraming, Head, HeadParse};
+pub use response::{parse_head, BodyFraming, Head, HeadCache, HeadParse};
 pub use stream::{Connector, Origin};

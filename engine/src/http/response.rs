@@ -5,6 +5,7 @@
 //! connection owns the buffer and the reading; this module owns the rules of
 //! RFC 9112 section 6.3 for where a body ends.
 
+use std::cell::{Cell, RefCell};
 use std::mem::MaybeUninit;
 
 use super::failure::Failure;
@@ -45,6 +46,60 @@ pub enum HeadParse {
     Complete(Head),
     /// More bytes are needed.
     Partial,
+}
+
+/// Heads longer than this are parsed every time, never cached.
+const HEAD_CACHE_BYTES_MAX: usize = 1024;
+
+/// The last response head a shard parsed, and what it parsed to.
+///
+/// A load test gets the same head again and again (nginx's changes only in
+/// `Date`, once a second), and a head byte-identical to the last one parses
+/// the same: parsing a complete head reads exactly its `head_len` bytes, no
+/// more, so comparing those bytes (a `memcmp`) replaces parsing them. The
+/// outcome also depends on the header limit and on whether the request was
+/// HEAD; both are part of the key. Only complete heads are cached; partial
+/// and broken ones are parsed every time.
+#[derive(Default)]
+pub struct HeadCache {
+    /// The last cached head's bytes; its one allocation is made on first use.
+    bytes: RefCell<Vec<u8>>,
+    /// What those bytes parsed to, with the header limit and the
+    /// request-was-HEAD flag they were parsed under.
+    parsed: Cell<Option<(Head, usize, bool)>>,
+}
+
+impl HeadCache {
+    /// [`parse_head`], answered from the cache when `buf` starts with the
+    /// last cached head.
+    pub fn parse(
+        &self,
+        buf: &[u8],
+        max_headers: usize,
+        request_was_head: bool,
+    ) -> Result<HeadParse, Failure> {
+        let mut bytes = self.bytes.borrow_mut();
+        if let Some((head, max, was_head)) = self.parsed.get() {
+            if max == max_headers
+                && was_head == request_was_head
+                && buf.get(..bytes.len()) == Some(&bytes[..])
+            {
+                return Ok(HeadParse::Complete(head));
+            }
+        }
+        let parsed = parse_head(buf, max_headers, request_was_head)?;
+        if let HeadParse::Complete(head) = parsed {
+            if head.head_len <= HEAD_CACHE_BYTES_MAX {
+                if bytes.capacity() == 0 {
+                    bytes.reserve_exact(HEAD_CACHE_BYTES_MAX);
+                }
+                bytes.clear();
+                bytes.extend_from_slice(&buf[..head.head_len]);
+                self.parsed.set(Some((head, max_headers, request_was_head)));
+            }
+        }
+        Ok(parsed)
+    }
 }
 
 /// Parses a response head at the start of `buf`.
@@ -269,5 +324,41 @@ mod tests {
             parse_head(text.as_bytes(), 5, false),
             Err(Failure::TooManyHeaders)
         );
+    }
+
+    /// The head cache answers exactly what parsing would: for the same
+    /// bytes (followed by anything), and never for other bytes, a prefix of
+    /// the cached head, another header limit or a HEAD request.
+    #[test]
+    fn head_cache_answers_as_parsing_would() {
+        let cache = HeadCache::default();
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+        let inputs: Vec<(String, usize, bool)> = vec![
+            (format!("{ok}ok"), 64, false),
+            (format!("{ok}okHTTP/1.1 200"), 64, false),
+            (ok.to_string(), 64, true),
+            (format!("{ok}ok"), 1, false),
+            (format!("{ok}ok"), 0, false),
+            (ok[..20].to_string(), 64, false),
+            (ok.replace("200 OK", "500 OK") + "ok", 64, false),
+            (ok.replace("Length: 2", "Length: 3") + "abc", 64, false),
+            (format!("{ok}ok"), 64, false),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n".to_string(),
+                64,
+                false,
+            ),
+            (format!("{ok}ok"), 64, false),
+        ];
+        for (text, max_headers, was_head) in &inputs {
+            // Twice each: a miss then (when complete) a hit.
+            for _ in 0..2 {
+                assert_eq!(
+                    cache.parse(text.as_bytes(), *max_headers, *was_head),
+                    parse_head(text.as_bytes(), *max_headers, *was_head),
+                    "{text:?} max_headers {max_headers} head {was_head}"
+                );
+            }
+        }
     }
 }

@@ -106,23 +106,43 @@ impl Recorder {
         service: Duration,
         ttfb: Option<Duration>,
     ) {
+        self.record_n(endpoint, 1, bytes, failure, latency, service, ttfb);
+    }
+
+    /// Records `count` finished requests with the same outcome and times
+    /// (`bytes` is their total): one histogram update for all of them.
+    /// Pipelined responses completed by one read share their times.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn record_n(
+        &mut self,
+        endpoint: usize,
+        count: u64,
+        bytes: u64,
+        failure: Option<Failure>,
+        latency: Duration,
+        service: Duration,
+        ttfb: Option<Duration>,
+    ) {
         let Some(record) = self.endpoints.get_mut(endpoint) else {
             return;
         };
-        record.requests += 1;
+        record.requests += count;
         record.bytes_received += bytes;
         if let Some(failure) = failure {
             match record.failures.iter_mut().find(|(f, _)| *f == failure) {
-                Some((_, count)) => *count += 1,
-                None => record.failures.push((failure, 1)),
+                Some((_, n)) => *n += count,
+                None => record.failures.push((failure, count)),
             }
         }
-        record.latency_us.saturating_record(micros(latency));
+        record
+            .latency_us
+            .saturating_record_n(micros(latency), count);
         if let Some(ttfb) = ttfb {
-            record.ttfb_us.saturating_record(micros(ttfb));
+            record.ttfb_us.saturating_record_n(micros(ttfb), count);
         }
         if let Some(service_us) = record.service_us.as_mut() {
-            service_us.saturating_record(micros(service));
+            service_us.saturating_record_n(micros(service), count);
         }
     }
 
