@@ -7,7 +7,8 @@
 #
 # Usage: bench/https_pipeline.sh
 # Env:   REPEATS=3 DURATION=10 CONNECTIONS=50 DEPTH=16 GEN_CPU=0 SERVER_CPU=1
-#        STAMPEDE_BIN=path SKIP_BUILD=1
+#        CASES="https pipeline" STAMPEDE_BIN=path SKIP_BUILD=1
+# wrk and stampede take turns run by run (a, b, a, b, ...), as in compare.sh.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,6 +17,7 @@ REPEATS=${REPEATS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-50}
 DEPTH=${DEPTH:-16}
+CASES=${CASES:-"https pipeline"}
 GEN_CPU=${GEN_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
@@ -89,29 +91,44 @@ measure() {
     python3 -c 'import sys; r=int(sys.argv[2])-int(sys.argv[1])-1; c=float(sys.argv[3]); print(f"{r} {c:.2f} {r/c:.0f}")' "$before" "$after" "$cpu"
 }
 
-declare -A RESULTS
-run_case() {
-    local name=$1; shift
-    local figures=()
+declare -A RESULTS CMD FIGURES
+# Runs two cases in turns (a, b, a, b, ...) so host noise lands on both alike,
+# as compare.sh does; RESULTS gets each one's median (min-max).
+run_pair() {
+    local name i requests cpu per
     for i in $(seq "$REPEATS"); do
-        read -r requests cpu per < <(measure "$@")
-        echo "$name run $i: $requests requests, $cpu CPU s, $per req/CPU-s" >&2
-        figures+=("$per")
-        sleep 1
+        for name in "$1" "$2"; do
+            # shellcheck disable=SC2086 # the command is a word list on purpose
+            read -r requests cpu per < <(measure ${CMD[$name]})
+            echo "$name run $i: $requests requests, $cpu CPU s, $per req/CPU-s" >&2
+            FIGURES[$name]+="$per "
+            sleep 1
+        done
     done
-    RESULTS[$name]=$(printf '%s\n' "${figures[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)] " (" a[1] "-" a[NR] ")"}')
+    for name in "$1" "$2"; do
+        RESULTS[$name]=$(printf '%s\n' ${FIGURES[$name]} | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)] " (" a[1] "-" a[NR] ")"}')
+    done
 }
 
 S="$STAMPEDE_BIN run --threads 1 -u $CONNECTIONS -t ${DURATION}s --only-summary"
-run_case "wrk https" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "https://127.0.0.1:$TLS_PORT/"
-run_case "stampede https" $S --host "https://127.0.0.1:$TLS_PORT/" --cacert "$TMP/cert.pem"
-run_case "wrk pipeline $DEPTH" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$TMP/pipeline.lua" "http://127.0.0.1:$PORT/"
-run_case "stampede pipeline $DEPTH" $S --host "http://127.0.0.1:$PORT/" --pipeline "$DEPTH"
+CMD["wrk https"]="wrk -t1 -c$CONNECTIONS -d${DURATION}s https://127.0.0.1:$TLS_PORT/"
+CMD["stampede https"]="$S --host https://127.0.0.1:$TLS_PORT/ --cacert $TMP/cert.pem"
+CMD["wrk pipeline $DEPTH"]="wrk -t1 -c$CONNECTIONS -d${DURATION}s -s $TMP/pipeline.lua http://127.0.0.1:$PORT/"
+CMD["stampede pipeline $DEPTH"]="$S --host http://127.0.0.1:$PORT/ --pipeline $DEPTH"
+NAMES=()
+for case in $CASES; do
+    case $case in
+        https) run_pair "wrk https" "stampede https"; NAMES+=("wrk https" "stampede https") ;;
+        pipeline) run_pair "wrk pipeline $DEPTH" "stampede pipeline $DEPTH"; NAMES+=("wrk pipeline $DEPTH" "stampede pipeline $DEPTH") ;;
+        *) echo "unknown case '$case' in CASES (https, pipeline)" >&2; exit 2 ;;
+    esac
+done
 
-echo "# requests per generator CPU-second, median (min-max) of $REPEATS, ${DURATION}s, $CONNECTIONS connections"
-for name in "wrk https" "stampede https" "wrk pipeline $DEPTH" "stampede pipeline $DEPTH"; do
+echo "# requests per generator CPU-second, median (min-max) of $REPEATS, ${DURATION}s, $CONNECTIONS connections, tools in turns"
+for name in "${NAMES[@]}"; do
     printf '%-24s %s\n' "$name" "${RESULTS[$name]}"
 done
 ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}x")' "${RESULTS[$1]%% *}" "${RESULTS[$2]%% *}"; }
-echo "stampede/wrk https: $(ratio "stampede https" "wrk https")"
-echo "stampede/wrk pipeline $DEPTH: $(ratio "stampede pipeline $DEPTH" "wrk pipeline $DEPTH")"
+[[ -n ${RESULTS["wrk https"]:-} ]] && echo "stampede/wrk https: $(ratio "stampede https" "wrk https")"
+[[ -n ${RESULTS["wrk pipeline $DEPTH"]:-} ]] && echo "stampede/wrk pipeline $DEPTH: $(ratio "stampede pipeline $DEPTH" "wrk pipeline $DEPTH")"
+exit 0
