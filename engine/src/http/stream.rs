@@ -5,7 +5,8 @@
 //! address (spreading connections over local addresses, since one address
 //! has only ~28k ephemeral ports), connects, and runs the TLS handshake for
 //! `https` origins. [`BufferPool`] lends read and write buffers to connections
-//! only while they exchange, so an idle keep-alive connection holds no buffer.
+//! only while they exchange, so an idle keep-alive connection holds no buffer
+//! (`tls_stream` lends its record buffers the same way).
 //! Timeouts and retries are the client's job.
 
 use std::cell::{Cell, RefCell};
@@ -18,13 +19,12 @@ use std::time::Instant;
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use monoio_rustls::{ClientTlsStream, TlsConnector};
 use rustls::pki_types::ServerName;
 
 use super::dial::DialTiming;
 use super::dns::HostAddrs;
 use super::failure::Failure;
-use super::tls;
+use super::tls_stream::TlsStream;
 
 /// Buffers a shard keeps for reuse; beyond this, returned buffers are freed.
 const POOLED_BUFFERS_MAX: usize = 4096;
@@ -101,8 +101,9 @@ impl Origin {
 pub enum Stream {
     /// Plain TCP.
     Plain(TcpStream),
-    /// TLS; boxed because the session is large and connections move around.
-    Tls(Box<ClientTlsStream<TcpStream>>),
+    /// TLS (see `tls_stream`); boxed because the session is large and
+    /// connections move around.
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -114,31 +115,27 @@ impl Stream {
                 let (result, buf) = tcp.read(buf).await;
                 (result.map_err(|e| Failure::from_io_error(&e)), buf)
             }
-            Stream::Tls(tls) => {
-                let (result, buf) = tls.read(buf).await;
-                let result = match result {
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
-                    other => other.map_err(|e| tls::failure_of(&e)),
-                };
-                (result, buf)
-            }
+            Stream::Tls(tls) => tls.read(buf).await,
         }
     }
 
     /// Writes all of `buf`.
     pub async fn write_all<T: IoBuf>(&mut self, buf: T) -> (Result<usize, Failure>, T) {
-        let (result, buf) = match self {
-            Stream::Plain(tcp) => tcp.write_all(buf).await,
+        match self {
+            Stream::Plain(tcp) => {
+                let (result, buf) = tcp.write_all(buf).await;
+                (result.map_err(|e| Failure::from_io_error(&e)), buf)
+            }
             Stream::Tls(tls) => tls.write_all(buf).await,
-        };
-        (result.map_err(|e| Failure::from_io_error(&e)), buf)
+        }
     }
 }
 
 /// Dials connections for one shard.
 pub struct Connector {
-    /// The TLS client, shared by all shards (its session cache included).
-    tls: Option<TlsConnector>,
+    /// The TLS client configuration, shared by all shards (its session
+    /// cache included).
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// Local addresses to connect from, used in turn; empty lets the kernel pick.
     source_ips: Arc<[IpAddr]>,
     /// Index of the next source address.
@@ -161,7 +158,7 @@ impl Connector {
         first_source: usize,
     ) -> Self {
         Connector {
-            tls: tls.map(TlsConnector::from),
+            tls,
             source_ips,
             next_source: Cell::new(first_source),
             pipeline: 1,
@@ -201,13 +198,11 @@ impl Connector {
         let _ = tcp.set_nodelay(true);
         match (&origin.tls_name, &self.tls) {
             (None, _) => Ok((Stream::Plain(tcp), timing)),
-            (Some(name), Some(connector)) => match connector.connect(name.clone(), tcp).await {
-                Ok(tls) => {
-                    timing.tls = Some(connected.elapsed());
-                    Ok((Stream::Tls(Box::new(tls)), timing))
-                }
-                Err(e) => Err(tls::failure_of(&io::Error::from(e))),
-            },
+            (Some(name), Some(config)) => {
+                let tls = TlsStream::connect(tcp, config.clone(), name.clone()).await?;
+                timing.tls = Some(connected.elapsed());
+                Ok((Stream::Tls(Box::new(tls)), timing))
+            }
             (Some(_), None) => Err(Failure::TlsHandshake),
         }
     }

@@ -1,15 +1,14 @@
 //! TLS for `https://` origins: the run's one rustls client configuration and
-//! the mapping of handshake errors to counted failures.
+//! the mapping of rustls errors to counted failures.
 //!
 //! The configuration is built once at start (roots, `--cacert`, `--insecure`,
 //! a client certificate) and shared read-only by every shard; rustls keeps its
 //! session-ticket cache inside it, so a reconnect resumes instead of paying a
-//! full handshake. Wrapping a socket is `stream`'s job; this module never
+//! full handshake. Wrapping a socket is `tls_stream`'s job; this module never
 //! touches one. The crypto provider is rustls's `ring` (it builds with a plain
 //! C compiler, no cmake), offering TLS 1.3 and 1.2 with ALPN `http/1.1`.
 
 use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -113,18 +112,9 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
         .map_err(|_| format!("'{host}' is not a valid TLS server name"))
 }
 
-/// Maps an error from the handshake (or a TLS read) to its failure.
-pub fn failure_of(error: &io::Error) -> Failure {
-    let Some(tls) = error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    else {
-        return match error.kind() {
-            io::ErrorKind::UnexpectedEof => Failure::TlsHandshake,
-            _ => Failure::from_io_error(error),
-        };
-    };
-    match tls {
+/// Maps a rustls error from the handshake (or a TLS read) to its failure.
+pub fn failure_of(error: &rustls::Error) -> Failure {
+    match error {
         rustls::Error::InvalidCertificate(cert) => match cert {
             CertificateError::UnknownIssuer | CertificateError::BadSignature => {
                 Failure::TlsUntrusted
@@ -192,21 +182,16 @@ mod tests {
     /// Certificate errors map to the fixed TLS failures the reports promise.
     #[test]
     fn certificate_errors_map_to_tls_failures() {
-        let wrap = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
-        let untrusted = wrap(rustls::Error::InvalidCertificate(
-            CertificateError::UnknownIssuer,
-        ));
+        let untrusted = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
         assert_eq!(failure_of(&untrusted), Failure::TlsUntrusted);
-        let name = wrap(rustls::Error::InvalidCertificate(
-            CertificateError::NotValidForName,
-        ));
+        let name = rustls::Error::InvalidCertificate(CertificateError::NotValidForName);
         assert_eq!(failure_of(&name), Failure::TlsNameMismatch);
-        let expired = wrap(rustls::Error::InvalidCertificate(CertificateError::Expired));
+        let expired = rustls::Error::InvalidCertificate(CertificateError::Expired);
         assert_eq!(failure_of(&expired), Failure::TlsExpired);
-        assert_eq!(
-            failure_of(&io::Error::from(io::ErrorKind::ConnectionReset)),
-            Failure::Reset
-        );
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        assert_eq!(failure_of(&alert), Failure::TlsAlert);
+        let garbage = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        assert_eq!(failure_of(&garbage), Failure::TlsHandshake);
         assert_eq!(
             Failure::TlsUntrusted.message(&[]),
             "certificate not trusted"
