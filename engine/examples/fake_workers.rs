@@ -82,6 +82,7 @@ fn snapshot(source: u32, interval: u32, endpoints: usize, seed: u64) -> Snapshot
         is_final: false,
         endpoints,
         wall_us: 1_000_000,
+        wait_us: 0,
         sched_lag_us: HistogramBuckets::default(),
         connect_us: HistogramBuckets::default(),
         tls_handshake_us: HistogramBuckets::default(),

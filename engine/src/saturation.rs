@@ -2,7 +2,9 @@
 //!
 //! A load generator that runs out of CPU, or falls behind its open-loop
 //! schedule, reports the limit of the generator as if it were the target's.
-//! Each shard measures its busy time (thread CPU time over wall time) and, in
+//! Each shard measures its busy time (thread CPU time plus the time it was
+//! ready to run but waited for a CPU, over wall time: a shard starved by other
+//! work on its core is as much the limit as one using all of it) and, in
 //! open loop, how late each arrival was dispatched; the aggregator keeps the
 //! worst shard of every interval. This module judges those numbers: a run is
 //! generator-bound when a shard stays above [`BUSY_LIMIT`], when the schedule

@@ -188,6 +188,8 @@ pub struct Shard {
     next_interval: Cell<u32>,
     /// Thread CPU time at the last snapshot.
     last_cpu_us: Cell<u64>,
+    /// The thread's run-queue wait at the last snapshot (see `sys::thread_wait_us`).
+    last_wait_us: Cell<u64>,
 }
 
 impl Shard {
@@ -230,6 +232,7 @@ impl Shard {
     /// Closes the current interval into a snapshot.
     fn snapshot(&self, is_final: bool) -> Option<Snapshot> {
         let cpu_us = sys::thread_cpu_us();
+        let wait_us = sys::thread_wait_us();
         let now = Instant::now();
         let wall_us = now
             .saturating_duration_since(self.last_snapshot_at.replace(now))
@@ -241,6 +244,7 @@ impl Shard {
             users: self.users_running.get() + self.in_flight.get(),
             cpu_us: cpu_us.saturating_sub(self.last_cpu_us.replace(cpu_us)),
             wall_us,
+            wait_us: wait_us.saturating_sub(self.last_wait_us.replace(wait_us)),
             is_final,
         };
         self.next_interval.set(mark.interval + 1);
@@ -306,6 +310,7 @@ async fn run(
         }),
         next_interval: Cell::new(1),
         last_cpu_us: Cell::new(sys::thread_cpu_us()),
+        last_wait_us: Cell::new(sys::thread_wait_us()),
     });
     monoio::spawn(tick(shard.clone(), events.clone()));
     if let ShardLoad::Open {

@@ -92,6 +92,17 @@ pub fn thread_cpu_us() -> u64 {
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
 }
 
+/// Time the calling thread has spent ready to run but waiting for a CPU
+/// (the kernel's run-queue delay, `/proc/thread-self/schedstat`), in
+/// microseconds; 0 where the kernel does not keep it. Read once a second
+/// per shard, never per request.
+pub fn thread_wait_us() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |ns| ns / 1_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +116,13 @@ mod tests {
     }
 
     /// Thread CPU time advances while the thread works.
+    #[test]
+    fn thread_wait_is_read_and_monotonic() {
+        let before = thread_wait_us();
+        std::thread::yield_now();
+        assert!(thread_wait_us() >= before);
+    }
+
     #[test]
     fn thread_cpu_advances() {
         let before = thread_cpu_us();

@@ -73,6 +73,7 @@ fn growth_per_s(warm: u32, last: u32, keep_exact: bool) -> f64 {
             users: 10,
             cpu_us: 100_000,
             wall_us: 1_000_000,
+            wait_us: 0,
             is_final: false,
         };
         let snapshot = recorder.take_snapshot(mark).unwrap();

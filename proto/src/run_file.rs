@@ -240,6 +240,7 @@ mod tests {
             cpu_us: 1_000,
             is_final: false,
             wall_us: 1_000_000,
+            wait_us: 0,
             sched_lag_us: HistogramBuckets::default(),
             endpoints: vec![EndpointSnapshot {
                 method: "GET".into(),

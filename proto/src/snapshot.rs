@@ -5,7 +5,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 pub use crate::buckets::HistogramBuckets;
 
 /// Version of the [`Snapshot`] wire shape; bumped on any change to it.
-pub const SNAPSHOT_VERSION: u16 = 3;
+pub const SNAPSHOT_VERSION: u16 = 4;
 
 /// Errors met while encoding or decoding wire types.
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +43,12 @@ pub struct Snapshot {
     /// Per-endpoint deltas for the interval; endpoints with no traffic are absent.
     pub endpoints: Vec<EndpointSnapshot>,
     /// Wall time the interval covered, in microseconds, so `cpu_us / wall_us`
-    /// is the source's busy fraction (the final interval is usually shorter).
+    /// is the source's CPU share (the final interval is usually shorter).
     pub wall_us: u64,
+    /// Time the source's thread was ready to run but waited for a CPU (the
+    /// kernel's run-queue delay), in microseconds: `(cpu_us + wait_us) / wall_us`
+    /// is how busy it was, counting the CPU it wanted and did not get.
+    pub wait_us: u64,
     /// Open loop: how late each arrival was dispatched after its intended
     /// send time, in microseconds (the schedule lag); empty in closed loop.
     pub sched_lag_us: HistogramBuckets,
@@ -184,6 +188,7 @@ mod tests {
             cpu_us: 912_000,
             is_final: false,
             wall_us: 1_000_000,
+            wait_us: 0,
             sched_lag_us: HistogramBuckets::encode(&histogram).unwrap(),
             endpoints: vec![EndpointSnapshot {
                 method: "GET".into(),

@@ -212,6 +212,7 @@ mod tests {
                 cpu_us: 10,
                 is_final: false,
                 wall_us: 1_000_000,
+                wait_us: 0,
                 sched_lag_us: HistogramBuckets::default(),
                 endpoints: vec![crate::EndpointSnapshot {
                     method: "GET".into(),

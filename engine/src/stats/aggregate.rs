@@ -357,7 +357,9 @@ impl Aggregator {
         } else {
             1_000_000
         };
-        point.busy_max = point.busy_max.max(snapshot.cpu_us as f64 / wall_us as f64);
+        // Busy: the CPU the shard used plus the CPU it was ready for and did not get.
+        let busy_us = snapshot.cpu_us.saturating_add(snapshot.wait_us);
+        point.busy_max = point.busy_max.max(busy_us as f64 / wall_us as f64);
         let users = &mut self.point_users[index];
         match users
             .iter_mut()
@@ -625,6 +627,19 @@ mod tests {
         );
         assert!(agg.endpoints()[1].service_us.is_none());
         assert_eq!(agg.total().service_us.unwrap().len(), 2);
+    }
+
+    /// A shard's busy share counts the CPU it waited for: 50% used plus 45%
+    /// on the run queue is 95% busy; CPU totals count only what was used.
+    #[test]
+    fn busy_share_counts_run_queue_wait() {
+        let mut agg = Aggregator::new();
+        let mut s = snapshot(0, 1, 1, vec![endpoint("GET", "/", &[5_000], &[])]);
+        (s.cpu_us, s.wait_us, s.wall_us) = (500_000, 450_000, 1_000_000);
+        agg.merge(&s).unwrap();
+        let point = &agg.timeseries()[0];
+        assert!((point.busy_max - 0.95).abs() < 1e-9, "{}", point.busy_max);
+        assert_eq!(agg.cpu_us(), 500_000);
     }
 
     /// A refused snapshot changes nothing, not even the parts of it that were valid.

@@ -117,6 +117,7 @@ pub(crate) mod test_support {
             is_final: false,
             endpoints,
             wall_us: 1_000_000,
+            wait_us: 0,
             sched_lag_us: stampede_proto::HistogramBuckets::default(),
             connect_us: stampede_proto::HistogramBuckets::default(),
             tls_handshake_us: stampede_proto::HistogramBuckets::default(),

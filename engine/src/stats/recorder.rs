@@ -51,6 +51,8 @@ pub struct IntervalMark {
     pub cpu_us: u64,
     /// Wall microseconds the interval lasted.
     pub wall_us: u64,
+    /// Microseconds the shard's thread waited for a CPU while ready to run.
+    pub wait_us: u64,
     /// Whether this is the shard's last snapshot.
     pub is_final: bool,
 }
@@ -201,6 +203,7 @@ impl Recorder {
             is_final: mark.is_final,
             endpoints,
             wall_us: mark.wall_us,
+            wait_us: mark.wait_us,
             sched_lag_us: match self.sched_lag_us.as_mut() {
                 Some(h) => encode_and_reset(h)?,
                 None => HistogramBuckets::default(),
@@ -240,6 +243,7 @@ mod tests {
             users: 4,
             cpu_us: 9,
             wall_us: 1_000_000,
+            wait_us: 0,
             is_final: false,
         }
     }
