@@ -177,10 +177,10 @@ fn serve_https_in_child() {
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
-/// Over keep-alive HTTPS, stampede's TLS stream (buffers lent from a pool)
-/// adds no allocation per request: 18 000 more requests make at most the two
-/// rustls 0.23 makes per request and record (the encrypted request record,
-/// the decrypted response record), with the same slack as plain HTTP.
+/// Over keep-alive HTTPS (TLS 1.3, the target's default), stampede's TLS
+/// stream (buffers lent from a pool, records sealed and opened in place by
+/// `tls_record`) allocates nothing per request: 18 000 more requests make
+/// fewer than 180 more allocations, the bound of plain HTTP.
 #[test]
 fn https_allocations_per_request() {
     let _turn = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
@@ -198,7 +198,7 @@ fn https_allocations_per_request() {
         let per_request = extra as f64 / 18_000.0;
         eprintln!("{driver}: HTTPS {per_request:.3} allocations per request ({small} vs {large})");
         assert!(
-            extra < 2 * 18_000 + 180,
+            extra < 180,
             "{driver}: 18 000 more HTTPS requests made {extra} more allocations \
              ({per_request:.3} per request; {small} vs {large})"
         );

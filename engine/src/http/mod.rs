@@ -18,6 +18,7 @@ pub mod request;
 pub mod response;
 pub mod stream;
 pub mod tls;
+pub mod tls_record;
 pub mod tls_stream;
 
 pub use client::Client;

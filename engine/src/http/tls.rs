@@ -89,6 +89,9 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfi
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.resumption = rustls::client::Resumption::in_memory_sessions(SESSION_CACHE_ENTRIES);
+    // After a TLS 1.3 handshake `tls_stream` takes the traffic secrets and
+    // protects records itself (`tls_record`), allocation-free.
+    config.enable_secret_extraction = true;
     Ok(Arc::new(config))
 }
 

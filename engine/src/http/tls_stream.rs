@@ -2,13 +2,18 @@
 //! ciphertext buffers lent only while the connection exchanges.
 //!
 //! [`TlsStream`] gives `stream::Stream` the same two operations as plain TCP:
-//! read plaintext into the caller's buffer, and write a whole buffer. The
-//! rustls session holds only protocol state (keys, sequence numbers,
-//! resumption data); the bytes in flight live in three buffers owned here:
+//! read plaintext into the caller's buffer, and write a whole buffer. rustls
+//! runs the handshake. Once a TLS 1.3 handshake is done, the session is
+//! handed over to `tls_record` (rustls's kernel-connection interface, as
+//! kTLS uses): it seals and opens records itself with ring, and rustls keeps
+//! only the key schedule and the session-ticket cache. TLS 1.2 sessions stay
+//! on rustls's unbuffered API throughout. Either way the session holds only
+//! protocol state (keys, sequence numbers, resumption data); the bytes in
+//! flight live in three buffers owned here:
 //!
 //! - *incoming*: ciphertext read from the socket, `[start..]` not yet
-//!   processed. rustls decrypts each record in place there and the plaintext
-//!   is copied into the caller's buffer. It holds at least one record of the
+//!   processed. Each record is decrypted in place there and the plaintext is
+//!   copied into the caller's buffer. It holds at least one record of the
 //!   largest size, so a record spanning reads always completes.
 //! - *outgoing*: handshake messages encoded and requests encrypted straight
 //!   into it, sent whole before the call that made them returns.
@@ -20,14 +25,15 @@
 //! once no partial record is pending, outgoing once sent, the stash once
 //! read. An idle keep-alive HTTPS connection so holds its socket and its
 //! rustls session and no buffer, and a busy shard cycles the same few
-//! buffers. (rustls 0.23 itself still allocates one `Vec` per record it
-//! encrypts and per application-data record it decrypts; the allocation test
-//! counts them.)
+//! buffers. On TLS 1.3 a request and its response so allocate nothing (the
+//! allocation test counts). On TLS 1.2, rustls 0.23 still allocates one `Vec`
+//! per record it encrypts and per application-data record it decrypts.
 //!
 //! One loop, `TlsStream::advance`, drives every state of the session for the
 //! handshake, reads and writes alike: post-handshake messages (TLS 1.3
 //! session tickets, which feed resumption through the shared
-//! `ClientConfig`, and key updates) are processed whenever they arrive.
+//! `ClientConfig`, and key updates, ours and the peer's) are processed
+//! whenever they arrive.
 //! close_notify and a peer that just closes both read as the end (`Ok(0)`);
 //! rustls errors map to TLS failures with `tls::failure_of`.
 
@@ -43,17 +49,17 @@ use rustls::pki_types::ServerName;
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
 };
-use rustls::ClientConfig;
+use rustls::{ClientConfig, ProtocolVersion};
 
 use super::failure::Failure;
 use super::tls;
+use super::tls_record::{
+    Opened, RecordLayer, FRAGMENT_BYTES_MAX, KEY_UPDATE_BYTES, SEAL_OVERHEAD_BYTES,
+};
 
 /// The largest TLS record on the wire: a 5-byte header, 16 KiB of plaintext
 /// and the 2 KiB of expansion the protocol allows. Incoming buffers hold one.
 const RECORD_BYTES_MAX: usize = 5 + 16_384 + 2_048;
-
-/// The most plaintext one record carries.
-const FRAGMENT_BYTES_MAX: usize = 16_384;
 
 /// Bytes encryption adds to a record, at most for rustls's suites: header 5,
 /// TLS 1.2 explicit nonce 8, tag 16, TLS 1.3 content type 1. Only sizes the
@@ -261,18 +267,24 @@ enum Next {
     Closed,
 }
 
+/// Who protects the records of a session.
+enum Session {
+    /// rustls, for the handshake and for whole TLS 1.2 sessions.
+    Rustls(Box<UnbufferedClientConnection>),
+    /// Our own record layer, for TLS 1.3 after the handshake.
+    Records(Box<RecordLayer>),
+    /// Between the two, and for good if the hand-over failed.
+    Gone,
+}
+
 /// A TLS client connection over TCP; holds buffers only while it exchanges.
 pub struct TlsStream {
     /// The socket.
     tcp: TcpStream,
-    /// The rustls session: protocol state without byte buffers of its own.
-    session: UnbufferedClientConnection,
-    /// Ciphertext received, not yet processed.
-    incoming: Incoming,
-    /// Ciphertext to send.
-    outgoing: Outgoing,
-    /// Plaintext received, not yet read.
-    stash: Stash,
+    /// The session: protocol state without byte buffers of its own.
+    session: Session,
+    /// Ciphertext received and to send, plaintext not yet read.
+    buffers: Buffers,
     /// Set once the peer's close_notify was processed: reads then end.
     peer_closed: bool,
 }
@@ -285,19 +297,43 @@ impl TlsStream {
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
     ) -> Result<TlsStream, Failure> {
+        let take_over = config.enable_secret_extraction;
         let session =
             UnbufferedClientConnection::new(config, name).map_err(|e| tls::failure_of(&e))?;
         let mut stream = TlsStream {
             tcp,
-            session,
-            incoming: Incoming::default(),
-            outgoing: Outgoing::default(),
-            stash: Stash::default(),
+            session: Session::Rustls(Box::new(session)),
+            buffers: Buffers::default(),
             peer_closed: false,
         };
-        let result = stream.handshake().await;
+        let mut result = stream.handshake().await;
+        if result.is_ok() && take_over {
+            result = stream.take_over();
+        }
         stream.release();
         result.map(|()| stream)
+    }
+
+    /// After a TLS 1.3 handshake, moves record protection from rustls to
+    /// `tls_record`. rustls is then between records: the handshake ended
+    /// in `WriteTraffic`, so it holds nothing unsent and every complete
+    /// record is processed; the bytes left in *incoming* are the start of
+    /// the next record, protected under the secrets taken here.
+    fn take_over(&mut self) -> Result<(), Failure> {
+        let Session::Rustls(session) = &self.session else {
+            return Ok(());
+        };
+        if session.protocol_version() != Some(ProtocolVersion::TLSv1_3) {
+            return Ok(());
+        }
+        let Session::Rustls(session) = mem::replace(&mut self.session, Session::Gone) else {
+            unreachable!("checked above");
+        };
+        let (secrets, kernel) = session
+            .dangerous_into_kernel_connection()
+            .map_err(|e| tls::failure_of(&e))?;
+        self.session = Session::Records(Box::new(RecordLayer::new(secrets, kernel)?));
+        Ok(())
     }
 
     /// Exchanges handshake records until application data may be sent.
@@ -335,7 +371,7 @@ impl TlsStream {
         loop {
             let next = {
                 let mut sink = Sink::of(buf, filled);
-                self.stash.drain_into(&mut sink);
+                self.buffers.stash.drain_into(&mut sink);
                 if sink.room() == 0 || self.peer_closed {
                     return Ok(sink.filled);
                 }
@@ -376,7 +412,7 @@ impl TlsStream {
             match self.advance(&mut Sink::none(), data)? {
                 Next::Transmit => self.transmit().await?,
                 Next::Writable => {
-                    if self.outgoing.len > 0 {
+                    if self.buffers.outgoing.len > 0 {
                         self.transmit().await?;
                     }
                     return Ok(data.len());
@@ -394,10 +430,39 @@ impl TlsStream {
     /// plaintext into `sink` (the rest into the stash) and, once the
     /// session may send application data, encrypts `send`.
     fn advance(&mut self, sink: &mut Sink<'_>, send: &[u8]) -> Result<Next, Failure> {
+        match &mut self.session {
+            Session::Rustls(session) => self.buffers.advance_rustls(session, sink, send),
+            Session::Records(records) => {
+                self.buffers
+                    .advance_records(records, self.peer_closed, sink, send)
+            }
+            Session::Gone => Err(Failure::TlsHandshake),
+        }
+    }
+}
+
+/// The three buffers of a connection, which both record layers fill and drain.
+#[derive(Default)]
+struct Buffers {
+    /// Ciphertext received, not yet processed.
+    incoming: Incoming,
+    /// Ciphertext to send.
+    outgoing: Outgoing,
+    /// Plaintext received, not yet read.
+    stash: Stash,
+}
+
+impl Buffers {
+    /// `TlsStream::advance` while rustls protects the records.
+    fn advance_rustls(
+        &mut self,
+        session: &mut UnbufferedClientConnection,
+        sink: &mut Sink<'_>,
+        send: &[u8],
+    ) -> Result<Next, Failure> {
         loop {
             let incoming = &mut self.incoming.buf[self.incoming.start..];
-            let UnbufferedStatus { mut discard, state } =
-                self.session.process_tls_records(incoming);
+            let UnbufferedStatus { mut discard, state } = session.process_tls_records(incoming);
             let next = match state {
                 Err(e) => Some(Err(tls::failure_of(&e))),
                 Ok(ConnectionState::ReadTraffic(mut traffic)) => loop {
@@ -468,13 +533,82 @@ impl TlsStream {
         }
     }
 
+    /// `TlsStream::advance` once `tls_record` protects the records (TLS 1.3).
+    fn advance_records(
+        &mut self,
+        records: &mut RecordLayer,
+        peer_closed: bool,
+        sink: &mut Sink<'_>,
+        send: &[u8],
+    ) -> Result<Next, Failure> {
+        // After close_notify the peer's bytes are ignored.
+        if !peer_closed {
+            if let Some(next) = self.open_records(records, sink)? {
+                return Ok(next);
+            }
+        }
+        if records.tx_key_worn() {
+            let room = self.outgoing.room(KEY_UPDATE_BYTES);
+            self.outgoing.len += records.seal_key_update(room)?;
+        }
+        for fragment in send.chunks(FRAGMENT_BYTES_MAX) {
+            let room = self.outgoing.room(fragment.len() + SEAL_OVERHEAD_BYTES);
+            self.outgoing.len += records.seal_data(fragment, room)?;
+        }
+        // A key update is sent at once; data only by its writer (which
+        // would encrypt `send` again if asked to advance after a transmit).
+        if send.is_empty() && self.outgoing.len > 0 {
+            return Ok(Next::Transmit);
+        }
+        Ok(Next::Writable)
+    }
+
+    /// Opens every complete record of *incoming* in turn: data to `sink`
+    /// (the rest to the stash), post-handshake messages handled, a key
+    /// update we are asked for sealed into *outgoing*. Stops early when the
+    /// peer closed or the caller's buffer is full.
+    fn open_records(
+        &mut self,
+        records: &mut RecordLayer,
+        sink: &mut Sink<'_>,
+    ) -> Result<Option<Next>, Failure> {
+        loop {
+            let pending = &mut self.incoming.buf[self.incoming.start..];
+            let Some((len, plaintext_max)) = RecordLayer::peek(pending)? else {
+                return Ok(None);
+            };
+            if plaintext_max > sink.room() && sink.filled > 0 {
+                return Ok(Some(Next::Full));
+            }
+            let record = &mut pending[..len];
+            let opened = records.open(record)?;
+            match opened {
+                Opened::Data(start, end) => {
+                    let copied = sink.put(&record[start..end]);
+                    self.stash.keep(&record[start + copied..end]);
+                }
+                Opened::Handled | Opened::CloseNotify => {}
+                Opened::KeyUpdateRequested => {
+                    let room = self.outgoing.room(KEY_UPDATE_BYTES);
+                    self.outgoing.len += records.seal_key_update(room)?;
+                }
+            }
+            self.incoming.consume(len);
+            if opened == Opened::CloseNotify {
+                return Ok(Some(Next::PeerClosed));
+            }
+        }
+    }
+}
+
+impl TlsStream {
     /// Reads more ciphertext after what is pending; 0 means the peer closed.
     async fn receive(&mut self) -> Result<usize, Failure> {
-        let mut buf = mem::take(&mut self.incoming.buf);
+        let mut buf = mem::take(&mut self.buffers.incoming.buf);
         if buf.capacity() == 0 {
             buf = take_record_buffer();
         }
-        let start = mem::take(&mut self.incoming.start);
+        let start = mem::take(&mut self.buffers.incoming.start);
         if start > 0 {
             buf.copy_within(start.., 0);
             buf.truncate(buf.len() - start);
@@ -482,53 +616,69 @@ impl TlsStream {
         let (len, capacity) = (buf.len(), buf.capacity());
         if len == capacity {
             // A pending record larger than the largest allowed: rustls
-            // rejects its header first, so this is only a safety net.
-            self.incoming.buf = buf;
+            // (or `RecordLayer::peek`) rejects its header first, so this is
+            // only a safety net.
+            self.buffers.incoming.buf = buf;
             return Err(Failure::TlsHandshake);
         }
         let (result, slice) = self.tcp.read(buf.slice_mut(len..capacity)).await;
-        self.incoming.buf = slice.into_inner();
+        self.buffers.incoming.buf = slice.into_inner();
         result.map_err(|e| Failure::from_io_error(&e))
     }
 
     /// Sends the outgoing records.
     async fn transmit(&mut self) -> Result<(), Failure> {
-        let len = mem::take(&mut self.outgoing.len);
-        let buf = mem::take(&mut self.outgoing.buf);
+        let len = mem::take(&mut self.buffers.outgoing.len);
+        let buf = mem::take(&mut self.buffers.outgoing.buf);
         let (result, slice) = self.tcp.write_all(buf.slice(..len)).await;
-        self.outgoing.buf = slice.into_inner();
+        self.buffers.outgoing.buf = slice.into_inner();
         result.map(drop).map_err(|e| Failure::from_io_error(&e))
     }
 
     /// Gives back every buffer that holds nothing pending.
     fn release(&mut self) {
-        if self.incoming.buf.capacity() > 0 && self.incoming.start == self.incoming.buf.len() {
-            self.incoming.start = 0;
-            give_record_buffer(mem::take(&mut self.incoming.buf));
+        if self.buffers.incoming.buf.capacity() > 0
+            && self.buffers.incoming.start == self.buffers.incoming.buf.len()
+        {
+            self.buffers.incoming.start = 0;
+            give_record_buffer(mem::take(&mut self.buffers.incoming.buf));
         }
-        if self.outgoing.len == 0 {
-            give_outgoing_buffer(mem::take(&mut self.outgoing.buf));
+        if self.buffers.outgoing.len == 0 {
+            give_outgoing_buffer(mem::take(&mut self.buffers.outgoing.buf));
         }
-        if self.stash.buf.capacity() > 0 && self.stash.start == self.stash.buf.len() {
-            self.stash.start = 0;
-            give_record_buffer(mem::take(&mut self.stash.buf));
+        if self.buffers.stash.buf.capacity() > 0
+            && self.buffers.stash.start == self.buffers.stash.buf.len()
+        {
+            self.buffers.stash.start = 0;
+            give_record_buffer(mem::take(&mut self.buffers.stash.buf));
+        }
+    }
+
+    /// The negotiated version, and whether `tls_record` protects the
+    /// records (for tests).
+    #[cfg(test)]
+    fn protocol(&self) -> (Option<ProtocolVersion>, bool) {
+        match &self.session {
+            Session::Rustls(session) => (session.protocol_version(), false),
+            Session::Records(records) => (Some(records.protocol_version()), true),
+            Session::Gone => (None, false),
         }
     }
 
     /// True while any buffer is lent to this connection (for tests).
     #[cfg(test)]
     fn holds_buffers(&self) -> bool {
-        self.incoming.buf.capacity() > 0
-            || self.outgoing.buf.capacity() > 0
-            || self.stash.buf.capacity() > 0
+        self.buffers.incoming.buf.capacity() > 0
+            || self.buffers.outgoing.buf.capacity() > 0
+            || self.buffers.stash.buf.capacity() > 0
     }
 }
 
 impl Drop for TlsStream {
     fn drop(&mut self) {
-        give_record_buffer(mem::take(&mut self.incoming.buf));
-        give_outgoing_buffer(mem::take(&mut self.outgoing.buf));
-        give_record_buffer(mem::take(&mut self.stash.buf));
+        give_record_buffer(mem::take(&mut self.buffers.incoming.buf));
+        give_outgoing_buffer(mem::take(&mut self.buffers.outgoing.buf));
+        give_record_buffer(mem::take(&mut self.buffers.stash.buf));
     }
 }
 

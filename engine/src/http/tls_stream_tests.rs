@@ -30,11 +30,13 @@ fn configs(
         .unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
-    let client = ClientConfig::builder_with_provider(provider)
+    let mut client = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
+    // As `tls::client_config`: TLS 1.3 records are then `tls_record`'s.
+    client.enable_secret_extraction = true;
     (Arc::new(server), Arc::new(client))
 }
 
@@ -413,7 +415,8 @@ fn exchanges_and_resumes_on_tls13_and_tls12() {
         run(async {
             for _ in 0..2 {
                 let mut stream = dial(addr, &client).await.unwrap();
-                assert_eq!(stream.session.protocol_version(), Some(wire_version));
+                let own_records = wire_version == ProtocolVersion::TLSv1_3;
+                assert_eq!(stream.protocol(), (Some(wire_version), own_records));
                 send(&mut stream, b"GET\n").await;
                 assert_eq!(
                     read_len(&mut stream, 19, 1024).await,
@@ -429,4 +432,116 @@ fn exchanges_and_resumes_on_tls13_and_tls12() {
             "{wire_version:?}"
         );
     }
+}
+
+/// A real record with one ciphertext byte flipped, after the handshake,
+/// fails the read as a TLS failure, not a panic, on our own record layer.
+#[test]
+fn tampered_record_fails_the_read() {
+    let (server, client) = configs(&[&TLS13]);
+    let (addr, done) = spawn_server(move |listener| {
+        let mut peer = Peer::accept(&listener, &server);
+        peer.read_request(4);
+        let mut wire = peer.seal(&[b"HTTP/1.1 200 OK\r\n\r\n"]);
+        // The last byte is in the tag of the response's record.
+        *wire.last_mut().unwrap() ^= 0x01;
+        peer.tcp.write_all(&wire).unwrap();
+        peer.wait_for_close();
+    });
+    run(async {
+        let mut stream = dial(addr, &client).await.unwrap();
+        assert_eq!(stream.protocol(), (Some(ProtocolVersion::TLSv1_3), true));
+        send(&mut stream, b"GET\n").await;
+        let (result, _) = stream.read(Vec::with_capacity(64)).await;
+        assert_eq!(result, Err(Failure::TlsHandshake));
+    });
+    done.join().unwrap();
+}
+
+/// Four session tickets in a row after the hand-over all go to rustls's
+/// cache: the next three connections each resume.
+#[test]
+fn several_tickets_feed_resumption() {
+    let (server, client) = configs(&[&TLS13]);
+    let mut server = Arc::unwrap_or_clone(server);
+    server.send_tls13_tickets = 4;
+    let server = Arc::new(server);
+    let (addr, done) = spawn_server(move |listener| {
+        let mut kinds = Vec::new();
+        for _ in 0..4 {
+            let mut peer = Peer::accept(&listener, &server);
+            kinds.push(peer.tls.handshake_kind());
+            peer.read_request(4);
+            let wire = peer.seal(&[b"ok"]);
+            peer.tcp.write_all(&wire).unwrap();
+            peer.wait_for_close();
+        }
+        kinds
+    });
+    run(async {
+        for _ in 0..4 {
+            let mut stream = dial(addr, &client).await.unwrap();
+            assert_eq!(stream.protocol(), (Some(ProtocolVersion::TLSv1_3), true));
+            send(&mut stream, b"GET\n").await;
+            assert_eq!(read_len(&mut stream, 2, 64).await, b"ok");
+        }
+    });
+    let kinds = done.join().unwrap();
+    assert_eq!(kinds[0], Some(HandshakeKind::Full));
+    assert!(kinds[1..]
+        .iter()
+        .all(|k| *k == Some(HandshakeKind::Resumed)));
+}
+
+/// A 100 kB write is cut into full-size records the rustls server opens
+/// intact, and the exchange goes on after it.
+#[test]
+fn large_write_spans_several_records() {
+    let (server, client) = configs(&[&TLS13]);
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let expected = body.clone();
+    let (addr, done) = spawn_server(move |listener| {
+        let mut peer = Peer::accept(&listener, &server);
+        let got = peer.read_request(expected.len());
+        assert!(got == expected, "the request body differs");
+        let wire = peer.seal(&[b"done"]);
+        peer.tcp.write_all(&wire).unwrap();
+        peer.wait_for_close();
+    });
+    run(async {
+        let mut stream = dial(addr, &client).await.unwrap();
+        let (result, _) = stream.write_all(body).await;
+        assert_eq!(result, Ok(100_000));
+        assert_eq!(read_len(&mut stream, 4, 64).await, b"done");
+        assert!(!stream.holds_buffers());
+    });
+    done.join().unwrap();
+}
+
+/// A server's KeyUpdate that requests ours renews both directions: the
+/// data after it opens, and our next request (after our KeyUpdate) opens
+/// at the server.
+#[test]
+fn key_update_renews_both_directions() {
+    let (server, client) = configs(&[&TLS13]);
+    let (addr, done) = spawn_server(move |listener| {
+        let mut peer = Peer::accept(&listener, &server);
+        peer.read_request(4);
+        peer.tls.refresh_traffic_keys().unwrap();
+        let wire = peer.seal(&[b"after update"]);
+        peer.tcp.write_all(&wire).unwrap();
+        assert_eq!(peer.read_request(5), b"NEXT\n");
+        let wire = peer.seal(&[b"second"]);
+        peer.tcp.write_all(&wire).unwrap();
+        peer.wait_for_close();
+    });
+    run(async {
+        let mut stream = dial(addr, &client).await.unwrap();
+        send(&mut stream, b"GET\n").await;
+        assert_eq!(read_len(&mut stream, 12, 64).await, b"after update");
+        send(&mut stream, b"NEXT\n").await;
+        assert_eq!(read_len(&mut stream, 6, 64).await, b"second");
+        assert!(!stream.holds_buffers());
+    });
+    done.join().unwrap();
 }
