@@ -9,7 +9,7 @@
 # it (a container whose hard limit cannot be raised), the run uses
 # `--processes P` (P workers of N/P users each, one merged run) and the
 # target runs as several processes on 127.0.1.1, 127.0.1.2, ... behind one
-# name (`--resolve`). The generator's RSS is then the sum over the
+# name (`--resolve localhost:ADDRS`). The generator's RSS is then the sum over the
 # coordinator and its workers (peak RSS, VmHWM, read near the end of the hold).
 #
 # Usage: bench/connections.sh         (builds release binaries first)
@@ -63,7 +63,8 @@ for i in $(seq 2 "$TARGETS"); do
     start_target "$i" "$PORT" >/dev/null
     ADDRS+=",127.0.1.$i"
 done
-# The certificate names 127.0.0.1/localhost; over several targets use --insecure.
+# Each target makes its own self-signed certificate (for localhost); with
+# several targets, --cacert would trust only the first, so use --insecure.
 if [[ $SCHEME == https && $TARGETS -gt 1 ]]; then client_args=(--insecure); fi
 printf '[[user]]\nwait = "constant(60)"\n[[user.task]]\n[[user.task.step]]\npath = "/"\n' >"$TMP/idle.toml"
 
@@ -80,7 +81,7 @@ tree_hwm_kb() {
 rss_kb() {
     local users=$1 processes=$2 extra=()
     [[ $processes -gt 1 ]] && extra=(--processes "$processes")
-    "$BIN/stampede" run -f "$TMP/idle.toml" --host "$SCHEME://edge.test:$PORT" --resolve "edge.test:$ADDRS" \
+    "$BIN/stampede" run -f "$TMP/idle.toml" --host "$SCHEME://localhost:$PORT" --resolve "localhost:$ADDRS" \
         -u "$users" -t "${HOLD}s" --threads "$THREADS" --source-ips "$SOURCE_IPS" \
         "${client_args[@]}" "${extra[@]}" \
         --only-summary --quiet --json "$TMP/run.json" >/dev/null 2>"$TMP/err" &
@@ -97,6 +98,7 @@ for n in $COUNTS; do
     p=$(processes_for "$n")
     read -r base _ _ < <(rss_kb "$p" "$p")
     read -r kb requests failures < <(rss_kb "$n" "$p")
+    [[ $failures -eq 0 ]] || echo "warning: $failures of $n users failed; see the run's JSON" >&2
     per=$(( (kb - base) * 1024 / n ))
     printf '%-8s %-9s %-10s %-10s %-12s %s\n' "$n" "$p" "$requests" "$failures" "$(( kb / 1024 ))" "$per"
 done
