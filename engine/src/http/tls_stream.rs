@@ -61,6 +61,10 @@ use super::tls_record::{
 /// and the 2 KiB of expansion the protocol allows. Incoming buffers hold one.
 const RECORD_BYTES_MAX: usize = 5 + 16_384 + 2_048;
 
+/// The most incoming may grow to while rustls joins one handshake message
+/// (at most 64 KiB, rustls's limit) and a record after it.
+const HANDSHAKE_BYTES_MAX: usize = 0xffff + 4 + RECORD_BYTES_MAX;
+
 /// Bytes encryption adds to a record, at most for rustls's suites: header 5,
 /// TLS 1.2 explicit nonce 8, tag 16, TLS 1.3 content type 1. Only sizes the
 /// first attempt; rustls says exactly when more is needed.
@@ -100,6 +104,8 @@ fn give_record_buffer(mut buf: Vec<u8>) {
         return;
     }
     buf.clear();
+    // One grown to join a large handshake message goes back at the usual size.
+    buf.shrink_to(RECORD_BYTES_MAX);
     // During thread exit the pool may be gone; the buffer is then just freed.
     let _ = LENDER.try_with(|lender| {
         let mut lender = lender.borrow_mut();
@@ -303,7 +309,10 @@ impl TlsStream {
         let mut stream = TlsStream {
             tcp,
             session: Session::Rustls(Box::new(session)),
-            buffers: Buffers::default(),
+            buffers: Buffers {
+                take_over,
+                ..Buffers::default()
+            },
             peer_closed: false,
         };
         let mut result = stream.handshake().await;
@@ -450,6 +459,9 @@ struct Buffers {
     outgoing: Outgoing,
     /// Plaintext received, not yet read.
     stash: Stash,
+    /// Whether `tls_record` takes over TLS 1.3 sessions after the handshake
+    /// (the configuration allows secret extraction).
+    take_over: bool,
 }
 
 impl Buffers {
@@ -461,7 +473,18 @@ impl Buffers {
         send: &[u8],
     ) -> Result<Next, Failure> {
         loop {
-            let incoming = &mut self.incoming.buf[self.incoming.start..];
+            // Once a TLS 1.3 handshake that `tls_record` takes over is done,
+            // rustls must not process post-handshake records (a KeyUpdate
+            // it answered would be queued in rustls and lost at the
+            // hand-over): they wait in *incoming* for `tls_record`.
+            let stop = self.take_over
+                && session.protocol_version() == Some(ProtocolVersion::TLSv1_3)
+                && !session.is_handshaking();
+            let incoming = if stop {
+                &mut []
+            } else {
+                &mut self.incoming.buf[self.incoming.start..]
+            };
             let UnbufferedStatus { mut discard, state } = session.process_tls_records(incoming);
             let next = match state {
                 Err(e) => Some(Err(tls::failure_of(&e))),
@@ -613,14 +636,23 @@ impl TlsStream {
             buf.copy_within(start.., 0);
             buf.truncate(buf.len() - start);
         }
-        let (len, capacity) = (buf.len(), buf.capacity());
+        let len = buf.len();
+        let capacity = buf.capacity();
         if len == capacity {
-            // A pending record larger than the largest allowed: rustls
-            // (or `RecordLayer::peek`) rejects its header first, so this is
-            // only a safety net.
-            self.buffers.incoming.buf = buf;
-            return Err(Failure::TlsHandshake);
+            // rustls's unbuffered API joins a handshake message that spans
+            // records in this buffer (a large certificate chain): let it
+            // grow up to the largest handshake message rustls accepts.
+            if matches!(self.session, Session::Rustls(_)) && capacity < HANDSHAKE_BYTES_MAX {
+                buf.reserve_exact(RECORD_BYTES_MAX.min(HANDSHAKE_BYTES_MAX - capacity));
+            } else {
+                // A pending record larger than the largest allowed: rustls
+                // (or `RecordLayer::peek`) rejects its header first, so this is
+                // only a safety net.
+                self.buffers.incoming.buf = buf;
+                return Err(Failure::TlsHandshake);
+            }
         }
+        let capacity = buf.capacity();
         let (result, slice) = self.tcp.read(buf.slice_mut(len..capacity)).await;
         self.buffers.incoming.buf = slice.into_inner();
         result.map_err(|e| Failure::from_io_error(&e))

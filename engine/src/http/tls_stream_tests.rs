@@ -545,3 +545,219 @@ fn key_update_renews_both_directions() {
     });
     done.join().unwrap();
 }
+
+/// Like `configs`, for a certificate naming `names`.
+fn configs_named(
+    names: Vec<String>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> (ServerConfig, Arc<ClientConfig>) {
+    let made = rcgen::generate_simple_self_signed(names).unwrap();
+    let cert = made.cert.der().clone();
+    let key = PrivateKeyDer::try_from(made.key_pair.serialize_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let mut client = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.enable_secret_extraction = true;
+    (server, Arc::new(client))
+}
+
+/// A certificate (chain) larger than one record buffer (~18 KiB) still
+/// completes the handshake, on TLS 1.3 and 1.2: rustls's unbuffered API
+/// joins the whole handshake message in *incoming*, which grows for it.
+#[test]
+fn large_certificate_handshake_completes() {
+    for version in [&TLS13, &TLS12] {
+        let mut names = vec!["localhost".to_string()];
+        names.extend((0..1000).map(|i| format!("host-{i:05}.example.test")));
+        let (server, client) = configs_named(names, &[version]);
+        let server = Arc::new(server);
+        let (addr, done) = spawn_server(move |listener| {
+            let mut peer = Peer::accept(&listener, &server);
+            peer.read_request(4);
+            let wire = peer.seal(&[b"ok"]);
+            peer.tcp.write_all(&wire).unwrap();
+            peer.wait_for_close();
+        });
+        run(async {
+            let mut stream = dial(addr, &client)
+                .await
+                .expect("handshake with a large certificate");
+            send(&mut stream, b"GET\n").await;
+            assert_eq!(read_len(&mut stream, 2, 64).await, b"ok");
+        });
+        done.join().unwrap();
+    }
+}
+
+/// 0.5-RTT data sent with the server's first flight survives the hand-over
+/// to our record layer.
+#[test]
+fn half_rtt_data_survives_take_over() {
+    let (server, client) = configs_named(vec!["localhost".into()], &[&TLS13]);
+    let mut server = server;
+    server.send_half_rtt_data = true;
+    let server = Arc::new(server);
+    let (addr, done) = spawn_server(move |listener| {
+        let (mut tcp, _) = listener.accept().unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let mut tls = ServerConnection::new(server.clone()).unwrap();
+        tls.writer().write_all(b"early-").unwrap();
+        while tls.is_handshaking() {
+            tls.complete_io(&mut tcp).unwrap();
+        }
+        let mut peer = Peer { tls, tcp };
+        peer.read_request(4);
+        let wire = peer.seal(&[b"late"]);
+        peer.tcp.write_all(&wire).unwrap();
+        peer.wait_for_close();
+    });
+    run(async {
+        let mut stream = dial(addr, &client).await.unwrap();
+        assert_eq!(stream.protocol(), (Some(ProtocolVersion::TLSv1_3), true));
+        send(&mut stream, b"GET\n").await;
+        assert_eq!(read_len(&mut stream, 10, 3).await, b"early-late");
+    });
+    done.join().unwrap();
+}
+
+/// Captures the server's first application traffic secret.
+#[derive(Debug, Default)]
+struct ServerSecret(std::sync::Mutex<Option<Vec<u8>>>);
+
+impl rustls::KeyLog for ServerSecret {
+    fn log(&self, label: &str, _: &[u8], secret: &[u8]) {
+        if label == "SERVER_TRAFFIC_SECRET_0" {
+            *self.0.lock().unwrap() = Some(secret.to_vec());
+        }
+    }
+    fn will_log(&self, _: &str) -> bool {
+        true
+    }
+}
+
+/// HKDF-Expand-Label with SHA-256 and an empty context.
+fn expand_label(secret: &[u8], label: &[u8], len: usize) -> Vec<u8> {
+    struct Len(usize);
+    impl ring::hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+    let prk = ring::hkdf::Prk::new_less_safe(ring::hkdf::HKDF_SHA256, secret);
+    let full = [b"tls13 ".as_slice(), label].concat();
+    let info = [
+        &(len as u16).to_be_bytes()[..],
+        &[full.len() as u8],
+        &full,
+        &[0u8],
+    ]
+    .concat();
+    let infos = [info.as_slice()];
+    let okm = prk.expand(&infos, Len(len)).unwrap();
+    let mut out = vec![0; len];
+    okm.fill(&mut out).unwrap();
+    out
+}
+
+/// A KeyUpdate(update_requested) in the server's first flight, right after
+/// its Finished, is answered by our record layer, not by rustls: rustls
+/// would switch our sending key and queue its answer where
+/// `dangerous_into_kernel_connection` drops it, and the server could not
+/// read our requests. The server here reads the request.
+#[test]
+fn key_update_in_first_flight_is_answered() {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = vec![rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256];
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = made.cert.der().clone();
+    let key = PrivateKeyDer::try_from(made.key_pair.serialize_der()).unwrap();
+    let mut server = ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let log = Arc::new(ServerSecret::default());
+    server.key_log = log.clone();
+    server.send_tls13_tickets = 0;
+    let server = Arc::new(server);
+    let client = {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let mut config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_protocol_versions(&[&TLS13])
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        config.enable_secret_extraction = true;
+        Arc::new(config)
+    };
+    let (addr, done) = spawn_server(move |listener| -> Result<Vec<u8>, String> {
+        let (mut tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut tls = ServerConnection::new(server).unwrap();
+        while !tls.wants_write() {
+            tls.read_tls(&mut tcp).unwrap();
+            tls.process_new_packets().unwrap();
+        }
+        let mut flight = Vec::new();
+        while tls.wants_write() {
+            tls.write_tls(&mut flight).unwrap();
+        }
+        // KeyUpdate(update_requested), sealed under the server's first
+        // application key, sequence 0, in the same segment as the flight.
+        let secret = log.0.lock().unwrap().clone().unwrap();
+        let k = expand_label(&secret, b"key", 16);
+        let iv: [u8; 12] = expand_label(&secret, b"iv", 12).try_into().unwrap();
+        let key = ring::aead::LessSafeKey::new(
+            ring::aead::UnboundKey::new(&ring::aead::AES_128_GCM, &k).unwrap(),
+        );
+        let header = [23u8, 3, 3, 0, 6 + 16];
+        let mut body = vec![24u8, 0, 0, 1, 1, 22];
+        key.seal_in_place_append_tag(
+            ring::aead::Nonce::assume_unique_for_key(iv),
+            ring::aead::Aad::from(header),
+            &mut body,
+        )
+        .unwrap();
+        flight.extend_from_slice(&header);
+        flight.extend_from_slice(&body);
+        tcp.write_all(&flight).unwrap();
+        while tls.is_handshaking() {
+            tls.complete_io(&mut tcp).map_err(|e| e.to_string())?;
+        }
+        let mut out = vec![0; 4];
+        let mut got = 0;
+        while got < 4 {
+            match tls.reader().read(&mut out[got..]) {
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if tls.read_tls(&mut tcp).map_err(|e| e.to_string())? == 0 {
+                        return Err("client closed".into());
+                    }
+                    tls.process_new_packets().map_err(|e| e.to_string())?;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(out)
+    });
+    run(async {
+        let mut stream = dial(addr, &client).await.unwrap();
+        send(&mut stream, b"GET\n").await;
+        monoio::time::sleep(Duration::from_millis(200)).await;
+    });
+    assert_eq!(done.join().unwrap(), Ok(b"GET\n".to_vec()));
+}
