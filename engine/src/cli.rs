@@ -210,6 +210,9 @@ pub struct RunArgs {
     /// Connects in flight per shard at most, so fast ramps are no connect storm; default 256.
     #[arg(long, value_name = "N")]
     pub max_connecting: Option<String>,
+    /// Most bytes of a response body kept for checks and extractors, e.g. 64KiB, 4MiB; default 1MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub max_body_capture: Option<String>,
     /// Start even when the open-file limit cannot be raised to what the run needs.
     #[arg(long)]
     pub allow_low_fd_limit: bool,
@@ -287,6 +290,7 @@ impl RunArgs {
             ("pipeline", &self.pipeline),
             ("dns-ttl", &self.dns_ttl),
             ("max-connecting", &self.max_connecting),
+            ("max-body-capture", &self.max_body_capture),
             ("timeout", &self.timeout),
             ("stop-timeout", &self.stop_timeout),
             ("print-interval", &self.print_interval),

@@ -211,6 +211,7 @@ pub fn run_live(
         ));
     }
 
+    plan.body_capture_limit = config.max_body_capture;
     let values = setup::run(&plan, config).map_err(RunError::Setup)?;
     setup::apply(&mut plan, values);
     // Re-resolves host names every --dns-ttl until the run ends (dropped).

@@ -25,7 +25,9 @@ pub fn run(plan: &Plan, config: &RunConfig) -> Result<SetupValues, String> {
     if plan.setup.is_empty() {
         return Ok(Vec::new());
     }
-    let plan = Arc::new(plan.clone());
+    let mut plan = plan.clone();
+    plan.body_capture_limit = config.max_body_capture;
+    let plan = Arc::new(plan);
     let ran = runtime::block_on(config.io_driver, |_| async {
         let connector = config.conn.connector(0);
         let client = Client::new(

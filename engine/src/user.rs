@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use crate::http::{Capture, Client, Failure};
 use crate::scenario::check::{self, CookieJar, Response};
-use crate::scenario::compile::BODY_CAPTURE_LIMIT;
 use crate::scenario::feeder::{Exhausted, Pick};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{Plan, RequestStep, Step};
@@ -82,6 +81,7 @@ impl VirtualUser {
     /// A user of `class` with global number `user_id`.
     pub fn new(plan: Arc<Plan>, class: usize, user_id: u64) -> Self {
         let cookies = plan.classes.get(class).is_some_and(|c| c.cookies);
+        let body_limit = plan.body_capture_limit;
         VirtualUser {
             vars: plan.initial_vars.clone(),
             plan,
@@ -94,7 +94,7 @@ impl VirtualUser {
             request: Vec::with_capacity(512),
             body: Vec::new(),
             capture: Capture {
-                body_limit: BODY_CAPTURE_LIMIT,
+                body_limit,
                 ..Capture::default()
             },
             next_task: 0,

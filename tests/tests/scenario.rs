@@ -122,6 +122,41 @@ fn check_failures_are_counted_with_their_message() {
     );
 }
 
+/// A body a check needs is kept up to `--max-body-capture`: 4 KiB bodies
+/// pass a body check under the default limit, and every one fails (counted,
+/// with the message naming the flag) under a 1 KiB limit; the target counts
+/// the same requests either way.
+#[test]
+fn body_capture_limit_is_configurable() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let text = "[[user]]\n[[user.task]]\n[[user.task.step]]\npath = \"/bytes/4096\"\ncheck = { body_contains = \"xxxx\" }\n";
+    let file = temp_file("capture.toml", text);
+    let run = run_scenario(&target, file.to_str().unwrap(), &["-u", "2", "-n", "20"]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!((run.total("requests"), run.total("failures")), (20, 0));
+    let run = run_scenario(
+        &target,
+        file.to_str().unwrap(),
+        &["-u", "2", "-n", "20", "--max-body-capture", "1KiB"],
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!((run.total("requests"), run.total("failures")), (20, 20));
+    let failure = &run.summary()["failures"][0];
+    assert_eq!(
+        failure["message"],
+        "body larger than --max-body-capture (default 1 MiB) for checks"
+    );
+    assert_eq!(target.stats().0, 40);
+    let bad = run_scenario(
+        &target,
+        file.to_str().unwrap(),
+        &["-n", "1", "--max-body-capture", "lots"],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("--max-body-capture"), "{}", bad.stderr);
+}
+
 /// Weighted task selection over 10 000 iterations lands within 3 points of the weights.
 #[test]
 fn weighted_tasks_follow_their_weights() {

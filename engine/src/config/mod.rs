@@ -137,6 +137,9 @@ pub struct RunConfig {
     pub dns_ttl: Option<Duration>,
     /// Connects in flight per shard at most (`--max-connecting`).
     pub max_connecting: u32,
+    /// Most bytes of a response body kept for checks and extractors
+    /// (`--max-body-capture`); a longer body fails the check that needed it.
+    pub max_body_capture: usize,
     /// Run even when the open-file limit is below what the run needs (`--allow-low-fd-limit`).
     pub allow_low_fd_limit: bool,
     /// Load shape (`--stages`, `--rate-stages`, step load): targets for users
@@ -272,6 +275,9 @@ impl RunConfig {
             pipeline,
             max_connecting,
         };
+        let max_body_capture = settings
+            .parsed("max-body-capture", |v| parse_size(v, 1 << 30))?
+            .map_or(crate::scenario::compile::BODY_CAPTURE_LIMIT, |n| n as usize);
         Ok(RunConfig {
             scenario: settings.get("scenario").map(|s| PathBuf::from(&s.value)),
             target,
@@ -328,6 +334,7 @@ impl RunConfig {
             pipeline,
             dns_ttl: settings.parsed("dns-ttl", parse_duration)?,
             max_connecting,
+            max_body_capture,
             allow_low_fd_limit: settings
                 .parsed("allow-low-fd-limit", parse_bool)?
                 .unwrap_or(false),

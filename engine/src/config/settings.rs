@@ -102,6 +102,7 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("resolve", "--resolve", KeyUse::Used),
     ("dns-ttl", "--dns-ttl", KeyUse::Used),
     ("max-connecting", "--max-connecting", KeyUse::Used),
+    ("max-body-capture", "--max-body-capture", KeyUse::Used),
     ("allow-low-fd-limit", "--allow-low-fd-limit", KeyUse::Used),
     ("timeout", "--timeout", KeyUse::Used),
     ("stop-timeout", "--stop-timeout", KeyUse::Used),

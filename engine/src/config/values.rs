@@ -47,6 +47,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// Parses a size in bytes: `1048576`, `64KiB`, `512k`, `1MiB`, `2MB`. K and
+/// M are binary (1024, 1024²) with or without the `i`, as memory sizes go.
+pub fn parse_size(text: &str, max: u64) -> Result<u64, String> {
+    let text = text.trim();
+    let bad =
+        || format!("invalid size '{text}' (use e.g. 65536, 64KiB, 1MiB; at most {max} bytes)");
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits].parse().map_err(|_| bad())?;
+    let unit = match text[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        _ => return Err(bad()),
+    };
+    match number.checked_mul(unit) {
+        Some(bytes) if (1..=max).contains(&bytes) => Ok(bytes),
+        _ => Err(bad()),
+    }
+}
+
 pub(super) fn parse_count(text: &str, min: u64, max: u64) -> Result<u64, String> {
     let value: u64 = text
         .trim()
@@ -229,6 +251,29 @@ pub(super) fn split_host_port(authority: &str) -> Option<(&str, u16)> {
 mod tests {
     use super::*;
     use std::net::SocketAddr;
+
+    /// Sizes in bytes, KiB and MiB; zero, overflow, above the maximum and
+    /// unknown units are refused.
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        let max = 1 << 30;
+        assert_eq!(parse_size("65536", max), Ok(65_536));
+        assert_eq!(parse_size("64KiB", max), Ok(65_536));
+        assert_eq!(parse_size("64 k", max), Ok(65_536));
+        assert_eq!(parse_size("1MiB", max), Ok(1 << 20));
+        assert_eq!(parse_size("2MB", max), Ok(2 << 20));
+        for bad in [
+            "",
+            "0",
+            "KiB",
+            "1GiB",
+            "1.5MiB",
+            "99999999999999999999",
+            "2048MiB",
+        ] {
+            assert!(parse_size(bad, max).is_err(), "{bad}");
+        }
+    }
 
     /// Durations parse in Locust's forms and reject nonsense.
     #[test]

@@ -58,7 +58,7 @@ pub enum Failure {
     Status(u16),
     /// A scenario check failed; the id indexes the plan's messages.
     Check(u32),
-    /// A body a check needs was larger than the capture limit.
+    /// A body a check needs was larger than the capture limit (`--max-body-capture`).
     BodyTooLarge,
     /// A template variable had no value; the id indexes the plan's messages.
     Template(u32),
@@ -118,7 +118,7 @@ impl Failure {
             TlsExpired => "certificate expired or not yet valid",
             TlsAlert => "TLS alert from the server",
             TlsHandshake => "TLS handshake failed",
-            BodyTooLarge => "body larger than the capture limit (1 MiB) for checks",
+            BodyTooLarge => "body larger than --max-body-capture (default 1 MiB) for checks",
         };
         text.to_string()
     }

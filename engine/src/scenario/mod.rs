@@ -135,6 +135,9 @@ pub struct Plan {
     /// Global number of this process's first user (a worker's share starts
     /// past the users of the workers before it).
     pub user_base: u64,
+    /// Most bytes of a response body kept for checks and extractors (the
+    /// run's `--max-body-capture`).
+    pub body_capture_limit: usize,
 }
 
 impl Plan {
@@ -190,6 +193,7 @@ impl Plan {
             feeders: Vec::new(),
             thresholds: Vec::new(),
             user_base: 0,
+            body_capture_limit: config.max_body_capture,
         }
     }
 

@@ -178,6 +178,7 @@ impl<'a> Compiler<'a> {
             feeders: Vec::new(),
             thresholds: Vec::new(),
             user_base: 0,
+            body_capture_limit: BODY_CAPTURE_LIMIT,
         };
         Compiler {
             doc,
