@@ -18,10 +18,26 @@ use super::*;
 fn configs(
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> (Arc<ServerConfig>, Arc<ClientConfig>) {
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (server, client) = configs_for(
+        vec!["localhost".into()],
+        versions,
+        rustls::crypto::ring::default_provider(),
+    );
+    (Arc::new(server), client)
+}
+
+/// A server configuration with a certificate naming `names`, and a client
+/// configuration that trusts it, both limited to `versions` and `provider`'s
+/// suites; the server's is left open to changes.
+fn configs_for(
+    names: Vec<String>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    provider: rustls::crypto::CryptoProvider,
+) -> (ServerConfig, Arc<ClientConfig>) {
+    let made = rcgen::generate_simple_self_signed(names).unwrap();
     let cert = made.cert.der().clone();
     let key = PrivateKeyDer::try_from(made.key_pair.serialize_der()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(provider);
     let server = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .unwrap()
@@ -37,7 +53,7 @@ fn configs(
         .with_no_client_auth();
     // As `tls::client_config`: TLS 1.3 records are then `tls_record`'s.
     client.enable_secret_extraction = true;
-    (Arc::new(server), Arc::new(client))
+    (server, Arc::new(client))
 }
 
 /// Runs `serve` on a thread with a listener on 127.0.0.1; returns its address.
@@ -546,32 +562,6 @@ fn key_update_renews_both_directions() {
     done.join().unwrap();
 }
 
-/// Like `configs`, for a certificate naming `names`.
-fn configs_named(
-    names: Vec<String>,
-    versions: &[&'static rustls::SupportedProtocolVersion],
-) -> (ServerConfig, Arc<ClientConfig>) {
-    let made = rcgen::generate_simple_self_signed(names).unwrap();
-    let cert = made.cert.der().clone();
-    let key = PrivateKeyDer::try_from(made.key_pair.serialize_der()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let mut client = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.enable_secret_extraction = true;
-    (server, Arc::new(client))
-}
-
 /// A certificate (chain) larger than one record buffer (~18 KiB) still
 /// completes the handshake, on TLS 1.3 and 1.2: rustls's unbuffered API
 /// joins the whole handshake message in *incoming*, which grows for it.
@@ -580,7 +570,8 @@ fn large_certificate_handshake_completes() {
     for version in [&TLS13, &TLS12] {
         let mut names = vec!["localhost".to_string()];
         names.extend((0..1000).map(|i| format!("host-{i:05}.example.test")));
-        let (server, client) = configs_named(names, &[version]);
+        let (server, client) =
+            configs_for(names, &[version], rustls::crypto::ring::default_provider());
         let server = Arc::new(server);
         let (addr, done) = spawn_server(move |listener| {
             let mut peer = Peer::accept(&listener, &server);
@@ -604,7 +595,11 @@ fn large_certificate_handshake_completes() {
 /// to our record layer.
 #[test]
 fn half_rtt_data_survives_take_over() {
-    let (server, client) = configs_named(vec!["localhost".into()], &[&TLS13]);
+    let (server, client) = configs_for(
+        vec!["localhost".into()],
+        &[&TLS13],
+        rustls::crypto::ring::default_provider(),
+    );
     let mut server = server;
     server.send_half_rtt_data = true;
     let server = Arc::new(server);
@@ -679,31 +674,12 @@ fn expand_label(secret: &[u8], label: &[u8], len: usize) -> Vec<u8> {
 fn key_update_in_first_flight_is_answered() {
     let mut provider = rustls::crypto::ring::default_provider();
     provider.cipher_suites = vec![rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256];
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert = made.cert.der().clone();
-    let key = PrivateKeyDer::try_from(made.key_pair.serialize_der()).unwrap();
-    let mut server = ServerConfig::builder_with_provider(Arc::new(provider))
-        .with_protocol_versions(&[&TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
+    // Both ends on AES-128-GCM: the test seals the server's KeyUpdate itself.
+    let (mut server, client) = configs_for(vec!["localhost".into()], &[&TLS13], provider);
     let log = Arc::new(ServerSecret::default());
     server.key_log = log.clone();
     server.send_tls13_tickets = 0;
     let server = Arc::new(server);
-    let client = {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let mut config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_protocol_versions(&[&TLS13])
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-        config.enable_secret_extraction = true;
-        Arc::new(config)
-    };
     let (addr, done) = spawn_server(move |listener| -> Result<Vec<u8>, String> {
         let (mut tcp, _) = listener.accept().unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
