@@ -7,9 +7,10 @@
 //! every response as it completes, in order, with its latency from the
 //! round's send to the arrival of its last byte (the read that brought it;
 //! no clock read per response). Consecutive responses with the same times
-//! and outcome, typically those one read brought, are recorded together. Matching, retrying the unanswered rest after a server
-//! close, and counting what is lost as failures are the client's job
-//! (`Client::pipeline`); configuration refuses pipelining with scenarios.
+//! and outcome, typically those one read brought, are recorded together.
+//! Matching, retrying the unanswered rest after a server close, and counting
+//! what is lost as failures are the client's job (`Client::pipeline`);
+//! configuration refuses pipelining with scenarios.
 
 use std::rc::Rc;
 use std::time::Instant;

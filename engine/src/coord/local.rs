@@ -86,11 +86,6 @@ impl LocalWorkers {
         Ok(workers)
     }
 
-    /// Process ids of the workers (for tests and benches that measure them).
-    pub fn pids(&self) -> Vec<u32> {
-        self.children.iter().map(Child::id).collect()
-    }
-
     /// Kills every worker still running (the run did not start).
     pub fn kill(&mut self) {
         for child in &mut self.children {

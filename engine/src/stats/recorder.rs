@@ -296,6 +296,24 @@ mod tests {
         assert!(next.endpoints.is_empty());
     }
 
+    /// `record_n` counts as `count` calls of `record` with the same outcome:
+    /// requests, failures and histogram counts, with `bytes` as the total.
+    #[test]
+    fn record_n_counts_like_repeated_records() {
+        let mut recorder =
+            Recorder::new(&[("GET".into(), "/".into())], false, Arc::from(Vec::new()));
+        let ms = Duration::from_millis;
+        recorder.record_n(0, 16, 160, status(500), ms(4), ms(4), Some(ms(2)));
+        recorder.record(0, 10, None, ms(9), ms(9), Some(ms(1)));
+        let snapshot = recorder.take_snapshot(mark(1)).unwrap();
+        let e = &snapshot.endpoints[0];
+        assert_eq!((e.requests, e.bytes_received), (17, 170));
+        assert_eq!(e.failures[0].count, 16);
+        let h = e.latency_us.decode().unwrap().unwrap();
+        assert_eq!((h.len(), h.count_at(4_000)), (17, 16));
+        assert_eq!(e.ttfb_us.decode().unwrap().unwrap().count_at(2_000), 16);
+    }
+
     /// Open loop keeps latency from the intended time apart from service time.
     #[test]
     fn open_loop_keeps_both_times() {
