@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use stampede_engine::capacity::{self, Mode, SearchConfig};
+use stampede_engine::run::capacity::{self, Mode, SearchConfig};
 use stampede_engine::config::{parse_duration, RunConfig};
-use stampede_engine::control;
+use stampede_engine::run::control;
 use stampede_engine::report::capacity as report;
 use stampede_engine::scenario::{Plan, ScenarioDoc};
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use stampede_engine::config::{parse_duration, RunConfig, Settings};
-use stampede_engine::control::{self, RunOutcome, StopReason};
+use stampede_engine::run::control::{self, RunOutcome, StopReason};
 use stampede_engine::coord::coordinator::{
     self, CoordinatorHooks, CoordinatorOptions, OnWorkerLoss,
 };
@@ -376,9 +376,9 @@ fn run_settings(
             _ => {}
         };
     if let Some(duration) = config.calibrate {
-        match stampede_engine::calibrate::run(&config, &plan, duration, &stop) {
+        match stampede_engine::run::calibrate::run(&config, &plan, duration, &stop) {
             Ok(calibration) => {
-                let (line, warning) = stampede_engine::calibrate::advice(&config, &calibration);
+                let (line, warning) = stampede_engine::run::calibrate::advice(&config, &calibration);
                 if !config.quiet {
                     println!("{line}");
                 }
@@ -391,7 +391,7 @@ fn run_settings(
     }
     // Console keys change the load (w/W/s/S users, +/- rate) when both ends are terminals.
     let keys = if live {
-        stampede_engine::live::KeyReader::start()
+        stampede_engine::run::live::KeyReader::start()
     } else {
         None
     };

@@ -23,7 +23,7 @@ use crate::http::stream::ConnSettings;
 use crate::http::tls::{self, TlsOptions};
 use crate::http::Limits;
 use crate::report::thresholds::{parse_thresholds, Threshold};
-use crate::runtime::IoDriver;
+use crate::shard::runtime::IoDriver;
 
 /// The load model of a run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -145,7 +145,7 @@ pub struct RunConfig {
     /// Load shape (`--stages`, `--rate-stages`, step load): targets for users
     /// (closed loop) or the rate (open loop) over time; empty for a fixed load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stages: Vec<crate::shape::Stage>,
+    pub stages: Vec<crate::run::shape::Stage>,
     /// `--calibrate`: measure service time this long before the run and warn
     /// when the rate needs more connections than configured.
     #[serde(serialize_with = "serialize_opt_secs")]
@@ -290,7 +290,7 @@ impl RunConfig {
             load,
             run_time: settings
                 .parsed("run-time", parse_duration)?
-                .or_else(|| (!stages.is_empty()).then(|| crate::shape::total_duration(&stages))),
+                .or_else(|| (!stages.is_empty()).then(|| crate::run::shape::total_duration(&stages))),
             calibrate: settings.parsed("calibrate", parse_duration)?,
             stages,
             iterations: settings.parsed("iterations", |v| parse_count(v, 1, u64::MAX))?,
@@ -355,8 +355,8 @@ impl RunConfig {
 fn load_shape(
     settings: &Settings,
     load: Load,
-) -> Result<(Load, Vec<crate::shape::Stage>), ConfigError> {
-    use crate::shape;
+) -> Result<(Load, Vec<crate::run::shape::Stage>), ConfigError> {
+    use crate::run::shape;
     let stages = settings.parsed("stages", shape::parse_stages)?;
     let rate_stages = settings.parsed("rate-stages", shape::parse_stages)?;
     let step_users = settings.parsed("step-users", |v| parse_count(v, 1, 10_000_000))?;

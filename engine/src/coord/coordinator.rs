@@ -21,13 +21,14 @@ use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
 use super::roster::{rows, Worker};
 use super::{split, unix_ms_now};
 use crate::config::{Load, RunConfig, Settings};
-use crate::control::{RunOutcome, StopReason};
+use crate::run::control::{RunOutcome, StopReason};
 use crate::report::workers;
 use crate::report::RunInfo;
 use crate::scenario::feeder::Mode;
 use crate::scenario::{Plan, ScenarioDoc};
 use crate::stats::Aggregator;
-use crate::{setup, sys};
+use crate::run::setup;
+use crate::sys;
 
 /// How a coordinator listens and whom it waits for.
 #[derive(Debug, Clone)]
@@ -649,7 +650,7 @@ fn prepares(
         let fraction = f64::from(cores[i]) / cores.iter().map(|&c| f64::from(c)).sum::<f64>();
         for key in ["stages", "rate-stages"] {
             if let Some((_, text)) = entries.iter_mut().find(|(k, _)| k == key) {
-                let stages = crate::shape::parse_stages(text)
+                let stages = crate::run::shape::parse_stages(text)
                     .map_err(|e| CoordError::Split(format!("--{key}: {e}")))?;
                 *text = stages
                     .iter()

@@ -16,8 +16,8 @@ use stampede_proto::wire::{read_frame, FrameError, Hello, Message, Prepare, PROT
 use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
 use super::unix_ms_now;
 use crate::config::{RunConfig, Settings};
-use crate::control;
-use crate::live::LoadChange;
+use crate::run::control;
+use crate::run::live::LoadChange;
 use crate::scenario::{Plan, ScenarioDoc};
 
 /// How a worker finds its coordinator.

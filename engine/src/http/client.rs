@@ -19,6 +19,7 @@ use super::failure::Failure;
 use super::pool::ConnPool;
 use super::response::HeadCache;
 use super::stream::{BufferPool, Connector, Origin};
+use crate::shard::runtime;
 
 /// One shard's client.
 pub struct Client {
@@ -186,9 +187,9 @@ impl Client {
                 (answered, keep_alive, failure)
             };
             let (answered, keep_alive, failure) =
-                match monoio::time::timeout(self.request_timeout, batch).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => (0, false, Some(Failure::RequestTimeout)),
+                match runtime::timeout(self.request_timeout, batch).await {
+                    Some(outcome) => outcome,
+                    None => (0, false, Some(Failure::RequestTimeout)),
                 };
             left -= answered;
             if left == 0 {
@@ -256,9 +257,9 @@ impl Client {
             &self.buffers,
             &self.heads,
         );
-        let exchange = match monoio::time::timeout(timeout, exchange).await {
-            Ok(result) => result?,
-            Err(_) => return Err(Failure::RequestTimeout),
+        let exchange = match runtime::timeout(timeout, exchange).await {
+            Some(result) => result?,
+            None => return Err(Failure::RequestTimeout),
         };
         if exchange.keep_alive {
             self.pool.borrow_mut().give(origin, conn);
@@ -275,9 +276,9 @@ impl Client {
         self.turns[index].set(turn.wrapping_add(1));
         let addr = dns::pick(&origin.addrs.current(), turn).unwrap_or(origin.addr);
         let connect = Conn::connect(&self.connector, origin, addr);
-        let (conn, timing) = match monoio::time::timeout(self.connect_timeout, connect).await {
-            Ok(result) => result?,
-            Err(_) => return Err(Failure::ConnectTimeout),
+        let (conn, timing) = match runtime::timeout(self.connect_timeout, connect).await {
+            Some(result) => result?,
+            None => return Err(Failure::ConnectTimeout),
         };
         self.dial_stats.borrow_mut().record_dial(timing);
         self.opened.set(self.opened.get() + 1);

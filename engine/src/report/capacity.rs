@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::capacity::{Ending, Mode, Outcome, SearchConfig, Verdict};
+use crate::run::capacity::{Ending, Mode, Outcome, SearchConfig, Verdict};
 
 /// Name and version of the capacity document's shape.
 pub const CAPACITY_SCHEMA: &str = "stampede.capacity/1";
@@ -294,7 +294,7 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capacity::{search, Slo, StepResult};
+    use crate::run::capacity::{search, Slo, StepResult};
     use std::time::Duration;
 
     /// The table, JSON and HTML all carry the capacity and every step.

@@ -235,10 +235,10 @@ fn warnings(agg: &Aggregator, notes: &Notes) -> String {
             format::percent(100.0 * dropped as f64 / arrivals as f64)
         );
     }
-    let verdict = crate::saturation::judge(agg);
+    let verdict = crate::run::saturation::judge(agg);
     if let Some(lag_ms) = verdict
         .lag_p99_ms
-        .filter(|&lag| lag > crate::saturation::LAG_P99_LIMIT_MS)
+        .filter(|&lag| lag > crate::run::saturation::LAG_P99_LIMIT_MS)
     {
         let _ = writeln!(
             out,

@@ -160,7 +160,7 @@ fn timeseries_json(agg: &Aggregator) -> Value {
 
 /// The "generator" object: the load generator's own cost.
 fn generator_json(agg: &Aggregator, total: &EndpointTotals, info: &RunInfo) -> Value {
-    let saturation = crate::saturation::judge(agg);
+    let saturation = crate::run::saturation::judge(agg);
     let requests_per_cpu_second = if info.cpu_seconds > 0.0 {
         total.requests as f64 / info.cpu_seconds
     } else {

@@ -18,7 +18,7 @@ use stampede_proto::{decode_run, encode_run, is_run_file, RunFacts, RunFileError
 use super::compare::RunMetrics;
 use super::json::RunInfo;
 use super::thresholds::{parse_threshold, Threshold};
-use crate::control::{RunOutcome, StopReason};
+use crate::run::control::{RunOutcome, StopReason};
 use crate::stats::Aggregator;
 
 /// Checks before a run that the report can later be written at a path.

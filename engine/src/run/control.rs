@@ -14,13 +14,14 @@ use flume::{Receiver, RecvTimeoutError, Sender};
 use stampede_proto::Snapshot;
 
 use crate::config::{Load, RunConfig};
-use crate::live::{LiveLoad, LoadChange};
-use crate::pace;
+use crate::run::live::{LiveLoad, LoadChange};
+use crate::run::pace;
 use crate::report::{thresholds, RunInfo};
 use crate::scenario::Plan;
 use crate::shard::{self, Command, ShardEvent, ShardLoad, ShardSpec};
 use crate::stats::Aggregator;
-use crate::{setup, sys};
+use crate::run::setup;
+use crate::sys;
 
 /// How often the control loop wakes when no event arrives.
 const CONTROL_TICK: Duration = Duration::from_millis(50);
@@ -319,7 +320,7 @@ pub fn run_live(
         }
     }
     let duration = t0.elapsed();
-    if let Some(warning) = crate::saturation::judge(&aggregator).warning() {
+    if let Some(warning) = crate::run::saturation::judge(&aggregator).warning() {
         warnings.push(warning);
     }
     // Late events from shards that finished after the deadline are still merged.
@@ -444,7 +445,7 @@ fn start_shards(
                 budget: budgets.as_ref().map(|b| b[index]),
             },
             Load::Open { max_in_flight, .. } => ShardLoad::Open {
-                rate_per_s: crate::live::initial_rate(config),
+                rate_per_s: crate::run::live::initial_rate(config),
                 total: config.iterations,
                 end: config.run_time,
                 max_in_flight: pace::share(u64::from(max_in_flight), config.threads, index).max(1)

@@ -19,7 +19,7 @@ use crate::scenario::check::{self, CookieJar, Response};
 use crate::scenario::feeder::{Exhausted, Pick};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{Plan, RequestStep, Step};
-use crate::shard::{yield_now, Shard};
+use crate::shard::{runtime, yield_now, Shard};
 use crate::stats::recorder::Recorder;
 
 /// Iterations a user runs back to back before letting its shard's other
@@ -299,7 +299,7 @@ pub async fn sleep_unless_stopped(duration: Duration, stopping: &Cell<bool>) {
         if left.is_zero() {
             break;
         }
-        monoio::time::sleep(left.min(SLEEP_SLICE)).await;
+        runtime::sleep(left.min(SLEEP_SLICE)).await;
     }
 }
 
@@ -308,7 +308,7 @@ pub async fn sleep_unless_stopped(duration: Duration, stopping: &Cell<bool>) {
 pub async fn run(shard: Rc<Shard>, local: u64) {
     let depth = shard.client.pipeline_depth();
     if depth > 1 {
-        return crate::pipeline::run_user(shard, depth).await;
+        return crate::shard::pipeline::run_user(shard, depth).await;
     }
     shard.users_running.set(shard.users_running.get() + 1);
     let plan = shard.plan.clone();

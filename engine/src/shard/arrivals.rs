@@ -13,9 +13,9 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::pace;
-use crate::shard::{yield_now, Shard};
-use crate::user::{self, StepEnv, VirtualUser};
+use crate::run::pace;
+use crate::shard::{runtime, yield_now, Shard};
+use crate::shard::user::{self, StepEnv, VirtualUser};
 
 /// What one shard needs to know of the global schedule.
 #[derive(Debug, Clone, Copy)]
@@ -100,7 +100,7 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
         // The rate may change while running (stages, console keys): the
         // shard's anchor says when arrival j is due; none while paused.
         let Some(offset) = shard.rate_anchor.get().offset(j) else {
-            monoio::time::sleep(ANCHOR_POLL).await;
+            runtime::sleep(ANCHOR_POLL).await;
             continue;
         };
         if schedule.end.is_some_and(|end| offset >= end) {
@@ -111,7 +111,7 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
         if intended > now {
             burst = 0;
             let wake = intended.min(now + ANCHOR_POLL);
-            monoio::time::sleep_until(monoio::time::Instant::from_std(wake)).await;
+            runtime::sleep_until(wake).await;
             if shard.stopping.get() {
                 break;
             }
@@ -139,7 +139,7 @@ pub async fn run(shard: Rc<Shard>, schedule: Schedule) {
             shard.in_flight.set(shard.in_flight.get() + 1);
             let slot = Rc::new(Slot::default());
             slot.job.set(Some(intended));
-            monoio::spawn(worker(
+            runtime::spawn(worker(
                 shard.clone(),
                 slot,
                 idle.clone(),

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::config::{Load, RunConfig};
-use crate::control::{self, RunError};
+use crate::run::control::{self, RunError};
 use crate::scenario::Plan;
 
 /// Users of the calibration run per shard: light, so service time is the target's own.
@@ -83,7 +83,7 @@ pub fn advice(config: &RunConfig, calibration: &Calibration) -> (String, Option<
             let peak = if config.stages.is_empty() {
                 rate_per_s
             } else {
-                crate::shape::peak(&config.stages)
+                crate::run::shape::peak(&config.stages)
             };
             let needed = connections_needed(peak, c.service_ms_mean) * HEADROOM;
             (needed > f64::from(max_in_flight)).then(|| {

@@ -16,8 +16,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::config::{parse_duration, Load, RunConfig};
-use crate::control::{self, RunError};
-use crate::saturation;
+use crate::run::control::{self, RunError};
+use crate::run::saturation;
 use crate::scenario::Plan;
 use crate::stats::{percentile_ms, Aggregator};
 

@@ -6,6 +6,11 @@
 //! the shard every few milliseconds (so no other thread ever wakes a shard's
 //! tasks), and [`ShardEvent`]s up, one snapshot per second.
 
+pub mod arrivals;
+pub mod pipeline;
+pub mod runtime;
+pub mod user;
+
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
@@ -21,10 +26,10 @@ use stampede_proto::Snapshot;
 
 use crate::http::stream::ConnSettings;
 use crate::http::{Client, Limits};
-use crate::runtime::{self, DriverKind, IoDriver};
+use runtime::{DriverKind, IoDriver};
 use crate::scenario::{feeder, Plan};
 use crate::stats::recorder::{IntervalMark, Recorder};
-use crate::{arrivals, sys, user};
+use crate::sys;
 
 /// How often a shard looks for commands.
 const COMMAND_POLL: Duration = Duration::from_millis(10);
@@ -45,7 +50,7 @@ pub enum Command {
     /// the surplus leave after their current iteration.
     SetUsers(u32),
     /// Follow this open-loop schedule from now on (the rate changed).
-    SetRate(crate::shape::Anchor),
+    SetRate(crate::run::shape::Anchor),
     /// Stop gracefully: let in-flight requests finish, then report.
     Stop,
 }
@@ -175,7 +180,7 @@ pub struct Shard {
     /// Users started and not yet told to leave.
     users_alive: Cell<u32>,
     /// The open-loop schedule now in force.
-    pub rate_anchor: Cell<crate::shape::Anchor>,
+    pub rate_anchor: Cell<crate::run::shape::Anchor>,
     /// When the last snapshot was taken, for the interval's wall time.
     last_snapshot_at: Cell<Instant>,
     /// Open-loop requests in flight.
@@ -273,7 +278,7 @@ async fn run(
         match commands.try_recv() {
             Ok(Command::Start { t0 }) => break t0,
             Ok(_) => {}
-            Err(TryRecvError::Empty) => monoio::time::sleep(COMMAND_POLL).await,
+            Err(TryRecvError::Empty) => runtime::sleep(COMMAND_POLL).await,
             Err(TryRecvError::Disconnected) => return,
         }
     };
@@ -297,7 +302,7 @@ async fn run(
         users_running: Cell::new(0),
         users_target: Cell::new(0),
         users_alive: Cell::new(0),
-        rate_anchor: Cell::new(crate::shape::Anchor::start(match spec.load {
+        rate_anchor: Cell::new(crate::run::shape::Anchor::start(match spec.load {
             ShardLoad::Open { rate_per_s, .. } => rate_per_s,
             ShardLoad::Closed { .. } => 0.0,
         })),
@@ -312,7 +317,7 @@ async fn run(
         last_cpu_us: Cell::new(sys::thread_cpu_us()),
         last_wait_us: Cell::new(sys::thread_wait_us()),
     });
-    monoio::spawn(tick(shard.clone(), events.clone()));
+    runtime::spawn(tick(shard.clone(), events.clone()));
     if let ShardLoad::Open {
         rate_per_s,
         total,
@@ -327,7 +332,7 @@ async fn run(
             shards: spec.shards,
             max_in_flight,
         };
-        monoio::spawn(arrivals::run(shard.clone(), schedule));
+        runtime::spawn(arrivals::run(shard.clone(), schedule));
     }
     let mut stop_deadline: Option<Instant> = None;
     let mut next_user = 0u64;
@@ -371,7 +376,7 @@ async fn run(
             });
             return;
         }
-        monoio::time::sleep(COMMAND_POLL).await;
+        runtime::sleep(COMMAND_POLL).await;
     }
 }
 
@@ -379,7 +384,7 @@ async fn run(
 fn spawn_users(shard: &Rc<Shard>, next_user: &mut u64) {
     while shard.users_alive.get() < shard.users_target.get() {
         shard.users_alive.set(shard.users_alive.get() + 1);
-        monoio::spawn(user::run(shard.clone(), *next_user));
+        runtime::spawn(user::run(shard.clone(), *next_user));
         *next_user += 1;
     }
 }
@@ -388,7 +393,7 @@ fn spawn_users(shard: &Rc<Shard>, next_user: &mut u64) {
 async fn tick(shard: Rc<Shard>, events: Sender<ShardEvent>) {
     loop {
         let due = shard.t0 + INTERVAL * shard.next_interval.get();
-        monoio::time::sleep_until(monoio::time::Instant::from_std(due)).await;
+        runtime::sleep_until(due).await;
         if let Some(snapshot) = shard.snapshot(false) {
             if events.send(ShardEvent::Snapshot(snapshot)).is_err() {
                 return;

@@ -12,8 +12,8 @@ use std::time::Duration;
 use flume::{Receiver, Sender};
 
 use crate::config::{Load, RunConfig};
-use crate::pace;
-use crate::shape::{self, Anchor, Stage};
+use crate::run::pace;
+use crate::run::shape::{self, Anchor, Stage};
 use crate::shard::Command;
 
 /// Most users the console keys may ask for.

@@ -111,3 +111,30 @@ where
 pub fn uring_available() -> bool {
     block_on(IoDriver::Uring, |_| async {}).is_ok()
 }
+
+// The shard's runtime facade: the only timer and task calls the rest of the
+// engine makes, so monoio's types stay in `shard/` and `http/`'s connections.
+
+/// Sleeps for `duration` on the current shard.
+pub async fn sleep(duration: std::time::Duration) {
+    monoio::time::sleep(duration).await
+}
+
+/// Sleeps until the wall-clock instant `at` on the current shard.
+pub async fn sleep_until(at: std::time::Instant) {
+    monoio::time::sleep_until(monoio::time::Instant::from_std(at)).await
+}
+
+/// Runs `future` as a task of its own on the current shard.
+pub fn spawn<F>(future: F)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    monoio::spawn(future);
+}
+
+/// `future`'s output, or `None` if it takes longer than `limit`.
+pub async fn timeout<F: Future>(limit: std::time::Duration, future: F) -> Option<F::Output> {
+    monoio::time::timeout(limit, future).await.ok()
+}
