@@ -6,7 +6,7 @@
 //!   become one validated [`config::RunConfig`]. (`cli.rs`, in the binary,
 //!   is the only clap code.)
 //! - [`scenario`]: scenario files (TOML) and plain runs compiled into an
-//!   immutable [`scenario::Plan`]; [`setup`] runs its once-per-run steps.
+//!   immutable [`scenario::Plan`]; `run::setup` runs its once-per-run steps.
 //! - [`run`]: the one run loop for every mode (stop reasons, run time,
 //!   thresholds and abort, live load changes from keys, the web API or
 //!   stages, progress, the outcome), driving a load source: local shards or
@@ -17,7 +17,7 @@
 //!   task facade), its closed-loop users, open-loop arrivals and pipelining.
 //! - [`http`]: request encoding, response parsing and framing, connections
 //!   (plain TCP or TLS, from `--source-ips`), the pool and the client;
-//!   [`pipeline`] runs `--pipeline N` users on it.
+//!   `shard::pipeline` runs `--pipeline N` users on it.
 //! - [`stats`]: shard-side recording, snapshots, and the aggregator that
 //!   merges them (the same merge serves distributed runs later).
 //! - [`coord`]: distributed mode: a coordinator and its workers, over the
@@ -37,3 +37,4 @@ pub mod scenario;
 pub mod shard;
 pub mod stats;
 pub mod sys;
+pub mod web;
