@@ -1,47 +1,31 @@
 //! `stampede capacity`: flags to a search, the search, its reports and the
 //! exit code (0: a capacity was found; 3: none was, and the output says why).
 
-use std::path::PathBuf;
-use std::process::ExitCode;
-
-use stampede_engine::run::capacity::{self, Mode, SearchConfig};
 use stampede_engine::config::{parse_duration, RunConfig};
-use stampede_engine::run::control;
 use stampede_engine::report::capacity as report;
-use stampede_engine::scenario::{Plan, ScenarioDoc};
+use stampede_engine::run::capacity::{self, Mode, SearchConfig};
+use stampede_engine::run::control;
+use stampede_engine::run::session::exit::{RUN_ERROR as EXIT_RUN_ERROR, USAGE as EXIT_USAGE};
+use stampede_engine::scenario::Plan;
 
 use crate::cli::CapacityArgs;
 
 /// Exit status when the search found no capacity (first step failed, --max
 /// reached, or the generator saturated).
 pub const EXIT_NO_CAPACITY: u8 = 3;
-const EXIT_USAGE: u8 = 2;
-const EXIT_RUN_ERROR: u8 = 1;
 
 /// Runs `stampede capacity`.
-pub fn main(args: &CapacityArgs) -> ExitCode {
+pub fn main(args: &CapacityArgs) -> u8 {
     let search = match search_config(args) {
         Ok(search) => search,
         Err(e) => return usage(&e),
     };
-    let mut settings = args.run.settings();
-    settings.env(std::env::vars());
-    if let Some(path) = &args.run.config {
-        match std::fs::read_to_string(path) {
-            Ok(text) => settings.file(path, &text),
-            Err(e) => return usage(&format!("--config: cannot read {}: {e}", path.display())),
-        }
-    }
-    let scenario = match settings.get("scenario").map(|s| PathBuf::from(&s.value)) {
-        Some(path) => match ScenarioDoc::parse(&path) {
-            Ok(doc) => {
-                settings.scenario(&path, doc.settings());
-                Some(doc)
-            }
-            Err(e) => return usage(&e.to_string()),
-        },
-        None => None,
+    // Settings load the one way every command does (flags > env > conf > scenario).
+    let loaded = match stampede_engine::config::load(args.run.settings(), args.run.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(e) => return usage(&e),
     };
+    let (mut settings, scenario) = (loaded.settings, loaded.scenario);
     if let Some(processes) = settings.get("processes") {
         return usage(&format!(
             "{}: capacity searches run in one process; --processes is for `stampede run`",
@@ -56,7 +40,7 @@ pub fn main(args: &CapacityArgs) -> ExitCode {
         Ok(config) => config,
         Err(e) => return usage(&e.to_string()),
     };
-    let plan = match scenario.map(|doc| doc.compile(&config.target)) {
+    let plan = match scenario.as_deref().map(|doc| doc.compile(&config.target)) {
         Some(Ok(plan)) => plan,
         Some(Err(e)) => return usage(&e.to_string()),
         None => Plan::single_request(&config),
@@ -68,7 +52,7 @@ pub fn main(args: &CapacityArgs) -> ExitCode {
         Ok(stop) => stop,
         Err(e) => {
             eprintln!("error: cannot install signal handlers: {e}");
-            return ExitCode::from(EXIT_RUN_ERROR);
+            return EXIT_RUN_ERROR;
         }
     };
     let slo: Vec<String> = search.slo.iter().map(|s| s.to_string()).collect();
@@ -112,26 +96,26 @@ pub fn main(args: &CapacityArgs) -> ExitCode {
         Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(EXIT_RUN_ERROR);
+            return EXIT_RUN_ERROR;
         }
     };
     println!("\n{}", report::table(&search, &outcome));
     if let Some(path) = &config.json {
         if let Err(e) = report::write_json(path, &search, &outcome) {
             eprintln!("error: cannot write {}: {e}", path.display());
-            return ExitCode::from(EXIT_RUN_ERROR);
+            return EXIT_RUN_ERROR;
         }
     }
     if let Some(path) = &config.html {
         if let Err(e) = report::write_html(path, &search, &outcome) {
             eprintln!("error: cannot write {}: {e}", path.display());
-            return ExitCode::from(EXIT_RUN_ERROR);
+            return EXIT_RUN_ERROR;
         }
     }
     if outcome.ending.found() {
-        ExitCode::SUCCESS
+        0
     } else {
-        ExitCode::from(EXIT_NO_CAPACITY)
+        EXIT_NO_CAPACITY
     }
 }
 
@@ -177,9 +161,9 @@ fn search_config(args: &CapacityArgs) -> Result<SearchConfig, String> {
     })
 }
 
-fn usage(message: &str) -> ExitCode {
+fn usage(message: &str) -> u8 {
     eprintln!("error: {message}");
-    ExitCode::from(EXIT_USAGE)
+    EXIT_USAGE
 }
 
 fn available_cores() -> usize {

@@ -255,9 +255,24 @@ pub struct RunArgs {
     /// When --abort-on-fail starts checking; default 5s.
     #[arg(long)]
     pub abort_delay: Option<String>,
-    /// Accepted for Locust compatibility; stampede is always headless.
+    /// No web UI even when a conf file sets web-host/web-port (Locust's flag); runs are headless unless --web.
     #[arg(long)]
     pub headless: bool,
+    /// Serve the web UI and control API on ADDR (HOST:PORT, :PORT or PORT); without ADDR 127.0.0.1:8089.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "")]
+    pub web: Option<String>,
+    /// HTTP basic auth USER:PASSWORD for the web UI; required to bind a non-loopback address.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub web_auth: Option<String>,
+    /// With --web: start the test at once with these flags' load (Locust's --autostart).
+    #[arg(long)]
+    pub autostart: bool,
+    /// With --autostart: exit this long after the test ends (Locust's --autoquit; seconds or 10s).
+    #[arg(long, value_name = "SECONDS")]
+    pub autoquit: Option<String>,
+    /// Scenario class weights for this run, NAME=WEIGHT,... (as the web form's class weights).
+    #[arg(long, value_name = "NAME=W,...")]
+    pub class_weights: Option<String>,
     /// Config file of Locust-style 'key = value' lines; default ./stampede.conf if present.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -356,6 +371,61 @@ impl RunArgs {
         }
         if self.headless {
             s.flag("headless", "true");
+        }
+        if self.autostart {
+            s.flag("autostart", "true");
+        }
+        for (key, value) in [
+            ("web", &self.web),
+            ("web-auth", &self.web_auth),
+            ("autoquit", &self.autoquit),
+            ("class-weights", &self.class_weights),
+        ] {
+            if let Some(value) = value {
+                s.flag(key, value.clone());
+            }
+        }
+        s
+    }
+}
+
+impl CoordinatorArgs {
+    /// The run's flags plus the coordinator's, as settings of highest precedence.
+    pub fn settings(&self) -> Settings {
+        let mut s = self.run.settings();
+        if let Some(expect) = self.expect_workers {
+            s.flag("expect-workers", expect.to_string());
+        }
+        for (key, value) in [
+            ("bind", &self.bind),
+            ("token", &self.token),
+            ("wait-timeout", &self.wait_timeout),
+            ("on-worker-loss", &self.on_worker_loss),
+        ] {
+            if let Some(value) = value {
+                s.flag(key, value.clone());
+            }
+        }
+        s
+    }
+}
+
+impl WorkerArgs {
+    /// The worker's flags as settings of highest precedence.
+    pub fn settings(&self) -> Settings {
+        let mut s = Settings::default();
+        if let Some(threads) = self.threads {
+            s.flag("threads", threads.to_string());
+        }
+        for (key, value) in [
+            ("coordinator", &self.coordinator),
+            ("token", &self.token),
+            ("io-driver", &self.io_driver),
+            ("connect-timeout", &self.connect_timeout),
+        ] {
+            if let Some(value) = value {
+                s.flag(key, value.clone());
+            }
         }
         s
     }

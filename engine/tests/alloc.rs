@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use stampede_engine::config::{RunConfig, Settings};
-use stampede_engine::{control, demo, runtime, scenario::Plan};
+use stampede_engine::run::control;
+use stampede_engine::shard::runtime;
+use stampede_engine::{demo, scenario::Plan};
 use stampede_target::tls::TlsSource;
 use stampede_target::{Target, TargetConfig};
 

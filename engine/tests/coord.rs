@@ -12,6 +12,7 @@ use stampede_engine::coord::coordinator::{
 };
 use stampede_engine::coord::worker::{self, WorkerHandler, WorkerOptions};
 use stampede_engine::demo;
+use stampede_engine::run::control::RunHooks;
 use stampede_engine::scenario::Plan;
 
 #[test]
@@ -67,6 +68,13 @@ fn custom_messages_round_trip() {
         on_loss: Default::default(),
     };
     let stop = AtomicBool::new(false);
+    let mut run_hooks = RunHooks {
+        stop: &stop,
+        changes: None,
+        progress: &mut |_, _, _| {},
+        on_snapshot: &mut |_| {},
+        observer: None,
+    };
     let outcome = coordinator::run(
         &config,
         &settings,
@@ -74,8 +82,7 @@ fn custom_messages_round_trip() {
         &plan,
         &options,
         &mut hooks,
-        &stop,
-        &mut |_, _| {},
+        &mut run_hooks,
     )
     .unwrap();
     let report = worker.join().unwrap().unwrap();

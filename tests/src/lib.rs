@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod locust;
+pub mod webdriver;
+
 /// Load tests share two cores; running them one at a time keeps timings honest.
 static SERIAL: Mutex<()> = Mutex::new(());
 

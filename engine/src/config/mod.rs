@@ -6,9 +6,11 @@
 //! lines. Precedence is flag > env > file. This module parses and validates
 //! them all in one place; clap lives in `cli.rs`, which only collects text.
 
+pub mod load;
 mod settings;
 mod values;
 
+pub use load::{is_true, load, Loaded};
 pub use settings::{known_key, ConfigError, Origin, Setting, Settings};
 use values::*;
 pub use values::{parse_duration, parse_url, parse_url_with};

@@ -23,6 +23,8 @@ pub enum Origin {
     Flag(&'static str),
     /// An environment variable.
     Env(String),
+    /// A field of a test started from the web UI or its API.
+    Api(&'static str),
     /// A line of a config file.
     File {
         path: PathBuf,
@@ -36,6 +38,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Flag(flag) => write!(f, "{flag}"),
             Origin::Env(name) => write!(f, "environment variable {name}"),
+            Origin::Api(field) => write!(f, "start request field '{field}'"),
             Origin::File { path, line, key } => {
                 write!(f, "{}, line {line}, key '{key}'", path.display())
             }
@@ -126,10 +129,20 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("master-port", "--master-port", KeyUse::Used),
     ("master-bind-host", "--master-bind-host", KeyUse::Used),
     ("master-bind-port", "--master-bind-port", KeyUse::Used),
-    ("web-host", "--web-host", KeyUse::Ignored),
-    ("web-port", "--web-port", KeyUse::Ignored),
-    ("autostart", "--autostart", KeyUse::Ignored),
-    ("autoquit", "--autoquit", KeyUse::Ignored),
+    ("class-weights", "--class-weights", KeyUse::Used),
+    ("web", "--web", KeyUse::Used),
+    ("web-host", "--web-host", KeyUse::Used),
+    ("web-port", "--web-port", KeyUse::Used),
+    ("web-auth", "--web-auth", KeyUse::Used),
+    ("web-login", "--web-login", KeyUse::Ignored),
+    ("autostart", "--autostart", KeyUse::Used),
+    ("autoquit", "--autoquit", KeyUse::Used),
+    ("token", "--token", KeyUse::Used),
+    ("bind", "--bind", KeyUse::Used),
+    ("wait-timeout", "--wait-timeout", KeyUse::Used),
+    ("on-worker-loss", "--on-worker-loss", KeyUse::Used),
+    ("coordinator", "--coordinator", KeyUse::Used),
+    ("connect-timeout", "--connect-timeout", KeyUse::Used),
     ("loglevel", "--loglevel", KeyUse::Ignored),
     ("logfile", "--logfile", KeyUse::Ignored),
     (
@@ -153,7 +166,7 @@ fn flag_of(key: &str) -> &'static str {
 }
 
 /// All settings of a run, layered by precedence; the first source to set a key wins.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Settings {
     /// Canonical key (`spawn-rate`) to its setting.
     values: BTreeMap<&'static str, Setting>,
@@ -169,6 +182,21 @@ impl Settings {
             origin: Origin::Flag(flag_of(key)),
         };
         self.values.entry(key).or_insert(setting);
+    }
+
+    /// Sets `key` from a web API start request, above every other source;
+    /// `field` is the request's field name, for messages.
+    pub fn api(&mut self, key: &'static str, field: &'static str, value: impl Into<String>) {
+        let setting = Setting {
+            value: value.into(),
+            origin: Origin::Api(field),
+        };
+        self.values.insert(key, setting);
+    }
+
+    /// Removes `key` (a start request that switches between users and rate).
+    pub fn remove(&mut self, key: &str) {
+        self.values.remove(key);
     }
 
     /// Adds every `STAMPEDE_<KEY>` variable from `vars` not already set by a flag.
@@ -309,7 +337,7 @@ mod tests {
             ("STAMPEDE_RUN_TIME".to_string(), "3s".to_string()),
             ("PATH".to_string(), "/bin".to_string()),
         ]);
-        let conf = "# Locust master.conf\nhost = http://127.0.0.1:1\nusers = 9\nrun-time = 9s  # comment\nweb-port = 8089\nfoo = bar\nspawn-rate = x\n";
+        let conf = "# Locust master.conf\nhost = http://127.0.0.1:1\nusers = 9\nrun-time = 9s  # comment\ntags = a\nfoo = bar\nspawn-rate = x\n";
         s.file(Path::new("master.conf"), conf);
         assert_eq!(s.get("users").unwrap().value, "7");
         assert_eq!(s.get("run-time").unwrap().value, "3s");
@@ -317,7 +345,7 @@ mod tests {
         assert!(s
             .warnings
             .iter()
-            .any(|w| w.contains("'web-port' is not supported")));
+            .any(|w| w.contains("'tags' is not supported")));
         let err = RunConfig::from_settings(&s, 2).unwrap_err().to_string();
         assert_eq!(
             err,

@@ -7,7 +7,7 @@
 //! in progress. A worker that dies is named in the warnings and the run goes
 //! on; every snapshot it sent before stays merged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -15,20 +15,18 @@ use std::time::{Duration, Instant};
 
 use flume::{Receiver, RecvTimeoutError};
 use stampede_proto::wire::{read_frame, FeederRows, Hello, Message, Prepare, PROTOCOL_VERSION};
-use stampede_proto::Snapshot;
 
 use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
 use super::roster::{rows, Worker};
 use super::{split, unix_ms_now};
 use crate::config::{Load, RunConfig, Settings};
-use crate::run::control::{RunOutcome, StopReason};
-use crate::report::workers;
-use crate::report::RunInfo;
+use crate::report::workers::WorkerRow;
+use crate::run::control::{self, RunHooks, RunOutcome, StopReason};
+use crate::run::live::LiveLoad;
+use crate::run::source::{LoadSource, SourceEvent, SourceFacts};
 use crate::scenario::feeder::Mode;
 use crate::scenario::{Plan, ScenarioDoc};
-use crate::stats::Aggregator;
 use crate::run::setup;
-use crate::sys;
 
 /// How a coordinator listens and whom it waits for.
 #[derive(Debug, Clone)]
@@ -172,8 +170,9 @@ enum Event {
     },
 }
 
-/// Settings a worker never takes from the coordinator: reports and output
-/// are the coordinator's; threads and driver are each worker's own.
+/// Settings a worker never takes from the coordinator: reports, output,
+/// thresholds and the web UI are the coordinator's; threads and driver are
+/// each worker's own; secrets (the token, web credentials) never travel.
 const LOCAL_KEYS: &[&str] = &[
     "scenario",
     "json",
@@ -199,12 +198,128 @@ const LOCAL_KEYS: &[&str] = &[
     "master-bind-port",
     "locustfile",
     "processes",
+    "web",
+    "web-host",
+    "web-port",
+    "web-auth",
+    "autostart",
+    "autoquit",
+    "token",
+    "bind",
+    "wait-timeout",
+    "on-worker-loss",
+    "coordinator",
+    "connect-timeout",
 ];
 
-/// Extra time past run time plus stop timeout before stragglers are given up.
+/// Extra time past the stop timeout before stragglers are given up.
 const FINAL_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs a distributed run; returns the merged outcome.
+/// A listening coordinator and the workers that joined it.
+pub struct Cluster {
+    /// Where it listens.
+    local: SocketAddr,
+    events: Receiver<Event>,
+    /// Set while a test runs: new workers are refused.
+    started: Arc<AtomicBool>,
+    workers: BTreeMap<u32, Worker>,
+}
+
+impl Cluster {
+    /// Listens on `options.bind` and accepts workers from now on; calls
+    /// `hooks.on_listening` with the address (`--processes` starts its workers there).
+    pub fn listen(
+        options: &CoordinatorOptions,
+        hooks: &mut CoordinatorHooks,
+    ) -> Result<Cluster, CoordError> {
+        let listener =
+            TcpListener::bind(options.bind).map_err(|e| CoordError::Bind(options.bind, e))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| CoordError::Bind(options.bind, e))?;
+        println!(
+            "coordinator listening on {local}, waiting for {} workers",
+            options.expect_workers
+        );
+        let (events_tx, events) = flume::unbounded();
+        let started = Arc::new(AtomicBool::new(false));
+        spawn_acceptor(listener, options.token.clone(), started.clone(), events_tx);
+        if let Some(on_listening) = hooks.on_listening.as_mut() {
+            on_listening(local).map_err(CoordError::Workers)?;
+        }
+        Ok(Cluster {
+            local,
+            events,
+            started,
+            workers: BTreeMap::new(),
+        })
+    }
+
+    /// The address workers connect to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Waits until the expected workers joined (or the wait times out, or `stop`).
+    pub fn wait_for_workers(
+        &mut self,
+        options: &CoordinatorOptions,
+        stop: &AtomicBool,
+    ) -> Result<(), CoordError> {
+        let deadline = Instant::now() + options.wait_timeout;
+        while self.workers.len() < options.expect_workers {
+            if stop.load(Ordering::Relaxed) {
+                return Err(CoordError::Stopped);
+            }
+            if Instant::now() >= deadline {
+                return Err(CoordError::NotEnoughWorkers {
+                    joined: self.workers.len(),
+                    expected: options.expect_workers,
+                    waited: options.wait_timeout,
+                });
+            }
+            self.accept_for(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// Takes in joins and departures for up to `wait` while no test runs.
+    pub fn accept_for(&mut self, wait: Duration) {
+        match self.events.recv_timeout(wait) {
+            Ok(Event::Joined { id, hello, sender }) => {
+                println!(
+                    "worker {id} joined from {} ({}, {} cores)",
+                    sender.peer(),
+                    hello.hostname,
+                    hello.cores
+                );
+                self.workers.insert(id, Worker::new(hello, sender));
+            }
+            Ok(Event::Lost { id, reason }) => {
+                if self.workers.remove(&id).is_some() {
+                    println!("worker {id} left before the start: {reason}");
+                }
+            }
+            Ok(Event::Message { .. }) | Err(_) => {}
+        }
+    }
+
+    /// The workers table of the joined workers.
+    pub fn worker_rows(&self) -> Vec<WorkerRow> {
+        rows(&self.workers)
+    }
+
+    /// Says goodbye to every worker: they end when their link closes.
+    pub fn close(&mut self) {
+        for worker in self.workers.values() {
+            worker.sender.close();
+        }
+        self.workers.clear();
+    }
+}
+
+/// Runs a distributed run on its own: listen, wait for the workers, run
+/// the one run loop over them, let them go; returns the merged outcome.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     config: &RunConfig,
@@ -213,210 +328,270 @@ pub fn run(
     plan: &Plan,
     options: &CoordinatorOptions,
     hooks: &mut CoordinatorHooks,
-    stop: &AtomicBool,
-    progress: &mut dyn FnMut(&Aggregator, Duration),
+    run_hooks: &mut RunHooks<'_, '_>,
 ) -> Result<RunOutcome, CoordError> {
-    let listener =
-        TcpListener::bind(options.bind).map_err(|e| CoordError::Bind(options.bind, e))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| CoordError::Bind(options.bind, e))?;
-    println!(
-        "coordinator listening on {local}, waiting for {} workers",
-        options.expect_workers
-    );
-    let (events_tx, events) = flume::unbounded();
-    let started = Arc::new(AtomicBool::new(false));
-    spawn_acceptor(listener, options.token.clone(), started.clone(), events_tx);
-    if let Some(on_listening) = hooks.on_listening.as_mut() {
-        on_listening(local).map_err(CoordError::Workers)?;
+    let mut cluster = Cluster::listen(options, hooks)?;
+    cluster.wait_for_workers(options, run_hooks.stop)?;
+    let test = Test {
+        config,
+        settings,
+        scenario,
+        plan,
+    };
+    let outcome = run_test(&mut cluster, &test, options.on_loss, hooks, run_hooks);
+    cluster.close();
+    outcome
+}
+
+/// One test's inputs, as the coordinator splits them.
+pub struct Test<'a> {
+    /// The validated run.
+    pub config: &'a RunConfig,
+    /// The settings it came from (shipped to the workers).
+    pub settings: &'a Settings,
+    /// The scenario file, shipped as text.
+    pub scenario: Option<&'a ScenarioDoc>,
+    /// The compiled plan (setup and feeders run here).
+    pub plan: &'a Plan,
+}
+
+/// Runs one test on the cluster's workers with the one run loop; the
+/// workers stay joined afterwards.
+pub fn run_test(
+    cluster: &mut Cluster,
+    test: &Test,
+    on_loss: OnWorkerLoss,
+    hooks: &mut CoordinatorHooks,
+    run_hooks: &mut RunHooks<'_, '_>,
+) -> Result<RunOutcome, CoordError> {
+    let mut source = RemoteSource::start(cluster, test, on_loss, hooks)?;
+    Ok(control::drive(test.config, &mut source, run_hooks))
+}
+
+/// The remote load source: the cluster's workers running one test.
+pub struct RemoteSource<'c> {
+    cluster: &'c mut Cluster,
+    hooks: &'c mut CoordinatorHooks,
+    links: WorkerLinks,
+    config: RunConfig,
+    on_loss: OnWorkerLoss,
+    t0: Instant,
+    started_unix_ms: u64,
+    /// Events made here waiting to be handed out (a Done's warnings, a loss's retirements).
+    pending: VecDeque<SourceEvent>,
+    /// The total load last sent after a live change: (users, rate).
+    steered: Option<(u32, f64)>,
+    stopped: bool,
+}
+
+impl<'c> RemoteSource<'c> {
+    /// Runs setup here, ships each worker its share, waits until they are
+    /// ready and starts them together.
+    pub fn start(
+        cluster: &'c mut Cluster,
+        test: &Test,
+        on_loss: OnWorkerLoss,
+        hooks: &'c mut CoordinatorHooks,
+    ) -> Result<RemoteSource<'c>, CoordError> {
+        let (config, plan) = (test.config, test.plan);
+        cluster.started.store(true, Ordering::SeqCst);
+        for worker in cluster.workers.values_mut() {
+            worker.reset();
+        }
+        let mut pending = VecDeque::new();
+        let setup_values = setup::run(plan, config).map_err(CoordError::Setup)?;
+        let named_values: Vec<(String, Vec<u8>)> = setup_values
+            .into_iter()
+            .map(|(slot, value)| (plan.var_names[slot].clone(), value))
+            .collect();
+        let prepares = prepares(
+            config,
+            test.settings,
+            test.scenario,
+            plan,
+            &cluster.workers,
+            named_values,
+        )?;
+        for ((_, worker), prepare) in cluster.workers.iter().zip(prepares) {
+            worker.sender.send(&Message::Prepare(Box::new(prepare)));
+        }
+        let mut warnings = Vec::new();
+        wait_ready(&cluster.events, &mut cluster.workers, &mut warnings)?;
+        pending.extend(warnings.into_iter().map(SourceEvent::Warning));
+        let start_at = unix_ms_now() + 300;
+        for worker in cluster.workers.values() {
+            worker.sender.send(&Message::Start {
+                at_unix_ms: start_at,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(
+            start_at.saturating_sub(unix_ms_now()),
+        ));
+        let started_unix_ms = unix_ms_now();
+        let t0 = Instant::now();
+        let links = WorkerLinks {
+            links: cluster
+                .workers
+                .iter()
+                .map(|(id, w)| (*id, w.sender.clone()))
+                .collect(),
+        };
+        if let Some(on_start) = hooks.on_start.as_mut() {
+            on_start(&links);
+        }
+        Ok(RemoteSource {
+            cluster,
+            hooks,
+            links,
+            config: config.clone(),
+            on_loss,
+            t0,
+            started_unix_ms,
+            pending,
+            steered: None,
+            stopped: false,
+        })
     }
 
-    let mut workers = wait_for_workers(&events, options, stop)?;
-    started.store(true, Ordering::SeqCst);
-    let mut warnings = Vec::new();
-    let setup_values = setup::run(plan, config).map_err(CoordError::Setup)?;
-    let named_values: Vec<(String, Vec<u8>)> = setup_values
-        .into_iter()
-        .map(|(slot, value)| (plan.var_names[slot].clone(), value))
-        .collect();
-    let prepares = prepares(config, settings, scenario, plan, &workers, named_values)?;
-    for ((_, worker), prepare) in workers.iter().zip(prepares) {
-        worker.sender.send(&Message::Prepare(Box::new(prepare)));
-    }
-    wait_ready(&events, &mut workers, &mut warnings)?;
-    let start_at = unix_ms_now() + 300;
-    for worker in workers.values() {
-        worker.sender.send(&Message::Start {
-            at_unix_ms: start_at,
-        });
-    }
-    std::thread::sleep(Duration::from_millis(
-        start_at.saturating_sub(unix_ms_now()),
-    ));
-    let started_unix_ms = unix_ms_now();
-    let t0 = Instant::now();
-    let links = WorkerLinks {
-        links: workers
-            .iter()
-            .map(|(id, w)| (*id, w.sender.clone()))
-            .collect(),
-    };
-    if let Some(on_start) = hooks.on_start.as_mut() {
-        on_start(&links);
-    }
-
-    let mut aggregator = if config.csv_full_history {
-        Aggregator::with_endpoint_series()
-    } else {
-        Aggregator::new()
-    };
-    let mut kept: Vec<Snapshot> = Vec::new();
-    let mut stop_reason = None;
-    let mut next_print = t0 + config.print_interval;
-    let give_up = config
-        .run_time
-        .map(|t| t + config.stop_timeout + FINAL_GRACE);
-    while !workers.values().all(|w| w.finished) {
-        match events.recv_timeout(Duration::from_millis(50)) {
-            Ok(Event::Message { id, message }) => handle(
-                id,
-                message,
-                &mut workers,
-                &mut aggregator,
-                &mut kept,
-                config,
-                &mut warnings,
-                hooks,
-                &links,
-            ),
-            Ok(Event::Lost { id, reason }) => {
-                if let Some(worker) = workers.get_mut(&id).filter(|w| !w.finished) {
-                    worker.finished = true;
-                    worker.lost = true;
-                    warnings.push(format!(
-                        "worker {id} ({}) lost: {reason}; the stats it sent before are kept",
-                        worker.hello.hostname
-                    ));
-                    for source in &worker.sources {
-                        aggregator.retire_source(*source);
-                    }
-                    match options.on_loss {
-                        OnWorkerLoss::Continue => {}
-                        OnWorkerLoss::Rebalance => rebalance(config, &workers, &mut warnings),
-                        OnWorkerLoss::Abort if stop_reason.is_none() => {
-                            stop_reason = Some(StopReason::WorkerLost);
-                            for worker in workers.values() {
-                                worker.sender.send(&Message::Stop);
-                            }
-                        }
-                        OnWorkerLoss::Abort => {}
-                    }
-                }
+    /// Handles one message from a running worker.
+    fn handle(&mut self, id: u32, message: Message) -> Option<SourceEvent> {
+        let worker = self.cluster.workers.get_mut(&id)?;
+        match message {
+            Message::Snapshot(snapshot) => {
+                worker.note(&snapshot);
+                return Some(SourceEvent::Snapshot(snapshot));
             }
+            Message::Done { warnings } => {
+                worker.finished = true;
+                let warnings = warnings.into_iter().map(|w| format!("worker {id}: {w}"));
+                self.pending.extend(warnings.map(SourceEvent::Warning));
+            }
+            Message::Custom { kind, data } => match self.hooks.handlers.get_mut(&kind) {
+                Some(handler) => handler(&self.links, id, &data),
+                None => eprintln!(
+                    "coordinator: no handler for custom message '{kind}' from worker {id}"
+                ),
+            },
+            _ => {}
+        }
+        None
+    }
+
+    /// A worker is gone mid-run: its stats so far stay, its sources are retired.
+    fn lose(&mut self, id: u32, reason: &str) -> Option<SourceEvent> {
+        let worker = self.cluster.workers.get_mut(&id).filter(|w| !w.finished)?;
+        worker.finished = true;
+        worker.lost = true;
+        self.pending.push_back(SourceEvent::Warning(format!(
+            "worker {id} ({}) lost: {reason}; the stats it sent before are kept",
+            worker.hello.hostname
+        )));
+        let retired = worker.sources.iter().map(|s| SourceEvent::Retire(*s));
+        self.pending.extend(retired.collect::<Vec<_>>());
+        match self.on_loss {
+            OnWorkerLoss::Continue => None,
+            OnWorkerLoss::Rebalance => {
+                let said = rebalance(&self.config, &self.cluster.workers);
+                Some(SourceEvent::Warning(said))
+            }
+            OnWorkerLoss::Abort => Some(SourceEvent::Stop(StopReason::WorkerLost)),
+        }
+    }
+}
+
+impl LoadSource for RemoteSource<'_> {
+    fn started(&self) -> (Instant, u64) {
+        (self.t0, self.started_unix_ms)
+    }
+
+    fn next_event(&mut self, wait: Duration) -> Option<SourceEvent> {
+        if let Some(event) = self.pending.pop_front() {
+            return Some(event);
+        }
+        match self.cluster.events.recv_timeout(wait) {
+            Ok(Event::Message { id, message }) => self.handle(id, message),
+            Ok(Event::Lost { id, reason }) => self.lose(id, &reason),
             Ok(Event::Joined { sender, .. }) => {
                 sender.send(&Message::Reject {
                     reason: "a run is already in progress".into(),
                 });
                 sender.close();
+                None
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                for worker in self.cluster.workers.values_mut() {
+                    worker.finished = true;
+                }
+                None
+            }
         }
-        let elapsed = t0.elapsed();
-        let reason = if stop.load(Ordering::Relaxed) {
-            Some(StopReason::Signal)
-        } else if config.run_time.is_some_and(|t| elapsed >= t) {
-            Some(StopReason::RunTime)
-        } else {
-            None
+    }
+
+    fn finished(&self) -> bool {
+        self.cluster.workers.values().all(|w| w.finished)
+    }
+
+    /// Workers follow their own share of the configured load; after a live
+    /// change the coordinator steers: the new total, split by cores.
+    fn steer(&mut self, live: &mut LiveLoad, elapsed: Duration) {
+        if !live.changed() {
+            return;
+        }
+        let wanted = live.wanted(elapsed);
+        if self.steered == Some(wanted) {
+            return;
+        }
+        self.steered = Some(wanted);
+        let alive: Vec<&Worker> = self.cluster.workers.values().filter(|w| !w.finished).collect();
+        let cores: Vec<u32> = alive.iter().map(|w| w.hello.cores.max(1)).collect();
+        let (users, rate) = wanted;
+        let shares = match self.config.load {
+            Load::Closed { .. } => split::by_cores(u64::from(users), &cores)
+                .into_iter()
+                .map(|u| (Some(u as u32), None))
+                .collect::<Vec<_>>(),
+            Load::Open { .. } => split::rate_by_cores(rate, &cores)
+                .into_iter()
+                .map(|r| (None, Some(r)))
+                .collect(),
         };
-        if stop_reason.is_none() && reason.is_some() {
-            stop_reason = reason;
-            for worker in workers.values() {
+        for (worker, (users, rate_per_s)) in alive.iter().zip(shares) {
+            worker.sender.send(&Message::SetLoad { users, rate_per_s });
+        }
+    }
+
+    fn stop(&mut self) {
+        if !self.stopped {
+            self.stopped = true;
+            for worker in self.cluster.workers.values() {
                 worker.sender.send(&Message::Stop);
             }
         }
-        if give_up.is_some_and(|limit| elapsed >= limit) {
-            warnings
-                .push("some workers did not finish in time; their last seconds are missing".into());
-            break;
-        }
-        if Instant::now() >= next_print {
-            next_print += config.print_interval;
-            progress(&aggregator, elapsed);
-            if !config.quiet && !config.only_summary {
-                print!("{}", workers::console_table(&rows(&workers)));
-            }
-        }
     }
-    for worker in workers.values() {
-        worker.sender.close();
-    }
-    let usage = sys::process_usage();
-    let info = RunInfo {
-        duration_s: t0.elapsed().as_secs_f64(),
-        threads: workers.values().map(|w| w.hello.cores as usize).sum(),
-        io_driver: format!("distributed ({} workers)", workers.len()),
-        cpu_seconds: aggregator.cpu_us() as f64 / 1e6,
-        max_rss_kb: usage.max_rss_kb,
-        fd_limit: 0,
-        config: serde_json::to_value(config).unwrap_or_default(),
-        started_unix_ms,
-    };
-    let stop_reason = stop_reason.unwrap_or(if config.run_time.is_some() {
-        StopReason::RunTime
-    } else {
-        StopReason::Completed
-    });
-    let workers = rows(&workers);
-    Ok(RunOutcome {
-        aggregator,
-        info,
-        stop_reason,
-        connections_opened: 0,
-        warnings,
-        snapshots: kept,
-        workers,
-    })
-}
 
-/// Handles one message from a running worker.
-#[allow(clippy::too_many_arguments)]
-fn handle(
-    id: u32,
-    message: Message,
-    workers: &mut BTreeMap<u32, Worker>,
-    aggregator: &mut Aggregator,
-    kept: &mut Vec<Snapshot>,
-    config: &RunConfig,
-    warnings: &mut Vec<String>,
-    hooks: &mut CoordinatorHooks,
-    links: &WorkerLinks,
-) {
-    let Some(worker) = workers.get_mut(&id) else {
-        return;
-    };
-    match message {
-        Message::Snapshot(snapshot) => {
-            worker.note(&snapshot);
-            match aggregator.merge(&snapshot) {
-                Ok(()) if config.save_run.is_some() => kept.push(*snapshot),
-                Ok(()) => {}
-                Err(e) => warnings.push(format!("worker {id}: dropped a snapshot: {e}")),
-            }
+    fn final_grace(&self) -> Duration {
+        FINAL_GRACE
+    }
+
+    fn workers(&self) -> Vec<WorkerRow> {
+        rows(&self.cluster.workers)
+    }
+
+    fn source_name(&self, source: u32) -> String {
+        format!("worker {} shard {}", source >> 16, source & 0xffff)
+    }
+
+    fn finish(&mut self) -> SourceFacts {
+        self.cluster.started.store(false, Ordering::SeqCst);
+        let workers = &self.cluster.workers;
+        SourceFacts {
+            threads: workers.values().map(|w| w.hello.cores as usize).sum(),
+            io_driver: format!("distributed ({} workers)", workers.len()),
+            cpu_seconds: None,
+            fd_limit: 0,
+            connections_opened: 0,
         }
-        Message::Done { warnings: theirs } => {
-            worker.finished = true;
-            warnings.extend(theirs.into_iter().map(|w| format!("worker {id}: {w}")));
-        }
-        Message::Custom { kind, data } => match hooks.handlers.get_mut(&kind) {
-            Some(handler) => handler(links, id, &data),
-            None => {
-                eprintln!("coordinator: no handler for custom message '{kind}' from worker {id}")
-            }
-        },
-        _ => {}
     }
 }
 
@@ -495,46 +670,6 @@ fn handshake(
         Incoming::Closed(reason) => events.send(Event::Lost { id, reason }).is_ok(),
     });
     Ok(())
-}
-
-/// Waits until the expected workers joined.
-fn wait_for_workers(
-    events: &Receiver<Event>,
-    options: &CoordinatorOptions,
-    stop: &AtomicBool,
-) -> Result<BTreeMap<u32, Worker>, CoordError> {
-    let deadline = Instant::now() + options.wait_timeout;
-    let mut workers = BTreeMap::new();
-    while workers.len() < options.expect_workers {
-        if stop.load(Ordering::Relaxed) {
-            return Err(CoordError::Stopped);
-        }
-        if Instant::now() >= deadline {
-            return Err(CoordError::NotEnoughWorkers {
-                joined: workers.len(),
-                expected: options.expect_workers,
-                waited: options.wait_timeout,
-            });
-        }
-        match events.recv_timeout(Duration::from_millis(100)) {
-            Ok(Event::Joined { id, hello, sender }) => {
-                println!(
-                    "worker {id} joined from {} ({}, {} cores)",
-                    sender.peer(),
-                    hello.hostname,
-                    hello.cores
-                );
-                workers.insert(id, Worker::new(hello, sender));
-            }
-            Ok(Event::Lost { id, reason }) => {
-                if workers.remove(&id).is_some() {
-                    println!("worker {id} left before the start: {reason}");
-                }
-            }
-            Ok(Event::Message { .. }) | Err(_) => {}
-        }
-    }
-    Ok(workers)
 }
 
 /// Waits for every worker to acknowledge its share; a worker that fails
@@ -701,11 +836,11 @@ fn prepares(
     Ok(out)
 }
 
-/// Gives the run's users (or rate) to the workers still running, by cores.
-fn rebalance(config: &RunConfig, workers: &BTreeMap<u32, Worker>, warnings: &mut Vec<String>) {
+/// Gives the run's users (or rate) to the workers still running, by cores;
+/// returns what it did, for the warnings.
+fn rebalance(config: &RunConfig, workers: &BTreeMap<u32, Worker>) -> String {
     if !config.stages.is_empty() {
-        warnings.push("--on-worker-loss rebalance does not apply to load shapes; going on".into());
-        return;
+        return "--on-worker-loss rebalance does not apply to load shapes; going on".into();
     }
     let alive: Vec<(&u32, &Worker)> = workers.iter().filter(|(_, w)| !w.finished).collect();
     let cores: Vec<u32> = alive.iter().map(|(_, w)| w.hello.cores.max(1)).collect();
@@ -728,8 +863,5 @@ fn rebalance(config: &RunConfig, workers: &BTreeMap<u32, Worker>, warnings: &mut
             }
         }
     }
-    warnings.push(format!(
-        "load rebalanced over the {} remaining workers",
-        alive.len()
-    ));
+    format!("load rebalanced over the {} remaining workers", alive.len())
 }

@@ -17,6 +17,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long stopped workers get to exit before they are killed.
@@ -120,6 +121,46 @@ impl LocalWorkers {
 impl Drop for LocalWorkers {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The coordinator's options for local workers: loopback only, a fresh
+/// secret, and the run goes on if one dies.
+pub fn coordinator_options(spec: &LocalSpec) -> super::coordinator::CoordinatorOptions {
+    super::coordinator::CoordinatorOptions {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        expect_workers: spec.processes,
+        token: Some(spec.token.clone()),
+        wait_timeout: Duration::from_secs(60),
+        on_loss: super::coordinator::OnWorkerLoss::Continue,
+    }
+}
+
+/// The hook that starts the local workers once the coordinator listens,
+/// keeping them in `slot` for [`reap`].
+pub fn starter(
+    spec: LocalSpec,
+    slot: Arc<Mutex<Option<LocalWorkers>>>,
+) -> super::coordinator::ListeningHook {
+    Box::new(move |addr| {
+        let started = LocalWorkers::start(&spec, addr)?;
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(started);
+        Ok(())
+    })
+}
+
+/// Waits for the local workers in `slot` to exit (they stop by themselves
+/// once let go), killing them at once after a failed start (`failed`).
+pub fn reap(slot: &Mutex<Option<LocalWorkers>>, failed: bool) {
+    let started = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(mut started) = started {
+        if failed {
+            started.kill();
+        }
+        let killed = started.finish();
+        if killed > 0 {
+            eprintln!("warning: {killed} local worker process(es) did not exit and were killed");
+        }
     }
 }
 

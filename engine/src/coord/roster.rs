@@ -40,6 +40,11 @@ impl Worker {
         }
     }
 
+    /// Forgets the last test's figures before a new one.
+    pub(super) fn reset(&mut self) {
+        *self = Worker::new(self.hello.clone(), self.sender.clone());
+    }
+
     /// Counts a snapshot into the worker's own figures.
     pub(super) fn note(&mut self, snapshot: &Snapshot) {
         if !self.sources.contains(&snapshot.source) {

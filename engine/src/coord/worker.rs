@@ -2,8 +2,11 @@
 //! scenario text, feeder rows, setup values), runs it on its own shards
 //! exactly like a single process, and forwards every snapshot as it is merged.
 //!
-//! The worker needs no files of its own. It stops when told, on Ctrl-C, or
-//! within seconds of losing the coordinator (a closed socket or silence).
+//! The worker needs no files of its own. It runs one test per share it is
+//! sent (a coordinator with a web UI sends one per test) and exits when the
+//! coordinator lets it go, on Ctrl-C, or within seconds of losing the
+//! coordinator (a closed socket or silence). A test ends when the
+//! coordinator says stop, or on its own (run time, iterations).
 
 use std::collections::BTreeMap;
 use std::net::TcpStream;
@@ -16,7 +19,8 @@ use stampede_proto::wire::{read_frame, FrameError, Hello, Message, Prepare, PROT
 use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
 use super::unix_ms_now;
 use crate::config::{RunConfig, Settings};
-use crate::run::control;
+use crate::run::control::{self, RunHooks, RunObserver, RunView, Steer};
+use crate::run::local::LocalSource;
 use crate::run::live::LoadChange;
 use crate::scenario::{Plan, ScenarioDoc};
 
@@ -123,7 +127,9 @@ pub fn run(
     let link = CoordinatorLink {
         sender: sender.clone(),
     };
-    let reader_stop = stop.clone();
+    // Set when the coordinator says stop (or goes away): ends the test, not the worker.
+    let test_stop = Arc::new(AtomicBool::new(false));
+    let reader_stop = test_stop.clone();
     link::spawn_reader(stream, move |incoming| {
         match incoming {
             Incoming::Message(Message::Custom { kind, data }) => match handlers.get_mut(&kind) {
@@ -146,15 +152,66 @@ pub fn run(
         true
     });
 
-    let prepare = loop {
-        match inbox.recv() {
-            Ok(Ok(Message::Prepare(prepare))) => break prepare,
-            Ok(Ok(_)) => {}
-            Ok(Err(reason)) => return Err(WorkerError::Lost(reason)),
-            Err(_) => return Err(WorkerError::Lost("connection closed".into())),
+    let mut requests = 0;
+    let mut tests = 0;
+    // One test per Prepare, until the coordinator lets this worker go.
+    loop {
+        let prepare = loop {
+            match inbox.recv_timeout(Duration::from_millis(200)) {
+                Ok(Ok(Message::Prepare(prepare))) => break Some(prepare),
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(flume::RecvTimeoutError::Disconnected) => break None,
+                Err(flume::RecvTimeoutError::Timeout) if stop.load(Ordering::Relaxed) => break None,
+                Err(flume::RecvTimeoutError::Timeout) => {}
+            }
+        };
+        let Some(prepare) = prepare else {
+            if tests == 0 && !stop.load(Ordering::Relaxed) {
+                return Err(WorkerError::Lost("the coordinator closed the link before a test".into()));
+            }
+            break;
+        };
+        test_stop.store(false, Ordering::SeqCst);
+        while load_changes.try_recv().is_ok() {}
+        requests += run_share(&prepare, options, threads, &sender, &inbox, worker_id, &stop, &test_stop, &load_changes)?;
+        tests += 1;
+    }
+    sender.close();
+    Ok(WorkerReport {
+        worker_id,
+        requests,
+    })
+}
+
+/// Ends a worker's test when the coordinator says stop (or is gone).
+struct CoordinatorStop<'a>(&'a AtomicBool);
+
+impl RunObserver for CoordinatorStop<'_> {
+    fn turn(&mut self, _: &RunView<'_>) -> Vec<Steer> {
+        if self.0.load(Ordering::Relaxed) {
+            vec![Steer::Stop]
+        } else {
+            Vec::new()
         }
-    };
-    let (config, plan) = match build(&prepare, options, threads) {
+    }
+}
+
+/// Runs one share: builds it, says ready, waits for the common start, runs
+/// it on this process's shards forwarding every snapshot, says done.
+/// Returns the requests it completed.
+#[allow(clippy::too_many_arguments)]
+fn run_share(
+    prepare: &Prepare,
+    options: &WorkerOptions,
+    threads: usize,
+    sender: &Sender,
+    inbox: &flume::Receiver<Result<Message, String>>,
+    worker_id: u32,
+    stop: &AtomicBool,
+    test_stop: &AtomicBool,
+    load_changes: &flume::Receiver<LoadChange>,
+) -> Result<u64, WorkerError> {
+    let (config, plan) = match build(prepare, options, threads) {
         Ok(built) => built,
         Err(e) => {
             sender.send(&Message::Done {
@@ -182,28 +239,21 @@ pub fn run(
         snapshot.source |= source_base;
         sender.send(&Message::Snapshot(Box::new(snapshot)));
     };
-    let outcome = control::run_live(
-        &config,
-        plan,
-        &stop,
-        &mut |_, _| {},
-        &mut forward,
-        Some(&load_changes),
-    )
-    .map_err(|e| WorkerError::Run(e.to_string()))?;
+    let mut source =
+        LocalSource::start(&config, plan).map_err(|e| WorkerError::Run(e.to_string()))?;
+    let mut coordinator_stop = CoordinatorStop(test_stop);
+    let mut hooks = RunHooks {
+        stop,
+        changes: Some(load_changes),
+        progress: &mut |_, _, _| {},
+        on_snapshot: &mut forward,
+        observer: Some(&mut coordinator_stop),
+    };
+    let outcome = control::drive(&config, &mut source, &mut hooks);
     sender.send(&Message::Done {
         warnings: outcome.warnings.clone(),
     });
-    // Give the coordinator a moment to read Done before the socket closes.
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    sender.close();
-    Ok(WorkerReport {
-        worker_id,
-        requests: outcome.aggregator.total().requests,
-    })
+    Ok(outcome.aggregator.total().requests)
 }
 
 /// Builds the run from the coordinator's share.
@@ -241,6 +291,9 @@ fn build(
         Some(doc) => doc.compile(&config.target).map_err(|e| e.to_string())?,
         None => Plan::single_request(&config),
     };
+    if let Some(weights) = settings.get("class-weights") {
+        plan.reweight(&weights.value)?;
+    }
     for (name, value) in &prepare.setup_values {
         if let Some(slot) = plan.var_names.iter().position(|n| n == name) {
             plan.initial_vars[slot] = Some(value.clone());

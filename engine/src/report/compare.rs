@@ -477,6 +477,30 @@ fn separator(widths: &[usize]) -> String {
     format!("{text}\n")
 }
 
+/// `stampede compare BASE RUN`: prints the per-endpoint delta table;
+/// returns the exit status (98 on a regression beyond `tolerance`).
+pub fn command(base: &std::path::Path, run: &std::path::Path, tolerance: &str) -> u8 {
+    use crate::run::session::{exit, usage};
+    let tolerance = match parse_tolerance(tolerance) {
+        Ok(tolerance) => tolerance,
+        Err(e) => return usage(&format!("--tolerance: {e}")),
+    };
+    let mut loaded = Vec::with_capacity(2);
+    for path in [base, run] {
+        match super::runfile::load_metrics(path) {
+            Ok(metrics) => loaded.push(metrics),
+            Err(e) => return usage(&format!("{}: {e}", path.display())),
+        }
+    }
+    let comparison = compare(&loaded[0], &loaded[1], tolerance);
+    println!("BASE {}\nRUN  {}\n", base.display(), run.display());
+    print!("{}", comparison_table(&comparison));
+    if comparison.regressed() {
+        return exit::REGRESSED;
+    }
+    exit::SUCCESS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,8 @@
 //! - [`thresholds`]: pass/fail criteria, their verdicts and the verdict table.
 //! - [`runfile`]: run files (`--save-run`) written, read and replayed for
 //!   `stampede report`; [`compare`]: two runs' deltas and regressions.
+//! - [`write`]: the one entry point that prints and writes every requested
+//!   report of a finished run.
 
 pub mod banner;
 pub mod capacity;
@@ -24,6 +26,7 @@ pub mod output;
 pub mod runfile;
 pub mod thresholds;
 pub mod workers;
+pub mod write;
 
 pub use banner::{final_report, progress_block, progress_line, run_header};
 pub use console::{failures_table, percentile_table, stats_table, RpsMode};

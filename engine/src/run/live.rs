@@ -124,6 +124,8 @@ pub struct LiveLoad {
     users_sent: u32,
     /// The schedule last sent to the shards (open loop).
     anchor: Anchor,
+    /// Whether any live change (key, API, set-load) was applied.
+    changed: bool,
 }
 
 impl LiveLoad {
@@ -135,15 +137,28 @@ impl LiveLoad {
             adjust: Adjust::default(),
             users_sent: 0,
             anchor: Anchor::start(initial_rate(config)),
+            changed: false,
         }
     }
 
     /// Applies a change; returns a line saying what changed, if anything did.
     pub fn change(&mut self, change: LoadChange, elapsed: Duration) -> Option<String> {
-        match change {
+        let said = match change {
             LoadChange::Key(key) => self.key(key, elapsed),
             LoadChange::Set { users, rate_per_s } => self.set(users, rate_per_s),
-        }
+        };
+        self.changed |= said.is_some();
+        said
+    }
+
+    /// True once any live change was applied (a coordinator then steers its workers).
+    pub fn changed(&self) -> bool {
+        self.changed
+    }
+
+    /// True for an open-loop (rate) run.
+    pub fn open_loop(&self) -> bool {
+        matches!(self.load, Load::Open { .. })
     }
 
     /// Replaces the load by a fixed one from now on (the shape and the keys'
@@ -364,6 +379,7 @@ mod tests {
             adjust: Adjust::default(),
             users_sent: 0,
             anchor: Anchor::start(100.0),
+            changed: false,
         };
         let (tx, rx) = flume::unbounded();
         live.tick(Duration::from_secs(1), &[tx.clone()]);

@@ -214,9 +214,62 @@ impl Plan {
         self.class_cycle[(left % self.class_cycle.len() as u64) as usize]
     }
 
+    /// Gives weighted classes new weights (`--class-weights`, or the web
+    /// form's): `NAME=WEIGHT` pairs, comma-separated; classes not named keep
+    /// theirs. A name that is no weighted class is an error.
+    pub fn reweight(&mut self, text: &str) -> Result<(), String> {
+        let mut weights: Vec<(usize, u32)> = Vec::new();
+        for &class in &self.class_cycle {
+            match weights.iter_mut().find(|(c, _)| *c == class) {
+                Some((_, w)) => *w += 1,
+                None => weights.push((class, 1)),
+            }
+        }
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, weight) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("'{pair}': give NAME=WEIGHT"))?;
+            let weight: u32 = weight
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{pair}': the weight must be a whole number"))?;
+            let class = self
+                .classes
+                .iter()
+                .position(|c| c.name == name.trim())
+                .filter(|c| weights.iter().any(|(w, _)| w == c))
+                .ok_or_else(|| format!("'{}' is not a weighted user class of the scenario", name.trim()))?;
+            if let Some(entry) = weights.iter_mut().find(|(c, _)| *c == class) {
+                entry.1 = weight;
+            }
+        }
+        weights.retain(|&(_, w)| w > 0);
+        if weights.is_empty() && self.fixed_counts.is_empty() {
+            return Err("every class weight is 0: no user would run".into());
+        }
+        let total: u64 = weights.iter().map(|&(_, w)| u64::from(w)).sum();
+        if total > 100_000 {
+            return Err("class weights add up to more than 100000".into());
+        }
+        // The cycle of the old weights, reduced: counts over the cycle are the weights.
+        let gcd = weights.iter().fold(0, |g, &(_, w)| gcd(g, w)).max(1);
+        let reduced: Vec<(usize, u32)> = weights.iter().map(|&(c, w)| (c, w / gcd)).collect();
+        self.class_cycle = weighted_cycle(&reduced);
+        Ok(())
+    }
+
     /// True when the plan is one fixed request and nothing else.
     pub fn is_single_request(&self) -> bool {
         self.setup.is_empty() && self.classes.len() == 1 && self.var_names.is_empty()
+    }
+}
+
+/// Greatest common divisor (0 with anything is that thing).
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }
 

@@ -241,6 +241,11 @@ impl Aggregator {
         self.cpu_us
     }
 
+    /// Each live source's busy share in its latest interval (0 to 1), by source id.
+    pub fn busy_by_source(&self) -> Vec<(u32, f64)> {
+        self.sources.busy()
+    }
+
     /// Users now: the sum over sources of the users in each one's latest snapshot.
     pub fn users(&self) -> u32 {
         self.sources.users()

@@ -21,6 +21,8 @@ struct SourceState {
     users: u32,
     /// The source sent its final snapshot or was retired; nothing is waited for.
     finished: bool,
+    /// Its busy share in that interval (CPU used and waited for over wall time), 0 to 1.
+    busy: f64,
 }
 
 /// Every source heard from, by source id.
@@ -38,6 +40,10 @@ impl Sources {
         if newer && (snapshot.is_final || !state.finished) {
             state.latest_interval = snapshot.interval;
             state.users = snapshot.users;
+            if snapshot.wall_us > 0 {
+                let busy_us = snapshot.cpu_us.saturating_add(snapshot.wait_us);
+                state.busy = busy_us as f64 / snapshot.wall_us as f64;
+            }
         }
         state.finished |= snapshot.is_final;
     }
@@ -48,6 +54,12 @@ impl Sources {
             state.users = 0;
             state.finished = true;
         }
+    }
+
+    /// Each live source's busy share in its latest interval, by source id.
+    pub fn busy(&self) -> Vec<(u32, f64)> {
+        let live = self.by_id.iter().filter(|(_, s)| !s.finished);
+        live.map(|(id, s)| (*id, s.busy)).collect()
     }
 
     /// Users now: the sum over sources of the users in each one's latest snapshot.

@@ -1,0 +1,367 @@
+//! Loading settings the same way for every command (`run`, `coordinator`,
+//! `worker`, `capacity`): flags > `STAMPEDE_*` > `--config FILE` or
+//! `./stampede.conf` > the scenario's own settings. Then the typed options
+//! of each mode (web, coordinator, local workers, worker) are read from the
+//! one [`Loaded`], so a bad value is named the same way wherever it came from.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{parse_duration, RunConfig, Settings};
+use crate::coord::coordinator::{CoordinatorOptions, OnWorkerLoss};
+use crate::coord::local::{self, LocalSpec};
+use crate::coord::worker::WorkerOptions;
+use crate::report::thresholds;
+use crate::scenario::{Plan, ScenarioDoc};
+use crate::web::WebOptions;
+
+/// Locust's web UI port, the default of `--web`.
+pub const WEB_PORT: u16 = 8089;
+/// Locust's coordinator port.
+const COORDINATOR_PORT: &str = "5557";
+
+/// Every setting of a command, layered, and the scenario it names.
+#[derive(Clone)]
+pub struct Loaded {
+    /// The layered settings.
+    pub settings: Settings,
+    /// The scenario file, parsed, when one is named.
+    pub scenario: Option<Arc<ScenarioDoc>>,
+}
+
+/// Layers `flags` over `STAMPEDE_*` variables, the config file (`config`,
+/// else `./stampede.conf` if present) and the scenario's settings.
+pub fn load(flags: Settings, config: Option<&Path>) -> Result<Loaded, String> {
+    let mut loaded = load_settings(flags, config)?;
+    // The scenario's own run settings rank below flags, env and config file.
+    if let Some(path) = loaded.settings.get("scenario").map(|s| PathBuf::from(&s.value)) {
+        let doc = ScenarioDoc::parse(&path).map_err(|e| e.to_string())?;
+        loaded.settings.scenario(&path, doc.settings());
+        loaded.scenario = Some(Arc::new(doc));
+    }
+    Ok(loaded)
+}
+
+/// Like [`load`] without reading the scenario (a worker gets it from its
+/// coordinator, so a worker's conf naming one needs no copy of the file).
+pub fn load_settings(mut settings: Settings, config: Option<&Path>) -> Result<Loaded, String> {
+    settings.env(std::env::vars());
+    let default = PathBuf::from("stampede.conf");
+    let file = config.map(Path::to_path_buf).or_else(|| default.exists().then_some(default));
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("--config: cannot read {}: {e}", path.display()))?;
+        settings.file(&path, &text);
+    }
+    Ok(Loaded {
+        settings,
+        scenario: None,
+    })
+}
+
+impl Loaded {
+    /// True when `key` is set to a true value (or given bare, as a flag).
+    pub fn is_true(&self, key: &str) -> bool {
+        is_true(&self.settings, key)
+    }
+
+    /// The validated run and its compiled plan; the scenario's
+    /// `[thresholds]` join the flags' ones.
+    pub fn run_config(&self, cores: usize) -> Result<(RunConfig, Plan), String> {
+        let mut config =
+            RunConfig::from_settings(&self.settings, cores).map_err(|e| e.to_string())?;
+        let mut plan = match &self.scenario {
+            Some(doc) => doc.compile(&config.target).map_err(|e| e.to_string())?,
+            None => Plan::single_request(&config),
+        };
+        if let Some(weights) = self.settings.get("class-weights") {
+            plan.reweight(&weights.value).map_err(|e| format!("{}: {e}", weights.origin))?;
+        }
+        for text in &plan.thresholds {
+            let threshold = thresholds::parse_threshold(text).map_err(|e| {
+                let file = config.scenario.as_ref().map_or(String::new(), |p| p.display().to_string());
+                format!("{file}: [thresholds]: {e}")
+            })?;
+            config.thresholds.push(threshold);
+        }
+        Ok((config, plan))
+    }
+
+    /// The web UI's options, when it is asked for: `--web [ADDR]`, or the
+    /// Locust keys `web-host` / `web-port` without `headless`.
+    pub fn web(&self) -> Result<Option<WebOptions>, String> {
+        let s = &self.settings;
+        let locust_keys = s.get("web-host").is_some() || s.get("web-port").is_some();
+        let wanted = s.get("web").is_some() || (locust_keys && !self.is_true("headless"));
+        if !wanted {
+            if self.is_true("autostart") {
+                return Err("--autostart: it starts the web UI's test; add --web".into());
+            }
+            return Ok(None);
+        }
+        let mut bind = SocketAddr::from((Ipv4Addr::LOCALHOST, WEB_PORT));
+        if let Some(web) = s.get("web").filter(|w| !w.value.trim().is_empty()) {
+            bind = parse_bind(&web.value, WEB_PORT).map_err(|e| format!("{}: {e}", web.origin))?;
+        }
+        if let Some(host) = s.get("web-host") {
+            let ip = match host.value.trim() {
+                "" | "*" => IpAddr::from(Ipv4Addr::UNSPECIFIED),
+                text => text
+                    .trim_matches(['[', ']'])
+                    .parse()
+                    .map_err(|_| format!("{}: '{text}' is not an IP address", host.origin))?,
+            };
+            bind.set_ip(ip);
+        }
+        if let Some(port) = s.get("web-port") {
+            let number = port.value.trim().parse::<u16>();
+            bind.set_port(number.map_err(|_| format!("{}: '{}' is not a port", port.origin, port.value))?);
+        }
+        let auth = match s.get("web-auth") {
+            Some(a) => Some(parse_credentials(&a.value).map_err(|e| format!("{}: {e}", a.origin))?),
+            None => None,
+        };
+        if !bind.ip().is_loopback() && auth.is_none() {
+            return Err(format!(
+                "--web: {bind} is reachable from other machines; add --web-auth USER:PASSWORD, or bind 127.0.0.1"
+            ));
+        }
+        let autoquit = match s.get("autoquit") {
+            Some(a) => parse_autoquit(&a.value).map_err(|e| format!("{}: {e}", a.origin))?,
+            None => None,
+        };
+        Ok(Some(WebOptions {
+            bind,
+            auth,
+            autostart: self.is_true("autostart"),
+            autoquit,
+        }))
+    }
+
+    /// `--processes N`: how to start the local worker processes, or `None`
+    /// for a run in this process.
+    pub fn local_spec(&self, coordinating: bool, cores: usize) -> Result<Option<LocalSpec>, String> {
+        let Some(setting) = self.settings.get("processes") else {
+            return Ok(None);
+        };
+        let processes = match setting.value.trim().parse::<usize>() {
+            Ok(n) if (1..=1024).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "{}: '{}' is not a process count from 1 to 1024",
+                    setting.origin, setting.value
+                ))
+            }
+        };
+        if coordinating {
+            return Err(format!(
+                "{}: a coordinator waits for workers started elsewhere; use --processes with `stampede run`",
+                setting.origin
+            ));
+        }
+        let threads = match self.settings.get("threads") {
+            Some(s) => s
+                .value
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{}: '{}' is not a number of shards", s.origin, s.value))?,
+            None => LocalSpec::default_threads(cores, processes),
+        };
+        Ok(Some(LocalSpec {
+            processes,
+            threads,
+            io_driver: self.text("io-driver"),
+            token: local::random_token(),
+        }))
+    }
+
+    /// The coordinator's options: `--expect-workers`, `--bind` (or Locust's
+    /// `master-bind-host` / `master-bind-port`), `--wait-timeout`, `--token`
+    /// (or `STAMPEDE_TOKEN`), `--on-worker-loss`.
+    pub fn coordinator(&self) -> Result<CoordinatorOptions, String> {
+        let s = &self.settings;
+        let expect = match s.get("expect-workers") {
+            Some(e) => e
+                .value
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{}: invalid worker count '{}'", e.origin, e.value))?,
+            None => 1,
+        };
+        if expect == 0 {
+            return Err("--expect-workers: must be at least 1".into());
+        }
+        let bind = match self.text("bind") {
+            Some(bind) => bind,
+            None => {
+                let host = self
+                    .text("master-bind-host")
+                    .map_or("0.0.0.0".into(), |h| h.replace('*', "0.0.0.0"));
+                let port = self.text("master-bind-port").unwrap_or(COORDINATOR_PORT.into());
+                format!("{host}:{port}")
+            }
+        };
+        let bind = bind
+            .parse()
+            .map_err(|_| format!("--bind: '{bind}' is not an IP:PORT address"))?;
+        let token = self.text("token");
+        if token.is_none() {
+            eprintln!(
+                "warning: no --token (or STAMPEDE_TOKEN): any worker that reaches {bind} can join"
+            );
+        }
+        let on_loss = match s.get("on-worker-loss") {
+            Some(o) => OnWorkerLoss::parse(&o.value).map_err(|e| format!("{}: {e}", o.origin))?,
+            None => OnWorkerLoss::Continue,
+        };
+        Ok(CoordinatorOptions {
+            bind,
+            expect_workers: expect,
+            token,
+            wait_timeout: self.duration("wait-timeout", Duration::from_secs(60))?,
+            on_loss,
+        })
+    }
+
+    /// A worker's options: `--coordinator HOST:PORT` (or Locust's
+    /// `master-host` / `master-port`), `--token`, `--threads`, `--io-driver`,
+    /// `--connect-timeout`.
+    pub fn worker(&self) -> Result<WorkerOptions, String> {
+        let coordinator = self.text("coordinator").or_else(|| {
+            let host = self.text("master-host")?;
+            let port = self.text("master-port").unwrap_or(COORDINATOR_PORT.into());
+            Some(format!("{host}:{port}"))
+        });
+        let coordinator = coordinator
+            .ok_or("--coordinator: give the coordinator's HOST:PORT")?;
+        let threads = match self.settings.get("threads") {
+            Some(t) => Some(
+                t.value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("{}: '{}' is not a number of shards", t.origin, t.value))?,
+            ),
+            None => None,
+        };
+        Ok(WorkerOptions {
+            coordinator,
+            token: self.text("token"),
+            threads,
+            io_driver: self.text("io-driver"),
+            connect_timeout: self.duration("connect-timeout", Duration::from_secs(60))?,
+        })
+    }
+
+    /// The trimmed text of `key`, if set.
+    fn text(&self, key: &str) -> Option<String> {
+        self.settings.get(key).map(|s| s.value.trim().to_string())
+    }
+
+    /// `key` as a duration, or `default` when unset.
+    fn duration(&self, key: &str, default: Duration) -> Result<Duration, String> {
+        match self.settings.get(key) {
+            Some(s) => parse_duration(&s.value).map_err(|e| format!("{}: {e}", s.origin)),
+            None => Ok(default),
+        }
+    }
+}
+
+/// True when `key` is set to a true value (or given bare, as a flag).
+pub fn is_true(settings: &Settings, key: &str) -> bool {
+    settings
+        .get(key)
+        .is_some_and(|s| matches!(s.value.trim(), "true" | "1" | "yes" | "on" | ""))
+}
+
+/// `HOST:PORT`, `:PORT`, `PORT` or `HOST` (then `default_port`); IPv6 in brackets.
+pub fn parse_bind(text: &str, default_port: u16) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let port = text.strip_prefix(':').unwrap_or(text);
+    if port.bytes().all(|b| b.is_ascii_digit()) {
+        let port = port.parse::<u16>().map_err(|_| format!("'{text}' is not a port"))?;
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    let host = text.trim_matches(['[', ']']);
+    match host {
+        "localhost" => Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, default_port))),
+        _ => host
+            .parse::<IpAddr>()
+            .map(|ip| SocketAddr::new(ip, default_port))
+            .map_err(|_| format!("'{text}' is not an address (use HOST:PORT, :PORT or PORT)")),
+    }
+}
+
+/// `USER:PASSWORD`, both non-empty.
+fn parse_credentials(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+            Ok((user.to_string(), password.to_string()))
+        }
+        _ => Err("give USER:PASSWORD, both non-empty".into()),
+    }
+}
+
+/// Locust's `--autoquit SECONDS` (a duration here too); negative means never.
+fn parse_autoquit(text: &str) -> Result<Option<Duration>, String> {
+    if text.trim().starts_with('-') {
+        return Ok(None);
+    }
+    parse_duration(text).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    fn loaded(pairs: &[(&'static str, &str)]) -> Loaded {
+        let mut settings = Settings::default();
+        for (key, value) in pairs {
+            settings.flag(key, *value);
+        }
+        Loaded {
+            settings,
+            scenario: None,
+        }
+    }
+
+    /// `--web` binds loopback 8089 by default; Locust's keys move it; a
+    /// non-loopback address needs credentials.
+    #[test]
+    fn web_options_bind_loopback_unless_authenticated() {
+        assert!(loaded(&[]).web().unwrap().is_none());
+        let web = loaded(&[("web", "")]).web().unwrap().unwrap();
+        assert_eq!(web.bind, addr("127.0.0.1:8089"));
+        let web = loaded(&[("web", ":9000")]).web().unwrap().unwrap();
+        assert_eq!(web.bind, addr("127.0.0.1:9000"));
+        let web = loaded(&[("web-port", "9001")]).web().unwrap().unwrap();
+        assert_eq!(web.bind.port(), 9001);
+        assert!(loaded(&[("web-port", "9001"), ("headless", "true")]).web().unwrap().is_none());
+        let err = loaded(&[("web", "0.0.0.0:8089")]).web().unwrap_err();
+        assert!(err.contains("--web-auth"), "{err}");
+        let web = loaded(&[("web", "0.0.0.0:8089"), ("web-auth", "a:b")]).web().unwrap().unwrap();
+        assert_eq!(web.auth, Some(("a".into(), "b".into())));
+        assert!(loaded(&[("web", ""), ("web-auth", "nocolon")]).web().is_err());
+        assert!(loaded(&[("autostart", "")]).web().is_err());
+    }
+
+    /// Bind addresses in every accepted spelling.
+    #[test]
+    fn bind_addresses_parse() {
+        assert_eq!(parse_bind("8090", 1).unwrap(), addr("127.0.0.1:8090"));
+        assert_eq!(parse_bind("[::1]:80", 1).unwrap(), addr("[::1]:80"));
+        assert_eq!(parse_bind("::1", 7).unwrap(), addr("[::1]:7"));
+        assert_eq!(parse_bind("localhost", 7).unwrap(), addr("127.0.0.1:7"));
+        assert!(parse_bind("nowhere:x", 7).is_err());
+    }
+}

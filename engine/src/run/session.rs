@@ -1,0 +1,517 @@
+//! One invocation of `stampede run` or `stampede coordinator`: the load
+//! source is chosen (this process's shards, or a cluster of workers, local
+//! with `--processes` or remote), then one test runs on the run loop and its
+//! reports are written; with `--web`, tests are started, steered and reset
+//! from the web UI until Ctrl-C. Returns the process's exit status.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::control::{self, RunHooks, RunObserver, RunOutcome, StopReason};
+use super::live::KeyReader;
+use super::local::LocalSource;
+use crate::config::{Load, Loaded, RunConfig};
+use crate::coord::coordinator::{self, Cluster, CoordinatorHooks, CoordinatorOptions, Test};
+use crate::coord::local::{self as local_workers, LocalSpec, LocalWorkers};
+use crate::coord::worker;
+use crate::report::write::{write_reports, ReportConfig};
+use crate::report::{banner, runfile, workers};
+use crate::scenario::Plan;
+use crate::stats::Aggregator;
+use crate::web::view::Download;
+use crate::web::{ApiCommand, FinishedTest, StartRequest, WebOptions, WebServer};
+
+/// Exit statuses of the `stampede` binary.
+pub mod exit {
+    /// The run happened and nothing failed.
+    pub const SUCCESS: u8 = 0;
+    /// The run could not happen or its reports not be written.
+    pub const RUN_ERROR: u8 = 1;
+    /// Bad input: flags, config files, values.
+    pub const USAGE: u8 = 2;
+    /// `stampede compare`: the run regressed beyond the tolerance.
+    pub const REGRESSED: u8 = 98;
+    /// The run happened but a threshold failed (k6's convention).
+    pub const THRESHOLD_FAILED: u8 = 99;
+}
+
+/// How often the web session looks for commands and joining workers.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+
+/// Prints `message` as an error and returns the usage status.
+pub fn usage(message: &str) -> u8 {
+    eprintln!("error: {message}");
+    exit::USAGE
+}
+
+/// Shards to run by default: one per core.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `stampede run` (and `coordinator` when `coordinator` is true).
+pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
+    // A Locust-style `worker = true` config file makes this process a worker.
+    if !coordinator && loaded.is_true("worker") {
+        return worker_command(&loaded);
+    }
+    let cores = available_cores();
+    let coordinating = coordinator || loaded.is_true("master");
+    let local = match loaded.local_spec(coordinating, cores) {
+        Ok(local) => local,
+        Err(message) => return usage(&message),
+    };
+    let cluster_options = match (&local, coordinating) {
+        (Some(spec), _) => Some(local_workers::coordinator_options(spec)),
+        (None, true) => match loaded.coordinator() {
+            Ok(options) => Some(options),
+            Err(message) => return usage(&message),
+        },
+        (None, false) => None,
+    };
+    let web = match loaded.web() {
+        Ok(web) => web,
+        Err(message) => return usage(&message),
+    };
+    // The command line's test is checked now; with the web UI the host may come from the form.
+    let first = match loaded.run_config(cores) {
+        Ok(built) => Some(built),
+        Err(_) if web.is_some() && loaded.settings.get("host").is_none() => None,
+        Err(message) => return usage(&message),
+    };
+    for warning in &loaded.settings.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if loaded.is_true("insecure") {
+        eprintln!("warning: --insecure: TLS certificates are NOT verified; anyone on the path can impersonate the target");
+    }
+    if let Some((config, _)) = &first {
+        if let Err(message) = check_outputs(config) {
+            return usage(&message);
+        }
+    }
+    let stop = match control::install_stop_signals() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("error: cannot install signal handlers: {e}");
+            return exit::RUN_ERROR;
+        }
+    };
+    let mut session = Session {
+        loaded,
+        cores,
+        stop,
+        cluster: None,
+        cluster_options,
+        hooks: CoordinatorHooks::default(),
+        local_workers: Arc::new(Mutex::new(None)),
+    };
+    let code = match session.listen(local) {
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::RUN_ERROR
+        }
+        Ok(()) => match (web, first) {
+            (None, Some(first)) => session.headless(first),
+            (Some(web), first) => session.web(&web, first),
+            (None, None) => exit::USAGE,
+        },
+    };
+    session.close(code != exit::SUCCESS && code != exit::THRESHOLD_FAILED);
+    code
+}
+
+/// `stampede worker` (or a `worker = true` conf): joins a coordinator and
+/// runs the shares it sends until the coordinator lets it go.
+pub fn worker_command(loaded: &Loaded) -> u8 {
+    let options = match loaded.worker() {
+        Ok(options) => options,
+        Err(message) => return usage(&message),
+    };
+    let stop = match control::install_stop_signals() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("error: cannot install signal handlers: {e}");
+            return exit::RUN_ERROR;
+        }
+    };
+    match worker::run(&options, Default::default(), stop) {
+        Ok(report) => {
+            println!(
+                "worker {}: done, {} requests",
+                report.worker_id, report.requests
+            );
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::RUN_ERROR
+        }
+    }
+}
+
+/// Checks before any work that every report can be written.
+fn check_outputs(config: &RunConfig) -> Result<(), String> {
+    ReportConfig::of(config).check_writable()?;
+    if let Some(path) = &config.save_run {
+        runfile::check_writable(path)
+            .map_err(|e| format!("--save-run: cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// One command's state across its tests.
+struct Session {
+    loaded: Loaded,
+    cores: usize,
+    /// Ctrl-C and SIGTERM.
+    stop: Arc<AtomicBool>,
+    /// The workers, when this process coordinates.
+    cluster: Option<Cluster>,
+    cluster_options: Option<CoordinatorOptions>,
+    hooks: CoordinatorHooks,
+    /// `--processes`: the worker processes this process started.
+    local_workers: Arc<Mutex<Option<LocalWorkers>>>,
+}
+
+impl Session {
+    /// Starts listening for workers when this process coordinates, and
+    /// starts `--processes`' local workers.
+    fn listen(&mut self, local: Option<LocalSpec>) -> Result<(), String> {
+        let Some(options) = &self.cluster_options else {
+            return Ok(());
+        };
+        if let Some(spec) = local {
+            self.hooks.on_listening = Some(local_workers::starter(spec, self.local_workers.clone()));
+        }
+        let cluster = Cluster::listen(options, &mut self.hooks).map_err(|e| e.to_string())?;
+        self.cluster = Some(cluster);
+        Ok(())
+    }
+
+    /// Lets the workers go and reaps local worker processes.
+    fn close(&mut self, failed: bool) {
+        if let Some(cluster) = self.cluster.as_mut() {
+            cluster.close();
+        }
+        local_workers::reap(&self.local_workers, failed);
+    }
+
+    /// Waits for the expected workers (coordinator).
+    fn wait_for_workers(&mut self) -> Result<(), String> {
+        match (self.cluster.as_mut(), &self.cluster_options) {
+            (Some(cluster), Some(options)) => cluster
+                .wait_for_workers(options, &self.stop)
+                .map_err(|e| e.to_string()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The command line's one test, then its reports.
+    fn headless(&mut self, (config, plan): (RunConfig, Plan)) -> u8 {
+        if let Err(message) = self.wait_for_workers() {
+            eprintln!("error: {message}");
+            return exit::RUN_ERROR;
+        }
+        let loaded = self.loaded.clone();
+        match self.test(&loaded, &config, plan, None) {
+            Ok(outcome) => report(&config, &outcome),
+            Err(message) => {
+                eprintln!("error: {message}");
+                exit::RUN_ERROR
+            }
+        }
+    }
+
+    /// Runs one test on the load source and returns its outcome.
+    fn test(
+        &mut self,
+        loaded: &Loaded,
+        config: &RunConfig,
+        plan: Plan,
+        observer: Option<&mut (dyn RunObserver + '_)>,
+    ) -> Result<RunOutcome, String> {
+        if !config.quiet {
+            println!("{}", banner::run_header(config));
+        }
+        calibrate(config, &plan, &self.stop);
+        // A terminal gets the live table; a log (CI) gets one line per interval.
+        let live = !config.only_summary && !config.quiet;
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let mut progress = |agg: &Aggregator, elapsed: Duration, rows: &[workers::WorkerRow]| {
+            if !live {
+                return;
+            }
+            if terminal {
+                println!("{}", banner::progress_block(agg, elapsed, config));
+            } else {
+                println!("{}", banner::progress_line(agg, elapsed, config));
+            }
+            print!("{}", workers::console_table(rows));
+        };
+        // Console keys change the load (w/W/s/S users, +/- rate) when both ends are terminals.
+        let keys = if live { KeyReader::start() } else { None };
+        let mut run_hooks = RunHooks {
+            stop: &self.stop,
+            changes: keys.as_ref().map(|k| &k.keys),
+            progress: &mut progress,
+            on_snapshot: &mut |_| {},
+            observer,
+        };
+        match (self.cluster.as_mut(), &self.cluster_options) {
+            (Some(cluster), Some(options)) => {
+                let test = Test {
+                    config,
+                    settings: &loaded.settings,
+                    scenario: loaded.scenario.as_deref(),
+                    plan: &plan,
+                };
+                coordinator::run_test(cluster, &test, options.on_loss, &mut self.hooks, &mut run_hooks)
+                    .map_err(|e| e.to_string())
+            }
+            _ => {
+                let mut source = LocalSource::start(config, plan).map_err(|e| e.to_string())?;
+                Ok(control::drive(config, &mut source, &mut run_hooks))
+            }
+        }
+    }
+
+    /// The web UI: tests start, are steered and reset from the page or the
+    /// API until Ctrl-C (or `--autoquit` after an `--autostart` test).
+    fn web(&mut self, options: &WebOptions, first: Option<(RunConfig, Plan)>) -> u8 {
+        let settings = state_settings(&self.loaded, first.as_ref());
+        let server = match WebServer::start(options, self.cluster.is_some(), settings) {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("error: --web: cannot listen on {}: {e}", options.bind);
+                return exit::RUN_ERROR;
+            }
+        };
+        println!("web UI on http://{}/", server.local_addr());
+        let mut code = exit::SUCCESS;
+        let mut autostart = options.autostart;
+        while !self.stop.load(Ordering::Relaxed) {
+            if let Some(cluster) = self.cluster.as_mut() {
+                cluster.accept_for(Duration::ZERO);
+                server.workers_joined(cluster.worker_rows().len());
+            }
+            let command = if autostart {
+                autostart = false;
+                if let Err(message) = self.wait_for_workers() {
+                    eprintln!("error: {message}");
+                    return exit::RUN_ERROR;
+                }
+                let (reply, _) = flume::bounded(1);
+                ApiCommand::Start(StartRequest::default(), reply)
+            } else {
+                match server.commands.recv_timeout(IDLE_POLL) {
+                    Ok(command) => command,
+                    Err(_) => continue,
+                }
+            };
+            match command {
+                ApiCommand::Start(request, reply) => {
+                    let Some(test_code) = self.web_test(&server, &request, &reply) else {
+                        continue;
+                    };
+                    code = test_code;
+                    if options.autostart {
+                        if let Some(after) = options.autoquit {
+                            self.linger(after);
+                            break;
+                        }
+                    }
+                }
+                ApiCommand::Reset => server.idle(None),
+                ApiCommand::Render(download, reply) => {
+                    let finished = server.shared.published().finished.clone();
+                    let rendered = match finished {
+                        Some(finished) => finished.render(download),
+                        None if download == Download::History => (b"{\"points\":[]}".to_vec(), "application/json"),
+                        None => (b"{}".to_vec(), "application/json"),
+                    };
+                    let _ = reply.send(rendered);
+                }
+                ApiCommand::Stop | ApiCommand::Load(_) => {}
+            }
+        }
+        code
+    }
+
+    /// Runs one test started from the web; `None` when it could not start
+    /// (the reply says why).
+    fn web_test(
+        &mut self,
+        server: &WebServer,
+        request: &StartRequest,
+        reply: &flume::Sender<Result<(), String>>,
+    ) -> Option<u8> {
+        let loaded = with_start_request(&self.loaded, request);
+        let built = loaded.run_config(self.cores).and_then(|(config, plan)| {
+            check_outputs(&config)?;
+            Ok((config, plan))
+        });
+        let (config, plan) = match built {
+            Ok(built) => built,
+            Err(message) => {
+                let _ = reply.send(Err(message));
+                return None;
+            }
+        };
+        if self.cluster.as_ref().is_some_and(|c| c.worker_rows().is_empty()) {
+            let _ = reply.send(Err("no worker has joined yet".into()));
+            return None;
+        }
+        server.running(state_settings(&loaded, Some(&(config.clone(), plan.clone()))));
+        let _ = reply.send(Ok(()));
+        let info = crate::report::RunInfo {
+            duration_s: 0.0,
+            started_unix_ms: control::unix_ms_now(),
+            threads: config.threads,
+            io_driver: String::new(),
+            cpu_seconds: 0.0,
+            max_rss_kb: 0,
+            fd_limit: 0,
+            config: serde_json::to_value(&config).unwrap_or_default(),
+        };
+        let mut observer = server.observer(&config.thresholds, info);
+        match self.test(&loaded, &config, plan, Some(&mut observer)) {
+            Ok(outcome) => {
+                let code = report(&config, &outcome);
+                server.finish(FinishedTest {
+                    outcome,
+                    thresholds: config.thresholds.clone(),
+                });
+                Some(code)
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                server.idle(None);
+                Some(exit::RUN_ERROR)
+            }
+        }
+    }
+
+    /// Waits `after` (`--autoquit`), or until Ctrl-C.
+    fn linger(&self, after: Duration) {
+        let until = Instant::now() + after;
+        while Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(IDLE_POLL);
+        }
+    }
+}
+
+/// `--calibrate`: measures service time first and warns when the rate needs
+/// more connections than allowed.
+fn calibrate(config: &RunConfig, plan: &Plan, stop: &AtomicBool) {
+    let Some(duration) = config.calibrate else {
+        return;
+    };
+    match super::calibrate::run(config, plan, duration, stop) {
+        Ok(calibration) => {
+            let (line, warning) = super::calibrate::advice(config, &calibration);
+            if !config.quiet {
+                println!("{line}");
+            }
+            if let Some(warning) = warning {
+                eprintln!("warning: {warning}");
+            }
+        }
+        Err(e) => eprintln!("warning: calibrate: {e}"),
+    }
+}
+
+/// Writes a finished test's reports; returns the exit status it earns.
+fn report(config: &RunConfig, outcome: &RunOutcome) -> u8 {
+    let written = write_reports(&ReportConfig::of(config), outcome);
+    let mut code = if written.errors.is_empty() {
+        exit::SUCCESS
+    } else {
+        exit::RUN_ERROR
+    };
+    if let Some(path) = &config.save_run {
+        match runfile::write_run(path, outcome) {
+            Ok(()) if !config.quiet => println!(
+                "Run saved to {} (stampede report / stampede compare read it)",
+                path.display()
+            ),
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("error: --save-run: cannot write {}: {e}", path.display());
+                code = exit::RUN_ERROR;
+            }
+        }
+    }
+    // A run aborted because a worker was lost is a failed run, reports or not.
+    if outcome.stop_reason == StopReason::WorkerLost {
+        eprintln!("error: a worker was lost and --on-worker-loss abort stopped the run");
+        return exit::RUN_ERROR;
+    }
+    if code == exit::SUCCESS && written.threshold_failed {
+        return exit::THRESHOLD_FAILED;
+    }
+    code
+}
+
+/// The command's settings with a web start request's fields on top.
+fn with_start_request(loaded: &Loaded, request: &StartRequest) -> Loaded {
+    let mut loaded = loaded.clone();
+    let settings = &mut loaded.settings;
+    if let Some(host) = &request.host {
+        settings.api("host", "host", host.clone());
+    }
+    if let Some(users) = request.users {
+        settings.remove("rate");
+        settings.api("users", "users", users.to_string());
+    }
+    if let Some(spawn_rate) = request.spawn_rate {
+        settings.api("spawn-rate", "spawn_rate", spawn_rate.to_string());
+    }
+    if let Some(rate) = request.rate {
+        settings.remove("users");
+        settings.remove("spawn-rate");
+        settings.api("rate", "rate", rate.to_string());
+    }
+    if let Some(run_time) = &request.run_time {
+        settings.api("run-time", "run_time", run_time.clone());
+    }
+    if let Some(iterations) = request.iterations {
+        settings.api("iterations", "iterations", iterations.to_string());
+    }
+    if !request.classes.is_empty() {
+        let pairs: Vec<String> = request.classes.iter().map(|(n, w)| format!("{n}={w}")).collect();
+        settings.api("class-weights", "classes", pairs.join(","));
+    }
+    loaded
+}
+
+/// `/api/state`'s settings fields for a test (or the command line's, when
+/// it has no host yet).
+fn state_settings(loaded: &Loaded, built: Option<&(RunConfig, Plan)>) -> Value {
+    let host = loaded.settings.get("host").map_or(String::new(), |h| h.value.clone());
+    let Some((config, plan)) = built else {
+        return json!({"host": host, "model": "closed", "users": 1, "spawn_rate": null,
+                      "rate": null, "run_time_s": null, "iterations": null, "classes": []});
+    };
+    let (model, users, spawn_rate, rate) = match config.load {
+        Load::Closed { users, spawn_rate_per_s } => ("closed", Some(users), spawn_rate_per_s, None),
+        Load::Open { rate_per_s, .. } => ("open", None, None, Some(rate_per_s)),
+    };
+    let classes: Vec<Value> = plan
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(index, class)| {
+            let weight = plan.class_cycle.iter().filter(|&&c| c == index).count();
+            json!({"name": class.name, "weight": weight})
+        })
+        .collect();
+    json!({
+        "host": host, "model": model, "users": users, "spawn_rate": spawn_rate, "rate": rate,
+        "run_time_s": config.run_time.map(|t| t.as_secs_f64()),
+        "iterations": config.iterations, "classes": classes,
+    })
+}
