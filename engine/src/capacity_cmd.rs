@@ -21,10 +21,11 @@ pub fn main(args: &CapacityArgs) -> u8 {
         Err(e) => return usage(&e),
     };
     // Settings load the one way every command does (flags > env > conf > scenario).
-    let loaded = match stampede_engine::config::load(args.run.settings(), args.run.config.as_deref()) {
-        Ok(loaded) => loaded,
-        Err(e) => return usage(&e),
-    };
+    let loaded =
+        match stampede_engine::config::load(args.run.settings(), args.run.config.as_deref()) {
+            Ok(loaded) => loaded,
+            Err(e) => return usage(&e),
+        };
     let (mut settings, scenario) = (loaded.settings, loaded.scenario);
     if let Some(processes) = settings.get("processes") {
         return usage(&format!(

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use stampede_engine::config::{self, Loaded, Settings};
+use stampede_engine::demo;
 use stampede_engine::report::{compare, write};
 use stampede_engine::run::session::{self, exit, usage};
-use stampede_engine::demo;
 
 use crate::cli::{Cli, Command, DemoArgs};
 
@@ -33,10 +33,12 @@ fn main() -> ExitCode {
         Some(Command::Compare(args)) => compare::command(&args.base, &args.run, &args.tolerance),
         Some(Command::Run(args)) => run(args.settings(), args.config.as_deref(), false),
         Some(Command::Coordinator(args)) => run(args.settings(), args.run.config.as_deref(), true),
-        Some(Command::Worker(args)) => match config::load::load_settings(args.settings(), args.config.as_deref()) {
-            Ok(loaded) => session::worker_command(&loaded),
-            Err(message) => usage(&message),
-        },
+        Some(Command::Worker(args)) => {
+            match config::load::load_settings(args.settings(), args.config.as_deref()) {
+                Ok(loaded) => session::worker_command(&loaded),
+                Err(message) => usage(&message),
+            }
+        }
         Some(Command::Capacity(args)) => capacity_cmd::main(&args),
         None => run(cli.run.settings(), cli.run.config.as_deref(), false),
     };
@@ -72,7 +74,13 @@ fn demo_main(args: DemoArgs) -> u8 {
     if let Some(driver) = args.io_driver {
         settings.flag("io-driver", driver);
     }
-    let code = session::run_command(Loaded { settings, scenario: None }, false);
+    let code = session::run_command(
+        Loaded {
+            settings,
+            scenario: None,
+        },
+        false,
+    );
     println!(
         "demo: the target counted {} requests on {} connections (it shares this process's CPU)",
         target.requests(),

@@ -272,8 +272,10 @@ fn hostile_connections_are_refused() {
         &target.url(),
         "-u",
         "4",
-        "-n",
-        "20000",
+        // Paced by time, not by a count: the run is still going when the
+        // intruders connect, however fast the machine.
+        "--run-time",
+        "3s",
     ]);
     let mut w = worker(&coordinator.addr, "1");
     std::thread::sleep(Duration::from_millis(800));
@@ -296,8 +298,8 @@ fn hostile_connections_are_refused() {
         "{output}"
     );
     let summary = summary.unwrap();
-    assert_eq!(total(&summary, "requests"), 20000);
-    assert_eq!(target.stats().0, 20000);
+    assert!(total(&summary, "requests") > 0);
+    assert_eq!(total(&summary, "requests"), target.stats().0);
 }
 
 /// Workers stop within 5 s when their coordinator is killed.

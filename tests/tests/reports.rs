@@ -13,7 +13,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// Locust's CSV headers, recorded from Locust itself.
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/locust-csv-headers.txt"
+    "/fixtures/locust-csv-headers.txt"
 );
 
 fn args<'a>(target: &'a str, extra: &[&'a str]) -> Vec<&'a str> {

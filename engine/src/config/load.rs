@@ -36,7 +36,11 @@ pub struct Loaded {
 pub fn load(flags: Settings, config: Option<&Path>) -> Result<Loaded, String> {
     let mut loaded = load_settings(flags, config)?;
     // The scenario's own run settings rank below flags, env and config file.
-    if let Some(path) = loaded.settings.get("scenario").map(|s| PathBuf::from(&s.value)) {
+    if let Some(path) = loaded
+        .settings
+        .get("scenario")
+        .map(|s| PathBuf::from(&s.value))
+    {
         let doc = ScenarioDoc::parse(&path).map_err(|e| e.to_string())?;
         loaded.settings.scenario(&path, doc.settings());
         loaded.scenario = Some(Arc::new(doc));
@@ -49,7 +53,9 @@ pub fn load(flags: Settings, config: Option<&Path>) -> Result<Loaded, String> {
 pub fn load_settings(mut settings: Settings, config: Option<&Path>) -> Result<Loaded, String> {
     settings.env(std::env::vars());
     let default = PathBuf::from("stampede.conf");
-    let file = config.map(Path::to_path_buf).or_else(|| default.exists().then_some(default));
+    let file = config
+        .map(Path::to_path_buf)
+        .or_else(|| default.exists().then_some(default));
     if let Some(path) = file {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("--config: cannot read {}: {e}", path.display()))?;
@@ -77,11 +83,15 @@ impl Loaded {
             None => Plan::single_request(&config),
         };
         if let Some(weights) = self.settings.get("class-weights") {
-            plan.reweight(&weights.value).map_err(|e| format!("{}: {e}", weights.origin))?;
+            plan.reweight(&weights.value)
+                .map_err(|e| format!("{}: {e}", weights.origin))?;
         }
         for text in &plan.thresholds {
             let threshold = thresholds::parse_threshold(text).map_err(|e| {
-                let file = config.scenario.as_ref().map_or(String::new(), |p| p.display().to_string());
+                let file = config
+                    .scenario
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string());
                 format!("{file}: [thresholds]: {e}")
             })?;
             config.thresholds.push(threshold);
@@ -117,7 +127,9 @@ impl Loaded {
         }
         if let Some(port) = s.get("web-port") {
             let number = port.value.trim().parse::<u16>();
-            bind.set_port(number.map_err(|_| format!("{}: '{}' is not a port", port.origin, port.value))?);
+            bind.set_port(
+                number.map_err(|_| format!("{}: '{}' is not a port", port.origin, port.value))?,
+            );
         }
         let auth = match s.get("web-auth") {
             Some(a) => Some(parse_credentials(&a.value).map_err(|e| format!("{}: {e}", a.origin))?),
@@ -142,7 +154,11 @@ impl Loaded {
 
     /// `--processes N`: how to start the local worker processes, or `None`
     /// for a run in this process.
-    pub fn local_spec(&self, coordinating: bool, cores: usize) -> Result<Option<LocalSpec>, String> {
+    pub fn local_spec(
+        &self,
+        coordinating: bool,
+        cores: usize,
+    ) -> Result<Option<LocalSpec>, String> {
         let Some(setting) = self.settings.get("processes") else {
             return Ok(None);
         };
@@ -161,20 +177,31 @@ impl Loaded {
                 setting.origin
             ));
         }
-        let threads = match self.settings.get("threads") {
-            Some(s) => s
-                .value
-                .trim()
-                .parse::<usize>()
-                .map_err(|_| format!("{}: '{}' is not a number of shards", s.origin, s.value))?,
-            None => LocalSpec::default_threads(cores, processes),
-        };
+        let threads =
+            match self.settings.get("threads") {
+                Some(s) => s.value.trim().parse::<usize>().map_err(|_| {
+                    format!("{}: '{}' is not a number of shards", s.origin, s.value)
+                })?,
+                None => LocalSpec::default_threads(cores, processes),
+            };
         Ok(Some(LocalSpec {
             processes,
             threads,
             io_driver: self.text("io-driver"),
             token: local::random_token(),
         }))
+    }
+
+    /// Refuses what a distributed run (coordinator or `--processes`) cannot
+    /// do, naming the flag, before anything starts.
+    pub fn check_distributed(&self) -> Result<(), String> {
+        if let Some(step) = self.settings.get("step-users") {
+            return Err(format!(
+                "{}: step load is not supported in distributed runs; write it as --stages",
+                step.origin
+            ));
+        }
+        Ok(())
     }
 
     /// The coordinator's options: `--expect-workers`, `--bind` (or Locust's
@@ -199,7 +226,9 @@ impl Loaded {
                 let host = self
                     .text("master-bind-host")
                     .map_or("0.0.0.0".into(), |h| h.replace('*', "0.0.0.0"));
-                let port = self.text("master-bind-port").unwrap_or(COORDINATOR_PORT.into());
+                let port = self
+                    .text("master-bind-port")
+                    .unwrap_or(COORDINATOR_PORT.into());
                 format!("{host}:{port}")
             }
         };
@@ -234,8 +263,7 @@ impl Loaded {
             let port = self.text("master-port").unwrap_or(COORDINATOR_PORT.into());
             Some(format!("{host}:{port}"))
         });
-        let coordinator = coordinator
-            .ok_or("--coordinator: give the coordinator's HOST:PORT")?;
+        let coordinator = coordinator.ok_or("--coordinator: give the coordinator's HOST:PORT")?;
         let threads = match self.settings.get("threads") {
             Some(t) => Some(
                 t.value
@@ -243,7 +271,9 @@ impl Loaded {
                     .parse::<usize>()
                     .ok()
                     .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("{}: '{}' is not a number of shards", t.origin, t.value))?,
+                    .ok_or_else(|| {
+                        format!("{}: '{}' is not a number of shards", t.origin, t.value)
+                    })?,
             ),
             None => None,
         };
@@ -285,7 +315,9 @@ pub fn parse_bind(text: &str, default_port: u16) -> Result<SocketAddr, String> {
     }
     let port = text.strip_prefix(':').unwrap_or(text);
     if port.bytes().all(|b| b.is_ascii_digit()) {
-        let port = port.parse::<u16>().map_err(|_| format!("'{text}' is not a port"))?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| format!("'{text}' is not a port"))?;
         return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
     }
     let host = text.trim_matches(['[', ']']);
@@ -346,12 +378,20 @@ mod tests {
         assert_eq!(web.bind, addr("127.0.0.1:9000"));
         let web = loaded(&[("web-port", "9001")]).web().unwrap().unwrap();
         assert_eq!(web.bind.port(), 9001);
-        assert!(loaded(&[("web-port", "9001"), ("headless", "true")]).web().unwrap().is_none());
+        assert!(loaded(&[("web-port", "9001"), ("headless", "true")])
+            .web()
+            .unwrap()
+            .is_none());
         let err = loaded(&[("web", "0.0.0.0:8089")]).web().unwrap_err();
         assert!(err.contains("--web-auth"), "{err}");
-        let web = loaded(&[("web", "0.0.0.0:8089"), ("web-auth", "a:b")]).web().unwrap().unwrap();
+        let web = loaded(&[("web", "0.0.0.0:8089"), ("web-auth", "a:b")])
+            .web()
+            .unwrap()
+            .unwrap();
         assert_eq!(web.auth, Some(("a".into(), "b".into())));
-        assert!(loaded(&[("web", ""), ("web-auth", "nocolon")]).web().is_err());
+        assert!(loaded(&[("web", ""), ("web-auth", "nocolon")])
+            .web()
+            .is_err());
         assert!(loaded(&[("autostart", "")]).web().is_err());
     }
 

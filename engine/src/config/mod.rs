@@ -290,9 +290,9 @@ impl RunConfig {
                 .map(|s| s.value.clone())
                 .unwrap_or_default(),
             load,
-            run_time: settings
-                .parsed("run-time", parse_duration)?
-                .or_else(|| (!stages.is_empty()).then(|| crate::run::shape::total_duration(&stages))),
+            run_time: settings.parsed("run-time", parse_duration)?.or_else(|| {
+                (!stages.is_empty()).then(|| crate::run::shape::total_duration(&stages))
+            }),
             calibrate: settings.parsed("calibrate", parse_duration)?,
             stages,
             iterations: settings.parsed("iterations", |v| parse_count(v, 1, u64::MAX))?,

@@ -23,10 +23,10 @@ use crate::config::{Load, RunConfig, Settings};
 use crate::report::workers::WorkerRow;
 use crate::run::control::{self, RunHooks, RunOutcome, StopReason};
 use crate::run::live::LiveLoad;
-use crate::run::source::{LoadSource, SourceEvent, SourceFacts};
+use crate::run::setup;
+use crate::run::source::{CpuSource, LoadSource, SourceEvent, SourceFacts};
 use crate::scenario::feeder::Mode;
 use crate::scenario::{Plan, ScenarioDoc};
-use crate::run::setup;
 
 /// How a coordinator listens and whom it waits for.
 #[derive(Debug, Clone)]
@@ -543,7 +543,12 @@ impl LoadSource for RemoteSource<'_> {
             return;
         }
         self.steered = Some(wanted);
-        let alive: Vec<&Worker> = self.cluster.workers.values().filter(|w| !w.finished).collect();
+        let alive: Vec<&Worker> = self
+            .cluster
+            .workers
+            .values()
+            .filter(|w| !w.finished)
+            .collect();
         let cores: Vec<u32> = alive.iter().map(|w| w.hello.cores.max(1)).collect();
         let (users, rate) = wanted;
         let shares = match self.config.load {
@@ -588,7 +593,7 @@ impl LoadSource for RemoteSource<'_> {
         SourceFacts {
             threads: workers.values().map(|w| w.hello.cores as usize).sum(),
             io_driver: format!("distributed ({} workers)", workers.len()),
-            cpu_seconds: None,
+            cpu: CpuSource::Snapshots,
             fd_limit: 0,
             connections_opened: 0,
         }

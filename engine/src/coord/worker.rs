@@ -20,8 +20,8 @@ use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
 use super::unix_ms_now;
 use crate::config::{RunConfig, Settings};
 use crate::run::control::{self, RunHooks, RunObserver, RunView, Steer};
-use crate::run::local::LocalSource;
 use crate::run::live::LoadChange;
+use crate::run::local::LocalSource;
 use crate::scenario::{Plan, ScenarioDoc};
 
 /// How a worker finds its coordinator.
@@ -161,19 +161,33 @@ pub fn run(
                 Ok(Ok(Message::Prepare(prepare))) => break Some(prepare),
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) | Err(flume::RecvTimeoutError::Disconnected) => break None,
-                Err(flume::RecvTimeoutError::Timeout) if stop.load(Ordering::Relaxed) => break None,
+                Err(flume::RecvTimeoutError::Timeout) if stop.load(Ordering::Relaxed) => {
+                    break None
+                }
                 Err(flume::RecvTimeoutError::Timeout) => {}
             }
         };
         let Some(prepare) = prepare else {
             if tests == 0 && !stop.load(Ordering::Relaxed) {
-                return Err(WorkerError::Lost("the coordinator closed the link before a test".into()));
+                return Err(WorkerError::Lost(
+                    "the coordinator closed the link before a test".into(),
+                ));
             }
             break;
         };
         test_stop.store(false, Ordering::SeqCst);
         while load_changes.try_recv().is_ok() {}
-        requests += run_share(&prepare, options, threads, &sender, &inbox, worker_id, &stop, &test_stop, &load_changes)?;
+        requests += run_share(
+            &prepare,
+            options,
+            threads,
+            &sender,
+            &inbox,
+            worker_id,
+            &stop,
+            &test_stop,
+            &load_changes,
+        )?;
         tests += 1;
     }
     sender.close();

@@ -392,7 +392,7 @@ mod tests {
     /// Locust's headers, one file per section, as recorded from Locust 2.47.
     const FIXTURE: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/locust-csv-headers.txt"
+        "/../tests/fixtures/locust-csv-headers.txt"
     );
 
     /// The header line (with its `\r\n`) the fixture records for `file`.

@@ -19,7 +19,7 @@ use stampede_proto::Snapshot;
 
 use super::live::{LiveLoad, LoadChange};
 use super::local::LocalSource;
-use super::source::{LoadSource, SourceEvent};
+use super::source::{CpuSource, LoadSource, SourceEvent};
 use crate::config::RunConfig;
 use crate::report::workers::WorkerRow;
 use crate::report::{thresholds, RunInfo};
@@ -143,7 +143,6 @@ pub fn install_stop_signals() -> std::io::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
-
 /// What the outside asks of a running test, through a [`RunObserver`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Steer {
@@ -209,7 +208,11 @@ pub fn run(
 }
 
 /// Drives a started load source until the run ends; the one run loop.
-pub fn drive(config: &RunConfig, source: &mut dyn LoadSource, hooks: &mut RunHooks<'_, '_>) -> RunOutcome {
+pub fn drive(
+    config: &RunConfig,
+    source: &mut dyn LoadSource,
+    hooks: &mut RunHooks<'_, '_>,
+) -> RunOutcome {
     let (t0, started_unix_ms) = source.started();
     // Per-endpoint series cost a histogram per endpoint and second: kept only when a report reads them.
     let mut aggregator = if config.csv_full_history {
@@ -291,8 +294,7 @@ pub fn drive(config: &RunConfig, source: &mut dyn LoadSource, hooks: &mut RunHoo
             });
             if let Some(reason) = reason {
                 stop_reason = Some(reason);
-                final_deadline =
-                    Some(Instant::now() + config.stop_timeout + source.final_grace());
+                final_deadline = Some(Instant::now() + config.stop_timeout + source.final_grace());
                 source.stop();
             }
         }
@@ -330,7 +332,10 @@ pub fn drive(config: &RunConfig, source: &mut dyn LoadSource, hooks: &mut RunHoo
         started_unix_ms,
         threads: facts.threads,
         io_driver: facts.io_driver,
-        cpu_seconds: facts.cpu_seconds.unwrap_or(usage.cpu_seconds),
+        cpu_seconds: match facts.cpu {
+            CpuSource::ThisProcess => usage.cpu_seconds,
+            CpuSource::Snapshots => aggregator.cpu_us() as f64 / 1e6,
+        },
         max_rss_kb: usage.max_rss_kb,
         fd_limit: facts.fd_limit,
         config: serde_json::to_value(config).unwrap_or_default(),
@@ -413,4 +418,185 @@ fn thresholds_fail(config: &RunConfig, aggregator: &Aggregator, elapsed: Duratio
 pub fn unix_ms_now() -> u64 {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     since_epoch.map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::run::source::SourceFacts;
+    use crate::stats::test_support::{endpoint, snapshot};
+    use stampede_proto::FailureKind;
+
+    /// A load source that plays back scripted snapshots, one per call, and
+    /// records what the loop asked of it.
+    struct Scripted {
+        t0: Instant,
+        events: std::collections::VecDeque<SourceEvent>,
+        stopped: bool,
+        steered: u32,
+        /// Finish as soon as told to stop (or when the script runs out, if set).
+        finish_when_empty: bool,
+    }
+
+    impl Scripted {
+        fn new(events: Vec<SourceEvent>, finish_when_empty: bool) -> Scripted {
+            Scripted {
+                t0: Instant::now(),
+                events: events.into(),
+                stopped: false,
+                steered: 0,
+                finish_when_empty,
+            }
+        }
+    }
+
+    impl LoadSource for Scripted {
+        fn started(&self) -> (Instant, u64) {
+            (self.t0, 1)
+        }
+        fn next_event(&mut self, wait: Duration) -> Option<SourceEvent> {
+            let event = self.events.pop_front();
+            if event.is_none() {
+                std::thread::sleep(wait.min(Duration::from_millis(5)));
+            }
+            event
+        }
+        fn finished(&self) -> bool {
+            self.stopped || (self.finish_when_empty && self.events.is_empty())
+        }
+        fn steer(&mut self, _: &mut LiveLoad, _: Duration) {
+            self.steered += 1;
+        }
+        fn stop(&mut self) {
+            self.stopped = true;
+        }
+        fn final_grace(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn workers(&self) -> Vec<WorkerRow> {
+            Vec::new()
+        }
+        fn source_name(&self, source: u32) -> String {
+            format!("scripted {source}")
+        }
+        fn finish(&mut self) -> SourceFacts {
+            SourceFacts {
+                threads: 3,
+                io_driver: "scripted".into(),
+                cpu: CpuSource::Snapshots,
+                fd_limit: 7,
+                connections_opened: 4,
+            }
+        }
+    }
+
+    fn config(flags: &[(&'static str, &str)]) -> RunConfig {
+        let mut settings = Settings::default();
+        settings.flag("host", "http://127.0.0.1:1");
+        for (key, value) in flags {
+            settings.flag(key, *value);
+        }
+        RunConfig::from_settings(&settings, 1).unwrap()
+    }
+
+    fn failing_snapshot(interval: u32) -> SourceEvent {
+        let failures = [(FailureKind::Status, "status 500", 2)];
+        let endpoints = vec![endpoint("GET", "/", &[1000, 2000], &failures)];
+        SourceEvent::Snapshot(Box::new(snapshot(0, interval, 1, endpoints)))
+    }
+
+    fn drive_with(
+        config: &RunConfig,
+        source: &mut Scripted,
+        observer: Option<&mut dyn RunObserver>,
+    ) -> RunOutcome {
+        let stop = AtomicBool::new(false);
+        let mut hooks = RunHooks {
+            stop: &stop,
+            changes: None,
+            progress: &mut |_, _, _| {},
+            on_snapshot: &mut |_| {},
+            observer,
+        };
+        drive(config, source, &mut hooks)
+    }
+
+    /// Every snapshot is merged, the source's facts reach the outcome, and a
+    /// source that ends by itself without a run time has completed.
+    #[test]
+    fn a_source_that_ends_alone_completes() {
+        let config = config(&[]);
+        let mut source = Scripted::new(vec![failing_snapshot(1), failing_snapshot(2)], true);
+        let outcome = drive_with(&config, &mut source, None);
+        assert_eq!(outcome.aggregator.total().requests, 4);
+        assert_eq!(outcome.stop_reason, StopReason::Completed);
+        assert_eq!((outcome.info.threads, outcome.info.fd_limit), (3, 7));
+        let snapshot_cpu_s = outcome.aggregator.cpu_us() as f64 / 1e6;
+        assert_eq!(outcome.info.cpu_seconds, snapshot_cpu_s);
+        assert_eq!(outcome.connections_opened, 4);
+        assert!(source.steered > 0);
+    }
+
+    /// `--abort-on-fail` stops the source once a threshold fails.
+    #[test]
+    fn a_failed_threshold_aborts_when_asked() {
+        let mut config = config(&[("abort-on-fail", "true"), ("abort-delay", "0s")]);
+        config.thresholds = vec![thresholds::parse_threshold("error_rate < 1%").unwrap()];
+        let mut source = Scripted::new(vec![failing_snapshot(1)], false);
+        let outcome = drive_with(&config, &mut source, None);
+        assert!(source.stopped);
+        assert_eq!(outcome.stop_reason, StopReason::ThresholdFailed);
+        assert!(outcome
+            .warnings
+            .iter()
+            .any(|w| w.contains("--abort-on-fail")));
+    }
+
+    /// The run time stops a source that would go on.
+    #[test]
+    fn the_run_time_stops_the_source() {
+        let config = config(&[("run-time", "100ms")]);
+        let mut source = Scripted::new(Vec::new(), false);
+        let outcome = drive_with(&config, &mut source, None);
+        assert!(source.stopped);
+        assert_eq!(outcome.stop_reason, StopReason::RunTime);
+    }
+
+    /// A source that asks to stop (a lost worker) ends the run with its reason.
+    #[test]
+    fn a_source_can_end_the_run() {
+        let config = config(&[]);
+        let events = vec![
+            failing_snapshot(1),
+            SourceEvent::Stop(StopReason::WorkerLost),
+        ];
+        let mut source = Scripted::new(events, false);
+        let outcome = drive_with(&config, &mut source, None);
+        assert_eq!(outcome.stop_reason, StopReason::WorkerLost);
+        assert_eq!(outcome.aggregator.total().requests, 2);
+    }
+
+    /// An observer sees the merged stats and can stop the run.
+    #[test]
+    fn an_observer_sees_the_stats_and_stops_the_run() {
+        struct StopAfterFour(u64);
+        impl RunObserver for StopAfterFour {
+            fn turn(&mut self, view: &RunView<'_>) -> Vec<Steer> {
+                self.0 = view.aggregator.total().requests;
+                if self.0 >= 4 {
+                    vec![Steer::Stop]
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+        let config = config(&[]);
+        let events = vec![failing_snapshot(1), failing_snapshot(2)];
+        let mut source = Scripted::new(events, false);
+        let mut observer = StopAfterFour(0);
+        let outcome = drive_with(&config, &mut source, Some(&mut observer));
+        assert_eq!(observer.0, 4);
+        assert_eq!(outcome.stop_reason, StopReason::Requested);
+    }
 }

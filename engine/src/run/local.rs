@@ -11,7 +11,7 @@ use flume::{Receiver, RecvTimeoutError, Sender};
 
 use super::control::{unix_ms_now, RunError};
 use super::live::LiveLoad;
-use super::source::{LoadSource, SourceEvent, SourceFacts};
+use super::source::{CpuSource, LoadSource, SourceEvent, SourceFacts};
 use super::{pace, setup};
 use crate::config::{Load, RunConfig};
 use crate::http::dns;
@@ -161,7 +161,9 @@ impl LoadSource for LocalSource {
             }
             ShardEvent::Failed { shard, error } => {
                 self.shards[shard].finished = true;
-                Some(SourceEvent::Warning(format!("shard {shard} failed: {error}")))
+                Some(SourceEvent::Warning(format!(
+                    "shard {shard} failed: {error}"
+                )))
             }
             ShardEvent::Ready { .. } => None,
         }
@@ -208,7 +210,7 @@ impl LoadSource for LocalSource {
         SourceFacts {
             threads: self.threads,
             io_driver: self.drivers.clone(),
-            cpu_seconds: None,
+            cpu: CpuSource::ThisProcess,
             fd_limit: self.fd_limit,
             connections_opened: self.connections_opened,
         }

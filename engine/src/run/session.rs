@@ -72,6 +72,11 @@ pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
         },
         (None, false) => None,
     };
+    if cluster_options.is_some() {
+        if let Err(message) = loaded.check_distributed() {
+            return usage(&message);
+        }
+    }
     let web = match loaded.web() {
         Ok(web) => web,
         Err(message) => return usage(&message),
@@ -185,7 +190,8 @@ impl Session {
             return Ok(());
         };
         if let Some(spec) = local {
-            self.hooks.on_listening = Some(local_workers::starter(spec, self.local_workers.clone()));
+            self.hooks.on_listening =
+                Some(local_workers::starter(spec, self.local_workers.clone()));
         }
         let cluster = Cluster::listen(options, &mut self.hooks).map_err(|e| e.to_string())?;
         self.cluster = Some(cluster);
@@ -269,8 +275,14 @@ impl Session {
                     scenario: loaded.scenario.as_deref(),
                     plan: &plan,
                 };
-                coordinator::run_test(cluster, &test, options.on_loss, &mut self.hooks, &mut run_hooks)
-                    .map_err(|e| e.to_string())
+                coordinator::run_test(
+                    cluster,
+                    &test,
+                    options.on_loss,
+                    &mut self.hooks,
+                    &mut run_hooks,
+                )
+                .map_err(|e| e.to_string())
             }
             _ => {
                 let mut source = LocalSource::start(config, plan).map_err(|e| e.to_string())?;
@@ -330,7 +342,9 @@ impl Session {
                     let finished = server.shared.published().finished.clone();
                     let rendered = match finished {
                         Some(finished) => finished.render(download),
-                        None if download == Download::History => (b"{\"points\":[]}".to_vec(), "application/json"),
+                        None if download == Download::History => {
+                            (b"{\"points\":[]}".to_vec(), "application/json")
+                        }
                         None => (b"{}".to_vec(), "application/json"),
                     };
                     let _ = reply.send(rendered);
@@ -361,11 +375,18 @@ impl Session {
                 return None;
             }
         };
-        if self.cluster.as_ref().is_some_and(|c| c.worker_rows().is_empty()) {
+        if self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.worker_rows().is_empty())
+        {
             let _ = reply.send(Err("no worker has joined yet".into()));
             return None;
         }
-        server.running(state_settings(&loaded, Some(&(config.clone(), plan.clone()))));
+        server.running(state_settings(
+            &loaded,
+            Some(&(config.clone(), plan.clone())),
+        ));
         let _ = reply.send(Ok(()));
         let info = crate::report::RunInfo {
             duration_s: 0.0,
@@ -482,7 +503,11 @@ fn with_start_request(loaded: &Loaded, request: &StartRequest) -> Loaded {
         settings.api("iterations", "iterations", iterations.to_string());
     }
     if !request.classes.is_empty() {
-        let pairs: Vec<String> = request.classes.iter().map(|(n, w)| format!("{n}={w}")).collect();
+        let pairs: Vec<String> = request
+            .classes
+            .iter()
+            .map(|(n, w)| format!("{n}={w}"))
+            .collect();
         settings.api("class-weights", "classes", pairs.join(","));
     }
     loaded
@@ -491,13 +516,19 @@ fn with_start_request(loaded: &Loaded, request: &StartRequest) -> Loaded {
 /// `/api/state`'s settings fields for a test (or the command line's, when
 /// it has no host yet).
 fn state_settings(loaded: &Loaded, built: Option<&(RunConfig, Plan)>) -> Value {
-    let host = loaded.settings.get("host").map_or(String::new(), |h| h.value.clone());
+    let host = loaded
+        .settings
+        .get("host")
+        .map_or(String::new(), |h| h.value.clone());
     let Some((config, plan)) = built else {
         return json!({"host": host, "model": "closed", "users": 1, "spawn_rate": null,
                       "rate": null, "run_time_s": null, "iterations": null, "classes": []});
     };
     let (model, users, spawn_rate, rate) = match config.load {
-        Load::Closed { users, spawn_rate_per_s } => ("closed", Some(users), spawn_rate_per_s, None),
+        Load::Closed {
+            users,
+            spawn_rate_per_s,
+        } => ("closed", Some(users), spawn_rate_per_s, None),
         Load::Open { rate_per_s, .. } => ("open", None, None, Some(rate_per_s)),
     };
     let classes: Vec<Value> = plan

@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use crate::config::RunConfig;
 use crate::http::Client;
-use crate::shard::runtime;
 use crate::scenario::Plan;
-use crate::stats::recorder::Recorder;
+use crate::shard::runtime;
 use crate::shard::user::{StepEnv, VirtualUser};
+use crate::stats::recorder::Recorder;
 
 /// Values extracted by setup, by variable slot.
 pub type SetupValues = Vec<(usize, Vec<u8>)>;

@@ -32,12 +32,21 @@ pub struct SourceFacts {
     pub threads: usize,
     /// The I/O driver(s) that ran, or how the run was distributed.
     pub io_driver: String,
-    /// CPU time of the load's processes; `None` means this process's own.
-    pub cpu_seconds: Option<f64>,
+    /// Where the run's CPU time comes from.
+    pub cpu: CpuSource,
     /// The open-file limit in force here; 0 when unknown.
     pub fd_limit: u64,
     /// Connections opened over all shards (0 where not reported).
     pub connections_opened: u64,
+}
+
+/// Where a run's generator CPU time is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuSource {
+    /// This process's own CPU time (its shards run here).
+    ThisProcess,
+    /// The CPU time the snapshots report (the workers' shards elsewhere).
+    Snapshots,
 }
 
 /// A started load: local shards or remote workers.

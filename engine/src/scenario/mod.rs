@@ -238,7 +238,12 @@ impl Plan {
                 .iter()
                 .position(|c| c.name == name.trim())
                 .filter(|c| weights.iter().any(|(w, _)| w == c))
-                .ok_or_else(|| format!("'{}' is not a weighted user class of the scenario", name.trim()))?;
+                .ok_or_else(|| {
+                    format!(
+                        "'{}' is not a weighted user class of the scenario",
+                        name.trim()
+                    )
+                })?;
             if let Some(entry) = weights.iter_mut().find(|(c, _)| *c == class) {
                 entry.1 = weight;
             }

@@ -14,8 +14,8 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::run::pace;
-use crate::shard::{runtime, yield_now, Shard};
 use crate::shard::user::{self, StepEnv, VirtualUser};
+use crate::shard::{runtime, yield_now, Shard};
 
 /// What one shard needs to know of the global schedule.
 #[derive(Debug, Clone, Copy)]

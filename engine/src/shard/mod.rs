@@ -26,10 +26,10 @@ use stampede_proto::Snapshot;
 
 use crate::http::stream::ConnSettings;
 use crate::http::{Client, Limits};
-use runtime::{DriverKind, IoDriver};
 use crate::scenario::{feeder, Plan};
 use crate::stats::recorder::{IntervalMark, Recorder};
 use crate::sys;
+use runtime::{DriverKind, IoDriver};
 
 /// How often a shard looks for commands.
 const COMMAND_POLL: Duration = Duration::from_millis(10);

@@ -25,17 +25,45 @@ const USERS_MAX: u64 = 10_000_000;
 /// The routes over the shared state.
 pub struct Api {
     shared: Arc<Shared>,
+    /// Served on loopback without credentials: requests must name this
+    /// machine in `Host`, so a web page whose name was re-pointed at
+    /// 127.0.0.1 (DNS rebinding) cannot reach the API.
+    loopback_only: bool,
 }
 
 impl Api {
-    /// Routes over `shared`.
-    pub fn new(shared: Arc<Shared>) -> Api {
-        Api { shared }
+    /// Routes over `shared`; `loopback_only` when served on loopback without auth.
+    pub fn new(shared: Arc<Shared>, loopback_only: bool) -> Api {
+        Api {
+            shared,
+            loopback_only,
+        }
     }
+}
+
+/// True when a `Host` header names this machine: `localhost`, a loopback
+/// address, with or without a port (no header at all: an HTTP/1.0 client).
+fn host_is_loopback(host: Option<&str>) -> bool {
+    let Some(host) = host.map(str::trim) else {
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Handler for Api {
     fn handle(&self, request: &Request) -> Response {
+        if self.loopback_only && !host_is_loopback(request.header("host")) {
+            let message =
+                "this server answers only requests addressed to localhost, 127.0.0.1 or [::1]";
+            return Response::error(403, message);
+        }
         let route = (request.method.as_str(), request.path.as_str());
         match route {
             ("GET", "/") => Response::html(200, PAGE),
@@ -43,9 +71,15 @@ impl Handler for Api {
             ("GET", "/api/stats") => Response::json(200, &self.shared.published().stats),
             ("GET", "/api/stream") => self.stream(),
             ("GET", "/api/history") => self.download(Download::History, None),
-            ("GET", "/api/report.html") => self.download(Download::Html, saved(request, "report.html")),
-            ("GET", "/api/report.json") => self.download(Download::Json, saved(request, "report.json")),
-            ("GET", "/api/stats.csv") => self.download(Download::StatsCsv, saved(request, "stats.csv")),
+            ("GET", "/api/report.html") => {
+                self.download(Download::Html, saved(request, "report.html"))
+            }
+            ("GET", "/api/report.json") => {
+                self.download(Download::Json, saved(request, "report.json"))
+            }
+            ("GET", "/api/stats.csv") => {
+                self.download(Download::StatsCsv, saved(request, "stats.csv"))
+            }
             ("GET", "/api/stats_history.csv") => {
                 self.download(Download::HistoryCsv, saved(request, "stats_history.csv"))
             }
@@ -79,7 +113,9 @@ impl Handler for Api {
             ("GET", "/stats/failures/csv") => {
                 self.download(Download::FailuresCsv, saved(request, "failures.csv"))
             }
-            ("GET", "/stats/report") => self.download(Download::Html, saved(request, "report.html")),
+            ("GET", "/stats/report") => {
+                self.download(Download::Html, saved(request, "report.html"))
+            }
             (_, path) if is_route(path) => Response::error(405, "method not allowed on this route"),
             _ => Response::error(404, "no such route"),
         }
@@ -90,16 +126,35 @@ impl Handler for Api {
 /// `?download=1` (Locust's parameter); otherwise it is shown inline.
 fn saved<'a>(request: &Request, name: &'a str) -> Option<&'a str> {
     let asked = request.query_param("download");
-    asked.is_some_and(|v| !matches!(v.as_str(), "" | "0" | "false")).then_some(name)
+    asked
+        .is_some_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+        .then_some(name)
 }
 
 /// True for the paths above (for 405 versus 404).
 fn is_route(path: &str) -> bool {
     const ROUTES: &[&str] = &[
-        "/", "/api/state", "/api/stats", "/api/stream", "/api/history", "/api/report.html",
-        "/api/report.json", "/api/stats.csv", "/api/stats_history.csv", "/api/failures.csv",
-        "/api/start", "/api/stop", "/api/load", "/api/reset", "/swarm", "/stop", "/stats/reset",
-        "/stats/requests", "/stats/requests/csv", "/stats/failures/csv", "/stats/report",
+        "/",
+        "/api/state",
+        "/api/stats",
+        "/api/stream",
+        "/api/history",
+        "/api/report.html",
+        "/api/report.json",
+        "/api/stats.csv",
+        "/api/stats_history.csv",
+        "/api/failures.csv",
+        "/api/start",
+        "/api/stop",
+        "/api/load",
+        "/api/reset",
+        "/swarm",
+        "/stop",
+        "/stats/reset",
+        "/stats/requests",
+        "/stats/requests/csv",
+        "/stats/failures/csv",
+        "/stats/report",
     ];
     ROUTES.contains(&path)
 }
@@ -113,7 +168,12 @@ impl Api {
             state = json!({});
         }
         state["state"] = published.state.as_str().into();
-        state["mode"] = if self.shared.coordinator { "coordinator" } else { "local" }.into();
+        state["mode"] = if self.shared.coordinator {
+            "coordinator"
+        } else {
+            "local"
+        }
+        .into();
         state["elapsed_s"] = published.elapsed_s.into();
         state["stop_reason"] = published.stop_reason.into();
         state["workers"] = published.workers_joined.into();
@@ -156,7 +216,11 @@ impl Api {
             Ok(Ok(())) => Response::json(202, &self.state()),
             Ok(Err(message)) if locust => locust_failure(400, &message),
             Ok(Err(message)) => {
-                let status = if message.contains("already running") { 409 } else { 400 };
+                let status = if message.contains("already running") {
+                    409
+                } else {
+                    400
+                };
                 Response::error(status, &message)
             }
             Err(_) => Response::error(503, "the test did not start in time"),
@@ -197,7 +261,9 @@ impl Api {
                     users: Some(users as u32),
                     rate_per_s: None,
                 },
-                None => return Response::error(400, "'users' must be a whole number up to 10000000"),
+                None => {
+                    return Response::error(400, "'users' must be a whole number up to 10000000")
+                }
             },
             (true, None, Some(rate)) => match rate.as_f64().filter(|r| r.is_finite() && *r > 0.0) {
                 Some(rate) => LoadChange::Set {
@@ -206,8 +272,12 @@ impl Api {
                 },
                 None => return Response::error(400, "'rate' must be a positive number"),
             },
-            (false, _, _) => return Response::error(400, "this test is closed loop: give {\"users\": N}"),
-            (true, _, _) => return Response::error(400, "this test is open loop: give {\"rate\": R}"),
+            (false, _, _) => {
+                return Response::error(400, "this test is closed loop: give {\"users\": N}")
+            }
+            (true, _, _) => {
+                return Response::error(400, "this test is open loop: give {\"rate\": R}")
+            }
         };
         self.shared.send(ApiCommand::Load(change));
         Response::json(200, &self.state())
@@ -328,10 +398,21 @@ fn json_body(request: &Request) -> Result<Value, Response> {
 
 /// `/api/start`'s body; unknown fields are refused so a typo is not ignored.
 pub fn start_request(body: &Value) -> Result<StartRequest, String> {
-    const FIELDS: &[&str] = &["host", "users", "spawn_rate", "rate", "run_time", "iterations", "classes"];
+    const FIELDS: &[&str] = &[
+        "host",
+        "users",
+        "spawn_rate",
+        "rate",
+        "run_time",
+        "iterations",
+        "classes",
+    ];
     let object = body.as_object().ok_or("the body must be a JSON object")?;
     if let Some(unknown) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(format!("unknown field '{unknown}' (fields: {})", FIELDS.join(", ")));
+        return Err(format!(
+            "unknown field '{unknown}' (fields: {})",
+            FIELDS.join(", ")
+        ));
     }
     let number = |field: &str| -> Result<Option<f64>, String> {
         match object.get(field) {
@@ -346,7 +427,10 @@ pub fn start_request(body: &Value) -> Result<StartRequest, String> {
     let whole = |field: &str| -> Result<Option<u64>, String> {
         match object.get(field) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or(format!("'{field}' must be a whole number")),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or(format!("'{field}' must be a whole number")),
         }
     };
     let run_time = match object.get("run_time") {
@@ -399,11 +483,15 @@ fn swarm_request(request: &Request) -> Result<StartRequest, String> {
     };
     let mut body = serde_json::Map::new();
     if let Some(users) = field("user_count") {
-        let users: u64 = users.parse().map_err(|_| format!("user_count: '{users}' is not a whole number"))?;
+        let users: u64 = users
+            .parse()
+            .map_err(|_| format!("user_count: '{users}' is not a whole number"))?;
         body.insert("users".into(), users.into());
     }
     if let Some(rate) = field("spawn_rate") {
-        let rate: f64 = rate.parse().map_err(|_| format!("spawn_rate: '{rate}' is not a number"))?;
+        let rate: f64 = rate
+            .parse()
+            .map_err(|_| format!("spawn_rate: '{rate}' is not a number"))?;
         body.insert("spawn_rate".into(), rate.into());
     }
     if let Some(host) = field("host") {
@@ -419,10 +507,36 @@ fn swarm_request(request: &Request) -> Result<StartRequest, String> {
 mod tests {
     use super::*;
 
+    /// Only names of this machine pass the Host check on a loopback server.
+    #[test]
+    fn host_check_takes_loopback_names_only() {
+        for host in [
+            "127.0.0.1:8089",
+            "localhost:8089",
+            "LOCALHOST",
+            "[::1]:8089",
+            "127.1.2.3",
+        ] {
+            assert!(host_is_loopback(Some(host)), "{host}");
+        }
+        for host in [
+            "evil.example:8089",
+            "10.0.0.1:8089",
+            "[2001:db8::1]:80",
+            "localhost.evil.example",
+        ] {
+            assert!(!host_is_loopback(Some(host)), "{host}");
+        }
+        assert!(host_is_loopback(None));
+    }
+
     /// Start bodies: fields typed, typos and bad values refused with the field named.
     #[test]
     fn start_requests_are_checked() {
-        let start = start_request(&json!({"users": 20, "spawn_rate": 5, "run_time": 30, "host": " http://h "})).unwrap();
+        let start = start_request(
+            &json!({"users": 20, "spawn_rate": 5, "run_time": 30, "host": " http://h "}),
+        )
+        .unwrap();
         assert_eq!(start.users, Some(20));
         assert_eq!(start.spawn_rate, Some(5.0));
         assert_eq!(start.run_time.as_deref(), Some("30s"));
@@ -433,7 +547,9 @@ mod tests {
         assert!(start_request(&json!({"users": 0})).is_err());
         assert!(start_request(&json!({"users": "many"})).is_err());
         assert!(start_request(&json!({"rate": -1})).is_err());
-        let classes = start_request(&json!({"classes": {"A": 3, "B": 1}})).unwrap().classes;
+        let classes = start_request(&json!({"classes": {"A": 3, "B": 1}}))
+            .unwrap()
+            .classes;
         assert_eq!(classes, vec![("A".to_string(), 3), ("B".to_string(), 1)]);
     }
 }

@@ -157,7 +157,11 @@ pub struct WebServer {
 impl WebServer {
     /// Binds `options.bind` and serves the page and API; `settings` are
     /// `/api/state`'s fields for the command line's test.
-    pub fn start(options: &WebOptions, coordinator: bool, settings: Value) -> std::io::Result<WebServer> {
+    pub fn start(
+        options: &WebOptions,
+        coordinator: bool,
+        settings: Value,
+    ) -> std::io::Result<WebServer> {
         let listener = std::net::TcpListener::bind(options.bind)?;
         let (commands_tx, commands) = flume::unbounded();
         let shared = Arc::new(Shared {
@@ -180,13 +184,15 @@ impl WebServer {
             auth: options.auth.clone(),
             ..http::ServerOptions::default()
         };
-        let handler = Arc::new(api::Api::new(shared.clone()));
+        let handler = Arc::new(api::Api::new(shared.clone(), options.auth.is_none()));
         let handle = http::serve(listener, server_options, handler)?;
-        Ok(WebServer {
+        let server = WebServer {
             handle,
             shared,
             commands,
-        })
+        };
+        server.idle(None);
+        Ok(server)
     }
 
     /// Where the server listens.
@@ -217,12 +223,30 @@ impl WebServer {
         published.generation += 1;
     }
 
+    /// Our and Locust's stats views of a test with no stats yet.
+    fn empty_views(&self, state: TestState) -> (Value, Value) {
+        let empty = crate::stats::Aggregator::new();
+        let input = StatsInput {
+            state,
+            elapsed_s: 0.0,
+            workers: &[],
+            busy: &[],
+            started_unix_ms: crate::run::control::unix_ms_now(),
+        };
+        let coordinator = self.shared.coordinator;
+        (
+            view::stats(&empty, &input),
+            view::locust_stats(&empty, &input, coordinator),
+        )
+    }
+
     /// Back to idle (a failed start, or New test): the last results dropped.
     pub fn idle(&self, settings: Option<Value>) {
+        let (stats, locust) = self.empty_views(TestState::Idle);
         let mut published = self.shared.published();
         published.state = TestState::Idle;
-        published.stats = Value::Null;
-        published.locust = Value::Null;
+        published.stats = stats;
+        published.locust = locust;
         published.finished = None;
         published.elapsed_s = 0.0;
         published.stop_reason = None;
@@ -234,11 +258,12 @@ impl WebServer {
 
     /// A test is starting with these `/api/state` settings.
     pub fn running(&self, settings: Value) {
+        let (stats, locust) = self.empty_views(TestState::Running);
         let mut published = self.shared.published();
         published.state = TestState::Running;
         published.settings = settings;
-        published.stats = Value::Null;
-        published.locust = Value::Null;
+        published.stats = stats;
+        published.locust = locust;
         published.finished = None;
         published.elapsed_s = 0.0;
         published.stop_reason = None;

@@ -69,7 +69,13 @@ pub struct StatsInput<'a> {
 fn row(e: &EndpointTotals, current: (f64, f64), elapsed_s: f64) -> Map<String, Value> {
     let empty = e.requests == 0;
     let ms = |v: f64| if empty { 0.0 } else { round2(v) };
-    let whole = |q: f64| if empty { 0 } else { e.percentile_ms(q).round() as u64 };
+    let whole = |q: f64| {
+        if empty {
+            0
+        } else {
+            e.percentile_ms(q).round() as u64
+        }
+    };
     let fields = json!({
         "method": e.method,
         "name": e.name,
@@ -170,7 +176,8 @@ pub fn locust_stats(agg: &Aggregator, input: &StatsInput, coordinator: bool) -> 
         .map(|f| {
             let error = format!("{}: {}", f.kind.as_str(), f.message);
             // Intervals are 1-based seconds from the start; Locust gives Unix seconds.
-            let at = |t_s: u32| input.started_unix_ms as f64 / 1000.0 + f64::from(t_s.saturating_sub(1));
+            let at =
+                |t_s: u32| input.started_unix_ms as f64 / 1000.0 + f64::from(t_s.saturating_sub(1));
             json!({"method": f.method, "name": f.name, "error": error,
                    "occurrences": f.count, "first_seen": at(f.first_t_s),
                    "last_seen": at(f.last_t_s)})
@@ -280,7 +287,10 @@ pub fn render(download: Download, input: &ReportInput) -> (Vec<u8>, &'static str
                 .into_bytes(),
             CSV,
         ),
-        Download::FailuresCsv => (csv::failures_csv(agg, info.started_unix_ms).into_bytes(), CSV),
+        Download::FailuresCsv => (
+            csv::failures_csv(agg, info.started_unix_ms).into_bytes(),
+            CSV,
+        ),
         Download::History => (json_bytes(&history(agg)), "application/json"),
     }
 }
