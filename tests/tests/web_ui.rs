@@ -472,6 +472,11 @@ fn web_ui_starts_edits_stops_and_downloads_the_report() {
         let path = repo_file("docs/web-ui.png");
         browser.screenshot_png(&path).expect("screenshot");
         eprintln!("screenshot written to {}", path.display());
+        browser.click("#tab-charts").expect("open the charts");
+        std::thread::sleep(Duration::from_secs(2));
+        let charts = repo_file("docs/web-ui-charts.png");
+        browser.screenshot_png(&charts).expect("screenshot");
+        browser.click("#tab-stats").expect("back to the statistics");
     }
 
     browser.click("#stop").expect("click #stop");

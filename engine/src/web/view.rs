@@ -64,16 +64,30 @@ pub struct StatsInput<'a> {
     pub started_unix_ms: u64,
 }
 
+/// How a row's percentiles are given.
+#[derive(Clone, Copy)]
+enum Percentiles {
+    /// Two decimals of a millisecond (our API: sub-millisecond targets stay visible).
+    Exact,
+    /// Whole milliseconds, as Locust gives them (its API).
+    Whole,
+}
+
 /// One endpoint's row, with Locust 2.x's field names (shared by both APIs):
-/// times in milliseconds, the median and percentiles whole as Locust's.
-fn row(e: &EndpointTotals, current: (f64, f64), elapsed_s: f64) -> Map<String, Value> {
+/// times in milliseconds.
+fn row(
+    e: &EndpointTotals,
+    current: (f64, f64),
+    elapsed_s: f64,
+    percentiles: Percentiles,
+) -> Map<String, Value> {
     let empty = e.requests == 0;
     let ms = |v: f64| if empty { 0.0 } else { round2(v) };
-    let whole = |q: f64| {
-        if empty {
-            0
-        } else {
-            e.percentile_ms(q).round() as u64
+    let whole = |q: f64| -> Value {
+        match (empty, percentiles) {
+            (true, _) => 0.into(),
+            (false, Percentiles::Whole) => (e.percentile_ms(q).round() as u64).into(),
+            (false, Percentiles::Exact) => round2(e.percentile_ms(q)).into(),
         }
     };
     let fields = json!({
@@ -100,17 +114,17 @@ fn row(e: &EndpointTotals, current: (f64, f64), elapsed_s: f64) -> Map<String, V
 }
 
 /// Every endpoint's row, then the aggregated row (named `Aggregated`).
-fn rows(agg: &Aggregator, elapsed_s: f64) -> (Vec<Value>, Value) {
+fn rows(agg: &Aggregator, elapsed_s: f64, percentiles: Percentiles) -> (Vec<Value>, Value) {
     let endpoints = agg.endpoints().iter().enumerate().map(|(index, e)| {
         let rates = agg.current_endpoint_rates(index);
         let current = (rates.requests_per_s, rates.failures_per_s);
-        Value::Object(row(e, current, elapsed_s))
+        Value::Object(row(e, current, elapsed_s, percentiles))
     });
     let mut total = agg.total();
     total.method = String::new();
     total.name = "Aggregated".into();
     let current = (agg.current_rps(), agg.current_failures_per_s());
-    let total = row(&total, current, elapsed_s);
+    let total = row(&total, current, elapsed_s, percentiles);
     (endpoints.collect(), Value::Object(total))
 }
 
@@ -126,7 +140,7 @@ fn fail_ratio(agg: &Aggregator) -> f64 {
 
 /// `/api/stats` and every stream event.
 pub fn stats(agg: &Aggregator, input: &StatsInput) -> Value {
-    let (stats, total) = rows(agg, input.elapsed_s);
+    let (stats, total) = rows(agg, input.elapsed_s, Percentiles::Exact);
     let saturation = saturation::judge(agg);
     let failures: Vec<Value> = agg
         .failures()
@@ -166,7 +180,7 @@ fn workers(rows: &[WorkerRow]) -> Vec<Value> {
 
 /// Locust 2.x's `GET /stats/requests`.
 pub fn locust_stats(agg: &Aggregator, input: &StatsInput, coordinator: bool) -> Value {
-    let (mut stats, total) = rows(agg, input.elapsed_s);
+    let (mut stats, total) = rows(agg, input.elapsed_s, Percentiles::Whole);
     stats.truncate(LOCUST_ROWS_MAX);
     stats.push(total.clone());
     let errors: Vec<Value> = agg
