@@ -26,6 +26,9 @@ pub fn main(args: &CapacityArgs) -> u8 {
             Ok(loaded) => loaded,
             Err(e) => return usage(&e),
         };
+    if let Err(e) = loaded.check_capacity() {
+        return usage(&e);
+    }
     let (mut settings, scenario) = (loaded.settings, loaded.scenario);
     if let Some(processes) = settings.get("processes") {
         return usage(&format!(
@@ -41,11 +44,16 @@ pub fn main(args: &CapacityArgs) -> u8 {
         Ok(config) => config,
         Err(e) => return usage(&e.to_string()),
     };
-    let plan = match scenario.as_deref().map(|doc| doc.compile(&config.target)) {
+    let mut plan = match scenario.as_deref().map(|doc| doc.compile(&config.target)) {
         Some(Ok(plan)) => plan,
         Some(Err(e)) => return usage(&e.to_string()),
         None => Plan::single_request(&config),
     };
+    if let Some(weights) = settings.get("class-weights") {
+        if let Err(e) = plan.reweight(&weights.value) {
+            return usage(&format!("{}: {e}", weights.origin));
+        }
+    }
     for warning in &settings.warnings {
         eprintln!("warning: {warning}");
     }

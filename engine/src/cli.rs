@@ -273,6 +273,27 @@ pub struct RunArgs {
     /// Scenario class weights for this run, NAME=WEIGHT,... (as the web form's class weights).
     #[arg(long, value_name = "NAME=W,...")]
     pub class_weights: Option<String>,
+    /// Serve Prometheus /metrics on ADDR without the web UI (with --web, /metrics is on the UI's address too); without ADDR 127.0.0.1:9646.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "")]
+    pub metrics: Option<String>,
+    /// Latency histogram bounds for /metrics and remote write, e.g. 5ms,25ms,100ms,1s.
+    #[arg(long, value_name = "BOUNDS")]
+    pub metrics_buckets: Option<String>,
+    /// Endpoints with series of their own in /metrics; the rest are summed as __other__ (default 500).
+    #[arg(long, value_name = "N")]
+    pub metrics_max_endpoints: Option<String>,
+    /// On a coordinator: per-worker series (requests, users) in /metrics.
+    #[arg(long)]
+    pub metrics_worker_labels: bool,
+    /// Write one JSON line per second of the run to FILE (- for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Option<String>,
+    /// Push metrics with Prometheus remote write to URL (http://host:port/api/v1/write) every --remote-write-interval and at the end.
+    #[arg(long, value_name = "URL")]
+    pub prometheus_remote_write: Option<String>,
+    /// How often remote write pushes (default 5s).
+    #[arg(long, value_name = "DURATION")]
+    pub remote_write_interval: Option<String>,
     /// Config file of Locust-style 'key = value' lines; default ./stampede.conf if present.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -375,11 +396,20 @@ impl RunArgs {
         if self.autostart {
             s.flag("autostart", "true");
         }
+        if self.metrics_worker_labels {
+            s.flag("metrics-worker-labels", "true");
+        }
         for (key, value) in [
             ("web", &self.web),
             ("web-auth", &self.web_auth),
             ("autoquit", &self.autoquit),
             ("class-weights", &self.class_weights),
+            ("metrics", &self.metrics),
+            ("metrics-buckets", &self.metrics_buckets),
+            ("metrics-max-endpoints", &self.metrics_max_endpoints),
+            ("jsonl", &self.jsonl),
+            ("prometheus-remote-write", &self.prometheus_remote_write),
+            ("remote-write-interval", &self.remote_write_interval),
         ] {
             if let Some(value) = value {
                 s.flag(key, value.clone());

@@ -417,7 +417,8 @@ fn live_load_change_reaches_every_worker() {
     });
     assert!(connected, "the target saw {connections} connections, not 6");
 
-    let answer = http_request(web, "POST", "/api/stop", None, HTTP_LIMIT).expect("POST /api/stop");
+    let answer =
+        http_request(web, "POST", "/api/stop", Some(b"{}"), HTTP_LIMIT).expect("POST /api/stop");
     assert_eq!(answer.status, 200, "{}", answer.text());
     let mut state = Value::Null;
     let finished = wait_until(Duration::from_secs(20), || {

@@ -15,10 +15,35 @@ use crate::coord::local::{self, LocalSpec};
 use crate::coord::worker::WorkerOptions;
 use crate::report::thresholds;
 use crate::scenario::{Plan, ScenarioDoc};
+use crate::web::metrics::{parse_buckets, MetricsConfig};
 use crate::web::WebOptions;
 
 /// Locust's web UI port, the default of `--web`.
 pub const WEB_PORT: u16 = 8089;
+/// The default port of `--metrics` (no UI).
+pub const METRICS_PORT: u16 = 9646;
+/// How often remote write pushes by default (k6's flush period).
+const REMOTE_WRITE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What a run exports besides its reports: `/metrics`, JSON lines, remote write.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Exporters {
+    /// `--metrics`: serve /metrics alone here (basic auth from `--web-auth`).
+    pub metrics_bind: Option<SocketAddr>,
+    /// Buckets, endpoint cap and worker labels of the metrics.
+    pub metrics: MetricsConfig,
+    /// `--jsonl FILE` (`-` for standard output).
+    pub jsonl: Option<PathBuf>,
+    /// `--prometheus-remote-write URL` and how often to push.
+    pub remote_write: Option<(String, Duration)>,
+}
+
+impl Exporters {
+    /// True when the run loop needs an observer for them.
+    pub fn any(&self) -> bool {
+        self.metrics_bind.is_some() || self.jsonl.is_some() || self.remote_write.is_some()
+    }
+}
 /// Locust's coordinator port.
 const COORDINATOR_PORT: &str = "5557";
 
@@ -152,6 +177,58 @@ impl Loaded {
         }))
     }
 
+    /// The exports asked for: `--metrics`, `--jsonl`, `--prometheus-remote-write`.
+    pub fn exporters(&self) -> Result<Exporters, String> {
+        let s = &self.settings;
+        let mut out = Exporters::default();
+        if let Some(metrics) = s.get("metrics") {
+            let bind = match metrics.value.trim() {
+                "" => SocketAddr::from((Ipv4Addr::LOCALHOST, METRICS_PORT)),
+                text => parse_bind(text, METRICS_PORT)
+                    .map_err(|e| format!("{}: {e}", metrics.origin))?,
+            };
+            if !bind.ip().is_loopback() && s.get("web-auth").is_none() {
+                return Err(format!(
+                    "--metrics: {bind} is reachable from other machines; add --web-auth USER:PASSWORD, or bind 127.0.0.1"
+                ));
+            }
+            out.metrics_bind = Some(bind);
+        }
+        if let Some(buckets) = s.get("metrics-buckets") {
+            out.metrics.buckets_s =
+                parse_buckets(&buckets.value).map_err(|e| format!("{}: {e}", buckets.origin))?;
+        }
+        if let Some(max) = s.get("metrics-max-endpoints") {
+            out.metrics.max_endpoints = max
+                .value
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| (1..=100_000).contains(&n))
+                .ok_or_else(|| {
+                    format!(
+                        "{}: '{}' is not a count from 1 to 100000",
+                        max.origin, max.value
+                    )
+                })?;
+        }
+        out.metrics.worker_labels = self.is_true("metrics-worker-labels");
+        out.jsonl = s.get("jsonl").map(|j| PathBuf::from(j.value.trim()));
+        if let Some(url) = s.get("prometheus-remote-write") {
+            let interval = self.duration("remote-write-interval", REMOTE_WRITE_INTERVAL)?;
+            if interval < Duration::from_millis(100) {
+                return Err("--remote-write-interval: at least 100ms".into());
+            }
+            out.remote_write = Some((url.value.trim().to_string(), interval));
+        } else if let Some(interval) = s.get("remote-write-interval") {
+            return Err(format!(
+                "{}: it paces --prometheus-remote-write; add that",
+                interval.origin
+            ));
+        }
+        Ok(out)
+    }
+
     /// `--processes N`: how to start the local worker processes, or `None`
     /// for a run in this process.
     pub fn local_spec(
@@ -193,13 +270,114 @@ impl Loaded {
     }
 
     /// Refuses what a distributed run (coordinator or `--processes`) cannot
-    /// do, naming the flag, before anything starts.
-    pub fn check_distributed(&self) -> Result<(), String> {
+    /// do, naming the flag, before anything starts. `local` for `--processes`.
+    pub fn check_distributed(&self, local: bool) -> Result<(), String> {
         if let Some(step) = self.settings.get("step-users") {
             return Err(format!(
                 "{}: step load is not supported in distributed runs; write it as --stages",
                 step.origin
             ));
+        }
+        if !local {
+            for key in ["threads", "io-driver"] {
+                if let Some(setting) = self.settings.get(key) {
+                    return Err(format!(
+                        "{}: each worker runs its own shards; give --{key} to `stampede worker`",
+                        setting.origin
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `--processes`' coordinator: loopback with a fresh token; the
+    /// coordinator's own choices (`--on-worker-loss`, `--wait-timeout`)
+    /// apply; where it listens and who joins are not the user's to set.
+    pub fn local_coordinator(
+        &self,
+        mut options: CoordinatorOptions,
+    ) -> Result<CoordinatorOptions, String> {
+        for key in [
+            "bind",
+            "token",
+            "expect-workers",
+            "master-bind-host",
+            "master-bind-port",
+        ] {
+            if let Some(setting) = self.settings.get(key) {
+                if key == "token" && matches!(setting.origin, super::Origin::Env(_)) {
+                    continue;
+                }
+                return Err(format!(
+                    "{}: --processes starts its own workers on loopback with a fresh token; \
+                     use `stampede coordinator` to choose where workers join",
+                    setting.origin
+                ));
+            }
+        }
+        if let Some(loss) = self.settings.get("on-worker-loss") {
+            options.on_loss =
+                OnWorkerLoss::parse(&loss.value).map_err(|e| format!("{}: {e}", loss.origin))?;
+        }
+        options.wait_timeout = self.duration("wait-timeout", options.wait_timeout)?;
+        Ok(options)
+    }
+
+    /// Refuses web and export flags that would do nothing here, naming them.
+    pub fn check_web_flags(
+        &self,
+        web: Option<&WebOptions>,
+        exporters: &Exporters,
+    ) -> Result<(), String> {
+        let s = &self.settings;
+        let serving = web.is_some() || exporters.metrics_bind.is_some();
+        if let (Some(auth), false) = (s.get("web-auth"), serving) {
+            return Err(format!(
+                "{}: it protects --web or --metrics; add one",
+                auth.origin
+            ));
+        }
+        if let (Some(web), true) = (s.get("web"), self.is_true("headless")) {
+            return Err(format!(
+                "{}: --headless runs without the web UI; drop one of them",
+                web.origin
+            ));
+        }
+        if let Some(autoquit) = s.get("autoquit") {
+            let autostarted = web.is_some_and(|w| w.autostart);
+            let headless_metrics = web.is_none() && exporters.metrics_bind.is_some();
+            if !autostarted && !headless_metrics {
+                return Err(format!(
+                    "{}: it ends the process after an --autostart test (with --web) or keeps --metrics up after the run",
+                    autoquit.origin
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses the web UI and export flags in `stampede capacity` (a search
+    /// of many short runs, reported at the end).
+    pub fn check_capacity(&self) -> Result<(), String> {
+        const KEYS: &[&str] = &[
+            "web",
+            "web-host",
+            "web-port",
+            "web-auth",
+            "autostart",
+            "autoquit",
+            "metrics",
+            "jsonl",
+            "prometheus-remote-write",
+        ];
+        for key in KEYS {
+            if let Some(setting) = self.settings.get(key) {
+                return Err(format!(
+                    "{}: not available in a capacity search",
+                    setting.origin
+                ));
+            }
         }
         Ok(())
     }
@@ -259,7 +437,11 @@ impl Loaded {
     /// `--connect-timeout`.
     pub fn worker(&self) -> Result<WorkerOptions, String> {
         let coordinator = self.text("coordinator").or_else(|| {
-            let host = self.text("master-host")?;
+            // Locust's worker defaults to a master on this machine.
+            let locust_conf = self.is_true("worker") || self.settings.get("master-port").is_some();
+            let host = self
+                .text("master-host")
+                .or_else(|| locust_conf.then(|| "127.0.0.1".to_string()))?;
             let port = self.text("master-port").unwrap_or(COORDINATOR_PORT.into());
             Some(format!("{host}:{port}"))
         });

@@ -10,7 +10,7 @@ pub mod load;
 mod settings;
 mod values;
 
-pub use load::{is_true, load, Loaded};
+pub use load::{is_true, load, Exporters, Loaded};
 pub use settings::{known_key, ConfigError, Origin, Setting, Settings};
 use values::*;
 pub use values::{parse_duration, parse_url, parse_url_with};

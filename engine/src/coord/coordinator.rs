@@ -171,7 +171,7 @@ enum Event {
 }
 
 /// Settings a worker never takes from the coordinator: reports, output,
-/// thresholds and the web UI are the coordinator's; threads and driver are
+/// thresholds, the web UI and metrics exports are the coordinator's; threads and driver are
 /// each worker's own; secrets (the token, web credentials) never travel.
 const LOCAL_KEYS: &[&str] = &[
     "scenario",
@@ -210,10 +210,19 @@ const LOCAL_KEYS: &[&str] = &[
     "on-worker-loss",
     "coordinator",
     "connect-timeout",
+    "metrics",
+    "metrics-buckets",
+    "metrics-max-endpoints",
+    "metrics-worker-labels",
+    "jsonl",
+    "prometheus-remote-write",
+    "remote-write-interval",
 ];
 
 /// Extra time past the stop timeout before stragglers are given up.
 const FINAL_GRACE: Duration = Duration::from_secs(5);
+/// How long workers get to acknowledge their share.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A listening coordinator and the workers that joined it.
 pub struct Cluster {
@@ -304,6 +313,28 @@ impl Cluster {
         }
     }
 
+    /// Takes in every event waiting between tests: joins and departures
+    /// count, anything a worker still says about an earlier test is dropped.
+    fn settle(&mut self) {
+        while let Ok(event) = self.events.try_recv() {
+            match event {
+                Event::Joined { id, hello, sender } => {
+                    println!(
+                        "worker {id} joined from {} ({}, {} cores)",
+                        sender.peer(),
+                        hello.hostname,
+                        hello.cores
+                    );
+                    self.workers.insert(id, Worker::new(hello, sender));
+                }
+                Event::Lost { id, .. } => {
+                    self.workers.remove(&id);
+                }
+                Event::Message { .. } => {}
+            }
+        }
+    }
+
     /// The workers table of the joined workers.
     pub fn worker_rows(&self) -> Vec<WorkerRow> {
         rows(&self.workers)
@@ -381,6 +412,8 @@ pub struct RemoteSource<'c> {
     pending: VecDeque<SourceEvent>,
     /// The total load last sent after a live change: (users, rate).
     steered: Option<(u32, f64)>,
+    /// A worker was lost under `--on-worker-loss rebalance`: re-split the load.
+    rebalance: bool,
     stopped: bool,
 }
 
@@ -393,11 +426,31 @@ impl<'c> RemoteSource<'c> {
         on_loss: OnWorkerLoss,
         hooks: &'c mut CoordinatorHooks,
     ) -> Result<RemoteSource<'c>, CoordError> {
-        let (config, plan) = (test.config, test.plan);
+        cluster.settle();
+        if cluster.workers.is_empty() {
+            return Err(CoordError::Split("no worker has joined".into()));
+        }
         cluster.started.store(true, Ordering::SeqCst);
         for worker in cluster.workers.values_mut() {
             worker.reset();
         }
+        let in_progress = cluster.started.clone();
+        let started = Self::prepare_and_start(cluster, test, on_loss, hooks);
+        if started.is_err() {
+            // New workers may join again for the next try.
+            in_progress.store(false, Ordering::SeqCst);
+        }
+        started
+    }
+
+    /// Setup, shares, ready, the common start (see [`start`](Self::start)).
+    fn prepare_and_start(
+        cluster: &'c mut Cluster,
+        test: &Test,
+        on_loss: OnWorkerLoss,
+        hooks: &'c mut CoordinatorHooks,
+    ) -> Result<RemoteSource<'c>, CoordError> {
+        let (config, plan) = (test.config, test.plan);
         let mut pending = VecDeque::new();
         let setup_values = setup::run(plan, config).map_err(CoordError::Setup)?;
         let named_values: Vec<(String, Vec<u8>)> = setup_values
@@ -449,6 +502,7 @@ impl<'c> RemoteSource<'c> {
             started_unix_ms,
             pending,
             steered: None,
+            rebalance: false,
             stopped: false,
         })
     }
@@ -491,8 +545,9 @@ impl<'c> RemoteSource<'c> {
         match self.on_loss {
             OnWorkerLoss::Continue => None,
             OnWorkerLoss::Rebalance => {
-                let said = rebalance(&self.config, &self.cluster.workers);
-                Some(SourceEvent::Warning(said))
+                // The next steer re-splits the load wanted now over the others.
+                self.rebalance = true;
+                None
             }
             OnWorkerLoss::Abort => Some(SourceEvent::Stop(StopReason::WorkerLost)),
         }
@@ -535,6 +590,18 @@ impl LoadSource for RemoteSource<'_> {
     /// Workers follow their own share of the configured load; after a live
     /// change the coordinator steers: the new total, split by cores.
     fn steer(&mut self, live: &mut LiveLoad, elapsed: Duration) {
+        if std::mem::take(&mut self.rebalance) {
+            if !live.changed() {
+                let said = rebalance(&self.config, &self.cluster.workers);
+                self.pending.push_back(SourceEvent::Warning(said));
+                return;
+            }
+            // After a live change the load wanted now is split again below.
+            self.steered = None;
+            self.pending.push_back(SourceEvent::Warning(
+                "load rebalanced over the remaining workers".into(),
+            ));
+        }
         if !live.changed() {
             return;
         }
@@ -583,16 +650,41 @@ impl LoadSource for RemoteSource<'_> {
         rows(&self.cluster.workers)
     }
 
+    fn cpu_source(&self) -> CpuSource {
+        CpuSource::Snapshots
+    }
+
     fn source_name(&self, source: u32) -> String {
         format!("worker {} shard {}", source >> 16, source & 0xffff)
     }
 
     fn finish(&mut self) -> SourceFacts {
+        // Lost workers, and those that did not finish in time, leave the
+        // cluster: a later test must not count on them (their links close).
+        let gone: Vec<u32> = self
+            .cluster
+            .workers
+            .iter()
+            .filter(|(_, w)| w.lost || !w.finished)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gone {
+            if let Some(worker) = self.cluster.workers.get(id) {
+                worker.sender.close();
+            }
+        }
+        let threads = self
+            .cluster
+            .workers
+            .values()
+            .map(|w| w.hello.cores as usize)
+            .sum();
+        let count = self.cluster.workers.len();
+        self.cluster.workers.retain(|id, _| !gone.contains(id));
         self.cluster.started.store(false, Ordering::SeqCst);
-        let workers = &self.cluster.workers;
         SourceFacts {
-            threads: workers.values().map(|w| w.hello.cores as usize).sum(),
-            io_driver: format!("distributed ({} workers)", workers.len()),
+            threads,
+            io_driver: format!("distributed ({count} workers)"),
             cpu: CpuSource::Snapshots,
             fd_limit: 0,
             connections_opened: 0,
@@ -677,27 +769,30 @@ fn handshake(
     Ok(())
 }
 
-/// Waits for every worker to acknowledge its share; a worker that fails
-/// to prepare is dropped with a warning.
+/// Waits for every worker to acknowledge its share. A worker that cannot
+/// prepare it, is lost, or does not answer in time leaves the cluster (its
+/// link is closed, so it exits) with a warning.
 fn wait_ready(
     events: &Receiver<Event>,
     workers: &mut BTreeMap<u32, Worker>,
     warnings: &mut Vec<String>,
 ) -> Result<(), CoordError> {
-    let mut ready = 0;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ready < workers.len() && Instant::now() < deadline {
+    let mut ready: Vec<u32> = Vec::new();
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while ready.len() < workers.len() && Instant::now() < deadline {
         match events.recv_timeout(Duration::from_millis(100)) {
             Ok(Event::Message {
+                id,
                 message: Message::Ready,
-                ..
-            }) => ready += 1,
+            }) if workers.contains_key(&id) => ready.push(id),
             Ok(Event::Message {
                 id,
                 message: Message::Done { warnings: theirs },
             }) => {
                 warnings.extend(theirs.into_iter().map(|w| format!("worker {id}: {w}")));
-                workers.remove(&id);
+                if let Some(worker) = workers.remove(&id) {
+                    worker.sender.close();
+                }
             }
             Ok(Event::Lost { id, reason }) => {
                 warnings.push(format!("worker {id} lost before the start: {reason}"));
@@ -710,6 +805,19 @@ fn wait_ready(
                 sender.close();
             }
             _ => {}
+        }
+    }
+    let silent: Vec<u32> = workers
+        .keys()
+        .filter(|id| !ready.contains(id))
+        .copied()
+        .collect();
+    for id in silent {
+        warnings.push(format!(
+            "worker {id} did not prepare within {READY_TIMEOUT:?}; it leaves the cluster"
+        ));
+        if let Some(worker) = workers.remove(&id) {
+            worker.sender.close();
         }
     }
     if workers.is_empty() {

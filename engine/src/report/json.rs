@@ -141,21 +141,23 @@ fn failures_json(agg: &Aggregator) -> Value {
 
 /// The "timeseries" array, one element per interval.
 fn timeseries_json(agg: &Aggregator) -> Value {
-    let points = agg.timeseries().iter().map(|p| {
-        json!({
-            "t_s": p.t_s,
-            "rps": p.rps(),
-            "failures_per_s": p.failures_per_s(),
-            "bytes_per_s": p.bytes_received as f64 / p.duration_s(),
-            "p50_ms": round_ms(p.latency_us.percentile_ms(50.0)),
-            "p95_ms": round_ms(p.latency_us.percentile_ms(95.0)),
-            "users": p.users,
-            "dropped": p.dropped,
-            "busy_max": round_ms(p.busy_max),
-            "lag_p99_ms": round_ms(p.lag_us_p99 as f64 / 1_000.0),
-        })
-    });
-    Value::Array(points.collect())
+    Value::Array(agg.timeseries().iter().map(point_json).collect())
+}
+
+/// One interval of the "timeseries" array (also a line of `--jsonl`).
+pub fn point_json(p: &crate::stats::IntervalPoint) -> Value {
+    json!({
+        "t_s": p.t_s,
+        "rps": p.rps(),
+        "failures_per_s": p.failures_per_s(),
+        "bytes_per_s": p.bytes_received as f64 / p.duration_s(),
+        "p50_ms": round_ms(p.latency_us.percentile_ms(50.0)),
+        "p95_ms": round_ms(p.latency_us.percentile_ms(95.0)),
+        "users": p.users,
+        "dropped": p.dropped,
+        "busy_max": round_ms(p.busy_max),
+        "lag_p99_ms": round_ms(p.lag_us_p99 as f64 / 1_000.0),
+    })
 }
 
 /// The "generator" object: the load generator's own cost.

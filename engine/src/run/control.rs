@@ -174,6 +174,19 @@ pub trait RunObserver {
     fn turn(&mut self, view: &RunView<'_>) -> Vec<Steer>;
 }
 
+/// Several observers as one: each sees every turn; their asks are joined.
+pub struct Observers<'a>(pub Vec<&'a mut dyn RunObserver>);
+
+impl RunObserver for Observers<'_> {
+    fn turn(&mut self, view: &RunView<'_>) -> Vec<Steer> {
+        let mut steers = Vec::new();
+        for observer in &mut self.0 {
+            steers.extend(observer.turn(view));
+        }
+        steers
+    }
+}
+
 /// Everything besides the config that reaches into a run.
 pub struct RunHooks<'a, 'o> {
     /// Set by Ctrl-C and SIGTERM: a graceful stop.
@@ -476,6 +489,9 @@ mod tests {
         }
         fn workers(&self) -> Vec<WorkerRow> {
             Vec::new()
+        }
+        fn cpu_source(&self) -> CpuSource {
+            CpuSource::Snapshots
         }
         fn source_name(&self, source: u32) -> String {
             format!("scripted {source}")

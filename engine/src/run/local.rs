@@ -194,6 +194,10 @@ impl LoadSource for LocalSource {
         Vec::new()
     }
 
+    fn cpu_source(&self) -> CpuSource {
+        CpuSource::ThisProcess
+    }
+
     fn source_name(&self, source: u32) -> String {
         format!("shard {source}")
     }

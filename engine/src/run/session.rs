@@ -13,15 +13,19 @@ use serde_json::{json, Value};
 use super::control::{self, RunHooks, RunObserver, RunOutcome, StopReason};
 use super::live::KeyReader;
 use super::local::LocalSource;
-use crate::config::{Load, Loaded, RunConfig};
-use crate::coord::coordinator::{self, Cluster, CoordinatorHooks, CoordinatorOptions, Test};
+use super::source::LoadSource;
+use crate::config::{Exporters, Load, Loaded, RunConfig};
+use crate::coord::coordinator::{
+    Cluster, CoordinatorHooks, CoordinatorOptions, RemoteSource, Test,
+};
 use crate::coord::local::{self as local_workers, LocalSpec, LocalWorkers};
 use crate::coord::worker;
 use crate::report::write::{write_reports, ReportConfig};
 use crate::report::{banner, runfile, workers};
 use crate::scenario::Plan;
 use crate::stats::Aggregator;
-use crate::web::view::Download;
+use crate::web::export::Export;
+use crate::web::metrics::MetricsContext;
 use crate::web::{ApiCommand, FinishedTest, StartRequest, WebOptions, WebServer};
 
 /// Exit statuses of the `stampede` binary.
@@ -60,31 +64,30 @@ pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
     }
     let cores = available_cores();
     let coordinating = coordinator || loaded.is_true("master");
-    let local = match loaded.local_spec(coordinating, cores) {
-        Ok(local) => local,
-        Err(message) => return usage(&message),
-    };
-    let cluster_options = match (&local, coordinating) {
-        (Some(spec), _) => Some(local_workers::coordinator_options(spec)),
-        (None, true) => match loaded.coordinator() {
-            Ok(options) => Some(options),
-            Err(message) => return usage(&message),
-        },
-        (None, false) => None,
-    };
-    if cluster_options.is_some() {
-        if let Err(message) = loaded.check_distributed() {
-            return usage(&message);
+    let checked = (|| {
+        let local = loaded.local_spec(coordinating, cores)?;
+        let cluster_options = match &local {
+            Some(spec) => Some(loaded.local_coordinator(local_workers::coordinator_options(spec))?),
+            None if coordinating => Some(loaded.coordinator()?),
+            None => None,
+        };
+        if cluster_options.is_some() {
+            loaded.check_distributed(local.is_some())?;
         }
-    }
-    let web = match loaded.web() {
-        Ok(web) => web,
+        let web = loaded.web()?;
+        let exporters = loaded.exporters()?;
+        loaded.check_web_flags(web.as_ref(), &exporters)?;
+        Ok::<_, String>((local, cluster_options, web, exporters))
+    })();
+    let (local, cluster_options, web, exporters) = match checked {
+        Ok(checked) => checked,
         Err(message) => return usage(&message),
     };
     // The command line's test is checked now; with the web UI the host may come from the form.
+    let host_from_form = web.as_ref().is_some_and(|w| !w.autostart);
     let first = match loaded.run_config(cores) {
         Ok(built) => Some(built),
-        Err(_) if web.is_some() && loaded.settings.get("host").is_none() => None,
+        Err(_) if host_from_form && loaded.settings.get("host").is_none() => None,
         Err(message) => return usage(&message),
     };
     for warning in &loaded.settings.warnings {
@@ -113,17 +116,16 @@ pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
         cluster_options,
         hooks: CoordinatorHooks::default(),
         local_workers: Arc::new(Mutex::new(None)),
+        exporters,
+        keys: None,
+        last_code: exit::SUCCESS,
     };
     let code = match session.listen(local) {
         Err(message) => {
             eprintln!("error: {message}");
             exit::RUN_ERROR
         }
-        Ok(()) => match (web, first) {
-            (None, Some(first)) => session.headless(first),
-            (Some(web), first) => session.web(&web, first),
-            (None, None) => exit::USAGE,
-        },
+        Ok(()) => session.serve(web.as_ref(), first),
     };
     session.close(code != exit::SUCCESS && code != exit::THRESHOLD_FAILED);
     code
@@ -180,6 +182,12 @@ struct Session {
     hooks: CoordinatorHooks,
     /// `--processes`: the worker processes this process started.
     local_workers: Arc<Mutex<Option<LocalWorkers>>>,
+    /// `/metrics`, `--jsonl`, remote write.
+    exporters: Exporters,
+    /// Console keys, read by one thread for the whole command.
+    keys: Option<KeyReader>,
+    /// The exit status the last web test earned.
+    last_code: u8,
 }
 
 impl Session {
@@ -216,36 +224,124 @@ impl Session {
         }
     }
 
+    /// Starts the web UI and `/metrics` servers when asked, then runs the
+    /// command line's test (headless) or the web UI's tests.
+    fn serve(&mut self, web: Option<&WebOptions>, first: Option<(RunConfig, Plan)>) -> u8 {
+        let server = if web.is_some() || self.exporters.metrics_bind.is_some() {
+            let auth = web.and_then(|w| w.auth.clone()).or_else(|| self.web_auth());
+            let settings = state_settings(&self.loaded, first.as_ref());
+            let coordinator = self.cluster.is_some();
+            match WebServer::start(
+                web,
+                self.exporters.metrics_bind,
+                auth,
+                coordinator,
+                settings,
+            ) {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    eprintln!("error: cannot serve the web UI or /metrics: {e}");
+                    return exit::RUN_ERROR;
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(server) = &server {
+            let addrs = server.local_addrs();
+            if web.is_some() {
+                println!("web UI on http://{}/", addrs[0]);
+            }
+            if self.exporters.metrics_bind.is_some() {
+                println!("metrics on http://{}/metrics", addrs[addrs.len() - 1]);
+            }
+        }
+        match (web, first, &server) {
+            (Some(web), _, Some(server)) => self.web(server, web),
+            (None, Some(first), server) => self.headless(first, server.as_ref()),
+            _ => exit::USAGE,
+        }
+    }
+
+    /// `--web-auth` for a metrics-only server (checked at start).
+    fn web_auth(&self) -> Option<(String, String)> {
+        let text = &self.loaded.settings.get("web-auth")?.value;
+        let (user, password) = text.split_once(':')?;
+        Some((user.to_string(), password.to_string()))
+    }
+
+    /// `--autoquit`, parsed (checked at start).
+    fn autoquit(&self) -> Option<Duration> {
+        let text = &self.loaded.settings.get("autoquit")?.value;
+        crate::config::parse_duration(text).ok()
+    }
+
     /// The command line's one test, then its reports.
-    fn headless(&mut self, (config, plan): (RunConfig, Plan)) -> u8 {
+    fn headless(&mut self, (config, plan): (RunConfig, Plan), server: Option<&WebServer>) -> u8 {
         if let Err(message) = self.wait_for_workers() {
             eprintln!("error: {message}");
             return exit::RUN_ERROR;
         }
         let loaded = self.loaded.clone();
-        match self.test(&loaded, &config, plan, None) {
-            Ok(outcome) => report(&config, &outcome),
+        let code = match self.test(&loaded, &config, plan, server, None) {
+            Ok((outcome, metrics)) => {
+                let code = report(&config, &outcome);
+                if let Some(server) = server {
+                    let finished = FinishedTest {
+                        outcome,
+                        thresholds: config.thresholds.clone(),
+                    };
+                    server.finish(finished, &metrics);
+                }
+                code
+            }
             Err(message) => {
                 eprintln!("error: {message}");
                 exit::RUN_ERROR
             }
+        };
+        // `--metrics` with `--autoquit S`: serve the final numbers S longer.
+        if let (Some(server), Some(after)) = (server, self.autoquit()) {
+            self.linger(server, after);
         }
+        code
     }
 
-    /// Runs one test on the load source and returns its outcome.
+    /// Runs one test: starts the load source, answers `reply` (a web start)
+    /// once it runs, drives it to the end with the web and export
+    /// observers, and returns its outcome and metrics labels.
     fn test(
         &mut self,
         loaded: &Loaded,
         config: &RunConfig,
         plan: Plan,
-        observer: Option<&mut (dyn RunObserver + '_)>,
-    ) -> Result<RunOutcome, String> {
+        server: Option<&WebServer>,
+        reply: Option<&flume::Sender<Result<(), String>>>,
+    ) -> Result<(RunOutcome, MetricsContext), String> {
+        let answer = |result: Result<(), String>| {
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+        };
+        let metrics =
+            MetricsContext::new(config.scenario.as_deref(), self.exporters.metrics.clone());
+        let mut export = match Export::start(&self.exporters, &metrics) {
+            Ok(export) => export,
+            Err(message) => {
+                answer(Err(message.clone()));
+                return Err(message);
+            }
+        };
         if !config.quiet {
             println!("{}", banner::run_header(config));
         }
         calibrate(config, &plan, &self.stop);
         // A terminal gets the live table; a log (CI) gets one line per interval.
         let live = !config.only_summary && !config.quiet;
+        if live && self.keys.is_none() {
+            // Console keys change the load (w/W/s/S users, +/- rate) when both ends are terminals.
+            self.keys = KeyReader::start();
+        }
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
         let mut progress = |agg: &Aggregator, elapsed: Duration, rows: &[workers::WorkerRow]| {
             if !live {
@@ -258,96 +354,112 @@ impl Session {
             }
             print!("{}", workers::console_table(rows));
         };
-        // Console keys change the load (w/W/s/S users, +/- rate) when both ends are terminals.
-        let keys = if live { KeyReader::start() } else { None };
+        let Session {
+            cluster,
+            cluster_options,
+            hooks,
+            keys,
+            stop,
+            ..
+        } = self;
+        let started: Result<Box<dyn LoadSource + '_>, String> =
+            match (cluster.as_mut(), cluster_options.as_ref()) {
+                (Some(cluster), Some(options)) => {
+                    let test = Test {
+                        config,
+                        settings: &loaded.settings,
+                        scenario: loaded.scenario.as_deref(),
+                        plan: &plan,
+                    };
+                    match RemoteSource::start(cluster, &test, options.on_loss, hooks) {
+                        Ok(source) => Ok(Box::new(source)),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                _ => match LocalSource::start(config, plan.clone()) {
+                    Ok(source) => Ok(Box::new(source)),
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+        let mut source = match started {
+            Ok(source) => source,
+            Err(message) => {
+                answer(Err(message.clone()));
+                return Err(message);
+            }
+        };
+        if let Some(server) = server {
+            server.running(state_settings(loaded, Some(&(config.clone(), plan))));
+        }
+        answer(Ok(()));
+        let info = provisional_info(config, &*source);
+        let mut web_observer = server.map(|s| s.observer(&config.thresholds, info, &metrics));
+        let mut observers: Vec<&mut dyn RunObserver> = Vec::new();
+        if let Some(observer) = web_observer.as_mut() {
+            observers.push(observer);
+        }
+        if let Some(export) = export.as_mut() {
+            observers.push(export);
+        }
+        let mut observers = control::Observers(observers);
         let mut run_hooks = RunHooks {
-            stop: &self.stop,
+            stop: &**stop,
             changes: keys.as_ref().map(|k| &k.keys),
             progress: &mut progress,
             on_snapshot: &mut |_| {},
-            observer,
+            observer: Some(&mut observers),
         };
-        match (self.cluster.as_mut(), &self.cluster_options) {
-            (Some(cluster), Some(options)) => {
-                let test = Test {
-                    config,
-                    settings: &loaded.settings,
-                    scenario: loaded.scenario.as_deref(),
-                    plan: &plan,
-                };
-                coordinator::run_test(
-                    cluster,
-                    &test,
-                    options.on_loss,
-                    &mut self.hooks,
-                    &mut run_hooks,
-                )
-                .map_err(|e| e.to_string())
-            }
-            _ => {
-                let mut source = LocalSource::start(config, plan).map_err(|e| e.to_string())?;
-                Ok(control::drive(config, &mut source, &mut run_hooks))
-            }
+        let mut outcome = control::drive(config, &mut *source, &mut run_hooks);
+        drop(run_hooks);
+        drop(observers);
+        drop(source);
+        if let Some(export) = export {
+            outcome.warnings.extend(export.finish(&outcome));
         }
+        Ok((outcome, metrics))
     }
 
     /// The web UI: tests start, are steered and reset from the page or the
     /// API until Ctrl-C (or `--autoquit` after an `--autostart` test).
-    fn web(&mut self, options: &WebOptions, first: Option<(RunConfig, Plan)>) -> u8 {
-        let settings = state_settings(&self.loaded, first.as_ref());
-        let server = match WebServer::start(options, self.cluster.is_some(), settings) {
-            Ok(server) => server,
-            Err(e) => {
-                eprintln!("error: --web: cannot listen on {}: {e}", options.bind);
+    fn web(&mut self, server: &WebServer, options: &WebOptions) -> u8 {
+        let mut code = exit::SUCCESS;
+        if options.autostart {
+            if let Err(message) = self.wait_for_workers() {
+                eprintln!("error: {message}");
                 return exit::RUN_ERROR;
             }
-        };
-        println!("web UI on http://{}/", server.local_addr());
-        let mut code = exit::SUCCESS;
-        let mut autostart = options.autostart;
+            let (reply, answer) = flume::bounded(1);
+            let ran = self.web_test(server, &StartRequest::default(), &reply);
+            if let Ok(Err(message)) = answer.try_recv() {
+                eprintln!("error: {message}");
+                return exit::RUN_ERROR;
+            }
+            if ran {
+                code = self.last_code;
+            }
+            if let Some(after) = options.autoquit {
+                self.linger(server, after);
+                return code;
+            }
+        }
         while !self.stop.load(Ordering::Relaxed) {
             if let Some(cluster) = self.cluster.as_mut() {
                 cluster.accept_for(Duration::ZERO);
                 server.workers_joined(cluster.worker_rows().len());
             }
-            let command = if autostart {
-                autostart = false;
-                if let Err(message) = self.wait_for_workers() {
-                    eprintln!("error: {message}");
-                    return exit::RUN_ERROR;
-                }
-                let (reply, _) = flume::bounded(1);
-                ApiCommand::Start(StartRequest::default(), reply)
-            } else {
-                match server.commands.recv_timeout(IDLE_POLL) {
-                    Ok(command) => command,
-                    Err(_) => continue,
-                }
+            let Ok(command) = server.commands.recv_timeout(IDLE_POLL) else {
+                continue;
             };
             match command {
                 ApiCommand::Start(request, reply) => {
-                    let Some(test_code) = self.web_test(&server, &request, &reply) else {
-                        continue;
-                    };
-                    code = test_code;
-                    if options.autostart {
-                        if let Some(after) = options.autoquit {
-                            self.linger(after);
-                            break;
-                        }
+                    if self.web_test(server, &request, &reply) {
+                        code = self.last_code;
                     }
                 }
                 ApiCommand::Reset => server.idle(None),
                 ApiCommand::Render(download, reply) => {
                     let finished = server.shared.published().finished.clone();
-                    let rendered = match finished {
-                        Some(finished) => finished.render(download),
-                        None if download == Download::History => {
-                            (b"{\"points\":[]}".to_vec(), "application/json")
-                        }
-                        None => (b"{}".to_vec(), "application/json"),
-                    };
-                    let _ = reply.send(rendered);
+                    let _ = reply.send(finished.map(|f| f.render(download)));
                 }
                 ApiCommand::Stop | ApiCommand::Load(_) => {}
             }
@@ -355,14 +467,14 @@ impl Session {
         code
     }
 
-    /// Runs one test started from the web; `None` when it could not start
+    /// Runs one test started from the web; false when it could not start
     /// (the reply says why).
     fn web_test(
         &mut self,
         server: &WebServer,
         request: &StartRequest,
         reply: &flume::Sender<Result<(), String>>,
-    ) -> Option<u8> {
+    ) -> bool {
         let loaded = with_start_request(&self.loaded, request);
         let built = loaded.run_config(self.cores).and_then(|(config, plan)| {
             check_outputs(&config)?;
@@ -372,56 +484,57 @@ impl Session {
             Ok(built) => built,
             Err(message) => {
                 let _ = reply.send(Err(message));
-                return None;
+                return false;
             }
         };
-        if self
-            .cluster
-            .as_ref()
-            .is_some_and(|c| c.worker_rows().is_empty())
-        {
-            let _ = reply.send(Err("no worker has joined yet".into()));
-            return None;
-        }
-        server.running(state_settings(
-            &loaded,
-            Some(&(config.clone(), plan.clone())),
-        ));
-        let _ = reply.send(Ok(()));
-        let info = crate::report::RunInfo {
-            duration_s: 0.0,
-            started_unix_ms: control::unix_ms_now(),
-            threads: config.threads,
-            io_driver: String::new(),
-            cpu_seconds: 0.0,
-            max_rss_kb: 0,
-            fd_limit: 0,
-            config: serde_json::to_value(&config).unwrap_or_default(),
-        };
-        let mut observer = server.observer(&config.thresholds, info);
-        match self.test(&loaded, &config, plan, Some(&mut observer)) {
-            Ok(outcome) => {
-                let code = report(&config, &outcome);
-                server.finish(FinishedTest {
+        match self.test(&loaded, &config, plan, Some(server), Some(reply)) {
+            Ok((outcome, metrics)) => {
+                self.last_code = report(&config, &outcome);
+                let finished = FinishedTest {
                     outcome,
                     thresholds: config.thresholds.clone(),
-                });
-                Some(code)
+                };
+                server.finish(finished, &metrics);
+                true
             }
             Err(message) => {
                 eprintln!("error: {message}");
-                server.idle(None);
-                Some(exit::RUN_ERROR)
+                false
             }
         }
     }
 
-    /// Waits `after` (`--autoquit`), or until Ctrl-C.
-    fn linger(&self, after: Duration) {
+    /// Serves the finished test for `after` (`--autoquit`), or until Ctrl-C;
+    /// a start asked for meanwhile is refused.
+    fn linger(&self, server: &WebServer, after: Duration) {
         let until = Instant::now() + after;
         while Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
-            std::thread::sleep(IDLE_POLL);
+            match server.commands.recv_timeout(IDLE_POLL) {
+                Ok(ApiCommand::Start(_, reply)) => {
+                    let _ = reply.send(Err("stampede is exiting (--autoquit)".into()));
+                }
+                Ok(ApiCommand::Render(download, reply)) => {
+                    let finished = server.shared.published().finished.clone();
+                    let _ = reply.send(finished.map(|f| f.render(download)));
+                }
+                _ => {}
+            }
         }
+    }
+}
+
+/// The run's facts for downloads while it runs (duration and CPU are filled
+/// in per download).
+fn provisional_info(config: &RunConfig, source: &dyn LoadSource) -> crate::report::RunInfo {
+    crate::report::RunInfo {
+        duration_s: 0.0,
+        started_unix_ms: source.started().1,
+        threads: config.threads,
+        io_driver: String::new(),
+        cpu_seconds: 0.0,
+        max_rss_kb: 0,
+        fd_limit: 0,
+        config: serde_json::to_value(config).unwrap_or_default(),
     }
 }
 

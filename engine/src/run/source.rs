@@ -65,6 +65,8 @@ pub trait LoadSource {
     fn final_grace(&self) -> Duration;
     /// The workers table (distributed runs); empty for local shards.
     fn workers(&self) -> Vec<WorkerRow>;
+    /// Where the run's CPU time is read (also while it runs).
+    fn cpu_source(&self) -> CpuSource;
     /// How a stats source is named on screen ("shard 0", "worker 2").
     fn source_name(&self, source: u32) -> String;
     /// Releases the parts (joins threads, closes links) and says what ran.

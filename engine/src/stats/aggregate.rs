@@ -241,6 +241,13 @@ impl Aggregator {
         self.cpu_us
     }
 
+    /// How many points of [`timeseries`](Self::timeseries) every live source
+    /// has reported (later ones may still grow).
+    pub fn completed_points(&self) -> usize {
+        let newest = self.points.len() as u32;
+        (self.sources.completed_interval(newest) as usize).min(self.points.len())
+    }
+
     /// Each live source's busy share in its latest interval (0 to 1), by source id.
     pub fn busy_by_source(&self) -> Vec<(u32, f64)> {
         self.sources.busy()

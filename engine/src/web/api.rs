@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::http::{Handler, Request, Response};
+use super::metrics::{self, Format};
 use super::view::{Download, TestState};
 use super::{ApiCommand, Shared, StartRequest, PUBLISH_EVERY};
 use crate::run::live::LoadChange;
@@ -29,15 +30,30 @@ pub struct Api {
     /// machine in `Host`, so a web page whose name was re-pointed at
     /// 127.0.0.1 (DNS rebinding) cannot reach the API.
     loopback_only: bool,
+    /// The page and the API; without it, only `/metrics` (`--metrics ADDR`).
+    ui: bool,
 }
 
 impl Api {
-    /// Routes over `shared`; `loopback_only` when served on loopback without auth.
-    pub fn new(shared: Arc<Shared>, loopback_only: bool) -> Api {
+    /// Routes over `shared`; `loopback_only` when served on loopback without
+    /// auth; `ui` for the page and API besides `/metrics`.
+    pub fn new(shared: Arc<Shared>, loopback_only: bool, ui: bool) -> Api {
         Api {
             shared,
             loopback_only,
+            ui,
         }
+    }
+
+    /// `/metrics` in the format the scraper asks for.
+    fn metrics(&self, request: &Request) -> Response {
+        let format = Format::negotiate(request.header("accept"));
+        let families = self.shared.published().families.clone();
+        Response::text(
+            200,
+            format.content_type(),
+            metrics::render(&families, format),
+        )
     }
 }
 
@@ -66,6 +82,12 @@ impl Handler for Api {
         }
         let route = (request.method.as_str(), request.path.as_str());
         match route {
+            ("GET", "/metrics") => return self.metrics(request),
+            (_, "/metrics") => return Response::error(405, "method not allowed on this route"),
+            _ if !self.ui => return Response::error(404, "only /metrics is served here"),
+            _ => {}
+        }
+        match route {
             ("GET", "/") => Response::html(200, PAGE),
             ("GET", "/api/state") => Response::json(200, &self.state()),
             ("GET", "/api/stats") => Response::json(200, &self.shared.published().stats),
@@ -93,12 +115,18 @@ impl Handler for Api {
                 },
                 Err(response) => response,
             },
-            ("POST", "/api/stop") => self.stop(false),
+            ("POST", "/api/stop") => match json_body(request) {
+                Ok(_) => self.stop(false),
+                Err(response) => response,
+            },
             ("POST", "/api/load") => match json_body(request) {
                 Ok(body) => self.load(&body),
                 Err(response) => response,
             },
-            ("POST", "/api/reset") => self.reset(false),
+            ("POST", "/api/reset") => match json_body(request) {
+                Ok(_) => self.reset(false),
+                Err(response) => response,
+            },
             // Locust's web API, its names and shapes.
             ("POST", "/swarm") => match swarm_request(request) {
                 Ok(start) => self.start(start, true),
@@ -196,10 +224,30 @@ impl Api {
         published.locust.clone()
     }
 
-    /// Starts a test, waiting for the session to accept it.
+    /// Starts a test, waiting for the session to accept it. Locust's
+    /// `/swarm` on a running test changes its users, as in Locust.
     fn start(&self, start: StartRequest, locust: bool) -> Response {
         {
             let published = self.shared.published();
+            let running = published.state == TestState::Running;
+            if running && locust && published.settings["model"] != "open" {
+                drop(published);
+                return match start.users {
+                    Some(users) => {
+                        let change = LoadChange::Set {
+                            users: Some(users as u32),
+                            rate_per_s: None,
+                        };
+                        self.shared.send(ApiCommand::Load(change));
+                        let message = "Swarming started";
+                        Response::json(
+                            200,
+                            &json!({"success": true, "message": message, "host": self.host()}),
+                        )
+                    }
+                    None => locust_failure(400, "user_count is required"),
+                };
+            }
             if matches!(published.state, TestState::Running | TestState::Stopping) {
                 return conflict("a test is already running; stop it first", locust);
             }
@@ -236,6 +284,10 @@ impl Api {
     fn stop(&self, locust: bool) -> Response {
         let mut published = self.shared.published();
         if published.state != TestState::Running {
+            if locust {
+                // Locust answers a stop with success whatever the state.
+                return Response::json(200, &json!({"success": true, "message": "Test stopped"}));
+            }
             return conflict("no test is running", locust);
         }
         published.state = TestState::Stopping;
@@ -312,7 +364,8 @@ impl Api {
                 let (reply, answer) = flume::bounded(1);
                 self.shared.send(ApiCommand::Render(download, reply));
                 match answer.recv_timeout(ANSWER_TIMEOUT) {
-                    Ok(rendered) => rendered,
+                    Ok(Some(rendered)) => rendered,
+                    Ok(None) => return Response::error(404, "no test has run yet"),
                     Err(_) => return Response::error(503, "the test ended; try again"),
                 }
             }

@@ -6,10 +6,16 @@
 //! - [`http`]: request parsing, limits, basic auth, origin checks, writing.
 //! - [`api`]: the routes, ours (`/api/*`) and Locust's.
 //! - [`view`]: the JSON views and downloads built from the aggregator.
+//! - [`metrics`]: metric families and the Prometheus / OpenMetrics text
+//!   (`/metrics`); [`remote_write`]: pushing them; [`export`]: the run-loop
+//!   observer that streams `--jsonl` lines and remote-write pushes.
 //! - `page.html`: the page, one self-contained document.
 
 pub mod api;
+pub mod export;
 pub mod http;
+pub mod metrics;
+pub mod remote_write;
 pub mod view;
 
 use std::net::SocketAddr;
@@ -24,6 +30,8 @@ use crate::report::thresholds::Threshold;
 use crate::report::RunInfo;
 use crate::run::control::{RunObserver, RunOutcome, RunView, Steer};
 use crate::run::live::LoadChange;
+use crate::run::source::CpuSource;
+use metrics::{MetricsContext, MetricsInput};
 use view::{Download, ReportInput, StatsInput, TestState};
 
 /// How often the published stats (and the stream) are refreshed.
@@ -71,8 +79,8 @@ pub enum ApiCommand {
     Load(LoadChange),
     /// Back to idle, dropping the last results.
     Reset,
-    /// Render a download of the running test.
-    Render(Download, Sender<(Vec<u8>, &'static str)>),
+    /// Render a download of the running (or last) test; `None` when there is none.
+    Render(Download, Sender<Option<(Vec<u8>, &'static str)>>),
 }
 
 /// A finished test, kept for its downloads until the next one.
@@ -119,6 +127,8 @@ pub struct Published {
     pub workers_joined: usize,
     /// The last finished test, for downloads.
     pub finished: Option<Arc<FinishedTest>>,
+    /// The metric families now (`/metrics`).
+    pub families: Arc<Vec<metrics::Family>>,
     /// Bumped on every publish, so the stream sends each once.
     pub generation: u64,
 }
@@ -147,7 +157,8 @@ impl Shared {
 
 /// The running server and the session's end of its command channel.
 pub struct WebServer {
-    handle: http::ServerHandle,
+    /// The UI's server first (when served), then the metrics-only one.
+    handles: Vec<http::ServerHandle>,
     /// Shared with the server's threads.
     pub shared: Arc<Shared>,
     /// Commands from the API.
@@ -155,14 +166,16 @@ pub struct WebServer {
 }
 
 impl WebServer {
-    /// Binds `options.bind` and serves the page and API; `settings` are
-    /// `/api/state`'s fields for the command line's test.
+    /// Serves the page, the API and `/metrics` on `web`'s address, and
+    /// `/metrics` alone on `metrics_bind`; `settings` are `/api/state`'s
+    /// fields for the command line's test.
     pub fn start(
-        options: &WebOptions,
+        web: Option<&WebOptions>,
+        metrics_bind: Option<SocketAddr>,
+        auth: Option<(String, String)>,
         coordinator: bool,
         settings: Value,
     ) -> std::io::Result<WebServer> {
-        let listener = std::net::TcpListener::bind(options.bind)?;
         let (commands_tx, commands) = flume::unbounded();
         let shared = Arc::new(Shared {
             published: Mutex::new(Published {
@@ -174,6 +187,7 @@ impl WebServer {
                 locust: Value::Null,
                 workers_joined: 0,
                 finished: None,
+                families: Arc::new(Vec::new()),
                 generation: 0,
             }),
             commands: commands_tx,
@@ -181,13 +195,19 @@ impl WebServer {
             closing: AtomicBool::new(false),
         });
         let server_options = http::ServerOptions {
-            auth: options.auth.clone(),
+            auth: auth.clone(),
             ..http::ServerOptions::default()
         };
-        let handler = Arc::new(api::Api::new(shared.clone(), options.auth.is_none()));
-        let handle = http::serve(listener, server_options, handler)?;
+        let listeners = [(web.map(|w| w.bind), true), (metrics_bind, false)];
+        let mut handles = Vec::new();
+        for (bind, ui) in listeners {
+            let Some(bind) = bind else { continue };
+            let listener = std::net::TcpListener::bind(bind)?;
+            let handler = Arc::new(api::Api::new(shared.clone(), auth.is_none(), ui));
+            handles.push(http::serve(listener, server_options.clone(), handler)?);
+        }
         let server = WebServer {
-            handle,
+            handles,
             shared,
             commands,
         };
@@ -195,15 +215,30 @@ impl WebServer {
         Ok(server)
     }
 
-    /// Where the server listens.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.handle.local_addr
+    /// Where the servers listen (the UI's first).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.handles.iter().map(|h| h.local_addr).collect()
     }
 
     /// Publishes a finished test: its final stats and its downloads.
-    pub fn finish(&self, finished: FinishedTest) {
+    pub fn finish(&self, finished: FinishedTest, metrics: &MetricsContext) {
         let outcome = &finished.outcome;
         let elapsed_s = outcome.info.duration_s;
+        let families = metrics::families(
+            &outcome.aggregator,
+            &MetricsInput {
+                run_id: &metrics.run_id,
+                scenario: &metrics.scenario,
+                state: TestState::Finished.as_str(),
+                users: None,
+                rate_per_s: None,
+                busy: &[],
+                workers: &outcome.workers,
+                elapsed_s,
+                saturated: crate::run::saturation::judge(&outcome.aggregator).saturated,
+            },
+            &metrics.config,
+        );
         let input = StatsInput {
             state: TestState::Finished,
             elapsed_s,
@@ -220,6 +255,7 @@ impl WebServer {
         published.stats = stats;
         published.locust = locust;
         published.finished = Some(Arc::new(finished));
+        published.families = Arc::new(families);
         published.generation += 1;
     }
 
@@ -276,11 +312,17 @@ impl WebServer {
     }
 
     /// The observer that publishes a running test and steers it from the API.
-    pub fn observer<'a>(&'a self, thresholds: &'a [Threshold], info: RunInfo) -> WebObserver<'a> {
+    pub fn observer<'a>(
+        &'a self,
+        thresholds: &'a [Threshold],
+        info: RunInfo,
+        metrics: &'a MetricsContext,
+    ) -> WebObserver<'a> {
         WebObserver {
             server: self,
             thresholds,
             info,
+            metrics,
             next_publish: Instant::now(),
             stopping: false,
         }
@@ -290,7 +332,9 @@ impl WebServer {
 impl Drop for WebServer {
     fn drop(&mut self) {
         self.shared.closing.store(true, Ordering::SeqCst);
-        self.handle.shutdown();
+        for handle in &self.handles {
+            handle.shutdown();
+        }
     }
 }
 
@@ -299,6 +343,8 @@ impl Drop for WebServer {
 pub struct WebObserver<'a> {
     server: &'a WebServer,
     thresholds: &'a [Threshold],
+    /// The test's metrics labels and settings.
+    metrics: &'a MetricsContext,
     /// The run's facts; duration and CPU are filled in per download.
     info: RunInfo,
     next_publish: Instant,
@@ -308,7 +354,7 @@ pub struct WebObserver<'a> {
 
 impl WebObserver<'_> {
     /// Publishes the stats views and state.
-    fn publish(&mut self, view: &RunView<'_>) {
+    fn publish(&mut self, view: &RunView<'_>, stopping: bool) {
         self.info.started_unix_ms = view.source.started().1;
         let workers = view.source.workers();
         let busy: Vec<(String, f64)> = view
@@ -317,7 +363,7 @@ impl WebObserver<'_> {
             .into_iter()
             .map(|(source, busy)| (view.source.source_name(source), busy))
             .collect();
-        let state = if view.stopping {
+        let state = if stopping {
             TestState::Stopping
         } else {
             TestState::Running
@@ -332,7 +378,24 @@ impl WebObserver<'_> {
         let stats = view::stats(view.aggregator, &input);
         let locust = view::locust_stats(view.aggregator, &input, self.server.shared.coordinator);
         let (users, rate) = view.live.wanted(view.elapsed);
+        let open_loop = view.live.open_loop();
+        let families = metrics::families(
+            view.aggregator,
+            &MetricsInput {
+                run_id: &self.metrics.run_id,
+                scenario: &self.metrics.scenario,
+                state: state.as_str(),
+                users: (!open_loop).then_some(users),
+                rate_per_s: open_loop.then_some(rate),
+                busy: &busy,
+                workers: &workers,
+                elapsed_s: view.elapsed.as_secs_f64(),
+                saturated: stats["saturated"].as_bool().unwrap_or(false),
+            },
+            &self.metrics.config,
+        );
         let mut published = self.server.shared.published();
+        published.families = Arc::new(families);
         published.state = state;
         published.elapsed_s = view.elapsed.as_secs_f64();
         published.stats = stats;
@@ -348,9 +411,13 @@ impl WebObserver<'_> {
     /// Renders a download of the running test.
     fn render(&self, download: Download, view: &RunView<'_>) -> (Vec<u8>, &'static str) {
         let usage = crate::sys::process_usage();
+        let cpu_seconds = match view.source.cpu_source() {
+            CpuSource::ThisProcess => usage.cpu_seconds,
+            CpuSource::Snapshots => view.aggregator.cpu_us() as f64 / 1e6,
+        };
         let info = RunInfo {
             duration_s: view.elapsed.as_secs_f64(),
-            cpu_seconds: usage.cpu_seconds,
+            cpu_seconds,
             max_rss_kb: usage.max_rss_kb,
             ..self.info.clone()
         };
@@ -375,7 +442,7 @@ impl RunObserver for WebObserver<'_> {
                 ApiCommand::Stop => steers.push(Steer::Stop),
                 ApiCommand::Load(change) => steers.push(Steer::Load(change)),
                 ApiCommand::Render(download, reply) => {
-                    let _ = reply.send(self.render(download, view));
+                    let _ = reply.send(Some(self.render(download, view)));
                 }
                 ApiCommand::Start(_, reply) => {
                     let _ = reply.send(Err("a test is already running".into()));
@@ -383,11 +450,13 @@ impl RunObserver for WebObserver<'_> {
                 ApiCommand::Reset => {}
             }
         }
+        // A stop asked for now is applied by the loop after this turn: publish it as stopping.
+        let stopping = view.stopping || steers.contains(&Steer::Stop);
         let now = Instant::now();
-        if now >= self.next_publish || view.stopping != self.stopping || !steers.is_empty() {
+        if now >= self.next_publish || stopping != self.stopping || !steers.is_empty() {
             self.next_publish = now + PUBLISH_EVERY;
-            self.stopping = view.stopping;
-            self.publish(view);
+            self.stopping = stopping;
+            self.publish(view, stopping);
         }
         steers
     }

@@ -200,14 +200,14 @@ pub fn locust_stats(agg: &Aggregator, input: &StatsInput, coordinator: bool) -> 
     let mut report = json!({
         "stats": stats,
         "errors": errors,
-        "total_rps": total["current_rps"],
-        "total_fail_per_sec": total["current_fail_per_sec"],
+        "total_rps": total["total_rps"],
+        "total_fail_per_sec": total["total_fail_per_sec"],
         "current_rps": total["current_rps"],
         "current_fail_per_sec": total["current_fail_per_sec"],
         "fail_ratio": fail_ratio(agg),
         "current_response_time_percentiles": {
-            "response_time_percentile_0.5": total["median_response_time"],
-            "response_time_percentile_0.95": total["response_time_percentile_0.95"],
+            "response_time_percentile_0.5": current_percentile_ms(agg, 0.5),
+            "response_time_percentile_0.95": current_percentile_ms(agg, 0.95),
         },
         "state": input.state.locust_str(),
         "user_count": agg.users(),
@@ -224,6 +224,26 @@ pub fn locust_stats(agg: &Aggregator, input: &StatsInput, coordinator: bool) -> 
         report["worker_count"] = json!(input.workers.len());
     }
     report
+}
+
+/// Seconds Locust's "current" response-time percentiles look back over.
+const CURRENT_WINDOW_S: u32 = 10;
+
+/// A response-time percentile over the last `CURRENT_WINDOW_S` complete
+/// seconds, in whole milliseconds as Locust gives it; `null` before any.
+fn current_percentile_ms(agg: &Aggregator, quantile: f64) -> Value {
+    let last = agg.completed_points() as u32;
+    let first = last.saturating_sub(CURRENT_WINDOW_S - 1).max(1);
+    match agg
+        .timeseries_latency(first, last)
+        .filter(|h| !h.is_empty())
+    {
+        Some(histogram) if last > 0 => {
+            let ms = histogram.value_at_quantile(quantile) as f64 / 1000.0;
+            (ms.round() as u64).into()
+        }
+        _ => Value::Null,
+    }
 }
 
 /// `/api/history`: the per-second series, thinned to at most
