@@ -228,10 +228,12 @@ fn run_share(
     let (config, plan) = match build(prepare, options, threads) {
         Ok(built) => built,
         Err(e) => {
+            // Said to the coordinator, which decides whether this worker stays.
+            eprintln!("worker {worker_id}: cannot run the share: {e}");
             sender.send(&Message::Done {
                 warnings: vec![format!("cannot run the share: {e}")],
             });
-            return Err(WorkerError::Prepare(e));
+            return Ok(0);
         }
     };
     sender.send(&Message::Ready);
@@ -253,8 +255,17 @@ fn run_share(
         snapshot.source |= source_base;
         sender.send(&Message::Snapshot(Box::new(snapshot)));
     };
-    let mut source =
-        LocalSource::start(&config, plan).map_err(|e| WorkerError::Run(e.to_string()))?;
+    let mut source = match LocalSource::start(&config, plan) {
+        Ok(source) => source,
+        Err(e) => {
+            // This test goes on without this worker's share; the next may run.
+            eprintln!("worker {worker_id}: cannot start the share: {e}");
+            sender.send(&Message::Done {
+                warnings: vec![format!("cannot start the share: {e}")],
+            });
+            return Ok(0);
+        }
+    };
     let mut coordinator_stop = CoordinatorStop(test_stop);
     let mut hooks = RunHooks {
         stop,
