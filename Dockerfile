@@ -10,6 +10,7 @@ FROM debian:bookworm-slim
 COPY --from=build /src/target/release/stampede /usr/local/bin/stampede
 COPY --from=build /src/target/release/stampede-target /usr/local/bin/stampede-target
 COPY examples /examples
-# Coordinator port (Locust's master port) and the test server's port.
-EXPOSE 5557 8080
+# Coordinator port (Locust's master port), the test server's port and
+# /metrics (--metrics 0.0.0.0:9646, which needs --web-auth).
+EXPOSE 5557 8080 9646
 ENTRYPOINT ["stampede"]

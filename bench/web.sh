@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Cost of the web UI: requests per generator CPU-second of one stampede run
-# without --web ("plain") against the same run with --web --autostart
-# --autoquit 0 ("web") while SSE_CLIENTS clients read /api/stream and one
-# client polls /api/stats every second. Modes take turns run by run; the
-# verdict is the ratio of the medians (web / plain): pass within 2%.
+# Cost of the web UI and of /metrics: requests per generator CPU-second of
+# one stampede run without either ("plain") against the same run with --web
+# --autostart --autoquit 0 ("web") while SSE_CLIENTS clients read
+# /api/stream and one client polls /api/stats every second, and with
+# --metrics while a scraper reads /metrics every second ("metrics"). Modes
+# take turns run by run; the verdict is the ratio of the medians (mode /
+# plain): web passes within TOLERANCE_PCT (2%), metrics within
+# METRICS_TOLERANCE_PCT (1%).
 # CPU from /usr/bin/time around the stampede process only; requests from the
 # target's own counter. See bench/README.md (compare.sh) for the method.
 #
 # Usage: bench/web.sh                 (as root: installs nginx, time, curl)
-# Env:   REPEATS=5 DURATION=10 USERS=50 SSE_CLIENTS=10 MODES="plain web"
+# Env:   REPEATS=5 DURATION=10 USERS=50 SSE_CLIENTS=10 MODES="plain web metrics"
 #        TARGET=nginx|stampede-target GEN_CPU=0 SERVER_CPU=1 PAUSE=1
 #        TOLERANCE_PCT=2 STAMPEDE_BIN=path (skips the cargo build) SKIP_BUILD=1
 #        TARGET_BIN=path (stampede-target, with TARGET=stampede-target)
@@ -21,12 +24,13 @@ REPEATS=${REPEATS:-5}
 DURATION=${DURATION:-10}          # seconds per run
 USERS=${USERS:-50}                # stampede -u (keep-alive connections)
 SSE_CLIENTS=${SSE_CLIENTS:-10}    # curl -N readers of /api/stream in web mode
-MODES=${MODES:-"plain web"}       # the order they take turns in
+MODES=${MODES:-"plain web metrics"} # the order they take turns in
 TARGET=${TARGET:-nginx}           # nginx (as compare.sh) or stampede-target
 GEN_CPU=${GEN_CPU:-0}             # stampede runs here, alone
 SERVER_CPU=${SERVER_CPU:-1}       # the target and the web clients run here
 PAUSE=${PAUSE:-1}                 # seconds of quiet between runs
 TOLERANCE_PCT=${TOLERANCE_PCT:-2} # pass when web/plain is within this many %
+METRICS_TOLERANCE_PCT=${METRICS_TOLERANCE_PCT:-1} # and metrics/plain within this many %
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "web.sh: $*"; exit 1; }
@@ -39,7 +43,7 @@ has_mode() { [[ " $MODES " == *" $1 "* ]]; }
 [[ $TOLERANCE_PCT =~ ^[0-9]+([.][0-9]+)?$ ]] || die "TOLERANCE_PCT must be a number, got '$TOLERANCE_PCT'"
 [[ -n $MODES ]] || die "MODES is empty"
 for m in $MODES; do
-    case $m in plain|web) ;; *) die "unknown mode '$m' in MODES (known: plain web)";; esac
+    case $m in plain|web|metrics) ;; *) die "unknown mode '$m' in MODES (known: plain web metrics)";; esac
 done
 case $TARGET in nginx|stampede-target) ;; *) die "unknown TARGET '$TARGET' (known: nginx stampede-target)";; esac
 (( $(nproc) > GEN_CPU && $(nproc) > SERVER_CPU )) \
@@ -237,11 +241,11 @@ print(t["latency_ms"]["p50"], t["latency_ms"]["p99"], t["requests"], t.get("fail
 EOF
 }
 
-# Waits (at most 10 s) until the web server answers /api/state with 200.
+# Waits (at most 10 s) until the server answers PATH (/api/state) with 200.
 wait_for_web() {
-    local web=$1 code
+    local web=$1 path=${2:-/api/state} code
     for _ in $(seq 100); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$web/api/state" || true)
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$web$path" || true)
         [[ $code == 200 ]] && return 0
         kill -0 "$GEN_PID" 2>/dev/null || return 1
         sleep 0.1
@@ -253,19 +257,19 @@ wait_for_web() {
 # of /api/stream and one poller of /api/stats, each bounded in time; they end
 # by themselves when stampede quits and closes their connections.
 start_clients() {
-    local web=$1 tag=$2 i limit=$(( DURATION + 30 ))
-    for i in $(seq "$SSE_CLIENTS"); do
+    local web=$1 tag=$2 poll_path=${3:-/api/stats} sse=${4:-$SSE_CLIENTS} i limit=$(( DURATION + 30 ))
+    for i in $(seq "$sse"); do
         taskset -c "$SERVER_CPU" curl -sN --max-time "$limit" "$web/api/stream" \
             >"$RUN_DIR/raw/$tag.sse$i" 2>/dev/null &
         CLIENT_PIDS+=("$!")
     done
     taskset -c "$SERVER_CPU" bash -c '
-        web=$1 out=$2 limit=$3 gen=$4
+        web=$1 out=$2 limit=$3 gen=$4 path=$5
         end=$(( SECONDS + limit ))
         while (( SECONDS < end )) && kill -0 "$gen" 2>/dev/null; do
-            curl -s -o /dev/null -w "%{http_code}\n" --max-time 2 "$web/api/stats" >>"$out" || echo 000 >>"$out"
+            curl -s -o /dev/null -w "%{http_code}\n" --max-time 2 "$web$path" >>"$out" || echo 000 >>"$out"
             sleep 1
-        done' web-poller "$web" "$RUN_DIR/raw/$tag.polls" "$limit" "$GEN_PID" &
+        done' web-poller "$web" "$RUN_DIR/raw/$tag.polls" "$limit" "$GEN_PID" "$poll_path" &
     CLIENT_PIDS+=("$!")
 }
 
@@ -280,6 +284,10 @@ run_one() {
         local web_port; web_port=$(free_port)
         web="http://127.0.0.1:$web_port"
         cmd+=(--web "127.0.0.1:$web_port" --autostart --autoquit 0)
+    elif [[ $mode == metrics ]]; then
+        local metrics_port; metrics_port=$(free_port)
+        web="http://127.0.0.1:$metrics_port"
+        cmd+=(--metrics "127.0.0.1:$metrics_port")
     fi
     echo "${cmd[*]}" >"$RUN_DIR/raw/$tag.cmd"
 
@@ -295,6 +303,12 @@ run_one() {
             start_clients "$web" "$tag"
         else
             log "web: $web/api/state did not answer 200 within 10 s"
+        fi
+    elif [[ $mode == metrics ]]; then
+        if wait_for_web "$web" /metrics; then
+            start_clients "$web" "$tag" /metrics 0
+        else
+            log "metrics: $web/metrics did not answer 200 within 10 s"
         fi
     fi
     wait "$GEN_PID" || rc=$?
@@ -317,6 +331,10 @@ run_one() {
 
     # Events each SSE client got, and the poller's answers.
     local sse_min=NA sse_max=NA polls_ok=NA polls=NA
+    if [[ $mode == metrics ]]; then
+        polls=$(wc -l <"$RUN_DIR/raw/$tag.polls" 2>/dev/null || echo 0)
+        polls_ok=$(grep -cx 200 "$RUN_DIR/raw/$tag.polls" 2>/dev/null || true)
+    fi
     if [[ $mode == web ]]; then
         local counts=() i
         for i in $(seq "$SSE_CLIENTS"); do
@@ -365,10 +383,11 @@ done
 # --- 5. Summary -----------------------------------------------------------------
 
 verdict=0
-python3 - "$RESULTS" "$MODES" "$TOLERANCE_PCT" "$DURATION" <<'EOF' | tee "$RUN_DIR/summary.txt" || verdict=$?
+python3 - "$RESULTS" "$MODES" "$TOLERANCE_PCT" "$DURATION" "$METRICS_TOLERANCE_PCT" <<'EOF' | tee "$RUN_DIR/summary.txt" || verdict=$?
 import csv, statistics, sys
 
 path, modes, tol, duration = sys.argv[1], sys.argv[2].split(), float(sys.argv[3]), float(sys.argv[4])
+tolerances = {"web": tol, "metrics": float(sys.argv[5])}
 rows = list(csv.DictReader(open(path), delimiter="\t"))
 
 def num(v):
@@ -384,7 +403,7 @@ def med(rs, key):
 def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
-print("\nweb UI cost (medians of runs; req/CPU-s = target-counted requests / stampede user+sys seconds)")
+print("\nweb UI and /metrics cost (medians of runs; req/CPU-s = target-counted requests / stampede user+sys seconds)")
 head = ["mode", "runs", "RPS", "CPU s", "req/CPU-s", "min-max", "spread %", "p50 ms", "p99 ms", "RSS MB", "target CPU%"]
 table, medians, notes = [], {}, []
 for mode in modes:
@@ -425,31 +444,36 @@ for mode in modes:
             if clients and (lo is None or lo < duration / 2):
                 notes.append(f"web run {r['run']}: an SSE client got only {r['sse_events_min']} events "
                              f"in {duration:.0f} s (expected about one a second); the web load was lighter than asked")
+        if mode in ("web", "metrics"):
             ok, polls = num(r["polls_ok"]) or 0, num(r["polls"]) or 0
             if polls < duration / 2 or ok < polls:
-                notes.append(f"web run {r['run']}: /api/stats answered 200 to {ok:.0f} of {polls:.0f} polls")
+                what = "/api/stats" if mode == "web" else "/metrics"
+                notes.append(f"{mode} run {r['run']}: {what} answered 200 to {ok:.0f} of {polls:.0f} polls")
 
 widths = [max(len(x) for x in col) for col in zip(head, *table)]
 for row in [head] + table:
     print("  ".join(x.rjust(wd) if i else x.ljust(wd) for i, (x, wd) in enumerate(zip(row, widths))))
 
 status = 0
-if "plain" in medians and "web" in medians and medians["plain"] > 0:
-    ratio = medians["web"] / medians["plain"]
-    print(f"web/plain req per CPU-s (medians): {ratio:.4f} ({(ratio - 1) * 100:+.2f}%)")
-    if ratio < 1 - tol / 100:
-        print(f"FAIL: the web UI costs {(1 - ratio) * 100:.2f}% of the requests per CPU-second (allowed: {tol:g}%)")
-        status = 1
-    elif ratio > 1 + tol / 100:
-        print(f"PASS: web is not slower; it is {(ratio - 1) * 100:.2f}% faster, which is noise: repeat with more REPEATS")
-    else:
-        print(f"PASS: within {tol:g}%")
+judged = [m for m in ("web", "metrics") if m in medians]
+if "plain" in medians and medians["plain"] > 0 and judged:
+    for mode in judged:
+        allowed = tolerances[mode]
+        ratio = medians[mode] / medians["plain"]
+        print(f"{mode}/plain req per CPU-s (medians): {ratio:.4f} ({(ratio - 1) * 100:+.2f}%)")
+        if ratio < 1 - allowed / 100:
+            print(f"FAIL: {mode} costs {(1 - ratio) * 100:.2f}% of the requests per CPU-second (allowed: {allowed:g}%)")
+            status = 1
+        elif ratio > 1 + allowed / 100:
+            print(f"PASS: {mode} is not slower; it is {(ratio - 1) * 100:.2f}% faster, which is noise: repeat with more REPEATS")
+        else:
+            print(f"PASS: {mode} within {allowed:g}%")
     widest = max(float(row[6]) for row in table)
-    if widest > tol:
-        notes.append(f"the run-to-run spread ({widest:.1f}%) is larger than the {tol:g}% being judged; "
+    if widest > min(tolerances[m] for m in judged):
+        notes.append(f"the run-to-run spread ({widest:.1f}%) is larger than the tolerance being judged; "
                      f"more REPEATS make the medians steadier")
 else:
-    print("no verdict: needs both modes (MODES=\"plain web\")")
+    print("no verdict: needs plain and at least one of web, metrics in MODES")
 for note in notes:
     print(f"note: {note}")
 sys.exit(status)

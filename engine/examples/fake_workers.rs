@@ -87,6 +87,7 @@ fn snapshot(source: u32, interval: u32, endpoints: usize, seed: u64) -> Snapshot
         connect_us: HistogramBuckets::default(),
         tls_handshake_us: HistogramBuckets::default(),
         addresses: vec![],
+        open_connections: 0,
     }
 }
 

@@ -197,6 +197,7 @@ fn snapshot(source: u32, interval: u32, endpoints: Vec<EndpointSnapshot>) -> Sna
         connect_us: HistogramBuckets::default(),
         tls_handshake_us: HistogramBuckets::default(),
         addresses: vec![],
+        open_connections: 0,
     }
 }
 

@@ -255,6 +255,7 @@ mod tests {
             connect_us: HistogramBuckets::default(),
             tls_handshake_us: HistogramBuckets::default(),
             addresses: vec![],
+            open_connections: 0,
         }
     }
 

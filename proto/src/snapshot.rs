@@ -5,7 +5,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 pub use crate::buckets::HistogramBuckets;
 
 /// Version of the [`Snapshot`] wire shape; bumped on any change to it.
-pub const SNAPSHOT_VERSION: u16 = 4;
+pub const SNAPSHOT_VERSION: u16 = 5;
 
 /// Errors met while encoding or decoding wire types.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,9 @@ pub struct Snapshot {
     /// Requests written to each target address in the interval (a name that
     /// resolves to several addresses spreads connections over them).
     pub addresses: Vec<AddressCount>,
+    /// Connections the source holds open at the end of the interval, idle in
+    /// its pool or busy with a request (all origins together).
+    pub open_connections: u32,
 }
 
 /// Requests sent to one target address over an interval.
@@ -70,6 +73,9 @@ pub struct AddressCount {
     pub addr: String,
     /// Requests written on connections to it (a retried request counts at each).
     pub requests: u64,
+    /// Request bytes written on connections to it (heads and bodies; a
+    /// retried request counts at each attempt, like `requests`).
+    pub bytes_sent: u64,
 }
 
 /// Deltas of one endpoint (method + name) over one interval.
@@ -206,20 +212,33 @@ mod tests {
             }],
             connect_us: HistogramBuckets::encode(&histogram).unwrap(),
             tls_handshake_us: HistogramBuckets::default(),
-            addresses: vec![AddressCount {
-                addr: "127.0.0.1:8080".into(),
-                requests: 5,
-            }],
+            addresses: vec![
+                AddressCount {
+                    addr: "127.0.0.1:8080".into(),
+                    requests: 5,
+                    bytes_sent: 5 * 78,
+                },
+                AddressCount {
+                    addr: "[::1]:8080".into(),
+                    requests: 1,
+                    bytes_sent: u64::MAX,
+                },
+            ],
+            open_connections: 42,
         }
     }
 
-    /// A snapshot survives encode and decode unchanged, histogram counts included.
+    /// A snapshot survives encode and decode unchanged, histogram counts,
+    /// per-address bytes sent and open connections included.
     #[test]
     fn snapshot_round_trips() {
         let snapshot = sample();
         let bytes = encode_snapshot(&snapshot).unwrap();
         let back = decode_snapshot(&bytes).unwrap();
         assert_eq!(back, snapshot);
+        assert_eq!(back.open_connections, 42);
+        let sent: Vec<_> = back.addresses.iter().map(|a| a.bytes_sent).collect();
+        assert_eq!(sent, [390, u64::MAX]);
         let histogram = back.endpoints[0].latency_us.decode().unwrap().unwrap();
         assert_eq!(histogram.len(), 5);
         assert_eq!(histogram.max(), histogram.highest_equivalent(1_200_000));

@@ -48,7 +48,8 @@ fn fewer_users_than_shards_still_finish() {
     assert_eq!(target.stats().0, 5);
 }
 
-/// 20 users keep 20 keep-alive connections open, not one per request.
+/// 20 users keep 20 keep-alive connections open, not one per request; the
+/// request bytes written are exactly 3000 times the request's length.
 #[test]
 fn users_reuse_keep_alive_connections() {
     let _serial = serial();
@@ -62,6 +63,71 @@ fn users_reuse_keep_alive_connections() {
             (3000, 20),
             "{driver}: (requests, connections)"
         );
+        // The target never closes a keep-alive connection here, so no request
+        // is retried and every one was written exactly once.
+        let length = plain_get(&target, "/").len() as u64;
+        assert_eq!(run.total("bytes_sent"), 3000 * length, "{driver}");
+        assert_eq!(written(&run), (3000, 3000 * length), "{driver}");
+    }
+}
+
+/// The request stampede renders for a plain `GET path` run against `target`
+/// (`http::encode_request`: request line, Host, User-Agent, blank line).
+fn plain_get(target: &TargetProcess, path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: stampede/{}\r\n\r\n",
+        target.addr,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// (requests, bytes) written over all target addresses, from `connections.addresses`.
+fn written(run: &stampede_tests::Run) -> (u64, u64) {
+    let addresses = run.summary()["connections"]["addresses"]
+        .as_array()
+        .unwrap();
+    addresses.iter().fold((0, 0), |(r, b), a| {
+        let field = |name: &str| a[name].as_u64().unwrap_or_else(|| panic!("{a}: {name}"));
+        (r + field("requests"), b + field("bytes_sent"))
+    })
+}
+
+/// Pipelined requests are counted by what was written: against `/close`
+/// (one response per connection) the unanswered rest of each pipeline is
+/// written again on a fresh connection, so more bytes go out than
+/// answered requests times the length: exactly the writes times the length.
+#[test]
+fn bytes_sent_count_pipelined_retries() {
+    let _serial = serial();
+    for driver in drivers() {
+        let target = TargetProcess::start();
+        let url = target.url();
+        let run = stampede(
+            &args(&url, driver, &["--pipeline", "8", "-u", "4", "-n", "2000"]),
+            LIMIT,
+        );
+        assert!(run.status.success(), "{driver}: {}", run.stderr);
+        assert_eq!(target.stats(), (2000, 4), "{driver}");
+        let length = plain_get(&target, "/").len() as u64;
+        assert_eq!(run.total("bytes_sent"), 2000 * length, "{driver}");
+
+        let target = TargetProcess::start();
+        let close = format!("{}/close", target.url());
+        let run = stampede(
+            &args(&close, driver, &["--pipeline", "8", "-u", "2", "-n", "200"]),
+            LIMIT,
+        );
+        assert_eq!(
+            (run.total("requests"), run.total("failures")),
+            (200, 0),
+            "{driver}: {}",
+            run.stderr
+        );
+        let length = plain_get(&target, "/close").len() as u64;
+        let (writes, bytes) = written(&run);
+        assert_eq!(run.total("bytes_sent"), bytes, "{driver}");
+        assert_eq!(bytes, writes * length, "{driver}");
+        assert!(writes > 200, "{driver}: {writes} writes for 200 answers");
     }
 }
 

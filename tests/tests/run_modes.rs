@@ -152,7 +152,15 @@ impl Processes {
 
     /// Panics if any child has exited.
     fn assert_alive(&mut self) {
+        self.assert_alive_but("");
+    }
+
+    /// Panics if any child other than `except` has exited.
+    fn assert_alive_but(&mut self, except: &str) {
         for (name, child) in &mut self.children {
+            if name == except {
+                continue;
+            }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("{name} exited early with {status}");
             }
@@ -536,4 +544,115 @@ fn json_summary_has_the_same_keys_in_every_mode() {
             }
         }
     }
+}
+
+/// A web coordinator that lost a worker (SIGKILL) during a first test runs a
+/// second, iteration-bounded test on the worker left: it ends by itself with
+/// exactly the requests the target counted, and the state lists one worker.
+#[test]
+fn web_coordinator_runs_a_second_test_after_losing_a_worker() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let web: SocketAddr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut procs = Processes::default();
+    procs.spawn(
+        "coordinator",
+        &[
+            "coordinator",
+            "--expect-workers",
+            "2",
+            "--web",
+            &web.to_string(),
+            "--bind",
+            "127.0.0.1:0",
+            "--token",
+            TOKEN,
+            "--host",
+            &target.url(),
+            "-u",
+            "2",
+            // Bounds every test; the start requests below set their own end.
+            "--run-time",
+            "60s",
+        ],
+    );
+    start_workers(&mut procs, "coordinator");
+    let get = |path: &str| -> Value {
+        http_request(web, "GET", path, None, HTTP_LIMIT)
+            .and_then(|r| r.json())
+            .unwrap_or(Value::Null)
+    };
+    let post = |path: &str, body: &[u8]| -> HttpResponse {
+        http_request(web, "POST", path, Some(body), HTTP_LIMIT)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    };
+    let mut state = Value::Null;
+    let joined = wait_until(Duration::from_secs(20), || {
+        state = get("/api/state");
+        state["state"] == "idle" && state["workers"] == 2
+    });
+    procs.assert_alive();
+    assert!(joined, "both workers joined the idle coordinator: {state}");
+
+    // Test 1: 4 s on both workers; worker-2 is killed while it runs.
+    let answer = post("/api/start", br#"{"run_time": "4s"}"#);
+    assert_eq!(answer.status, 202, "first start: {}", answer.text());
+    assert!(
+        wait_until(Duration::from_secs(10), || target.stats().0 > 0),
+        "the first test reached the target"
+    );
+    let worker = procs.child("worker-2");
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let finished = wait_until(Duration::from_secs(20), || {
+        state = get("/api/state");
+        state["state"] == "finished"
+    });
+    assert!(finished, "the first test did not finish: {state}");
+    assert_eq!(state["stop_reason"], "run_time", "{state}");
+    let first = get("/api/report.json");
+    assert!(
+        first["totals"]["requests"].as_u64() > Some(0),
+        "first report: {}",
+        first["totals"]
+    );
+    assert!(
+        procs.output_of("coordinator").contains(" lost: "),
+        "the worker was lost during the first test (not between tests):\n{}",
+        procs.output()
+    );
+    let dropped = wait_until(Duration::from_secs(10), || {
+        state = get("/api/state");
+        state["workers"] == 1
+    });
+    assert!(dropped, "the lost worker left the cluster: {state}");
+
+    // Test 2: 200 iterations on the worker left end the test by themselves.
+    let before = target.stats().0;
+    let answer = post("/api/start", br#"{"iterations": 200}"#);
+    assert_eq!(answer.status, 202, "second start: {}", answer.text());
+    let finished = wait_until(Duration::from_secs(20), || {
+        state = get("/api/state");
+        state["state"] == "finished"
+    });
+    assert!(
+        finished,
+        "the second test did not end by itself within 20 s: {state}\n{}",
+        procs.output()
+    );
+    assert_eq!(state["stop_reason"], "completed", "{state}");
+    assert_eq!(state["workers"], 1, "{state}");
+    let second = get("/api/report.json");
+    assert_eq!(
+        second["totals"]["requests"], 200,
+        "report.json totals: {}",
+        second["totals"]
+    );
+    assert_eq!(second["totals"]["failures"], 0, "{}", second["failures"]);
+    assert_eq!(
+        target.stats().0 - before,
+        200,
+        "the target's count for the second test"
+    );
+    procs.assert_alive_but("worker-2");
 }

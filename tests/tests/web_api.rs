@@ -971,3 +971,94 @@ fn autostart_autoquit_exits_by_itself() {
         "the --json summary vs the target's count"
     );
 }
+
+/// A web start whose load source cannot start (its setup step cannot connect)
+/// answers 400 with the setup error, stays idle and sends nothing; a later
+/// start in the same process runs and counts what the target served.
+#[test]
+fn failed_source_start_answers_400_and_stays_idle() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    // A port nothing listens on: bound, read, released.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    // Setup goes to the run's host (the dead one at first); the users' class
+    // names the target, so a run that started despite the failed setup would show there.
+    let scenario = temp_file(
+        "failing-setup.toml",
+        &format!(
+            r#"[[setup]]
+path = "/"
+name = "setup"
+
+[[user]]
+name = "Reader"
+host = "{}"
+
+[[user.task]]
+name = "root"
+[[user.task.step]]
+path = "/"
+"#,
+            target.url()
+        ),
+    );
+    let addr = web_addr();
+    let mut stampede = Stampede::spawn(&[
+        "run",
+        "--web",
+        &addr.to_string(),
+        "-f",
+        scenario.to_str().unwrap(),
+        "--host",
+        &dead,
+        "-u",
+        "2",
+        "--run-time",
+        "60s",
+    ]);
+    let first = stampede.wait_web(addr, &[]);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.json()["state"], "idle");
+
+    let refused = post_json(addr, "/api/start", &json!({}));
+    refused.assert_error(400, "a start whose setup cannot connect");
+    let error = refused.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("setup failed"),
+        "the error names the setup: {error}"
+    );
+    // Give a wrongly started run a moment to reach the target; none should.
+    std::thread::sleep(Duration::from_millis(500));
+    let state = get_json(addr, "/api/state");
+    assert_eq!(state["state"], "idle", "a failed start stays idle: {state}");
+    assert_eq!(target.stats().0, 0, "a failed start sends nothing");
+    stampede.assert_alive();
+
+    // The same process starts a good test: the run's host is now the target.
+    let started = post_json(
+        addr,
+        "/api/start",
+        &json!({"host": target.url(), "iterations": 500}),
+    );
+    assert_eq!(started.status, 202, "POST /api/start: {}", started.text());
+    let state = wait_json(addr, "/api/state", Duration::from_secs(60), |s| {
+        s["state"] == "finished"
+    });
+    assert_eq!(state["stop_reason"], "completed", "{state}");
+    let summary = get_json(addr, "/api/report.json");
+    assert_eq!(
+        summary_requests(&summary),
+        500,
+        "report.json totals.requests"
+    );
+    assert_eq!(summary["totals"]["failures"], 0, "{}", summary["failures"]);
+    assert_eq!(
+        target.stats().0,
+        501,
+        "the target counts the 500 requests and the one setup request (not in the stats)"
+    );
+    stampede.assert_alive();
+}

@@ -414,11 +414,6 @@ impl Loaded {
             .parse()
             .map_err(|_| format!("--bind: '{bind}' is not an IP:PORT address"))?;
         let token = self.text("token");
-        if token.is_none() {
-            eprintln!(
-                "warning: no --token (or STAMPEDE_TOKEN): any worker that reaches {bind} can join"
-            );
-        }
         let on_loss = match s.get("on-worker-loss") {
             Some(o) => OnWorkerLoss::parse(&o.value).map_err(|e| format!("{}: {e}", o.origin))?,
             None => OnWorkerLoss::Continue,

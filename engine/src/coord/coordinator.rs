@@ -294,8 +294,23 @@ impl Cluster {
 
     /// Takes in joins and departures for up to `wait` while no test runs.
     pub fn accept_for(&mut self, wait: Duration) {
-        match self.events.recv_timeout(wait) {
-            Ok(Event::Joined { id, hello, sender }) => {
+        if let Ok(event) = self.events.recv_timeout(wait) {
+            self.take_in(event);
+        }
+    }
+
+    /// Takes in every event waiting between tests: joins and departures
+    /// count, anything a worker still says about an earlier test is dropped.
+    fn settle(&mut self) {
+        while let Ok(event) = self.events.try_recv() {
+            self.take_in(event);
+        }
+    }
+
+    /// One event while no test runs: a join or a departure.
+    fn take_in(&mut self, event: Event) {
+        match event {
+            Event::Joined { id, hello, sender } => {
                 println!(
                     "worker {id} joined from {} ({}, {} cores)",
                     sender.peer(),
@@ -304,34 +319,12 @@ impl Cluster {
                 );
                 self.workers.insert(id, Worker::new(hello, sender));
             }
-            Ok(Event::Lost { id, reason }) => {
+            Event::Lost { id, reason } => {
                 if self.workers.remove(&id).is_some() {
                     println!("worker {id} left before the start: {reason}");
                 }
             }
-            Ok(Event::Message { .. }) | Err(_) => {}
-        }
-    }
-
-    /// Takes in every event waiting between tests: joins and departures
-    /// count, anything a worker still says about an earlier test is dropped.
-    fn settle(&mut self) {
-        while let Ok(event) = self.events.try_recv() {
-            match event {
-                Event::Joined { id, hello, sender } => {
-                    println!(
-                        "worker {id} joined from {} ({}, {} cores)",
-                        sender.peer(),
-                        hello.hostname,
-                        hello.cores
-                    );
-                    self.workers.insert(id, Worker::new(hello, sender));
-                }
-                Event::Lost { id, .. } => {
-                    self.workers.remove(&id);
-                }
-                Event::Message { .. } => {}
-            }
+            Event::Message { .. } => {}
         }
     }
 
@@ -648,6 +641,16 @@ impl LoadSource for RemoteSource<'_> {
 
     fn workers(&self) -> Vec<WorkerRow> {
         rows(&self.cluster.workers)
+    }
+
+    fn sources_expected(&self) -> usize {
+        // Each worker runs one shard per core it announced.
+        let cores = self
+            .cluster
+            .workers
+            .values()
+            .map(|w| w.hello.cores.max(1) as usize);
+        cores.sum()
     }
 
     fn cpu_source(&self) -> CpuSource {

@@ -6,10 +6,12 @@
 //! retried once on a fresh one, as browsers do; every other failure is
 //! returned for counting. New connections take a connect slot first
 //! (`--max-connecting`, so a fast ramp is no connect storm) and go to the
-//! origin's addresses in turn; their setup times and the requests each
-//! address got are counted for the shard's snapshot (`dial`).
+//! origin's addresses in turn; their setup times and the requests (and
+//! request bytes) each address got are counted for the shard's snapshot
+//! (`dial`), and so are the connections open now (opened minus closed).
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::conn::{Capture, Conn, Exchange, Limits};
@@ -42,6 +44,9 @@ pub struct Client {
     request_timeout: Duration,
     /// Connections opened so far, for reports and tests.
     opened: Cell<u64>,
+    /// Connections closed so far (dropped, wherever they were); every
+    /// connection increments it once, when it drops.
+    closed: Rc<Cell<u64>>,
     /// Bounds connects in flight (`--max-connecting`).
     slots: ConnectSlots,
     /// Per origin, how many connections were dialed: the next address's turn.
@@ -79,6 +84,7 @@ impl Client {
             connect_timeout,
             request_timeout,
             opened: Cell::new(0),
+            closed: Rc::new(Cell::new(0)),
         }
     }
 
@@ -152,9 +158,12 @@ impl Client {
                 let mut answered = 0;
                 let mut keep_alive = true;
                 let mut failure = None;
-                self.dial_stats
-                    .borrow_mut()
-                    .record_requests(conn.peer(), left as u64);
+                // Each attempt writes the unanswered rest again: counted as written.
+                self.dial_stats.borrow_mut().record_requests(
+                    conn.peer(),
+                    left as u64,
+                    (left * request.len()) as u64,
+                );
                 if let Err(f) = conn.write_copies(request, left, &self.buffers).await {
                     return (0, false, Some(f));
                 }
@@ -223,6 +232,11 @@ impl Client {
         self.opened.get()
     }
 
+    /// Connections open now: idle in the pool or carrying a request.
+    pub fn connections_open(&self) -> u64 {
+        self.opened.get().saturating_sub(self.closed.get())
+    }
+
     /// Most connects that were in flight at once on this shard.
     pub fn connecting_peak(&self) -> usize {
         self.slots.peak()
@@ -248,7 +262,10 @@ impl Client {
         timeout: Duration,
         capture: &mut Capture,
     ) -> Result<Exchange, Failure> {
-        self.dial_stats.borrow_mut().record_requests(conn.peer(), 1);
+        // A stale-connection retry comes here again and counts its bytes again.
+        self.dial_stats
+            .borrow_mut()
+            .record_requests(conn.peer(), 1, request.len() as u64);
         let exchange = conn.exchange(
             request,
             request_is_head,
@@ -275,7 +292,7 @@ impl Client {
         let turn = self.turns[index].get();
         self.turns[index].set(turn.wrapping_add(1));
         let addr = dns::pick(&origin.addrs.current(), turn).unwrap_or(origin.addr);
-        let connect = Conn::connect(&self.connector, origin, addr);
+        let connect = Conn::connect(&self.connector, origin, addr, self.closed.clone());
         let (conn, timing) = match runtime::timeout(self.connect_timeout, connect).await {
             Some(result) => result?,
             None => return Err(Failure::ConnectTimeout),

@@ -9,9 +9,12 @@
 //! keep-alive connections do not hold 50 000 read buffers. Several requests
 //! may be written at once and their responses read in order (pipelining).
 //! Dialing with timeouts and retries is the client's job; idle keeping is
-//! the pool's.
+//! the pool's. Dropping a connection closes it and counts the close in the
+//! client's closed counter, so the client knows how many are open.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 use monoio::buf::IoBufMut;
@@ -119,15 +122,26 @@ pub struct Conn {
     exchanges: u64,
     /// The target address it is connected to, for per-address counts.
     peer: SocketAddr,
+    /// The client's count of closed connections, incremented when this one
+    /// drops (open = opened - closed).
+    closed: Rc<Cell<u64>>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.closed.set(self.closed.get() + 1);
+    }
 }
 
 impl Conn {
     /// Opens a connection to `addr`, one of `origin`'s addresses (no
     /// timeout here; the client wraps it), and says how long that took.
+    /// `closed` is incremented when the connection is dropped.
     pub async fn connect(
         connector: &Connector,
         origin: &Origin,
         addr: SocketAddr,
+        closed: Rc<Cell<u64>>,
     ) -> Result<(Conn, DialTiming), Failure> {
         let (stream, timing) = connector.connect(origin, addr).await?;
         let conn = Conn {
@@ -137,6 +151,7 @@ impl Conn {
             filled_at: Instant::now(),
             exchanges: 0,
             peer: addr,
+            closed,
         };
         Ok((conn, timing))
     }

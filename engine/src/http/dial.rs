@@ -1,6 +1,6 @@
 //! A shard's accounting around dialing: the bound on connects in flight
 //! (`--max-connecting`), and the interval's connect and TLS handshake times
-//! and per-address request counts that go into its snapshot.
+//! and per-address request and byte counts that go into its snapshot.
 //!
 //! Dialing itself is `stream`'s job and choosing the address `dns`'s; this
 //! module only waits for a slot and counts. Recording allocates nothing once
@@ -104,14 +104,24 @@ pub struct DialTiming {
     pub tls: Option<Duration>,
 }
 
+/// What was written to one address in the interval.
+#[derive(Debug, Clone, Copy, Default)]
+struct Written {
+    /// Requests written.
+    requests: u64,
+    /// Their bytes (heads and bodies).
+    bytes: u64,
+}
+
 /// One shard's dial stats for the current interval.
 pub struct DialStats {
     /// TCP connect times, microseconds.
     connect_us: Histogram<u64>,
     /// TLS handshake times, microseconds.
     tls_us: Histogram<u64>,
-    /// Requests per target address; a handful of entries, so a vector.
-    requests: Vec<(SocketAddr, u64)>,
+    /// Requests and request bytes written per target address; a handful of
+    /// entries, so a vector.
+    requests: Vec<(SocketAddr, Written)>,
 }
 
 impl Default for DialStats {
@@ -133,16 +143,23 @@ impl DialStats {
         }
     }
 
-    /// Counts `count` requests written to `addr`.
+    /// Counts `count` requests written to `addr`, `bytes` bytes in all.
+    /// Allocates only the first time an address is seen.
     #[inline]
-    pub fn record_requests(&mut self, addr: SocketAddr, count: u64) {
-        match self.requests.iter_mut().find(|(a, _)| *a == addr) {
-            Some((_, n)) => *n += count,
-            None => self.requests.push((addr, count)),
-        }
+    pub fn record_requests(&mut self, addr: SocketAddr, count: u64, bytes: u64) {
+        let written = match self.requests.iter_mut().find(|(a, _)| *a == addr) {
+            Some((_, written)) => written,
+            None => {
+                self.requests.push((addr, Written::default()));
+                &mut self.requests.last_mut().expect("just pushed").1
+            }
+        };
+        written.requests += count;
+        written.bytes += bytes;
     }
 
-    /// The interval's connect and TLS histograms and per-address counts; resets them.
+    /// The interval's connect and TLS histograms and per-address counts
+    /// (requests and bytes); resets them.
     pub fn take(
         &mut self,
     ) -> Result<(HistogramBuckets, HistogramBuckets, Vec<AddressCount>), ProtoError> {
@@ -153,10 +170,14 @@ impl DialStats {
         let addresses = self
             .requests
             .iter_mut()
-            .filter(|(_, n)| *n > 0)
-            .map(|(addr, n)| AddressCount {
-                addr: addr.to_string(),
-                requests: std::mem::take(n),
+            .filter(|(_, w)| w.requests > 0 || w.bytes > 0)
+            .map(|(addr, w)| {
+                let w = std::mem::take(w);
+                AddressCount {
+                    addr: addr.to_string(),
+                    requests: w.requests,
+                    bytes_sent: w.bytes,
+                }
             })
             .collect();
         Ok((connect, tls, addresses))
@@ -219,19 +240,30 @@ mod tests {
             connect: ms(2),
             tls: Some(ms(5)),
         });
-        stats.record_requests(a, 3);
-        stats.record_requests(b, 1);
-        stats.record_requests(a, 1);
+        stats.record_requests(a, 3, 3 * 40);
+        stats.record_requests(b, 1, 40);
+        // A retry resends on another connection to the same address: counted again.
+        stats.record_requests(a, 1, 40);
         let (connect, tls, addresses) = stats.take().unwrap();
         assert_eq!(connect.decode().unwrap().unwrap().len(), 2);
         assert_eq!(tls.decode().unwrap().unwrap().len(), 1);
         let counts: Vec<_> = addresses
             .iter()
-            .map(|c| (c.addr.as_str(), c.requests))
+            .map(|c| (c.addr.as_str(), c.requests, c.bytes_sent))
             .collect();
-        assert_eq!(counts, [("127.0.0.1:80", 4), ("127.0.0.2:80", 1)]);
+        assert_eq!(counts, [("127.0.0.1:80", 4, 160), ("127.0.0.2:80", 1, 40)]);
         let (connect, _, addresses) = stats.take().unwrap();
         assert!(connect.decode().unwrap().is_none());
         assert!(addresses.is_empty());
+        // An address seen before keeps its entry: counting again allocates nothing
+        // and starts from zero.
+        stats.record_requests(b, 2, 90);
+        assert_eq!(stats.requests.len(), 2);
+        let (_, _, addresses) = stats.take().unwrap();
+        let counts: Vec<_> = addresses
+            .iter()
+            .map(|c| (c.addr.as_str(), c.requests, c.bytes_sent))
+            .collect();
+        assert_eq!(counts, [("127.0.0.2:80", 2, 90)]);
     }
 }

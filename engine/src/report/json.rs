@@ -79,13 +79,14 @@ fn totals_json(agg: &Aggregator, total: &EndpointTotals, duration_s: f64) -> Val
         "dropped": agg.dropped(),
         "rps": total.rps(duration_s),
         "bytes_received": total.bytes_received,
+        "bytes_sent": agg.bytes_sent(),
         "latency_ms": latency_json(&total.latency_us),
         "ttfb_ms": latency_json(&total.ttfb_us),
     })
 }
 
 /// The "connections" object: connect and TLS handshake times over the run
-/// (all origins) and the requests each target address got.
+/// (all origins) and the requests and request bytes each target address got.
 fn connections_json(agg: &Aggregator) -> Value {
     let dial = agg.dial_totals();
     // Zeros and a count of 0 when no connection (or no TLS one) was opened.
@@ -96,10 +97,10 @@ fn connections_json(agg: &Aggregator) -> Value {
         value["count"] = json!(h.len());
         value
     };
-    let addresses = dial
-        .addresses
-        .iter()
-        .map(|(addr, requests)| json!({"addr": addr, "requests": requests}));
+    let addresses = dial.addresses.iter().map(|(addr, requests)| {
+        let bytes_sent = dial.address_bytes.get(addr).copied().unwrap_or(0);
+        json!({"addr": addr, "requests": requests, "bytes_sent": bytes_sent})
+    });
     json!({
         "connect_ms": times(&dial.connect_us),
         "tls_handshake_ms": times(&dial.tls_handshake_us),
@@ -230,14 +231,24 @@ mod tests {
 
     /// Two sources in interval 1, nothing in 2, one late request in 3 (values below
     /// 2048 µs, which 3 significant figures hold exactly; 200 µs is exact at 2 too).
+    /// Requests of 60 bytes; source 1 sent one to each of two addresses.
     fn run() -> Aggregator {
+        let sent = |addr: &str, requests: u64| stampede_proto::AddressCount {
+            addr: addr.into(),
+            requests,
+            bytes_sent: 60 * requests,
+        };
         let mut agg = Aggregator::new();
         let mut login = endpoint("POST", "/login", &[1_500], &[(Status, "HTTP 500", 1)]);
         login.service_us = Some(HistogramBuckets::encode(&histogram(&[800])).unwrap());
         let home = endpoint("GET", "/", &[1_000, 2_000], &[]);
-        agg.merge(&snapshot(0, 1, 3, vec![home, login])).unwrap();
+        let mut first = snapshot(0, 1, 3, vec![home, login]);
+        first.addresses = vec![sent("127.0.0.1:80", 3)];
+        agg.merge(&first).unwrap();
         let home = endpoint("GET", "/", &[1_234], &[]);
-        agg.merge(&snapshot(1, 1, 2, vec![home])).unwrap();
+        let mut second = snapshot(1, 1, 2, vec![home]);
+        second.addresses = vec![sent("127.0.0.1:80", 1), sent("127.0.0.2:80", 1)];
+        agg.merge(&second).unwrap();
         let mut late = snapshot(0, 3, 3, vec![endpoint("GET", "/", &[200], &[])]);
         (late.dropped, late.cpu_us) = (2, 250_000);
         agg.merge(&late).unwrap();
@@ -268,6 +279,12 @@ mod tests {
         assert_eq!(totals["dropped"], 2);
         assert_eq!(totals["rps"], 1.25);
         assert_eq!(totals["bytes_received"], 500);
+        assert_eq!(totals["bytes_sent"], 300);
+        let addresses = json!([
+            { "addr": "127.0.0.1:80", "requests": 4, "bytes_sent": 240 },
+            { "addr": "127.0.0.2:80", "requests": 1, "bytes_sent": 60 },
+        ]);
+        assert_eq!(v["connections"]["addresses"], addresses);
         let latency = json!({ "min": 0.2, "mean": 1.187, "p50": 1.234, "p90": 2.0,
             "p95": 2.0, "p99": 2.0, "p999": 2.0, "max": 2.0 });
         assert_eq!(totals["latency_ms"], latency);
@@ -352,6 +369,7 @@ mod tests {
         let v = summary(&Aggregator::new(), &info(0.0, 0.0), &[]);
         assert_eq!(v["totals"]["rps"], 0.0);
         assert_eq!(v["totals"]["latency_ms"]["max"], 0.0);
+        assert_eq!(v["totals"]["bytes_sent"], 0);
         assert_eq!(v["generator"]["requests_per_cpu_second"], 0.0);
         assert_eq!(
             (&v["endpoints"], &v["timeseries"]),

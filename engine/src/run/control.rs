@@ -166,12 +166,27 @@ pub struct RunView<'a> {
     pub stopping: bool,
 }
 
+impl RunView<'_> {
+    /// Each stats source's name and busy share in its latest second.
+    pub fn busy_named(&self) -> Vec<(String, f64)> {
+        let busy = self.aggregator.busy_by_source().into_iter();
+        busy.map(|(source, share)| (self.source.source_name(source), share))
+            .collect()
+    }
+}
+
 /// Someone watching and steering the run from outside the loop (the web
 /// API). Called on every turn of the loop (every event or 50 ms), so it
 /// must be cheap when it has nothing to do.
 pub trait RunObserver {
     /// Sees the run; returns what it asks for.
     fn turn(&mut self, view: &RunView<'_>) -> Vec<Steer>;
+
+    /// Latency bucket bounds (µs) the observer exports, for the aggregator
+    /// to count as it merges (`/metrics`, remote write); none by default.
+    fn metric_bounds_us(&self) -> Option<Vec<u64>> {
+        None
+    }
 }
 
 /// Several observers as one: each sees every turn; their asks are joined.
@@ -184,6 +199,12 @@ impl RunObserver for Observers<'_> {
             steers.extend(observer.turn(view));
         }
         steers
+    }
+
+    fn metric_bounds_us(&self) -> Option<Vec<u64>> {
+        self.0
+            .iter()
+            .find_map(|observer| observer.metric_bounds_us())
     }
 }
 
@@ -235,6 +256,9 @@ pub fn drive(
     };
     if config.keep_exact_timeseries {
         aggregator.keep_exact_timeseries();
+    }
+    if let Some(bounds) = hooks.observer.as_deref().and_then(|o| o.metric_bounds_us()) {
+        aggregator.set_metric_bounds(bounds);
     }
     let mut warnings = Vec::new();
     let mut live = LiveLoad::new(config);
@@ -492,6 +516,9 @@ mod tests {
         }
         fn cpu_source(&self) -> CpuSource {
             CpuSource::Snapshots
+        }
+        fn sources_expected(&self) -> usize {
+            1
         }
         fn source_name(&self, source: u32) -> String {
             format!("scripted {source}")

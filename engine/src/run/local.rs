@@ -194,6 +194,10 @@ impl LoadSource for LocalSource {
         Vec::new()
     }
 
+    fn sources_expected(&self) -> usize {
+        self.threads
+    }
+
     fn cpu_source(&self) -> CpuSource {
         CpuSource::ThisProcess
     }

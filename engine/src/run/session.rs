@@ -93,6 +93,12 @@ pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
     for warning in &loaded.settings.warnings {
         eprintln!("warning: {warning}");
     }
+    if let Some(options) = cluster_options.as_ref().filter(|o| o.token.is_none()) {
+        eprintln!(
+            "warning: no --token (or STAMPEDE_TOKEN): any worker that reaches {} can join",
+            options.bind
+        );
+    }
     if loaded.is_true("insecure") {
         eprintln!("warning: --insecure: TLS certificates are NOT verified; anyone on the path can impersonate the target");
     }

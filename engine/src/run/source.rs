@@ -65,6 +65,8 @@ pub trait LoadSource {
     fn final_grace(&self) -> Duration;
     /// The workers table (distributed runs); empty for local shards.
     fn workers(&self) -> Vec<WorkerRow>;
+    /// Stats sources (shards, over all workers) that send snapshots.
+    fn sources_expected(&self) -> usize;
     /// Where the run's CPU time is read (also while it runs).
     fn cpu_source(&self) -> CpuSource;
     /// How a stats source is named on screen ("shard 0", "worker 2").

@@ -259,6 +259,8 @@ impl Shard {
         snapshot.connect_us = connect_us;
         snapshot.tls_handshake_us = tls_handshake_us;
         snapshot.addresses = addresses;
+        let open = self.client.connections_open();
+        snapshot.open_connections = u32::try_from(open).unwrap_or(u32::MAX);
         Some(snapshot)
     }
 }
@@ -365,10 +367,12 @@ async fn run(
         let cut_off = stop_deadline.is_some_and(|d| Instant::now() >= d);
         if (stop_deadline.is_some() || work_done) && shard.is_quiescent() || cut_off {
             shard.stopping.set(true);
+            // Closed first, so the final snapshot counts only what stays open
+            // (connections of requests cut off by the stop timeout).
+            shard.client.close_idle();
             if let Some(snapshot) = shard.snapshot(true) {
                 let _ = events.send(ShardEvent::Snapshot(snapshot));
             }
-            shard.client.close_idle();
             let _ = events.send(ShardEvent::Finished {
                 shard: shard.index,
                 connections_opened: shard.client.connections_opened(),

@@ -51,6 +51,9 @@ pub struct Aggregator {
     sched_lag_us: Option<Histogram<u64>>,
     /// Connect, TLS handshake and per-address counts over the run (`dial_totals`).
     dial: DialTotals,
+    /// Upper bounds (µs) of the latency buckets `/metrics` exports, counted
+    /// as snapshots merge; empty when nothing exports them.
+    metric_bounds_us: Vec<u64>,
 }
 
 /// Connection setup over a run, all sources and origins together.
@@ -62,6 +65,11 @@ pub struct DialTotals {
     pub tls_handshake_us: Option<Histogram<u64>>,
     /// Requests written to each target address, by address.
     pub addresses: BTreeMap<String, u64>,
+    /// Request bytes written to each target address, by address (the same
+    /// keys as `addresses`).
+    pub address_bytes: BTreeMap<String, u64>,
+    /// Request bytes written over the run, all addresses together.
+    pub bytes_sent: u64,
 }
 
 /// How often one failure occurred, and in which intervals first and last.
@@ -122,6 +130,13 @@ impl Aggregator {
         for address in &snapshot.addresses {
             let requests = self.dial.addresses.entry(address.addr.clone()).or_default();
             *requests = requests.saturating_add(address.requests);
+            let bytes = self
+                .dial
+                .address_bytes
+                .entry(address.addr.clone())
+                .or_default();
+            *bytes = bytes.saturating_add(address.bytes_sent);
+            self.dial.bytes_sent = self.dial.bytes_sent.saturating_add(address.bytes_sent);
         }
         self.sources.merge(snapshot);
         self.dropped = self.dropped.saturating_add(snapshot.dropped);
@@ -231,9 +246,22 @@ impl Aggregator {
         self.sched_lag_us.as_ref()
     }
 
-    /// Connect and TLS handshake times and per-address request counts over the run.
+    /// Connect and TLS handshake times and per-address request and byte counts over the run.
     pub fn dial_totals(&self) -> &DialTotals {
         &self.dial
+    }
+
+    /// Request bytes written over the run, all sources and addresses (a
+    /// retried request counts at each attempt).
+    pub fn bytes_sent(&self) -> u64 {
+        self.dial.bytes_sent
+    }
+
+    /// Connections open now: the sum over live sources of the connections
+    /// each held open at the end of its latest interval; a finished or
+    /// retired source counts 0.
+    pub fn open_connections(&self) -> u64 {
+        self.sources.open_connections()
     }
 
     /// CPU time all sources reported, in microseconds.
@@ -246,6 +274,25 @@ impl Aggregator {
     pub fn completed_points(&self) -> usize {
         let newest = self.points.len() as u32;
         (self.sources.completed_interval(newest) as usize).min(self.points.len())
+    }
+
+    /// Counts latencies into `/metrics` buckets with these upper bounds (µs,
+    /// ascending) as snapshots merge, so an export needs no pass over the
+    /// histograms; call before the first merge.
+    pub fn set_metric_bounds(&mut self, bounds_us: Vec<u64>) {
+        self.metric_bounds_us = bounds_us;
+    }
+
+    /// The `/metrics` bucket bounds being counted (µs); empty for none.
+    pub fn metric_bounds_us(&self) -> &[u64] {
+        &self.metric_bounds_us
+    }
+
+    /// How many points every one of `expected_sources` has reported (or
+    /// never will), waiting for stragglers: points that no longer change.
+    pub fn settled_points(&self, expected_sources: usize) -> usize {
+        let newest = self.points.len() as u32;
+        (self.sources.settled_interval(expected_sources, newest) as usize).min(self.points.len())
     }
 
     /// Each live source's busy share in its latest interval (0 to 1), by source id.
@@ -302,11 +349,11 @@ impl Aggregator {
     ) -> Result<(), ProtoError> {
         let wire = endpoint.wire;
         let index = self.endpoint_index(&wire.method, &wire.name);
-        add_to_totals(&mut self.endpoints[index], endpoint)?;
+        add_to_totals(&mut self.endpoints[index], endpoint, &self.metric_bounds_us)?;
         let total = self
             .total
             .get_or_insert_with(|| EndpointTotals::new("", "Aggregated"));
-        add_to_totals(total, endpoint)?;
+        add_to_totals(total, endpoint, &self.metric_bounds_us)?;
         self.recent[index].add(t, wire.requests, endpoint.failures);
         for failure in &wire.failures {
             let key = (
@@ -397,8 +444,24 @@ impl Aggregator {
 fn add_to_totals(
     totals: &mut EndpointTotals,
     endpoint: &DecodedEndpoint,
+    metric_bounds_us: &[u64],
 ) -> Result<(), ProtoError> {
     let wire = endpoint.wire;
+    if let Some(latency) = &endpoint.latency_us {
+        if !metric_bounds_us.is_empty() && totals.metric_counts.len() != metric_bounds_us.len() + 1
+        {
+            totals.metric_counts = vec![0; metric_bounds_us.len() + 1];
+        }
+        for &(value, count) in &latency.pairs {
+            let middle = totals.latency_us.median_equivalent(value);
+            totals.latency_sum_us += middle as f64 * count as f64;
+            if !metric_bounds_us.is_empty() {
+                // A bucket counts at or below the first bound at or above its lowest value.
+                let slot = metric_bounds_us.partition_point(|&bound| bound < value);
+                totals.metric_counts[slot] += count;
+            }
+        }
+    }
     totals.requests = totals.requests.saturating_add(wire.requests);
     totals.failures = totals.failures.saturating_add(endpoint.failures);
     totals.bytes_received = totals.bytes_received.saturating_add(wire.bytes_received);
@@ -701,6 +764,53 @@ mod tests {
         assert_eq!((b[0].users, b[0].dropped), (0, 0));
         assert!(agg.endpoint_timeseries(2).is_empty());
         assert_eq!(agg.timeseries()[0].requests, 3);
+    }
+
+    /// Bytes sent add up over sources and intervals, per address and in all;
+    /// open connections are each live source's latest, gone once it finishes.
+    #[test]
+    fn bytes_sent_and_open_connections() {
+        use stampede_proto::AddressCount;
+        let sent = |addr: &str, requests, bytes_sent| AddressCount {
+            addr: addr.into(),
+            requests,
+            bytes_sent,
+        };
+        let mut agg = Aggregator::new();
+        assert_eq!((agg.bytes_sent(), agg.open_connections()), (0, 0));
+        let mut s = snapshot(0, 1, 4, vec![endpoint("GET", "/", &[10; 3], &[])]);
+        s.addresses = vec![sent("10.0.0.1:80", 2, 200), sent("10.0.0.2:80", 1, 100)];
+        s.open_connections = 4;
+        agg.merge(&s).unwrap();
+        let mut s = snapshot(1, 1, 2, vec![endpoint("GET", "/", &[10], &[])]);
+        s.addresses = vec![sent("10.0.0.1:80", 1, 100)];
+        s.open_connections = 2;
+        agg.merge(&s).unwrap();
+        assert_eq!((agg.bytes_sent(), agg.open_connections()), (400, 6));
+        let mut s = snapshot(0, 2, 4, vec![]);
+        s.addresses = vec![sent("10.0.0.2:80", 5, 500)];
+        s.open_connections = 3;
+        agg.merge(&s).unwrap();
+        assert_eq!((agg.bytes_sent(), agg.open_connections()), (900, 5));
+        let dial = agg.dial_totals();
+        let per_address: Vec<_> = dial
+            .address_bytes
+            .iter()
+            .map(|(a, b)| (a.as_str(), *b))
+            .collect();
+        assert_eq!(per_address, [("10.0.0.1:80", 300), ("10.0.0.2:80", 600)]);
+        assert_eq!(dial.addresses["10.0.0.2:80"], 6);
+        // A refused snapshot adds no bytes.
+        let mut bad = snapshot(1, 0, 2, vec![]);
+        bad.addresses = vec![sent("10.0.0.1:80", 1, 100)];
+        assert!(agg.merge(&bad).is_err());
+        assert_eq!(agg.bytes_sent(), 900);
+        let mut last = snapshot(1, 2, 0, vec![]);
+        (last.is_final, last.open_connections) = (true, 2);
+        agg.merge(&last).unwrap();
+        assert_eq!(agg.open_connections(), 3);
+        agg.retire_source(0);
+        assert_eq!((agg.bytes_sent(), agg.open_connections()), (900, 0));
     }
 
     /// A failure remembers the first and last interval it occurred in.

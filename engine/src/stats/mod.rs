@@ -122,6 +122,7 @@ pub(crate) mod test_support {
             connect_us: stampede_proto::HistogramBuckets::default(),
             tls_handshake_us: stampede_proto::HistogramBuckets::default(),
             addresses: vec![],
+            open_connections: 0,
         }
     }
 }

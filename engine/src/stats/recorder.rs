@@ -208,10 +208,11 @@ impl Recorder {
                 Some(h) => encode_and_reset(h)?,
                 None => HistogramBuckets::default(),
             },
-            // The client's dial stats are added by the shard.
+            // The client's dial stats and open connections are added by the shard.
             connect_us: HistogramBuckets::default(),
             tls_handshake_us: HistogramBuckets::default(),
             addresses: Vec::new(),
+            open_connections: 0,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The sources a run hears from (shards, or workers in distributed mode):
-//! each one's latest interval and users, hence the users now and which
-//! intervals every source has reported.
+//! each one's latest interval, users and open connections, hence the users
+//! and connections now and which intervals every source has reported.
 //!
 //! It holds no request counts; those are the aggregator's. A source that sent
 //! its final snapshot, or was retired (a dead worker), is waited for no more.
@@ -23,6 +23,8 @@ struct SourceState {
     finished: bool,
     /// Its busy share in that interval (CPU used and waited for over wall time), 0 to 1.
     busy: f64,
+    /// Connections it held open at the end of that interval.
+    open_connections: u32,
 }
 
 /// Every source heard from, by source id.
@@ -40,6 +42,7 @@ impl Sources {
         if newer && (snapshot.is_final || !state.finished) {
             state.latest_interval = snapshot.interval;
             state.users = snapshot.users;
+            state.open_connections = snapshot.open_connections;
             if snapshot.wall_us > 0 {
                 let busy_us = snapshot.cpu_us.saturating_add(snapshot.wait_us);
                 state.busy = busy_us as f64 / snapshot.wall_us as f64;
@@ -48,10 +51,12 @@ impl Sources {
         state.finished |= snapshot.is_final;
     }
 
-    /// Marks a source as gone: its users no longer count, and nothing waits for it.
+    /// Marks a source as gone: its users and connections no longer count, and
+    /// nothing waits for it.
     pub fn retire(&mut self, source: u32) {
         if let Some(state) = self.by_id.get_mut(&source) {
             state.users = 0;
+            state.open_connections = 0;
             state.finished = true;
         }
     }
@@ -69,6 +74,14 @@ impl Sources {
             .fold(0u32, |sum, s| sum.saturating_add(s.users))
     }
 
+    /// Connections open now: the sum over live sources of the open
+    /// connections in each one's latest snapshot; a finished or retired
+    /// source holds none.
+    pub fn open_connections(&self) -> u64 {
+        let live = self.by_id.values().filter(|s| !s.finished);
+        live.map(|s| u64::from(s.open_connections)).sum()
+    }
+
     /// The newest interval every live source has reported, given the newest
     /// interval anyone reported; 0 for none.
     ///
@@ -82,12 +95,49 @@ impl Sources {
             Some(min) => min.max(newest.saturating_sub(STRAGGLER_WAIT_INTERVALS)),
         }
     }
+
+    /// The newest interval every one of `expected` sources has reported or
+    /// will never report again (finished or retired), waiting for stragglers
+    /// however late: what `--jsonl` writes once and never rewrites. 0 until
+    /// `expected` sources have been heard from.
+    pub fn settled_interval(&self, expected: usize, newest: u32) -> u32 {
+        if self.by_id.len() < expected {
+            return 0;
+        }
+        let live = self.by_id.values().filter(|s| !s.finished);
+        live.map(|s| s.latest_interval).min().unwrap_or(newest)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stats::test_support::snapshot;
+
+    /// An interval settles only once every expected source is past it or done.
+    #[test]
+    fn settled_waits_for_every_expected_source() {
+        let mut sources = Sources::default();
+        sources.merge(&snapshot(0, 1, 1, Vec::new()));
+        sources.merge(&snapshot(0, 2, 1, Vec::new()));
+        assert_eq!(
+            sources.settled_interval(2, 2),
+            0,
+            "source 1 has not reported yet"
+        );
+        sources.merge(&snapshot(1, 1, 1, Vec::new()));
+        assert_eq!(sources.settled_interval(2, 2), 1);
+        for interval in 3..10 {
+            sources.merge(&snapshot(0, interval, 1, Vec::new()));
+        }
+        assert_eq!(
+            sources.settled_interval(2, 9),
+            1,
+            "a straggler is waited for"
+        );
+        sources.retire(1);
+        assert_eq!(sources.settled_interval(2, 9), 9);
+    }
 
     fn final_snapshot(source: u32, interval: u32) -> Snapshot {
         Snapshot {
@@ -109,6 +159,34 @@ mod tests {
         assert_eq!(sources.users(), 10);
         sources.retire(0);
         assert_eq!(sources.users(), 0);
+    }
+
+    /// Open connections follow each live source's latest snapshot; a late
+    /// older one does not overwrite, a finished or retired source counts 0.
+    #[test]
+    fn open_connections_follow_live_sources() {
+        let with_open = |source, interval, open| Snapshot {
+            open_connections: open,
+            ..snapshot(source, interval, 1, vec![])
+        };
+        let mut sources = Sources::default();
+        assert_eq!(sources.open_connections(), 0);
+        sources.merge(&with_open(0, 2, 10));
+        sources.merge(&with_open(1, 2, 20));
+        sources.merge(&with_open(2, 2, 5));
+        sources.merge(&with_open(0, 1, 99));
+        assert_eq!(sources.open_connections(), 35);
+        sources.merge(&with_open(0, 3, 12));
+        assert_eq!(sources.open_connections(), 37);
+        // A final snapshot ends the source, whatever it still reported open.
+        sources.merge(&Snapshot {
+            open_connections: 3,
+            ..final_snapshot(1, 3)
+        });
+        sources.merge(&with_open(1, 4, 20));
+        assert_eq!(sources.open_connections(), 17);
+        sources.retire(2);
+        assert_eq!(sources.open_connections(), 12);
     }
 
     /// An interval is complete once every live source sent it, with a bounded wait for stragglers.

@@ -32,6 +32,13 @@ pub struct EndpointTotals {
     /// Time to first byte in microseconds, from the same start as `latency_us`
     /// (which is the time to last byte); responses only.
     pub ttfb_us: Histogram<u64>,
+    /// Sum of the latencies in microseconds (each at its bucket's middle, as
+    /// the histogram's mean counts it), kept as merged so `/metrics` needs
+    /// no pass over the histogram.
+    pub latency_sum_us: f64,
+    /// Latencies per metrics bucket (`Aggregator::set_metric_bounds`), not
+    /// cumulative, the last one past the highest bound; empty when not kept.
+    pub metric_counts: Vec<u64>,
 }
 
 impl EndpointTotals {
@@ -46,6 +53,8 @@ impl EndpointTotals {
             latency_us: new_latency_histogram(),
             service_us: None,
             ttfb_us: new_latency_histogram(),
+            latency_sum_us: 0.0,
+            metric_counts: Vec::new(),
         }
     }
 

@@ -151,21 +151,21 @@ impl Export {
 }
 
 impl RunObserver for Export {
+    fn metric_bounds_us(&self) -> Option<Vec<u64>> {
+        self.remote.as_ref().map(|_| self.metrics.bounds_us())
+    }
+
     fn turn(&mut self, view: &RunView<'_>) -> Vec<Steer> {
         if let Some(jsonl) = self.jsonl.as_mut() {
-            jsonl.write_upto(view.aggregator, view.aggregator.completed_points());
+            let expected = view.source.sources_expected();
+            jsonl.write_upto(view.aggregator, view.aggregator.settled_points(expected));
         }
         let now = Instant::now();
         if let Some(remote) = self.remote.as_ref().filter(|_| now >= self.next_push) {
             self.next_push = now + self.interval;
             let (users, rate) = view.live.wanted(view.elapsed);
             let open_loop = view.live.open_loop();
-            let busy: Vec<(String, f64)> = view
-                .aggregator
-                .busy_by_source()
-                .into_iter()
-                .map(|(source, busy)| (view.source.source_name(source), busy))
-                .collect();
+            let busy = view.busy_named();
             let state = if view.stopping { "stopping" } else { "running" };
             let families = metrics::families(
                 view.aggregator,

@@ -57,6 +57,15 @@ pub struct MetricsContext {
 }
 
 impl MetricsContext {
+    /// The bucket bounds in microseconds, for the aggregator to count.
+    pub fn bounds_us(&self) -> Vec<u64> {
+        self.config
+            .buckets_s
+            .iter()
+            .map(|&b| (b * 1e6) as u64)
+            .collect()
+    }
+
     /// A context with a fresh run id for a test of `scenario`.
     pub fn new(scenario: Option<&std::path::Path>, config: MetricsConfig) -> MetricsContext {
         let scenario = scenario
@@ -217,14 +226,14 @@ pub fn families(agg: &Aggregator, input: &MetricsInput, config: &MetricsConfig) 
         "Failed requests, by endpoint and failure kind.",
     );
     let mut by_kind: BTreeMap<(String, String, &'static str), u64> = BTreeMap::new();
-    let named: Vec<(String, String)> = agg
+    let named: std::collections::BTreeSet<(&str, &str)> = agg
         .endpoints()
         .iter()
         .take(config.max_endpoints)
-        .map(|e| (e.method.clone(), e.name.clone()))
+        .map(|e| (e.method.as_str(), e.name.as_str()))
         .collect();
     for failure in agg.failures() {
-        let key = if named.contains(&(failure.method.clone(), failure.name.clone())) {
+        let key = if named.contains(&(failure.method.as_str(), failure.name.as_str())) {
             (failure.method.clone(), failure.name.clone())
         } else {
             (String::new(), OTHER_ENDPOINTS.to_string())
@@ -252,19 +261,30 @@ fn histogram_samples(
     buckets_s: &[f64],
 ) {
     let count: u64 = endpoints.iter().map(|e| e.latency_us.len()).sum();
-    for &bound in buckets_s {
-        let bound_us = (bound * 1e6) as u64;
-        let below: u64 = endpoints
-            .iter()
-            .map(|e| {
-                let h = &e.latency_us;
-                if h.is_empty() {
-                    0
-                } else {
-                    h.count_between(0, bound_us.min(h.high()))
-                }
-            })
-            .sum();
+    let bounds_us: Vec<u64> = buckets_s.iter().map(|&b| (b * 1e6) as u64).collect();
+    let mut cumulative = vec![0u64; buckets_s.len()];
+    for endpoint in endpoints {
+        let histogram = &endpoint.latency_us;
+        let total = histogram.len();
+        if total == 0 {
+            continue;
+        }
+        if endpoint.metric_counts.len() == bounds_us.len() + 1 {
+            // Counted as the snapshots merged (the aggregator knows these bounds).
+            let mut running = 0;
+            for (slot, &in_bucket) in cumulative.iter_mut().zip(&endpoint.metric_counts) {
+                running += in_bucket;
+                *slot += running;
+            }
+            continue;
+        }
+        // Otherwise from the histogram's counts (a summed slice per bound).
+        for (slot, &bound_us) in cumulative.iter_mut().zip(&bounds_us) {
+            let share = histogram.quantile_below(bound_us.min(histogram.high()));
+            *slot += (share * total as f64).round() as u64;
+        }
+    }
+    for (&bound, &below) in buckets_s.iter().zip(&cumulative) {
         let mut bucket = labels.to_vec();
         bucket.push(("le", format_float(bound)));
         family.push("_bucket", bucket, below.min(count) as f64);
@@ -272,10 +292,7 @@ fn histogram_samples(
     let mut inf = labels.to_vec();
     inf.push(("le", "+Inf".into()));
     family.push("_bucket", inf, count as f64);
-    let sum_s: f64 = endpoints
-        .iter()
-        .map(|e| e.latency_us.mean() * e.latency_us.len() as f64 / 1e6)
-        .sum();
+    let sum_s: f64 = endpoints.iter().map(|e| e.latency_sum_us / 1e6).sum();
     family.push("_sum", labels.to_vec(), sum_s);
     family.push("_count", labels.to_vec(), count as f64);
 }
@@ -331,6 +348,11 @@ fn generator_families(
         "Seconds since the load started.",
         input.elapsed_s,
     );
+    gauge(
+        "stampede_open_connections",
+        "Connections open now (idle in a pool or busy), over all shards.",
+        agg.open_connections() as f64,
+    );
     let mut counter = |name, help, value: f64| {
         let mut family = Family::new(name, Kind::Counter, help);
         family.push("_total", base(), value);
@@ -341,6 +363,11 @@ fn generator_families(
         "stampede_connections_opened",
         "Connections opened (TCP connects), over the run.",
         connections as f64,
+    );
+    counter(
+        "stampede_sent_bytes",
+        "Request bytes written, over the run.",
+        agg.bytes_sent() as f64,
     );
     counter(
         "stampede_dropped_arrivals",
@@ -485,10 +512,9 @@ pub fn format_float(value: f64) -> String {
 pub fn parse_buckets(text: &str) -> Result<Vec<f64>, String> {
     let mut bounds = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let seconds = match part.parse::<f64>() {
-            Ok(s) => s,
-            Err(_) => crate::config::parse_duration(part)?.as_secs_f64(),
-        };
+        let seconds = bound_seconds(part).ok_or_else(|| {
+            format!("'{part}' is not a time (seconds, or a number with us, ms, s or m)")
+        })?;
         if !(seconds.is_finite() && seconds > 0.0) {
             return Err(format!("'{part}' is not a positive time"));
         }
@@ -504,6 +530,16 @@ pub fn parse_buckets(text: &str) -> Result<Vec<f64>, String> {
         return Err("at most 100 bounds".into());
     }
     Ok(bounds)
+}
+
+/// A bucket bound: seconds, or a decimal number with `us`, `ms`, `s` or `m`.
+fn bound_seconds(text: &str) -> Option<f64> {
+    let units = [("us", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0)];
+    let (number, scale) = units
+        .iter()
+        .find_map(|(unit, scale)| text.strip_suffix(unit).map(|n| (n, *scale)))
+        .unwrap_or((text, 1.0));
+    number.trim().parse::<f64>().ok().map(|n| n * scale)
 }
 
 #[cfg(test)]
@@ -533,7 +569,14 @@ mod tests {
             endpoint("GET", "/a", &[1_000, 2_000, 40_000], &[]),
             endpoint("GET", "/b \"q\"", &[3_000], &failures),
         ];
-        agg.merge(&snapshot(0, 1, 2, endpoints)).unwrap();
+        let mut s = snapshot(0, 1, 2, endpoints);
+        s.addresses = vec![stampede_proto::AddressCount {
+            addr: "127.0.0.1:8080".into(),
+            requests: 4,
+            bytes_sent: 4 * 57,
+        }];
+        s.open_connections = 2;
+        agg.merge(&s).unwrap();
         agg
     }
 
@@ -569,7 +612,63 @@ mod tests {
             text.contains("stampede_run_state{run_id=\"r1\",scenario=\"-\",state=\"running\"} 1"),
             "{text}"
         );
+        assert!(
+            text.contains("# TYPE stampede_sent_bytes_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("stampede_sent_bytes_total{run_id=\"r1\",scenario=\"-\"} 228\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE stampede_open_connections gauge\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("stampede_open_connections{run_id=\"r1\",scenario=\"-\"} 2\n"),
+            "{text}"
+        );
         assert!(!text.contains("# EOF"));
+    }
+
+    /// Buckets counted as snapshots merge give the same series as buckets
+    /// read from the histograms, and the sum is the histogram's mean x count.
+    #[test]
+    fn merged_bucket_counts_match_the_histograms() {
+        let config = MetricsConfig::default();
+        let plain = render(
+            &families(&aggregator(), &input(&[]), &config),
+            Format::Prometheus,
+        );
+        let mut counted = Aggregator::new();
+        let bounds: Vec<u64> = config.buckets_s.iter().map(|&b| (b * 1e6) as u64).collect();
+        counted.set_metric_bounds(bounds);
+        let failures = [(FailureKind::Status, "status 404", 1)];
+        let endpoints = vec![
+            endpoint("GET", "/a", &[1_000, 2_000, 40_000], &[]),
+            endpoint("GET", "/b \"q\"", &[3_000], &failures),
+        ];
+        counted.merge(&snapshot(0, 1, 2, endpoints)).unwrap();
+        assert_eq!(counted.endpoints()[0].metric_counts.iter().sum::<u64>(), 3);
+        let fast = render(
+            &families(&counted, &input(&[]), &config),
+            Format::Prometheus,
+        );
+        let latency = |text: &str| -> Vec<String> {
+            let lines = text
+                .lines()
+                .filter(|l| l.starts_with("stampede_response_time_seconds"));
+            lines.map(str::to_string).collect()
+        };
+        assert!(!latency(&plain).is_empty());
+        assert_eq!(latency(&plain), latency(&fast));
+        let a = &counted.endpoints()[0];
+        let mean_sum = a.latency_us.mean() * a.latency_us.len() as f64;
+        assert!(
+            (a.latency_sum_us - mean_sum).abs() < 1e-6 * mean_sum,
+            "{} vs {mean_sum}",
+            a.latency_sum_us
+        );
     }
 
     /// OpenMetrics names counter families without `_total` and ends with EOF.
@@ -610,6 +709,10 @@ mod tests {
     #[test]
     fn buckets_parse() {
         assert_eq!(parse_buckets("5ms, 0.1,1s").unwrap(), vec![0.005, 0.1, 1.0]);
+        assert!(parse_buckets("0.5ms,250us,2m").is_err(), "descending");
+        let bounds = parse_buckets("250us,0.5ms,2m").unwrap();
+        assert!((bounds[0] - 0.00025).abs() < 1e-12 && (bounds[1] - 0.0005).abs() < 1e-12);
+        assert_eq!(bounds[2], 120.0);
         assert!(parse_buckets("1s,5ms").is_err());
         assert!(parse_buckets("").is_err());
         assert!(parse_buckets("-1").is_err());

@@ -357,12 +357,7 @@ impl WebObserver<'_> {
     fn publish(&mut self, view: &RunView<'_>, stopping: bool) {
         self.info.started_unix_ms = view.source.started().1;
         let workers = view.source.workers();
-        let busy: Vec<(String, f64)> = view
-            .aggregator
-            .busy_by_source()
-            .into_iter()
-            .map(|(source, busy)| (view.source.source_name(source), busy))
-            .collect();
+        let busy = view.busy_named();
         let state = if stopping {
             TestState::Stopping
         } else {
@@ -435,6 +430,10 @@ impl WebObserver<'_> {
 }
 
 impl RunObserver for WebObserver<'_> {
+    fn metric_bounds_us(&self) -> Option<Vec<u64>> {
+        Some(self.metrics.bounds_us())
+    }
+
     fn turn(&mut self, view: &RunView<'_>) -> Vec<Steer> {
         let mut steers = Vec::new();
         for command in self.server.commands.try_iter() {
