@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -90,7 +90,10 @@ impl Handler for Api {
         match route {
             ("GET", "/") => Response::html(200, PAGE),
             ("GET", "/api/state") => Response::json(200, &self.state()),
-            ("GET", "/api/stats") => Response::json(200, &self.shared.published().stats),
+            ("GET", "/api/stats") => {
+                let text = self.shared.published().stats_text.clone();
+                Response::text(200, "application/json", text.as_bytes())
+            }
             ("GET", "/api/stream") => self.stream(),
             ("GET", "/api/history") => self.download(Download::History, None),
             ("GET", "/api/report.html") => {
@@ -386,33 +389,24 @@ impl Api {
         let shared = self.shared.clone();
         Response::sse(move |out: &mut dyn Write| {
             let mut sent = u64::MAX;
-            let mut next = Instant::now();
             loop {
                 if shared.closing.load(Ordering::Relaxed) {
                     return Ok(());
                 }
+                // Woken by each publish (once a second while a test runs).
                 let event = {
-                    let published = shared.published();
+                    let published = shared.wait_change(sent, PUBLISH_EVERY);
                     (published.generation != sent).then(|| {
                         sent = published.generation;
-                        let mut stats = published.stats.clone();
-                        if stats.is_null() {
-                            stats = json!({"state": published.state.as_str()});
-                        }
-                        stats
+                        published.stats_text.clone()
                     })
                 };
                 // A quiet stream still gets a comment a second, so a gone client is noticed.
                 match event {
                     Some(stats) => write!(out, "data: {stats}\n\n")?,
-                    None if Instant::now() >= next => out.write_all(b": idle\n\n")?,
-                    None => {}
+                    None => out.write_all(b": idle\n\n")?,
                 }
                 out.flush()?;
-                if Instant::now() >= next {
-                    next += PUBLISH_EVERY;
-                }
-                std::thread::sleep(Duration::from_millis(100));
             }
         })
     }

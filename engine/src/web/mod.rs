@@ -20,7 +20,7 @@ pub mod view;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use flume::{Receiver, Sender};
@@ -121,6 +121,8 @@ pub struct Published {
     pub stop_reason: Option<&'static str>,
     /// Our stats view (`/api/stats`).
     pub stats: Value,
+    /// `stats` serialized once per publish, for every stream client.
+    pub stats_text: Arc<String>,
     /// Locust's stats view (`/stats/requests`).
     pub locust: Value,
     /// Workers joined (coordinator), for the page before a start.
@@ -133,6 +135,14 @@ pub struct Published {
     pub generation: u64,
 }
 
+impl Published {
+    /// Replaces the stats view and its serialized text.
+    fn set_stats(&mut self, stats: Value) {
+        self.stats_text = Arc::new(stats.to_string());
+        self.stats = stats;
+    }
+}
+
 /// State shared by the server's threads and the session.
 pub struct Shared {
     published: Mutex<Published>,
@@ -141,12 +151,25 @@ pub struct Shared {
     pub coordinator: bool,
     /// Set when the server shuts down, so streams end.
     pub closing: AtomicBool,
+    /// Signalled on every publish, so a stream sends each change once, at once.
+    pub changed: Condvar,
 }
 
 impl Shared {
     /// The published state, locked (a poisoned lock still holds valid data).
     pub fn published(&self) -> MutexGuard<'_, Published> {
         self.published.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until something newer than generation `seen` is published, or
+    /// `limit` passes; returns the published state either way.
+    pub fn wait_change(&self, seen: u64, limit: Duration) -> MutexGuard<'_, Published> {
+        let published = self.published();
+        let (published, _) = self
+            .changed
+            .wait_timeout_while(published, limit, |p| p.generation == seen)
+            .unwrap_or_else(|p| p.into_inner());
+        published
     }
 
     /// Sends a command to the session or the running test.
@@ -184,6 +207,7 @@ impl WebServer {
                 elapsed_s: 0.0,
                 stop_reason: None,
                 stats: Value::Null,
+                stats_text: Arc::new("null".into()),
                 locust: Value::Null,
                 workers_joined: 0,
                 finished: None,
@@ -193,6 +217,7 @@ impl WebServer {
             commands: commands_tx,
             coordinator,
             closing: AtomicBool::new(false),
+            changed: Condvar::new(),
         });
         let server_options = http::ServerOptions {
             auth: auth.clone(),
@@ -252,11 +277,12 @@ impl WebServer {
         published.state = TestState::Finished;
         published.elapsed_s = elapsed_s;
         published.stop_reason = Some(outcome.stop_reason.as_str());
-        published.stats = stats;
+        published.set_stats(stats);
         published.locust = locust;
         published.finished = Some(Arc::new(finished));
         published.families = Arc::new(families);
         published.generation += 1;
+        self.shared.changed.notify_all();
     }
 
     /// Our and Locust's stats views of a test with no stats yet.
@@ -281,7 +307,7 @@ impl WebServer {
         let (stats, locust) = self.empty_views(TestState::Idle);
         let mut published = self.shared.published();
         published.state = TestState::Idle;
-        published.stats = stats;
+        published.set_stats(stats);
         published.locust = locust;
         published.finished = None;
         published.elapsed_s = 0.0;
@@ -290,6 +316,7 @@ impl WebServer {
             published.settings = settings;
         }
         published.generation += 1;
+        self.shared.changed.notify_all();
     }
 
     /// A test is starting with these `/api/state` settings.
@@ -298,12 +325,13 @@ impl WebServer {
         let mut published = self.shared.published();
         published.state = TestState::Running;
         published.settings = settings;
-        published.stats = stats;
+        published.set_stats(stats);
         published.locust = locust;
         published.finished = None;
         published.elapsed_s = 0.0;
         published.stop_reason = None;
         published.generation += 1;
+        self.shared.changed.notify_all();
     }
 
     /// Notes how many workers have joined (coordinator, before a start).
@@ -393,7 +421,7 @@ impl WebObserver<'_> {
         published.families = Arc::new(families);
         published.state = state;
         published.elapsed_s = view.elapsed.as_secs_f64();
-        published.stats = stats;
+        published.set_stats(stats);
         published.locust = locust;
         if view.live.open_loop() {
             published.settings["rate"] = rate.into();
@@ -401,6 +429,7 @@ impl WebObserver<'_> {
             published.settings["users"] = users.into();
         }
         published.generation += 1;
+        self.server.shared.changed.notify_all();
     }
 
     /// Renders a download of the running test.
