@@ -207,7 +207,7 @@ log "$TARGET $URL: pid $SERVER_WORKER pinned to CPU $(taskset -pc "$SERVER_WORKE
 RUN_DIR="$BENCH_DIR/results/web-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$RUN_DIR/raw"
 RESULTS="$RUN_DIR/results.tsv"
-printf 'mode\trun\twall_s\tuser_s\tsys_s\tcpu_s\tmax_rss_kb\trequests\trps\treq_per_cpu_s\tp50_ms\tp99_ms\tself_requests\tself_failures\tsse_clients\tsse_events_min\tsse_events_max\tpolls_ok\tpolls\tserver_cpu_s\tgen_cpu_busy_s\tsteal_s\n' >"$RESULTS"
+printf 'mode\trun\twall_s\tuser_s\tsys_s\tcpu_s\tmax_rss_kb\trequests\trps\treq_per_cpu_s\tp50_ms\tp99_ms\tself_requests\tself_failures\tsse_clients\tsse_events_min\tsse_events_max\tpolls_ok\tpolls\tserver_cpu_s\tgen_cpu_busy_s\tsteal_s\tshard_cpu_s\tother_cpu_s\n' >"$RESULTS"
 
 {
     echo "date: $(date -Is)"
@@ -273,6 +273,41 @@ start_clients() {
     CLIENT_PIDS+=("$!")
 }
 
+# Samples the CPU ticks of each of stampede's threads every 0.2 s until it
+# exits, keeping the last reading: the shard threads (stampede-shard-N) do
+# the requests; every other thread (run loop, web server, streams) is what
+# watching the run costs. Prints "shard_ticks other_ticks".
+thread_ticks() {
+    local time_pid=$1 out=$2 pid=""
+    for _ in $(seq 50); do
+        pid=$(pgrep -P "$time_pid" | head -n1 || true)
+        [[ -n $pid ]] && break
+        sleep 0.1
+    done
+    [[ -n $pid ]] || { echo "NA NA" >"$out"; return; }
+    while kill -0 "$pid" 2>/dev/null; do
+        python3 - "$pid" >"$out.tmp" 2>/dev/null <<'PY' && mv "$out.tmp" "$out"
+import os, sys
+pid = sys.argv[1]
+shard = other = 0
+for tid in os.listdir(f"/proc/{pid}/task"):
+    try:
+        stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+    except OSError:
+        continue
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2:].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if comm.startswith("stampede-shard"):
+        shard += ticks
+    else:
+        other += ticks
+print(shard, other)
+PY
+        sleep 0.2
+    done
+}
+
 run_one() {
     local mode=$1 run=$2
     local tag="$mode-$run"
@@ -298,6 +333,10 @@ run_one() {
     /usr/bin/time -o "$timef" -f '%e %U %S %M' \
         taskset -c "$GEN_CPU" "${cmd[@]}" >"$out" 2>"$err" &
     GEN_PID=$!
+    thread_ticks "$GEN_PID" "$RUN_DIR/raw/$tag.threads" &
+    local sampler=$!
+    # The sampler and the readers it starts stay off the generator's CPU.
+    taskset -cp "$SERVER_CPU" "$sampler" >/dev/null 2>&1 || true
     if [[ $mode == web ]]; then
         if wait_for_web "$web"; then
             start_clients "$web" "$tag"
@@ -313,6 +352,9 @@ run_one() {
     fi
     wait "$GEN_PID" || rc=$?
     GEN_PID=""
+    wait "$sampler" 2>/dev/null || true
+    local shard_ticks other_ticks
+    read -r shard_ticks other_ticks <"$RUN_DIR/raw/$tag.threads" || { shard_ticks=NA; other_ticks=NA; }
     stop_clients
     kill -0 "$SERVER_WORKER" 2>/dev/null || die "$TARGET stopped during the run (see $RUN_DIR/target-error.log)"
     cpu_after=$(cpu_ticks)
@@ -355,14 +397,17 @@ run_one() {
         -v sse_min="$sse_min" -v sse_max="$sse_max" -v polls_ok="${polls_ok:-0}" -v polls="$polls" \
         -v srv="$(( srv_after - srv_before ))" -v tck="$CLK_TCK" \
         -v busy="$(( ${cpu_after% *} - ${cpu_before% *} ))" \
-        -v steal="$(( ${cpu_after#* } - ${cpu_before#* } ))" '
+        -v steal="$(( ${cpu_after#* } - ${cpu_before#* } ))" \
+        -v shard_t="$shard_ticks" -v other_t="$other_ticks" '
         function f3(v) { return (v == "NA" || v == "") ? "NA" : sprintf("%.3f", v) }
         BEGIN {
             cpu = user + sys
-            printf "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f\n",
+            printf "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%s\t%s\n",
                 mode, run, wall, user, sys, cpu, rss, n, n / wall, (cpu > 0 ? n / cpu : 0),
                 f3(p50), f3(p99), self_n, self_fail, sse_n, sse_min, sse_max, polls_ok, polls,
-                srv / tck, busy / tck, steal / tck
+                srv / tck, busy / tck, steal / tck,
+                (shard_t == "NA" ? "NA" : sprintf("%.2f", shard_t / tck)),
+                (other_t == "NA" ? "NA" : sprintf("%.2f", other_t / tck))
         }' | tee -a "$RESULTS" | awk -F'\t' '{
             extra = ($1 == "web") ? sprintf("  sse events %s-%s  polls %s/%s", $16, $17, $18, $19) : ""
             printf "  %-5s run %d: %9d req  %8.0f rps  cpu %5.2f s  %7.0f req/cpu-s  p99 %s ms%s\n",
@@ -450,6 +495,16 @@ for mode in modes:
                 what = "/api/stats" if mode == "web" else "/metrics"
                 notes.append(f"{mode} run {r['run']}: {what} answered 200 to {ok:.0f} of {polls:.0f} polls")
 
+# The direct measure: CPU of the threads that are not shards (run loop, web
+# server, streams), as a share of the process's CPU, per mode. Its difference
+# to plain is what watching costs, free of the run-to-run noise in req/CPU-s.
+other_share = {}
+for mode in modes:
+    rs = [r for r in rows if r["mode"] == mode and num(r.get("other_cpu_s", "NA")) is not None]
+    if rs:
+        other_share[mode] = statistics.median(
+            float(r["other_cpu_s"]) / max(float(r["other_cpu_s"]) + float(r["shard_cpu_s"]), 1e-9) * 100 for r in rs)
+
 widths = [max(len(x) for x in col) for col in zip(head, *table)]
 for row in [head] + table:
     print("  ".join(x.rjust(wd) if i else x.ljust(wd) for i, (x, wd) in enumerate(zip(row, widths))))
@@ -474,6 +529,13 @@ if "plain" in medians and medians["plain"] > 0 and judged:
                      f"more REPEATS make the medians steadier")
 else:
     print("no verdict: needs plain and at least one of web, metrics in MODES")
+if other_share:
+    print("CPU of non-shard threads (run loop, web server, streams), share of the process's CPU (medians):")
+    for mode, share in other_share.items():
+        extra = ""
+        if mode != "plain" and "plain" in other_share:
+            extra = f"  ({share - other_share['plain']:+.2f} points over plain)"
+        print(f"  {mode:8s} {share:.2f}%{extra}")
 for note in notes:
     print(f"note: {note}")
 sys.exit(status)

@@ -178,7 +178,7 @@ impl RunObserver for Export {
                     busy: &busy,
                     workers: &view.source.workers(),
                     elapsed_s: view.elapsed.as_secs_f64(),
-                    saturated: false,
+                    saturated: crate::run::saturation::judge(view.aggregator).saturated,
                 },
                 &self.metrics.config,
             );
