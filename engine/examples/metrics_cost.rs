@@ -24,7 +24,13 @@ fn main() {
     let config = MetricsConfig::default();
     let mut aggregator = Aggregator::new();
     // As the run loop does when something exports metrics.
-    aggregator.set_metric_bounds(config.buckets_s.iter().map(|&b| (b * 1e6) as u64).collect());
+    aggregator.set_metric_bounds(
+        config
+            .buckets_s
+            .iter()
+            .map(|&b| (b * 1e6).round() as u64)
+            .collect(),
+    );
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     for interval in 1..=seconds as u32 {
         for source in 0..shards as u32 {

@@ -267,7 +267,7 @@ pub struct RunArgs {
     /// With --web: start the test at once with these flags' load (Locust's --autostart).
     #[arg(long)]
     pub autostart: bool,
-    /// With --autostart: exit this long after the test ends (Locust's --autoquit; seconds or 10s).
+    /// With --web --autostart: exit this long after the test ends (Locust's --autoquit); with --metrics alone: keep /metrics up this long after the run.
     #[arg(long, value_name = "SECONDS")]
     pub autoquit: Option<String>,
     /// Scenario class weights for this run, NAME=WEIGHT,... (as the web form's class weights).

@@ -160,6 +160,40 @@ fn misplaced_flags_exit_2_with_one_line_naming_the_flag() {
                 .into(),
         ),
         (
+            // A --web-auth without a colon must not leave /metrics open.
+            vec!["run", "--metrics", "0.0.0.0:0", "--web-auth", "nocolon"],
+            vec![],
+            "error: --web-auth: give USER:PASSWORD, both non-empty".into(),
+        ),
+        (
+            // Checked before anything starts (a coordinator would wait for workers first).
+            vec![
+                "coordinator",
+                "--expect-workers",
+                "1",
+                "--bind",
+                "127.0.0.1:0",
+                "--token",
+                "t",
+                "--prometheus-remote-write",
+                "ftp://127.0.0.1:9/w",
+            ],
+            vec![],
+            "error: --prometheus-remote-write: only http:// URLs are supported, not ftp://".into(),
+        ),
+        (
+            vec!["run", "--jsonl", "-"],
+            vec![],
+            "error: --jsonl: lines on standard output would mix with the tables; add --quiet".into(),
+        ),
+        (
+            vec!["run", "--metrics-buckets", "1ms,10ms"],
+            vec![],
+            "error: --metrics-buckets: it shapes --metrics, --web's /metrics or \
+             --prometheus-remote-write; add one"
+                .into(),
+        ),
+        (
             vec![
                 "run",
                 "--step-users",

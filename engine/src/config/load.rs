@@ -16,6 +16,7 @@ use crate::coord::worker::WorkerOptions;
 use crate::report::thresholds;
 use crate::scenario::{Plan, ScenarioDoc};
 use crate::web::metrics::{parse_buckets, MetricsConfig};
+use crate::web::remote_write::RemoteWriteOptions;
 use crate::web::WebOptions;
 
 /// Locust's web UI port, the default of `--web`.
@@ -26,7 +27,7 @@ pub const METRICS_PORT: u16 = 9646;
 const REMOTE_WRITE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What a run exports besides its reports: `/metrics`, JSON lines, remote write.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Exporters {
     /// `--metrics`: serve /metrics alone here (basic auth from `--web-auth`).
     pub metrics_bind: Option<SocketAddr>,
@@ -34,8 +35,10 @@ pub struct Exporters {
     pub metrics: MetricsConfig,
     /// `--jsonl FILE` (`-` for standard output).
     pub jsonl: Option<PathBuf>,
-    /// `--prometheus-remote-write URL` and how often to push.
-    pub remote_write: Option<(String, Duration)>,
+    /// `--prometheus-remote-write URL` and how often to push, checked.
+    pub remote_write: Option<RemoteWriteOptions>,
+    /// `--web-auth`, checked: what `--metrics` on its own demands too.
+    pub auth: Option<(String, String)>,
 }
 
 impl Exporters {
@@ -181,13 +184,18 @@ impl Loaded {
     pub fn exporters(&self) -> Result<Exporters, String> {
         let s = &self.settings;
         let mut out = Exporters::default();
+        if let Some(auth) = s.get("web-auth") {
+            let credentials =
+                parse_credentials(&auth.value).map_err(|e| format!("{}: {e}", auth.origin))?;
+            out.auth = Some(credentials);
+        }
         if let Some(metrics) = s.get("metrics") {
             let bind = match metrics.value.trim() {
                 "" => SocketAddr::from((Ipv4Addr::LOCALHOST, METRICS_PORT)),
                 text => parse_bind(text, METRICS_PORT)
                     .map_err(|e| format!("{}: {e}", metrics.origin))?,
             };
-            if !bind.ip().is_loopback() && s.get("web-auth").is_none() {
+            if !bind.ip().is_loopback() && out.auth.is_none() {
                 return Err(format!(
                     "--metrics: {bind} is reachable from other machines; add --web-auth USER:PASSWORD, or bind 127.0.0.1"
                 ));
@@ -213,18 +221,45 @@ impl Loaded {
                 })?;
         }
         out.metrics.worker_labels = self.is_true("metrics-worker-labels");
-        out.jsonl = s.get("jsonl").map(|j| PathBuf::from(j.value.trim()));
+        if let Some(jsonl) = s.get("jsonl") {
+            let path = PathBuf::from(jsonl.value.trim());
+            if path.as_os_str() == "-" && !self.is_true("quiet") {
+                return Err(format!(
+                    "{}: lines on standard output would mix with the tables; add --quiet",
+                    jsonl.origin
+                ));
+            }
+            out.jsonl = Some(path);
+        }
         if let Some(url) = s.get("prometheus-remote-write") {
             let interval = self.duration("remote-write-interval", REMOTE_WRITE_INTERVAL)?;
             if interval < Duration::from_millis(100) {
                 return Err("--remote-write-interval: at least 100ms".into());
             }
-            out.remote_write = Some((url.value.trim().to_string(), interval));
+            let options = RemoteWriteOptions::parse(url.value.trim(), interval).map_err(|e| {
+                let message = e.trim_start_matches("--prometheus-remote-write: ");
+                format!("{}: {message}", url.origin)
+            })?;
+            out.remote_write = Some(options);
         } else if let Some(interval) = s.get("remote-write-interval") {
             return Err(format!(
                 "{}: it paces --prometheus-remote-write; add that",
                 interval.origin
             ));
+        }
+        let exporting =
+            out.metrics_bind.is_some() || out.remote_write.is_some() || s.get("web").is_some();
+        for key in [
+            "metrics-buckets",
+            "metrics-max-endpoints",
+            "metrics-worker-labels",
+        ] {
+            if let (Some(setting), false) = (s.get(key), exporting) {
+                return Err(format!(
+                    "{}: it shapes --metrics, --web's /metrics or --prometheus-remote-write; add one",
+                    setting.origin
+                ));
+            }
         }
         Ok(out)
     }

@@ -644,13 +644,14 @@ impl LoadSource for RemoteSource<'_> {
     }
 
     fn sources_expected(&self) -> usize {
-        // Each worker runs one shard per core it announced.
-        let cores = self
+        // Each worker runs one shard per core it announced; one that is lost,
+        // or ended without a snapshot (its share could not start), sends none.
+        let sending = self
             .cluster
             .workers
             .values()
-            .map(|w| w.hello.cores.max(1) as usize);
-        cores.sum()
+            .filter(|w| !w.lost && !(w.finished && w.sources.is_empty()));
+        sending.map(|w| w.hello.cores.max(1) as usize).sum()
     }
 
     fn cpu_source(&self) -> CpuSource {

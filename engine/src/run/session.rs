@@ -234,7 +234,9 @@ impl Session {
     /// command line's test (headless) or the web UI's tests.
     fn serve(&mut self, web: Option<&WebOptions>, first: Option<(RunConfig, Plan)>) -> u8 {
         let server = if web.is_some() || self.exporters.metrics_bind.is_some() {
-            let auth = web.and_then(|w| w.auth.clone()).or_else(|| self.web_auth());
+            let auth = web
+                .and_then(|w| w.auth.clone())
+                .or_else(|| self.exporters.auth.clone());
             let settings = state_settings(&self.loaded, first.as_ref());
             let coordinator = self.cluster.is_some();
             match WebServer::start(
@@ -267,13 +269,6 @@ impl Session {
             (None, Some(first), server) => self.headless(first, server.as_ref()),
             _ => exit::USAGE,
         }
-    }
-
-    /// `--web-auth` for a metrics-only server (checked at start).
-    fn web_auth(&self) -> Option<(String, String)> {
-        let text = &self.loaded.settings.get("web-auth")?.value;
-        let (user, password) = text.split_once(':')?;
-        Some((user.to_string(), password.to_string()))
     }
 
     /// `--autoquit`, parsed (checked at start).

@@ -402,8 +402,9 @@ impl Api {
                     })
                 };
                 // A quiet stream still gets a comment a second, so a gone client is noticed.
+                // One write per event, so a reader never sees half of one.
                 match event {
-                    Some(stats) => write!(out, "data: {stats}\n\n")?,
+                    Some(stats) => out.write_all(format!("data: {stats}\n\n").as_bytes())?,
                     None => out.write_all(b": idle\n\n")?,
                 }
                 out.flush()?;

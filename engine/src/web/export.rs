@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::metrics::{self, MetricsContext, MetricsInput};
-use super::remote_write::{RemoteWriteOptions, RemoteWriter};
+use super::remote_write::RemoteWriter;
 use crate::config::Exporters;
 use crate::report::json::point_json;
 use crate::run::control::{unix_ms_now, RunObserver, RunOutcome, RunView, Steer};
@@ -94,10 +94,7 @@ impl Export {
             None => None,
         };
         let (remote, interval) = match &exporters.remote_write {
-            Some((url, interval)) => {
-                let options = RemoteWriteOptions::parse(url, *interval)?;
-                (Some(RemoteWriter::start(options)), *interval)
-            }
+            Some(options) => (Some(RemoteWriter::start(options.clone())), options.interval),
             None => (None, Duration::from_secs(5)),
         };
         Ok(Some(Export {

@@ -62,7 +62,7 @@ impl MetricsContext {
         self.config
             .buckets_s
             .iter()
-            .map(|&b| (b * 1e6) as u64)
+            .map(|&b| (b * 1e6).round() as u64)
             .collect()
     }
 
@@ -261,7 +261,10 @@ fn histogram_samples(
     buckets_s: &[f64],
 ) {
     let count: u64 = endpoints.iter().map(|e| e.latency_us.len()).sum();
-    let bounds_us: Vec<u64> = buckets_s.iter().map(|&b| (b * 1e6) as u64).collect();
+    let bounds_us: Vec<u64> = buckets_s
+        .iter()
+        .map(|&b| (b * 1e6).round() as u64)
+        .collect();
     let mut cumulative = vec![0u64; buckets_s.len()];
     for endpoint in endpoints {
         let histogram = &endpoint.latency_us;
@@ -286,7 +289,7 @@ fn histogram_samples(
     }
     for (&bound, &below) in buckets_s.iter().zip(&cumulative) {
         let mut bucket = labels.to_vec();
-        bucket.push(("le", format_float(bound)));
+        bucket.push(("le", format_le(bound)));
         family.push("_bucket", bucket, below.min(count) as f64);
     }
     let mut inf = labels.to_vec();
@@ -379,10 +382,23 @@ fn generator_families(
         Kind::Gauge,
         "Busy share of each shard (or worker shard) in its latest second, 0 to 1.",
     );
-    for (source, share) in input.busy {
-        let mut labels = base();
-        labels.push(("source", source.clone()));
-        busy.push("", labels, *share);
+    if input.workers.is_empty() || config.worker_labels {
+        for (source, share) in input.busy {
+            let mut labels = base();
+            labels.push(("source", source.clone()));
+            busy.push("", labels, *share);
+        }
+    } else if !input.busy.is_empty() {
+        // A coordinator without worker labels: the cluster's worst and mean
+        // shard, not a series per worker shard (100 workers x 16 cores).
+        let shares = input.busy.iter().map(|(_, share)| *share);
+        let max = shares.clone().fold(0.0, f64::max);
+        let mean = shares.sum::<f64>() / input.busy.len() as f64;
+        for (source, value) in [("max", max), ("mean", mean)] {
+            let mut labels = base();
+            labels.push(("source", source.to_string()));
+            busy.push("", labels, value);
+        }
     }
     out.push(busy);
     let mut state = Family::new(
@@ -492,6 +508,16 @@ fn escape_label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// A bucket bound as OpenMetrics wants it canonical (`1.0`, `0.25`),
+/// which the Prometheus text format reads the same.
+fn format_le(bound: f64) -> String {
+    if bound.fract() == 0.0 && bound.abs() < 1e15 {
+        format!("{bound:.1}")
+    } else {
+        format!("{bound}")
+    }
+}
+
 /// A sample value as Prometheus writes it (`+Inf`, integers without a point).
 pub fn format_float(value: f64) -> String {
     if value.is_infinite() {
@@ -598,6 +624,7 @@ mod tests {
         assert!(text.contains("stampede_failures_total{run_id=\"r1\",scenario=\"-\",method=\"GET\",name=\"/b \\\"q\\\"\",kind=\"status\"} 1"), "{text}");
         // 1 ms and 2 ms are at or under 2.5 ms; 40 ms only from 50 ms on.
         assert!(text.contains("name=\"/a\",le=\"0.0025\"} 2"), "{text}");
+        assert!(text.contains("name=\"/a\",le=\"1.0\"} 3"), "{text}");
         assert!(text.contains("name=\"/a\",le=\"0.025\"} 2"), "{text}");
         assert!(text.contains("name=\"/a\",le=\"0.05\"} 3"), "{text}");
         assert!(text.contains("name=\"/a\",le=\"+Inf\"} 3"), "{text}");
@@ -641,7 +668,11 @@ mod tests {
             Format::Prometheus,
         );
         let mut counted = Aggregator::new();
-        let bounds: Vec<u64> = config.buckets_s.iter().map(|&b| (b * 1e6) as u64).collect();
+        let bounds: Vec<u64> = config
+            .buckets_s
+            .iter()
+            .map(|&b| (b * 1e6).round() as u64)
+            .collect();
         counted.set_metric_bounds(bounds);
         let failures = [(FailureKind::Status, "status 404", 1)];
         let endpoints = vec![

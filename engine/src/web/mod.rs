@@ -149,6 +149,8 @@ pub struct Shared {
     commands: Sender<ApiCommand>,
     /// True on a coordinator: numbers are cluster-wide, workers are listed.
     pub coordinator: bool,
+    /// The page and API are served (not only `/metrics`): their views are built.
+    pub ui: bool,
     /// Set when the server shuts down, so streams end.
     pub closing: AtomicBool,
     /// Signalled on every publish, so a stream sends each change once, at once.
@@ -216,6 +218,7 @@ impl WebServer {
             }),
             commands: commands_tx,
             coordinator,
+            ui: web.is_some(),
             closing: AtomicBool::new(false),
             changed: Condvar::new(),
         });
@@ -398,8 +401,18 @@ impl WebObserver<'_> {
             busy: &busy,
             started_unix_ms: self.info.started_unix_ms,
         };
-        let stats = view::stats(view.aggregator, &input);
-        let locust = view::locust_stats(view.aggregator, &input, self.server.shared.coordinator);
+        // Without the page and API (`--metrics` alone) only the metrics are built.
+        let (stats, locust) = if self.server.shared.ui {
+            let coordinator = self.server.shared.coordinator;
+            let locust = view::locust_stats(view.aggregator, &input, coordinator);
+            (view::stats(view.aggregator, &input), locust)
+        } else {
+            (Value::Null, Value::Null)
+        };
+        let saturated = match stats["saturated"].as_bool() {
+            Some(saturated) => saturated,
+            None => crate::run::saturation::judge(view.aggregator).saturated,
+        };
         let (users, rate) = view.live.wanted(view.elapsed);
         let open_loop = view.live.open_loop();
         let families = metrics::families(
@@ -413,7 +426,7 @@ impl WebObserver<'_> {
                 busy: &busy,
                 workers: &workers,
                 elapsed_s: view.elapsed.as_secs_f64(),
-                saturated: stats["saturated"].as_bool().unwrap_or(false),
+                saturated,
             },
             &self.metrics.config,
         );

@@ -177,7 +177,16 @@ impl RemoteWriteUrl {
             Some((userinfo, hostport)) => (Some(userinfo), hostport),
             None => (None, authority),
         };
-        let (host, port) = split_host_port(hostport)?;
+        // A URL with credentials never has a piece of its authority echoed: a
+        // password with an unencoded '/', '?' or '#' would show in the error.
+        let has_at = url.contains('@');
+        let (host, port) = split_host_port(hostport).map_err(|e| {
+            if has_at {
+                format!("{FLAG}: the URL's host and port do not parse (percent-encode '/', '?', '#' and '@' in credentials)")
+            } else {
+                e
+            }
+        })?;
         if host.is_empty() || host.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'/') {
             return Err(format!("{FLAG}: the URL has no valid host"));
         }
@@ -377,15 +386,22 @@ impl Shared {
     /// Counts a push's outcome; warns once per distinct error.
     fn record(&self, result: Result<(), String>) {
         let mut state = self.lock();
-        match result {
-            Ok(()) => state.report.pushes_ok += 1,
+        let warn = match result {
+            Ok(()) => {
+                state.report.pushes_ok += 1;
+                None
+            }
             Err(error) => {
                 state.report.pushes_failed += 1;
-                if state.warned.len() < MAX_WARNINGS && state.warned.insert(error.clone()) {
-                    eprintln!("warning: remote write: {error}");
-                }
-                state.report.last_error = Some(error);
+                let new = state.warned.len() < MAX_WARNINGS && state.warned.insert(error.clone());
+                state.report.last_error = Some(error.clone());
+                new.then_some(error)
             }
+        };
+        // Printed after the lock is released: a blocked stderr must not block push().
+        drop(state);
+        if let Some(error) = warn {
+            eprintln!("warning: remote write: {error}");
         }
     }
 }
@@ -993,5 +1009,17 @@ mod tests {
             "{report:?}"
         );
         assert!(report.last_error.unwrap().contains("connect"));
+    }
+
+    /// A password with an unencoded '/' or '#' never shows in the error.
+    #[test]
+    fn mangled_credentials_stay_out_of_errors() {
+        for url in [
+            "http://admin:s3cr3t/pw@127.0.0.1:9/api/v1/write",
+            "http://admin:s3cr3t#x@127.0.0.1:9/w",
+        ] {
+            let error = RemoteWriteUrl::parse(url).unwrap_err();
+            assert!(!error.contains("s3cr3t"), "{error}");
+        }
     }
 }
