@@ -495,7 +495,10 @@ impl RemoteWriter {
         timestamp_ms: i64,
         limit: Duration,
     ) -> RemoteWriteReport {
-        let deadline = Instant::now() + limit;
+        // A push still in flight gets half the budget; the final push (and
+        // its retries) always has at least the other half.
+        let started = Instant::now();
+        let deadline = started + limit / 2;
         let mut state = self.shared.lock();
         state.closing = true;
         if state.pending.take().is_some() {
@@ -522,7 +525,18 @@ impl RemoteWriter {
             }
         }
         // Otherwise the push in flight ends by its own timeout, detached.
-        let result = send(&self.options.url, &families, timestamp_ms, deadline);
+        let deadline = started + limit;
+        let mut backoff = Duration::from_millis(200);
+        let result = loop {
+            let result = send(&self.options.url, &families, timestamp_ms, deadline);
+            // The remote-write spec: retry 5xx and 429 (and a network failure) with backoff.
+            let retry = result.as_ref().err().is_some_and(|e| retryable(e));
+            if !retry || Instant::now() + backoff >= deadline {
+                break result;
+            }
+            std::thread::sleep(backoff);
+            backoff *= 2;
+        };
         self.shared.record(result);
         self.shared.lock().report.clone()
     }
@@ -585,6 +599,15 @@ fn time_left(deadline: Instant) -> Result<Duration, String> {
 
 /// POSTs `body` over HTTP/1.1 and reads the status: 2xx is success, any
 /// other status an error with the start of the receiver's answer.
+/// Whether a failed push may succeed when sent again: a server error, a
+/// 429, or no answer at all; not a 4xx (the push itself is wrong).
+fn retryable(error: &str) -> bool {
+    match error.strip_prefix("HTTP ") {
+        Some(status) => status.starts_with('5') || status.starts_with("429"),
+        None => true,
+    }
+}
+
 fn post(url: &RemoteWriteUrl, body: &[u8], deadline: Instant) -> Result<(), String> {
     let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
         .to_socket_addrs()
@@ -897,6 +920,14 @@ mod tests {
 
     /// A receiver answering `status` to every request, recording the heads.
     fn receiver(status: &'static str, delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
+        receiver_answering(vec![status], delay)
+    }
+
+    /// A receiver answering `statuses` in turn (the last one from then on).
+    fn receiver_answering(
+        statuses: Vec<&'static str>,
+        delay: Duration,
+    ) -> (String, Arc<Mutex<Vec<String>>>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://u:p@{}/api/v1/write", listener.local_addr().unwrap());
         let heads = Arc::new(Mutex::new(Vec::new()));
@@ -927,8 +958,13 @@ mod tests {
                         Ok(n) => data.extend_from_slice(&buf[..n]),
                     }
                 }
-                seen.lock().unwrap().push(head);
+                let answered = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(head);
+                    seen.len()
+                };
                 std::thread::sleep(delay);
+                let status = statuses[(answered - 1).min(statuses.len() - 1)];
                 let _ = stream.write_all(status.as_bytes());
             }
         });
@@ -971,6 +1007,32 @@ mod tests {
                 assert!(head.contains(header), "{header} in {head}");
             }
         }
+    }
+
+    /// The final push is sent again after a 503 (the spec's retry), so the
+    /// last numbers still arrive.
+    #[test]
+    fn final_push_retries_server_errors() {
+        let (url, heads) = receiver_answering(
+            vec![
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+            ],
+            Duration::ZERO,
+        );
+        let writer =
+            RemoteWriter::start(RemoteWriteOptions::parse(&url, Duration::from_secs(1)).unwrap());
+        let report = writer.finish(families(), 1, Duration::from_secs(5));
+        assert_eq!(
+            (report.pushes_ok, report.pushes_failed),
+            (1, 0),
+            "{report:?}"
+        );
+        assert_eq!(heads.lock().unwrap().len(), 2);
+        assert!(
+            retryable("HTTP 429 Too Many Requests") && retryable("connect 127.0.0.1:9: refused")
+        );
+        assert!(!retryable("HTTP 400 Bad Request: out of order sample"));
     }
 
     /// A refused push is counted with the receiver's reason, never the credentials.
