@@ -95,6 +95,13 @@ fn misplaced_flags_exit_2_with_one_line_naming_the_flag() {
         conf_file.display()
     );
     let env_bind = format!("error: environment variable STAMPEDE_BIND: {fresh_token}");
+    let locust_conf = dir.join("locust.conf");
+    std::fs::write(
+        &locust_conf,
+        "locustfile = ./locustfile.py\nusers = 5\nrun-time = 5s\n",
+    )
+    .unwrap();
+    let locust_conf_arg = locust_conf.to_str().unwrap();
     let cases: Vec<Case> = vec![
         (
             vec!["run", "--web-auth", "a:b"],
@@ -158,6 +165,17 @@ fn misplaced_flags_exit_2_with_one_line_naming_the_flag() {
             "error: --metrics: 0.0.0.0:0 is reachable from other machines; \
              add --web-auth USER:PASSWORD, or bind 127.0.0.1"
                 .into(),
+        ),
+        (
+            // A Locust conf naming a locustfile must not become a GET flood of the host.
+            vec!["run", "--config", locust_conf_arg],
+            vec![],
+            format!(
+                "error: {}, line 1, key 'locustfile': stampede runs TOML scenarios, not \
+                 locustfiles ('./locustfile.py'); give one with -f FILE.toml (the format: \
+                 docs/scenario.md)",
+                locust_conf.display()
+            ),
         ),
         (
             // A --web-auth without a colon must not leave /metrics open.

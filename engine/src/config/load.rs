@@ -101,6 +101,20 @@ impl Loaded {
         is_true(&self.settings, key)
     }
 
+    /// Refuses a Locust conf (or flags) naming a locustfile and no scenario:
+    /// it must not silently become a plain GET flood of the host.
+    pub fn check_locustfile(&self) -> Result<(), String> {
+        match (self.settings.get("locustfile"), self.settings.get("scenario")) {
+            (Some(locustfile), None) => Err(format!(
+                "{}: stampede runs TOML scenarios, not locustfiles ('{}'); give one with -f FILE.toml \
+                 (the format: docs/scenario.md)",
+                locustfile.origin,
+                locustfile.value.trim()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The validated run and its compiled plan; the scenario's
     /// `[thresholds]` join the flags' ones.
     pub fn run_config(&self, cores: usize) -> Result<(RunConfig, Plan), String> {

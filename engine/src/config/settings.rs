@@ -121,7 +121,7 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("csv", "--csv", KeyUse::Used),
     ("csv-full-history", "--csv-full-history", KeyUse::Used),
     ("threshold", "--threshold", KeyUse::Used),
-    ("locustfile", "--locustfile", KeyUse::Ignored),
+    ("locustfile", "--locustfile", KeyUse::Used),
     ("master", "--master", KeyUse::Used),
     ("worker", "--worker", KeyUse::Used),
     ("expect-workers", "--expect-workers", KeyUse::Used),

@@ -65,6 +65,7 @@ pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
     let cores = available_cores();
     let coordinating = coordinator || loaded.is_true("master");
     let checked = (|| {
+        loaded.check_locustfile()?;
         let local = loaded.local_spec(coordinating, cores)?;
         let cluster_options = match &local {
             Some(spec) => Some(loaded.local_coordinator(local_workers::coordinator_options(spec))?),
