@@ -302,6 +302,41 @@ fn hostile_connections_are_refused() {
     assert_eq!(total(&summary, "requests"), target.stats().0);
 }
 
+/// A worker that cannot reach its coordinator says so at once (not
+/// silently) and gives up with exit 1 after --connect-timeout.
+#[test]
+fn an_unreachable_coordinator_is_reported_and_given_up() {
+    let _serial = serial();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let out = Command::new(bin("stampede"))
+        .args(["worker", "--coordinator", &format!("127.0.0.1:{port}")])
+        .args(["--token", TOKEN, "--connect-timeout", "2s"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run worker");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let reports = stderr
+        .lines()
+        .filter(|l| l.starts_with("worker: cannot reach the coordinator"))
+        .count();
+    assert_eq!(reports, 1, "one report within the first 10 s:\n{stderr}");
+    assert!(
+        stderr.contains("error: cannot reach the coordinator"),
+        "{stderr}"
+    );
+}
+
 /// Workers stop within 5 s when their coordinator is killed.
 #[test]
 fn workers_stop_when_the_coordinator_dies() {

@@ -330,9 +330,14 @@ fn build(
     Ok((config, plan))
 }
 
-/// Connects, retrying until the timeout (workers may start first).
+/// How often a worker that cannot reach its coordinator says so again.
+const CONNECT_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Connects, retrying until the timeout (workers may start first); says so
+/// at the first failure and every `CONNECT_REPORT_EVERY` after.
 fn connect(options: &WorkerOptions, stop: &AtomicBool) -> Result<TcpStream, WorkerError> {
     let deadline = Instant::now() + options.connect_timeout;
+    let mut next_report = Instant::now();
     loop {
         match TcpStream::connect(&options.coordinator) {
             Ok(stream) => {
@@ -345,7 +350,18 @@ fn connect(options: &WorkerOptions, stop: &AtomicBool) -> Result<TcpStream, Work
                     e.to_string(),
                 ))
             }
-            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+            Err(e) => {
+                if Instant::now() >= next_report {
+                    next_report = Instant::now() + CONNECT_REPORT_EVERY;
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    eprintln!(
+                        "worker: cannot reach the coordinator at {} ({e}); retrying for {:.0} s more",
+                        options.coordinator,
+                        left.as_secs_f64()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
         }
     }
 }

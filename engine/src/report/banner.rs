@@ -113,7 +113,7 @@ pub fn final_report(agg: &Aggregator, info: &RunInfo, stop_reason: &str) -> Stri
     };
     format!(
         "\n=== Summary ({:.1} s, stopped by {stop_reason}{dropped}) ===\n{}\n{}{}\n{}\n\
-         Generator: {} threads on {}, {:.2} CPU s ({:.0} requests per CPU-second), max RSS {} MiB, fd limit {}",
+         Generator: {} threads on {}, {:.2} CPU s ({:.0} requests per CPU-second), max RSS {} MiB{}",
         info.duration_s,
         stats_table(agg, RpsMode::Overall { duration_s: info.duration_s }),
         percentile_table(agg),
@@ -124,7 +124,12 @@ pub fn final_report(agg: &Aggregator, info: &RunInfo, stop_reason: &str) -> Stri
         info.cpu_seconds,
         per_cpu,
         info.max_rss_kb / 1024,
-        info.fd_limit
+        // A coordinator's own limit says nothing about its workers': not shown.
+        if info.fd_limit > 0 {
+            format!(", fd limit {}", info.fd_limit)
+        } else {
+            String::new()
+        }
     )
 }
 
