@@ -267,6 +267,9 @@ pub struct RunArgs {
     /// With --web: start the test at once with these flags' load (Locust's --autostart).
     #[arg(long)]
     pub autostart: bool,
+    /// Exit with this status when any request failed (Locust's flag; by default failures alone exit 0, as in k6).
+    #[arg(long, value_name = "STATUS")]
+    pub exit_code_on_error: Option<String>,
     /// With --web --autostart: exit this long after the test ends (Locust's --autoquit); with --metrics alone: keep /metrics up this long after the run.
     #[arg(long, value_name = "SECONDS")]
     pub autoquit: Option<String>,
@@ -403,6 +406,7 @@ impl RunArgs {
             ("web", &self.web),
             ("web-auth", &self.web_auth),
             ("autoquit", &self.autoquit),
+            ("exit-code-on-error", &self.exit_code_on_error),
             ("class-weights", &self.class_weights),
             ("metrics", &self.metrics),
             ("metrics-buckets", &self.metrics_buckets),

@@ -402,3 +402,32 @@ fn sigterm_still_writes_the_report() {
     );
     assert_eq!(run.summary()["config"]["run_time"], 60.0);
 }
+
+/// Failures never pass unseen: a run whose every request failed prints one
+/// line with the count even under `-q` and exits 0 (k6's convention), or the
+/// status `--exit-code-on-error` names (Locust's flag).
+#[test]
+fn failed_requests_are_said_and_can_set_the_exit_status() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let url = target.url();
+    let base = ["-u", "1", "-n", "20", "--path", "/status/500", "-q"];
+    let run = stampede(&args(&url, "epoll", &base), LIMIT);
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    assert_eq!(run.total("failures"), 20);
+    assert!(
+        run.stderr.contains("20 of 20 requests failed (100.00%)"),
+        "{}",
+        run.stderr
+    );
+    let mut with_status = base.to_vec();
+    with_status.extend(["--exit-code-on-error", "3"]);
+    let run = stampede(&args(&url, "epoll", &with_status), LIMIT);
+    assert_eq!(run.status.code(), Some(3), "{}", run.stderr);
+    assert_eq!(target.stats().0, 40, "the target's count");
+    // No failure, no line, exit 0 even with the flag.
+    let clean = ["-u", "1", "-n", "20", "-q", "--exit-code-on-error", "3"];
+    let run = stampede(&args(&url, "epoll", &clean), LIMIT);
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    assert!(!run.stderr.contains("requests failed"), "{}", run.stderr);
+}

@@ -144,6 +144,8 @@ pub struct RunConfig {
     pub max_body_capture: usize,
     /// Run even when the open-file limit is below what the run needs (`--allow-low-fd-limit`).
     pub allow_low_fd_limit: bool,
+    /// Exit with this status when any request failed (Locust's `--exit-code-on-error`).
+    pub exit_code_on_error: Option<u8>,
     /// Load shape (`--stages`, `--rate-stages`, step load): targets for users
     /// (closed loop) or the rate (open loop) over time; empty for a fixed load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -340,6 +342,11 @@ impl RunConfig {
             allow_low_fd_limit: settings
                 .parsed("allow-low-fd-limit", parse_bool)?
                 .unwrap_or(false),
+            exit_code_on_error: settings.parsed("exit-code-on-error", |v| {
+                v.trim()
+                    .parse::<u8>()
+                    .map_err(|_| format!("'{v}' is not an exit status from 0 to 255"))
+            })?,
         })
     }
 

@@ -168,11 +168,7 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("connect-timeout", "--connect-timeout", KeyUse::Used),
     ("loglevel", "--loglevel", KeyUse::Ignored),
     ("logfile", "--logfile", KeyUse::Ignored),
-    (
-        "exit-code-on-error",
-        "--exit-code-on-error",
-        KeyUse::Ignored,
-    ),
+    ("exit-code-on-error", "--exit-code-on-error", KeyUse::Used),
     ("tags", "--tags", KeyUse::Ignored),
 ];
 

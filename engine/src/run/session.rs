@@ -589,6 +589,19 @@ fn report(config: &RunConfig, outcome: &RunOutcome) -> u8 {
     if code == exit::SUCCESS && written.threshold_failed {
         return exit::THRESHOLD_FAILED;
     }
+    // Failures never pass unseen: one line, even under --quiet.
+    let total = outcome.aggregator.total();
+    if total.failures > 0 {
+        eprintln!(
+            "{} of {} requests failed ({:.2}%)",
+            total.failures,
+            total.requests,
+            100.0 * total.failures as f64 / total.requests.max(1) as f64
+        );
+        if let (exit::SUCCESS, Some(status)) = (code, config.exit_code_on_error) {
+            return status;
+        }
+    }
     code
 }
 
