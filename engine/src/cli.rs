@@ -267,6 +267,9 @@ pub struct RunArgs {
     /// With --web: start the test at once with these flags' load (Locust's --autostart).
     #[arg(long)]
     pub autostart: bool,
+    /// Longest pause of a user after failed connects in a row (doubling from 10ms; 0 for none); default 1s.
+    #[arg(long, value_name = "DURATION")]
+    pub connect_backoff: Option<String>,
     /// Exit with this status when any request failed (Locust's flag; by default failures alone exit 0, as in k6).
     #[arg(long, value_name = "STATUS")]
     pub exit_code_on_error: Option<String>,
@@ -407,6 +410,7 @@ impl RunArgs {
             ("web-auth", &self.web_auth),
             ("autoquit", &self.autoquit),
             ("exit-code-on-error", &self.exit_code_on_error),
+            ("connect-backoff", &self.connect_backoff),
             ("class-weights", &self.class_weights),
             ("metrics", &self.metrics),
             ("metrics-buckets", &self.metrics_buckets),

@@ -431,3 +431,31 @@ fn failed_requests_are_said_and_can_set_the_exit_status() {
     assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
     assert!(!run.stderr.contains("requests failed"), "{}", run.stderr);
 }
+
+/// Users back off after refused connects: in 2 s against a closed port each
+/// user tries at most about a dozen times (10 ms doubling to 1 s), not
+/// thousands, and the pauses are reported.
+#[test]
+fn refused_connects_back_off() {
+    let _serial = serial();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let run = stampede(&args(&url, "epoll", &["-u", "2", "-t", "2s"]), LIMIT);
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    let failures = run.total("failures");
+    assert_eq!(run.total("requests"), failures);
+    // Per user in 2 s: 10+20+...+640 ms (7 pauses, 1.27 s) then 1 s pauses: at most 9 tries.
+    assert!(
+        (1..=2 * 9).contains(&failures),
+        "{failures} refused connects in 2 s"
+    );
+    assert!(
+        run.stderr.contains("paused") && run.stderr.contains("--connect-backoff"),
+        "{}",
+        run.stderr
+    );
+}

@@ -146,6 +146,9 @@ pub struct RunConfig {
     pub allow_low_fd_limit: bool,
     /// Exit with this status when any request failed (Locust's `--exit-code-on-error`).
     pub exit_code_on_error: Option<u8>,
+    /// Longest pause of a closed-loop user after failed connects in a row
+    /// (`--connect-backoff`, doubling from 10 ms); zero for none.
+    pub connect_backoff: Duration,
     /// Load shape (`--stages`, `--rate-stages`, step load): targets for users
     /// (closed loop) or the rate (open loop) over time; empty for a fixed load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -342,6 +345,9 @@ impl RunConfig {
             allow_low_fd_limit: settings
                 .parsed("allow-low-fd-limit", parse_bool)?
                 .unwrap_or(false),
+            connect_backoff: settings
+                .parsed("connect-backoff", parse_duration)?
+                .unwrap_or(Duration::from_secs(1)),
             exit_code_on_error: settings.parsed("exit-code-on-error", |v| {
                 v.trim()
                     .parse::<u8>()

@@ -169,6 +169,7 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("loglevel", "--loglevel", KeyUse::Ignored),
     ("logfile", "--logfile", KeyUse::Ignored),
     ("exit-code-on-error", "--exit-code-on-error", KeyUse::Used),
+    ("connect-backoff", "--connect-backoff", KeyUse::Used),
     ("tags", "--tags", KeyUse::Ignored),
 ];
 

@@ -49,6 +49,8 @@ pub struct LocalSource {
     fd_limit: u64,
     connections_opened: u64,
     stop_timeout: Duration,
+    /// `--connect-backoff`, for the warning that users paused.
+    connect_backoff: Duration,
     stopped: bool,
     /// Re-resolves host names every `--dns-ttl` until the source is dropped.
     _dns: Option<dns::Refresher>,
@@ -117,6 +119,7 @@ impl LocalSource {
             fd_limit,
             connections_opened: 0,
             stop_timeout: config.stop_timeout,
+            connect_backoff: config.connect_backoff,
             stopped: false,
             _dns: dns,
         })
@@ -149,9 +152,17 @@ impl LoadSource for LocalSource {
                 shard,
                 connections_opened,
                 cut_off,
+                connect_backoffs,
             } => {
                 self.shards[shard].finished = true;
                 self.connections_opened += connections_opened;
+                if connect_backoffs > 0 {
+                    self.pending.push_back(SourceEvent::Warning(format!(
+                        "shard {shard}: users paused {connect_backoffs} times after failed connects \
+                         (--connect-backoff, up to {:?} each)",
+                        self.connect_backoff
+                    )));
+                }
                 cut_off.then(|| {
                     SourceEvent::Warning(format!(
                         "shard {shard}: in-flight requests cut off by the stop timeout ({:?})",
@@ -270,6 +281,7 @@ fn start_shards(
             stop_timeout: config.stop_timeout,
             limits: config.limits,
             conn: config.conn.clone(),
+            connect_backoff_max: config.connect_backoff,
         };
         let (commands, receiver) = flume::unbounded();
         let thread = shard::spawn(spec, receiver, event_tx.clone())?;

@@ -82,6 +82,8 @@ pub enum ShardEvent {
         connections_opened: u64,
         /// Whether in-flight work was cut off by the stop timeout.
         cut_off: bool,
+        /// Pauses its users took after failed connects (`--connect-backoff`).
+        connect_backoffs: u64,
     },
 }
 
@@ -128,6 +130,8 @@ pub struct ShardSpec {
     pub limits: Limits,
     /// TLS, source addresses and pipelining.
     pub conn: ConnSettings,
+    /// Longest pause of a user after refused connects (`--connect-backoff`); zero: none.
+    pub connect_backoff_max: Duration,
 }
 
 /// Starts a shard thread.
@@ -195,6 +199,10 @@ pub struct Shard {
     last_cpu_us: Cell<u64>,
     /// The thread's run-queue wait at the last snapshot (see `sys::thread_wait_us`).
     last_wait_us: Cell<u64>,
+    /// Longest pause of a closed-loop user after a failed connect; zero: none.
+    pub connect_backoff_max: Duration,
+    /// Pauses users took after failed connects, over the run.
+    pub connect_backoffs: Cell<u64>,
 }
 
 impl Shard {
@@ -316,6 +324,8 @@ async fn run(
             ShardLoad::Open { .. } => None,
         }),
         next_interval: Cell::new(1),
+        connect_backoff_max: spec.connect_backoff_max,
+        connect_backoffs: Cell::new(0),
         last_cpu_us: Cell::new(sys::thread_cpu_us()),
         last_wait_us: Cell::new(sys::thread_wait_us()),
     });
@@ -377,6 +387,7 @@ async fn run(
                 shard: shard.index,
                 connections_opened: shard.client.connections_opened(),
                 cut_off: cut_off && !shard.is_quiescent(),
+                connect_backoffs: shard.connect_backoffs.get(),
             });
             return;
         }

@@ -319,6 +319,7 @@ pub async fn run(shard: Rc<Shard>, local: u64) {
     if !shard.stopping.get() && (per_iteration || feed(&shard, &mut user)) {
         user.run_steps(&class.on_start, &env, None).await;
         let mut since_yield = 0;
+        let mut backoff = Duration::ZERO;
         while !shard.stopping.get() && shard.user_stays() && shard.take_permit() {
             let started = Instant::now();
             if per_iteration && !feed(&shard, &mut user) {
@@ -327,6 +328,13 @@ pub async fn run(shard: Rc<Shard>, local: u64) {
             let task = user.pick_task();
             let failure = user.run_steps(&class.tasks[task].steps, &env, None).await;
             user.iteration += 1;
+            // A refused (or failed) connect: pause, longer each time in a row,
+            // so a dead target gets a trickle of attempts, not a flood.
+            backoff = connect_backoff(failure, backoff, shard.connect_backoff_max);
+            if !backoff.is_zero() {
+                shard.connect_backoffs.set(shard.connect_backoffs.get() + 1);
+                sleep_unless_stopped(backoff, &shard.stopping).await;
+            }
             let wait = class.wait.after(started.elapsed(), user.rng.f64());
             if !wait.is_zero() {
                 sleep_unless_stopped(wait, &shard.stopping).await;
@@ -343,6 +351,19 @@ pub async fn run(shard: Rc<Shard>, local: u64) {
         user.run_steps(&class.on_stop, &env, None).await;
     }
     shard.users_running.set(shard.users_running.get() - 1);
+}
+
+/// First pause after a failed connect; each one in a row doubles it, up to the maximum.
+const CONNECT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
+
+/// The pause after an iteration: none after one that connected, else the
+/// last pause doubled (from `CONNECT_BACKOFF_FIRST`), at most `max`.
+pub fn connect_backoff(failure: Option<Failure>, last: Duration, max: Duration) -> Duration {
+    let connect_failed = failure.is_some_and(|f| f.kind() == stampede_proto::FailureKind::Connect);
+    if !connect_failed || max.is_zero() {
+        return Duration::ZERO;
+    }
+    (last * 2).max(CONNECT_BACKOFF_FIRST).min(max)
 }
 
 /// True when the class's feeder hands out a row per iteration.
