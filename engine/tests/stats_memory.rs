@@ -93,7 +93,7 @@ fn growth_per_s(warm: u32, last: u32, keep_exact: bool) -> f64 {
 /// once the chart's coarse histograms span 10 s (after 20 minutes), and
 /// about a kilobyte before, while they span 2 s (at most 600 of them).
 #[test]
-fn issue_7_stats_memory_per_second_is_small() {
+fn stats_memory_per_second_is_small() {
     let exact = growth_per_s(60, 660, true);
     let early = growth_per_s(60, 660, false);
     let late = growth_per_s(1_300, 2_500, false);

@@ -11,7 +11,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// `--max-rps K` serves at most K requests per second and queues the rest:
 /// 8 closed-loop users get K/s, each waiting its turn (about 8/K s).
 #[test]
-fn issue_7_target_max_rps_queues_beyond_k() {
+fn target_max_rps_queues_beyond_k() {
     let _serial = serial();
     let target = TargetProcess::start_with(&["--max-rps", "500"]);
     let run = stampede(
@@ -47,7 +47,7 @@ fn issue_7_target_max_rps_queues_beyond_k() {
 /// The capacity search against a target of capacity K lands within 10% of K,
 /// writes its table, JSON and HTML chart, and exits 0.
 #[test]
-fn issue_7_capacity_search_finds_a_known_capacity() {
+fn capacity_search_finds_a_known_capacity() {
     let _serial = serial();
     let k = 2_000.0;
     let target = TargetProcess::start_with(&["--max-rps", "2000"]);
@@ -112,7 +112,7 @@ fn issue_7_capacity_search_finds_a_known_capacity() {
 
 /// A search whose first step already breaks the SLO finds nothing and exits 3.
 #[test]
-fn issue_7_capacity_search_without_a_passing_step_exits_3() {
+fn capacity_search_without_a_passing_step_exits_3() {
     let _serial = serial();
     let target = TargetProcess::start();
     let url = format!("{}/delay/30", target.url());
@@ -140,7 +140,7 @@ fn issue_7_capacity_search_without_a_passing_step_exits_3() {
 /// One shard asked for far more than it can send reports saturation (busy
 /// CPU, late schedule, dropped arrivals) in JSON and on the console.
 #[test]
-fn issue_7_saturated_generator_is_reported() {
+fn saturated_generator_is_reported() {
     let _serial = serial();
     let target = TargetProcess::start();
     let args = [
@@ -171,7 +171,7 @@ fn issue_7_saturated_generator_is_reported() {
 
 /// A light run is not generator-bound.
 #[test]
-fn issue_7_light_run_is_not_saturated() {
+fn light_run_is_not_saturated() {
     let _serial = serial();
     let target = TargetProcess::start();
     let args = [
@@ -204,7 +204,7 @@ fn issue_7_light_run_is_not_saturated() {
 /// Open loop asking for more than the in-flight cap allows: dropped arrivals
 /// plus completed requests are exactly the schedule, and lag is reported.
 #[test]
-fn issue_7_open_loop_over_the_cap_drops_and_lags() {
+fn open_loop_over_the_cap_drops_and_lags() {
     let _serial = serial();
     let target = TargetProcess::start();
     let url = format!("{}/delay/100", target.url());
@@ -244,7 +244,7 @@ fn issue_7_open_loop_over_the_cap_drops_and_lags() {
 
 /// `--stages` ramps users up and back down to 0, and the run ends with the stages.
 #[test]
-fn issue_7_user_stages_ramp_up_and_down() {
+fn user_stages_ramp_up_and_down() {
     let _serial = serial();
     let target = TargetProcess::start();
     let url = format!("{}/delay/20", target.url());
@@ -275,7 +275,7 @@ fn issue_7_user_stages_ramp_up_and_down() {
 /// `--rate-stages` changes the open-loop rate while running: 0 to 200/s over
 /// 1 s, then 200/s for 1 s, about 100 + 200 arrivals.
 #[test]
-fn issue_7_rate_stages_change_the_rate() {
+fn rate_stages_change_the_rate() {
     let _serial = serial();
     let target = TargetProcess::start();
     let run = stampede(
@@ -303,7 +303,7 @@ fn issue_7_rate_stages_change_the_rate() {
 
 /// Step load: 2 users more every second up to 6.
 #[test]
-fn issue_7_step_load() {
+fn step_load() {
     let _serial = serial();
     let target = TargetProcess::start();
     let url = format!("{}/delay/20", target.url());
@@ -335,7 +335,7 @@ fn issue_7_step_load() {
 /// `--calibrate` measures service time first and warns when the rate needs
 /// more requests in flight than `--max-in-flight` allows.
 #[test]
-fn issue_7_calibrate_warns_about_too_few_connections() {
+fn calibrate_warns_about_too_few_connections() {
     let _serial = serial();
     let target = TargetProcess::start();
     let url = format!("{}/delay/50", target.url());
@@ -367,7 +367,7 @@ fn issue_7_calibrate_warns_about_too_few_connections() {
 /// `[[stages]]` with `mode = "rate"` in a scenario shape the open-loop rate
 /// like `--rate-stages`: 100/s for 2 s is 200 arrivals.
 #[test]
-fn issue_7_scenario_stages() {
+fn scenario_stages() {
     let _serial = serial();
     let target = TargetProcess::start();
     let text = "mode = \"rate\"\n[[stages]]\nduration = \"0s\"\ntarget = 100\n[[stages]]\nduration = \"2s\"\ntarget = 100\n\
@@ -398,7 +398,7 @@ fn issue_7_scenario_stages() {
 /// target and is the bottleneck whatever the two builds' relative speed (with
 /// plain GETs, a faster client made the target the limit on some runs).
 #[test]
-fn issue_7_cpu_bound_shard_is_reported() {
+fn cpu_bound_shard_is_reported() {
     let _serial = serial();
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
         eprintln!("SKIPPED: needs two cores (the target takes core 0, the shard core 1)");
