@@ -1,31 +1,28 @@
-//! The coordinator: waits for workers, ships each its share of the run,
-//! starts them together, merges their snapshots with the same aggregator a
-//! single process uses, and ends with one outcome for the reporters.
+//! The coordinator: listens, authenticates workers and keeps the cluster
+//! between tests; one test on it is `remote::RemoteSource`, driven by the
+//! same run loop a single process uses, which merges the workers' snapshots
+//! with the same aggregator.
 //!
 //! Connections are refused (and logged, never disturbing the run) when the
 //! token is wrong, the first frame is not a valid hello, or a run is already
 //! in progress. A worker that dies is named in the warnings and the run goes
 //! on; every snapshot it sent before stays merged.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flume::{Receiver, RecvTimeoutError};
-use stampede_proto::wire::{read_frame, FeederRows, Hello, Message, Prepare, PROTOCOL_VERSION};
+use flume::Receiver;
+use stampede_proto::wire::{read_frame, Hello, Message, PROTOCOL_VERSION};
 
 use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
+pub use super::remote::RemoteSource;
 use super::roster::{rows, Worker};
-use super::{split, unix_ms_now};
-use crate::config::{Load, RunConfig, Settings};
+use crate::config::{RunConfig, Settings};
 use crate::report::workers::WorkerRow;
-use crate::run::control::{self, RunHooks, RunOutcome, StopReason};
-use crate::run::live::LiveLoad;
-use crate::run::setup;
-use crate::run::source::{CpuSource, LoadSource, SourceEvent, SourceFacts};
-use crate::scenario::feeder::Mode;
+use crate::run::control::{self, RunHooks, RunOutcome};
 use crate::scenario::{Plan, ScenarioDoc};
 
 /// How a coordinator listens and whom it waits for.
@@ -70,7 +67,7 @@ impl OnWorkerLoss {
 /// The coordinator's view of its workers, for sending custom messages.
 #[derive(Default)]
 pub struct WorkerLinks {
-    links: BTreeMap<u32, Sender>,
+    pub(super) links: BTreeMap<u32, Sender>,
 }
 
 impl WorkerLinks {
@@ -154,7 +151,7 @@ pub enum CoordError {
 }
 
 /// What the connection threads tell the coordinator.
-enum Event {
+pub(super) enum Event {
     Joined {
         id: u32,
         hello: Hello,
@@ -173,7 +170,7 @@ enum Event {
 /// Settings a worker never takes from the coordinator: reports, output,
 /// thresholds, the web UI and metrics exports are the coordinator's; threads and driver are
 /// each worker's own; secrets (the token, web credentials) never travel.
-const LOCAL_KEYS: &[&str] = &[
+pub(super) const LOCAL_KEYS: &[&str] = &[
     "scenario",
     "json",
     "html",
@@ -220,18 +217,20 @@ const LOCAL_KEYS: &[&str] = &[
 ];
 
 /// Extra time past the stop timeout before stragglers are given up.
-const FINAL_GRACE: Duration = Duration::from_secs(5);
+pub(super) const FINAL_GRACE: Duration = Duration::from_secs(5);
 /// How long workers get to acknowledge their share.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A listening coordinator and the workers that joined it.
 pub struct Cluster {
     /// Where it listens.
     local: SocketAddr,
-    events: Receiver<Event>,
+    /// What the connection threads say: joins, messages, departures.
+    pub(super) events: Receiver<Event>,
     /// Set while a test runs: new workers are refused.
-    started: Arc<AtomicBool>,
-    workers: BTreeMap<u32, Worker>,
+    pub(super) started: Arc<AtomicBool>,
+    /// The joined workers, by id.
+    pub(super) workers: BTreeMap<u32, Worker>,
 }
 
 impl Cluster {
@@ -301,7 +300,7 @@ impl Cluster {
 
     /// Takes in every event waiting between tests: joins and departures
     /// count, anything a worker still says about an earlier test is dropped.
-    fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         while let Ok(event) = self.events.try_recv() {
             self.take_in(event);
         }
@@ -392,310 +391,6 @@ pub fn run_test(
     Ok(control::drive(test.config, &mut source, run_hooks))
 }
 
-/// The remote load source: the cluster's workers running one test.
-pub struct RemoteSource<'c> {
-    cluster: &'c mut Cluster,
-    hooks: &'c mut CoordinatorHooks,
-    links: WorkerLinks,
-    config: RunConfig,
-    on_loss: OnWorkerLoss,
-    t0: Instant,
-    started_unix_ms: u64,
-    /// Events made here waiting to be handed out (a Done's warnings, a loss's retirements).
-    pending: VecDeque<SourceEvent>,
-    /// The total load last sent after a live change: (users, rate).
-    steered: Option<(u32, f64)>,
-    /// A worker was lost under `--on-worker-loss rebalance`: re-split the load.
-    rebalance: bool,
-    stopped: bool,
-}
-
-impl<'c> RemoteSource<'c> {
-    /// Runs setup here, ships each worker its share, waits until they are
-    /// ready and starts them together.
-    pub fn start(
-        cluster: &'c mut Cluster,
-        test: &Test,
-        on_loss: OnWorkerLoss,
-        hooks: &'c mut CoordinatorHooks,
-    ) -> Result<RemoteSource<'c>, CoordError> {
-        cluster.settle();
-        if cluster.workers.is_empty() {
-            return Err(CoordError::Split("no worker has joined".into()));
-        }
-        cluster.started.store(true, Ordering::SeqCst);
-        for worker in cluster.workers.values_mut() {
-            worker.reset();
-        }
-        let in_progress = cluster.started.clone();
-        let started = Self::prepare_and_start(cluster, test, on_loss, hooks);
-        if started.is_err() {
-            // New workers may join again for the next try.
-            in_progress.store(false, Ordering::SeqCst);
-        }
-        started
-    }
-
-    /// Setup, shares, ready, the common start (see [`start`](Self::start)).
-    fn prepare_and_start(
-        cluster: &'c mut Cluster,
-        test: &Test,
-        on_loss: OnWorkerLoss,
-        hooks: &'c mut CoordinatorHooks,
-    ) -> Result<RemoteSource<'c>, CoordError> {
-        let (config, plan) = (test.config, test.plan);
-        let mut pending = VecDeque::new();
-        let setup_values = setup::run(plan, config).map_err(CoordError::Setup)?;
-        let named_values: Vec<(String, Vec<u8>)> = setup_values
-            .into_iter()
-            .map(|(slot, value)| (plan.var_names[slot].clone(), value))
-            .collect();
-        let prepares = prepares(
-            config,
-            test.settings,
-            test.scenario,
-            plan,
-            &cluster.workers,
-            named_values,
-        )?;
-        for ((_, worker), prepare) in cluster.workers.iter().zip(prepares) {
-            worker.sender.send(&Message::Prepare(Box::new(prepare)));
-        }
-        let mut warnings = Vec::new();
-        wait_ready(&cluster.events, &mut cluster.workers, &mut warnings)?;
-        pending.extend(warnings.into_iter().map(SourceEvent::Warning));
-        let start_at = unix_ms_now() + 300;
-        for worker in cluster.workers.values() {
-            worker.sender.send(&Message::Start {
-                at_unix_ms: start_at,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(
-            start_at.saturating_sub(unix_ms_now()),
-        ));
-        let started_unix_ms = unix_ms_now();
-        let t0 = Instant::now();
-        let links = WorkerLinks {
-            links: cluster
-                .workers
-                .iter()
-                .map(|(id, w)| (*id, w.sender.clone()))
-                .collect(),
-        };
-        if let Some(on_start) = hooks.on_start.as_mut() {
-            on_start(&links);
-        }
-        Ok(RemoteSource {
-            cluster,
-            hooks,
-            links,
-            config: config.clone(),
-            on_loss,
-            t0,
-            started_unix_ms,
-            pending,
-            steered: None,
-            rebalance: false,
-            stopped: false,
-        })
-    }
-
-    /// Handles one message from a running worker.
-    fn handle(&mut self, id: u32, message: Message) -> Option<SourceEvent> {
-        let worker = self.cluster.workers.get_mut(&id)?;
-        match message {
-            Message::Snapshot(snapshot) => {
-                worker.note(&snapshot);
-                return Some(SourceEvent::Snapshot(snapshot));
-            }
-            Message::Done { warnings } => {
-                worker.finished = true;
-                let warnings = warnings.into_iter().map(|w| format!("worker {id}: {w}"));
-                self.pending.extend(warnings.map(SourceEvent::Warning));
-            }
-            Message::Custom { kind, data } => match self.hooks.handlers.get_mut(&kind) {
-                Some(handler) => handler(&self.links, id, &data),
-                None => eprintln!(
-                    "coordinator: no handler for custom message '{kind}' from worker {id}"
-                ),
-            },
-            _ => {}
-        }
-        None
-    }
-
-    /// A worker is gone mid-run: its stats so far stay, its sources are retired.
-    fn lose(&mut self, id: u32, reason: &str) -> Option<SourceEvent> {
-        let worker = self.cluster.workers.get_mut(&id).filter(|w| !w.finished)?;
-        worker.finished = true;
-        worker.lost = true;
-        self.pending.push_back(SourceEvent::Warning(format!(
-            "worker {id} ({}) lost: {reason}; the stats it sent before are kept",
-            worker.hello.hostname
-        )));
-        let retired = worker.sources.iter().map(|s| SourceEvent::Retire(*s));
-        self.pending.extend(retired.collect::<Vec<_>>());
-        match self.on_loss {
-            OnWorkerLoss::Continue => None,
-            OnWorkerLoss::Rebalance => {
-                // The next steer re-splits the load wanted now over the others.
-                self.rebalance = true;
-                None
-            }
-            OnWorkerLoss::Abort => Some(SourceEvent::Stop(StopReason::WorkerLost)),
-        }
-    }
-}
-
-impl LoadSource for RemoteSource<'_> {
-    fn started(&self) -> (Instant, u64) {
-        (self.t0, self.started_unix_ms)
-    }
-
-    fn next_event(&mut self, wait: Duration) -> Option<SourceEvent> {
-        if let Some(event) = self.pending.pop_front() {
-            return Some(event);
-        }
-        match self.cluster.events.recv_timeout(wait) {
-            Ok(Event::Message { id, message }) => self.handle(id, message),
-            Ok(Event::Lost { id, reason }) => self.lose(id, &reason),
-            Ok(Event::Joined { sender, .. }) => {
-                sender.send(&Message::Reject {
-                    reason: "a run is already in progress".into(),
-                });
-                sender.close();
-                None
-            }
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => {
-                for worker in self.cluster.workers.values_mut() {
-                    worker.finished = true;
-                }
-                None
-            }
-        }
-    }
-
-    fn finished(&self) -> bool {
-        self.cluster.workers.values().all(|w| w.finished)
-    }
-
-    /// Workers follow their own share of the configured load; after a live
-    /// change the coordinator steers: the new total, split by cores.
-    fn steer(&mut self, live: &mut LiveLoad, elapsed: Duration) {
-        if std::mem::take(&mut self.rebalance) {
-            if !live.changed() {
-                let said = rebalance(&self.config, &self.cluster.workers);
-                self.pending.push_back(SourceEvent::Warning(said));
-                return;
-            }
-            // After a live change the load wanted now is split again below.
-            self.steered = None;
-            self.pending.push_back(SourceEvent::Warning(
-                "load rebalanced over the remaining workers".into(),
-            ));
-        }
-        if !live.changed() {
-            return;
-        }
-        let wanted = live.wanted(elapsed);
-        if self.steered == Some(wanted) {
-            return;
-        }
-        self.steered = Some(wanted);
-        let alive: Vec<&Worker> = self
-            .cluster
-            .workers
-            .values()
-            .filter(|w| !w.finished)
-            .collect();
-        let cores: Vec<u32> = alive.iter().map(|w| w.hello.cores.max(1)).collect();
-        let (users, rate) = wanted;
-        let shares = match self.config.load {
-            Load::Closed { .. } => split::by_cores(u64::from(users), &cores)
-                .into_iter()
-                .map(|u| (Some(u as u32), None))
-                .collect::<Vec<_>>(),
-            Load::Open { .. } => split::rate_by_cores(rate, &cores)
-                .into_iter()
-                .map(|r| (None, Some(r)))
-                .collect(),
-        };
-        for (worker, (users, rate_per_s)) in alive.iter().zip(shares) {
-            worker.sender.send(&Message::SetLoad { users, rate_per_s });
-        }
-    }
-
-    fn stop(&mut self) {
-        if !self.stopped {
-            self.stopped = true;
-            for worker in self.cluster.workers.values() {
-                worker.sender.send(&Message::Stop);
-            }
-        }
-    }
-
-    fn final_grace(&self) -> Duration {
-        FINAL_GRACE
-    }
-
-    fn workers(&self) -> Vec<WorkerRow> {
-        rows(&self.cluster.workers)
-    }
-
-    fn sources_expected(&self) -> usize {
-        // Each worker runs one shard per core it announced; one that is lost,
-        // or ended without a snapshot (its share could not start), sends none.
-        let sending = self
-            .cluster
-            .workers
-            .values()
-            .filter(|w| !w.lost && !(w.finished && w.sources.is_empty()));
-        sending.map(|w| w.hello.cores.max(1) as usize).sum()
-    }
-
-    fn cpu_source(&self) -> CpuSource {
-        CpuSource::Snapshots
-    }
-
-    fn source_name(&self, source: u32) -> String {
-        format!("worker {} shard {}", source >> 16, source & 0xffff)
-    }
-
-    fn finish(&mut self) -> SourceFacts {
-        // Lost workers, and those that did not finish in time, leave the
-        // cluster: a later test must not count on them (their links close).
-        let gone: Vec<u32> = self
-            .cluster
-            .workers
-            .iter()
-            .filter(|(_, w)| w.lost || !w.finished)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &gone {
-            if let Some(worker) = self.cluster.workers.get(id) {
-                worker.sender.close();
-            }
-        }
-        let threads = self
-            .cluster
-            .workers
-            .values()
-            .map(|w| w.hello.cores as usize)
-            .sum();
-        let count = self.cluster.workers.len();
-        self.cluster.workers.retain(|id, _| !gone.contains(id));
-        self.cluster.started.store(false, Ordering::SeqCst);
-        SourceFacts {
-            threads,
-            io_driver: format!("distributed ({count} workers)"),
-            cpu: CpuSource::Snapshots,
-            fd_limit: 0,
-            connections_opened: 0,
-        }
-    }
-}
-
 /// Accepts connections and runs each one's handshake on a thread of its own.
 fn spawn_acceptor(
     listener: TcpListener,
@@ -771,214 +466,4 @@ fn handshake(
         Incoming::Closed(reason) => events.send(Event::Lost { id, reason }).is_ok(),
     });
     Ok(())
-}
-
-/// Waits for every worker to acknowledge its share. A worker that cannot
-/// prepare it, is lost, or does not answer in time leaves the cluster (its
-/// link is closed, so it exits) with a warning.
-fn wait_ready(
-    events: &Receiver<Event>,
-    workers: &mut BTreeMap<u32, Worker>,
-    warnings: &mut Vec<String>,
-) -> Result<(), CoordError> {
-    let mut ready: Vec<u32> = Vec::new();
-    let deadline = Instant::now() + READY_TIMEOUT;
-    while ready.len() < workers.len() && Instant::now() < deadline {
-        match events.recv_timeout(Duration::from_millis(100)) {
-            Ok(Event::Message {
-                id,
-                message: Message::Ready,
-            }) if workers.contains_key(&id) => ready.push(id),
-            Ok(Event::Message {
-                id,
-                message: Message::Done { warnings: theirs },
-            }) => {
-                warnings.extend(theirs.into_iter().map(|w| format!("worker {id}: {w}")));
-                if let Some(worker) = workers.remove(&id) {
-                    worker.sender.close();
-                }
-            }
-            Ok(Event::Lost { id, reason }) => {
-                warnings.push(format!("worker {id} lost before the start: {reason}"));
-                workers.remove(&id);
-            }
-            Ok(Event::Joined { sender, .. }) => {
-                sender.send(&Message::Reject {
-                    reason: "a run is already in progress".into(),
-                });
-                sender.close();
-            }
-            _ => {}
-        }
-    }
-    let silent: Vec<u32> = workers
-        .keys()
-        .filter(|id| !ready.contains(id))
-        .copied()
-        .collect();
-    for id in silent {
-        warnings.push(format!(
-            "worker {id} did not prepare within {READY_TIMEOUT:?}; it leaves the cluster"
-        ));
-        if let Some(worker) = workers.remove(&id) {
-            worker.sender.close();
-        }
-    }
-    if workers.is_empty() {
-        return Err(CoordError::Split("no worker could prepare the run".into()));
-    }
-    Ok(())
-}
-
-/// Each worker's share of the run.
-fn prepares(
-    config: &RunConfig,
-    settings: &Settings,
-    scenario: Option<&ScenarioDoc>,
-    plan: &Plan,
-    workers: &BTreeMap<u32, Worker>,
-    setup_values: Vec<(String, Vec<u8>)>,
-) -> Result<Vec<Prepare>, CoordError> {
-    let cores: Vec<u32> = workers.values().map(|w| w.hello.cores.max(1)).collect();
-    let count = cores.len();
-    let users = match config.load {
-        Load::Closed { users, .. } => split::by_cores(u64::from(users), &cores),
-        Load::Open { .. } => vec![0; count],
-    };
-    if matches!(config.load, Load::Closed { .. }) && users.iter().any(|&u| u == 0) {
-        return Err(CoordError::Split(format!(
-            "{} users cannot be split over {count} workers",
-            users.iter().sum::<u64>()
-        )));
-    }
-    let bases = split::user_bases(&users);
-    let iterations = config.iterations.map(|n| split::by_cores(n, &cores));
-    let mut out = Vec::with_capacity(count);
-    for i in 0..count {
-        let mut entries: Vec<(String, String)> = settings
-            .entries()
-            .into_iter()
-            .filter(|(k, _)| !LOCAL_KEYS.contains(k))
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        let share = |key: &str, value: String, entries: &mut Vec<(String, String)>| {
-            entries.retain(|(k, _)| k != key);
-            entries.push((key.to_string(), value));
-        };
-        let shaped = entries
-            .iter()
-            .any(|(k, _)| k == "stages" || k == "rate-stages");
-        match config.load {
-            // A shaped run takes its users or rate from the (scaled) stages.
-            _ if shaped => {
-                entries.retain(|(k, _)| !matches!(k.as_str(), "users" | "rate" | "spawn-rate"))
-            }
-            Load::Closed {
-                spawn_rate_per_s, ..
-            } => {
-                share("users", users[i].to_string(), &mut entries);
-                if let Some(rate) = spawn_rate_per_s {
-                    share(
-                        "spawn-rate",
-                        split::rate_by_cores(rate, &cores)[i].to_string(),
-                        &mut entries,
-                    );
-                }
-            }
-            Load::Open {
-                rate_per_s,
-                max_in_flight,
-            } => {
-                share(
-                    "rate",
-                    split::rate_by_cores(rate_per_s, &cores)[i].to_string(),
-                    &mut entries,
-                );
-                let cap = split::by_cores(u64::from(max_in_flight), &cores)[i].max(1);
-                share("max-in-flight", cap.to_string(), &mut entries);
-            }
-        }
-        // A load shape runs on every worker, scaled to its share.
-        let fraction = f64::from(cores[i]) / cores.iter().map(|&c| f64::from(c)).sum::<f64>();
-        for key in ["stages", "rate-stages"] {
-            if let Some((_, text)) = entries.iter_mut().find(|(k, _)| k == key) {
-                let stages = crate::run::shape::parse_stages(text)
-                    .map_err(|e| CoordError::Split(format!("--{key}: {e}")))?;
-                *text = stages
-                    .iter()
-                    .map(|s| format!("{}ms:{}", s.duration.as_millis(), s.target * fraction))
-                    .collect::<Vec<_>>()
-                    .join(",");
-            }
-        }
-        if entries.iter().any(|(k, _)| k == "step-users") {
-            return Err(CoordError::Split(
-                "step load is not supported in distributed runs yet; use --stages".into(),
-            ));
-        }
-        if let Some(iterations) = &iterations {
-            if iterations[i] == 0 {
-                return Err(CoordError::Split("fewer iterations than workers".into()));
-            }
-            share("iterations", iterations[i].to_string(), &mut entries);
-        }
-        let feeders = plan
-            .feeders
-            .iter()
-            .map(|f| FeederRows {
-                name: f.name.clone(),
-                columns: f.columns.clone(),
-                rows: if f.mode == Mode::Unique {
-                    split::unique_rows(&f.rows, count, i)
-                } else {
-                    f.rows.clone()
-                },
-            })
-            .collect();
-        let scenario = scenario.map(|doc| {
-            let name = doc.path().file_name().map_or_else(
-                || "scenario.toml".into(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            (name, doc.source().to_string())
-        });
-        out.push(Prepare {
-            settings: entries,
-            scenario,
-            feeders,
-            setup_values: setup_values.clone(),
-            user_base: bases[i],
-        });
-    }
-    Ok(out)
-}
-
-/// Gives the run's users (or rate) to the workers still running, by cores;
-/// returns what it did, for the warnings.
-fn rebalance(config: &RunConfig, workers: &BTreeMap<u32, Worker>) -> String {
-    if !config.stages.is_empty() {
-        return "--on-worker-loss rebalance does not apply to load shapes; going on".into();
-    }
-    let alive: Vec<(&u32, &Worker)> = workers.iter().filter(|(_, w)| !w.finished).collect();
-    let cores: Vec<u32> = alive.iter().map(|(_, w)| w.hello.cores.max(1)).collect();
-    match config.load {
-        Load::Closed { users, .. } => {
-            for ((_, worker), share) in alive.iter().zip(split::by_cores(u64::from(users), &cores))
-            {
-                worker.sender.send(&Message::SetLoad {
-                    users: Some(share as u32),
-                    rate_per_s: None,
-                });
-            }
-        }
-        Load::Open { rate_per_s, .. } => {
-            for ((_, worker), share) in alive.iter().zip(split::rate_by_cores(rate_per_s, &cores)) {
-                worker.sender.send(&Message::SetLoad {
-                    users: None,
-                    rate_per_s: Some(share),
-                });
-            }
-        }
-    }
-    format!("load rebalanced over the {} remaining workers", alive.len())
 }

@@ -6,6 +6,7 @@
 //! - [`worker`]: joins, runs its share on its own shards, forwards snapshots.
 //! - [`local`]: `--processes`, workers started on this machine by the coordinator.
 //! - [`link`]: framed messages over TCP with heartbeats, on plain threads.
+//! - [`remote`]: the remote load source, one test on the cluster's workers.
 //! - `roster`: each worker's state and workers-table figures.
 //! - [`split`]: the pure arithmetic of shares and feeder partitions.
 //!
@@ -15,6 +16,7 @@
 pub mod coordinator;
 pub mod link;
 pub mod local;
+pub mod remote;
 mod roster;
 pub mod split;
 pub mod worker;
