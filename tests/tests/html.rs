@@ -196,6 +196,28 @@ fn html_report_renders_in_chromium() {
         html.contains(&format!("GET {url}/bytes/512")),
         "the target in the header"
     );
+    // The time charts start where their data does: each line's first point
+    // is at the plot's left edge (x 62 of 640), and the axis does not begin at 0 s.
+    for id in [
+        "chart-rps",
+        "chart-latency",
+        "chart-users",
+        "chart-bytes",
+        "chart-cpu",
+    ] {
+        let figure = figure(&html, id);
+        let first_point = figure
+            .split(" d=\"M")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{id} has no line"));
+        assert!(first_point.starts_with("62.0 "), "{id}: {first_point}");
+        assert!(!figure.contains(">0s</text>"), "{id} starts at 0 s");
+    }
+    // One endpoint: the percentile chart's one line names it.
+    assert!(
+        figure(&html, "chart-percentiles").contains("All requests: GET /bytes/512</li>"),
+        "the endpoint named on the percentile chart"
+    );
 
     let Some(browser) = chromium() else { return };
 
@@ -273,6 +295,99 @@ fn html_report_renders_in_chromium() {
         "screenshot of only {} bytes",
         bytes.len()
     );
+}
+
+/// The markup of the chart `id` (its `<figure>`), or a panic naming it.
+fn figure<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<figure class=\"chart\" id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no chart {id}"));
+    let end = html[start..].find("</figure>").expect("figure closes");
+    &html[start..start + end]
+}
+
+/// A scenario with ten endpoints: the percentile chart draws the eight
+/// busiest and names the other two under the plot, so every endpoint of the
+/// JSON summary is either a line or named; the target counted every request.
+#[test]
+fn percentile_chart_draws_or_names_every_endpoint() {
+    let _serial = serial();
+    let scratch = Scratch::new("html-endpoints");
+    let report = scratch.0.join("report.html");
+    let target = TargetProcess::start();
+    let mut scenario = String::from("[[user]]\n[[user.task]]\n");
+    for size in 1..=10 {
+        scenario.push_str(&format!("[[user.task.step]]\npath = \"/bytes/{size}\"\n"));
+    }
+    let file = stampede_tests::temp_file("ten-endpoints.toml", &scenario);
+    let run = stampede(
+        &[
+            "run",
+            "-f",
+            file.to_str().unwrap(),
+            "--host",
+            &target.url(),
+            "-u",
+            "2",
+            "-t",
+            "2s",
+            "--threads",
+            "1",
+            "--html",
+            &report.display().to_string(),
+        ],
+        LIMIT,
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(
+        target.stats().0,
+        run.total("requests"),
+        "the target's count"
+    );
+    let mut endpoints: Vec<String> = run.summary()["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["method"].as_str().unwrap(),
+                e["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    endpoints.sort();
+    assert_eq!(endpoints.len(), 10, "{endpoints:?}");
+
+    let html = std::fs::read_to_string(&report).expect("the report exists");
+    let chart = figure(&html, "chart-percentiles");
+    let legend: Vec<&str> = chart
+        .split("</span>")
+        .skip(1)
+        .filter_map(|item| item.split("</li>").next())
+        .collect();
+    assert_eq!(legend[0], "All requests", "{legend:?}");
+    let note = chart
+        .split("<p class=\"chart-note\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .unwrap_or_else(|| panic!("no note under the chart: {chart}"));
+    let named = note
+        .split("): ")
+        .nth(1)
+        .and_then(|names| names.strip_suffix('.'))
+        .unwrap_or_else(|| panic!("note {note}"));
+    assert!(note.starts_with("Not drawn: 2 of 10 endpoints"), "{note}");
+    let drawn: Vec<&str> = legend[1..]
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("GET "))
+        .collect();
+    assert_eq!(drawn.len(), 8, "{legend:?}");
+    let mut shown: Vec<String> = drawn.iter().map(|s| s.to_string()).collect();
+    shown.extend(named.split(", ").map(str::to_string));
+    shown.sort();
+    assert_eq!(shown, endpoints, "every endpoint drawn or named, once");
 }
 
 /// `--html` into a missing directory is refused with exit 2 before any request is sent.

@@ -123,17 +123,23 @@ pub struct Chart {
     pub reference: Option<(f64, String)>,
     /// A short remark under the caption, e.g. how points were averaged.
     pub note: Option<String>,
+    /// A sentence under the plot, e.g. which series were left out and why.
+    pub footnote: Option<String>,
 }
 
 /// Where data coordinates land in the SVG.
 struct Frame {
+    /// The x at the left edge of the plot: where the first value is drawn.
+    x_min: f64,
+    /// The x at the right edge, above `x_min`.
     x_max: f64,
     y_top: f64,
 }
 
 impl Frame {
     fn x(&self, x: f64) -> f64 {
-        MARGIN_LEFT + x / self.x_max * (WIDTH - MARGIN_LEFT - MARGIN_RIGHT)
+        MARGIN_LEFT
+            + (x - self.x_min) / (self.x_max - self.x_min) * (WIDTH - MARGIN_LEFT - MARGIN_RIGHT)
     }
 
     fn y(&self, value: f64) -> f64 {
@@ -153,12 +159,12 @@ pub fn render(chart: &Chart) -> String {
             |max, &v| if v.is_finite() { max.max(v) } else { max },
         );
     let (y_step, y_top) = y_ticks(chart.unit, y_max);
-    let x_max = chart.spans.iter().map(|s| s.1).fold(1.0f64, f64::max);
-    let x_max = match chart.x_scale {
-        XScale::Seconds => x_max,
-        XScale::Nines => x_max.ceil(),
+    let (x_min, x_max) = x_range(chart);
+    let frame = Frame {
+        x_min,
+        x_max,
+        y_top,
     };
-    let frame = Frame { x_max, y_top };
 
     let mut out = String::new();
     let _ = write!(out, "<figure class=\"chart\" id=\"{}\">", escape(&chart.id));
@@ -192,8 +198,41 @@ pub fn render(chart: &Chart) -> String {
         out.push_str(&line(series, &chart.spans, &frame));
     }
     out.push_str(&hover_bands(chart, &frame));
-    out.push_str("</svg></figure>");
+    out.push_str("</svg>");
+    if let Some(footnote) = &chart.footnote {
+        let _ = write!(out, "<p class=\"chart-note\">{}</p>", escape(footnote));
+    }
+    out.push_str("</figure>");
     out
+}
+
+/// The x range drawn: from the first point with a value (points are drawn
+/// at their span's end) to the last span's end. A chart with one such point,
+/// or none, starts at that point's span instead, so the range is never empty.
+fn x_range(chart: &Chart) -> (f64, f64) {
+    let has_value = |index: usize| {
+        chart.series.iter().any(|s| {
+            s.values
+                .get(index)
+                .copied()
+                .flatten()
+                .is_some_and(f64::is_finite)
+        })
+    };
+    let first = (0..chart.spans.len()).find(|&i| has_value(i));
+    let end = chart.spans.iter().map(|s| s.1).fold(f64::MIN, f64::max);
+    let end = match chart.x_scale {
+        XScale::Seconds => end,
+        XScale::Nines => end.ceil(),
+    };
+    let start = match first {
+        Some(i) if chart.spans[i].1 < end => chart.spans[i].1,
+        Some(i) => chart.spans[i].0,
+        None => chart.spans.first().map_or(0.0, |s| s.0),
+    };
+    let start = if start.is_finite() { start } else { 0.0 };
+    let end = if end > start { end } else { start + 1.0 };
+    (start, end)
 }
 
 /// The legend: a swatch and label per series.
@@ -241,12 +280,13 @@ fn y_axis(unit: Unit, frame: &Frame, step: f64) -> String {
 
 /// The x axis: a base line and round ticks, in seconds since the start or in nines.
 fn x_axis(scale: XScale, frame: &Frame) -> String {
+    let range = frame.x_max - frame.x_min;
     let step = match scale {
         XScale::Seconds => X_STEPS_S
             .iter()
             .copied()
-            .find(|step| frame.x_max / step <= X_TICKS_MAX)
-            .unwrap_or_else(|| (frame.x_max / X_TICKS_MAX / 86_400.0).ceil() * 86_400.0),
+            .find(|step| range / step <= X_TICKS_MAX)
+            .unwrap_or_else(|| (range / X_TICKS_MAX / 86_400.0).ceil() * 86_400.0),
         XScale::Nines => 1.0,
     };
     let base = HEIGHT - MARGIN_BOTTOM;
@@ -254,8 +294,12 @@ fn x_axis(scale: XScale, frame: &Frame) -> String {
         "<g class=\"axis x\"><line class=\"base\" x1=\"{MARGIN_LEFT}\" x2=\"{:.1}\" y1=\"{base}\" y2=\"{base}\"/>",
         WIDTH - MARGIN_RIGHT
     );
-    let ticks = (frame.x_max / step).floor() as usize;
-    for i in 0..=ticks {
+    // Round ticks from the first at or after the left edge (a hair of slack
+    // for floating point) to the right edge.
+    let slack = step * 1e-9;
+    let first = ((frame.x_min - slack) / step).ceil() as i64;
+    let last = ((frame.x_max + slack) / step).floor() as i64;
+    for i in first..=last {
         let at = step * i as f64;
         let x = frame.x(at);
         let label = match scale {
@@ -306,13 +350,32 @@ fn line(series: &Series, spans: &[(f64, f64)], frame: &Frame) -> String {
     )
 }
 
-/// Transparent bands, one per point, whose tooltips list every series' value.
+/// Transparent bands, one per point on the plot, whose tooltips list every
+/// series' value. A band reaches half way to each neighbouring point (to the
+/// plot's edge for the first and last), so hovering anywhere picks the
+/// nearest point. Points left of the plot (a gap before the data) get none.
 fn hover_bands(chart: &Chart, frame: &Frame) -> String {
     let mut out = String::from("<g class=\"hover\">");
     let top = MARGIN_TOP;
     let height = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM;
-    for (index, &(start, end)) in chart.spans.iter().enumerate() {
-        let (x0, x1) = (frame.x(start), frame.x(end));
+    let (left, right) = (MARGIN_LEFT, WIDTH - MARGIN_RIGHT);
+    let shown: Vec<(usize, f64)> = chart
+        .spans
+        .iter()
+        .enumerate()
+        .map(|(index, span)| (index, frame.x(span.1)))
+        .filter(|&(_, x)| x >= left - 0.05)
+        .map(|(index, x)| (index, x.min(right)))
+        .collect();
+    for (at, &(index, x)) in shown.iter().enumerate() {
+        let (start, end) = chart.spans[index];
+        let x0 = match at {
+            0 => left,
+            _ => (shown[at - 1].1 + x) / 2.0,
+        };
+        let x1 = shown
+            .get(at + 1)
+            .map_or(right, |&(_, next)| (x + next) / 2.0);
         let mut title = match chart.x_scale {
             XScale::Seconds => format!(
                 "{} – {}",
@@ -399,6 +462,7 @@ mod tests {
             }],
             reference: Some((90.0, "90 %".into())),
             note: None,
+            footnote: None,
         }
     }
 
@@ -468,6 +532,81 @@ mod tests {
         );
         assert!(
             svg.contains("<title>p99.68\nRequests/s: 3.00</title>"),
+            "{svg}"
+        );
+    }
+
+    /// The x axis starts at the first point with a value: no empty stretch
+    /// before the data (not from 0, nor from an earlier gap), and the ticks
+    /// begin there too.
+    #[test]
+    fn time_axis_starts_where_the_data_does() {
+        let first_point = |svg: &str| -> f64 {
+            let d = svg.split(" d=\"M").nth(1).unwrap();
+            d.split(' ').next().unwrap().parse().unwrap()
+        };
+        let tick_labels = |svg: &str| -> Vec<String> {
+            let axis = svg.split("<g class=\"axis x\">").nth(1).unwrap();
+            let axis = axis.split("</g>").next().unwrap();
+            axis.split("</text>")
+                .filter_map(|t| t.rsplit('>').next())
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        // Seconds 1 to 4, drawn at 1 s ... 4 s: the plot spans 1 s to 4 s.
+        let svg = render(&chart(vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)]));
+        assert_eq!(first_point(&svg), MARGIN_LEFT);
+        assert_eq!(tick_labels(&svg), ["1s", "2s", "3s", "4s"]);
+        // A gap first (no source reported): the axis starts at the first value.
+        let svg = render(&chart(vec![None, None, Some(3.0), Some(4.0), Some(5.0)]));
+        assert_eq!(first_point(&svg), MARGIN_LEFT);
+        assert_eq!(tick_labels(&svg), ["3s", "4s", "5s"]);
+        // A run whose points begin late (seconds 101 to 160).
+        let mut late = chart(vec![Some(1.0); 60]);
+        late.spans = (100..160).map(|s| (s as f64, s as f64 + 1.0)).collect();
+        let svg = render(&late);
+        assert_eq!(first_point(&svg), MARGIN_LEFT);
+        let ticks = tick_labels(&svg);
+        assert!(!ticks.contains(&"0s".to_string()), "{ticks:?}");
+        assert_eq!(
+            ticks.first().map(String::as_str),
+            Some("1m50s"),
+            "{ticks:?}"
+        );
+        // One point: drawn over its own span, never a zero-width range.
+        let svg = render(&chart(vec![Some(7.0)]));
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+        // The hover bands cover the plot from edge to edge, without overlap.
+        let svg = render(&chart(vec![None, Some(1.0), Some(2.0)]));
+        let xs: Vec<(f64, f64)> = svg
+            .split("<rect x=\"")
+            .skip(1)
+            .map(|r| {
+                let x: f64 = r.split('"').next().unwrap().parse().unwrap();
+                let width = r.split("width=\"").nth(1).unwrap();
+                (x, width.split('"').next().unwrap().parse().unwrap())
+            })
+            .collect();
+        assert_eq!(xs[0].0, MARGIN_LEFT);
+        for pair in xs.windows(2) {
+            assert!((pair[0].0 + pair[0].1 - pair[1].0).abs() < 0.15, "{xs:?}");
+        }
+        let (last_x, last_width) = xs[xs.len() - 1];
+        assert!(
+            (last_x + last_width - (WIDTH - MARGIN_RIGHT)).abs() < 0.15,
+            "{xs:?}"
+        );
+    }
+
+    /// A footnote is shown under the plot, escaped.
+    #[test]
+    fn footnote_is_shown_under_the_plot() {
+        let mut c = chart(vec![Some(1.0), Some(2.0)]);
+        c.footnote = Some("Not drawn: GET /<a>".into());
+        let svg = render(&c);
+        assert!(
+            svg.ends_with("</svg><p class=\"chart-note\">Not drawn: GET /&lt;a&gt;</p></figure>"),
             "{svg}"
         );
     }

@@ -26,8 +26,9 @@ const SHORT_INTERVAL_S: f64 = 0.5;
 const NINES_MAX: f64 = 5.0;
 /// Points of the percentile curve per nine.
 const POINTS_PER_NINE: usize = 20;
-/// Endpoints drawn on the percentile curve besides all requests; the busiest.
-const CURVE_ENDPOINTS_MAX: usize = 4;
+/// Colours of the endpoint lines on the percentile chart, busiest first; the
+/// chart draws at most this many endpoints and names the ones it leaves out.
+const CURVE_ENDPOINT_COLORS: [usize; 8] = [2, 3, 4, 1, 6, 7, 8, 9];
 
 /// The load model, as far as the charts care.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -174,6 +175,7 @@ pub fn charts(agg: &Aggregator, load: LoadShape) -> Vec<Chart> {
         series,
         reference: None,
         note: note.clone(),
+        footnote: None,
     };
 
     let throughput = vec![
@@ -251,8 +253,10 @@ pub fn charts(agg: &Aggregator, load: LoadShape) -> Vec<Chart> {
     ]
 }
 
-/// Response time by percentile over the whole run: all requests, the
-/// busiest endpoints, and in open loop the service time of all requests.
+/// Response time by percentile over the whole run: all requests, every
+/// endpoint up to [`CURVE_ENDPOINT_COLORS`]' count (the busiest; the chart's
+/// footnote names the rest and why), and in open loop the service time of
+/// all requests.
 pub fn percentile_chart(endpoints: &[EndpointTotals], total: &EndpointTotals) -> Chart {
     let requests = total.latency_us.len().max(1) as f64;
     let nines_max = requests.log10().ceil().clamp(1.0, NINES_MAX);
@@ -266,8 +270,14 @@ pub fn percentile_chart(endpoints: &[EndpointTotals], total: &EndpointTotals) ->
             .map(|q| (!histogram.is_empty()).then(|| percentile_ms(histogram, q)))
             .collect()
     };
+    let endpoint_name = |e: &EndpointTotals| format!("{} {}", e.method, e.name);
+    // One endpoint is the same curve as all requests: it is named in that line.
+    let all_label = match endpoints {
+        [only] => format!("All requests: {}", endpoint_name(only)),
+        _ => "All requests".to_string(),
+    };
     let mut series = vec![Series {
-        label: "All requests".into(),
+        label: all_label,
         color: 0,
         dashed: false,
         values: curve(&total.latency_us),
@@ -280,20 +290,33 @@ pub fn percentile_chart(endpoints: &[EndpointTotals], total: &EndpointTotals) ->
             values: curve(service_us),
         });
     }
+    let mut footnote = None;
     if endpoints.len() > 1 {
         let mut busiest: Vec<&EndpointTotals> = endpoints.iter().collect();
-        busiest.sort_by_key(|e| std::cmp::Reverse(e.requests));
-        for (e, color) in busiest
-            .into_iter()
-            .zip([2, 3, 4, 1])
-            .take(CURVE_ENDPOINTS_MAX)
-        {
+        // Busiest first; ties by name, so the same run always draws the same lines.
+        busiest.sort_by(|a, b| {
+            b.requests
+                .cmp(&a.requests)
+                .then_with(|| (&a.name, &a.method).cmp(&(&b.name, &b.method)))
+        });
+        let drawn = busiest.len().min(CURVE_ENDPOINT_COLORS.len());
+        for (e, &color) in busiest.iter().zip(&CURVE_ENDPOINT_COLORS) {
             series.push(Series {
-                label: format!("{} {}", e.method, e.name),
+                label: endpoint_name(e),
                 color,
                 dashed: false,
                 values: curve(&e.latency_us),
             });
+        }
+        let left_out: Vec<String> = busiest[drawn..].iter().map(|e| endpoint_name(e)).collect();
+        if !left_out.is_empty() {
+            footnote = Some(format!(
+                "Not drawn: {} of {} endpoints (the chart draws the {drawn} busiest, to stay \
+                 readable; the Percentiles table has them all): {}.",
+                left_out.len(),
+                busiest.len(),
+                left_out.join(", ")
+            ));
         }
     }
     let spans = nines
@@ -310,6 +333,7 @@ pub fn percentile_chart(endpoints: &[EndpointTotals], total: &EndpointTotals) ->
         series,
         reference: None,
         note: Some("whole run".into()),
+        footnote,
     }
 }
 
@@ -479,6 +503,55 @@ mod tests {
             (p0 - 0.1).abs() < 0.01 && (p999 - 40.0).abs() < 0.5,
             "{p0} {p999}"
         );
+    }
+
+    /// Up to eight endpoints are drawn, busiest first; the chart's footnote
+    /// names every endpoint it left out, so none goes missing unsaid.
+    #[test]
+    fn percentile_curve_draws_or_names_every_endpoint() {
+        let run_with = |count: usize| {
+            let mut agg = Aggregator::new();
+            let endpoints = (0..count)
+                .map(|i| {
+                    // Endpoint i gets 20 - i requests: /e00 is the busiest.
+                    let latencies = vec![1_000 + i as u64 * 100; 20 - i];
+                    endpoint("GET", &format!("/e{i:02}"), &latencies, &[])
+                })
+                .collect();
+            agg.merge(&snapshot(0, 1, 1, endpoints)).unwrap();
+            agg
+        };
+        let labels = |chart: &Chart| -> Vec<String> {
+            chart.series.iter().map(|s| s.label.clone()).collect()
+        };
+
+        let agg = run_with(11);
+        let chart = percentile_chart(agg.endpoints(), &agg.total());
+        let drawn: Vec<String> = (0..8).map(|i| format!("GET /e{i:02}")).collect();
+        assert_eq!(labels(&chart)[0], "All requests");
+        assert_eq!(labels(&chart)[1..], drawn[..]);
+        let colors: Vec<usize> = chart.series.iter().map(|s| s.color).collect();
+        assert_eq!(colors, [0, 2, 3, 4, 1, 6, 7, 8, 9], "no colour twice");
+        assert_eq!(
+            chart.footnote.as_deref(),
+            Some(
+                "Not drawn: 3 of 11 endpoints (the chart draws the 8 busiest, to stay readable; \
+                 the Percentiles table has them all): GET /e08, GET /e09, GET /e10."
+            )
+        );
+
+        let agg = run_with(3);
+        let chart = percentile_chart(agg.endpoints(), &agg.total());
+        assert_eq!(
+            labels(&chart),
+            ["All requests", "GET /e00", "GET /e01", "GET /e02"]
+        );
+        assert_eq!(chart.footnote, None, "all drawn, nothing to say");
+
+        let agg = run_with(1);
+        let chart = percentile_chart(agg.endpoints(), &agg.total());
+        assert_eq!(labels(&chart), ["All requests: GET /e00"]);
+        assert_eq!(chart.footnote, None);
     }
 
     /// Saturation counts full intervals at or above 90 % and reports the peak.

@@ -222,7 +222,52 @@ fn charts_are_svg_paths() {
         let bands = if id == "chart-percentiles" { 61 } else { 5 };
         assert_eq!(figure.matches("<rect ").count(), bands, "{id} hover bands");
         assert!(figure.contains("<ul class=\"legend\">"));
+        // Every line starts at the plot's left edge: no empty stretch before the data.
+        let first_d = figure.split(" d=\"M").nth(1).unwrap();
+        assert!(first_d.starts_with("62.0 "), "{id}: {first_d}");
+        if id != "chart-percentiles" {
+            // Seconds 1 to 5: the axis runs from the first second's end, not from 0.
+            assert!(
+                figure.contains(">1s</text>") && !figure.contains(">0s</text>"),
+                "{id}"
+            );
+        }
     }
+}
+
+/// The percentile chart draws both endpoints of a two-endpoint run, and with
+/// more endpoints than it has lines for, it names the ones it left out.
+#[test]
+fn percentile_chart_shows_or_names_every_endpoint() {
+    let figure = |doc: &str| {
+        let start = doc.find("id=\"chart-percentiles\"").unwrap();
+        doc[start..start + doc[start..].find("</figure>").unwrap()].to_string()
+    };
+    let doc = render_closed(&run(0));
+    let chart = figure(&doc);
+    assert!(chart.contains("</span>GET /</li>"), "{chart}");
+    assert!(chart.contains("</span>POST &lt;script&gt;"), "{chart}");
+    assert!(!chart.contains("chart-note"));
+
+    let mut agg = Aggregator::new();
+    let endpoints = (0..10)
+        .map(|i| endpoint("GET", &format!("/p{i}"), &vec![1_000; 30 - i], &[]))
+        .collect();
+    agg.merge(&snapshot(0, 1, 1, endpoints)).unwrap();
+    let doc = render(&agg, &info(closed_config()), &Notes::default());
+    let chart = figure(&doc);
+    assert_eq!(
+        chart.matches("<li>").count(),
+        9,
+        "all requests and 8 endpoints"
+    );
+    assert!(
+        chart.contains(
+            "<p class=\"chart-note\">Not drawn: 2 of 10 endpoints (the chart draws the 8 busiest, \
+         to stay readable; the Percentiles table has them all): GET /p8, GET /p9.</p>"
+        ),
+        "{chart}"
+    );
 }
 
 /// A shard at 95 % CPU and dropped arrivals raise banners; a quiet run has none.
