@@ -64,7 +64,6 @@ pub fn main(args: &CapacityArgs) -> u8 {
             return EXIT_RUN_ERROR;
         }
     };
-    let slo: Vec<String> = search.slo.iter().map(|s| s.to_string()).collect();
     let unit = if search.mode == Mode::Users {
         "users"
     } else {
@@ -72,14 +71,13 @@ pub fn main(args: &CapacityArgs) -> u8 {
     };
     if !config.quiet {
         println!(
-            "stampede capacity: {} from {} {unit} in steps of {} up to {}, {} s per step, SLO {}, errors <= {:.2}%, http://{}",
+            "stampede capacity: {} from {} {unit} in steps of {} up to {}, {} s per step, each must hold {}, http://{}",
             if search.mode == Mode::Users { "users" } else { "rate" },
             search.start,
             search.step,
             search.max,
             search.hold.as_secs_f64(),
-            slo.join(", "),
-            search.max_error_rate * 100.0,
+            report::criteria(&search),
             config.target.authority
         );
     }

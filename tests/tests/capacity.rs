@@ -1,4 +1,4 @@
-//! Issue 7 end to end: load shapes, the capacity search against a target of
+//! End to end: load shapes, the capacity search against a target of
 //! known capacity (`stampede-target --max-rps K`), the generator-bound
 //! verdict, dropped arrivals with schedule lag, and `--calibrate`.
 
@@ -104,10 +104,56 @@ fn capacity_search_finds_a_known_capacity() {
         .unwrap()
         .iter()
         .any(|step| step["phase"] == "bisect"));
-    assert!(run.stdout.contains("Capacity:"), "{}", run.stdout);
+    // The answer is one number and what it means, the same sentence on the
+    // console, in the JSON and on the page: the req/s delivered, which is the
+    // JSON's capacity value (here its measured rps).
+    let headline = s["headline"].as_str().unwrap();
+    assert_eq!(s["capacity"]["value"], s["capacity"]["rps"]);
+    let number = s["capacity"]["value"].as_f64().unwrap().round() as u64;
+    let expected_start = format!(
+        "Capacity: {} req/s — the highest rate the target held with p95 < 50 ms and ≤ 1% failures (measured at ",
+        with_commas(number)
+    );
+    assert!(headline.starts_with(&expected_start), "{headline}");
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("Capacity:"))
+            .collect::<Vec<_>>(),
+        [headline],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("each must hold p95 < 50 ms and ≤ 1% failures"),
+        "{}",
+        run.stdout
+    );
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("id=\"knee\"") && page.contains("id=\"p95-line\""));
+    let (number_part, meaning) = headline.split_once(" — ").unwrap();
+    let meaning = meaning.replace('<', "&lt;").replace('>', "&gt;");
+    assert!(
+        page.contains(&format!(
+            "<p id=\"headline\"><strong>{number_part}</strong> — {meaning}</p>"
+        )),
+        "{page}"
+    );
     let _ = std::fs::remove_file(&html);
+}
+
+/// `2031` as the reports write it: `2,031`.
+fn with_commas(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A search whose first step already breaks the SLO finds nothing and exits 3.
@@ -135,6 +181,13 @@ fn capacity_search_without_a_passing_step_exits_3() {
     assert_eq!(run.status.code(), Some(3), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.summary()["ending"], "first_step_failed");
     assert!(run.summary()["capacity"].is_null());
+    assert!(
+        run.stdout.contains(
+            "No capacity found: the first step (2 users) already missed p95 < 10 ms and ≤ 1% failures; lower --start."
+        ),
+        "{}",
+        run.stdout
+    );
 }
 
 /// One shard asked for far more than it can send reports saturation (busy

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::run::capacity::{Ending, Mode, Outcome, SearchConfig, Verdict};
+use super::console::format_ms;
+use super::html::format::count;
+use crate::run::capacity::{Ending, Mode, Outcome, SearchConfig, StepResult, Verdict};
 
 /// Name and version of the capacity document's shape.
 pub const CAPACITY_SCHEMA: &str = "stampede.capacity/1";
@@ -22,39 +24,133 @@ fn unit(mode: Mode) -> &'static str {
     }
 }
 
-/// One sentence with the answer (or why there is none).
-pub fn headline(config: &SearchConfig, outcome: &Outcome) -> String {
-    let slo: Vec<String> = config.slo.iter().map(|s| s.to_string()).collect();
-    let slo = format!(
-        "{}, errors <= {:.2}%",
-        slo.join(", "),
-        config.max_error_rate * 100.0
-    );
-    let unit = unit(config.mode);
-    match (outcome.ending, &outcome.best) {
-        (Ending::Found, Some(best)) => format!(
-            "Capacity: {:.0} {unit} at {:.0} req/s (p95 {:.1} ms) within {slo}; {} {unit} broke it.",
-            best.level,
-            best.achieved_rps,
-            best.p95_ms,
-            outcome.first_failing.map_or("-".to_string(), |f| format!("{f:.0}"))
-        ),
-        (Ending::FirstStepFailed, _) => {
-            format!("No capacity found: the first step ({:.0} {unit}) already broke {slo}; lower --start.", config.start)
+/// A whole number with thousands separators: `2,031`.
+fn whole(value: f64) -> String {
+    count(value.round().max(0.0) as u64)
+}
+
+/// A number with up to three decimals and no trailing zeros: `0.5`, `2`.
+fn trimmed(value: f64) -> String {
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// A latency as people write limits: `250 ms`, `2 s`, `1.5 s`.
+fn latency(ms: f64) -> String {
+    if ms >= 1_000.0 {
+        format!("{} s", trimmed(ms / 1_000.0))
+    } else {
+        format!("{} ms", trimmed(ms))
+    }
+}
+
+/// What a passing step has to meet, in words: `p95 < 200 ms and ≤ 1% failures`.
+pub fn criteria(config: &SearchConfig) -> String {
+    let latency_limits: Vec<String> = config
+        .slo
+        .iter()
+        .map(|s| format!("p{} < {}", trimmed(s.percentile), latency(s.limit_ms)))
+        .collect();
+    let failures = if config.max_error_rate > 0.0 {
+        format!("≤ {}% failures", trimmed(config.max_error_rate * 100.0))
+    } else {
+        "no failures".to_string()
+    };
+    format!("{} and {failures}", latency_limits.join(", "))
+}
+
+/// The SLO percentiles a step measured, as the tables round them:
+/// `p95 33.8 ms, p99 40 ms`; `1.25 s` from a second up.
+fn measured(config: &SearchConfig, step: &StepResult) -> String {
+    let text = |ms: f64| {
+        if ms >= 1_000.0 {
+            format!("{} s", trimmed((ms / 10.0).round() / 100.0))
+        } else {
+            format!("{} ms", format_ms(ms))
         }
+    };
+    let values: Vec<String> = config
+        .slo
+        .iter()
+        .zip(&step.slo_ms)
+        .map(|(s, &ms)| format!("p{} {}", trimmed(s.percentile), text(ms)))
+        .collect();
+    values.join(", ")
+}
+
+/// A level as the table shows it, with separators: `2,000`, `2,031.3`.
+fn level(value: f64) -> String {
+    let tenths = (value * 10.0).round() as u64;
+    match tenths % 10 {
+        0 => count(tenths / 10),
+        fraction => format!("{}.{fraction}", count(tenths / 10)),
+    }
+}
+
+/// The answer in one sentence: one number first, then what it means.
+///
+/// Users mode: the most concurrent users a passing step held. Rate mode: the
+/// throughput the target delivered at the highest passing offered rate (a
+/// step passes only while it delivers at least 90% of what is offered). The
+/// same number is the JSON's `capacity.value`.
+pub fn headline(config: &SearchConfig, outcome: &Outcome) -> String {
+    let criteria = criteria(config);
+    let unit = unit(config.mode);
+    let broke = outcome.first_failing.map(level);
+    match (outcome.ending, &outcome.best) {
+        (Ending::Found, Some(best)) => match config.mode {
+            Mode::Users => format!(
+                "Capacity: {} users — the most concurrent users the target held with {criteria} \
+                 (they made {} req/s, {}{}).",
+                level(best.level),
+                whole(best.achieved_rps),
+                measured(config, best),
+                broke.map_or(String::new(), |b| format!("; {b} users broke it"))
+            ),
+            Mode::Rate => format!(
+                "Capacity: {} req/s — the highest rate the target held with {criteria} \
+                 (measured at {} req/s offered, {}{}).",
+                whole(best.achieved_rps),
+                level(best.level),
+                measured(config, best),
+                broke.map_or(String::new(), |b| format!("; {b} req/s offered broke it"))
+            ),
+        },
+        (Ending::FirstStepFailed, _) => format!(
+            "No capacity found: the first step ({} {unit}) already missed {criteria}; lower --start.",
+            level(config.start)
+        ),
         (Ending::MaxReached, best) => format!(
-            "No knee found: every step up to --max {:.0} {unit} met {slo} (best {:.0} req/s); raise --max.",
-            config.max,
-            best.as_ref().map_or(0.0, |b| b.achieved_rps)
+            "No capacity found: every step up to --max {} {unit} held {criteria}{}, so the capacity \
+             is above it; raise --max.",
+            level(config.max),
+            best.as_ref().map_or(String::new(), |b| format!(
+                " (the last made {} req/s)",
+                whole(b.achieved_rps)
+            ))
         ),
         (Ending::GeneratorBound, best) => format!(
-            "No capacity found: the generator saturated before the target did{}. Run with more threads or machines.",
+            "No capacity found: the generator saturated before the target did{}. Run with more \
+             threads or machines.",
             best.as_ref().map_or(String::new(), |b| format!(
-                " (the target handled at least {:.0} {unit}, {:.0} req/s)",
-                b.level, b.achieved_rps
+                " (the target held at least {} {unit}, {} req/s, with {criteria})",
+                level(b.level),
+                whole(b.achieved_rps)
             ))
         ),
         (Ending::Found, None) => "No capacity found.".to_string(),
+    }
+}
+
+/// The headline's number, in [`unit`]: users held (users mode) or req/s
+/// delivered (rate mode); `None` when no capacity was found.
+fn capacity_value(config: &SearchConfig, outcome: &Outcome) -> Option<f64> {
+    match (outcome.ending, &outcome.best) {
+        (Ending::Found, Some(best)) => Some(match config.mode {
+            Mode::Users => best.level,
+            Mode::Rate => best.achieved_rps,
+        }),
+        _ => None,
     }
 }
 
@@ -95,14 +191,16 @@ pub fn table(config: &SearchConfig, outcome: &Outcome) -> String {
             r.generator_cpu * 100.0
         );
     }
+    out.push('\n');
     out.push_str(&headline(config, outcome));
     out
 }
 
 /// The JSON document.
 pub fn to_json(config: &SearchConfig, outcome: &Outcome) -> Value {
-    let capacity = match (outcome.ending, &outcome.best) {
-        (Ending::Found, Some(best)) => json!({
+    let capacity = match (capacity_value(config, outcome), &outcome.best) {
+        (Some(value), Some(best)) => json!({
+            "value": value,
             "level": best.level,
             "unit": unit(config.mode),
             "rps": best.achieved_rps,
@@ -140,10 +238,17 @@ pub fn html(config: &SearchConfig, outcome: &Outcome) -> String {
          td,th{padding:.2em .6em;border-bottom:1px solid #ddd;text-align:right}th{background:#f4f4f4}\
          .fail{color:#b00}.warning{background:#fff3cd;border:1px solid #e0b000;padding:.5em 1em}</style></head><body>\n",
     );
+    // The number in bold, then what it means: the same sentence as the console's.
+    let headline = headline(config, outcome);
+    let headline = match headline.split_once(" — ") {
+        Some((number, meaning)) => {
+            format!("<strong>{}</strong> — {}", escape(number), escape(meaning))
+        }
+        None => escape(&headline),
+    };
     let _ = writeln!(
         page,
-        "<h1>Capacity search</h1>\n<p id=\"headline\">{}</p>",
-        escape(&headline(config, outcome))
+        "<h1>Capacity search</h1>\n<p id=\"headline\">{headline}</p>"
     );
     if outcome.ending == Ending::GeneratorBound {
         page.push_str(
@@ -297,14 +402,16 @@ mod tests {
     use crate::run::capacity::{search, Slo, StepResult};
     use std::time::Duration;
 
-    /// The table, JSON and HTML all carry the capacity and every step.
-    #[test]
-    fn reports_carry_the_answer() {
+    /// A search in `mode` whose target holds `p95 5 ms` up to `knee` and
+    /// `p95 500 ms` above it, delivering 2 req/s less than offered (rate) or
+    /// 15 req/s per user (users), never more than at the knee; with `bound`,
+    /// every step after the first is generator-bound.
+    fn searched(mode: Mode, start: f64, knee: f64, bound: bool) -> (SearchConfig, Outcome) {
         let config = SearchConfig {
-            mode: Mode::Rate,
-            start: 100.0,
-            step: 100.0,
-            max: 1_000.0,
+            mode,
+            start,
+            step: start,
+            max: 10.0 * start,
             hold: Duration::from_secs(2),
             slo: vec![Slo {
                 percentile: 95.0,
@@ -315,10 +422,13 @@ mod tests {
             precision: 0.05,
         };
         let outcome = search(&config, |level| {
-            let p95 = if level <= 300.0 { 5.0 } else { 500.0 };
+            let p95 = if level <= knee { 5.0 } else { 500.0 };
             Ok::<_, ()>(StepResult {
                 level,
-                achieved_rps: level.min(300.0),
+                achieved_rps: match mode {
+                    Mode::Rate => level.min(knee) - 2.0,
+                    Mode::Users => 15.0 * level.min(knee),
+                },
                 p50_ms: 1.0,
                 p95_ms: p95,
                 p99_ms: p95,
@@ -328,19 +438,31 @@ mod tests {
                 generator_cpu: 0.1,
                 busy_max: 0.1,
                 lag_p99_ms: None,
-                generator_bound: vec![],
+                generator_bound: if bound && level > start {
+                    vec!["shard 0 busy".into()]
+                } else {
+                    vec![]
+                },
             })
         })
         .unwrap();
+        (config, outcome)
+    }
+
+    /// The table, JSON and HTML all carry the capacity and every step.
+    #[test]
+    fn reports_carry_the_answer() {
+        let (config, outcome) = searched(Mode::Rate, 100.0, 300.0, false);
         let text = table(&config, &outcome);
-        assert!(text.contains("Capacity: 300 req/s"), "{text}");
         let value = to_json(&config, &outcome);
         assert_eq!(
             (
                 value["found"].as_bool(),
-                value["capacity"]["level"].as_f64()
+                value["capacity"]["level"].as_f64(),
+                value["capacity"]["value"].as_f64(),
+                value["capacity"]["rps"].as_f64(),
             ),
-            (Some(true), Some(300.0))
+            (Some(true), Some(300.0), Some(298.0), Some(298.0))
         );
         assert_eq!(
             value["steps"].as_array().unwrap().len(),
@@ -352,6 +474,75 @@ mod tests {
             page.contains("id=\"knee\"")
                 && page.contains("id=\"rps-line\"")
                 && page.contains("knee 300")
+        );
+        // One sentence, the same in the console, the JSON and the page.
+        let headline = "Capacity: 298 req/s — the highest rate the target held with p95 < 50 ms \
+                        and ≤ 1% failures (measured at 300 req/s offered, p95 5.0 ms; 325 req/s \
+                        offered broke it).";
+        assert_eq!(text.lines().last(), Some(headline), "{text}");
+        assert_eq!(value["headline"], headline);
+        assert!(
+            page.contains(
+                "<p id=\"headline\"><strong>Capacity: 298 req/s</strong> — the highest rate the \
+             target held with p95 &lt; 50 ms and ≤ 1% failures"
+            ),
+            "{page}"
+        );
+    }
+
+    /// Every ending reads as one number and its meaning, or says why there is none.
+    #[test]
+    fn headlines_state_one_number_and_its_meaning() {
+        let (config, outcome) = searched(Mode::Users, 10.0, 40.0, false);
+        assert_eq!(
+            headline(&config, &outcome),
+            "Capacity: 40 users — the most concurrent users the target held with p95 < 50 ms \
+             and ≤ 1% failures (they made 600 req/s, p95 5.0 ms; 43 users broke it)."
+        );
+        assert_eq!(to_json(&config, &outcome)["capacity"]["value"], 40.0);
+
+        let (config, outcome) = searched(Mode::Users, 10.0, 5.0, false);
+        assert_eq!(outcome.ending, Ending::FirstStepFailed);
+        assert_eq!(
+            headline(&config, &outcome),
+            "No capacity found: the first step (10 users) already missed p95 < 50 ms and ≤ 1% \
+             failures; lower --start."
+        );
+        assert!(to_json(&config, &outcome)["capacity"].is_null());
+
+        let (config, outcome) = searched(Mode::Rate, 100.0, 5_000.0, false);
+        assert_eq!(outcome.ending, Ending::MaxReached);
+        assert_eq!(
+            headline(&config, &outcome),
+            "No capacity found: every step up to --max 1,000 req/s held p95 < 50 ms and ≤ 1% \
+             failures (the last made 998 req/s), so the capacity is above it; raise --max."
+        );
+
+        let (config, outcome) = searched(Mode::Rate, 100.0, 5_000.0, true);
+        assert_eq!(outcome.ending, Ending::GeneratorBound);
+        assert_eq!(
+            headline(&config, &outcome),
+            "No capacity found: the generator saturated before the target did (the target held \
+             at least 100 req/s, 98 req/s, with p95 < 50 ms and ≤ 1% failures). Run with more \
+             threads or machines."
+        );
+
+        // Limits read as written: seconds above a second, no failures allowed.
+        let mut config = config;
+        config.slo = vec![Slo {
+            percentile: 99.9,
+            limit_ms: 1_500.0,
+        }];
+        config.max_error_rate = 0.0;
+        assert_eq!(criteria(&config), "p99.9 < 1.5 s and no failures");
+        // Levels as the step table shows them (bisection halves them), with separators.
+        assert_eq!(
+            (level(2_031.25), level(2_000.0), level(12.5)),
+            (
+                "2,031.3".to_string(),
+                "2,000".to_string(),
+                "12.5".to_string()
+            )
         );
     }
 }

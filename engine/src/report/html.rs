@@ -16,7 +16,7 @@
 //! - `format`: escaping, counts, sizes, durations, UTC dates.
 
 mod chart;
-mod format;
+pub(super) mod format;
 mod series;
 mod tables;
 
