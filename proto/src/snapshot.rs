@@ -125,6 +125,20 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every kind, in declaration order. A new kind goes here too: a test
+    /// enumerates the enum's archived tags and compares, and another checks
+    /// that each name is documented in docs/json-summary.md.
+    pub const ALL: &[FailureKind] = &[
+        FailureKind::Connect,
+        FailureKind::Timeout,
+        FailureKind::Reset,
+        FailureKind::Protocol,
+        FailureKind::Status,
+        FailureKind::Check,
+        FailureKind::Template,
+        FailureKind::Tls,
+    ];
+
     /// Lower-case name used in reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -263,6 +277,26 @@ mod tests {
             *b = 0xff;
         }
         assert!(decode_snapshot(&flipped).is_err());
+    }
+
+    /// `FailureKind::ALL` is the whole enum, in order, each kind once: the
+    /// tags rkyv accepts for an archived kind are exactly ALL's, so a kind
+    /// added to the enum but not to ALL fails here.
+    #[test]
+    fn all_failure_kinds_are_listed() {
+        let mut accepted = Vec::new();
+        for tag in 0..=u8::MAX {
+            let mut bytes = rkyv::util::AlignedVec::<16>::new();
+            bytes.push(tag);
+            if let Ok(kind) = rkyv::from_bytes::<FailureKind, rkyv::rancor::Error>(&bytes) {
+                accepted.push(kind);
+            }
+        }
+        assert_eq!(accepted, FailureKind::ALL);
+        let mut names: Vec<&str> = FailureKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FailureKind::ALL.len(), "names are distinct");
     }
 
     /// A snapshot from another protocol version is refused by name.
