@@ -405,4 +405,44 @@ mod tests {
         assert!(check_writable(&dir).is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// Every failure kind the code can count is a row of the failure-kind
+    /// table in docs/json-summary.md, and the table has no other rows: a new
+    /// kind cannot ship undocumented, nor a removed one stay documented.
+    #[test]
+    fn every_failure_kind_is_documented() {
+        const DOC: &str = include_str!("../../../docs/json-summary.md");
+        let section = DOC
+            .split("\n## Failure kinds\n")
+            .nth(1)
+            .expect("docs/json-summary.md has a '## Failure kinds' section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let documented: Vec<&str> = section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|row| row.split('`').next())
+            .collect();
+        let kinds: Vec<&str> = stampede_proto::FailureKind::ALL
+            .iter()
+            .map(|kind| kind.as_str())
+            .collect();
+        for kind in &kinds {
+            assert!(
+                documented.contains(kind),
+                "failure kind `{kind}` is missing from the table in docs/json-summary.md \
+                 (## Failure kinds): add a row saying when it is counted and its messages"
+            );
+        }
+        for name in &documented {
+            assert!(
+                kinds.contains(name),
+                "docs/json-summary.md documents failure kind `{name}`, which FailureKind does not have"
+            );
+        }
+        assert_eq!(
+            documented.len(),
+            kinds.len(),
+            "one row per kind: {documented:?}"
+        );
+    }
 }
