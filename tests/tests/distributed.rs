@@ -427,6 +427,34 @@ fn locust_config_files_start_coordinator_and_worker() {
     assert_eq!(target.stats().0, 900);
 }
 
+/// A config file with a Locust master's `expect-workers` but no `master = true`
+/// is a plain run: it says, naming the file line, that the key is ignored,
+/// waits for no worker, and sends its load itself (the target counts it).
+#[test]
+fn expect_workers_without_a_coordinator_is_warned_about() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let conf = temp_file(
+        "expect-only.conf",
+        &format!(
+            "host = {}\nusers = 2\niterations = 300\nexpect-workers = 3\n",
+            target.url()
+        ),
+    );
+    let run = stampede_tests::stampede(
+        &["run", "--config", conf.to_str().unwrap(), "--threads", "1"],
+        Duration::from_secs(30),
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    let warning = format!(
+        "warning: {}, line 4, key 'expect-workers': only a coordinator reads it",
+        conf.display()
+    );
+    assert!(run.stderr.contains(&warning), "{}", run.stderr);
+    assert_eq!(run.total("requests"), 300);
+    assert_eq!(target.stats().0, 300, "the run sent its load itself");
+}
+
 /// A load shape is split over the workers: the cluster runs the stages' users, not one copy per worker.
 #[test]
 fn stages_are_split_over_workers() {

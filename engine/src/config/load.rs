@@ -373,6 +373,33 @@ impl Loaded {
         Ok(options)
     }
 
+    /// Warnings for keys only a coordinator reads (Locust's `expect-workers`
+    /// and `master-bind-*` among them) given to a run that is not one: the
+    /// run ignores them, and must not leave the user waiting for workers it
+    /// never asks for. Call for a run without `--processes` that is not a
+    /// coordinator (`--processes` refuses the keys it cannot use).
+    pub fn ignored_coordinator_keys(&self) -> Vec<String> {
+        const COORDINATOR_KEYS: &[&str] = &[
+            "expect-workers",
+            "master-bind-host",
+            "master-bind-port",
+            "bind",
+            "wait-timeout",
+            "on-worker-loss",
+        ];
+        COORDINATOR_KEYS
+            .iter()
+            .filter_map(|key| self.settings.get(key))
+            .map(|setting| {
+                format!(
+                    "{}: only a coordinator reads it (`stampede coordinator`, or `master = true` in \
+                     a config file); this run is not one and sends its load itself, so it is ignored",
+                    setting.origin
+                )
+            })
+            .collect()
+    }
+
     /// Refuses web and export flags that would do nothing here, naming them.
     pub fn check_web_flags(
         &self,
@@ -619,6 +646,34 @@ mod tests {
             .web()
             .is_err());
         assert!(loaded(&[("autostart", "")]).web().is_err());
+    }
+
+    /// A Locust master's keys in a run that is not a coordinator are named
+    /// in a warning each, with where they came from; a plain run has none.
+    #[test]
+    fn coordinator_keys_outside_a_coordinator_are_warned_about() {
+        assert!(loaded(&[("users", "3")])
+            .ignored_coordinator_keys()
+            .is_empty());
+        let mut settings = Settings::default();
+        settings.file(
+            Path::new("master.conf"),
+            "users = 3\nexpect-workers = 3\nmaster-bind-port = 5557\n",
+        );
+        let warnings = Loaded {
+            settings,
+            scenario: None,
+        }
+        .ignored_coordinator_keys();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with(
+                "master.conf, line 2, key 'expect-workers': only a coordinator reads it"
+            ),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].starts_with("master.conf, line 3, key 'master-bind-port'"));
+        assert!(warnings[0].ends_with("so it is ignored"));
     }
 
     /// Bind addresses in every accepted spelling.

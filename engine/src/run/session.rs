@@ -94,6 +94,11 @@ pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
     for warning in &loaded.settings.warnings {
         eprintln!("warning: {warning}");
     }
+    if cluster_options.is_none() {
+        for warning in loaded.ignored_coordinator_keys() {
+            eprintln!("warning: {warning}");
+        }
+    }
     if let Some(options) = cluster_options.as_ref().filter(|o| o.token.is_none()) {
         eprintln!(
             "warning: no --token (or STAMPEDE_TOKEN): any worker that reaches {} can join",
