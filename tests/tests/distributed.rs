@@ -124,6 +124,49 @@ fn total(summary: &Value, field: &str) -> u64 {
     summary["totals"][field].as_u64().unwrap()
 }
 
+/// One worker's row of the workers table the coordinator prints at the end.
+#[derive(Debug)]
+struct FinalRow {
+    state: String,
+    users_peak: u64,
+    rps_mean: f64,
+    requests: u64,
+}
+
+/// The last workers table in `output`, `workers` rows of it: the final one,
+/// whose headings say its figures are over the run.
+fn final_workers_table(output: &str, workers: usize) -> Vec<FinalRow> {
+    let lines: Vec<&str> = output.lines().collect();
+    let start = lines
+        .iter()
+        .rposition(|l| *l == "Workers")
+        .unwrap_or_else(|| panic!("no workers table:\n{output}"));
+    let heading: Vec<&str> = lines[start + 1].split_whitespace().collect();
+    assert_eq!(
+        heading,
+        [
+            "worker", "host", "cores", "state", "peak", "users", "avg", "req/s", "avg", "CPU", "%",
+            "requests"
+        ],
+        "{output}"
+    );
+    // Other output (stderr's warnings) may be interleaved: keep the lines that are rows.
+    let rows: Vec<FinalRow> = lines[start + 2..]
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|cells| cells.len() == 8 && cells[0].parse::<u32>().is_ok())
+        .take(workers)
+        .map(|cells| FinalRow {
+            state: cells[3].to_string(),
+            users_peak: cells[4].parse().unwrap(),
+            rps_mean: cells[5].parse().unwrap(),
+            requests: cells[7].parse().unwrap(),
+        })
+        .collect();
+    assert_eq!(rows.len(), workers, "{output}");
+    rows
+}
+
 /// Three workers with --iterations: the merged totals equal the target's count exactly.
 #[test]
 fn three_workers_merge_exact_counts() {
@@ -485,6 +528,22 @@ fn stages_are_split_over_workers() {
     assert_eq!(peak, 6, "cluster-wide users at the peak");
     assert_eq!(target.stats().1, 6, "one connection per user");
     assert_eq!(target.stats().0, total(&summary, "requests"));
+    // The final table: each worker's own figures over the run, not zeros.
+    let rows = final_workers_table(&output, 2);
+    for row in &rows {
+        assert_eq!(row.state, "done", "{rows:?}");
+        assert_eq!(
+            row.users_peak, 3,
+            "each worker ran half the users: {rows:?}"
+        );
+        assert!(row.requests > 0 && row.rps_mean > 0.0, "{rows:?}");
+    }
+    let requests: u64 = rows.iter().map(|r| r.requests).sum();
+    assert_eq!(
+        requests,
+        target.stats().0,
+        "the workers' requests are the target's"
+    );
 }
 
 /// Ctrl-C on the coordinator stops every worker gracefully and still writes
@@ -530,18 +589,39 @@ fn ctrl_c_on_the_coordinator_stops_workers_and_writes_reports() {
         total(&summary, "requests"),
         "graceful: every request sent is counted"
     );
-    let table: Vec<&str> = output
-        .lines()
-        .skip_while(|l| !l.starts_with("Workers"))
-        .take(4)
-        .collect();
-    assert_eq!(table.len(), 4, "title, header and two workers:\n{output}");
+    // The final table: each worker's peak users and average rate over the
+    // run (not the zeros of a stopped worker), its requests adding up to the
+    // target's count.
+    let rows = final_workers_table(&output, 2);
+    for row in &rows {
+        assert_eq!(row.state, "done", "{rows:?}");
+        assert_eq!(
+            row.users_peak, 2,
+            "each worker ran half the users: {rows:?}"
+        );
+        assert!(row.requests > 0 && row.rps_mean > 0.0, "{rows:?}");
+    }
+    let requests: u64 = rows.iter().map(|r| r.requests).sum();
+    assert_eq!(
+        requests,
+        target.stats().0,
+        "the workers' requests are the target's"
+    );
+    // Each average is over the time that worker ran, about the run's length:
+    // together they are about the run's own average (the run's duration also
+    // holds the wait for the workers' last words, hence the slack).
+    let rps_sum: f64 = rows.iter().map(|r| r.rps_mean).sum();
+    let rps = summary["totals"]["rps"].as_f64().unwrap();
     assert!(
-        table[2..].iter().all(|row| row.contains("done")),
-        "{table:?}"
+        (rps_sum - rps).abs() <= 0.3 * rps,
+        "workers' averages {rps_sum:.1} req/s, run's {rps:.1}: {rows:?}"
     );
     let page = std::fs::read_to_string(&html).expect("the HTML is written");
     assert!(page.contains("<section id=\"workers\">"));
+    assert!(
+        page.contains("<th>Peak users</th><th>Average req/s</th><th>Average CPU %</th>"),
+        "{page}"
+    );
 }
 
 /// --on-worker-loss abort stops the run when a worker dies; the reports are still written.

@@ -1,5 +1,6 @@
 //! The coordinator's roster: each joined worker's link, state and the
-//! figures of its workers-table row, kept up to date from its snapshots.
+//! figures of its workers-table row (now, and over the run), kept up to
+//! date from its snapshots.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,14 @@ pub(super) struct Worker {
     pub(super) latest: BTreeMap<u32, (u32, u32, u64, u64)>,
     /// Requests per interval, the last few.
     pub(super) recent: BTreeMap<u32, u64>,
+    /// Most users it ran at once: the highest sum over its shards of each
+    /// one's latest users, as the live table showed them.
+    pub(super) users_peak: u32,
+    /// Milliseconds from the start to the end of its latest interval: how
+    /// long it has run, for its average rate.
+    pub(super) elapsed_ms: u64,
+    /// Shard CPU and wall time summed over all its snapshots, microseconds.
+    pub(super) cpu_wall_us: (u64, u64),
 }
 
 impl Worker {
@@ -37,6 +46,9 @@ impl Worker {
             requests: 0,
             latest: BTreeMap::new(),
             recent: BTreeMap::new(),
+            users_peak: 0,
+            elapsed_ms: 0,
+            cpu_wall_us: (0, 0),
         }
     }
 
@@ -65,6 +77,14 @@ impl Worker {
                 snapshot.wall_us,
             );
         }
+        let users_now = self
+            .latest
+            .values()
+            .fold(0u32, |sum, l| sum.saturating_add(l.1));
+        self.users_peak = self.users_peak.max(users_now);
+        self.elapsed_ms = self.elapsed_ms.max(snapshot.elapsed_ms);
+        self.cpu_wall_us.0 = self.cpu_wall_us.0.saturating_add(snapshot.cpu_us);
+        self.cpu_wall_us.1 = self.cpu_wall_us.1.saturating_add(snapshot.wall_us);
     }
 
     /// The worker's row in the workers table.
@@ -104,10 +124,20 @@ impl Worker {
                 self.latest.values().map(|l| l.1).sum()
             },
             rps: if self.finished { 0.0 } else { rps },
+            users_peak: self.users_peak,
+            rps_mean: if self.elapsed_ms > 0 {
+                self.requests as f64 * 1_000.0 / self.elapsed_ms as f64
+            } else {
+                0.0
+            },
             cpu_percent: if shares.is_empty() {
                 0.0
             } else {
                 shares.iter().sum::<f64>() / shares.len() as f64
+            },
+            cpu_percent_mean: match self.cpu_wall_us {
+                (_, 0) => 0.0,
+                (cpu_us, wall_us) => 100.0 * cpu_us as f64 / wall_us as f64,
             },
             requests: self.requests,
         }
@@ -117,4 +147,64 @@ impl Worker {
 /// The workers table's rows.
 pub(super) fn rows(workers: &BTreeMap<u32, Worker>) -> Vec<WorkerRow> {
     workers.iter().map(|(id, w)| w.row(*id)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::test_support::{endpoint, snapshot};
+
+    /// A worker on a loopback link (the row never sends anything).
+    fn worker() -> (Worker, std::net::TcpListener) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let hello = Hello {
+            token: String::new(),
+            version: stampede_proto::wire::PROTOCOL_VERSION,
+            cores: 2,
+            hostname: "w-a".into(),
+        };
+        (Worker::new(hello, Sender::new(&stream).unwrap()), listener)
+    }
+
+    /// Two shards for 2.5 s: users 2+2, then 3+3, then 0 at the stop. While
+    /// running the row shows users and the rate now; once done, users and
+    /// the rate now are 0, and the figures over the run remain: 6 users at
+    /// most, 90 requests in 2.5 s, shard CPU 40% of wall time.
+    #[test]
+    fn row_keeps_peak_users_and_average_rate_after_the_run() {
+        let (mut w, _listener) = worker();
+        let seconds = [(1u32, 2u32, 10usize), (2, 3, 20), (3, 0, 15)];
+        for (interval, users, requests) in seconds {
+            for shard in 0..2 {
+                let mut s = snapshot(
+                    (1 << 16) | shard,
+                    interval,
+                    users,
+                    vec![endpoint("GET", "/", &vec![1_000; requests], &[])],
+                );
+                s.cpu_us = 400_000;
+                if interval == 3 {
+                    (s.elapsed_ms, s.wall_us, s.cpu_us, s.is_final) =
+                        (2_500, 500_000, 200_000, true);
+                }
+                w.note(&s);
+            }
+            if interval == 2 {
+                let row = w.row(1);
+                assert_eq!((row.state, row.users, row.users_peak), ("running", 6, 6));
+                assert_eq!(row.rps, 20.0, "the last complete second: 2 x 10");
+            }
+        }
+        w.finished = true;
+        let row = w.row(1);
+        assert_eq!((row.state, row.users, row.rps), ("done", 0, 0.0));
+        assert_eq!((row.users_peak, row.requests), (6, 90));
+        assert_eq!(row.rps_mean, 36.0, "90 requests over 2.5 s");
+        assert!(
+            (row.cpu_percent_mean - 40.0).abs() < 1e-9,
+            "{}",
+            row.cpu_percent_mean
+        );
+    }
 }

@@ -77,7 +77,10 @@ pub fn write_reports(config: &ReportConfig, outcome: &RunOutcome) -> Written {
             "{}",
             banner::final_report(&outcome.aggregator, &outcome.info, reason)
         );
-        print!("{}", workers::console_table(&outcome.workers));
+        print!(
+            "{}",
+            workers::console_table(&outcome.workers, workers::Figures::OverRun)
+        );
     }
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");

@@ -359,7 +359,7 @@ impl Session {
             } else {
                 println!("{}", banner::progress_line(agg, elapsed, config));
             }
-            print!("{}", workers::console_table(rows));
+            print!("{}", workers::console_table(rows, workers::Figures::Now));
         };
         let Session {
             cluster,

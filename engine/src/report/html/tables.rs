@@ -270,11 +270,20 @@ pub fn failures_section(agg: &Aggregator) -> String {
     out
 }
 
-/// The workers table of a distributed run.
+/// The workers table of a distributed run: what each worker did over the
+/// run (its peak users, average rate and average shard CPU), as the
+/// console's final table.
 pub fn workers_section(workers: &[crate::report::workers::WorkerRow]) -> String {
     let mut out = String::from("<section id=\"workers\">\n<h2>Workers</h2>\n");
     let head = [
-        "Worker", "<Host", "Cores", "<State", "Users", "req/s", "CPU %", "Requests",
+        "Worker",
+        "<Host",
+        "Cores",
+        "<State",
+        "Peak users",
+        "Average req/s",
+        "Average CPU %",
+        "Requests",
     ];
     let rows = workers
         .iter()
@@ -284,9 +293,9 @@ pub fn workers_section(workers: &[crate::report::workers::WorkerRow]) -> String 
                 name(&w.host),
                 num(w.cores.to_string()),
                 text(w.state),
-                num(format::count(u64::from(w.users))),
-                num(format::rate(w.rps)),
-                num(format!("{:.1}", w.cpu_percent)),
+                num(format::count(u64::from(w.users_peak))),
+                num(format::rate(w.rps_mean)),
+                num(format!("{:.1}", w.cpu_percent_mean)),
                 num(format::count(w.requests)),
             ]
         })
