@@ -88,6 +88,7 @@ fn snapshot(source: u32, interval: u32, endpoints: usize, seed: u64) -> Snapshot
         tls_handshake_us: HistogramBuckets::default(),
         addresses: vec![],
         open_connections: 0,
+        max_rss_kb: 0,
     }
 }
 

@@ -113,5 +113,6 @@ fn snapshot(source: u32, interval: u32, endpoints: usize, seed: &mut u64) -> Sna
         tls_handshake_us: HistogramBuckets::default(),
         addresses: Vec::new(),
         open_connections: 50,
+        max_rss_kb: 0,
     }
 }

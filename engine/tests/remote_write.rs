@@ -198,6 +198,7 @@ fn snapshot(source: u32, interval: u32, endpoints: Vec<EndpointSnapshot>) -> Sna
         tls_handshake_us: HistogramBuckets::default(),
         addresses: vec![],
         open_connections: 0,
+        max_rss_kb: 0,
     }
 }
 

@@ -5,7 +5,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 pub use crate::buckets::HistogramBuckets;
 
 /// Version of the [`Snapshot`] wire shape; bumped on any change to it.
-pub const SNAPSHOT_VERSION: u16 = 5;
+pub const SNAPSHOT_VERSION: u16 = 6;
 
 /// Errors met while encoding or decoding wire types.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,11 @@ pub struct Snapshot {
     /// Connections the source holds open at the end of the interval, idle in
     /// its pool or busy with a request (all origins together).
     pub open_connections: u32,
+    /// Peak resident memory of the worker process that sent the snapshot so
+    /// far, in KiB: a worker stamps its own on every snapshot it forwards
+    /// (every shard of one worker carries the same figure). 0 from the run's
+    /// own shards, whose process reports its memory itself.
+    pub max_rss_kb: u64,
 }
 
 /// Requests sent to one target address over an interval.
@@ -239,11 +244,12 @@ mod tests {
                 },
             ],
             open_connections: 42,
+            max_rss_kb: 51_200,
         }
     }
 
     /// A snapshot survives encode and decode unchanged, histogram counts,
-    /// per-address bytes sent and open connections included.
+    /// per-address bytes sent, open connections and peak memory included.
     #[test]
     fn snapshot_round_trips() {
         let snapshot = sample();
@@ -251,6 +257,7 @@ mod tests {
         let back = decode_snapshot(&bytes).unwrap();
         assert_eq!(back, snapshot);
         assert_eq!(back.open_connections, 42);
+        assert_eq!(back.max_rss_kb, 51_200);
         let sent: Vec<_> = back.addresses.iter().map(|a| a.bytes_sent).collect();
         assert_eq!(sent, [390, u64::MAX]);
         let histogram = back.endpoints[0].latency_us.decode().unwrap().unwrap();

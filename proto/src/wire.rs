@@ -228,6 +228,7 @@ mod tests {
                 tls_handshake_us: HistogramBuckets::default(),
                 addresses: vec![],
                 open_connections: 0,
+                max_rss_kb: 0,
             })),
             Message::SetLoad {
                 users: Some(4),

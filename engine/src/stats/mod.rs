@@ -123,6 +123,7 @@ pub(crate) mod test_support {
             tls_handshake_us: stampede_proto::HistogramBuckets::default(),
             addresses: vec![],
             open_connections: 0,
+            max_rss_kb: 0,
         }
     }
 }

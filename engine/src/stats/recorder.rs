@@ -213,6 +213,8 @@ impl Recorder {
             tls_handshake_us: HistogramBuckets::default(),
             addresses: Vec::new(),
             open_connections: 0,
+            // A worker stamps its process's peak memory when it forwards the snapshot.
+            max_rss_kb: 0,
         })
     }
 }
