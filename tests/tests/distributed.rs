@@ -214,6 +214,19 @@ fn three_workers_merge_exact_counts() {
         summary["generator"]["threads"], 4,
         "threads are the workers' cores"
     );
+    // Peak memory of the coordinator and of each of the three workers, summed.
+    let processes = summary["generator"]["processes"].as_array().unwrap();
+    let workers: Vec<u64> = processes
+        .iter()
+        .filter(|p| p["role"] == "worker" && p["max_rss_kb"].as_u64() > Some(0))
+        .map(|p| p["worker"].as_u64().unwrap())
+        .collect();
+    assert_eq!(workers, [1, 2, 3], "{processes:?}");
+    let sum: u64 = processes
+        .iter()
+        .map(|p| p["max_rss_kb"].as_u64().unwrap())
+        .sum();
+    assert_eq!(summary["generator"]["max_rss_kb_total"].as_u64(), Some(sum));
 }
 
 /// The music scenario across two workers: one login per account cluster-wide, one admin login.
@@ -748,6 +761,11 @@ fn processes_flag_runs_local_workers_exactly_and_stops_on_ctrl_c() {
     }
     assert_eq!(workers.len(), 2, "two worker processes: {workers:?}");
     std::thread::sleep(Duration::from_millis(2500));
+    // Each process's peak memory so far, as the kernel counts it.
+    let peak_kb: Vec<u64> = std::iter::once(pid)
+        .chain(workers.iter().copied())
+        .map(peak_rss_kb)
+        .collect();
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
     let signalled = Instant::now();
@@ -771,6 +789,66 @@ fn processes_flag_runs_local_workers_exactly_and_stops_on_ctrl_c() {
             "worker {worker} still exists"
         );
     }
+    // Memory: the coordinator's own, each worker's, and the sum. A peak only
+    // grows, so each is about what the kernel showed before the stop or
+    // more (getrusage and /proc count pages a little apart: 10% slack).
+    let generator = &run.summary()["generator"];
+    let processes = generator["processes"].as_array().unwrap();
+    let roles: Vec<(&str, Option<u64>)> = processes
+        .iter()
+        .map(|p| (p["role"].as_str().unwrap(), p["worker"].as_u64()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("coordinator", None),
+            ("worker", Some(1)),
+            ("worker", Some(2))
+        ],
+        "{generator}"
+    );
+    let kb: Vec<u64> = processes
+        .iter()
+        .map(|p| p["max_rss_kb"].as_u64().unwrap())
+        .collect();
+    assert_eq!(generator["max_rss_kb"].as_u64(), Some(kb[0]));
+    assert_eq!(
+        generator["max_rss_kb_total"].as_u64(),
+        Some(kb.iter().sum::<u64>())
+    );
+    let about = |reported: u64, kernel: u64| {
+        let (reported, kernel) = (reported as f64, kernel as f64);
+        (0.9 * kernel..=2.0 * kernel).contains(&reported)
+    };
+    assert!(
+        about(kb[0], peak_kb[0]),
+        "coordinator {kb:?} vs {peak_kb:?}"
+    );
+    assert!(
+        about(kb[1] + kb[2], peak_kb[1] + peak_kb[2]),
+        "workers {kb:?} vs {peak_kb:?}"
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "max RSS {:.1} MiB in all (coordinator {:.1} MiB, worker 1 {:.1} MiB, worker 2 {:.1} MiB)",
+            kb.iter().sum::<u64>() as f64 / 1024.0,
+            kb[0] as f64 / 1024.0,
+            kb[1] as f64 / 1024.0,
+            kb[2] as f64 / 1024.0
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A process's peak resident memory so far (`VmHWM`), in KiB.
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc status")
 }
 
 /// `--processes` with a bad count, with a coordinator, or with a capacity

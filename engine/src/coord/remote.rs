@@ -294,7 +294,12 @@ impl LoadSource for RemoteSource<'_> {
     }
 
     fn source_name(&self, source: u32) -> String {
-        format!("worker {} shard {}", source >> 16, source & 0xffff)
+        let shift = crate::stats::SOURCE_PROCESS_SHIFT;
+        format!(
+            "worker {} shard {}",
+            source >> shift,
+            source & ((1 << shift) - 1)
+        )
     }
 
     fn finish(&mut self) -> SourceFacts {

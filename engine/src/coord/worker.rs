@@ -249,10 +249,12 @@ fn run_share(
         start_at.saturating_sub(unix_ms_now()),
     ));
 
-    let source_base = worker_id << 16;
+    let source_base = worker_id << crate::stats::SOURCE_PROCESS_SHIFT;
     let mut forward = |snapshot: &stampede_proto::Snapshot| {
         let mut snapshot = snapshot.clone();
         snapshot.source |= source_base;
+        // This process's peak memory, for the coordinator's per-process figures.
+        snapshot.max_rss_kb = crate::sys::process_usage().max_rss_kb;
         sender.send(&Message::Snapshot(Box::new(snapshot)));
     };
     let mut source = match LocalSource::start(&config, plan) {

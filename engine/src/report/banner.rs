@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::console::{failures_table, percentile_table, stats_table, timing_tables, RpsMode};
-use super::json::RunInfo;
+use super::json::{process_memory, ProcessMemory, RunInfo};
 use crate::config::{Load, RunConfig};
 use crate::stats::Aggregator;
 
@@ -113,9 +113,14 @@ pub fn final_report(agg: &Aggregator, info: &RunInfo, stop_reason: &str) -> Stri
     };
     format!(
         "\n=== Summary ({:.1} s, stopped by {stop_reason}{dropped}) ===\n{}\n{}{}\n{}\n\
-         Generator: {} threads on {}, {:.2} CPU s ({:.0} requests per CPU-second), max RSS {} MiB{}",
+         Generator: {} threads on {}, {:.2} CPU s ({:.0} requests per CPU-second), {}{}",
         info.duration_s,
-        stats_table(agg, RpsMode::Overall { duration_s: info.duration_s }),
+        stats_table(
+            agg,
+            RpsMode::Overall {
+                duration_s: info.duration_s
+            }
+        ),
         percentile_table(agg),
         timing_tables(agg),
         failures_table(agg),
@@ -123,7 +128,7 @@ pub fn final_report(agg: &Aggregator, info: &RunInfo, stop_reason: &str) -> Stri
         info.io_driver,
         info.cpu_seconds,
         per_cpu,
-        info.max_rss_kb / 1024,
+        memory_text(&process_memory(agg, info)),
         // A coordinator's own limit says nothing about its workers': not shown.
         if info.fd_limit > 0 {
             format!(", fd limit {}", info.fd_limit)
@@ -131,6 +136,23 @@ pub fn final_report(agg: &Aggregator, info: &RunInfo, stop_reason: &str) -> Stri
             String::new()
         }
     )
+}
+
+/// Peak memory as the generator line says it: `max RSS 17.2 MiB`, or in a
+/// distributed run the sum and each process's.
+pub fn memory_text(processes: &[ProcessMemory]) -> String {
+    let mib = |kb: u64| format!("{:.1} MiB", kb as f64 / 1024.0);
+    match processes {
+        [one] => format!("max RSS {}", mib(one.max_rss_kb)),
+        all => {
+            let total = all.iter().map(|p| p.max_rss_kb).sum();
+            let each: Vec<String> = all
+                .iter()
+                .map(|p| format!("{} {}", p.label(), mib(p.max_rss_kb)))
+                .collect();
+            format!("max RSS {} in all ({})", mib(total), each.join(", "))
+        }
+    }
 }
 
 /// `1m05s`-style duration for headers.
@@ -146,6 +168,29 @@ fn human_duration(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One process: its peak; several: the sum, then each by name.
+    #[test]
+    fn memory_line_names_every_process() {
+        let process = |role, worker, max_rss_kb| ProcessMemory {
+            role,
+            worker,
+            max_rss_kb,
+        };
+        assert_eq!(
+            memory_text(&[process("local", None, 17_612)]),
+            "max RSS 17.2 MiB"
+        );
+        let all = [
+            process("coordinator", None, 9_216),
+            process("worker", Some(1), 18_432),
+            process("worker", Some(2), 18_534),
+        ];
+        assert_eq!(
+            memory_text(&all),
+            "max RSS 45.1 MiB in all (coordinator 9.0 MiB, worker 1 18.0 MiB, worker 2 18.1 MiB)"
+        );
+    }
 
     /// Durations read like the run-time flag's own format.
     #[test]

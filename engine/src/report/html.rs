@@ -29,7 +29,7 @@ use serde_json::Value;
 use self::format::escape;
 use self::series::{cpu_saturation, LoadShape, CPU_SATURATED_SHARE};
 use super::console::format_ms;
-use super::json::RunInfo;
+use super::json::{process_memory, RunInfo};
 use crate::stats::Aggregator;
 
 /// Checks before a run that the report can later be written at a path.
@@ -65,7 +65,7 @@ pub fn render(agg: &Aggregator, info: &RunInfo, notes: &Notes) -> String {
     );
     page.push_str(&header(&facts, info, notes));
     page.push_str(&warnings(agg, notes));
-    page.push_str(&run_section(&facts, info));
+    page.push_str(&run_section(&facts, info, agg));
     page.push_str(&totals_section(agg, info, facts.load));
     page.push_str(&charts_section(agg, facts.load));
     page.push_str(&tables::endpoints_section(agg, info.duration_s));
@@ -258,8 +258,24 @@ fn warnings(agg: &Aggregator, notes: &Notes) -> String {
     out
 }
 
+/// Peak memory: this process's, or in a distributed run the sum and each process's.
+fn memory(agg: &Aggregator, info: &RunInfo) -> String {
+    let size = |kb: u64| format::bytes(kb as f64 * 1024.0);
+    match process_memory(agg, info).as_slice() {
+        [one] => size(one.max_rss_kb),
+        all => {
+            let total = all.iter().map(|p| p.max_rss_kb).sum();
+            let each: Vec<String> = all
+                .iter()
+                .map(|p| format!("{} {}", p.label(), size(p.max_rss_kb)))
+                .collect();
+            format!("{} in all ({})", size(total), each.join(", "))
+        }
+    }
+}
+
 /// The run's setup and the generator's facts as a definition grid.
-fn run_section(facts: &RunFacts, info: &RunInfo) -> String {
+fn run_section(facts: &RunFacts, info: &RunInfo, agg: &Aggregator) -> String {
     let mut items = vec![
         (
             "Target",
@@ -284,7 +300,7 @@ fn run_section(facts: &RunFacts, info: &RunInfo) -> String {
         ("Threads (shards)", info.threads.to_string()),
         ("I/O driver", info.io_driver.clone()),
         ("Generator CPU", format!("{:.2} s", info.cpu_seconds)),
-        ("Max RSS", format::bytes(info.max_rss_kb as f64 * 1024.0)),
+        ("Max RSS", memory(agg, info)),
         ("Open-file limit", format::count(info.fd_limit)),
         ("stampede", env!("CARGO_PKG_VERSION").to_string()),
     ];

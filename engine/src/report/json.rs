@@ -42,6 +42,49 @@ pub struct RunInfo {
     pub config: Value,
 }
 
+/// One process of the run and its peak resident memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessMemory {
+    /// `local` (a run in one process), `coordinator` or `worker`.
+    pub role: &'static str,
+    /// The worker's id, for a worker.
+    pub worker: Option<u32>,
+    /// Peak resident memory, in KiB.
+    pub max_rss_kb: u64,
+}
+
+impl ProcessMemory {
+    /// How the reports name it: `coordinator`, `worker 2`.
+    pub fn label(&self) -> String {
+        match self.worker {
+            Some(id) => format!("worker {id}"),
+            None => self.role.to_string(),
+        }
+    }
+}
+
+/// Every process of the run with its peak memory: this one (the coordinator
+/// of a distributed run) first, then each worker that stamped its memory on
+/// its snapshots, by id.
+pub fn process_memory(agg: &Aggregator, info: &RunInfo) -> Vec<ProcessMemory> {
+    let workers = agg.worker_rss_kb();
+    let this = ProcessMemory {
+        role: if workers.is_empty() {
+            "local"
+        } else {
+            "coordinator"
+        },
+        worker: None,
+        max_rss_kb: info.max_rss_kb,
+    };
+    let workers = workers.into_iter().map(|(id, max_rss_kb)| ProcessMemory {
+        role: "worker",
+        worker: Some(id),
+        max_rss_kb,
+    });
+    std::iter::once(this).chain(workers).collect()
+}
+
 /// The whole summary document, with the run's threshold verdicts (empty when none were set).
 pub fn summary(agg: &Aggregator, info: &RunInfo, verdicts: &[Verdict]) -> Value {
     let total = agg.total();
@@ -169,12 +212,15 @@ fn generator_json(agg: &Aggregator, total: &EndpointTotals, info: &RunInfo) -> V
     } else {
         0.0
     };
+    let processes = process_memory(agg, info);
     let mut value = json!({
         "threads": info.threads,
         "io_driver": info.io_driver,
         "cpu_seconds": info.cpu_seconds,
         "shard_cpu_seconds": agg.cpu_us() as f64 / 1e6,
         "max_rss_kb": info.max_rss_kb,
+        "max_rss_kb_total": processes.iter().map(|p| p.max_rss_kb).sum::<u64>(),
+        "processes": processes.iter().map(process_json).collect::<Vec<_>>(),
         "fd_limit": info.fd_limit,
         "requests_per_cpu_second": requests_per_cpu_second,
         "saturated": saturation.saturated,
@@ -183,6 +229,15 @@ fn generator_json(agg: &Aggregator, total: &EndpointTotals, info: &RunInfo) -> V
     // Open loop only: how late arrivals were dispatched (absent, not null, in closed loop).
     if let (Some(lag_us), Some(object)) = (agg.sched_lag_us(), value.as_object_mut()) {
         object.insert("sched_lag_ms".into(), latency_json(lag_us));
+    }
+    value
+}
+
+/// One element of "generator.processes": role, worker id (workers only), peak memory.
+fn process_json(process: &ProcessMemory) -> Value {
+    let mut value = json!({ "role": process.role, "max_rss_kb": process.max_rss_kb });
+    if let (Some(id), Some(object)) = (process.worker, value.as_object_mut()) {
+        object.insert("worker".into(), json!(id));
     }
     value
 }
@@ -333,9 +388,10 @@ mod tests {
             (&json!(2), &json!(0.2))
         );
         let generator = json!({ "threads": 2, "io_driver": "epoll", "cpu_seconds": 0.5,
-            "shard_cpu_seconds": 0.25, "max_rss_kb": 10_240, "fd_limit": 1_024,
+            "shard_cpu_seconds": 0.25, "max_rss_kb": 10_240, "max_rss_kb_total": 10_240,
+            "processes": [{ "role": "local", "max_rss_kb": 10_240 }], "fd_limit": 1_024,
             "requests_per_cpu_second": 10.0 });
-        // Issue 7's saturation verdict: the 2 dropped arrivals make it generator-bound.
+        // The saturation verdict: the 2 dropped arrivals make it generator-bound.
         let mut got = v["generator"].clone();
         let object = got.as_object_mut().unwrap();
         assert_eq!(object.remove("saturated"), Some(json!(true)));
@@ -404,6 +460,37 @@ mod tests {
         assert!(check_writable(&missing_dir).is_err());
         assert!(check_writable(&dir).is_err());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A distributed run reports each process's peak memory and their sum:
+    /// the coordinator's own, and each worker's highest stamped figure.
+    #[test]
+    fn summary_reports_each_processes_memory() {
+        let mut agg = Aggregator::new();
+        for (source, interval, max_rss_kb) in [
+            (1 << 16, 1, 20_000),
+            ((1 << 16) | 1, 1, 20_480),
+            (2 << 16, 1, 30_000),
+            (2 << 16, 2, 30_720),
+        ] {
+            let mut s = snapshot(source, interval, 1, vec![endpoint("GET", "/", &[900], &[])]);
+            s.max_rss_kb = max_rss_kb;
+            agg.merge(&s).unwrap();
+        }
+        let generator = &summary(&agg, &info(2.0, 0.5), &[])["generator"];
+        assert_eq!(
+            generator["max_rss_kb"], 10_240,
+            "this process: the coordinator"
+        );
+        assert_eq!(generator["max_rss_kb_total"], 10_240 + 20_480 + 30_720);
+        assert_eq!(
+            generator["processes"],
+            json!([
+                { "role": "coordinator", "max_rss_kb": 10_240 },
+                { "role": "worker", "worker": 1, "max_rss_kb": 20_480 },
+                { "role": "worker", "worker": 2, "max_rss_kb": 30_720 },
+            ])
+        );
     }
 
     /// Every failure kind the code can count is a row of the failure-kind

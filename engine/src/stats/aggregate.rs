@@ -300,6 +300,12 @@ impl Aggregator {
         self.sources.busy()
     }
 
+    /// Peak memory of each worker process of a distributed run, in KiB, by
+    /// worker id; empty for a run in one process.
+    pub fn worker_rss_kb(&self) -> Vec<(u32, u64)> {
+        self.sources.worker_rss_kb()
+    }
+
     /// Users now: the sum over sources of the users in each one's latest snapshot.
     pub fn users(&self) -> u32 {
         self.sources.users()

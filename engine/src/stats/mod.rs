@@ -38,6 +38,12 @@ pub use summary::{
 
 use hdrhistogram::Histogram;
 
+/// Where a source id's process part begins: a source is
+/// `process << SOURCE_PROCESS_SHIFT | shard`, process 0 being the run's own
+/// shards and otherwise the id of the worker that ran it (the worker sets it
+/// when forwarding).
+pub const SOURCE_PROCESS_SHIFT: u32 = 16;
+
 /// Lowest latency a histogram distinguishes, in microseconds.
 pub const LATENCY_US_LOWEST: u64 = 1;
 /// Highest latency a histogram tracks, in microseconds (one hour).

@@ -1,6 +1,7 @@
 //! The sources a run hears from (shards, or workers in distributed mode):
 //! each one's latest interval, users and open connections, hence the users
-//! and connections now and which intervals every source has reported.
+//! and connections now and which intervals every source has reported; and
+//! the peak memory each worker process stamped on its snapshots.
 //!
 //! It holds no request counts; those are the aggregator's. A source that sent
 //! its final snapshot, or was retired (a dead worker), is waited for no more.
@@ -25,6 +26,9 @@ struct SourceState {
     busy: f64,
     /// Connections it held open at the end of that interval.
     open_connections: u32,
+    /// Highest peak memory of its process seen on its snapshots, KiB (0 for
+    /// the run's own shards, which do not stamp it).
+    max_rss_kb: u64,
 }
 
 /// Every source heard from, by source id.
@@ -49,6 +53,22 @@ impl Sources {
             }
         }
         state.finished |= snapshot.is_final;
+        // A process's peak only grows; a late snapshot cannot lower it.
+        state.max_rss_kb = state.max_rss_kb.max(snapshot.max_rss_kb);
+    }
+
+    /// Peak memory of each worker process that stamped it on its snapshots,
+    /// in KiB, by worker id (a source's process part), lowest id first.
+    pub fn worker_rss_kb(&self) -> Vec<(u32, u64)> {
+        let mut by_worker: BTreeMap<u32, u64> = BTreeMap::new();
+        for (source, state) in &self.by_id {
+            let worker = source >> super::SOURCE_PROCESS_SHIFT;
+            if worker > 0 && state.max_rss_kb > 0 {
+                let peak = by_worker.entry(worker).or_default();
+                *peak = (*peak).max(state.max_rss_kb);
+            }
+        }
+        by_worker.into_iter().collect()
     }
 
     /// Marks a source as gone: its users and connections no longer count, and
@@ -187,6 +207,25 @@ mod tests {
         assert_eq!(sources.open_connections(), 17);
         sources.retire(2);
         assert_eq!(sources.open_connections(), 12);
+    }
+
+    /// Each worker's peak memory is the highest its shards stamped, late
+    /// snapshots included; the run's own shards (process 0) stamp none.
+    #[test]
+    fn worker_memory_is_each_processes_peak() {
+        let with_rss = |source, interval, max_rss_kb| Snapshot {
+            max_rss_kb,
+            ..snapshot(source, interval, 1, vec![])
+        };
+        let mut sources = Sources::default();
+        sources.merge(&with_rss(0, 1, 0));
+        assert_eq!(sources.worker_rss_kb(), []);
+        sources.merge(&with_rss(1 << 16, 1, 9_000));
+        sources.merge(&with_rss((1 << 16) | 1, 1, 9_500));
+        sources.merge(&with_rss(2 << 16, 2, 12_000));
+        sources.merge(&with_rss(2 << 16, 1, 11_000));
+        sources.merge(&with_rss(1 << 16, 2, 9_200));
+        assert_eq!(sources.worker_rss_kb(), [(1, 9_500), (2, 12_000)]);
     }
 
     /// An interval is complete once every live source sent it, with a bounded wait for stragglers.

@@ -355,6 +355,27 @@ fn writing_and_the_pre_run_check() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A distributed run's memory fact is the sum of its processes, each named;
+/// a run in one process shows its own.
+#[test]
+fn memory_fact_sums_the_processes() {
+    let doc = render_closed(&run(0));
+    assert!(doc.contains("<dt>Max RSS</dt><dd>8.0 MiB</dd>"), "{doc}");
+    let mut agg = Aggregator::new();
+    for worker in [1u32, 2] {
+        let mut s = snapshot(worker << 16, 1, 1, vec![endpoint("GET", "/", &[900], &[])]);
+        s.max_rss_kb = 4_096 * u64::from(worker);
+        agg.merge(&s).unwrap();
+    }
+    let doc = render(&agg, &info(closed_config()), &Notes::default());
+    assert!(
+        doc.contains(
+            "<dt>Max RSS</dt><dd>20.0 MiB in all (coordinator 8.0 MiB, worker 1 4.0 MiB, worker 2 8.0 MiB)</dd>"
+        ),
+        "{doc}"
+    );
+}
+
 /// With a scenario the header names its file and the host, not one request.
 #[test]
 fn scenario_runs_name_the_file() {
