@@ -83,7 +83,7 @@ fn capacity_search_finds_a_known_capacity() {
         run.json
             .as_ref()
             .and_then(|s| s["capacity"]["rps"].as_f64())
-            .map_or(true, |rps| (rps - k).abs() / k >= 0.10)
+            .is_none_or(|rps| (rps - k).abs() / k >= 0.10)
     };
     if off(&run) {
         eprintln!("first search was off, retrying:\n{}", run.stdout);
@@ -148,7 +148,7 @@ fn with_commas(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
