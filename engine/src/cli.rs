@@ -219,6 +219,15 @@ pub struct RunArgs {
     /// Connect and request timeout; default 60s.
     #[arg(long)]
     pub timeout: Option<String>,
+    /// Fail a request when the server sends nothing for this long while it is awaited (per read, as Locust's clients); default off.
+    #[arg(long, value_name = "DURATION")]
+    pub read_timeout: Option<String>,
+    /// Ask for compressed responses (Accept-Encoding: gzip, deflate, br, zstd), as curl's --compressed.
+    #[arg(long)]
+    pub compressed: bool,
+    /// Redirects followed per request at most; 0 does not follow; default 10.
+    #[arg(long, value_name = "N")]
+    pub max_redirects: Option<String>,
     /// Time in-flight requests get to finish at stop; default 5s.
     #[arg(long)]
     pub stop_timeout: Option<String>,
@@ -333,6 +342,8 @@ impl RunArgs {
             ("dns-ttl", &self.dns_ttl),
             ("max-connecting", &self.max_connecting),
             ("max-body-capture", &self.max_body_capture),
+            ("read-timeout", &self.read_timeout),
+            ("max-redirects", &self.max_redirects),
             ("timeout", &self.timeout),
             ("stop-timeout", &self.stop_timeout),
             ("print-interval", &self.print_interval),
@@ -401,6 +412,9 @@ impl RunArgs {
         }
         if self.autostart {
             s.flag("autostart", "true");
+        }
+        if self.compressed {
+            s.flag("compressed", "true");
         }
         if self.metrics_worker_labels {
             s.flag("metrics-worker-labels", "true");

@@ -49,6 +49,8 @@ pub struct RequestStep {
     pub capture_head: bool,
     /// Keep the response body (body checks, extractors).
     pub capture_body: bool,
+    /// Follow redirects (up to the plan's `max_redirects`).
+    pub follow_redirects: bool,
 }
 
 /// One step of a task.
@@ -118,6 +120,8 @@ pub struct Plan {
     pub var_names: Vec<String>,
     /// Message id of "variable not set" for each slot.
     pub unset_messages: Vec<u32>,
+    /// Message id of "variable holds a line break" for each slot.
+    pub unsafe_messages: Vec<u32>,
     /// Values every user starts with: constants, then setup's extractions.
     pub initial_vars: Vec<Option<Vec<u8>>>,
     /// Steps run once before any user starts.
@@ -148,7 +152,16 @@ impl Plan {
             method: config.method.clone(),
             path: config.target.path.clone(),
             host: config.target.authority.clone(),
-            headers: config.headers.clone(),
+            headers: {
+                let mut headers = config.headers.clone();
+                let given = headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"));
+                if config.compressed && !given {
+                    headers.push(("Accept-Encoding".into(), compile::ACCEPT_ENCODING.into()));
+                }
+                headers
+            },
             body: config.body.clone().into_bytes(),
         };
         let request = RequestStep {
@@ -164,6 +177,7 @@ impl Plan {
             status_checked: false,
             capture_head: false,
             capture_body: false,
+            follow_redirects: true,
         };
         let class = UserClass {
             name: "user".into(),
@@ -185,6 +199,7 @@ impl Plan {
             messages: Vec::new(),
             var_names: Vec::new(),
             unset_messages: Vec::new(),
+            unsafe_messages: Vec::new(),
             initial_vars: Vec::new(),
             setup: Vec::new(),
             classes: vec![class],

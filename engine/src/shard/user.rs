@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::http::{Capture, Client, Failure};
 use crate::scenario::check::{self, CookieJar, Response};
 use crate::scenario::feeder::{Exhausted, Pick};
-use crate::scenario::template::RenderCtx;
+use crate::scenario::template::{RenderCtx, RenderError};
 use crate::scenario::{Plan, RequestStep, Step};
 use crate::shard::{runtime, yield_now, Shard};
 use crate::stats::recorder::Recorder;
@@ -183,8 +183,12 @@ impl VirtualUser {
         match &step.fixed {
             Some(fixed) => self.request.extend_from_slice(fixed),
             None => {
-                if let Err(slot) = self.render(step) {
-                    let failure = Failure::Template(self.plan.unset_messages[slot]);
+                if let Err(error) = self.render(step) {
+                    let message = match error {
+                        RenderError::Unset(slot) => self.plan.unset_messages[slot],
+                        RenderError::Unsafe(slot) => self.plan.unsafe_messages[slot],
+                    };
+                    let failure = Failure::Template(message);
                     env.recorder.borrow_mut().record(
                         step.endpoint,
                         0,
@@ -267,8 +271,8 @@ impl VirtualUser {
         failure
     }
 
-    /// Renders a templated request into `self.request`; `Err(slot)` names an unset variable.
-    fn render(&mut self, step: &RequestStep) -> Result<(), usize> {
+    /// Renders a templated request into `self.request`.
+    fn render(&mut self, step: &RequestStep) -> Result<(), RenderError> {
         let mut ctx = RenderCtx {
             vars: &self.vars,
             user_id: self.user_id,
