@@ -225,6 +225,9 @@ pub struct RunArgs {
     /// Ask for compressed responses (Accept-Encoding: gzip, deflate, br, zstd), as curl's --compressed.
     #[arg(long)]
     pub compressed: bool,
+    /// Print the first N requests and responses (heads, bodies up to 1 KiB, credentials masked) to stderr; N defaults to 10.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
+    pub http_debug: Option<String>,
     /// Redirects followed per request at most; 0 does not follow; default 10.
     #[arg(long, value_name = "N")]
     pub max_redirects: Option<String>,
@@ -344,6 +347,7 @@ impl RunArgs {
             ("max-body-capture", &self.max_body_capture),
             ("read-timeout", &self.read_timeout),
             ("max-redirects", &self.max_redirects),
+            ("http-debug", &self.http_debug),
             ("timeout", &self.timeout),
             ("stop-timeout", &self.stop_timeout),
             ("print-interval", &self.print_interval),

@@ -111,6 +111,7 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("read-timeout", "--read-timeout", KeyUse::Used),
     ("compressed", "--compressed", KeyUse::Used),
     ("max-redirects", "--max-redirects", KeyUse::Used),
+    ("http-debug", "--http-debug", KeyUse::Used),
     ("stop-timeout", "--stop-timeout", KeyUse::Used),
     ("json", "--json", KeyUse::Used),
     ("save-run", "--save-run", KeyUse::Used),

@@ -142,6 +142,10 @@ pub struct Plan {
     /// Most bytes of a response body kept for checks and extractors (the
     /// run's `--max-body-capture`).
     pub body_capture_limit: usize,
+    /// Redirects a request follows at most (`--max-redirects`).
+    pub max_redirects: u32,
+    /// Exchanges still to print (`--http-debug`), shared by the shards.
+    pub http_debug: crate::shard::http_debug::HttpDebug,
 }
 
 impl Plan {
@@ -209,6 +213,8 @@ impl Plan {
             thresholds: Vec::new(),
             user_base: 0,
             body_capture_limit: config.max_body_capture,
+            max_redirects: config.max_redirects,
+            http_debug: crate::shard::http_debug::HttpDebug::new(config.http_debug),
         }
     }
 

@@ -193,6 +193,8 @@ impl<'a> Compiler<'a> {
             thresholds: Vec::new(),
             user_base: 0,
             body_capture_limit: BODY_CAPTURE_LIMIT,
+            max_redirects: crate::config::DEFAULT_MAX_REDIRECTS,
+            http_debug: Default::default(),
         };
         Compiler {
             doc,
