@@ -1,14 +1,15 @@
 //! Answers the dynamic routes (`Route::is_dynamic`): the music API, the echo
-//! routes and `/__stats`. For them `conn` keeps a copy of the request head and
-//! body in an `Exchange`; this module re-parses the head for its headers,
-//! asks `music` or `stats` for the document and frames it with `response`.
-//! Plain routes never touch an `Exchange`, so its buffers stay unallocated on
-//! connections that only use them.
+//! routes, `/redirect-to` and `/__stats`. For them `conn` keeps a copy of the
+//! request head and body in an `Exchange`; this module re-parses the head for
+//! its target and headers, asks `music` or `stats` for the document and
+//! frames it with `response`. Plain routes never touch an `Exchange`, so its
+//! buffers stay unallocated on connections that only use them.
 
 use crate::counters::Counters;
 use crate::music::{ApiRequest, Music, SESSION_COOKIE};
+use crate::query;
 use crate::request::{RequestHead, HEADERS_MAX};
-use crate::response::{self, Reply};
+use crate::response::{self, Reply, REDIRECT_BODY};
 use crate::routes::Route;
 
 /// The largest request body the dynamic routes read; a larger one is
@@ -17,6 +18,17 @@ pub const BODY_BYTES_MAX: u64 = 1 << 20;
 
 /// The Content-Type line of every JSON document.
 const JSON: &[u8] = b"Content-Type: application/json\r\n";
+
+/// The Content-Type line of raw bytes (`/echo/request`).
+const OCTET_STREAM: &[u8] = b"Content-Type: application/octet-stream\r\n";
+
+/// The shared state the dynamic routes read, one of each per server.
+pub(crate) struct AppState<'a> {
+    /// The counters, for `/__stats`.
+    pub counters: &'a Counters,
+    /// The music API.
+    pub music: &'a Music,
+}
 
 /// One connection's buffers for the dynamic routes, reused request after request.
 #[derive(Debug, Default)]
@@ -54,8 +66,7 @@ pub(crate) fn keeps_body(req: &RequestHead) -> bool {
 pub(crate) fn answer(
     req: &RequestHead,
     ex: &mut Exchange,
-    counters: &Counters,
-    music: &Music,
+    state: &AppState<'_>,
     out: &mut Vec<u8>,
 ) -> Reply {
     let Exchange {
@@ -66,6 +77,7 @@ pub(crate) fn answer(
     } = ex;
     doc.clear();
     extra.clear();
+    let AppState { counters, music } = *state;
     if req.route == Route::Stats {
         let logins = music.logins();
         crate::stats::write_json(counters.totals(), &counters.statuses(), logins, doc);
@@ -128,6 +140,19 @@ pub(crate) fn answer(
             extra.extend_from_slice(b"\r\n");
             response::whole(out, req, 200, extra, body)
         }
+        Route::EchoRequest => {
+            doc.extend_from_slice(head);
+            doc.extend_from_slice(body);
+            response::whole(out, req, 200, OCTET_STREAM, doc)
+        }
+        Route::RedirectTo(status) => {
+            // The route table checked that `url` is there and decodes cleanly.
+            let url = query::param(query::query_of(target), "url").unwrap_or_default();
+            extra.extend_from_slice(b"Location: ");
+            query::decode_each(url, |b| extra.push(b));
+            extra.extend_from_slice(b"\r\n");
+            response::whole(out, req, status, extra, REDIRECT_BODY)
+        }
         _ => response::respond(req, out),
     }
 }
@@ -175,7 +200,12 @@ mod tests {
             ex.body_mut().extend_from_slice(body);
         }
         let mut out = Vec::new();
-        let reply = answer(&head, &mut ex, counters, music, &mut out);
+        let state = AppState { counters, music };
+        let reply = answer(&head, &mut ex, &state, &mut out);
+        let mut rest = reply.body;
+        while rest != response::Body::Done {
+            response::fill_body(&mut rest, &mut out, 64 * 1024);
+        }
         let mut fields = [httparse::EMPTY_HEADER; 16];
         let mut response = httparse::Response::new(&mut fields);
         let Ok(httparse::Status::Complete(n)) = response.parse(&out) else {
@@ -288,6 +318,39 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"requests": 1, "connections": 0, "statuses": {"404": 1}, "logins": {"alice": 1}})
+        );
+    }
+
+    #[test]
+    fn echo_request_returns_the_exact_bytes() {
+        let (music, counters) = setup();
+        let raw = b"PUT /echo/request?q=a%20b+c HTTP/1.1\r\nHost: t\r\nX-Odd:  spaced \r\nContent-Length: 7\r\n\r\n";
+        let (status, fields, doc) = run(raw, b"a=1&b=2", &music, &counters);
+        assert_eq!(status, 200);
+        assert_eq!(
+            field(&fields, "content-type"),
+            Some("application/octet-stream")
+        );
+        let mut want = raw.to_vec();
+        want.extend_from_slice(b"a=1&b=2");
+        assert_eq!(doc, want);
+    }
+
+    #[test]
+    fn redirect_to_sends_the_decoded_url() {
+        let (music, counters) = setup();
+        let raw = b"GET /redirect-to?url=http%3A%2F%2F127.0.0.1%3A9%2Fx%3Fa%3D1%26b&status=307 HTTP/1.1\r\n\r\n";
+        let (status, fields, doc) = run(raw, b"", &music, &counters);
+        assert_eq!((status, doc.as_slice()), (307, REDIRECT_BODY));
+        assert_eq!(
+            field(&fields, "location"),
+            Some("http://127.0.0.1:9/x?a=1&b")
+        );
+        let raw = b"GET /redirect-to?url=/redirect/1 HTTP/1.1\r\n\r\n";
+        let (status, fields, _) = run(raw, b"", &music, &counters);
+        assert_eq!(
+            (status, field(&fields, "location")),
+            (302, Some("/redirect/1"))
         );
     }
 }

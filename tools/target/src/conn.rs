@@ -13,7 +13,7 @@ use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-use crate::app::{self, Exchange};
+use crate::app::{self, AppState, Exchange};
 use crate::request::{self, ParseError, Parsed, RequestHead, HEAD_BYTES_MAX};
 use crate::response::{self, After, Body};
 use crate::routes::Route;
@@ -155,14 +155,11 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
             _ => {}
         }
         let reply = if head.route.is_dynamic() {
-            let exchange = &mut self.exchange;
-            app::answer(
-                &head,
-                exchange,
-                &shard.counters,
-                &shard.music,
-                &mut self.out,
-            )
+            let state = AppState {
+                counters: &shard.counters,
+                music: &shard.music,
+            };
+            app::answer(&head, &mut self.exchange, &state, &mut self.out)
         } else {
             response::respond(&head, &mut self.out)
         };

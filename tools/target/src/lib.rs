@@ -12,7 +12,8 @@
 //! - `routes`: maps method and path to a `Route`.
 //! - `response`: renders a route's response into the output buffer.
 //! - `app`: answers the dynamic routes from a copy of the request: the music
-//!   API (`music`, with `accounts`), the echo routes and `/__stats` (`stats`).
+//!   API (`music`, with `accounts`), the echo routes, `/redirect-to` (its
+//!   query read with `query`) and `/__stats` (`stats`).
 //! - `counters`: per-shard request, connection and status counters.
 //! - `tls`: HTTPS (`--tls-self-signed` or `--tls-cert/--tls-key`): the rustls
 //!   acceptor and handshake counts (`/__stats` adds `"tls": {"full", "resumed"}`).
@@ -59,6 +60,7 @@ mod conn;
 mod counters;
 pub mod limiter;
 mod music;
+mod query;
 mod request;
 mod response;
 mod routes;

@@ -27,6 +27,10 @@ pub const TRUNCATED_SENT_BYTES: u64 = 10;
 /// The byte every generated body is made of.
 const FILLER: u8 = b'x';
 
+/// The body of every redirect: short, but there, so that a client must read
+/// it (Content-Length framed) before reusing the connection.
+pub const REDIRECT_BODY: &[u8] = b"redirect";
+
 /// What happens to the connection once the response is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum After {
@@ -95,11 +99,16 @@ pub fn respond(req: &RequestHead, out: &mut Vec<u8>) -> Reply {
         ),
         Route::Status(code) => status(out, req, code),
         Route::BigHead => big_head(out, req),
+        Route::Redirect(0) => small(out, req, 200, b"ok", keep),
+        Route::Redirect(hops) => redirect(out, req, hops),
         // `app` answers these (`Route::is_dynamic`); arriving here is a server
         // bug, answered rather than panicked on.
-        Route::Stats | Route::Api(_) | Route::EchoHeaders | Route::EchoBody => {
-            small(out, req, 500, b"internal error", false)
-        }
+        Route::Stats
+        | Route::Api(_)
+        | Route::EchoHeaders
+        | Route::EchoBody
+        | Route::EchoRequest
+        | Route::RedirectTo(_) => small(out, req, 500, b"internal error", false),
         Route::Garbage => {
             out.extend_from_slice(GARBAGE);
             Reply {
@@ -256,6 +265,17 @@ fn status(out: &mut Vec<u8>, req: &RequestHead, code: u16) -> Reply {
         }
         _ => small(out, req, code, reason(code).as_bytes(), req.keep_alive),
     }
+}
+
+/// `/redirect/N` for N > 0: 302 to the next hop down, a relative `Location`.
+fn redirect(out: &mut Vec<u8>, req: &RequestHead, hops: u64) -> Reply {
+    push_status_line(out, 302);
+    out.extend_from_slice(b"Location: /redirect/");
+    push_decimal(out, hops - 1);
+    out.extend_from_slice(b"\r\n");
+    let body_len = REDIRECT_BODY.len() as u64;
+    write_fields(out, Framing::Length(body_len), !req.keep_alive, req.http10);
+    finish_small(out, req, 302, REDIRECT_BODY, req.keep_alive)
 }
 
 fn big_head(out: &mut Vec<u8>, req: &RequestHead) -> Reply {
@@ -574,6 +594,29 @@ mod tests {
     }
 
     #[test]
+    fn redirects_count_down_to_ok() {
+        let (bytes, after) = render(&req(Route::Redirect(3)));
+        assert_eq!(
+            bytes,
+            b"HTTP/1.1 302 Found\r\nLocation: /redirect/2\r\nContent-Length: 8\r\n\r\nredirect"
+        );
+        assert_eq!(after, After::KeepAlive);
+        let (bytes, _) = render(&req(Route::Redirect(1)));
+        assert_eq!(field(&split(&bytes).1, "location"), Some("/redirect/0"));
+        let (bytes, after) = render(&req(Route::Redirect(0)));
+        assert_eq!(bytes, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        assert_eq!(after, After::KeepAlive);
+        let mut closing = req(Route::Redirect(100));
+        closing.keep_alive = false;
+        let (bytes, after) = render(&closing);
+        let (code, fields, body) = split(&bytes);
+        assert_eq!((code, body.as_slice()), (302, REDIRECT_BODY));
+        assert_eq!(field(&fields, "location"), Some("/redirect/99"));
+        assert_eq!(field(&fields, "connection"), Some("close"));
+        assert_eq!(after, After::Close);
+    }
+
+    #[test]
     fn replies_report_their_status() {
         let cases = [
             (Route::Root, 200),
@@ -586,6 +629,9 @@ mod tests {
             (Route::Garbage, 0),
             (Route::Reset, 0),
             (Route::Stats, 500),
+            (Route::Redirect(2), 302),
+            (Route::Redirect(0), 200),
+            (Route::EchoRequest, 500),
         ];
         for (route, status) in cases {
             let mut out = Vec::new();

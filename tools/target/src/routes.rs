@@ -1,15 +1,23 @@
-//! The route table: maps a request's method and path to a `Route`, checking
-//! each route's numeric parameter against its limit. Pure; what a route sends
-//! back is `response`'s business (or `app`'s, for the dynamic routes), when
-//! it is sent is `conn`'s.
+//! The route table: maps a request's method and target to a `Route`,
+//! checking each route's parameters (numbers against their limits, query
+//! values and path segments for what the route accepts). Pure; what a route
+//! sends back is `response`'s business (or `app`'s, for the dynamic routes),
+//! when it is sent is `conn`'s.
 
 use crate::music;
+use crate::query;
 
 /// The largest body `/bytes/N`, `/chunked/N` and `/eof/N` will send (64 MiB).
 pub const BODY_BYTES_MAX: u64 = 64 << 20;
 
 /// The longest `/delay/MS` will wait (one minute).
 pub const DELAY_MS_MAX: u64 = 60_000;
+
+/// The longest chain `/redirect/N` starts.
+pub const REDIRECT_HOPS_MAX: u64 = 100;
+
+/// The statuses `/redirect-to` may answer with; the first is its default.
+pub const REDIRECT_STATUSES: [u16; 5] = [302, 301, 303, 307, 308];
 
 /// What a request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +52,13 @@ pub enum Route {
     EchoHeaders,
     /// `/echo/body`: the request's body back, with its Content-Type.
     EchoBody,
+    /// `/echo/request`: the request's exact bytes (head and body) back.
+    EchoRequest,
+    /// `/redirect/N`: 302 to `/redirect/N-1`; `/redirect/0` is 200 `ok`.
+    Redirect(u64),
+    /// `/redirect-to?url=URL&status=CODE`: CODE (a redirect status) to the
+    /// decoded URL, which `app` takes from the query again.
+    RedirectTo(u16),
     /// `POST /__reset`: zero the counters; not counted itself.
     ResetCounters,
     /// A known route whose parameter is missing, not a number or over its limit: 400.
@@ -76,15 +91,19 @@ impl Route {
     /// True for the routes `app` answers: they need shared state or the
     /// request's own headers and body, which `response` alone does not have.
     pub fn is_dynamic(self) -> bool {
-        matches!(
-            self,
-            Route::Stats | Route::Api(_) | Route::EchoHeaders | Route::EchoBody
-        )
+        self == Route::Stats || self.needs_request()
     }
 
     /// True for the routes whose head and body `conn` keeps for `app`.
     pub fn needs_request(self) -> bool {
-        matches!(self, Route::Api(_) | Route::EchoHeaders | Route::EchoBody)
+        matches!(
+            self,
+            Route::Api(_)
+                | Route::EchoHeaders
+                | Route::EchoBody
+                | Route::EchoRequest
+                | Route::RedirectTo(_)
+        )
     }
 
     /// True for the control routes, which the counters leave out so that
@@ -97,9 +116,10 @@ impl Route {
     }
 }
 
-/// Finds the route for a method and request target (query string ignored).
+/// Finds the route for a method and request target; the query only matters
+/// to the routes that take parameters there.
 pub fn route(method: &str, target: &str) -> Route {
-    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     match path {
         "/" => Route::Root,
         "/close" => Route::Close,
@@ -112,18 +132,39 @@ pub fn route(method: &str, target: &str) -> Route {
         "/__reset" => Route::MethodNotAllowed,
         "/echo/headers" => Route::EchoHeaders,
         "/echo/body" => Route::EchoBody,
+        "/echo/request" => Route::EchoRequest,
+        "/redirect-to" => redirect_to(query),
         "/auth/login" => api(method, "POST", Api::Login),
         "/api/song" => api(method, "GET", Api::Songs),
         "/api/album" => api(method, "GET", Api::Albums),
         "/api/playlist" => api(method, "POST", Api::PlaylistCreate),
-        _ => match path.strip_prefix("/api/playlist/") {
-            Some(id) => api(
-                method,
-                "DELETE",
-                Api::PlaylistDelete(music::parse_playlist_id(id)),
-            ),
-            None => route_with_param(path),
-        },
+        _ => {
+            if let Some(id) = path.strip_prefix("/api/playlist/") {
+                api(
+                    method,
+                    "DELETE",
+                    Api::PlaylistDelete(music::parse_playlist_id(id)),
+                )
+            } else {
+                route_with_param(path)
+            }
+        }
+    }
+}
+
+/// `/redirect-to`'s query: a `url` that decodes to a header value and an
+/// optional redirect `status`.
+fn redirect_to(query: &str) -> Route {
+    let url_ok = query::param(query, "url").is_some_and(query::decodes_to_header_value);
+    let status = match query::param(query, "status") {
+        None => Some(REDIRECT_STATUSES[0]),
+        Some(code) => parse_decimal(code)
+            .and_then(|code| u16::try_from(code).ok())
+            .filter(|code| REDIRECT_STATUSES.contains(code)),
+    };
+    match status {
+        Some(status) if url_ok => Route::RedirectTo(status),
+        _ => Route::BadParam,
     }
 }
 
@@ -151,6 +192,7 @@ fn route_with_param(path: &str) -> Route {
         "eof" => (Route::Eof, BODY_BYTES_MAX),
         "delay" | "slow" => (Route::Delay, DELAY_MS_MAX),
         "status" => (status_route, 599),
+        "redirect" => (Route::Redirect, REDIRECT_HOPS_MAX),
         _ => return Route::NotFound,
     };
     match parse_decimal(param) {
@@ -265,6 +307,54 @@ mod tests {
     }
 
     #[test]
+    fn redirect_routes_and_their_limits() {
+        let cases = [
+            ("/redirect/0", Route::Redirect(0)),
+            ("/redirect/3?x=1", Route::Redirect(3)),
+            ("/redirect/100", Route::Redirect(REDIRECT_HOPS_MAX)),
+            ("/redirect/101", Route::BadParam),
+            ("/redirect/", Route::BadParam),
+            ("/redirect/x", Route::BadParam),
+            ("/redirect", Route::NotFound),
+            ("/redirect-to?url=/x", Route::RedirectTo(302)),
+            (
+                "/redirect-to?url=http%3A%2F%2F127.0.0.1%3A9%2Fx%3Fa%3D1&status=307",
+                Route::RedirectTo(307),
+            ),
+            ("/redirect-to?status=301&url=/x", Route::RedirectTo(301)),
+            ("/redirect-to?url=/x&status=303", Route::RedirectTo(303)),
+            ("/redirect-to?url=/x&status=308", Route::RedirectTo(308)),
+            ("/redirect-to?url=/x&status=300", Route::BadParam),
+            ("/redirect-to?url=/x&status=200", Route::BadParam),
+            ("/redirect-to?url=/x&status=", Route::BadParam),
+            ("/redirect-to?url=/x&status=70000", Route::BadParam),
+            ("/redirect-to", Route::BadParam),
+            ("/redirect-to?url=", Route::BadParam),
+            ("/redirect-to?url=%zz", Route::BadParam),
+            (
+                "/redirect-to?url=/x%0d%0aSet-Cookie:%20a=b",
+                Route::BadParam,
+            ),
+        ];
+        for (target, want) in cases {
+            assert_eq!(route("GET", target), want, "{target}");
+        }
+        assert_eq!(route("POST", "/redirect/2"), Route::Redirect(2));
+    }
+
+    #[test]
+    fn echo_request_routes() {
+        let cases = [
+            ("/echo/request", Route::EchoRequest),
+            ("/echo/request?a=%20", Route::EchoRequest),
+        ];
+        for (target, want) in cases {
+            assert_eq!(route("GET", target), want, "{target}");
+        }
+        assert_eq!(route("PATCH", "/echo/request"), Route::EchoRequest);
+    }
+
+    #[test]
     fn only_control_routes_are_uncounted() {
         assert!(Route::Stats.is_control());
         assert!(Route::ResetCounters.is_control());
@@ -276,13 +366,20 @@ mod tests {
 
     #[test]
     fn only_app_routes_keep_the_request() {
-        for route in [Route::Api(Api::Songs), Route::EchoHeaders, Route::EchoBody] {
+        for route in [
+            Route::Api(Api::Songs),
+            Route::EchoHeaders,
+            Route::EchoBody,
+            Route::EchoRequest,
+            Route::RedirectTo(302),
+        ] {
             assert!(route.needs_request() && route.is_dynamic(), "{route:?}");
         }
         assert!(Route::Stats.is_dynamic() && !Route::Stats.needs_request());
         for route in [
             Route::Root,
             Route::Bytes(1),
+            Route::Redirect(3),
             Route::NotFound,
             Route::ResetCounters,
         ] {
