@@ -1,16 +1,18 @@
 //! Answers the dynamic routes (`Route::is_dynamic`): the music API, the echo
-//! routes, `/redirect-to` and `/__stats`. For them `conn` keeps a copy of the
-//! request head and body in an `Exchange`; this module re-parses the head for
-//! its target and headers, asks `music` or `stats` for the document and
-//! frames it with `response`. Plain routes never touch an `Exchange`, so its
-//! buffers stay unallocated on connections that only use them.
+//! routes, `/redirect-to`, the auth routes and `/__stats`. For them `conn`
+//! keeps a copy of the request head and body in an `Exchange`; this module
+//! re-parses the head for its target and headers, asks `music`, `auth` or
+//! `stats` for the document and frames it with `response`. Plain routes
+//! never touch an `Exchange`, so its buffers stay unallocated on connections
+//! that only use them.
 
+use crate::auth;
 use crate::counters::Counters;
-use crate::music::{ApiRequest, Music, SESSION_COOKIE};
+use crate::music::{push_json_str, ApiRequest, Music, SESSION_COOKIE};
 use crate::query;
 use crate::request::{RequestHead, HEADERS_MAX};
 use crate::response::{self, Reply, REDIRECT_BODY};
-use crate::routes::Route;
+use crate::routes::{self, Route};
 
 /// The largest request body the dynamic routes read; a larger one is
 /// discarded and answered 413.
@@ -153,8 +155,50 @@ pub(crate) fn answer(
             extra.extend_from_slice(b"\r\n");
             response::whole(out, req, status, extra, REDIRECT_BODY)
         }
+        Route::BasicAuth => {
+            let (user, pass) = routes::basic_auth_segments(target);
+            // The route table checked that both segments decode.
+            let (user, pass) = (
+                query::decode(user).unwrap_or_default(),
+                query::decode(pass).unwrap_or_default(),
+            );
+            let authorization = header(headers, "authorization").unwrap_or_default();
+            if auth::basic_matches(authorization, &user, &pass) {
+                doc.extend_from_slice(br#"{"authenticated":true,"user":"#);
+                push_json_str(doc, &String::from_utf8_lossy(&user));
+                doc.push(b'}');
+                response::whole(out, req, 200, JSON, doc)
+            } else {
+                extra.extend_from_slice(JSON);
+                extra.extend_from_slice(auth::BASIC_CHALLENGE);
+                let refusal = br#"{"authenticated":false}"#;
+                response::whole(out, req, 401, extra, refusal)
+            }
+        }
+        Route::Bearer => match header(headers, "authorization").and_then(auth::bearer_token) {
+            Some(token) => {
+                doc.extend_from_slice(br#"{"token":"#);
+                push_json_str(doc, &String::from_utf8_lossy(token));
+                doc.push(b'}');
+                response::whole(out, req, 200, JSON, doc)
+            }
+            None => {
+                extra.extend_from_slice(JSON);
+                extra.extend_from_slice(auth::BEARER_CHALLENGE);
+                let refusal = br#"{"authenticated":false}"#;
+                response::whole(out, req, 401, extra, refusal)
+            }
+        },
         _ => response::respond(req, out),
     }
+}
+
+/// The value of the first header called `name` (ASCII case ignored).
+fn header<'h>(headers: &[httparse::Header<'h>], name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
 }
 
 /// The headers as one JSON object: lower-cased names to values (as UTF-8,
@@ -352,5 +396,59 @@ mod tests {
             (status, field(&fields, "location")),
             (302, Some("/redirect/1"))
         );
+    }
+
+    #[test]
+    fn basic_auth_wants_the_exact_credentials() {
+        let (music, counters) = setup();
+        // base64("a b:p:q") and base64("alice:wrong").
+        let cases = [
+            ("Authorization: Basic YSBiOnA6cQ==\r\n", 200),
+            ("authorization: basic YSBiOnA6cQ==\r\n", 200),
+            ("Authorization: Basic YWxpY2U6d3Jvbmc=\r\n", 401),
+            ("Authorization: Bearer YSBiOnA6cQ==\r\n", 401),
+            ("", 401),
+        ];
+        for (authorization, want) in cases {
+            let raw = format!("GET /basic-auth/a%20b/p%3Aq HTTP/1.1\r\n{authorization}\r\n");
+            let (status, fields, doc) = run(raw.as_bytes(), b"", &music, &counters);
+            assert_eq!(status, want, "{authorization}");
+            let json: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+            if want == 200 {
+                assert_eq!(
+                    json,
+                    serde_json::json!({"authenticated": true, "user": "a b"})
+                );
+                assert_eq!(field(&fields, "www-authenticate"), None);
+            } else {
+                assert_eq!(json, serde_json::json!({"authenticated": false}));
+                assert_eq!(
+                    field(&fields, "www-authenticate"),
+                    Some("Basic realm=\"stampede-target\"")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bearer_wants_a_token() {
+        let (music, counters) = setup();
+        let raw = b"GET /bearer HTTP/1.1\r\nAuthorization: Bearer abc.\"def\r\n\r\n";
+        let (status, _, doc) = run(raw, b"", &music, &counters);
+        assert_eq!(status, 200);
+        let json: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        assert_eq!(json, serde_json::json!({"token": "abc.\"def"}));
+        for authorization in [
+            "",
+            "Authorization: Bearer \r\n",
+            "Authorization: Basic eDp5\r\n",
+        ] {
+            let raw = format!("GET /bearer HTTP/1.1\r\n{authorization}\r\n");
+            let (status, fields, _) = run(raw.as_bytes(), b"", &music, &counters);
+            assert_eq!(status, 401, "{authorization}");
+            assert!(field(&fields, "www-authenticate")
+                .unwrap()
+                .starts_with("Bearer"));
+        }
     }
 }

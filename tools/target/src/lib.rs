@@ -13,7 +13,8 @@
 //! - `response`: renders a route's response into the output buffer.
 //! - `app`: answers the dynamic routes from a copy of the request: the music
 //!   API (`music`, with `accounts`), the echo routes, `/redirect-to` (its
-//!   query read with `query`) and `/__stats` (`stats`).
+//!   query read with `query`), the auth routes (`auth`) and `/__stats`
+//!   (`stats`).
 //! - `counters`: per-shard request, connection and status counters.
 //! - `tls`: HTTPS (`--tls-self-signed` or `--tls-cert/--tls-key`): the rustls
 //!   acceptor and handshake counts (`/__stats` adds `"tls": {"full", "resumed"}`).
@@ -55,6 +56,7 @@
 
 pub mod accounts;
 mod app;
+mod auth;
 pub mod config;
 mod conn;
 mod counters;

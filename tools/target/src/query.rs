@@ -40,6 +40,12 @@ pub fn decode_each(raw: &str, mut emit: impl FnMut(u8)) -> bool {
     true
 }
 
+/// `raw` decoded, or `None` on a bad escape.
+pub fn decode(raw: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len());
+    decode_each(raw, |b| out.push(b)).then_some(out)
+}
+
 /// Whether `raw` decodes cleanly to a non-empty value fit for a header line:
 /// no control byte (CR, LF, NUL, DEL...) that would end or corrupt the line.
 pub fn decodes_to_header_value(raw: &str) -> bool {
@@ -62,12 +68,6 @@ mod tests {
     //! Parameters are found by exact name, escapes decode or are refused, and
     //! values that would break a header line are caught.
     use super::*;
-
-    /// `raw` decoded, or `None` on a bad escape.
-    fn decode(raw: &str) -> Option<Vec<u8>> {
-        let mut out = Vec::with_capacity(raw.len());
-        decode_each(raw, |b| out.push(b)).then_some(out)
-    }
 
     #[test]
     fn parameters_by_name() {

@@ -108,7 +108,9 @@ pub fn respond(req: &RequestHead, out: &mut Vec<u8>) -> Reply {
         | Route::EchoHeaders
         | Route::EchoBody
         | Route::EchoRequest
-        | Route::RedirectTo(_) => small(out, req, 500, b"internal error", false),
+        | Route::RedirectTo(_)
+        | Route::BasicAuth
+        | Route::Bearer => small(out, req, 500, b"internal error", false),
         Route::Garbage => {
             out.extend_from_slice(GARBAGE);
             Reply {
@@ -632,6 +634,7 @@ mod tests {
             (Route::Redirect(2), 302),
             (Route::Redirect(0), 200),
             (Route::EchoRequest, 500),
+            (Route::BasicAuth, 500),
         ];
         for (route, status) in cases {
             let mut out = Vec::new();

@@ -59,6 +59,11 @@ pub enum Route {
     /// `/redirect-to?url=URL&status=CODE`: CODE (a redirect status) to the
     /// decoded URL, which `app` takes from the query again.
     RedirectTo(u16),
+    /// `/basic-auth/USER/PASS`: 200 if the request carries those Basic
+    /// credentials, else 401; `app` takes USER and PASS from the path again.
+    BasicAuth,
+    /// `/bearer`: 200 if the request carries a Bearer token, else 401.
+    Bearer,
     /// `POST /__reset`: zero the counters; not counted itself.
     ResetCounters,
     /// A known route whose parameter is missing, not a number or over its limit: 400.
@@ -103,6 +108,8 @@ impl Route {
                 | Route::EchoBody
                 | Route::EchoRequest
                 | Route::RedirectTo(_)
+                | Route::BasicAuth
+                | Route::Bearer
         )
     }
 
@@ -134,6 +141,7 @@ pub fn route(method: &str, target: &str) -> Route {
         "/echo/body" => Route::EchoBody,
         "/echo/request" => Route::EchoRequest,
         "/redirect-to" => redirect_to(query),
+        "/bearer" => Route::Bearer,
         "/auth/login" => api(method, "POST", Api::Login),
         "/api/song" => api(method, "GET", Api::Songs),
         "/api/album" => api(method, "GET", Api::Albums),
@@ -145,6 +153,8 @@ pub fn route(method: &str, target: &str) -> Route {
                     "DELETE",
                     Api::PlaylistDelete(music::parse_playlist_id(id)),
                 )
+            } else if let Some(credentials) = path.strip_prefix("/basic-auth/") {
+                basic_auth(credentials)
             } else {
                 route_with_param(path)
             }
@@ -166,6 +176,30 @@ fn redirect_to(query: &str) -> Route {
         Some(status) if url_ok => Route::RedirectTo(status),
         _ => Route::BadParam,
     }
+}
+
+/// `/basic-auth/USER/PASS`: exactly two percent-encoded segments, USER not
+/// empty and, decoded, without the `:` that Basic credentials cannot carry.
+fn basic_auth(credentials: &str) -> Route {
+    let Some((user, pass)) = credentials.split_once('/') else {
+        return Route::BadParam;
+    };
+    let mut user_has_colon = false;
+    let user_decodes = query::decode_each(user, |b| user_has_colon |= b == b':');
+    let user_ok = user_decodes && !user.is_empty() && !user_has_colon;
+    if user_ok && !pass.contains('/') && query::decode_each(pass, |_| {}) {
+        Route::BasicAuth
+    } else {
+        Route::BadParam
+    }
+}
+
+/// Splits `/basic-auth/USER/PASS` into its two still-encoded segments; `app`
+/// calls this only for targets the route table made `Route::BasicAuth`.
+pub fn basic_auth_segments(target: &str) -> (&str, &str) {
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let credentials = path.strip_prefix("/basic-auth/").unwrap_or_default();
+    credentials.split_once('/').unwrap_or((credentials, ""))
 }
 
 /// `route` when `method` is `allowed` (GET also allows HEAD), else `WrongMethod`.
@@ -343,8 +377,21 @@ mod tests {
     }
 
     #[test]
-    fn echo_request_routes() {
+    fn auth_and_echo_routes() {
         let cases = [
+            ("/basic-auth/alice/secret", Route::BasicAuth),
+            ("/basic-auth/a%20b/p%3Aq?x", Route::BasicAuth),
+            ("/basic-auth/alice/", Route::BasicAuth),
+            ("/basic-auth//secret", Route::BadParam),
+            ("/basic-auth/alice", Route::BadParam),
+            ("/basic-auth/", Route::BadParam),
+            ("/basic-auth/a/b/c", Route::BadParam),
+            ("/basic-auth/a:b/c", Route::BadParam),
+            ("/basic-auth/a%3Ab/c", Route::BadParam),
+            ("/basic-auth/a/%zz", Route::BadParam),
+            ("/basic-auth", Route::NotFound),
+            ("/bearer", Route::Bearer),
+            ("/bearer?x=1", Route::Bearer),
             ("/echo/request", Route::EchoRequest),
             ("/echo/request?a=%20", Route::EchoRequest),
         ];
@@ -352,6 +399,10 @@ mod tests {
             assert_eq!(route("GET", target), want, "{target}");
         }
         assert_eq!(route("PATCH", "/echo/request"), Route::EchoRequest);
+        assert_eq!(
+            basic_auth_segments("/basic-auth/a%20b/p%3Aq?x"),
+            ("a%20b", "p%3Aq")
+        );
     }
 
     #[test]
@@ -372,6 +423,8 @@ mod tests {
             Route::EchoBody,
             Route::EchoRequest,
             Route::RedirectTo(302),
+            Route::BasicAuth,
+            Route::Bearer,
         ] {
             assert!(route.needs_request() && route.is_dynamic(), "{route:?}");
         }
