@@ -1,12 +1,15 @@
 //! Answers the dynamic routes (`Route::is_dynamic`): the music API, the echo
-//! routes, `/redirect-to`, the auth routes and `/__stats`. For them `conn`
-//! keeps a copy of the request head and body in an `Exchange`; this module
-//! re-parses the head for its target and headers, asks `music`, `auth` or
-//! `stats` for the document and frames it with `response`. Plain routes
-//! never touch an `Exchange`, so its buffers stay unallocated on connections
-//! that only use them.
+//! routes, `/redirect-to`, the compressed routes, the auth routes and
+//! `/__stats`. For them `conn` keeps a copy of the request head and body in
+//! an `Exchange`; this module re-parses the head for its target and headers,
+//! asks `music`, `compress`, `auth` or `stats` for the document and frames
+//! it with `response`. Plain routes never touch an `Exchange`, so its buffers
+//! stay unallocated on connections that only use them.
+
+use std::io::Write as _;
 
 use crate::auth;
+use crate::compress::{self, Bodies, Doc, Encoding};
 use crate::counters::Counters;
 use crate::music::{push_json_str, ApiRequest, Music, SESSION_COOKIE};
 use crate::query;
@@ -21,8 +24,11 @@ pub const BODY_BYTES_MAX: u64 = 1 << 20;
 /// The Content-Type line of every JSON document.
 const JSON: &[u8] = b"Content-Type: application/json\r\n";
 
-/// The Content-Type line of raw bytes (`/echo/request`).
+/// The Content-Type line of raw bytes (`/echo/request`, `/bomb`).
 const OCTET_STREAM: &[u8] = b"Content-Type: application/octet-stream\r\n";
+
+/// The Content-Type line of `/compressed/N`'s JSON lines.
+const NDJSON: &[u8] = b"Content-Type: application/x-ndjson\r\n";
 
 /// The shared state the dynamic routes read, one of each per server.
 pub(crate) struct AppState<'a> {
@@ -30,6 +36,8 @@ pub(crate) struct AppState<'a> {
     pub counters: &'a Counters,
     /// The music API.
     pub music: &'a Music,
+    /// The compressed routes' encoded bodies.
+    pub bodies: &'a Bodies,
 }
 
 /// One connection's buffers for the dynamic routes, reused request after request.
@@ -79,7 +87,11 @@ pub(crate) fn answer(
     } = ex;
     doc.clear();
     extra.clear();
-    let AppState { counters, music } = *state;
+    let AppState {
+        counters,
+        music,
+        bodies,
+    } = *state;
     if req.route == Route::Stats {
         let logins = music.logins();
         crate::stats::write_json(counters.totals(), &counters.statuses(), logins, doc);
@@ -155,6 +167,26 @@ pub(crate) fn answer(
             extra.extend_from_slice(b"\r\n");
             response::whole(out, req, status, extra, REDIRECT_BODY)
         }
+        Route::Compressed(len, enc) => {
+            let enc = enc.unwrap_or_else(|| negotiate(headers));
+            push_coding_headers(extra, NDJSON, enc, len);
+            response::shared(out, req, 200, extra, bodies.get(Doc::Pattern(len), enc))
+        }
+        Route::CompressedJson(enc) => {
+            let enc = enc.unwrap_or_else(|| negotiate(headers));
+            let len = compress::json_doc(enc).len() as u64;
+            push_coding_headers(extra, JSON, enc, len);
+            response::shared(out, req, 200, extra, bodies.get(Doc::Json, enc))
+        }
+        Route::Bomb(enc) => {
+            // A bomb is always compressed: gzip when the client takes none.
+            let enc = match enc.unwrap_or_else(|| negotiate(headers)) {
+                Encoding::Identity => Encoding::Gzip,
+                enc => enc,
+            };
+            push_coding_headers(extra, OCTET_STREAM, enc, compress::BOMB_DECODED_BYTES);
+            response::shared(out, req, 200, extra, bodies.bomb(enc))
+        }
         Route::BasicAuth => {
             let (user, pass) = routes::basic_auth_segments(target);
             // The route table checked that both segments decode.
@@ -201,6 +233,31 @@ fn header<'h>(headers: &[httparse::Header<'h>], name: &str) -> Option<&'h [u8]> 
         .map(|h| h.value)
 }
 
+/// The coding picked from the request's `Accept-Encoding` headers.
+fn negotiate(headers: &[httparse::Header<'_>]) -> Encoding {
+    let accepted = headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("accept-encoding"))
+        .map(|h| h.value);
+    compress::negotiate(accepted)
+}
+
+/// The header lines of a coded body: its type, its coding (none for
+/// identity), its decoded length, and `Vary` since the coding may be negotiated.
+fn push_coding_headers(extra: &mut Vec<u8>, content_type: &[u8], enc: Encoding, decoded_len: u64) {
+    extra.extend_from_slice(content_type);
+    if enc != Encoding::Identity {
+        extra.extend_from_slice(b"Content-Encoding: ");
+        extra.extend_from_slice(enc.token().as_bytes());
+        extra.extend_from_slice(b"\r\n");
+    }
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        extra,
+        "X-Decoded-Length: {decoded_len}\r\nVary: Accept-Encoding\r\n"
+    );
+}
+
 /// The headers as one JSON object: lower-cased names to values (as UTF-8,
 /// lossily); a repeated name's values are joined with `, `.
 fn echo_headers(headers: &[httparse::Header<'_>], out: &mut Vec<u8>) {
@@ -244,7 +301,12 @@ mod tests {
             ex.body_mut().extend_from_slice(body);
         }
         let mut out = Vec::new();
-        let state = AppState { counters, music };
+        let bodies = Bodies::default();
+        let state = AppState {
+            counters,
+            music,
+            bodies: &bodies,
+        };
         let reply = answer(&head, &mut ex, &state, &mut out);
         let mut rest = reply.body;
         while rest != response::Body::Done {
@@ -396,6 +458,75 @@ mod tests {
             (status, field(&fields, "location")),
             (302, Some("/redirect/1"))
         );
+    }
+
+    #[test]
+    fn compressed_bodies_in_each_coding() {
+        let (music, counters) = setup();
+        for enc in ["gzip", "deflate", "br", "zstd", "identity"] {
+            let raw = format!("GET /compressed/100000?enc={enc} HTTP/1.1\r\n\r\n");
+            let (status, fields, doc) = run(raw.as_bytes(), b"", &music, &counters);
+            assert_eq!(status, 200);
+            let coding = Encoding::from_token(enc.as_bytes()).unwrap();
+            let want_header = (coding != Encoding::Identity).then_some(enc);
+            assert_eq!(field(&fields, "content-encoding"), want_header);
+            assert_eq!(field(&fields, "x-decoded-length"), Some("100000"));
+            assert_eq!(field(&fields, "content-type"), Some("application/x-ndjson"));
+            let len = doc.len().to_string();
+            assert_eq!(field(&fields, "content-length"), Some(len.as_str()));
+            let decoded = compress::tests::decode(coding, &doc);
+            assert_eq!(decoded, compress::pattern(100_000), "{enc}");
+        }
+    }
+
+    #[test]
+    fn the_coding_is_negotiated_without_enc() {
+        let (music, counters) = setup();
+        let cases = [
+            ("", None),
+            ("Accept-Encoding: gzip, deflate\r\n", Some("gzip")),
+            ("Accept-Encoding: gzip, br\r\n", Some("br")),
+            (
+                "Accept-Encoding: deflate\r\nAccept-Encoding: zstd\r\n",
+                Some("zstd"),
+            ),
+            ("Accept-Encoding: zstd;q=0, deflate\r\n", Some("deflate")),
+        ];
+        for (accept, want) in cases {
+            let raw = format!("GET /compressed-json HTTP/1.1\r\n{accept}\r\n");
+            let (status, fields, doc) = run(raw.as_bytes(), b"", &music, &counters);
+            assert_eq!(status, 200);
+            assert_eq!(field(&fields, "content-encoding"), want, "{accept}");
+            assert_eq!(field(&fields, "vary"), Some("Accept-Encoding"));
+            let coding = Encoding::from_token(want.unwrap_or("identity").as_bytes()).unwrap();
+            let json: serde_json::Value =
+                serde_json::from_slice(&compress::tests::decode(coding, &doc)).unwrap();
+            let token = coding.token();
+            assert_eq!(json, serde_json::json!({"ok": true, "encoding": token}));
+            let decoded_len = compress::json_doc(coding).len().to_string();
+            assert_eq!(
+                field(&fields, "x-decoded-length"),
+                Some(decoded_len.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn bombs_are_small_on_the_wire() {
+        let (music, counters) = setup();
+        for (query, accept, want) in [
+            ("?enc=zstd", "", "zstd"),
+            ("?enc=deflate", "", "deflate"),
+            ("", "Accept-Encoding: br\r\n", "br"),
+            ("", "", "gzip"),
+        ] {
+            let raw = format!("GET /bomb{query} HTTP/1.1\r\n{accept}\r\n");
+            let (status, fields, doc) = run(raw.as_bytes(), b"", &music, &counters);
+            assert_eq!(status, 200);
+            assert_eq!(field(&fields, "content-encoding"), Some(want));
+            assert_eq!(field(&fields, "x-decoded-length"), Some("536870912"));
+            assert!(doc.len() < 1 << 20, "{want}: {}", doc.len());
+        }
     }
 
     #[test]

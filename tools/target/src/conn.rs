@@ -158,6 +158,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
             let state = AppState {
                 counters: &shard.counters,
                 music: &shard.music,
+                bodies: &shard.bodies,
             };
             app::answer(&head, &mut self.exchange, &state, &mut self.out)
         } else {

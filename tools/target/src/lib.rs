@@ -13,8 +13,8 @@
 //! - `response`: renders a route's response into the output buffer.
 //! - `app`: answers the dynamic routes from a copy of the request: the music
 //!   API (`music`, with `accounts`), the echo routes, `/redirect-to` (its
-//!   query read with `query`), the auth routes (`auth`) and `/__stats`
-//!   (`stats`).
+//!   query read with `query`), the compressed routes (`compress`), the auth
+//!   routes (`auth`) and `/__stats` (`stats`).
 //! - `counters`: per-shard request, connection and status counters.
 //! - `tls`: HTTPS (`--tls-self-signed` or `--tls-cert/--tls-key`): the rustls
 //!   acceptor and handshake counts (`/__stats` adds `"tls": {"full", "resumed"}`).
@@ -57,6 +57,7 @@
 pub mod accounts;
 mod app;
 mod auth;
+mod compress;
 pub mod config;
 mod conn;
 mod counters;
@@ -129,6 +130,7 @@ impl Target {
         let listener = bind(config.listen)?;
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let limiter = config.max_rps.map(|k| Arc::new(limiter::Limiter::new(k)));
+        let bodies = Arc::new(compress::Bodies::default());
         let mut target = Target {
             local_addr: listener.local_addr()?,
             listener,
@@ -149,6 +151,7 @@ impl Target {
                 core: (!cores.is_empty()).then(|| cores[index % cores.len()]),
                 counters: Arc::clone(&target.counters),
                 music: Arc::clone(&target.music),
+                bodies: Arc::clone(&bodies),
                 limiter: limiter.clone(),
                 stop: Arc::clone(&target.stop),
                 tls: tls.clone(),

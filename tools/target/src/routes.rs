@@ -4,6 +4,7 @@
 //! sends back is `response`'s business (or `app`'s, for the dynamic routes),
 //! when it is sent is `conn`'s.
 
+use crate::compress::Encoding;
 use crate::music;
 use crate::query;
 
@@ -59,6 +60,13 @@ pub enum Route {
     /// `/redirect-to?url=URL&status=CODE`: CODE (a redirect status) to the
     /// decoded URL, which `app` takes from the query again.
     RedirectTo(u16),
+    /// `/compressed/N?enc=CODING`: N bytes of JSON lines in that coding, or in
+    /// the one negotiated from `Accept-Encoding` when `None`.
+    Compressed(u64, Option<Encoding>),
+    /// `/compressed-json?enc=CODING`: a small JSON object, coded like `Compressed`.
+    CompressedJson(Option<Encoding>),
+    /// `/bomb?enc=CODING`: a small body that decodes to 512 MiB of zeros; never `Identity`.
+    Bomb(Option<Encoding>),
     /// `/basic-auth/USER/PASS`: 200 if the request carries those Basic
     /// credentials, else 401; `app` takes USER and PASS from the path again.
     BasicAuth,
@@ -108,6 +116,9 @@ impl Route {
                 | Route::EchoBody
                 | Route::EchoRequest
                 | Route::RedirectTo(_)
+                | Route::Compressed(..)
+                | Route::CompressedJson(_)
+                | Route::Bomb(_)
                 | Route::BasicAuth
                 | Route::Bearer
         )
@@ -141,6 +152,11 @@ pub fn route(method: &str, target: &str) -> Route {
         "/echo/body" => Route::EchoBody,
         "/echo/request" => Route::EchoRequest,
         "/redirect-to" => redirect_to(query),
+        "/compressed-json" => encoding(query).map_or(Route::BadParam, Route::CompressedJson),
+        "/bomb" => match encoding(query) {
+            Some(Some(Encoding::Identity)) | None => Route::BadParam,
+            Some(enc) => Route::Bomb(enc),
+        },
         "/bearer" => Route::Bearer,
         "/auth/login" => api(method, "POST", Api::Login),
         "/api/song" => api(method, "GET", Api::Songs),
@@ -155,6 +171,8 @@ pub fn route(method: &str, target: &str) -> Route {
                 )
             } else if let Some(credentials) = path.strip_prefix("/basic-auth/") {
                 basic_auth(credentials)
+            } else if let Some(len) = path.strip_prefix("/compressed/") {
+                compressed(len, query)
             } else {
                 route_with_param(path)
             }
@@ -174,6 +192,23 @@ fn redirect_to(query: &str) -> Route {
     };
     match status {
         Some(status) if url_ok => Route::RedirectTo(status),
+        _ => Route::BadParam,
+    }
+}
+
+/// The `enc` query parameter: `Some(None)` when absent (negotiate), `None`
+/// when it names no coding.
+fn encoding(query: &str) -> Option<Option<Encoding>> {
+    match query::param(query, "enc") {
+        None => Some(None),
+        Some(token) => Encoding::from_token(token.as_bytes()).map(Some),
+    }
+}
+
+/// `/compressed/N`: N within `BODY_BYTES_MAX` and a valid `enc`, if any.
+fn compressed(len: &str, query: &str) -> Route {
+    match (parse_decimal(len), encoding(query)) {
+        (Some(n), Some(enc)) if n <= BODY_BYTES_MAX => Route::Compressed(n, enc),
         _ => Route::BadParam,
     }
 }
@@ -377,6 +412,49 @@ mod tests {
     }
 
     #[test]
+    fn compressed_routes_and_their_limits() {
+        let cases = [
+            ("/compressed/0", Route::Compressed(0, None)),
+            (
+                "/compressed/1000?enc=gzip",
+                Route::Compressed(1000, Some(Encoding::Gzip)),
+            ),
+            (
+                "/compressed/67108864?enc=zstd",
+                Route::Compressed(BODY_BYTES_MAX, Some(Encoding::Zstd)),
+            ),
+            (
+                "/compressed/5?enc=identity",
+                Route::Compressed(5, Some(Encoding::Identity)),
+            ),
+            ("/compressed/67108865", Route::BadParam),
+            ("/compressed/5?enc=lzma", Route::BadParam),
+            ("/compressed/5?enc=", Route::BadParam),
+            ("/compressed/", Route::BadParam),
+            ("/compressed/5/6", Route::BadParam),
+            ("/compressed", Route::NotFound),
+            ("/compressed-json", Route::CompressedJson(None)),
+            (
+                "/compressed-json?enc=deflate",
+                Route::CompressedJson(Some(Encoding::Deflate)),
+            ),
+            (
+                "/compressed-json?enc=br",
+                Route::CompressedJson(Some(Encoding::Br)),
+            ),
+            ("/compressed-json?enc=xz", Route::BadParam),
+            ("/bomb", Route::Bomb(None)),
+            ("/bomb?enc=gzip", Route::Bomb(Some(Encoding::Gzip))),
+            ("/bomb?enc=zstd", Route::Bomb(Some(Encoding::Zstd))),
+            ("/bomb?enc=identity", Route::BadParam),
+            ("/bomb?enc=nope", Route::BadParam),
+        ];
+        for (target, want) in cases {
+            assert_eq!(route("GET", target), want, "{target}");
+        }
+    }
+
+    #[test]
     fn auth_and_echo_routes() {
         let cases = [
             ("/basic-auth/alice/secret", Route::BasicAuth),
@@ -423,6 +501,9 @@ mod tests {
             Route::EchoBody,
             Route::EchoRequest,
             Route::RedirectTo(302),
+            Route::Compressed(1, None),
+            Route::CompressedJson(Some(Encoding::Br)),
+            Route::Bomb(None),
             Route::BasicAuth,
             Route::Bearer,
         ] {
