@@ -97,10 +97,11 @@ pub(crate) fn answer(
         crate::stats::write_json(counters.totals(), &counters.statuses(), logins, doc);
         let (full, resumed) = counters.tls.get();
         if full + resumed > 0 {
-            // HTTPS only: `"tls": {"full": n, "resumed": n}` before the closing brace.
-            doc.pop();
-            let tls = format!(", \"tls\": {{\"full\": {full}, \"resumed\": {resumed}}}}}");
-            doc.extend_from_slice(tls.as_bytes());
+            // HTTPS only.
+            crate::stats::append_tls(full, resumed, doc);
+        }
+        if let Some(paths) = counters.paths.snapshot() {
+            crate::stats::append_paths(&paths, doc);
         }
         return response::whole(out, req, 200, JSON, doc);
     }
@@ -425,6 +426,21 @@ mod tests {
             json,
             serde_json::json!({"requests": 1, "connections": 0, "statuses": {"404": 1}, "logins": {"alice": 1}})
         );
+    }
+
+    #[test]
+    fn stats_list_paths_only_when_counted() {
+        let (music, mut counters) = setup();
+        counters.paths = crate::paths::PathCounts::new(true);
+        counters.paths.add(b"/redirect/1");
+        counters.paths.add(b"/redirect/1");
+        let (_, _, doc) = run(b"GET /__stats HTTP/1.1\r\n\r\n", b"", &music, &counters);
+        let json: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        assert_eq!(json["paths"], serde_json::json!({"/redirect/1": 2}));
+        counters.reset();
+        let (_, _, doc) = run(b"GET /__stats HTTP/1.1\r\n\r\n", b"", &music, &counters);
+        let json: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        assert_eq!(json["paths"], serde_json::json!({}));
     }
 
     #[test]

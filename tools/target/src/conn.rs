@@ -1,7 +1,8 @@
 //! One accepted connection: reads requests into a fixed 64 KiB buffer, answers
 //! every complete request in it in order (so pipelining works) into one reused
 //! output buffer written once per batch, discards request bodies (or keeps
-//! them, for the dynamic routes), counts what it serves in its shard's slot,
+//! them, for the dynamic routes), counts what it serves in its shard's slot
+//! (and by path, with `--count-paths`),
 //! and closes the way the last response asks. Parsing is `request`'s job and
 //! rendering `response`'s (or `app`'s); this module only moves bytes and waits.
 
@@ -100,6 +101,10 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
                 };
                 if head.route.needs_request() {
                     self.exchange.begin(&self.input.data()[..head.head_len]);
+                }
+                let paths = &shard.counters.paths;
+                if paths.enabled() && !head.route.is_control() {
+                    paths.add(request::path_of(self.input.data()));
                 }
                 self.input.consume(head.head_len);
                 match self.answer(head, shard).await {

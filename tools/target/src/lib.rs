@@ -15,7 +15,8 @@
 //!   API (`music`, with `accounts`), the echo routes, `/redirect-to` (its
 //!   query read with `query`), the compressed routes (`compress`), the auth
 //!   routes (`auth`) and `/__stats` (`stats`).
-//! - `counters`: per-shard request, connection and status counters.
+//! - `counters`: per-shard request, connection and status counters, and the
+//!   per-path counts of `--count-paths` (`paths`).
 //! - `tls`: HTTPS (`--tls-self-signed` or `--tls-cert/--tls-key`): the rustls
 //!   acceptor and handshake counts (`/__stats` adds `"tls": {"full", "resumed"}`).
 //! - `limiter`: `--max-rps K`, a first-come, first-served queue served at K/s.
@@ -63,6 +64,7 @@ mod conn;
 mod counters;
 pub mod limiter;
 mod music;
+mod paths;
 mod query;
 mod request;
 mod response;
@@ -131,10 +133,12 @@ impl Target {
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let limiter = config.max_rps.map(|k| Arc::new(limiter::Limiter::new(k)));
         let bodies = Arc::new(compress::Bodies::default());
+        let mut counters = Counters::new(config.threads);
+        counters.paths = paths::PathCounts::new(config.count_paths);
         let mut target = Target {
             local_addr: listener.local_addr()?,
             listener,
-            counters: Arc::new(Counters::new(config.threads)),
+            counters: Arc::new(counters),
             music: Arc::new(music),
             stop: Arc::new(AtomicBool::new(false)),
             shards: Vec::with_capacity(config.threads),
@@ -202,6 +206,12 @@ impl Target {
         self.counters.status_count(code)
     }
 
+    /// Requests for `path` (query left off) with `--count-paths`, else 0;
+    /// `"__other__"` reads the requests past the table's bounds.
+    pub fn path_count(&self, path: &str) -> u64 {
+        self.counters.paths.count(path)
+    }
+
     /// Successful `POST /auth/login`s of `username` (0 for an unknown name).
     pub fn logins(&self, username: &str) -> u64 {
         self.music.logins_of(username)
@@ -212,7 +222,7 @@ impl Target {
         self.music.playlists()
     }
 
-    /// Zeroes the counters (statuses and logins included), like `POST /__reset`.
+    /// Zeroes the counters (statuses, logins and paths included), like `POST /__reset`.
     pub fn reset_counters(&self) {
         self.counters.reset();
         self.music.reset_counters();
