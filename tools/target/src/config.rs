@@ -195,7 +195,9 @@ usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epo
 
 The first line on stdout is `listening on IP:PORT`. Routes: / /bytes/N /delay/MS
 (also /slow/MS) /status/CODE /chunked/N /close /eof/N /garbage /truncated
-/bighead /reset /echo/headers /echo/body /__stats (GET) /__reset (POST).
+/bighead /reset /echo/headers /echo/body /echo/request /redirect/N
+/redirect-to?url=URL&status=CODE /compressed/N?enc=CODING /compressed-json
+/bomb?enc=CODING /basic-auth/USER/PASS /bearer /__stats (GET) /__reset (POST).
 
 Music API (JSON): POST /auth/login {\"username\", \"password\"} -> {\"token\", \"id\",
 \"name\"} and cookie nd_session=TOKEN, or 401. With `x-nd-authorization: Bearer
