@@ -44,7 +44,7 @@ pub fn main(args: &CapacityArgs) -> u8 {
         Ok(config) => config,
         Err(e) => return usage(&e.to_string()),
     };
-    let mut plan = match scenario.as_deref().map(|doc| doc.compile(&config.target)) {
+    let mut plan = match scenario.as_deref().map(|doc| doc.compile_with(&config.target, config.request_options())) {
         Some(Ok(plan)) => plan,
         Some(Err(e)) => return usage(&e.to_string()),
         None => Plan::single_request(&config),

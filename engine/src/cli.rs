@@ -219,6 +219,18 @@ pub struct RunArgs {
     /// Connect and request timeout; default 60s.
     #[arg(long)]
     pub timeout: Option<String>,
+    /// Fail a request when the server sends nothing for this long while it is awaited (per read, as Locust's clients); default off.
+    #[arg(long, value_name = "DURATION")]
+    pub read_timeout: Option<String>,
+    /// Ask for compressed responses (Accept-Encoding: gzip, deflate, br, zstd), as curl's --compressed.
+    #[arg(long)]
+    pub compressed: bool,
+    /// Print the first N requests and responses (heads, bodies up to 1 KiB, credentials masked) to stderr; N defaults to 10.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
+    pub http_debug: Option<String>,
+    /// Redirects followed per request at most; 0 does not follow; default 10.
+    #[arg(long, value_name = "N")]
+    pub max_redirects: Option<String>,
     /// Time in-flight requests get to finish at stop; default 5s.
     #[arg(long)]
     pub stop_timeout: Option<String>,
@@ -333,6 +345,9 @@ impl RunArgs {
             ("dns-ttl", &self.dns_ttl),
             ("max-connecting", &self.max_connecting),
             ("max-body-capture", &self.max_body_capture),
+            ("read-timeout", &self.read_timeout),
+            ("max-redirects", &self.max_redirects),
+            ("http-debug", &self.http_debug),
             ("timeout", &self.timeout),
             ("stop-timeout", &self.stop_timeout),
             ("print-interval", &self.print_interval),
@@ -401,6 +416,9 @@ impl RunArgs {
         }
         if self.autostart {
             s.flag("autostart", "true");
+        }
+        if self.compressed {
+            s.flag("compressed", "true");
         }
         if self.metrics_worker_labels {
             s.flag("metrics-worker-labels", "true");

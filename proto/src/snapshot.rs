@@ -96,6 +96,19 @@ pub struct EndpointSnapshot {
     pub failures: Vec<FailureCount>,
     /// Response bytes received (head and body).
     pub bytes_received: u64,
+    /// Response body bytes as they came (de-chunked, still compressed when
+    /// the server compressed them): the "average size" of the reports, as
+    /// Locust counts a response's content.
+    pub body_bytes: u64,
+    /// Bytes of the compressed bodies that were decoded (for a check or an
+    /// extractor), after decoding.
+    pub decoded_bytes: u64,
+    /// Redirects followed: each is one more request on the wire than the
+    /// `requests` counted (a request is recorded once, with its final
+    /// response and the time of all its hops, as Locust does).
+    pub redirects: u64,
+    /// One example of each (kind, message) of failure in the interval.
+    pub samples: Vec<FailureSample>,
     /// Latency in microseconds: from the intended send time in open loop
     /// (coordinated-omission corrected), from the actual send in closed loop.
     pub latency_us: HistogramBuckets,
@@ -127,23 +140,17 @@ pub enum FailureKind {
     Template,
     /// The TLS handshake failed (untrusted or mismatched certificate, alert).
     Tls,
+    /// Redirects could not be followed: too many, or a Location that is
+    /// missing or not a usable URL.
+    Redirect,
+    /// A compressed body could not be decoded: corrupt data, an unknown
+    /// coding, or more decoded bytes than allowed (a decompression bomb).
+    Decode,
+    /// The request was in flight when the run stopped and was cut off.
+    CutOff,
 }
 
 impl FailureKind {
-    /// Every kind, in declaration order. A new kind goes here too: a test
-    /// enumerates the enum's archived tags and compares, and another checks
-    /// that each name is documented in docs/json-summary.md.
-    pub const ALL: &[FailureKind] = &[
-        FailureKind::Connect,
-        FailureKind::Timeout,
-        FailureKind::Reset,
-        FailureKind::Protocol,
-        FailureKind::Status,
-        FailureKind::Check,
-        FailureKind::Template,
-        FailureKind::Tls,
-    ];
-
     /// Lower-case name used in reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -155,9 +162,47 @@ impl FailureKind {
             FailureKind::Check => "check",
             FailureKind::Template => "template",
             FailureKind::Tls => "tls",
+            FailureKind::Redirect => "redirect",
+            FailureKind::Decode => "decode",
+            FailureKind::CutOff => "cut_off",
         }
     }
+
+    /// Every kind, in declaration (and report) order. A new kind goes here
+    /// too: a test enumerates the enum's archived tags and compares, and
+    /// another checks that each name is documented in docs/json-summary.md.
+    pub const ALL: [FailureKind; 11] = [
+        FailureKind::Connect,
+        FailureKind::Timeout,
+        FailureKind::Reset,
+        FailureKind::Protocol,
+        FailureKind::Status,
+        FailureKind::Check,
+        FailureKind::Template,
+        FailureKind::Tls,
+        FailureKind::Redirect,
+        FailureKind::Decode,
+        FailureKind::CutOff,
+    ];
 }
+
+/// What one failed request looked like: the request it sent and what came back.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FailureSample {
+    /// The failure's kind.
+    pub kind: FailureKind,
+    /// Its message, as in [`FailureCount`].
+    pub message: String,
+    /// Method and URL of the request (the last hop's, after redirects).
+    pub request: String,
+    /// Response status; 0 when no response came.
+    pub status: u16,
+    /// The first bytes of the response body (at most [`SAMPLE_BODY_BYTES`]).
+    pub body: Vec<u8>,
+}
+
+/// Most body bytes a failure sample keeps.
+pub const SAMPLE_BODY_BYTES: usize = 256;
 
 /// How many failures of one kind and message an interval saw.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -225,6 +270,10 @@ mod tests {
                     count: 1,
                 }],
                 bytes_received: 640,
+                body_bytes: 0,
+                decoded_bytes: 0,
+                redirects: 0,
+                samples: Vec::new(),
                 latency_us: HistogramBuckets::encode(&histogram).unwrap(),
                 service_us: Some(HistogramBuckets::default()),
                 ttfb_us: HistogramBuckets::encode(&histogram).unwrap(),

@@ -13,7 +13,7 @@ mod values;
 pub use load::{is_true, load, Exporters, Loaded};
 pub use settings::{known_key, ConfigError, Origin, Setting, Settings};
 use values::*;
-pub use values::{parse_duration, parse_url, parse_url_with};
+pub use values::{parse_duration, parse_url, parse_url_with, split_authority};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -144,6 +144,12 @@ pub struct RunConfig {
     pub max_body_capture: usize,
     /// Run even when the open-file limit is below what the run needs (`--allow-low-fd-limit`).
     pub allow_low_fd_limit: bool,
+    /// Every request asks for compressed responses (`--compressed`).
+    pub compressed: bool,
+    /// Redirects followed per request at most (`--max-redirects`); 0 follows none.
+    pub max_redirects: u32,
+    /// Exchanges printed to stderr at the start of the run (`--http-debug`).
+    pub http_debug: u32,
     /// Exit with this status when any request failed (Locust's `--exit-code-on-error`).
     pub exit_code_on_error: Option<u8>,
     /// Longest pause of a closed-loop user after failed connects in a row
@@ -170,6 +176,8 @@ fn serialize_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Resul
     }
 }
 
+/// Redirects followed per request by default, as Locust's clients (and browsers) do.
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 /// Default in-flight cap for open-loop runs.
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 1000;
 /// Most shards a run may ask for.
@@ -335,7 +343,12 @@ impl RunConfig {
             abort_delay: settings
                 .parsed("abort-delay", parse_duration)?
                 .unwrap_or(Duration::from_secs(5)),
-            limits: Limits::default(),
+            limits: Limits {
+                read_timeout: settings
+                    .parsed("read-timeout", parse_duration)?
+                    .filter(|d| !d.is_zero()),
+                ..Limits::default()
+            },
             conn,
             source_ips,
             pipeline,
@@ -348,12 +361,26 @@ impl RunConfig {
             connect_backoff: settings
                 .parsed("connect-backoff", parse_duration)?
                 .unwrap_or(Duration::from_secs(1)),
+            compressed: settings.parsed("compressed", parse_bool)?.unwrap_or(false),
+            http_debug: settings
+                .parsed("http-debug", |v| parse_count(v, 0, 10_000))?
+                .map_or(0, |n| n as u32),
+            max_redirects: settings
+                .parsed("max-redirects", |v| parse_count(v, 0, 100))?
+                .map_or(DEFAULT_MAX_REDIRECTS, |n| n as u32),
             exit_code_on_error: settings.parsed("exit-code-on-error", |v| {
                 v.trim()
                     .parse::<u8>()
                     .map_err(|_| format!("'{v}' is not an exit status from 0 to 255"))
             })?,
         })
+    }
+
+    /// The options that change how a scenario's requests are compiled.
+    pub fn request_options(&self) -> crate::scenario::compile::RequestOptions {
+        crate::scenario::compile::RequestOptions {
+            compressed: self.compressed,
+        }
     }
 
     /// Connections the run may hold open at once.

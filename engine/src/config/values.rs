@@ -230,6 +230,14 @@ pub fn parse_url_with(
     })
 }
 
+/// The host and port of a URL's authority, with the scheme's default port
+/// (443 for https) when none is written.
+pub fn split_authority(authority: &str, https: bool) -> Option<(&str, u16)> {
+    let (host, port) = split_host_port(authority)?;
+    let explicit = authority.ends_with(&format!(":{port}"));
+    Some((host, if https && !explicit { 443 } else { port }))
+}
+
 /// Splits `host:port`, `[v6]:port`, or a bare host (port 80).
 pub(super) fn split_host_port(authority: &str) -> Option<(&str, u16)> {
     if let Some(v6) = authority.strip_prefix('[') {

@@ -23,10 +23,16 @@ use super::response::HeadCache;
 use super::stream::{BufferPool, Connector, Origin};
 use crate::shard::runtime;
 
+/// Most origins redirects may add to a shard's client.
+const MAX_REDIRECT_ORIGINS: usize = 16;
+
 /// One shard's client.
 pub struct Client {
     /// Each origin (address, TLS name), by origin index.
     origins: Vec<Origin>,
+    /// Origins that redirects led to, beyond the plan's: index
+    /// `origins.len() + i`, with their Host authority.
+    redirect_origins: RefCell<Vec<(Origin, String)>>,
     /// Dials plain and TLS connections, from the configured source addresses.
     connector: Connector,
     /// Read and write buffers lent to connections while they exchange.
@@ -76,6 +82,7 @@ impl Client {
             turns,
             dial_stats: RefCell::new(DialStats::default()),
             origins,
+            redirect_origins: RefCell::new(Vec::new()),
             connector,
             buffers,
             heads: HeadCache::default(),
@@ -284,13 +291,66 @@ impl Client {
         Ok(exchange)
     }
 
+    /// True when `origin` is reached over TLS.
+    pub fn is_https(&self, origin: usize) -> bool {
+        match self.origins.get(origin) {
+            Some(o) => o.tls_name.is_some(),
+            None => self
+                .redirect_origins
+                .borrow()
+                .get(origin - self.origins.len())
+                .is_some_and(|(o, _)| o.tls_name.is_some()),
+        }
+    }
+
+    /// The origin index for a redirect to `authority` (`host[:port]`) over
+    /// https or http: one of the plan's origins, one a redirect led to
+    /// before, or a new one (resolved now, on the shard: a redirect to a
+    /// new host name blocks it once). At most `MAX_REDIRECT_ORIGINS` new ones.
+    pub fn redirect_origin(&self, https: bool, authority: &str) -> Result<usize, Failure> {
+        let (host, port) = crate::config::split_authority(authority, https)
+            .ok_or(Failure::BadRedirect)?;
+        let same = |o: &Origin| {
+            o.addrs.host.eq_ignore_ascii_case(host)
+                && o.addrs.port == port
+                && o.tls_name.is_some() == https
+        };
+        if let Some(index) = self.origins.iter().position(same) {
+            return Ok(index);
+        }
+        let mut extra = self.redirect_origins.borrow_mut();
+        if let Some(i) = extra.iter().position(|(o, _)| same(o)) {
+            return Ok(self.origins.len() + i);
+        }
+        if extra.len() >= MAX_REDIRECT_ORIGINS {
+            return Err(Failure::BadRedirect);
+        }
+        let scheme = if https { "https" } else { "http" };
+        let url = crate::config::parse_url_with(&format!("{scheme}://{authority}/"), None, &[])
+            .map_err(|_| Failure::BadRedirect)?;
+        extra.push((url.origin, url.authority));
+        self.pool.borrow_mut().ensure(self.origins.len() + extra.len());
+        Ok(self.origins.len() + extra.len() - 1)
+    }
+
     /// Opens a new connection to `origin`'s next address, after waiting for
     /// a connect slot; the connect timeout covers the connect, not the wait.
     async fn dial(&self, index: usize) -> Result<Conn, Failure> {
-        let origin = self.origins.get(index).ok_or(Failure::ConnectOther)?;
+        let redirected;
+        let origin = match self.origins.get(index) {
+            Some(origin) => origin,
+            None => {
+                let extra = self.redirect_origins.borrow();
+                let i = index - self.origins.len();
+                redirected = extra.get(i).ok_or(Failure::ConnectOther)?.0.clone();
+                &redirected
+            }
+        };
         let _slot = self.slots.acquire().await;
-        let turn = self.turns[index].get();
-        self.turns[index].set(turn.wrapping_add(1));
+        let turn = self.turns.get(index).map_or(0, Cell::get);
+        if let Some(turns) = self.turns.get(index) {
+            turns.set(turn.wrapping_add(1));
+        }
         let addr = dns::pick(&origin.addrs.current(), turn).unwrap_or(origin.addr);
         let connect = Conn::connect(&self.connector, origin, addr, self.closed.clone());
         let (conn, timing) = match runtime::timeout(self.connect_timeout, connect).await {

@@ -34,6 +34,9 @@ pub struct Limits {
     pub max_headers: usize,
     /// Size of each connection's read buffer; at least `max_head_bytes`.
     pub read_buffer_bytes: usize,
+    /// Longest wait for the server's next bytes while a response is
+    /// awaited (`--read-timeout`); `None` for no limit but the request's.
+    pub read_timeout: Option<std::time::Duration>,
 }
 
 impl Default for Limits {
@@ -42,6 +45,7 @@ impl Default for Limits {
             max_head_bytes: 64 * 1024,
             max_headers: 100,
             read_buffer_bytes: 64 * 1024,
+            read_timeout: None,
         }
     }
 }
@@ -53,6 +57,8 @@ pub struct Exchange {
     pub status: u16,
     /// Response bytes on the wire: head plus body framing and data.
     pub bytes_received: u64,
+    /// Body bytes (without chunk framing; still compressed if they were).
+    pub body_bytes: u64,
     /// Whether the connection can carry another request.
     pub keep_alive: bool,
     /// When the read that brought the response's first byte returned (time
@@ -71,6 +77,8 @@ pub struct Exchange {
 pub struct Capture {
     /// Keep the head bytes (status line and headers).
     pub want_head: bool,
+    /// Keep the head of a redirect (3xx) response, for its Location.
+    pub want_redirect_head: bool,
     /// Keep the body (de-chunked), up to `body_limit` bytes.
     pub want_body: bool,
     /// Most body bytes kept.
@@ -81,9 +89,23 @@ pub struct Capture {
     pub body: Vec<u8>,
     /// Set when the body was longer than `body_limit` and was cut.
     pub body_truncated: bool,
+    /// Keep the head and the first bytes of the body of an error response
+    /// (4xx, 5xx) for a failure sample, even when nothing else is kept.
+    pub want_error_sample: bool,
+    /// Most body bytes kept of the response being read: `body_limit` when
+    /// the body is wanted, a sample's worth for an error response, else 0.
+    keep_limit: usize,
 }
 
 impl Capture {
+    /// A capture that keeps at most `body_limit` bytes of a wanted body.
+    pub fn with_body_limit(body_limit: usize) -> Self {
+        Capture {
+            body_limit,
+            ..Capture::default()
+        }
+    }
+
     /// Forgets the previous response, keeping the buffers.
     pub fn clear(&mut self) {
         self.head.clear();
@@ -91,12 +113,27 @@ impl Capture {
         self.body_truncated = false;
     }
 
+    /// Decides what of a response with `status` is kept; true to keep its head.
+    fn start(&mut self, status: u16) -> bool {
+        let error_sample = self.want_error_sample && status >= 400;
+        self.keep_limit = if self.want_body {
+            self.body_limit
+        } else if error_sample {
+            stampede_proto::SAMPLE_BODY_BYTES
+        } else {
+            0
+        };
+        self.want_head
+            || error_sample
+            || (self.want_redirect_head && (300..400).contains(&status))
+    }
+
     fn keep_body(&mut self, data: &[u8]) {
-        if !self.want_body {
+        if self.keep_limit == 0 {
             return;
         }
-        let room = self.body_limit.saturating_sub(self.body.len());
-        if data.len() > room {
+        let room = self.keep_limit.saturating_sub(self.body.len());
+        if data.len() > room && self.want_body {
             self.body_truncated = true;
         }
         self.body.extend_from_slice(&data[..data.len().min(room)]);
@@ -125,6 +162,8 @@ pub struct Conn {
     /// The client's count of closed connections, incremented when this one
     /// drops (open = opened - closed).
     closed: Rc<Cell<u64>>,
+    /// `--read-timeout` of the exchange in progress.
+    read_timeout: Option<std::time::Duration>,
 }
 
 impl Drop for Conn {
@@ -152,6 +191,7 @@ impl Conn {
             exchanges: 0,
             peer: addr,
             closed,
+            read_timeout: None,
         };
         Ok((conn, timing))
     }
@@ -225,22 +265,29 @@ impl Conn {
         heads: &HeadCache,
     ) -> Result<Exchange, Failure> {
         capture.clear();
+        self.read_timeout = limits.read_timeout;
         if self.read_buf.capacity() == 0 {
             self.read_buf = buffers.take_read(limits.read_buffer_bytes.max(limits.max_head_bytes));
             self.start = 0;
         }
         let (head, first_byte_at) = self.read_head(request_is_head, limits, heads).await?;
-        if capture.want_head {
+        if capture.start(head.status) {
             capture
                 .head
                 .extend_from_slice(&self.read_buf[self.start..self.start + head.head_len]);
         }
         self.start += head.head_len;
-        let body_bytes = match head.framing {
-            BodyFraming::None => 0,
-            BodyFraming::Length(length) => self.skip_length(length, capture).await?,
+        let (wire_bytes, body_bytes) = match head.framing {
+            BodyFraming::None => (0, 0),
+            BodyFraming::Length(length) => {
+                let n = self.skip_length(length, capture).await?;
+                (n, n)
+            }
             BodyFraming::Chunked => self.skip_chunked(capture).await?,
-            BodyFraming::UntilClose => self.skip_until_close(capture).await?,
+            BodyFraming::UntilClose => {
+                let n = self.skip_until_close(capture).await?;
+                (n, n)
+            }
         };
         if self.start == self.read_buf.len() {
             self.start = 0;
@@ -248,7 +295,8 @@ impl Conn {
         }
         Ok(Exchange {
             status: head.status,
-            bytes_received: head.head_len as u64 + body_bytes,
+            bytes_received: head.head_len as u64 + wire_bytes,
+            body_bytes,
             keep_alive: head.keep_alive,
             first_byte_at,
             done_at: self.filled_at,
@@ -315,16 +363,20 @@ impl Conn {
         }
     }
 
-    /// Consumes a chunked body; returns its bytes on the wire.
-    async fn skip_chunked(&mut self, capture: &mut Capture) -> Result<u64, Failure> {
+    /// Consumes a chunked body; returns its bytes on the wire and its data bytes.
+    async fn skip_chunked(&mut self, capture: &mut Capture) -> Result<(u64, u64), Failure> {
         let mut decoder = ChunkedDecoder::new();
         let mut total = 0u64;
+        let mut data = 0u64;
         loop {
-            let fed = decoder.feed_with(&self.read_buf[self.start..], |d| capture.keep_body(d))?;
+            let fed = decoder.feed_with(&self.read_buf[self.start..], |d| {
+                data += d.len() as u64;
+                capture.keep_body(d)
+            })?;
             self.start += fed.consumed;
             total += fed.consumed as u64;
             if fed.done {
-                return Ok(total);
+                return Ok((total, data));
             }
             self.discard_consumed();
             if self.fill().await? == 0 {
@@ -369,7 +421,15 @@ impl Conn {
             self.read_buf = buf;
             return Err(Failure::HeadTooLarge);
         }
-        let (result, slice) = self.stream.read(buf.slice_mut(len..cap)).await;
+        let read = self.stream.read(buf.slice_mut(len..cap));
+        let (result, slice) = match self.read_timeout {
+            None => read.await,
+            // A timed-out read drops its buffer with it; the connection is
+            // dropped after the failure anyway.
+            Some(limit) => crate::shard::runtime::timeout(limit, read)
+                .await
+                .ok_or(Failure::ReadTimeout)?,
+        };
         self.read_buf = slice.into_inner();
         if matches!(result, Ok(n) if n > 0) {
             self.filled_at = Instant::now();

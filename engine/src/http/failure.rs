@@ -62,6 +62,21 @@ pub enum Failure {
     BodyTooLarge,
     /// A template variable had no value; the id indexes the plan's messages.
     Template(u32),
+    /// The server sent nothing for `--read-timeout` while a response was awaited.
+    ReadTimeout,
+    /// More redirects in a row than `--max-redirects`.
+    TooManyRedirects,
+    /// A redirect without a usable Location (missing, not a URL, or an
+    /// origin that cannot be resolved or reached by a scheme we speak).
+    BadRedirect,
+    /// A compressed body is not valid in its coding.
+    DecodeCorrupt,
+    /// A body in a coding stampede does not decode.
+    DecodeUnknown,
+    /// A compressed body decoded to more than `--max-body-capture`.
+    DecodeTooLarge,
+    /// The request was in flight when the run stopped.
+    CutOff,
 }
 
 impl Failure {
@@ -71,7 +86,10 @@ impl Failure {
         match self {
             ConnectRefused | ConnectNoLocalPort | ConnectUnreachable | ConnectNoFd
             | ConnectOther => FailureKind::Connect,
-            ConnectTimeout | RequestTimeout => FailureKind::Timeout,
+            ConnectTimeout | RequestTimeout | ReadTimeout => FailureKind::Timeout,
+            TooManyRedirects | BadRedirect => FailureKind::Redirect,
+            DecodeCorrupt | DecodeUnknown | DecodeTooLarge => FailureKind::Decode,
+            CutOff => FailureKind::CutOff,
             Reset | ClosedBeforeResponse | Io => FailureKind::Reset,
             TruncatedHead | TruncatedBody | HeadTooLarge | TooManyHeaders | MalformedHead
             | MalformedChunk | BadContentLength => FailureKind::Protocol,
@@ -119,6 +137,15 @@ impl Failure {
             TlsAlert => "TLS alert from the server",
             TlsHandshake => "TLS handshake failed",
             BodyTooLarge => "body larger than --max-body-capture (default 1 MiB) for checks",
+            ReadTimeout => "no bytes from the server for --read-timeout",
+            TooManyRedirects => "more redirects than --max-redirects (default 10)",
+            BadRedirect => "redirect without a usable Location",
+            DecodeCorrupt => "compressed body is corrupt",
+            DecodeUnknown => "body in a Content-Encoding stampede does not decode",
+            DecodeTooLarge => {
+                "decoded body larger than --max-body-capture (default 1 MiB): a decompression bomb?"
+            }
+            CutOff => "in flight when the run stopped",
         };
         text.to_string()
     }

@@ -10,6 +10,7 @@
 pub mod chunked;
 pub mod client;
 pub mod conn;
+pub mod decode;
 pub mod dial;
 pub mod dns;
 pub mod failure;

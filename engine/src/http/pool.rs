@@ -21,6 +21,13 @@ impl ConnPool {
         }
     }
 
+    /// Makes room for `origins` origins (redirects add some).
+    pub fn ensure(&mut self, origins: usize) {
+        while self.idle.len() < origins {
+            self.idle.push(Vec::new());
+        }
+    }
+
     /// Takes the most recently returned idle connection to `origin`.
     pub fn take(&mut self, origin: usize) -> Option<Conn> {
         self.idle.get_mut(origin)?.pop()

@@ -211,8 +211,36 @@ pub fn failures_table(agg: &Aggregator) -> String {
         out.push_str(&row(&columns, &[failure.count.to_string(), error]));
     }
     out.push_str(&separator(&columns));
+    let samples: Vec<String> = failures
+        .iter()
+        .filter_map(|f| {
+            let sample = f.sample.as_ref()?;
+            let status = match sample.status {
+                0 => "no response".to_string(),
+                status => format!("HTTP {status}"),
+            };
+            let body: String = String::from_utf8_lossy(&sample.body)
+                .chars()
+                .take(SAMPLE_BODY_CHARS)
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            let body = if body.trim().is_empty() {
+                String::new()
+            } else {
+                format!(", body: {}", body.trim())
+            };
+            Some(format!("  {}: {} -> {status}{body}\n", f.kind.as_str(), sample.request))
+        })
+        .collect();
+    if !samples.is_empty() {
+        out.push_str("Failure samples (the first of each)\n");
+        samples.iter().for_each(|s| out.push_str(s));
+    }
     out
 }
+
+/// Characters of a sample's body shown in the console.
+const SAMPLE_BODY_CHARS: usize = 100;
 
 /// A time in milliseconds: two decimals below 1 ms, one below 10 ms, else whole.
 ///

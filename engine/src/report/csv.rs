@@ -216,7 +216,7 @@ pub fn check_writable(prefix: &Path) -> io::Result<()> {
 struct Running {
     requests: u64,
     failures: u64,
-    bytes_received: u64,
+    body_bytes: u64,
     /// The points' latencies merged (2 significant figures, like the points).
     latency: LatencyStats,
 }
@@ -226,7 +226,7 @@ impl Running {
         Running {
             requests: 0,
             failures: 0,
-            bytes_received: 0,
+            body_bytes: 0,
             latency: LatencyStats::default(),
         }
     }
@@ -235,7 +235,7 @@ impl Running {
     fn add(&mut self, point: &IntervalPoint, latency: Option<&LatencyStats>) {
         self.requests = self.requests.saturating_add(point.requests);
         self.failures = self.failures.saturating_add(point.failures);
-        self.bytes_received = self.bytes_received.saturating_add(point.bytes_received);
+        self.body_bytes = self.body_bytes.saturating_add(point.body_bytes);
         if let Some(latency) = latency {
             self.latency = *latency;
         }
@@ -294,7 +294,7 @@ fn history_cells(
     let average_size = if running.requests == 0 {
         0.0
     } else {
-        running.bytes_received as f64 / running.requests as f64
+        running.body_bytes as f64 / running.requests as f64
     };
     cells.extend([
         running.requests.to_string(),

@@ -122,6 +122,10 @@ fn totals_json(agg: &Aggregator, total: &EndpointTotals, duration_s: f64) -> Val
         "dropped": agg.dropped(),
         "rps": total.rps(duration_s),
         "bytes_received": total.bytes_received,
+        "body_bytes": total.body_bytes,
+        "decoded_bytes": total.decoded_bytes,
+        "avg_size_bytes": total.avg_size_bytes(),
+        "redirects": total.redirects,
         "bytes_sent": agg.bytes_sent(),
         "latency_ms": latency_json(&total.latency_us),
         "ttfb_ms": latency_json(&total.ttfb_us),
@@ -160,6 +164,10 @@ fn endpoint_json(e: &EndpointTotals, duration_s: f64) -> Value {
         "failures": e.failures,
         "rps": e.rps(duration_s),
         "bytes_received": e.bytes_received,
+        "body_bytes": e.body_bytes,
+        "decoded_bytes": e.decoded_bytes,
+        "avg_size_bytes": e.avg_size_bytes(),
+        "redirects": e.redirects,
         "latency_ms": latency_json(&e.latency_us),
         "ttfb_ms": latency_json(&e.ttfb_us),
     });
@@ -178,6 +186,11 @@ fn failures_json(agg: &Aggregator) -> Value {
             "kind": f.kind.as_str(),
             "message": f.message,
             "count": f.count,
+            "sample": f.sample.as_ref().map(|s| json!({
+                "request": s.request,
+                "status": s.status,
+                "body": String::from_utf8_lossy(&s.body),
+            })),
         })
     });
     Value::Array(failures.collect())
@@ -367,7 +380,7 @@ mod tests {
     fn summary_failures_timeseries_generator_and_config() {
         let v = summary(&run(), &info(4.0, 0.5), &[]);
         let failure = json!({ "method": "POST", "name": "/login", "kind": "status",
-            "message": "HTTP 500", "count": 1 });
+            "message": "HTTP 500", "count": 1, "sample": null });
         assert_eq!(v["failures"], json!([failure]));
         let points = v["timeseries"].as_array().unwrap();
         let t_s: Vec<&Value> = points.iter().map(|p| &p["t_s"]).collect();

@@ -49,6 +49,8 @@ pub struct RequestStep {
     pub capture_head: bool,
     /// Keep the response body (body checks, extractors).
     pub capture_body: bool,
+    /// Follow redirects (up to the plan's `max_redirects`).
+    pub follow_redirects: bool,
 }
 
 /// One step of a task.
@@ -118,6 +120,8 @@ pub struct Plan {
     pub var_names: Vec<String>,
     /// Message id of "variable not set" for each slot.
     pub unset_messages: Vec<u32>,
+    /// Message id of "variable holds a line break" for each slot.
+    pub unsafe_messages: Vec<u32>,
     /// Values every user starts with: constants, then setup's extractions.
     pub initial_vars: Vec<Option<Vec<u8>>>,
     /// Steps run once before any user starts.
@@ -138,6 +142,10 @@ pub struct Plan {
     /// Most bytes of a response body kept for checks and extractors (the
     /// run's `--max-body-capture`).
     pub body_capture_limit: usize,
+    /// Redirects a request follows at most (`--max-redirects`).
+    pub max_redirects: u32,
+    /// Exchanges still to print (`--http-debug`), shared by the shards.
+    pub http_debug: crate::shard::http_debug::HttpDebug,
 }
 
 impl Plan {
@@ -148,7 +156,16 @@ impl Plan {
             method: config.method.clone(),
             path: config.target.path.clone(),
             host: config.target.authority.clone(),
-            headers: config.headers.clone(),
+            headers: {
+                let mut headers = config.headers.clone();
+                let given = headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"));
+                if config.compressed && !given {
+                    headers.push(("Accept-Encoding".into(), compile::ACCEPT_ENCODING.into()));
+                }
+                headers
+            },
             body: config.body.clone().into_bytes(),
         };
         let request = RequestStep {
@@ -164,6 +181,7 @@ impl Plan {
             status_checked: false,
             capture_head: false,
             capture_body: false,
+            follow_redirects: true,
         };
         let class = UserClass {
             name: "user".into(),
@@ -185,6 +203,7 @@ impl Plan {
             messages: Vec::new(),
             var_names: Vec::new(),
             unset_messages: Vec::new(),
+            unsafe_messages: Vec::new(),
             initial_vars: Vec::new(),
             setup: Vec::new(),
             classes: vec![class],
@@ -194,6 +213,8 @@ impl Plan {
             thresholds: Vec::new(),
             user_base: 0,
             body_capture_limit: config.max_body_capture,
+            max_redirects: config.max_redirects,
+            http_debug: crate::shard::http_debug::HttpDebug::new(config.http_debug),
         }
     }
 

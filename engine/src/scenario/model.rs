@@ -88,6 +88,10 @@ pub struct UserSpec {
     pub sequential: bool,
     /// Keep and send cookies (default true).
     pub cookies: Option<bool>,
+    /// Credentials sent with every request of the class (a step's own win).
+    pub auth: Option<Spanned<AuthSpec>>,
+    /// Ask for compressed responses (`Accept-Encoding`) on every request.
+    pub compressed: Option<bool>,
     /// Steps run once when a user starts.
     #[serde(default)]
     pub on_start: Vec<Spanned<StepSpec>>,
@@ -120,8 +124,20 @@ pub struct StepSpec {
     pub sleep: Option<Spanned<String>>,
     /// HTTP method (default GET).
     pub method: Option<Spanned<String>>,
-    /// Path and query (templated).
+    /// Path and query (templated; values are percent-encoded).
     pub path: Option<Spanned<String>>,
+    /// Query parameters appended to the path, form-encoded (values templated).
+    #[serde(default)]
+    pub query: BTreeMap<String, Spanned<String>>,
+    /// Send the path's values as they are, for paths encoded by hand.
+    #[serde(default)]
+    pub raw_path: bool,
+    /// Credentials for this request.
+    pub auth: Option<Spanned<AuthSpec>>,
+    /// Ask for a compressed response (`Accept-Encoding`).
+    pub compressed: Option<bool>,
+    /// Follow redirects (default true, up to the run's `--max-redirects`).
+    pub follow_redirects: Option<bool>,
     /// Target URL for this step.
     pub host: Option<Spanned<String>>,
     /// Name in stats, grouping dynamic paths (e.g. `/api/playlist/[id]`).
@@ -143,6 +159,16 @@ pub struct StepSpec {
     /// Variables taken from the response: `json:/ptr`, `header:name`, `regex:...`, `cookie:name`.
     #[serde(default)]
     pub extract: BTreeMap<String, Spanned<String>>,
+}
+
+/// Credentials: `basic = ["user", "password"]` or `bearer = "token"` (templated).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSpec {
+    /// HTTP basic auth: user and password.
+    pub basic: Option<Spanned<Vec<String>>>,
+    /// A bearer token.
+    pub bearer: Option<Spanned<String>>,
 }
 
 /// Checks on a response.

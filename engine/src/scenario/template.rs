@@ -5,16 +5,70 @@
 //! constant, resolved to a slot when compiled), `${env.NAME}` (read once at
 //! load), and the built-ins `${user_id}`, `${iteration}`, `${uuid}`,
 //! `${random_int(A,B)}` and `${timestamp_ms}`. `$${` writes a literal `${`.
+//!
+//! Where a value lands decides how it is written ([`Escape`]): percent-encoded
+//! in a path or query, form-encoded in a form body, JSON-escaped inside a JSON
+//! string, and checked in a header (a value holding CR, LF or NUL would split
+//! the request, so rendering refuses it). Built-ins only ever produce
+//! characters that need no escaping.
 
 use std::io::Write;
+
+/// How a variable's value is written where it lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// As it is (a body).
+    Raw,
+    /// A path sent as written (`raw_path = true`): as it is, but CR, LF,
+    /// NUL and space are refused.
+    RawPath,
+    /// A path: RFC 3986 percent-encoding of every byte that is not allowed
+    /// in a path or query (`/` and `?` are kept, so a value may carry a
+    /// path and query of its own, as requests' `requote_uri` allows; so is
+    /// a valid `%XX`, already encoded). Spaces, `#`, quotes, controls and
+    /// non-ASCII bytes (as UTF-8) are encoded.
+    Path,
+    /// A query component: as `Path`, and `&`, `=`, `+`, `#` are encoded too,
+    /// so a value stays one value.
+    Query,
+    /// `application/x-www-form-urlencoded`: unreserved characters kept,
+    /// space as `+`, every other byte `%XX`.
+    Form,
+    /// Inside a JSON string: `"`, `\\` and control characters escaped.
+    Json,
+    /// A header value: written as it is; CR, LF and NUL are refused.
+    Header,
+}
+
+impl Escape {
+    /// False when `value` cannot be written here: CR, LF or NUL in a header
+    /// or raw path (and a space in a raw path) would split the request.
+    pub fn allows(self, value: &[u8]) -> bool {
+        match self {
+            Escape::Header => !value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)),
+            Escape::RawPath => !value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0 | b' ')),
+            _ => true,
+        }
+    }
+}
+
+/// Why a template could not be rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderError {
+    /// A variable (by slot) has no value yet.
+    Unset(usize),
+    /// A variable (by slot) holds CR, LF or NUL where the request head would
+    /// carry it, which would split the request.
+    Unsafe(usize),
+}
 
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     /// Bytes copied as they are.
     Literal(Vec<u8>),
-    /// The value of a variable slot.
-    Var(usize),
+    /// The value of a variable slot, written as the escape says.
+    Var(usize, Escape),
     /// The user's global number.
     UserId,
     /// The user's iteration count.
@@ -25,6 +79,8 @@ enum Part {
     RandomInt(i64, i64),
     /// Milliseconds since the Unix epoch.
     TimestampMs,
+    /// Another template's rendering in base64 (basic auth credentials).
+    Base64(Box<Template>),
 }
 
 /// A compiled template.
@@ -46,10 +102,40 @@ pub struct RenderCtx<'a> {
 }
 
 impl Template {
-    /// Compiles `text`; `resolve` maps a variable name to its slot.
+    /// Compiles `text`, whose values are written as they are (`Raw`);
+    /// `resolve` maps a variable name to its slot.
     pub fn parse(
         text: &str,
         resolve: &mut dyn FnMut(&str) -> Option<usize>,
+    ) -> Result<Template, String> {
+        Self::parse_escaped(text, resolve, Escape::Raw)
+    }
+
+    /// Compiles `text`, whose variables' values are written with `escape`.
+    /// Literal text is kept as written, except that `Form` encodes it too (a
+    /// form's literal values are as much data as its variables).
+    pub fn parse_escaped(
+        text: &str,
+        resolve: &mut dyn FnMut(&str) -> Option<usize>,
+        escape: Escape,
+    ) -> Result<Template, String> {
+        let mut template = Self::parse_parts(text, resolve, escape)?;
+        if escape == Escape::Form {
+            for part in &mut template.parts {
+                if let Part::Literal(bytes) = part {
+                    let mut encoded = Vec::with_capacity(bytes.len());
+                    escape_into(&mut encoded, bytes, Escape::Form);
+                    *bytes = encoded;
+                }
+            }
+        }
+        Ok(template)
+    }
+
+    fn parse_parts(
+        text: &str,
+        resolve: &mut dyn FnMut(&str) -> Option<usize>,
+        escape: Escape,
     ) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut literal = Vec::new();
@@ -66,7 +152,7 @@ impl Template {
                 .find('}')
                 .ok_or_else(|| format!("unclosed '${{' in template '{text}'"))?;
             let inner = rest[at + 2..at + close].trim();
-            let part = placeholder(inner, resolve)?;
+            let part = placeholder(inner, resolve, escape)?;
             match part {
                 Part::Literal(bytes) => literal.extend_from_slice(&bytes),
                 part => {
@@ -83,6 +169,40 @@ impl Template {
             parts.push(Part::Literal(literal));
         }
         Ok(Template { parts })
+    }
+
+    /// Appends `other`'s parts, joining adjacent literals.
+    pub fn append(&mut self, other: Template) {
+        for part in other.parts {
+            match (self.parts.last_mut(), part) {
+                (Some(Part::Literal(last)), Part::Literal(more)) => last.extend_from_slice(&more),
+                (_, part) => self.parts.push(part),
+            }
+        }
+    }
+
+    /// Appends literal text.
+    pub fn push_literal(&mut self, text: &str) {
+        if !text.is_empty() {
+            self.append(Template::literal(text));
+        }
+    }
+
+    /// `inner` rendered and then base64-encoded: computed now when `inner`
+    /// is fixed, else per request through a reused scratch buffer.
+    pub fn base64(inner: Template) -> Template {
+        match inner.as_static() {
+            Some(bytes) => {
+                let mut encoded = Vec::new();
+                base64_into(&mut encoded, bytes);
+                Template {
+                    parts: vec![Part::Literal(encoded)],
+                }
+            }
+            None => Template {
+                parts: vec![Part::Base64(Box::new(inner))],
+            },
+        }
     }
 
     /// A template with no placeholders.
@@ -104,14 +224,19 @@ impl Template {
         }
     }
 
-    /// Appends the rendered text to `out`; `Err(slot)` names a variable with no value.
-    pub fn render(&self, ctx: &mut RenderCtx<'_>, out: &mut Vec<u8>) -> Result<(), usize> {
+    /// Appends the rendered text to `out`.
+    pub fn render(&self, ctx: &mut RenderCtx<'_>, out: &mut Vec<u8>) -> Result<(), RenderError> {
         for part in &self.parts {
             match part {
                 Part::Literal(bytes) => out.extend_from_slice(bytes),
-                Part::Var(slot) => match ctx.vars.get(*slot) {
-                    Some(Some(value)) => out.extend_from_slice(value),
-                    _ => return Err(*slot),
+                Part::Var(slot, escape) => match ctx.vars.get(*slot) {
+                    Some(Some(value)) => {
+                        if !escape.allows(value) {
+                            return Err(RenderError::Unsafe(*slot));
+                        }
+                        escape_into(out, value, *escape);
+                    }
+                    _ => return Err(RenderError::Unset(*slot)),
                 },
                 Part::UserId => write_num(out, ctx.user_id),
                 Part::Iteration => write_num(out, ctx.iteration),
@@ -125,16 +250,35 @@ impl Template {
                         .map_or(0, |d| d.as_millis() as u64);
                     write_num(out, ms);
                 }
+                Part::Base64(inner) => {
+                    // The plain text goes after the output, is encoded, then dropped.
+                    let start = out.len();
+                    inner.render(ctx, out)?;
+                    let plain_len = out.len() - start;
+                    SCRATCH.with(|scratch| {
+                        let mut scratch = scratch.borrow_mut();
+                        scratch.clear();
+                        scratch.extend_from_slice(&out[start..start + plain_len]);
+                        out.truncate(start);
+                        base64_into(out, &scratch);
+                    });
+                }
             }
         }
         Ok(())
     }
 
     /// Slots this template reads.
-    pub fn slots(&self) -> impl Iterator<Item = usize> + '_ {
-        self.parts
-            .iter()
-            .filter_map(|p| if let Part::Var(s) = p { Some(*s) } else { None })
+    pub fn slots(&self) -> Vec<usize> {
+        let mut slots = Vec::new();
+        for part in &self.parts {
+            match part {
+                Part::Var(slot, _) => slots.push(*slot),
+                Part::Base64(inner) => slots.extend(inner.slots()),
+                _ => {}
+            }
+        }
+        slots
     }
 }
 
@@ -142,11 +286,22 @@ impl Template {
 fn placeholder(
     inner: &str,
     resolve: &mut dyn FnMut(&str) -> Option<usize>,
+    escape: Escape,
 ) -> Result<Part, String> {
     if let Some(name) = inner.strip_prefix("env.") {
-        return std::env::var(name)
-            .map(|v| Part::Literal(v.into_bytes()))
-            .map_err(|_| format!("environment variable {name} is not set"));
+        let value = std::env::var(name)
+            .map_err(|_| format!("environment variable {name} is not set"))?;
+        if !escape.allows(value.as_bytes()) {
+            return Err(format!(
+                "environment variable {name} holds a line break{} where the request head would carry it",
+                if escape == Escape::RawPath { " or space" } else { "" }
+            ));
+        }
+        let mut bytes = Vec::with_capacity(value.len());
+        // Form literals are all encoded afterwards; encoding here too would do it twice.
+        let escape = if escape == Escape::Form { Escape::Raw } else { escape };
+        escape_into(&mut bytes, value.as_bytes(), escape);
+        return Ok(Part::Literal(bytes));
     }
     if let Some(args) = inner
         .strip_prefix("random_int(")
@@ -173,11 +328,96 @@ fn placeholder(
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') =>
         {
             resolve(name)
-                .map(Part::Var)
+                .map(|slot| Part::Var(slot, escape))
                 .ok_or_else(|| format!("undefined variable '{name}'"))
         }
         other => Err(format!("bad placeholder '${{{other}}}'")),
     }
+}
+
+/// Writes `value` into `out` as `escape` says (`Raw` and `Header` copy).
+pub fn escape_into(out: &mut Vec<u8>, value: &[u8], escape: Escape) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let percent = |out: &mut Vec<u8>, b: u8| {
+        out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+    };
+    match escape {
+        Escape::Raw | Escape::RawPath | Escape::Header => out.extend_from_slice(value),
+        Escape::Path | Escape::Query => {
+            for (i, &b) in value.iter().enumerate() {
+                let kept = b.is_ascii_alphanumeric()
+                    || b"-._~!$'()*,;:@/".contains(&b)
+                    || b == b'?'
+                    || (escape == Escape::Path && b"&=+".contains(&b))
+                    || (b == b'%' && is_percent_escape(&value[i..]));
+                if kept {
+                    out.push(b);
+                } else {
+                    percent(out, b);
+                }
+            }
+        }
+        Escape::Form => {
+            for &b in value {
+                match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        out.push(b)
+                    }
+                    b' ' => out.push(b'+'),
+                    _ => percent(out, b),
+                }
+            }
+        }
+        Escape::Json => {
+            for &b in value {
+                match b {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    0..=0x1f => {
+                        out.extend_from_slice(b"\\u00");
+                        out.push(HEX[usize::from(b >> 4)]);
+                        out.push(HEX[usize::from(b & 0xf)]);
+                    }
+                    _ => out.push(b),
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Plain text of a base64 part while it is encoded; grows once, then reused.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Appends `bytes` in standard base64 with padding (RFC 4648).
+pub fn base64_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    const ALPHABET: &[u8; 64] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let symbols = [(n >> 18) & 63, (n >> 12) & 63, (n >> 6) & 63, n & 63];
+        for (i, symbol) in symbols.iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(ALPHABET[*symbol as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+}
+
+/// True when `bytes` starts with `%` and two hex digits.
+fn is_percent_escape(bytes: &[u8]) -> bool {
+    bytes.len() >= 3 && bytes[1].is_ascii_hexdigit() && bytes[2].is_ascii_hexdigit()
 }
 
 fn write_num(out: &mut Vec<u8>, n: u64) {
@@ -208,7 +448,7 @@ mod tests {
         })
     }
 
-    fn render(t: &Template, vars: &[Option<Vec<u8>>]) -> Result<String, usize> {
+    fn render(t: &Template, vars: &[Option<Vec<u8>>]) -> Result<String, RenderError> {
         let mut rng = fastrand::Rng::with_seed(7);
         let mut ctx = RenderCtx {
             vars,
@@ -229,14 +469,14 @@ mod tests {
         assert_eq!(render(&t, &vars).unwrap(), "/p/42?u=12&i=3&x=${id}");
         assert!(compile("/static").unwrap().as_static().is_some());
         assert!(t.as_static().is_none());
-        assert_eq!(t.slots().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(t.slots(), vec![1]);
     }
 
     /// A variable with no value yet is reported by slot, not rendered empty.
     #[test]
     fn unset_variable_is_an_error() {
         let t = compile("Bearer ${token}").unwrap();
-        assert_eq!(render(&t, &[None, None]), Err(0));
+        assert_eq!(render(&t, &[None, None]), Err(RenderError::Unset(0)));
     }
 
     /// Built-ins produce well-formed values.

@@ -7,6 +7,7 @@
 //! tasks), and [`ShardEvent`]s up, one snapshot per second.
 
 pub mod arrivals;
+pub mod http_debug;
 pub mod pipeline;
 pub mod runtime;
 pub mod user;
@@ -380,6 +381,9 @@ async fn run(
             // Closed first, so the final snapshot counts only what stays open
             // (connections of requests cut off by the stop timeout).
             shard.client.close_idle();
+            if cut_off {
+                shard.recorder.borrow_mut().record_cut_offs();
+            }
             if let Some(snapshot) = shard.snapshot(true) {
                 let _ = events.send(ShardEvent::Snapshot(snapshot));
             }

@@ -35,6 +35,8 @@ struct Run {
     count: u64,
     /// Their bytes received, together.
     bytes: u64,
+    /// Their body bytes, together.
+    body_bytes: u64,
 }
 
 impl Run {
@@ -48,11 +50,14 @@ impl Run {
         let done_at = done_at.unwrap_or(sent_at);
         let service = done_at.saturating_duration_since(sent_at);
         let ttfb = first_byte_at.map(|at| at.saturating_duration_since(sent_at));
-        shard.recorder.borrow_mut().record_n(
+        let mut recorder = shard.recorder.borrow_mut();
+        recorder.record_n(
             endpoint, self.count, self.bytes, failure, service, service, ttfb,
         );
+        recorder.record_sizes(endpoint, self.body_bytes, 0);
         self.count = 0;
         self.bytes = 0;
+        self.body_bytes = 0;
     }
 }
 
@@ -81,13 +86,14 @@ pub async fn run_user(shard: Rc<Shard>, depth: usize) {
                 let mut failed = false;
                 let mut run = Run::default();
                 let mut record = |outcome: Result<Exchange, Failure>, done_at: Instant| {
-                    let (bytes, failure, first_byte_at) = match outcome {
-                        Err(failure) => (0, Some(failure), None),
+                    let (bytes, body_bytes, failure, first_byte_at) = match outcome {
+                        Err(failure) => (0, 0, Some(failure), None),
                         Ok(exchange) => {
                             let failure = (exchange.status >= 400)
                                 .then_some(Failure::Status(exchange.status));
                             (
                                 exchange.bytes_received,
+                                exchange.body_bytes,
                                 failure,
                                 Some(exchange.first_byte_at),
                             )
@@ -101,6 +107,7 @@ pub async fn run_user(shard: Rc<Shard>, depth: usize) {
                     run.key = key;
                     run.count += 1;
                     run.bytes += bytes;
+                    run.body_bytes += body_bytes;
                 };
                 shard
                     .client

@@ -14,12 +14,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::http::decode::decode_body;
 use crate::http::{Capture, Client, Failure};
 use crate::scenario::check::{self, CookieJar, Response};
 use crate::scenario::feeder::{Exhausted, Pick};
-use crate::scenario::template::RenderCtx;
+use crate::scenario::template::{RenderCtx, RenderError};
 use crate::scenario::{Plan, RequestStep, Step};
-use crate::shard::{runtime, yield_now, Shard};
+use crate::shard::{http_debug, runtime, yield_now, Shard};
 use crate::stats::recorder::Recorder;
 
 /// Iterations a user runs back to back before letting its shard's other
@@ -73,6 +74,12 @@ pub struct VirtualUser {
     body: Vec<u8>,
     /// What of each response is kept for checks and extractors.
     capture: Capture,
+    /// The request of the current redirect hop.
+    hop: Vec<u8>,
+    /// Where the next hop's request is built.
+    hop_next: Vec<u8>,
+    /// A compressed body, decoded for checks and extractors.
+    decoded: Vec<u8>,
     /// Next task when tasks run in order.
     next_task: usize,
 }
@@ -93,10 +100,10 @@ impl VirtualUser {
             rng: fastrand::Rng::with_seed(user_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED),
             request: Vec::with_capacity(512),
             body: Vec::new(),
-            capture: Capture {
-                body_limit,
-                ..Capture::default()
-            },
+            capture: Capture::with_body_limit(body_limit),
+            hop: Vec::new(),
+            hop_next: Vec::new(),
+            decoded: Vec::new(),
             next_task: 0,
         }
     }
@@ -183,8 +190,12 @@ impl VirtualUser {
         match &step.fixed {
             Some(fixed) => self.request.extend_from_slice(fixed),
             None => {
-                if let Err(slot) = self.render(step) {
-                    let failure = Failure::Template(self.plan.unset_messages[slot]);
+                if let Err(error) = self.render(step) {
+                    let message = match error {
+                        RenderError::Unset(slot) => self.plan.unset_messages[slot],
+                        RenderError::Unsafe(slot) => self.plan.unsafe_messages[slot],
+                    };
+                    let failure = Failure::Template(message);
                     env.recorder.borrow_mut().record(
                         step.endpoint,
                         0,
@@ -197,19 +208,51 @@ impl VirtualUser {
                 }
             }
         }
-        self.capture.want_head = step.capture_head;
+        self.decoded.clear();
+        let follow = step.follow_redirects && self.plan.max_redirects > 0;
+        // Decoding a wanted body needs its Content-Encoding, from the head.
+        self.capture.want_head = step.capture_head || step.capture_body;
         self.capture.want_body = step.capture_body;
+        self.capture.want_redirect_head = follow;
+        self.capture.want_error_sample = true;
+        let debug = self.plan.http_debug.take_one();
+        if debug {
+            self.capture.want_head = true;
+            self.capture.want_body = true;
+        }
+        env.recorder.borrow_mut().start_request(step.endpoint);
         let sent_at = Instant::now();
-        let outcome = env
-            .client
-            .send(
-                step.origin,
-                &self.request,
-                step.is_head,
-                step.timeout,
-                &mut self.capture,
-            )
-            .await;
+        let mut origin = step.origin;
+        let mut is_head = step.is_head;
+        let mut hops = 0u32;
+        let mut hop_bytes = 0u64;
+        let outcome = loop {
+            let request = if hops == 0 { &self.request } else { &self.hop };
+            let outcome = env
+                .client
+                .send(origin, request, is_head, step.timeout, &mut self.capture)
+                .await;
+            if debug {
+                http_debug::print(request, outcome.as_ref().ok().map(|e| e.status), &self.capture);
+            }
+            match outcome {
+                Ok(exchange) if follow && is_redirect(exchange.status) => {
+                    hop_bytes += exchange.bytes_received;
+                    if self.cookies {
+                        self.jar.store(&self.capture.head);
+                    }
+                    if hops >= self.plan.max_redirects {
+                        break Err(Failure::TooManyRedirects);
+                    }
+                    match self.next_hop(hops == 0, origin, exchange.status, env.client) {
+                        Ok(next) => (origin, is_head) = next,
+                        Err(failure) => break Err(failure),
+                    }
+                    hops += 1;
+                }
+                outcome => break outcome,
+            }
+        };
         // A response ends when the read that brought its last byte returned.
         let done_at = match &outcome {
             Ok(exchange) => exchange.done_at,
@@ -218,21 +261,119 @@ impl VirtualUser {
         let service = done_at.saturating_duration_since(sent_at);
         let started_at = intended.unwrap_or(sent_at);
         let latency = done_at.saturating_duration_since(started_at);
-        let (bytes, failure, ttfb) = match outcome {
-            Err(failure) => (0, Some(failure), None),
+        let (bytes, body_bytes, status, failure, ttfb) = match outcome {
+            Err(failure) => (hop_bytes, 0, 0, Some(failure), None),
             Ok(exchange) => {
                 let ttfb = exchange.first_byte_at.saturating_duration_since(started_at);
                 (
-                    exchange.bytes_received,
+                    hop_bytes + exchange.bytes_received,
+                    exchange.body_bytes,
+                    exchange.status,
                     self.judge(step, exchange.status, service),
                     Some(ttfb),
                 )
             }
         };
-        env.recorder
-            .borrow_mut()
-            .record(step.endpoint, bytes, failure, latency, service, ttfb);
+        let decoded = if self.decoded.is_empty() { 0 } else { self.decoded.len() as u64 };
+        let mut recorder = env.recorder.borrow_mut();
+        recorder.end_request(step.endpoint);
+        recorder.record(step.endpoint, bytes, failure, latency, service, ttfb);
+        recorder.record_sizes(step.endpoint, body_bytes, decoded);
+        if hops > 0 {
+            recorder.record_redirects(step.endpoint, u64::from(hops));
+        }
+        if let Some(failure) = failure {
+            if recorder.wants_sample(step.endpoint, failure) {
+                let request = if hops == 0 { &self.request } else { &self.hop };
+                let line = request_line(request, env.client, origin);
+                recorder.record_sample(step.endpoint, failure, line, status, &self.capture.body);
+            }
+        }
         failure
+    }
+
+    /// Builds the request of the next redirect hop into `self.hop` from the
+    /// last one and the response's Location; returns its origin and whether
+    /// it is a HEAD request. 303 (and 301/302 after a POST) turn into GET
+    /// without a body, as browsers and Locust's clients do; 307 and 308 keep
+    /// the method and body. Credentials do not follow to another origin.
+    fn next_hop(
+        &mut self,
+        first: bool,
+        origin: usize,
+        status: u16,
+        client: &Client,
+    ) -> Result<(usize, bool), Failure> {
+        let previous: &[u8] = if first { &self.request } else { &self.hop };
+        let location = check::header(&self.capture.head, "location").ok_or(Failure::BadRedirect)?;
+        let location = location.split(|&b| b == b'#').next().unwrap_or(location);
+        let (next_origin, authority, path): (usize, Option<&[u8]>, &[u8]) =
+            if let Some(rest) = strip_scheme(location, b"http://") {
+                let (authority, path) = split_authority(rest);
+                let authority_text = std::str::from_utf8(authority).map_err(|_| Failure::BadRedirect)?;
+                (client.redirect_origin(false, authority_text)?, Some(authority), path)
+            } else if let Some(rest) = strip_scheme(location, b"https://") {
+                let (authority, path) = split_authority(rest);
+                let authority_text = std::str::from_utf8(authority).map_err(|_| Failure::BadRedirect)?;
+                (client.redirect_origin(true, authority_text)?, Some(authority), path)
+            } else if location.starts_with(b"/") && !location.starts_with(b"//") {
+                (origin, None, location)
+            } else {
+                // Scheme-relative and dot-relative references are not followed.
+                return Err(Failure::BadRedirect);
+            };
+        let head_end = previous
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or(Failure::BadRedirect)?;
+        let (head, body) = (&previous[..head_end + 2], &previous[head_end + 4..]);
+        let method = head.split(|&b| b == b' ').next().unwrap_or(b"GET");
+        let to_get = status == 303 && method != b"HEAD"
+            || matches!(status, 301 | 302) && method == b"POST";
+        let method: &[u8] = if to_get { b"GET" } else { method };
+        let same_origin = next_origin == origin;
+        let out = &mut self.hop_next;
+        out.clear();
+        out.extend_from_slice(method);
+        out.push(b' ');
+        let path: &[u8] = if path.is_empty() { b"/" } else { path };
+        crate::scenario::template::escape_into(out, path, crate::scenario::template::Escape::Path);
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        if let Some(authority) = authority.filter(|_| !same_origin) {
+            out.extend_from_slice(b"Host: ");
+            out.extend_from_slice(authority);
+            out.extend_from_slice(b"\r\n");
+        }
+        for line in head.split(|&b| b == b'\n').skip(1) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let name = line.split(|&b| b == b':').next().unwrap_or(b"");
+            let dropped = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+            if line.is_empty()
+                || dropped("host") && !same_origin
+                || dropped("cookie")
+                || dropped("authorization") && !same_origin
+                || dropped("content-length")
+                || (dropped("content-type") && to_get)
+            {
+                continue;
+            }
+            out.extend_from_slice(line);
+            out.extend_from_slice(b"\r\n");
+        }
+        if self.cookies {
+            self.jar.write_header(out);
+        }
+        if !to_get && !body.is_empty() {
+            use std::io::Write;
+            let _ = write!(out, "Content-Length: {}\r\n", body.len());
+        }
+        out.extend_from_slice(b"\r\n");
+        if !to_get {
+            out.extend_from_slice(body);
+        }
+        let is_head = method == b"HEAD";
+        std::mem::swap(&mut self.hop, &mut self.hop_next);
+        Ok((next_origin, is_head))
     }
 
     /// Decides whether a response failed, and extracts values from it.
@@ -240,10 +381,22 @@ impl VirtualUser {
         if self.cookies {
             self.jar.store(&self.capture.head);
         }
+        // A compressed body is decoded before anything reads it.
+        let mut decode_failure = None;
+        let mut body = &self.capture.body;
+        if step.capture_body && !self.capture.body_truncated {
+            if let Some(coding) = check::header(&self.capture.head, "content-encoding") {
+                let limit = self.plan.body_capture_limit;
+                match decode_body(coding, &self.capture.body, limit, &mut self.decoded) {
+                    Ok(()) => body = &self.decoded,
+                    Err(failure) => decode_failure = Some(failure),
+                }
+            }
+        }
         let response = Response {
             status,
             head: &self.capture.head,
-            body: &self.capture.body,
+            body,
             elapsed,
         };
         let mut failure = if !step.status_checked && status >= 400 {
@@ -251,11 +404,12 @@ impl VirtualUser {
         } else {
             None
         };
-        if failure.is_none() {
-            failure = check::first_failure(&step.checks, &response).map(Failure::Check);
-        }
+        failure = failure.or(decode_failure);
         if failure.is_none() && step.capture_body && self.capture.body_truncated {
             failure = Some(Failure::BodyTooLarge);
+        }
+        if failure.is_none() {
+            failure = check::first_failure(&step.checks, &response).map(Failure::Check);
         }
         for extract in &step.extracts {
             let value = self.vars[extract.slot].get_or_insert_with(Vec::new);
@@ -267,8 +421,8 @@ impl VirtualUser {
         failure
     }
 
-    /// Renders a templated request into `self.request`; `Err(slot)` names an unset variable.
-    fn render(&mut self, step: &RequestStep) -> Result<(), usize> {
+    /// Renders a templated request into `self.request`.
+    fn render(&mut self, step: &RequestStep) -> Result<(), RenderError> {
         let mut ctx = RenderCtx {
             vars: &self.vars,
             user_id: self.user_id,
@@ -288,6 +442,40 @@ impl VirtualUser {
         self.request.extend_from_slice(b"\r\n");
         self.request.extend_from_slice(&self.body);
         Ok(())
+    }
+}
+
+/// True for the statuses whose Location is followed.
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// `url` without `scheme` (compared without case).
+fn strip_scheme<'u>(url: &'u [u8], scheme: &[u8]) -> Option<&'u [u8]> {
+    let head = url.get(..scheme.len())?;
+    head.eq_ignore_ascii_case(scheme).then(|| &url[scheme.len()..])
+}
+
+/// Splits `host[:port]/path?query` after the scheme into authority and path.
+fn split_authority(rest: &[u8]) -> (&[u8], &[u8]) {
+    match rest.iter().position(|&b| b == b'/' || b == b'?') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, b""),
+    }
+}
+
+/// `METHOD http(s)://authority/path` of a rendered request, for failure samples.
+fn request_line(request: &[u8], client: &Client, origin: usize) -> String {
+    let line_end = request.iter().position(|&b| b == b'\r').unwrap_or(request.len());
+    let line = String::from_utf8_lossy(&request[..line_end]);
+    let mut parts = line.split(' ');
+    let method = parts.next().unwrap_or("");
+    let target = parts.next().unwrap_or("");
+    let host = check::header(request, "host").map(String::from_utf8_lossy);
+    let scheme = if client.is_https(origin) { "https" } else { "http" };
+    match host {
+        Some(host) => format!("{method} {scheme}://{host}{target}"),
+        None => format!("{method} {target}"),
     }
 }
 

@@ -73,11 +73,13 @@ pub struct DialTotals {
 }
 
 /// How often one failure occurred, and in which intervals first and last.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct FailureSeen {
     count: u64,
     first_t_s: u32,
     last_t_s: u32,
+    /// The first sample that came with it.
+    sample: Option<stampede_proto::FailureSample>,
 }
 
 impl Aggregator {
@@ -180,6 +182,7 @@ impl Aggregator {
                 count: seen.count,
                 first_t_s: seen.first_t_s,
                 last_t_s: seen.last_t_s,
+                sample: seen.sample.clone(),
             })
             .collect();
         failures.sort_by_key(|f| std::cmp::Reverse(f.count));
@@ -372,7 +375,15 @@ impl Aggregator {
                 count: 0,
                 first_t_s: t,
                 last_t_s: t,
+                sample: None,
             });
+            if seen.sample.is_none() {
+                seen.sample = wire
+                    .samples
+                    .iter()
+                    .find(|s| s.kind == failure.kind && s.message == failure.message)
+                    .cloned();
+            }
             seen.count = seen.count.saturating_add(failure.count);
             seen.first_t_s = seen.first_t_s.min(t);
             seen.last_t_s = seen.last_t_s.max(t);
@@ -384,6 +395,7 @@ impl Aggregator {
         point.requests = point.requests.saturating_add(wire.requests);
         point.failures = point.failures.saturating_add(endpoint.failures);
         point.bytes_received = point.bytes_received.saturating_add(wire.bytes_received);
+        point.body_bytes = point.body_bytes.saturating_add(wire.body_bytes);
         if let Some(counts) = &endpoint.latency_us {
             self.compactor.add(t, &mut point.latency_us, counts);
         }
@@ -471,6 +483,9 @@ fn add_to_totals(
     totals.requests = totals.requests.saturating_add(wire.requests);
     totals.failures = totals.failures.saturating_add(endpoint.failures);
     totals.bytes_received = totals.bytes_received.saturating_add(wire.bytes_received);
+    totals.body_bytes = totals.body_bytes.saturating_add(wire.body_bytes);
+    totals.decoded_bytes = totals.decoded_bytes.saturating_add(wire.decoded_bytes);
+    totals.redirects = totals.redirects.saturating_add(wire.redirects);
     add_counts(&mut totals.latency_us, endpoint.latency_us.as_ref())?;
     add_counts(&mut totals.ttfb_us, endpoint.ttfb_us.as_ref())?;
     if let Some(service_us) = &endpoint.service_us {

@@ -99,6 +99,10 @@ pub(crate) mod test_support {
                 })
                 .collect(),
             bytes_received: 100 * latencies_us.len() as u64,
+            body_bytes: 100 * latencies_us.len() as u64,
+            decoded_bytes: 0,
+            redirects: 0,
+            samples: Vec::new(),
             latency_us: HistogramBuckets::encode(&histogram(latencies_us)).unwrap(),
             service_us: None,
             ttfb_us: HistogramBuckets::encode(&histogram(latencies_us)).unwrap(),

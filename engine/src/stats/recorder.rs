@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use stampede_proto::{
-    EndpointSnapshot, FailureCount, HistogramBuckets, ProtoError, Snapshot, SNAPSHOT_VERSION,
+    EndpointSnapshot, FailureCount, FailureSample, HistogramBuckets, ProtoError, Snapshot,
+    SNAPSHOT_VERSION,
 };
 
 use super::new_latency_histogram;
@@ -26,6 +27,16 @@ struct EndpointRecord {
     requests: u64,
     /// Response bytes received.
     bytes_received: u64,
+    /// Response body bytes as received (encoded, de-chunked).
+    body_bytes: u64,
+    /// Bytes of decoded bodies after decoding.
+    decoded_bytes: u64,
+    /// Redirects followed.
+    redirects: u64,
+    /// Requests sent and not yet recorded (user steps only).
+    in_flight: u64,
+    /// One sample per failure reason: (reason, request, status, body's first bytes).
+    samples: Vec<(Failure, String, u16, Vec<u8>)>,
     /// Failures by reason; a handful at most, so a vector beats a map.
     failures: Vec<(Failure, u64)>,
     /// Latency (from intended send in open loop), microseconds.
@@ -80,6 +91,11 @@ impl Recorder {
                 name: name.clone(),
                 requests: 0,
                 bytes_received: 0,
+                body_bytes: 0,
+                decoded_bytes: 0,
+                redirects: 0,
+                in_flight: 0,
+                samples: Vec::new(),
                 failures: Vec::new(),
                 latency_us: new_latency_histogram(),
                 service_us: open_loop.then(new_latency_histogram),
@@ -148,6 +164,84 @@ impl Recorder {
         }
     }
 
+    /// Adds response sizes: body bytes as received, and decoded bytes when a
+    /// compressed body was decoded.
+    #[inline]
+    pub fn record_sizes(&mut self, endpoint: usize, body: u64, decoded: u64) {
+        if let Some(record) = self.endpoints.get_mut(endpoint) {
+            record.body_bytes += body;
+            record.decoded_bytes += decoded;
+        }
+    }
+
+    /// Notes a request sent; `end_request` when its outcome is recorded.
+    #[inline]
+    pub fn start_request(&mut self, endpoint: usize) {
+        if let Some(record) = self.endpoints.get_mut(endpoint) {
+            record.in_flight += 1;
+        }
+    }
+
+    /// Notes that a request started with `start_request` was recorded.
+    #[inline]
+    pub fn end_request(&mut self, endpoint: usize) {
+        if let Some(record) = self.endpoints.get_mut(endpoint) {
+            record.in_flight = record.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Counts every request still in flight as a failure of kind `cut_off`
+    /// (the run stopped and its stop timeout ended before they did); they
+    /// have no latency, so they count as requests and failures only.
+    pub fn record_cut_offs(&mut self) -> u64 {
+        let mut total = 0;
+        for record in &mut self.endpoints {
+            let n = std::mem::take(&mut record.in_flight);
+            if n == 0 {
+                continue;
+            }
+            total += n;
+            record.requests += n;
+            match record.failures.iter_mut().find(|(f, _)| *f == Failure::CutOff) {
+                Some((_, count)) => *count += n,
+                None => record.failures.push((Failure::CutOff, n)),
+            }
+        }
+        total
+    }
+
+    /// Counts redirects a request followed.
+    pub fn record_redirects(&mut self, endpoint: usize, hops: u64) {
+        if let Some(record) = self.endpoints.get_mut(endpoint) {
+            record.redirects += hops;
+        }
+    }
+
+    /// True when the interval has no sample of this failure yet: the
+    /// caller then builds one for `record_sample` (so only the first
+    /// failure of a kind per interval costs the copy).
+    pub fn wants_sample(&self, endpoint: usize, failure: Failure) -> bool {
+        self.endpoints
+            .get(endpoint)
+            .is_some_and(|r| !r.samples.iter().any(|(f, ..)| *f == failure))
+    }
+
+    /// Keeps a sample of a failure: the request (method and URL), the
+    /// response status (0 for none) and the body's first bytes.
+    pub fn record_sample(
+        &mut self,
+        endpoint: usize,
+        failure: Failure,
+        request: String,
+        status: u16,
+        body: &[u8],
+    ) {
+        if let Some(record) = self.endpoints.get_mut(endpoint) {
+            let body = body[..body.len().min(stampede_proto::SAMPLE_BODY_BYTES)].to_vec();
+            record.samples.push((failure, request, status, body));
+        }
+    }
+
     /// Counts open-loop arrivals that could not start.
     pub fn record_dropped(&mut self, count: u64) {
         self.dropped += count;
@@ -181,12 +275,27 @@ impl Recorder {
                 Some(h) => Some(encode_and_reset(h)?),
                 None => None,
             };
+            let samples = record
+                .samples
+                .drain(..)
+                .map(|(f, request, status, body)| FailureSample {
+                    kind: f.kind(),
+                    message: f.message(&self.messages),
+                    request,
+                    status,
+                    body,
+                })
+                .collect();
             endpoints.push(EndpointSnapshot {
                 method: record.method.clone(),
                 name: record.name.clone(),
                 requests: std::mem::take(&mut record.requests),
                 failures,
                 bytes_received: std::mem::take(&mut record.bytes_received),
+                body_bytes: std::mem::take(&mut record.body_bytes),
+                decoded_bytes: std::mem::take(&mut record.decoded_bytes),
+                redirects: std::mem::take(&mut record.redirects),
+                samples,
                 latency_us: encode_and_reset(&mut record.latency_us)?,
                 service_us,
                 ttfb_us: encode_and_reset(&mut record.ttfb_us)?,

@@ -82,6 +82,7 @@ impl EndpointSeries {
         point.bytes_received = point
             .bytes_received
             .saturating_add(endpoint.wire.bytes_received);
+        point.body_bytes = point.body_bytes.saturating_add(endpoint.wire.body_bytes);
         if let Some(latency_us) = &endpoint.latency_us {
             self.compactors[index].add(t, &mut point.latency_us, latency_us);
         }

@@ -25,6 +25,12 @@ pub struct EndpointTotals {
     pub failures: u64,
     /// Response bytes received (head and body).
     pub bytes_received: u64,
+    /// Response body bytes as received (compressed ones still compressed).
+    pub body_bytes: u64,
+    /// Bytes of the compressed bodies that were decoded, after decoding.
+    pub decoded_bytes: u64,
+    /// Redirects followed (requests on the wire = requests + redirects).
+    pub redirects: u64,
     /// Latency in microseconds (from the intended send time in open loop).
     pub latency_us: Histogram<u64>,
     /// Service time in microseconds from the actual send; present in open loop only.
@@ -50,6 +56,9 @@ impl EndpointTotals {
             requests: 0,
             failures: 0,
             bytes_received: 0,
+            body_bytes: 0,
+            decoded_bytes: 0,
+            redirects: 0,
             latency_us: new_latency_histogram(),
             service_us: None,
             ttfb_us: new_latency_histogram(),
@@ -98,9 +107,10 @@ impl EndpointTotals {
         percentile_ms(&self.latency_us, q)
     }
 
-    /// Mean response size in bytes.
+    /// Mean response body size in bytes, as Locust's "Average size" (the
+    /// head and framing are not counted; `bytes_received` has them).
     pub fn avg_size_bytes(&self) -> f64 {
-        ratio(self.bytes_received, self.requests)
+        ratio(self.body_bytes, self.requests)
     }
 }
 
@@ -121,6 +131,8 @@ pub struct FailureTotal {
     pub first_t_s: u32,
     /// Last interval in which it occurred.
     pub last_t_s: u32,
+    /// One example: the request sent and the response's status and first bytes.
+    pub sample: Option<stampede_proto::FailureSample>,
 }
 
 /// All sources' stats of one interval: one point of the time series.
@@ -136,6 +148,8 @@ pub struct IntervalPoint {
     pub failures: u64,
     /// Response bytes received in the interval.
     pub bytes_received: u64,
+    /// Response body bytes received in the interval (as counted for the average size).
+    pub body_bytes: u64,
     /// Users at the end of the interval, summed over sources.
     pub users: u32,
     /// Open-loop arrivals dropped in the interval.
@@ -165,6 +179,7 @@ impl IntervalPoint {
             requests: 0,
             failures: 0,
             bytes_received: 0,
+            body_bytes: 0,
             users: 0,
             dropped: 0,
             cpu_us: 0,
@@ -293,7 +308,8 @@ mod tests {
         totals.latency_us = histogram(&[1_000, 1_200, 1_500, 2_000]);
         totals.requests = 4;
         totals.failures = 1;
-        totals.bytes_received = 1_000;
+        totals.bytes_received = 1_400;
+        totals.body_bytes = 1_000;
         assert_eq!(totals.rps(2.0), 2.0);
         assert_eq!(totals.failures_per_s(0.5), 2.0);
         assert_eq!(totals.failure_percent(), 25.0);

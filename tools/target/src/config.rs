@@ -76,6 +76,9 @@ pub struct TargetConfig {
     pub max_rps: Option<u64>,
     /// Serve HTTPS with this certificate (`--tls-self-signed`, `--tls-cert/--tls-key`).
     pub tls: Option<crate::tls::TlsSource>,
+    /// `--count-paths`: count requests by path for `/__stats`'s `"paths"`
+    /// (off by default: the count takes a lock all shards share).
+    pub count_paths: bool,
 }
 
 impl Default for TargetConfig {
@@ -88,6 +91,7 @@ impl Default for TargetConfig {
             accounts: Vec::new(),
             max_rps: None,
             tls: None,
+            count_paths: false,
         }
     }
 }
@@ -102,6 +106,7 @@ impl TargetConfig {
             accounts: Vec::new(),
             max_rps: None,
             tls: None,
+            count_paths: false,
         }
     }
 }
@@ -169,7 +174,7 @@ pub const USAGE: &str = "\
 stampede-target: a fast thread-per-core HTTP/1.1 test server
 
 usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epoll]
-                       [--accounts FILE] [--max-rps K]
+                       [--accounts FILE] [--max-rps K] [--count-paths]
 
   --listen ADDR       IP:PORT to bind (default 127.0.0.1:8080; port 0 picks a free port)
   --threads N         shard threads, one per core by default (1..=1024)
@@ -179,6 +184,9 @@ usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epo
                       a row: who may log in to the music API (default: nobody)
   --max-rps K         serve at most K requests per second over all threads and
                       queue the rest (latency climbs like a saturated server's)
+  --count-paths       count requests by path (query left off) in /__stats's
+                      \"paths\" (at most 10000 paths, the rest as \"__other__\");
+                      off by default, as it costs a lock per request
   --tls-self-signed   serve HTTPS with a certificate made at start for localhost
                       and 127.0.0.1; --tls-cert-out FILE writes it (PEM) for clients
   --tls-cert FILE, --tls-key FILE
@@ -187,7 +195,9 @@ usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epo
 
 The first line on stdout is `listening on IP:PORT`. Routes: / /bytes/N /delay/MS
 (also /slow/MS) /status/CODE /chunked/N /close /eof/N /garbage /truncated
-/bighead /reset /echo/headers /echo/body /__stats (GET) /__reset (POST).
+/bighead /reset /echo/headers /echo/body /echo/request /redirect/N
+/redirect-to?url=URL&status=CODE /compressed/N?enc=CODING /compressed-json
+/bomb?enc=CODING /basic-auth/USER/PASS /bearer /__stats (GET) /__reset (POST).
 
 Music API (JSON): POST /auth/login {\"username\", \"password\"} -> {\"token\", \"id\",
 \"name\"} and cookie nd_session=TOKEN, or 401. With `x-nd-authorization: Bearer
@@ -262,6 +272,7 @@ pub fn parse_args<S: AsRef<str>>(
                         })?,
                 );
             }
+            "--count-paths" => config.count_paths = true,
             "--tls-self-signed" => {
                 let cert_out = match &config.tls {
                     Some(crate::tls::TlsSource::SelfSigned { cert_out }) => cert_out.clone(),
@@ -395,6 +406,8 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:0".parse().unwrap());
         assert_eq!(config.threads, 3);
         assert_eq!(config.io_driver, IoDriver::Epoll);
+        assert!(!config.count_paths);
+        assert!(run(&["--count-paths"], None).unwrap().count_paths);
         let config = run(&["--listen=[::1]:9000"], None).unwrap();
         assert_eq!(config.listen, "[::1]:9000".parse().unwrap());
     }

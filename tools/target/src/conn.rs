@@ -1,7 +1,8 @@
 //! One accepted connection: reads requests into a fixed 64 KiB buffer, answers
 //! every complete request in it in order (so pipelining works) into one reused
 //! output buffer written once per batch, discards request bodies (or keeps
-//! them, for the dynamic routes), counts what it serves in its shard's slot,
+//! them, for the dynamic routes), counts what it serves in its shard's slot
+//! (and by path, with `--count-paths`),
 //! and closes the way the last response asks. Parsing is `request`'s job and
 //! rendering `response`'s (or `app`'s); this module only moves bytes and waits.
 
@@ -13,7 +14,7 @@ use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-use crate::app::{self, Exchange};
+use crate::app::{self, AppState, Exchange};
 use crate::request::{self, ParseError, Parsed, RequestHead, HEAD_BYTES_MAX};
 use crate::response::{self, After, Body};
 use crate::routes::Route;
@@ -101,6 +102,10 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
                 if head.route.needs_request() {
                     self.exchange.begin(&self.input.data()[..head.head_len]);
                 }
+                let paths = &shard.counters.paths;
+                if paths.enabled() && !head.route.is_control() {
+                    paths.add(request::path_of(self.input.data()));
+                }
                 self.input.consume(head.head_len);
                 match self.answer(head, shard).await {
                     Ok(After::KeepAlive) => {}
@@ -155,14 +160,12 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
             _ => {}
         }
         let reply = if head.route.is_dynamic() {
-            let exchange = &mut self.exchange;
-            app::answer(
-                &head,
-                exchange,
-                &shard.counters,
-                &shard.music,
-                &mut self.out,
-            )
+            let state = AppState {
+                counters: &shard.counters,
+                music: &shard.music,
+                bodies: &shard.bodies,
+            };
+            app::answer(&head, &mut self.exchange, &state, &mut self.out)
         } else {
             response::respond(&head, &mut self.out)
         };

@@ -1,7 +1,9 @@
 //! The request, connection and status counters behind `/__stats`. Each shard
 //! writes only its own cache-line-aligned slot, so shards never share a hot
-//! line; readers sum the slots. Deciding what counts is `conn`'s business;
-//! login counts belong to `music`.
+//! line; readers sum the slots. The optional per-path counts (`paths`) and
+//! the TLS handshake counts hang off `Counters` too, so a reset clears them
+//! all. Deciding what counts is `conn`'s business; login counts belong to
+//! `music`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -80,6 +82,8 @@ pub struct Counters {
     slots: Box<[ShardSlot]>,
     /// TLS handshakes by kind (rare next to requests, so not per shard).
     pub tls: crate::tls::TlsHandshakes,
+    /// Requests by path, with `--count-paths` (off in `new`).
+    pub paths: crate::paths::PathCounts,
 }
 
 impl Counters {
@@ -88,6 +92,7 @@ impl Counters {
         Counters {
             slots: (0..shards.max(1)).map(|_| ShardSlot::default()).collect(),
             tls: Default::default(),
+            paths: Default::default(),
         }
     }
 
@@ -129,6 +134,7 @@ impl Counters {
     /// Zeroes every slot; increments racing with the reset may survive it.
     pub fn reset(&self) {
         self.tls.reset();
+        self.paths.reset();
         for slot in self.slots.iter() {
             slot.requests.store(0, Ordering::Relaxed);
             slot.connections.store(0, Ordering::Relaxed);

@@ -12,8 +12,11 @@
 //! - `routes`: maps method and path to a `Route`.
 //! - `response`: renders a route's response into the output buffer.
 //! - `app`: answers the dynamic routes from a copy of the request: the music
-//!   API (`music`, with `accounts`), the echo routes and `/__stats` (`stats`).
-//! - `counters`: per-shard request, connection and status counters.
+//!   API (`music`, with `accounts`), the echo routes, `/redirect-to` (its
+//!   query read with `query`), the compressed routes (`compress`), the auth
+//!   routes (`auth`) and `/__stats` (`stats`).
+//! - `counters`: per-shard request, connection and status counters, and the
+//!   per-path counts of `--count-paths` (`paths`).
 //! - `tls`: HTTPS (`--tls-self-signed` or `--tls-cert/--tls-key`): the rustls
 //!   acceptor and handshake counts (`/__stats` adds `"tls": {"full", "resumed"}`).
 //! - `limiter`: `--max-rps K`, a first-come, first-served queue served at K/s.
@@ -28,11 +31,32 @@
 //! by close; `/garbage` non-HTTP bytes then close; `/truncated` promises 100
 //! bytes, sends 10, closes; `/bighead` a head over 64 KiB; `/reset` a TCP
 //! reset; `/echo/headers` the request headers as a JSON object (lower-cased
-//! names); `/echo/body` the request body with its Content-Type; `GET /__stats`
-//! `{"requests": n, "connections": n, "statuses": {"404": n, ...}, "logins":
-//! {"alice": n, ...}}` (non-2xx responses and logins, non-zero counts only);
-//! `POST /__reset` zeroes all of them; anything else 404. Chunked request
-//! bodies are refused with 411.
+//! names); `/echo/body` the request body with its Content-Type;
+//! `/echo/request` the request's exact bytes (head and body) as
+//! `application/octet-stream`; `GET /__stats` `{"requests": n, "connections":
+//! n, "statuses": {"404": n, ...}, "logins": {"alice": n, ...}}` (non-2xx
+//! responses and logins, non-zero counts only), plus `"paths": {"/a": n, ...,
+//! "__other__": n}` (requests by path, query left off; at most 10,000 paths,
+//! the rest under `__other__`) with `--count-paths`; `POST /__reset` zeroes
+//! all of them; anything else 404. Chunked request bodies are refused with 411.
+//!
+//! Routes for testing clients (any method). Redirects carry the 8-byte body
+//! `redirect`: `/redirect/N` (N <= 100) 302 with `Location: /redirect/N-1`,
+//! and `/redirect/0` 200 `ok`; `/redirect-to?url=URL&status=CODE` CODE (301,
+//! 302, 303, 307 or 308; 302 by default) with `Location:` the percent-decoded
+//! URL. Compressed bodies (`enc=` gzip, deflate (zlib), br, zstd or identity;
+//! without it the first of zstd, br, gzip, deflate that `Accept-Encoding`
+//! lists, else identity) come with `Content-Encoding`, `X-Decoded-Length` and
+//! `Vary: Accept-Encoding`: `/compressed/N?enc=` (N <= 64 MiB) N bytes of
+//! JSON lines `{"i":0,"name":"song 0"}`...; `/compressed-json?enc=`
+//! `{"ok":true,"encoding":"gzip"}`; `/bomb?enc=` (not identity; gzip when
+//! nothing is negotiated) at most about 0.5 MiB that decode to 512 MiB of
+//! zeros. Encoded bodies are cached (256 MiB in all). `/basic-auth/USER/PASS`
+//! 200 `{"authenticated":true,"user":"USER"}` with `Authorization: Basic
+//! base64(USER:PASS)` (segments percent-decoded), else 401 with
+//! `WWW-Authenticate: Basic realm="stampede-target"`; `/bearer` 200
+//! `{"token":"TOKEN"}` with `Authorization: Bearer TOKEN`, else 401. A bad
+//! parameter is 400 `bad parameter`.
 //!
 //! The music API (JSON in and out; see `music`): `POST /auth/login` with
 //! `{"username", "password"}` answers `{"token", "id", "name"}` and the cookie
@@ -46,19 +70,23 @@
 //! request arrives, so 20 keep-alive users show as exactly 20 connections.
 //! A non-2xx response counts under its status, refused heads included.
 //! Limits: heads up to 64 KiB and 64 headers (else 400 and close); generated
-//! bodies up to 64 MiB; delays up to 60 s; request bodies of any Content-Length
-//! are read and discarded, except on the dynamic routes, which read up to
-//! 1 MiB (else 413). No idle timeout.
+//! bodies up to 64 MiB; delays up to 60 s; redirect chains up to 100 hops;
+//! request bodies of any Content-Length are read and discarded, except on the
+//! dynamic routes, which read up to 1 MiB (else 413). No idle timeout.
 
 #![warn(missing_docs)]
 
 pub mod accounts;
 mod app;
+mod auth;
+mod compress;
 pub mod config;
 mod conn;
 mod counters;
 pub mod limiter;
 mod music;
+mod paths;
+mod query;
 mod request;
 mod response;
 mod routes;
@@ -125,10 +153,13 @@ impl Target {
         let listener = bind(config.listen)?;
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let limiter = config.max_rps.map(|k| Arc::new(limiter::Limiter::new(k)));
+        let bodies = Arc::new(compress::Bodies::default());
+        let mut counters = Counters::new(config.threads);
+        counters.paths = paths::PathCounts::new(config.count_paths);
         let mut target = Target {
             local_addr: listener.local_addr()?,
             listener,
-            counters: Arc::new(Counters::new(config.threads)),
+            counters: Arc::new(counters),
             music: Arc::new(music),
             stop: Arc::new(AtomicBool::new(false)),
             shards: Vec::with_capacity(config.threads),
@@ -145,6 +176,7 @@ impl Target {
                 core: (!cores.is_empty()).then(|| cores[index % cores.len()]),
                 counters: Arc::clone(&target.counters),
                 music: Arc::clone(&target.music),
+                bodies: Arc::clone(&bodies),
                 limiter: limiter.clone(),
                 stop: Arc::clone(&target.stop),
                 tls: tls.clone(),
@@ -195,6 +227,12 @@ impl Target {
         self.counters.status_count(code)
     }
 
+    /// Requests for `path` (query left off) with `--count-paths`, else 0;
+    /// `"__other__"` reads the requests past the table's bounds.
+    pub fn path_count(&self, path: &str) -> u64 {
+        self.counters.paths.count(path)
+    }
+
     /// Successful `POST /auth/login`s of `username` (0 for an unknown name).
     pub fn logins(&self, username: &str) -> u64 {
         self.music.logins_of(username)
@@ -205,7 +243,7 @@ impl Target {
         self.music.playlists()
     }
 
-    /// Zeroes the counters (statuses and logins included), like `POST /__reset`.
+    /// Zeroes the counters (statuses, logins and paths included), like `POST /__reset`.
     pub fn reset_counters(&self) {
         self.counters.reset();
         self.music.reset_counters();

@@ -71,8 +71,10 @@ mod tests {
     /// An idle server serves at once; a busy one queues each request one interval later.
     #[test]
     fn reserve_table() {
+        /// (next, now, interval), the arguments of `reserve`.
+        type Args = (u64, u64, u64);
         // (next, now, interval) -> (slot, next after)
-        let cases: &[((u64, u64, u64), (u64, u64))] = &[
+        let cases: &[(Args, (u64, u64))] = &[
             ((0, 0, 500), (0, 500)),
             ((0, 1_000, 500), (1_000, 1_500)),
             ((1_500, 1_000, 500), (1_500, 2_000)),

@@ -100,6 +100,17 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, ParseError> {
     Ok(Parsed::Complete(head))
 }
 
+/// The path of the request whose head starts `buf` (its target up to any
+/// `?`), as sent: still percent-encoded. Only for heads `parse` accepted.
+pub fn path_of(buf: &[u8]) -> &[u8] {
+    let line_end = buf.iter().position(|b| *b == b'\r' || *b == b'\n');
+    let line = &buf[..line_end.unwrap_or(buf.len())];
+    let mut words = line.split(|b| *b == b' ').filter(|w| !w.is_empty());
+    let target = words.nth(1).unwrap_or_default();
+    let path_end = target.iter().position(|b| *b == b'?');
+    &target[..path_end.unwrap_or(target.len())]
+}
+
 fn parse_content_length(value: &[u8]) -> Result<u64, ParseError> {
     std::str::from_utf8(trim(value))
         .ok()
@@ -153,6 +164,20 @@ mod tests {
         assert_eq!(head.route, Route::Bytes(10));
         assert_eq!(head.body_len, 0);
         assert!(head.keep_alive && !head.http10 && !head.head_only && !head.expect_continue);
+    }
+
+    #[test]
+    fn paths_leave_off_the_query() {
+        let cases: [(&[u8], &[u8]); 5] = [
+            (b"GET /redirect/3?x=1 HTTP/1.1\r\n\r\n", b"/redirect/3"),
+            (b"POST /a%20b HTTP/1.1\r\nHost: x\r\n\r\nbody", b"/a%20b"),
+            (b"GET /? HTTP/1.1\r\n\r\n", b"/"),
+            (b"GET http://h/x HTTP/1.1\r\n\r\n", b"http://h/x"),
+            (b"GET", b""),
+        ];
+        for (buf, want) in cases {
+            assert_eq!(path_of(buf), want, "{}", String::from_utf8_lossy(buf));
+        }
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Renders responses into a connection's reused output buffer: the head and
 //! small bodies at once (`respond`, `refuse`, and `whole` for `app`'s
-//! documents), large bodies piece by piece (`fill_body`), and the verdict on
-//! the connection afterwards (`After`). Pure: `conn` decides when the buffer
-//! is written and does the waiting.
+//! documents), large bodies piece by piece (`fill_body`, which also copies
+//! out the shared bodies of `shared`), and the verdict on the connection
+//! afterwards (`After`). Pure: `conn` decides when the buffer is written and
+//! does the waiting.
+
+use std::sync::Arc;
 
 use crate::request::{ParseError, RequestHead};
 use crate::routes::Route;
@@ -27,6 +30,10 @@ pub const TRUNCATED_SENT_BYTES: u64 = 10;
 /// The byte every generated body is made of.
 const FILLER: u8 = b'x';
 
+/// The body of every redirect: short, but there, so that a client must read
+/// it (Content-Length framed) before reusing the connection.
+pub const REDIRECT_BODY: &[u8] = b"redirect";
+
 /// What happens to the connection once the response is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum After {
@@ -39,7 +46,7 @@ pub enum After {
 }
 
 /// Body bytes still to render after the head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
     /// Nothing more.
     Done,
@@ -47,10 +54,17 @@ pub enum Body {
     Filler(u64),
     /// This many bytes in chunked encoding, then the last chunk.
     Chunked(u64),
+    /// `bytes` from `offset` on: a body shared with a cache (`compress::Bodies`).
+    Shared {
+        /// The whole body.
+        bytes: Arc<[u8]>,
+        /// How much of it is already rendered.
+        offset: usize,
+    },
 }
 
 /// A rendered head plus what remains to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
     /// The status code sent, for the status counters; 0 when no HTTP response is sent.
     pub status: u16,
@@ -95,11 +109,21 @@ pub fn respond(req: &RequestHead, out: &mut Vec<u8>) -> Reply {
         ),
         Route::Status(code) => status(out, req, code),
         Route::BigHead => big_head(out, req),
+        Route::Redirect(0) => small(out, req, 200, b"ok", keep),
+        Route::Redirect(hops) => redirect(out, req, hops),
         // `app` answers these (`Route::is_dynamic`); arriving here is a server
         // bug, answered rather than panicked on.
-        Route::Stats | Route::Api(_) | Route::EchoHeaders | Route::EchoBody => {
-            small(out, req, 500, b"internal error", false)
-        }
+        Route::Stats
+        | Route::Api(_)
+        | Route::EchoHeaders
+        | Route::EchoBody
+        | Route::EchoRequest
+        | Route::RedirectTo(_)
+        | Route::Compressed(..)
+        | Route::CompressedJson(_)
+        | Route::Bomb(_)
+        | Route::BasicAuth
+        | Route::Bearer => small(out, req, 500, b"internal error", false),
         Route::Garbage => {
             out.extend_from_slice(GARBAGE);
             Reply {
@@ -143,6 +167,43 @@ pub fn whole(out: &mut Vec<u8>, req: &RequestHead, code: u16, extra: &[u8], body
     finish_small(out, req, code, body, req.keep_alive)
 }
 
+/// A response whose body is `body`, shared rather than copied in here:
+/// `fill_body` copies it out piece by piece, so a large one never sits whole
+/// in the output buffer. `extra` header lines as for `whole`.
+pub fn shared(
+    out: &mut Vec<u8>,
+    req: &RequestHead,
+    code: u16,
+    extra: &[u8],
+    body: Arc<[u8]>,
+) -> Reply {
+    let len = body.len() as u64;
+    write_head(
+        out,
+        code,
+        Framing::Length(len),
+        !req.keep_alive,
+        req.http10,
+        extra,
+    );
+    Reply {
+        status: code,
+        body: if req.head_only || len == 0 {
+            Body::Done
+        } else {
+            Body::Shared {
+                bytes: body,
+                offset: 0,
+            }
+        },
+        after: if req.keep_alive {
+            After::KeepAlive
+        } else {
+            After::Close
+        },
+    }
+}
+
 /// Renders the answer to a refused request head; the connection then closes.
 pub fn refuse(err: ParseError, out: &mut Vec<u8>) -> Reply {
     let (code, body): (u16, &[u8]) = match err {
@@ -171,9 +232,18 @@ pub fn refuse(err: ParseError, out: &mut Vec<u8>) -> Reply {
 /// Appends roughly `budget` more body bytes (whole chunks for chunked bodies)
 /// and advances `body`; it becomes `Body::Done` once everything is rendered.
 pub fn fill_body(body: &mut Body, out: &mut Vec<u8>, budget: usize) {
+    if let Body::Shared { bytes, offset } = body {
+        let end = bytes.len().min(*offset + budget);
+        out.extend_from_slice(&bytes[*offset..end]);
+        *offset = end;
+        if end == bytes.len() {
+            *body = Body::Done;
+        }
+        return;
+    }
     let budget = budget as u64;
     match *body {
-        Body::Done => {}
+        Body::Done | Body::Shared { .. } => {}
         Body::Filler(remaining) => {
             let n = remaining.min(budget);
             out.resize(out.len() + n as usize, FILLER);
@@ -256,6 +326,17 @@ fn status(out: &mut Vec<u8>, req: &RequestHead, code: u16) -> Reply {
         }
         _ => small(out, req, code, reason(code).as_bytes(), req.keep_alive),
     }
+}
+
+/// `/redirect/N` for N > 0: 302 to the next hop down, a relative `Location`.
+fn redirect(out: &mut Vec<u8>, req: &RequestHead, hops: u64) -> Reply {
+    push_status_line(out, 302);
+    out.extend_from_slice(b"Location: /redirect/");
+    push_decimal(out, hops - 1);
+    out.extend_from_slice(b"\r\n");
+    let body_len = REDIRECT_BODY.len() as u64;
+    write_fields(out, Framing::Length(body_len), !req.keep_alive, req.http10);
+    finish_small(out, req, 302, REDIRECT_BODY, req.keep_alive)
 }
 
 fn big_head(out: &mut Vec<u8>, req: &RequestHead) -> Reply {
@@ -574,6 +655,60 @@ mod tests {
     }
 
     #[test]
+    fn redirects_count_down_to_ok() {
+        let (bytes, after) = render(&req(Route::Redirect(3)));
+        assert_eq!(
+            bytes,
+            b"HTTP/1.1 302 Found\r\nLocation: /redirect/2\r\nContent-Length: 8\r\n\r\nredirect"
+        );
+        assert_eq!(after, After::KeepAlive);
+        let (bytes, _) = render(&req(Route::Redirect(1)));
+        assert_eq!(field(&split(&bytes).1, "location"), Some("/redirect/0"));
+        let (bytes, after) = render(&req(Route::Redirect(0)));
+        assert_eq!(bytes, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        assert_eq!(after, After::KeepAlive);
+        let mut closing = req(Route::Redirect(100));
+        closing.keep_alive = false;
+        let (bytes, after) = render(&closing);
+        let (code, fields, body) = split(&bytes);
+        assert_eq!((code, body.as_slice()), (302, REDIRECT_BODY));
+        assert_eq!(field(&fields, "location"), Some("/redirect/99"));
+        assert_eq!(field(&fields, "connection"), Some("close"));
+        assert_eq!(after, After::Close);
+    }
+
+    #[test]
+    fn shared_bodies_are_copied_out_in_budgets() {
+        let shared_body: Arc<[u8]> = (0..=255u8).cycle().take(2500).collect();
+        let extra = b"Content-Encoding: gzip\r\n";
+        let mut out = Vec::new();
+        let reply = shared(
+            &mut out,
+            &req(Route::Bomb(None)),
+            200,
+            extra,
+            shared_body.clone(),
+        );
+        let mut body = reply.body;
+        let mut fills = 0;
+        while body != Body::Done {
+            fill_body(&mut body, &mut out, 1000);
+            fills += 1;
+        }
+        assert_eq!(fills, 3);
+        let (code, fields, got) = split(&out);
+        assert_eq!((code, &got[..]), (200, &shared_body[..]));
+        assert_eq!(field(&fields, "content-length"), Some("2500"));
+        assert_eq!(field(&fields, "content-encoding"), Some("gzip"));
+        let mut head_only = req(Route::Bomb(None));
+        head_only.head_only = true;
+        out.clear();
+        let reply = shared(&mut out, &head_only, 200, b"", shared_body);
+        assert_eq!(reply.body, Body::Done);
+        assert_eq!(field(&split(&out).1, "content-length"), Some("2500"));
+    }
+
+    #[test]
     fn replies_report_their_status() {
         let cases = [
             (Route::Root, 200),
@@ -586,6 +721,10 @@ mod tests {
             (Route::Garbage, 0),
             (Route::Reset, 0),
             (Route::Stats, 500),
+            (Route::Redirect(2), 302),
+            (Route::Redirect(0), 200),
+            (Route::EchoRequest, 500),
+            (Route::BasicAuth, 500),
         ];
         for (route, status) in cases {
             let mut out = Vec::new();

@@ -1,15 +1,24 @@
-//! The route table: maps a request's method and path to a `Route`, checking
-//! each route's numeric parameter against its limit. Pure; what a route sends
-//! back is `response`'s business (or `app`'s, for the dynamic routes), when
-//! it is sent is `conn`'s.
+//! The route table: maps a request's method and target to a `Route`,
+//! checking each route's parameters (numbers against their limits, query
+//! values and path segments for what the route accepts). Pure; what a route
+//! sends back is `response`'s business (or `app`'s, for the dynamic routes),
+//! when it is sent is `conn`'s.
 
+use crate::compress::Encoding;
 use crate::music;
+use crate::query;
 
 /// The largest body `/bytes/N`, `/chunked/N` and `/eof/N` will send (64 MiB).
 pub const BODY_BYTES_MAX: u64 = 64 << 20;
 
 /// The longest `/delay/MS` will wait (one minute).
 pub const DELAY_MS_MAX: u64 = 60_000;
+
+/// The longest chain `/redirect/N` starts.
+pub const REDIRECT_HOPS_MAX: u64 = 100;
+
+/// The statuses `/redirect-to` may answer with; the first is its default.
+pub const REDIRECT_STATUSES: [u16; 5] = [302, 301, 303, 307, 308];
 
 /// What a request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +53,25 @@ pub enum Route {
     EchoHeaders,
     /// `/echo/body`: the request's body back, with its Content-Type.
     EchoBody,
+    /// `/echo/request`: the request's exact bytes (head and body) back.
+    EchoRequest,
+    /// `/redirect/N`: 302 to `/redirect/N-1`; `/redirect/0` is 200 `ok`.
+    Redirect(u64),
+    /// `/redirect-to?url=URL&status=CODE`: CODE (a redirect status) to the
+    /// decoded URL, which `app` takes from the query again.
+    RedirectTo(u16),
+    /// `/compressed/N?enc=CODING`: N bytes of JSON lines in that coding, or in
+    /// the one negotiated from `Accept-Encoding` when `None`.
+    Compressed(u64, Option<Encoding>),
+    /// `/compressed-json?enc=CODING`: a small JSON object, coded like `Compressed`.
+    CompressedJson(Option<Encoding>),
+    /// `/bomb?enc=CODING`: a small body that decodes to 512 MiB of zeros; never `Identity`.
+    Bomb(Option<Encoding>),
+    /// `/basic-auth/USER/PASS`: 200 if the request carries those Basic
+    /// credentials, else 401; `app` takes USER and PASS from the path again.
+    BasicAuth,
+    /// `/bearer`: 200 if the request carries a Bearer token, else 401.
+    Bearer,
     /// `POST /__reset`: zero the counters; not counted itself.
     ResetCounters,
     /// A known route whose parameter is missing, not a number or over its limit: 400.
@@ -76,15 +104,24 @@ impl Route {
     /// True for the routes `app` answers: they need shared state or the
     /// request's own headers and body, which `response` alone does not have.
     pub fn is_dynamic(self) -> bool {
-        matches!(
-            self,
-            Route::Stats | Route::Api(_) | Route::EchoHeaders | Route::EchoBody
-        )
+        self == Route::Stats || self.needs_request()
     }
 
     /// True for the routes whose head and body `conn` keeps for `app`.
     pub fn needs_request(self) -> bool {
-        matches!(self, Route::Api(_) | Route::EchoHeaders | Route::EchoBody)
+        matches!(
+            self,
+            Route::Api(_)
+                | Route::EchoHeaders
+                | Route::EchoBody
+                | Route::EchoRequest
+                | Route::RedirectTo(_)
+                | Route::Compressed(..)
+                | Route::CompressedJson(_)
+                | Route::Bomb(_)
+                | Route::BasicAuth
+                | Route::Bearer
+        )
     }
 
     /// True for the control routes, which the counters leave out so that
@@ -97,9 +134,10 @@ impl Route {
     }
 }
 
-/// Finds the route for a method and request target (query string ignored).
+/// Finds the route for a method and request target; the query only matters
+/// to the routes that take parameters there.
 pub fn route(method: &str, target: &str) -> Route {
-    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     match path {
         "/" => Route::Root,
         "/close" => Route::Close,
@@ -112,19 +150,91 @@ pub fn route(method: &str, target: &str) -> Route {
         "/__reset" => Route::MethodNotAllowed,
         "/echo/headers" => Route::EchoHeaders,
         "/echo/body" => Route::EchoBody,
+        "/echo/request" => Route::EchoRequest,
+        "/redirect-to" => redirect_to(query),
+        "/compressed-json" => encoding(query).map_or(Route::BadParam, Route::CompressedJson),
+        "/bomb" => match encoding(query) {
+            Some(Some(Encoding::Identity)) | None => Route::BadParam,
+            Some(enc) => Route::Bomb(enc),
+        },
+        "/bearer" => Route::Bearer,
         "/auth/login" => api(method, "POST", Api::Login),
         "/api/song" => api(method, "GET", Api::Songs),
         "/api/album" => api(method, "GET", Api::Albums),
         "/api/playlist" => api(method, "POST", Api::PlaylistCreate),
-        _ => match path.strip_prefix("/api/playlist/") {
-            Some(id) => api(
-                method,
-                "DELETE",
-                Api::PlaylistDelete(music::parse_playlist_id(id)),
-            ),
-            None => route_with_param(path),
-        },
+        _ => {
+            if let Some(id) = path.strip_prefix("/api/playlist/") {
+                api(
+                    method,
+                    "DELETE",
+                    Api::PlaylistDelete(music::parse_playlist_id(id)),
+                )
+            } else if let Some(credentials) = path.strip_prefix("/basic-auth/") {
+                basic_auth(credentials)
+            } else if let Some(len) = path.strip_prefix("/compressed/") {
+                compressed(len, query)
+            } else {
+                route_with_param(path)
+            }
+        }
     }
+}
+
+/// `/redirect-to`'s query: a `url` that decodes to a header value and an
+/// optional redirect `status`.
+fn redirect_to(query: &str) -> Route {
+    let url_ok = query::param(query, "url").is_some_and(query::decodes_to_header_value);
+    let status = match query::param(query, "status") {
+        None => Some(REDIRECT_STATUSES[0]),
+        Some(code) => parse_decimal(code)
+            .and_then(|code| u16::try_from(code).ok())
+            .filter(|code| REDIRECT_STATUSES.contains(code)),
+    };
+    match status {
+        Some(status) if url_ok => Route::RedirectTo(status),
+        _ => Route::BadParam,
+    }
+}
+
+/// The `enc` query parameter: `Some(None)` when absent (negotiate), `None`
+/// when it names no coding.
+fn encoding(query: &str) -> Option<Option<Encoding>> {
+    match query::param(query, "enc") {
+        None => Some(None),
+        Some(token) => Encoding::from_token(token.as_bytes()).map(Some),
+    }
+}
+
+/// `/compressed/N`: N within `BODY_BYTES_MAX` and a valid `enc`, if any.
+fn compressed(len: &str, query: &str) -> Route {
+    match (parse_decimal(len), encoding(query)) {
+        (Some(n), Some(enc)) if n <= BODY_BYTES_MAX => Route::Compressed(n, enc),
+        _ => Route::BadParam,
+    }
+}
+
+/// `/basic-auth/USER/PASS`: exactly two percent-encoded segments, USER not
+/// empty and, decoded, without the `:` that Basic credentials cannot carry.
+fn basic_auth(credentials: &str) -> Route {
+    let Some((user, pass)) = credentials.split_once('/') else {
+        return Route::BadParam;
+    };
+    let mut user_has_colon = false;
+    let user_decodes = query::decode_each(user, |b| user_has_colon |= b == b':');
+    let user_ok = user_decodes && !user.is_empty() && !user_has_colon;
+    if user_ok && !pass.contains('/') && query::decode_each(pass, |_| {}) {
+        Route::BasicAuth
+    } else {
+        Route::BadParam
+    }
+}
+
+/// Splits `/basic-auth/USER/PASS` into its two still-encoded segments; `app`
+/// calls this only for targets the route table made `Route::BasicAuth`.
+pub fn basic_auth_segments(target: &str) -> (&str, &str) {
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let credentials = path.strip_prefix("/basic-auth/").unwrap_or_default();
+    credentials.split_once('/').unwrap_or((credentials, ""))
 }
 
 /// `route` when `method` is `allowed` (GET also allows HEAD), else `WrongMethod`.
@@ -151,6 +261,7 @@ fn route_with_param(path: &str) -> Route {
         "eof" => (Route::Eof, BODY_BYTES_MAX),
         "delay" | "slow" => (Route::Delay, DELAY_MS_MAX),
         "status" => (status_route, 599),
+        "redirect" => (Route::Redirect, REDIRECT_HOPS_MAX),
         _ => return Route::NotFound,
     };
     match parse_decimal(param) {
@@ -265,6 +376,114 @@ mod tests {
     }
 
     #[test]
+    fn redirect_routes_and_their_limits() {
+        let cases = [
+            ("/redirect/0", Route::Redirect(0)),
+            ("/redirect/3?x=1", Route::Redirect(3)),
+            ("/redirect/100", Route::Redirect(REDIRECT_HOPS_MAX)),
+            ("/redirect/101", Route::BadParam),
+            ("/redirect/", Route::BadParam),
+            ("/redirect/x", Route::BadParam),
+            ("/redirect", Route::NotFound),
+            ("/redirect-to?url=/x", Route::RedirectTo(302)),
+            (
+                "/redirect-to?url=http%3A%2F%2F127.0.0.1%3A9%2Fx%3Fa%3D1&status=307",
+                Route::RedirectTo(307),
+            ),
+            ("/redirect-to?status=301&url=/x", Route::RedirectTo(301)),
+            ("/redirect-to?url=/x&status=303", Route::RedirectTo(303)),
+            ("/redirect-to?url=/x&status=308", Route::RedirectTo(308)),
+            ("/redirect-to?url=/x&status=300", Route::BadParam),
+            ("/redirect-to?url=/x&status=200", Route::BadParam),
+            ("/redirect-to?url=/x&status=", Route::BadParam),
+            ("/redirect-to?url=/x&status=70000", Route::BadParam),
+            ("/redirect-to", Route::BadParam),
+            ("/redirect-to?url=", Route::BadParam),
+            ("/redirect-to?url=%zz", Route::BadParam),
+            (
+                "/redirect-to?url=/x%0d%0aSet-Cookie:%20a=b",
+                Route::BadParam,
+            ),
+        ];
+        for (target, want) in cases {
+            assert_eq!(route("GET", target), want, "{target}");
+        }
+        assert_eq!(route("POST", "/redirect/2"), Route::Redirect(2));
+    }
+
+    #[test]
+    fn compressed_routes_and_their_limits() {
+        let cases = [
+            ("/compressed/0", Route::Compressed(0, None)),
+            (
+                "/compressed/1000?enc=gzip",
+                Route::Compressed(1000, Some(Encoding::Gzip)),
+            ),
+            (
+                "/compressed/67108864?enc=zstd",
+                Route::Compressed(BODY_BYTES_MAX, Some(Encoding::Zstd)),
+            ),
+            (
+                "/compressed/5?enc=identity",
+                Route::Compressed(5, Some(Encoding::Identity)),
+            ),
+            ("/compressed/67108865", Route::BadParam),
+            ("/compressed/5?enc=lzma", Route::BadParam),
+            ("/compressed/5?enc=", Route::BadParam),
+            ("/compressed/", Route::BadParam),
+            ("/compressed/5/6", Route::BadParam),
+            ("/compressed", Route::NotFound),
+            ("/compressed-json", Route::CompressedJson(None)),
+            (
+                "/compressed-json?enc=deflate",
+                Route::CompressedJson(Some(Encoding::Deflate)),
+            ),
+            (
+                "/compressed-json?enc=br",
+                Route::CompressedJson(Some(Encoding::Br)),
+            ),
+            ("/compressed-json?enc=xz", Route::BadParam),
+            ("/bomb", Route::Bomb(None)),
+            ("/bomb?enc=gzip", Route::Bomb(Some(Encoding::Gzip))),
+            ("/bomb?enc=zstd", Route::Bomb(Some(Encoding::Zstd))),
+            ("/bomb?enc=identity", Route::BadParam),
+            ("/bomb?enc=nope", Route::BadParam),
+        ];
+        for (target, want) in cases {
+            assert_eq!(route("GET", target), want, "{target}");
+        }
+    }
+
+    #[test]
+    fn auth_and_echo_routes() {
+        let cases = [
+            ("/basic-auth/alice/secret", Route::BasicAuth),
+            ("/basic-auth/a%20b/p%3Aq?x", Route::BasicAuth),
+            ("/basic-auth/alice/", Route::BasicAuth),
+            ("/basic-auth//secret", Route::BadParam),
+            ("/basic-auth/alice", Route::BadParam),
+            ("/basic-auth/", Route::BadParam),
+            ("/basic-auth/a/b/c", Route::BadParam),
+            ("/basic-auth/a:b/c", Route::BadParam),
+            ("/basic-auth/a%3Ab/c", Route::BadParam),
+            ("/basic-auth/a/%zz", Route::BadParam),
+            ("/basic-auth", Route::NotFound),
+            ("/bearer", Route::Bearer),
+            ("/bearer?x=1", Route::Bearer),
+            ("/echo/request", Route::EchoRequest),
+            ("/echo/request?a=%20", Route::EchoRequest),
+        ];
+        for (target, want) in cases {
+            assert_eq!(route("GET", target), want, "{target}");
+        }
+        assert_eq!(route("PATCH", "/echo/request"), Route::EchoRequest);
+        assert_eq!(
+            basic_auth_segments("/basic-auth/a%20b/p%3Aq?x"),
+            ("a%20b", "p%3Aq")
+        );
+    }
+
+    #[test]
     fn only_control_routes_are_uncounted() {
         assert!(Route::Stats.is_control());
         assert!(Route::ResetCounters.is_control());
@@ -276,13 +495,25 @@ mod tests {
 
     #[test]
     fn only_app_routes_keep_the_request() {
-        for route in [Route::Api(Api::Songs), Route::EchoHeaders, Route::EchoBody] {
+        for route in [
+            Route::Api(Api::Songs),
+            Route::EchoHeaders,
+            Route::EchoBody,
+            Route::EchoRequest,
+            Route::RedirectTo(302),
+            Route::Compressed(1, None),
+            Route::CompressedJson(Some(Encoding::Br)),
+            Route::Bomb(None),
+            Route::BasicAuth,
+            Route::Bearer,
+        ] {
             assert!(route.needs_request() && route.is_dynamic(), "{route:?}");
         }
         assert!(Route::Stats.is_dynamic() && !Route::Stats.needs_request());
         for route in [
             Route::Root,
             Route::Bytes(1),
+            Route::Redirect(3),
             Route::NotFound,
             Route::ResetCounters,
         ] {

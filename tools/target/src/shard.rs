@@ -11,6 +11,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::compress::Bodies;
 use crate::config::IoDriver;
 use crate::conn;
 use crate::counters::{Counters, ShardSlot};
@@ -38,6 +39,8 @@ pub(crate) struct ShardSpec {
     pub counters: Arc<Counters>,
     /// The emulated music API, shared by all shards.
     pub music: Arc<Music>,
+    /// The compressed routes' encoded bodies, shared by all shards.
+    pub bodies: Arc<Bodies>,
     /// `--max-rps`: the shared service queue, if the server is limited.
     pub limiter: Option<Arc<crate::limiter::Limiter>>,
     /// Set when the server stops; checked after each accept wakes up.
@@ -54,6 +57,8 @@ pub(crate) struct Shard {
     pub counters: Arc<Counters>,
     /// The emulated music API, shared by all shards.
     pub music: Arc<Music>,
+    /// The compressed routes' encoded bodies, shared by all shards.
+    pub bodies: Arc<Bodies>,
     /// `--max-rps`: the shared service queue, if the server is limited.
     pub limiter: Option<Arc<crate::limiter::Limiter>>,
     /// This shard's slot index.
@@ -122,6 +127,7 @@ async fn accept_loop(spec: ShardSpec, active: IoDriver) {
     let shard = Rc::new(Shard {
         counters: spec.counters,
         music: spec.music,
+        bodies: spec.bodies,
         limiter: spec.limiter,
         index: spec.index,
         live: Cell::new(0),

@@ -1,12 +1,14 @@
 //! The `/__stats` document: the request and connection totals first, exactly
 //! as they always were, then the non-2xx responses by status and the
-//! successful logins by username. Pure rendering; the numbers come from
+//! successful logins by username, and the sections only some servers have
+//! (TLS handshakes, requests by path). Pure rendering; the numbers come from
 //! `counters` and `music`.
 
 use std::io::Write as _;
 
 use crate::counters::Totals;
 use crate::music::push_json_str;
+use crate::paths::{PathsSnapshot, OTHER};
 
 /// Appends the JSON document, for example
 /// `{"requests": 7, "connections": 2, "statuses": {"401": 1, "404": 2}, "logins": {"alice": 1}}`.
@@ -37,6 +39,33 @@ pub fn write_json<'a>(
     out.extend_from_slice(b"}}");
 }
 
+/// Adds `"tls": {"full": n, "resumed": n}` to the document `write_json` wrote.
+pub fn append_tls(full: u64, resumed: u64, out: &mut Vec<u8>) {
+    out.pop();
+    let _ = write!(
+        out,
+        ", \"tls\": {{\"full\": {full}, \"resumed\": {resumed}}}}}"
+    );
+}
+
+/// Adds `"paths": {"/a": n, ..., "__other__": n}` to the document
+/// `write_json` wrote: the paths in byte order (as UTF-8, lossily), then
+/// `__other__` when it is not zero.
+pub fn append_paths(paths: &PathsSnapshot, out: &mut Vec<u8>) {
+    out.pop();
+    out.extend_from_slice(b", \"paths\": {");
+    let other = (paths.other > 0).then_some((OTHER.as_bytes(), paths.other));
+    let entries = paths.by_path.iter().map(|(path, n)| (&path[..], *n));
+    for (i, (path, n)) in entries.chain(other).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        push_json_str(out, &String::from_utf8_lossy(path));
+        let _ = write!(out, ": {n}");
+    }
+    out.extend_from_slice(b"}}");
+}
+
 #[cfg(test)]
 mod tests {
     //! The document's exact shape, empty and full, and that it is valid JSON.
@@ -54,6 +83,33 @@ mod tests {
             render(Totals::default(), &[], &[("alice", 0)]),
             r#"{"requests": 0, "connections": 0, "statuses": {}, "logins": {}}"#
         );
+    }
+
+    #[test]
+    fn optional_sections_come_last() {
+        let mut out = Vec::new();
+        write_json(Totals::default(), &[], std::iter::empty(), &mut out);
+        append_tls(2, 1, &mut out);
+        let paths = PathsSnapshot {
+            by_path: vec![
+                ("/a\"b".as_bytes().into(), 3),
+                (b"/redirect/0"[..].into(), 1),
+            ],
+            other: 2,
+        };
+        append_paths(&paths, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with(r#", "paths": {"/a\"b": 3, "/redirect/0": 1, "__other__": 2}}"#),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["tls"], serde_json::json!({"full": 2, "resumed": 1}));
+        let mut out = Vec::new();
+        write_json(Totals::default(), &[], std::iter::empty(), &mut out);
+        append_paths(&PathsSnapshot::default(), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with(r#""logins": {}, "paths": {}}"#), "{text}");
     }
 
     #[test]

@@ -14,8 +14,8 @@ use toml::Spanned;
 
 use super::check::{Rule, Source};
 use super::feeder::{self, Exhausted, Feeder, Mode, Pick};
-use super::model::{ScenarioFile, StepSpec, UserSpec};
-use super::template::Template;
+use super::model::{AuthSpec, ScenarioFile, StepSpec, UserSpec};
+use super::template::{escape_into, Escape, Template};
 use super::wait::Wait;
 use super::{weighted_cycle, Plan, RequestStep, Step, Task, UserClass};
 use crate::config::{parse_duration, parse_url_with, TargetUrl};
@@ -145,7 +145,18 @@ impl ScenarioDoc {
 
     /// Compiles against the run's default target.
     pub fn compile(&self, target: &TargetUrl) -> std::result::Result<Plan, ScenarioError> {
-        Compiler::new(self, target).run()
+        self.compile_with(target, RequestOptions::default())
+    }
+
+    /// Compiles against the run's default target with run-wide request options.
+    pub fn compile_with(
+        &self,
+        target: &TargetUrl,
+        options: RequestOptions,
+    ) -> std::result::Result<Plan, ScenarioError> {
+        let mut compiler = Compiler::new(self, target);
+        compiler.options = options;
+        compiler.run()
     }
 }
 
@@ -158,6 +169,8 @@ struct Compiler<'a> {
     slots: BTreeMap<String, usize>,
     /// Origins by (addr, authority).
     origin_keys: Vec<(std::net::SocketAddr, String)>,
+    /// Run-wide request options.
+    options: RequestOptions,
 }
 
 type Result<T> = std::result::Result<T, ScenarioError>;
@@ -170,6 +183,7 @@ impl<'a> Compiler<'a> {
             messages: Vec::new(),
             var_names: Vec::new(),
             unset_messages: Vec::new(),
+            unsafe_messages: Vec::new(),
             initial_vars: Vec::new(),
             setup: Vec::new(),
             classes: Vec::new(),
@@ -179,6 +193,8 @@ impl<'a> Compiler<'a> {
             thresholds: Vec::new(),
             user_base: 0,
             body_capture_limit: BODY_CAPTURE_LIMIT,
+            max_redirects: crate::config::DEFAULT_MAX_REDIRECTS,
+            http_debug: Default::default(),
         };
         Compiler {
             doc,
@@ -186,6 +202,7 @@ impl<'a> Compiler<'a> {
             plan,
             slots: BTreeMap::new(),
             origin_keys: Vec::new(),
+            options: RequestOptions::default(),
         }
     }
 
@@ -213,7 +230,13 @@ impl<'a> Compiler<'a> {
         }
         self.load_feeders()?;
         for (i, step) in file.setup.iter().enumerate() {
-            let compiled = self.step(step, &format!("setup[{i}]"), None, false)?;
+            let defaults = ClassDefaults {
+                host: None,
+                cookies: false,
+                auth: None,
+                compressed: self.options.compressed,
+            };
+            let compiled = self.step(step, &format!("setup[{i}]"), &defaults)?;
             self.plan.setup.push(compiled);
         }
         if file.user.is_empty() {
@@ -286,8 +309,13 @@ impl<'a> Compiler<'a> {
                 let slot = self.plan.var_names.len();
                 let message = self.message(format!("variable '{name}' has no value yet"));
                 self.slots.insert(name.clone(), slot);
-                self.plan.var_names.push(name);
                 self.plan.unset_messages.push(message);
+                let message = self.message(format!(
+                    "variable '{name}' holds CR, LF or NUL (or a space in a raw path): \
+                     not sent, it would split the request"
+                ));
+                self.plan.unsafe_messages.push(message);
+                self.plan.var_names.push(name);
                 self.plan.initial_vars.push(None);
             }
         }
@@ -361,12 +389,17 @@ impl<'a> Compiler<'a> {
             None => None,
         };
         let cookies = spec.cookies.unwrap_or(true);
-        let host = spec.host.as_ref();
+        let defaults = ClassDefaults {
+            host: spec.host.as_ref(),
+            cookies,
+            auth: spec.auth.as_ref(),
+            compressed: spec.compressed.unwrap_or(self.options.compressed),
+        };
         let steps =
             |list: &[Spanned<StepSpec>], part: &str, this: &mut Self| -> Result<Vec<Step>> {
                 list.iter()
                     .enumerate()
-                    .map(|(i, s)| this.step(s, &format!("{key}.{part}[{i}]"), host, cookies))
+                    .map(|(i, s)| this.step(s, &format!("{key}.{part}[{i}]"), &defaults))
                     .collect()
             };
         let on_start = steps(&spec.on_start, "on_start", self)?;
@@ -406,7 +439,7 @@ impl<'a> Compiler<'a> {
                 .step
                 .iter()
                 .enumerate()
-                .map(|(j, s)| self.step(s, &format!("{task_key}.step[{j}]"), host, cookies))
+                .map(|(j, s)| self.step(s, &format!("{task_key}.step[{j}]"), &defaults))
                 .collect::<Result<_>>()?;
             tasks.push(Task {
                 name: t.name.clone().unwrap_or_else(|| format!("task {i}")),
@@ -434,8 +467,7 @@ impl<'a> Compiler<'a> {
         &mut self,
         step: &Spanned<StepSpec>,
         key: &str,
-        class_host: Option<&Spanned<String>>,
-        cookies: bool,
+        defaults: &ClassDefaults<'_>,
     ) -> Result<Step> {
         let spec = step.get_ref();
         if let Some(sleep) = &spec.sleep {
@@ -457,15 +489,6 @@ impl<'a> Compiler<'a> {
                 "a request step needs a path",
             )
         })?;
-        if !(path.get_ref().starts_with('/') || path.get_ref().starts_with("${"))
-            || path.get_ref().contains([' ', '\r', '\n'])
-        {
-            return Err(self.err(
-                path.span(),
-                format!("{key}.path"),
-                "must start with '/' and contain no spaces",
-            ));
-        }
         let method = match &spec.method {
             Some(m)
                 if !m.get_ref().is_empty()
@@ -482,15 +505,32 @@ impl<'a> Compiler<'a> {
             }
             None => "GET".to_string(),
         };
-        let (origin, authority) = self.origin(spec.host.as_ref().or(class_host), key)?;
-        self.template(path, &format!("{key}.path"))?;
-        let mut head = format!(
-            "{method} {} HTTP/1.1\r\nHost: {authority}\r\n",
-            path.get_ref()
-        );
+        let (origin, authority, base_path) =
+            self.origin(spec.host.as_ref().or(defaults.host), key)?;
+        let mut head = Template::literal(&format!("{method} {base_path}"));
+        head.append(self.path(path, spec, &format!("{key}.path"))?);
+        head.append(self.query(spec, path.get_ref().contains('?'), key)?);
         let given = |name: &str| spec.headers.keys().any(|k| k.eq_ignore_ascii_case(name));
+        head.push_literal(" HTTP/1.1\r\n");
+        if !given("host") {
+            head.push_literal(&format!("Host: {authority}\r\n"));
+        }
         if !given("user-agent") {
-            head.push_str(&format!("User-Agent: {USER_AGENT}\r\n"));
+            head.push_literal(&format!("User-Agent: {USER_AGENT}\r\n"));
+        }
+        if let Some(auth) = spec.auth.as_ref().or(defaults.auth) {
+            if given("authorization") {
+                return Err(self.err(
+                    auth.span(),
+                    format!("{key}.auth"),
+                    "give auth or an Authorization header, not both",
+                ));
+            }
+            head.append(self.auth(auth, &format!("{key}.auth"))?);
+        }
+        let compressed = spec.compressed.unwrap_or(defaults.compressed);
+        if compressed && !given("accept-encoding") {
+            head.push_literal(&format!("Accept-Encoding: {ACCEPT_ENCODING}\r\n"));
         }
         for (name, value) in &spec.headers {
             let valid = !name.is_empty()
@@ -504,19 +544,26 @@ impl<'a> Compiler<'a> {
                     "invalid header",
                 ));
             }
-            self.template(value, &format!("{key}.headers.{name}"))?;
-            head.push_str(&format!("{name}: {}\r\n", value.get_ref()));
+            if ["content-length", "transfer-encoding"]
+                .iter()
+                .any(|framing| name.eq_ignore_ascii_case(framing))
+            {
+                return Err(self.err(
+                    value.span(),
+                    format!("{key}.headers.{name}"),
+                    "stampede frames the body itself (Content-Length from the body); drop this header",
+                ));
+            }
+            head.push_literal(&format!("{name}: "));
+            head.append(self.escaped(value, &format!("{key}.headers.{name}"), Escape::Header)?);
+            head.push_literal("\r\n");
         }
-        let (body_text, content_type) = self.body(spec, key)?;
+        let (body, content_type) = self.body(spec, key)?;
         if let Some(content_type) = content_type {
             if !given("content-type") {
-                head.push_str(&format!("Content-Type: {content_type}\r\n"));
+                head.push_literal(&format!("Content-Type: {content_type}\r\n"));
             }
         }
-        let head = Template::parse(&head, &mut |n| self.slots.get(n).copied())
-            .map_err(|m| self.err(step.span(), key, m))?;
-        let body = Template::parse(&body_text, &mut |n| self.slots.get(n).copied())
-            .map_err(|m| self.err(step.span(), format!("{key}.body"), m))?;
         let timeout = match &spec.timeout {
             Some(t) => Some(
                 parse_duration(t.get_ref())
@@ -541,6 +588,8 @@ impl<'a> Compiler<'a> {
                     | Rule::JsonType(..)
             )
         });
+        let cookies = defaults.cookies;
+        let follow_redirects = spec.follow_redirects.unwrap_or(true);
         let capture_head = cookies
             || header_rules
             || extracts
@@ -567,17 +616,124 @@ impl<'a> Compiler<'a> {
             status_checked,
             capture_head,
             capture_body,
+            follow_redirects,
         })))
     }
 
-    /// Checks a template on its own, so an error points at its value.
-    fn template(&self, value: &Spanned<String>, key: &str) -> Result<Template> {
-        Template::parse(value.get_ref(), &mut |n| self.slots.get(n).copied())
+    /// Compiles a value whose variables are written with `escape`, so an
+    /// error points at the value.
+    fn escaped(&self, value: &Spanned<String>, key: &str, escape: Escape) -> Result<Template> {
+        Template::parse_escaped(value.get_ref(), &mut |n| self.slots.get(n).copied(), escape)
             .map_err(|m| self.err(value.span(), key, m))
     }
 
-    /// The body text (with placeholders) and its content type.
-    fn body(&self, spec: &StepSpec, key: &str) -> Result<(String, Option<&'static str>)> {
+    /// The path template: literal text is sent as written (and so must be
+    /// valid in a request line); values are percent-encoded, as a path
+    /// before the first `?` and as a query after it, unless `raw_path`.
+    fn path(&self, path: &Spanned<String>, spec: &StepSpec, key: &str) -> Result<Template> {
+        let text = path.get_ref();
+        if !(text.starts_with('/') || text.starts_with("${")) {
+            return Err(self.err(path.span(), key, "must start with '/' (or a ${variable})"));
+        }
+        if let Some(bad) = text.chars().find(|c| !c.is_ascii_graphic()) {
+            let mut encoded = Vec::new();
+            escape_into(&mut encoded, bad.to_string().as_bytes(), Escape::Form);
+            let encoded = String::from_utf8_lossy(&encoded).replace('+', "%20");
+            return Err(self.err(
+                path.span(),
+                key,
+                format!(
+                    "{bad:?} cannot be sent as written in a path: write it as {encoded} (values \
+                     from ${{...}} are encoded for you; literal text is sent as written)"
+                ),
+            ));
+        }
+        if spec.raw_path {
+            return self.escaped(path, key, Escape::RawPath);
+        }
+        // Split at the first '?' outside a placeholder.
+        let mut depth = 0;
+        let mut split = None;
+        for (i, c) in text.char_indices() {
+            match c {
+                '{' if text[..i].ends_with('$') => depth += 1,
+                '}' if depth > 0 => depth -= 1,
+                '?' if depth == 0 => {
+                    split = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let resolve = &mut |n: &str| self.slots.get(n).copied();
+        let parsed = match split {
+            None => Template::parse_escaped(text, resolve, Escape::Path),
+            Some(i) => Template::parse_escaped(&text[..i], resolve, Escape::Path).and_then(|mut t| {
+                t.push_literal("?");
+                t.append(Template::parse_escaped(&text[i + 1..], resolve, Escape::Query)?);
+                Ok(t)
+            }),
+        };
+        parsed.map_err(|m| self.err(path.span(), key, m))
+    }
+
+    /// `query = { k = "v" }`, form-encoded after the path (`?` or `&`).
+    fn query(&self, spec: &StepSpec, path_has_query: bool, key: &str) -> Result<Template> {
+        let mut query = Template::default();
+        for (i, (name, value)) in spec.query.iter().enumerate() {
+            query.push_literal(if i == 0 && !path_has_query { "?" } else { "&" });
+            let mut encoded = Vec::new();
+            escape_into(&mut encoded, name.as_bytes(), Escape::Form);
+            query.push_literal(&String::from_utf8_lossy(&encoded));
+            query.push_literal("=");
+            query.append(self.escaped(value, &format!("{key}.query.{name}"), Escape::Form)?);
+        }
+        Ok(query)
+    }
+
+    /// The `Authorization` header line of `auth`.
+    fn auth(&self, auth: &Spanned<AuthSpec>, key: &str) -> Result<Template> {
+        let spec = auth.get_ref();
+        let mut line = Template::literal("Authorization: ");
+        match (&spec.basic, &spec.bearer) {
+            (Some(basic), None) => {
+                let [user, password] = basic.get_ref().as_slice() else {
+                    return Err(self.err(
+                        basic.span(),
+                        format!("{key}.basic"),
+                        "give [\"user\", \"password\"]",
+                    ));
+                };
+                if user.contains(':') {
+                    return Err(self.err(
+                        basic.span(),
+                        format!("{key}.basic"),
+                        "a basic-auth user name cannot contain ':'",
+                    ));
+                }
+                let plain = Spanned::new(basic.span(), format!("{user}:{password}"));
+                let plain = self.escaped(&plain, &format!("{key}.basic"), Escape::Raw)?;
+                line.push_literal("Basic ");
+                line.append(Template::base64(plain));
+            }
+            (None, Some(token)) => {
+                line.push_literal("Bearer ");
+                line.append(self.escaped(token, &format!("{key}.bearer"), Escape::Header)?);
+            }
+            _ => {
+                return Err(self.err(
+                    auth.span(),
+                    key,
+                    "give one of basic = [\"user\", \"password\"] or bearer = \"token\"",
+                ))
+            }
+        }
+        line.push_literal("\r\n");
+        Ok(line)
+    }
+
+    /// The body template and its content type.
+    fn body(&self, spec: &StepSpec, key: &str) -> Result<(Template, Option<&'static str>)> {
         let given = [
             spec.body.is_some(),
             spec.json.is_some(),
@@ -591,42 +747,51 @@ impl<'a> Compiler<'a> {
             ));
         }
         if let Some(body) = &spec.body {
-            self.template(body, &format!("{key}.body"))?;
-            return Ok((body.get_ref().clone(), None));
+            return Ok((self.escaped(body, &format!("{key}.body"), Escape::Raw)?, None));
         }
         if let Some(json) = &spec.json {
             let value = serde_json::to_value(json.get_ref())
                 .map_err(|e| self.err(json.span(), format!("{key}.json"), e.to_string()))?;
-            let text = value.to_string();
-            Template::parse(&text, &mut |n| self.slots.get(n).copied())
-                .map_err(|m| self.err(json.span(), format!("{key}.json"), m))?;
-            return Ok((text, Some("application/json")));
+            let text = Spanned::new(json.span(), value.to_string());
+            let body = self.escaped(&text, &format!("{key}.json"), Escape::Json)?;
+            return Ok((body, Some("application/json")));
         }
-        if !spec.form.is_empty() {
-            let mut text = String::new();
-            for (name, value) in &spec.form {
-                self.template(value, &format!("{key}.form.{name}"))?;
-                if !text.is_empty() {
-                    text.push('&');
-                }
-                text.push_str(&form_encode(name));
-                text.push('=');
-                text.push_str(value.get_ref());
+        let mut form = Template::default();
+        for (i, (name, value)) in spec.form.iter().enumerate() {
+            if i > 0 {
+                form.push_literal("&");
             }
-            return Ok((text, Some("application/x-www-form-urlencoded")));
+            let mut encoded = Vec::new();
+            escape_into(&mut encoded, name.as_bytes(), Escape::Form);
+            form.push_literal(&String::from_utf8_lossy(&encoded));
+            form.push_literal("=");
+            form.append(self.escaped(value, &format!("{key}.form.{name}"), Escape::Form)?);
         }
-        Ok((String::new(), None))
+        let content_type = (!spec.form.is_empty()).then_some("application/x-www-form-urlencoded");
+        Ok((form, content_type))
     }
 
-    fn origin(&mut self, host: Option<&Spanned<String>>, key: &str) -> Result<(usize, String)> {
-        let (origin, authority) = match host {
+    /// The origin index, Host authority and base path (the URL's path, with
+    /// no trailing `/`, put before every step path as Locust does) of a
+    /// step's host, or of the run's target.
+    fn origin(
+        &mut self,
+        host: Option<&Spanned<String>>,
+        key: &str,
+    ) -> Result<(usize, String, String)> {
+        let (origin, authority, path) = match host {
             Some(h) => {
                 let url = parse_url_with(h.get_ref(), None, &self.target.resolve)
                     .map_err(|m| self.err(h.span(), format!("{key}.host"), m))?;
-                (url.origin, url.authority)
+                (url.origin, url.authority, url.path)
             }
-            None => (self.target.origin.clone(), self.target.authority.clone()),
+            None => (
+                self.target.origin.clone(),
+                self.target.authority.clone(),
+                self.target.path.clone(),
+            ),
         };
+        let base_path = base_path(&path);
         let addr = origin.addr;
         let index = match self
             .origin_keys
@@ -640,7 +805,7 @@ impl<'a> Compiler<'a> {
                 self.origin_keys.len() - 1
             }
         };
-        Ok((index, authority))
+        Ok((index, authority, base_path))
     }
 
     fn endpoint(&mut self, method: &str, name: &str) -> usize {
@@ -702,17 +867,34 @@ fn encode_fixed(head: &[u8], body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn form_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// The part of a host URL's path put before each step's path: the path
+/// without its query and trailing `/` (`http://h/api/` gives `/api`).
+fn base_path(url_path: &str) -> String {
+    let path = url_path.split('?').next().unwrap_or("");
+    path.trim_end_matches('/').to_string()
 }
+
+/// What a user class gives its steps unless they say otherwise.
+struct ClassDefaults<'s> {
+    /// The class's host URL.
+    host: Option<&'s Spanned<String>>,
+    /// Whether users keep cookies.
+    cookies: bool,
+    /// The class's credentials.
+    auth: Option<&'s Spanned<AuthSpec>>,
+    /// Whether requests ask for compressed responses.
+    compressed: bool,
+}
+
+/// Run options that change how requests are compiled.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestOptions {
+    /// `--compressed`: every request asks for compressed responses.
+    pub compressed: bool,
+}
+
+/// The `Accept-Encoding` a compressed request sends.
+pub const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
 
 #[cfg(test)]
 mod tests;

@@ -115,3 +115,204 @@ fn errors_are_located() {
     let err = compile("[[user]]\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\nextract = { x = \"xpath://a\" }\n").unwrap_err();
     assert_eq!(err.key, "user[0].task[0].step[0].extract.x");
 }
+
+/// Renders the first step of the first task with `vars` set by name.
+fn render_first(plan: &Plan, vars: &[(&str, &str)]) -> std::result::Result<String, String> {
+    let Step::Request(step) = &plan.classes[0].tasks[0].steps[0] else {
+        panic!("a request step");
+    };
+    let mut values = plan.initial_vars.clone();
+    for (name, value) in vars {
+        let slot = plan.var_names.iter().position(|n| n == name).unwrap();
+        values[slot] = Some(value.as_bytes().to_vec());
+    }
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut ctx = super::super::template::RenderCtx {
+        vars: &values,
+        user_id: 0,
+        iteration: 0,
+        rng: &mut rng,
+    };
+    let mut out = Vec::new();
+    step.head
+        .render(&mut ctx, &mut out)
+        .map_err(|e| format!("{e:?}"))?;
+    out.extend_from_slice(b"|");
+    step.body
+        .render(&mut ctx, &mut out)
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+fn one_step(host: &str, step: &str) -> String {
+    format!(
+        "host = \"{host}\"\nvars = {{ v = \"x\" }}\n[[user]]\n[[user.task]]\n[[user.task.step]]\n{step}\n"
+    )
+}
+
+fn compile_at(text: &str, host: &str) -> std::result::Result<Plan, ScenarioError> {
+    let target = crate::config::parse_url(host, None).unwrap();
+    ScenarioDoc::parse_str(Path::new("s.toml"), text.to_string())?.compile(&target)
+}
+
+/// Values are percent-encoded where they land: as a path before `?`, as a
+/// query after it; literal text is sent as written.
+#[test]
+fn values_are_encoded_for_the_path_and_query() {
+    let text = one_step("http://127.0.0.1:8080", r#"path = "/s/${v}/x?q=${v}&t=1""#);
+    let plan = compile(&text).unwrap();
+    let head = render_first(&plan, &[("v", "a b/é?&=+#%zz%41")]).unwrap();
+    assert!(
+        head.starts_with(
+            "GET /s/a%20b/%C3%A9?&=+%23%25zz%41/x?q=a%20b/%C3%A9?%26%3D%2B%23%25zz%41&t=1 HTTP/1.1\r\n"
+        ),
+        "{head}"
+    );
+    // raw_path sends values as they are, but never a line break or space.
+    let text = one_step(
+        "http://127.0.0.1:8080",
+        "path = \"/s/${v}\"\nraw_path = true",
+    );
+    let plan = compile(&text).unwrap();
+    assert!(render_first(&plan, &[("v", "%7E~")])
+        .unwrap()
+        .starts_with("GET /s/%7E~ HTTP/1.1\r\n"));
+    assert_eq!(
+        render_first(&plan, &[("v", "a b")]).unwrap_err(),
+        "Unsafe(0)"
+    );
+    // Literal text that cannot go in a request line is refused with its encoding.
+    let err = compile(&one_step("http://127.0.0.1:8080", r#"path = "/a b""#)).unwrap_err();
+    assert!(err.to_string().contains("write it as %20"), "{err}");
+    let err = compile(&one_step("http://127.0.0.1:8080", r#"path = "/é""#)).unwrap_err();
+    assert!(err.to_string().contains("%C3%A9"), "{err}");
+}
+
+/// A query table is form-encoded and appended with `?` or `&`.
+#[test]
+fn query_tables_are_form_encoded() {
+    let text = one_step(
+        "http://127.0.0.1:8080",
+        "path = \"/s?a=1\"\nquery = { q = \"${v} & co\", \"k y\" = \"é\" }",
+    );
+    let plan = compile(&text).unwrap();
+    let head = render_first(&plan, &[("v", "x=y")]).unwrap();
+    assert!(
+        head.starts_with("GET /s?a=1&k+y=%C3%A9&q=x%3Dy+%26+co HTTP/1.1\r\n"),
+        "{head}"
+    );
+    let text = one_step("http://127.0.0.1:8080", "path = \"/s\"\nquery = { q = \"1\" }");
+    let plan = compile(&text).unwrap();
+    assert!(render_first(&plan, &[]).unwrap().starts_with("GET /s?q=1 HTTP/1.1"));
+}
+
+/// Form bodies encode literal text and values alike; JSON bodies escape
+/// values inside their strings; raw bodies send them as they are.
+#[test]
+fn bodies_encode_their_values() {
+    let text = one_step(
+        "http://127.0.0.1:8080",
+        "method = \"POST\"\npath = \"/f\"\nform = { name = \"a b&${v}\", \"x y\" = \"é\" }",
+    );
+    let plan = compile(&text).unwrap();
+    let request = render_first(&plan, &[("v", "c=d\n")]).unwrap();
+    assert!(request.contains("Content-Type: application/x-www-form-urlencoded\r\n"));
+    assert!(
+        request.ends_with("|name=a+b%26c%3Dd%0A&x+y=%C3%A9"),
+        "{request}"
+    );
+    let text = one_step(
+        "http://127.0.0.1:8080",
+        "method = \"POST\"\npath = \"/j\"\njson = { t = \"<${v}>\" }",
+    );
+    let plan = compile(&text).unwrap();
+    let request = render_first(&plan, &[("v", "say \"hi\"\\\r\n")]).unwrap();
+    let body = request.split_once('|').unwrap().1;
+    let parsed: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(parsed["t"], "<say \"hi\"\\\r\n>");
+}
+
+/// A path in the host URL is put before every step path, as Locust does.
+#[test]
+fn host_paths_are_base_paths() {
+    for host in ["http://127.0.0.1:8080/api", "http://127.0.0.1:8080/api/"] {
+        let plan = compile_at(&one_step(host, "path = \"/users\""), host).unwrap();
+        assert!(
+            render_first(&plan, &[]).unwrap().starts_with("GET /api/users HTTP/1.1\r\n"),
+            "{host}"
+        );
+        // Reports keep the step's own name.
+        assert_eq!(plan.endpoints[0].1, "/users");
+    }
+    let plan = compile_at(&one_step("http://127.0.0.1:8080", "path = \"/users\""), "http://127.0.0.1:8080/")
+        .unwrap();
+    assert!(render_first(&plan, &[]).unwrap().starts_with("GET /users HTTP/1.1\r\n"));
+}
+
+/// `auth` writes the Authorization header, in base64 for basic auth, once
+/// at compile time when nothing in it is templated.
+#[test]
+fn auth_helpers_write_authorization() {
+    let text = one_step(
+        "http://127.0.0.1:8080",
+        "path = \"/a\"\nauth = { basic = [\"alice\", \"${v}\"] }",
+    );
+    let plan = compile(&text).unwrap();
+    let head = render_first(&plan, &[("v", "s3cret:1")]).unwrap();
+    // base64("alice:s3cret:1")
+    assert!(head.contains("Authorization: Basic YWxpY2U6czNjcmV0OjE=\r\n"), "{head}");
+    let text = one_step(
+        "http://127.0.0.1:8080",
+        "path = \"/a\"\nauth = { basic = [\"alice\", \"pw\"] }",
+    );
+    let plan = compile(&text).unwrap();
+    let Step::Request(step) = &plan.classes[0].tasks[0].steps[0] else { panic!() };
+    let fixed = String::from_utf8(step.head.as_static().expect("a fixed head").to_vec()).unwrap();
+    assert!(fixed.contains("Authorization: Basic YWxpY2U6cHc=\r\n"), "{fixed}");
+    let text = one_step(
+        "http://127.0.0.1:8080",
+        "path = \"/a\"\nauth = { bearer = \"${v}\" }",
+    );
+    let plan = compile(&text).unwrap();
+    assert!(render_first(&plan, &[("v", "tok")])
+        .unwrap()
+        .contains("Authorization: Bearer tok\r\n"));
+    // A token with a line break would split the request: not sent.
+    assert_eq!(
+        render_first(&plan, &[("v", "tok\r\nX: y")]).unwrap_err(),
+        "Unsafe(0)"
+    );
+    // Class-level auth applies to the class's steps.
+    let text = "host = \"http://127.0.0.1:8080\"\n[[user]]\nauth = { bearer = \"t\" }\n\
+                [[user.task]]\n[[user.task.step]]\npath = \"/a\"\n";
+    let plan = compile(text).unwrap();
+    assert!(render_first(&plan, &[]).unwrap().contains("Authorization: Bearer t\r\n"));
+    for (step, reason) in [
+        ("auth = { basic = [\"a\"] }", "give [\"user\", \"password\"]"),
+        ("auth = { basic = [\"a:b\", \"c\"] }", "cannot contain ':'"),
+        ("auth = { }", "give one of"),
+        (
+            "auth = { bearer = \"t\" }\nheaders = { Authorization = \"x\" }",
+            "not both",
+        ),
+        ("headers = { Content-Length = \"3\" }", "frames the body itself"),
+    ] {
+        let text = one_step("http://127.0.0.1:8080", &format!("path = \"/a\"\n{step}"));
+        let err = compile(&text).unwrap_err().to_string();
+        assert!(err.contains(reason), "{step}: {err}");
+    }
+}
+
+/// `compressed` asks for compressed responses; a Host header replaces the URL's.
+#[test]
+fn compressed_and_host_headers() {
+    let text = one_step(
+        "http://127.0.0.1:8080",
+        "path = \"/a\"\ncompressed = true\nheaders = { Host = \"example.com\" }",
+    );
+    let plan = compile(&text).unwrap();
+    let head = render_first(&plan, &[]).unwrap();
+    assert!(head.contains(&format!("Accept-Encoding: {ACCEPT_ENCODING}\r\n")));
+    assert!(head.contains("Host: example.com\r\n"));
+    assert!(!head.contains("Host: 127.0.0.1"));
+}
