@@ -44,7 +44,10 @@ pub fn main(args: &CapacityArgs) -> u8 {
         Ok(config) => config,
         Err(e) => return usage(&e.to_string()),
     };
-    let mut plan = match scenario.as_deref().map(|doc| doc.compile_with(&config.target, config.request_options())) {
+    let mut plan = match scenario
+        .as_deref()
+        .map(|doc| doc.compile_with(&config.target, config.request_options()))
+    {
         Some(Ok(plan)) => plan,
         Some(Err(e)) => return usage(&e.to_string()),
         None => Plan::single_request(&config),

@@ -26,6 +26,5 @@ pub use run_file::{
 pub use buckets::BucketCounts;
 pub use snapshot::{
     decode_snapshot, encode_snapshot, AddressCount, EndpointSnapshot, FailureCount, FailureKind,
-    FailureSample, SAMPLE_BODY_BYTES,
-    HistogramBuckets, ProtoError, Snapshot, SNAPSHOT_VERSION,
+    FailureSample, HistogramBuckets, ProtoError, Snapshot, SAMPLE_BODY_BYTES, SNAPSHOT_VERSION,
 };

@@ -79,7 +79,12 @@ check = {{ status = 302 }}
     assert_eq!(endpoint(&run, "too-long")["redirects"], 3 * n);
     assert_eq!(endpoint(&run, "not-followed")["redirects"], 0);
     // Only the over-long chain failed, as a redirect failure.
-    assert_eq!(run.failures_of_kind("redirect"), n, "{}", run.summary()["failures"]);
+    assert_eq!(
+        run.failures_of_kind("redirect"),
+        n,
+        "{}",
+        run.summary()["failures"]
+    );
     assert_eq!(run.total("failures"), n);
     // The wire: every request and every hop reached one of the two targets.
     let (first_requests, _) = first.stats();
@@ -168,9 +173,23 @@ extract = { t = "json:/t" }
 path = "/"
 headers = { X-Smuggled = "${t}" }
 "#;
-    let run = run("smuggle.toml", scenario, &target.url(), &["-u", "2", "-n", "20"]);
-    assert_eq!(run.failures_of_kind("template"), 20, "{}", run.summary()["failures"]);
-    assert_eq!(target.stats().0, 20, "only the echo requests reached the target");
+    let run = run(
+        "smuggle.toml",
+        scenario,
+        &target.url(),
+        &["-u", "2", "-n", "20"],
+    );
+    assert_eq!(
+        run.failures_of_kind("template"),
+        20,
+        "{}",
+        run.summary()["failures"]
+    );
+    assert_eq!(
+        target.stats().0,
+        20,
+        "only the echo requests reached the target"
+    );
 }
 
 /// Compressed responses: checks read them decoded in every coding, a body
@@ -199,13 +218,25 @@ fn compressed_bodies_decode_for_checks_only() {
     );
     for enc in ["gzip", "deflate", "br", "zstd"] {
         let e = endpoint(&run, enc);
-        assert_eq!((e["requests"].as_u64(), e["failures"].as_u64()), (Some(10), Some(0)), "{enc}: {e}");
+        assert_eq!(
+            (e["requests"].as_u64(), e["failures"].as_u64()),
+            (Some(10), Some(0)),
+            "{enc}: {e}"
+        );
         assert!(e["decoded_bytes"].as_u64().unwrap() > 0, "{enc}: {e}");
     }
     let unread = endpoint(&run, "unread");
     assert_eq!(unread["decoded_bytes"], 0, "nothing read it: {unread}");
-    assert!(unread["body_bytes"].as_u64().unwrap() < 10 * 100_000, "sent compressed: {unread}");
-    assert_eq!(run.failures_of_kind("decode"), 10, "{}", run.summary()["failures"]);
+    assert!(
+        unread["body_bytes"].as_u64().unwrap() < 10 * 100_000,
+        "sent compressed: {unread}"
+    );
+    assert_eq!(
+        run.failures_of_kind("decode"),
+        10,
+        "{}",
+        run.summary()["failures"]
+    );
     assert_eq!(target.stats().0, 60);
 }
 
@@ -233,9 +264,24 @@ path = "/basic-auth/alice/other"
 auth = { basic = ["alice", "${pw}"] }
 name = "wrong"
 "#;
-    let run = run("auth.toml", scenario, &target.url(), &["-u", "1", "-n", "10"]);
-    assert_eq!(endpoint(&run, "basic")["failures"], 0, "{}", run.summary()["failures"]);
-    assert_eq!(endpoint(&run, "bearer")["failures"], 0, "{}", run.summary()["failures"]);
+    let run = run(
+        "auth.toml",
+        scenario,
+        &target.url(),
+        &["-u", "1", "-n", "10"],
+    );
+    assert_eq!(
+        endpoint(&run, "basic")["failures"],
+        0,
+        "{}",
+        run.summary()["failures"]
+    );
+    assert_eq!(
+        endpoint(&run, "bearer")["failures"],
+        0,
+        "{}",
+        run.summary()["failures"]
+    );
     assert_eq!(endpoint(&run, "wrong")["failures"], 10);
     assert_eq!(target.stats_json()["statuses"]["401"], 10);
 }
@@ -248,11 +294,30 @@ fn read_timeout_fails_silent_servers() {
     let target = TargetProcess::start();
     let url = format!("{}/delay/3000", target.url());
     let run = stampede(
-        &["run", "--host", &url, "-u", "2", "-n", "4", "--threads", "1", "--read-timeout", "200ms"],
+        &[
+            "run",
+            "--host",
+            &url,
+            "-u",
+            "2",
+            "-n",
+            "4",
+            "--threads",
+            "1",
+            "--read-timeout",
+            "200ms",
+        ],
         LIMIT,
     );
-    assert_eq!(run.failures_of_kind("timeout"), 4, "{}", run.summary()["failures"]);
-    let p50 = run.summary()["totals"]["latency_ms"]["p50"].as_f64().unwrap();
+    assert_eq!(
+        run.failures_of_kind("timeout"),
+        4,
+        "{}",
+        run.summary()["failures"]
+    );
+    let p50 = run.summary()["totals"]["latency_ms"]["p50"]
+        .as_f64()
+        .unwrap();
     assert!((150.0..2500.0).contains(&p50), "p50 {p50} ms");
 }
 
@@ -264,12 +329,26 @@ fn requests_in_flight_at_stop_are_cut_off() {
     let url = format!("{}/delay/30000", target.url());
     let run = stampede(
         &[
-            "run", "--host", &url, "-u", "3", "--threads", "1", "--run-time", "1s",
-            "--stop-timeout", "1s",
+            "run",
+            "--host",
+            &url,
+            "-u",
+            "3",
+            "--threads",
+            "1",
+            "--run-time",
+            "1s",
+            "--stop-timeout",
+            "1s",
         ],
         LIMIT,
     );
-    assert_eq!(run.failures_of_kind("cut_off"), 3, "{}", run.summary()["failures"]);
+    assert_eq!(
+        run.failures_of_kind("cut_off"),
+        3,
+        "{}",
+        run.summary()["failures"]
+    );
     assert_eq!(run.total("requests"), 3);
     assert_eq!(target.stats().0, 3);
 }
@@ -293,10 +372,22 @@ auth = { bearer = "s3cret-token" }
         &target.url(),
         &["-u", "1", "-n", "5", "--http-debug=2"],
     );
-    assert!(run.stderr.contains("--- http-debug: request"), "{}", run.stderr);
-    assert!(run.stderr.contains("GET /status/503?q=0 HTTP/1.1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--- http-debug: request"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("GET /status/503?q=0 HTTP/1.1"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("Authorization: ***"), "{}", run.stderr);
-    assert!(run.stderr.contains("--- http-debug: response 503"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--- http-debug: response 503"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.stderr.matches("--- http-debug: request").count(), 2);
     assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"));
     let failures = run.summary()["failures"].as_array().unwrap();
@@ -304,7 +395,10 @@ auth = { bearer = "s3cret-token" }
     let sample = &failures[0]["sample"];
     assert_eq!(sample["status"], 503);
     assert!(
-        sample["request"].as_str().unwrap().starts_with(&format!("GET {}/status/503?q=0", target.url())),
+        sample["request"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("GET {}/status/503?q=0", target.url())),
         "{sample}"
     );
     assert!(!sample["body"].as_str().unwrap().is_empty(), "{sample}");

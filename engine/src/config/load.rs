@@ -121,7 +121,9 @@ impl Loaded {
         let mut config =
             RunConfig::from_settings(&self.settings, cores).map_err(|e| e.to_string())?;
         let mut plan = match &self.scenario {
-            Some(doc) => doc.compile_with(&config.target, config.request_options()).map_err(|e| e.to_string())?,
+            Some(doc) => doc
+                .compile_with(&config.target, config.request_options())
+                .map_err(|e| e.to_string())?,
             None => Plan::single_request(&config),
         };
         if let Some(weights) = self.settings.get("class-weights") {

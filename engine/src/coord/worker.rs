@@ -315,7 +315,9 @@ fn build(
     };
     let config = RunConfig::from_settings(&settings, threads).map_err(|e| e.to_string())?;
     let mut plan = match &scenario {
-        Some(doc) => doc.compile_with(&config.target, config.request_options()).map_err(|e| e.to_string())?,
+        Some(doc) => doc
+            .compile_with(&config.target, config.request_options())
+            .map_err(|e| e.to_string())?,
         None => Plan::single_request(&config),
     };
     if let Some(weights) = settings.get("class-weights") {

@@ -308,8 +308,8 @@ impl Client {
     /// before, or a new one (resolved now, on the shard: a redirect to a
     /// new host name blocks it once). At most `MAX_REDIRECT_ORIGINS` new ones.
     pub fn redirect_origin(&self, https: bool, authority: &str) -> Result<usize, Failure> {
-        let (host, port) = crate::config::split_authority(authority, https)
-            .ok_or(Failure::BadRedirect)?;
+        let (host, port) =
+            crate::config::split_authority(authority, https).ok_or(Failure::BadRedirect)?;
         let same = |o: &Origin| {
             o.addrs.host.eq_ignore_ascii_case(host)
                 && o.addrs.port == port
@@ -329,7 +329,9 @@ impl Client {
         let url = crate::config::parse_url_with(&format!("{scheme}://{authority}/"), None, &[])
             .map_err(|_| Failure::BadRedirect)?;
         extra.push((url.origin, url.authority));
-        self.pool.borrow_mut().ensure(self.origins.len() + extra.len());
+        self.pool
+            .borrow_mut()
+            .ensure(self.origins.len() + extra.len());
         Ok(self.origins.len() + extra.len() - 1)
     }
 

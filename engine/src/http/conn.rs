@@ -123,9 +123,7 @@ impl Capture {
         } else {
             0
         };
-        self.want_head
-            || error_sample
-            || (self.want_redirect_head && (300..400).contains(&status))
+        self.want_head || error_sample || (self.want_redirect_head && (300..400).contains(&status))
     }
 
     fn keep_body(&mut self, data: &[u8]) {

@@ -52,7 +52,9 @@ fn decode_one(coding: &[u8], input: &[u8], limit: usize, out: &mut Vec<u8>) -> R
             .take(cap)
             .read_to_end(out),
         b"deflate" => {
-            let zlib = flate2::read::ZlibDecoder::new(input).take(cap).read_to_end(out);
+            let zlib = flate2::read::ZlibDecoder::new(input)
+                .take(cap)
+                .read_to_end(out);
             if zlib.is_err() {
                 // Some servers send raw deflate under this name.
                 out.clear();

@@ -229,7 +229,11 @@ pub fn failures_table(agg: &Aggregator) -> String {
             } else {
                 format!(", body: {}", body.trim())
             };
-            Some(format!("  {}: {} -> {status}{body}\n", f.kind.as_str(), sample.request))
+            Some(format!(
+                "  {}: {} -> {status}{body}\n",
+                f.kind.as_str(),
+                sample.request
+            ))
         })
         .collect();
     if !samples.is_empty() {

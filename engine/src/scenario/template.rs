@@ -289,8 +289,8 @@ fn placeholder(
     escape: Escape,
 ) -> Result<Part, String> {
     if let Some(name) = inner.strip_prefix("env.") {
-        let value = std::env::var(name)
-            .map_err(|_| format!("environment variable {name} is not set"))?;
+        let value =
+            std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?;
         if !escape.allows(value.as_bytes()) {
             return Err(format!(
                 "environment variable {name} holds a line break{} where the request head would carry it",
@@ -299,7 +299,11 @@ fn placeholder(
         }
         let mut bytes = Vec::with_capacity(value.len());
         // Form literals are all encoded afterwards; encoding here too would do it twice.
-        let escape = if escape == Escape::Form { Escape::Raw } else { escape };
+        let escape = if escape == Escape::Form {
+            Escape::Raw
+        } else {
+            escape
+        };
         escape_into(&mut bytes, value.as_bytes(), escape);
         return Ok(Part::Literal(bytes));
     }
@@ -395,8 +399,7 @@ thread_local! {
 
 /// Appends `bytes` in standard base64 with padding (RFC 4648).
 pub fn base64_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for chunk in bytes.chunks(3) {
         let b = [
             chunk[0],

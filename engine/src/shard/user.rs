@@ -233,7 +233,11 @@ impl VirtualUser {
                 .send(origin, request, is_head, step.timeout, &mut self.capture)
                 .await;
             if debug {
-                http_debug::print(request, outcome.as_ref().ok().map(|e| e.status), &self.capture);
+                http_debug::print(
+                    request,
+                    outcome.as_ref().ok().map(|e| e.status),
+                    &self.capture,
+                );
             }
             match outcome {
                 Ok(exchange) if follow && is_redirect(exchange.status) => {
@@ -274,7 +278,11 @@ impl VirtualUser {
                 )
             }
         };
-        let decoded = if self.decoded.is_empty() { 0 } else { self.decoded.len() as u64 };
+        let decoded = if self.decoded.is_empty() {
+            0
+        } else {
+            self.decoded.len() as u64
+        };
         let mut recorder = env.recorder.borrow_mut();
         recorder.end_request(step.endpoint);
         recorder.record(step.endpoint, bytes, failure, latency, service, ttfb);
@@ -310,12 +318,22 @@ impl VirtualUser {
         let (next_origin, authority, path): (usize, Option<&[u8]>, &[u8]) =
             if let Some(rest) = strip_scheme(location, b"http://") {
                 let (authority, path) = split_authority(rest);
-                let authority_text = std::str::from_utf8(authority).map_err(|_| Failure::BadRedirect)?;
-                (client.redirect_origin(false, authority_text)?, Some(authority), path)
+                let authority_text =
+                    std::str::from_utf8(authority).map_err(|_| Failure::BadRedirect)?;
+                (
+                    client.redirect_origin(false, authority_text)?,
+                    Some(authority),
+                    path,
+                )
             } else if let Some(rest) = strip_scheme(location, b"https://") {
                 let (authority, path) = split_authority(rest);
-                let authority_text = std::str::from_utf8(authority).map_err(|_| Failure::BadRedirect)?;
-                (client.redirect_origin(true, authority_text)?, Some(authority), path)
+                let authority_text =
+                    std::str::from_utf8(authority).map_err(|_| Failure::BadRedirect)?;
+                (
+                    client.redirect_origin(true, authority_text)?,
+                    Some(authority),
+                    path,
+                )
             } else if location.starts_with(b"/") && !location.starts_with(b"//") {
                 (origin, None, location)
             } else {
@@ -328,8 +346,8 @@ impl VirtualUser {
             .ok_or(Failure::BadRedirect)?;
         let (head, body) = (&previous[..head_end + 2], &previous[head_end + 4..]);
         let method = head.split(|&b| b == b' ').next().unwrap_or(b"GET");
-        let to_get = status == 303 && method != b"HEAD"
-            || matches!(status, 301 | 302) && method == b"POST";
+        let to_get =
+            status == 303 && method != b"HEAD" || matches!(status, 301 | 302) && method == b"POST";
         let method: &[u8] = if to_get { b"GET" } else { method };
         let same_origin = next_origin == origin;
         let out = &mut self.hop_next;
@@ -453,7 +471,8 @@ fn is_redirect(status: u16) -> bool {
 /// `url` without `scheme` (compared without case).
 fn strip_scheme<'u>(url: &'u [u8], scheme: &[u8]) -> Option<&'u [u8]> {
     let head = url.get(..scheme.len())?;
-    head.eq_ignore_ascii_case(scheme).then(|| &url[scheme.len()..])
+    head.eq_ignore_ascii_case(scheme)
+        .then(|| &url[scheme.len()..])
 }
 
 /// Splits `host[:port]/path?query` after the scheme into authority and path.
@@ -466,13 +485,20 @@ fn split_authority(rest: &[u8]) -> (&[u8], &[u8]) {
 
 /// `METHOD http(s)://authority/path` of a rendered request, for failure samples.
 fn request_line(request: &[u8], client: &Client, origin: usize) -> String {
-    let line_end = request.iter().position(|&b| b == b'\r').unwrap_or(request.len());
+    let line_end = request
+        .iter()
+        .position(|&b| b == b'\r')
+        .unwrap_or(request.len());
     let line = String::from_utf8_lossy(&request[..line_end]);
     let mut parts = line.split(' ');
     let method = parts.next().unwrap_or("");
     let target = parts.next().unwrap_or("");
     let host = check::header(request, "host").map(String::from_utf8_lossy);
-    let scheme = if client.is_https(origin) { "https" } else { "http" };
+    let scheme = if client.is_https(origin) {
+        "https"
+    } else {
+        "http"
+    };
     match host {
         Some(host) => format!("{method} {scheme}://{host}{target}"),
         None => format!("{method} {target}"),

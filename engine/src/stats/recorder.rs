@@ -202,7 +202,11 @@ impl Recorder {
             }
             total += n;
             record.requests += n;
-            match record.failures.iter_mut().find(|(f, _)| *f == Failure::CutOff) {
+            match record
+                .failures
+                .iter_mut()
+                .find(|(f, _)| *f == Failure::CutOff)
+            {
                 Some((_, count)) => *count += n,
                 None => record.failures.push((Failure::CutOff, n)),
             }

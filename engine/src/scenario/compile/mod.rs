@@ -668,11 +668,17 @@ impl<'a> Compiler<'a> {
         let resolve = &mut |n: &str| self.slots.get(n).copied();
         let parsed = match split {
             None => Template::parse_escaped(text, resolve, Escape::Path),
-            Some(i) => Template::parse_escaped(&text[..i], resolve, Escape::Path).and_then(|mut t| {
-                t.push_literal("?");
-                t.append(Template::parse_escaped(&text[i + 1..], resolve, Escape::Query)?);
-                Ok(t)
-            }),
+            Some(i) => {
+                Template::parse_escaped(&text[..i], resolve, Escape::Path).and_then(|mut t| {
+                    t.push_literal("?");
+                    t.append(Template::parse_escaped(
+                        &text[i + 1..],
+                        resolve,
+                        Escape::Query,
+                    )?);
+                    Ok(t)
+                })
+            }
         };
         parsed.map_err(|m| self.err(path.span(), key, m))
     }
@@ -747,7 +753,10 @@ impl<'a> Compiler<'a> {
             ));
         }
         if let Some(body) = &spec.body {
-            return Ok((self.escaped(body, &format!("{key}.body"), Escape::Raw)?, None));
+            return Ok((
+                self.escaped(body, &format!("{key}.body"), Escape::Raw)?,
+                None,
+            ));
         }
         if let Some(json) = &spec.json {
             let value = serde_json::to_value(json.get_ref())

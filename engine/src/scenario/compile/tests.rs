@@ -201,9 +201,14 @@ fn query_tables_are_form_encoded() {
         head.starts_with("GET /s?a=1&k+y=%C3%A9&q=x%3Dy+%26+co HTTP/1.1\r\n"),
         "{head}"
     );
-    let text = one_step("http://127.0.0.1:8080", "path = \"/s\"\nquery = { q = \"1\" }");
+    let text = one_step(
+        "http://127.0.0.1:8080",
+        "path = \"/s\"\nquery = { q = \"1\" }",
+    );
     let plan = compile(&text).unwrap();
-    assert!(render_first(&plan, &[]).unwrap().starts_with("GET /s?q=1 HTTP/1.1"));
+    assert!(render_first(&plan, &[])
+        .unwrap()
+        .starts_with("GET /s?q=1 HTTP/1.1"));
 }
 
 /// Form bodies encode literal text and values alike; JSON bodies escape
@@ -238,15 +243,22 @@ fn host_paths_are_base_paths() {
     for host in ["http://127.0.0.1:8080/api", "http://127.0.0.1:8080/api/"] {
         let plan = compile_at(&one_step(host, "path = \"/users\""), host).unwrap();
         assert!(
-            render_first(&plan, &[]).unwrap().starts_with("GET /api/users HTTP/1.1\r\n"),
+            render_first(&plan, &[])
+                .unwrap()
+                .starts_with("GET /api/users HTTP/1.1\r\n"),
             "{host}"
         );
         // Reports keep the step's own name.
         assert_eq!(plan.endpoints[0].1, "/users");
     }
-    let plan = compile_at(&one_step("http://127.0.0.1:8080", "path = \"/users\""), "http://127.0.0.1:8080/")
-        .unwrap();
-    assert!(render_first(&plan, &[]).unwrap().starts_with("GET /users HTTP/1.1\r\n"));
+    let plan = compile_at(
+        &one_step("http://127.0.0.1:8080", "path = \"/users\""),
+        "http://127.0.0.1:8080/",
+    )
+    .unwrap();
+    assert!(render_first(&plan, &[])
+        .unwrap()
+        .starts_with("GET /users HTTP/1.1\r\n"));
 }
 
 /// `auth` writes the Authorization header, in base64 for basic auth, once
@@ -260,15 +272,23 @@ fn auth_helpers_write_authorization() {
     let plan = compile(&text).unwrap();
     let head = render_first(&plan, &[("v", "s3cret:1")]).unwrap();
     // base64("alice:s3cret:1")
-    assert!(head.contains("Authorization: Basic YWxpY2U6czNjcmV0OjE=\r\n"), "{head}");
+    assert!(
+        head.contains("Authorization: Basic YWxpY2U6czNjcmV0OjE=\r\n"),
+        "{head}"
+    );
     let text = one_step(
         "http://127.0.0.1:8080",
         "path = \"/a\"\nauth = { basic = [\"alice\", \"pw\"] }",
     );
     let plan = compile(&text).unwrap();
-    let Step::Request(step) = &plan.classes[0].tasks[0].steps[0] else { panic!() };
+    let Step::Request(step) = &plan.classes[0].tasks[0].steps[0] else {
+        panic!()
+    };
     let fixed = String::from_utf8(step.head.as_static().expect("a fixed head").to_vec()).unwrap();
-    assert!(fixed.contains("Authorization: Basic YWxpY2U6cHc=\r\n"), "{fixed}");
+    assert!(
+        fixed.contains("Authorization: Basic YWxpY2U6cHc=\r\n"),
+        "{fixed}"
+    );
     let text = one_step(
         "http://127.0.0.1:8080",
         "path = \"/a\"\nauth = { bearer = \"${v}\" }",
@@ -286,16 +306,24 @@ fn auth_helpers_write_authorization() {
     let text = "host = \"http://127.0.0.1:8080\"\n[[user]]\nauth = { bearer = \"t\" }\n\
                 [[user.task]]\n[[user.task.step]]\npath = \"/a\"\n";
     let plan = compile(text).unwrap();
-    assert!(render_first(&plan, &[]).unwrap().contains("Authorization: Bearer t\r\n"));
+    assert!(render_first(&plan, &[])
+        .unwrap()
+        .contains("Authorization: Bearer t\r\n"));
     for (step, reason) in [
-        ("auth = { basic = [\"a\"] }", "give [\"user\", \"password\"]"),
+        (
+            "auth = { basic = [\"a\"] }",
+            "give [\"user\", \"password\"]",
+        ),
         ("auth = { basic = [\"a:b\", \"c\"] }", "cannot contain ':'"),
         ("auth = { }", "give one of"),
         (
             "auth = { bearer = \"t\" }\nheaders = { Authorization = \"x\" }",
             "not both",
         ),
-        ("headers = { Content-Length = \"3\" }", "frames the body itself"),
+        (
+            "headers = { Content-Length = \"3\" }",
+            "frames the body itself",
+        ),
     ] {
         let text = one_step("http://127.0.0.1:8080", &format!("path = \"/a\"\n{step}"));
         let err = compile(&text).unwrap_err().to_string();
