@@ -366,11 +366,27 @@ fn http_debug_masks_secrets_and_failures_keep_samples() {
 path = "/status/503?q=${user_id}"
 auth = { bearer = "s3cret-token" }
 "#;
+    let html = std::env::temp_dir().join(format!("stampede-samples-{}.html", std::process::id()));
     let run = run(
         "debug.toml",
         scenario,
         &target.url(),
-        &["-u", "1", "-n", "5", "--http-debug=2"],
+        &[
+            "-u",
+            "1",
+            "-n",
+            "5",
+            "--http-debug=2",
+            "--html",
+            html.to_str().unwrap(),
+        ],
+    );
+    // The HTML failures table shows the sample too.
+    let page = std::fs::read_to_string(&html).unwrap();
+    let _ = std::fs::remove_file(&html);
+    assert!(
+        page.contains(&format!("GET {}/status/503?q=0 → HTTP 503", target.url())),
+        "no sample in the HTML failures table"
     );
     assert!(
         run.stderr.contains("--- http-debug: request"),

@@ -250,7 +250,15 @@ pub fn failures_section(agg: &Aggregator) -> String {
         out.push_str("<p class=\"panel empty\">No failures.</p>\n");
     } else {
         let all: u64 = failures.iter().map(|f| f.count).sum();
-        let head = ["<Method", "<Name", "<Kind", "<Message", "Count", "Share"];
+        let head = [
+            "<Method",
+            "<Name",
+            "<Kind",
+            "<Message",
+            "Count",
+            "Share",
+            "<First sample",
+        ];
         let rows = failures
             .iter()
             .map(|f| {
@@ -261,6 +269,7 @@ pub fn failures_section(agg: &Aggregator) -> String {
                     name(&f.message),
                     num(format::count(f.count)),
                     num(format::percent(100.0 * f.count as f64 / all.max(1) as f64)),
+                    name(&sample_text(f.sample.as_ref())),
                 ]
             })
             .collect();
@@ -268,6 +277,27 @@ pub fn failures_section(agg: &Aggregator) -> String {
     }
     out.push_str("</section>\n");
     out
+}
+
+/// A failure sample in one line: the request sent, the status, the body's start.
+fn sample_text(sample: Option<&stampede_proto::FailureSample>) -> String {
+    let Some(sample) = sample else {
+        return String::new();
+    };
+    let status = match sample.status {
+        0 => "no response".to_string(),
+        status => format!("HTTP {status}"),
+    };
+    let body: String = String::from_utf8_lossy(&sample.body)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let body = body.trim();
+    if body.is_empty() {
+        format!("{} → {status}", sample.request)
+    } else {
+        format!("{} → {status}: {body}", sample.request)
+    }
 }
 
 /// The workers table of a distributed run: what each worker did over the
