@@ -479,7 +479,10 @@ fn live_load_change_reaches_every_worker() {
 
 /// Key paths that may legitimately differ between modes, each with why.
 /// Everything else in the summary must be the same set in every mode.
-const MODE_SPECIFIC_KEYS: &[(&str, &str)] = &[];
+const MODE_SPECIFIC_KEYS: &[(&str, &str)] = &[(
+    "generator.processes[].worker",
+    "a worker's id, given only for the worker processes of a distributed run",
+)];
 
 /// Key paths whose presence depends on the run's data, not on its mode: an
 /// array of scalars shows `[]` only when it has items.
