@@ -318,3 +318,57 @@ fn bad_report_input_fails_before_the_run() {
     assert!(run.json.is_none(), "no run, no summary");
     assert_eq!(target.stats().0, 0, "nothing was sent");
 }
+
+/// A report that cannot be written at the end (its directory vanished
+/// mid-run) is an error naming it, exit 1, and the other reports are still
+/// written: a failed JSON write does not skip the HTML and CSV files.
+#[test]
+fn a_failed_report_does_not_skip_the_others() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let kept = scratch_dir("kept");
+    let doomed = scratch_dir("doomed");
+    let json = doomed.join("run.json");
+    let html = kept.join("run.html");
+    let csv = kept.join("run");
+    let url = target.url();
+    let child = std::process::Command::new(stampede_tests::bin("stampede"))
+        .args(args(
+            &url,
+            &["--rate", "200", "--run-time", "2s", "--only-summary"],
+        ))
+        .arg("--json")
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .arg("--csv")
+        .arg(&csv)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run is paced for 2 s; the directory goes after the start-up checks.
+    std::thread::sleep(Duration::from_millis(700));
+    fs::remove_dir_all(&doomed).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot write {}", json.display())),
+        "{stderr}"
+    );
+    assert!(fs::read_to_string(&html).unwrap().contains("</html>"));
+    let stats = fs::read_to_string(kept.join("run_stats.csv")).unwrap();
+    let total: u64 = stats
+        .lines()
+        .find(|l| l.contains("Aggregated"))
+        .and_then(|l| l.split(',').nth(2))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(
+        total,
+        target.stats().0,
+        "the CSV counts what the target got"
+    );
+    fs::remove_dir_all(&kept).unwrap();
+}

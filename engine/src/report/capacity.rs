@@ -227,7 +227,7 @@ pub fn to_json(config: &SearchConfig, outcome: &Outcome) -> Value {
 /// Writes the JSON document (pretty, with a final newline).
 pub fn write_json(path: &Path, config: &SearchConfig, outcome: &Outcome) -> io::Result<()> {
     let text = serde_json::to_string_pretty(&to_json(config, outcome)).map_err(io::Error::other)?;
-    std::fs::write(path, text + "\n")
+    super::output::write_atomic(path, (text + "\n").as_bytes())
 }
 
 /// The HTML page: headline, chart and the step table.
@@ -288,7 +288,7 @@ pub fn html(config: &SearchConfig, outcome: &Outcome) -> String {
 
 /// Writes the HTML page.
 pub fn write_html(path: &Path, config: &SearchConfig, outcome: &Outcome) -> io::Result<()> {
-    std::fs::write(path, html(config, outcome))
+    super::output::write_atomic(path, html(config, outcome).as_bytes())
 }
 
 /// SVG: achieved req/s (left axis) and p95 (right axis) against the offered
