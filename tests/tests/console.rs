@@ -96,3 +96,76 @@ fn abort_on_fail_stops_early() {
     assert!(run.stderr.contains("--abort-on-fail"), "{}", run.stderr);
     assert_eq!(target.stats().0, run.total("requests"));
 }
+
+/// A second Ctrl-C while stampede reads keys from a terminal (raw, without
+/// echo) exits at once with 130, puts the terminal back (echo on) and says
+/// the reports were not written. The terminal is a pseudo-terminal the test
+/// opens; the run is paced by its run time and stopped by the signals.
+#[test]
+fn second_interrupt_restores_the_terminal() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two descriptors we then own.
+    let opened = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty");
+    // SAFETY: both are fresh descriptors from openpty, owned here once each.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let echo_on = |fd: &OwnedFd| {
+        use std::os::fd::AsRawFd;
+        // SAFETY: termios is plain data that tcgetattr fills for a pty descriptor.
+        let mut mode: libc::termios = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut mode) }, 0);
+        mode.c_lflag & libc::ECHO != 0
+    };
+    assert!(echo_on(&slave), "a fresh terminal echoes");
+    // Drain what stampede prints to the terminal, so it never blocks.
+    let reader = std::fs::File::from(master.try_clone().unwrap());
+    std::thread::spawn(move || std::io::copy(&mut &reader, &mut std::io::sink()));
+    let mut child = Command::new(bin("stampede"))
+        .args([
+            "run",
+            "--host",
+            &target.url(),
+            "--rate",
+            "50",
+            "-t",
+            "60s",
+            "--threads",
+            "1",
+        ])
+        .stdin(std::process::Stdio::from(slave.try_clone().unwrap()))
+        .stdout(std::process::Stdio::from(slave.try_clone().unwrap()))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run stampede on a terminal");
+    // Wait until it reads keys raw: echo turned off.
+    let started = Instant::now();
+    while echo_on(&slave) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "keys never read raw"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(50));
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("the reports were not written"), "{stderr}");
+    assert!(echo_on(&slave), "the terminal echoes again");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}

@@ -133,12 +133,30 @@ pub struct RunOutcome {
 }
 
 /// Installs Ctrl-C and SIGTERM handlers: the first sets the returned flag (a
-/// graceful stop); a second one exits at once with status 130.
+/// graceful stop); a second one puts the terminal back (echo on), says the
+/// reports were not written, and exits at once with status 130.
 pub fn install_stop_signals() -> std::io::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, flag.clone())?;
-        signal_hook::flag::register(signal, flag.clone())?;
+        let seen = flag.clone();
+        let action = move || {
+            if seen.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                // The second one: exit now, terminal first. Only
+                // async-signal-safe calls here (tcsetattr, write, _exit).
+                crate::run::live::restore_terminal_from_signal();
+                let message =
+                    b"\nsecond interrupt: stopped at once; the reports were not written\n";
+                // SAFETY: write(2) and _exit(2) are async-signal-safe; the
+                // buffer is a static byte string.
+                unsafe {
+                    libc::write(2, message.as_ptr().cast(), message.len());
+                    libc::_exit(130);
+                }
+            }
+        };
+        // SAFETY: the action only does async-signal-safe work (an atomic
+        // swap, and on the second signal the calls above).
+        unsafe { signal_hook::low_level::register(signal, action)? };
     }
     Ok(flag)
 }

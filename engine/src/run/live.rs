@@ -7,6 +7,7 @@
 //! calls [`LiveLoad::tick`] with the time it read. [`KeyReader`] reads single
 //! key presses from a terminal; it is the only terminal code here.
 
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::Duration;
 
 use flume::{Receiver, Sender};
@@ -247,6 +248,22 @@ impl LiveLoad {
     }
 }
 
+/// The terminal mode to restore while keys are read raw, for a second
+/// Ctrl-C that exits at once (the signal handler reads it; null otherwise).
+static SAVED_TERMINAL: AtomicPtr<libc::termios> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Puts the terminal back as it was before keys were read raw, if they
+/// are. Async-signal-safe (an atomic load and `tcsetattr`): for the signal
+/// handler of a second Ctrl-C, which exits without running destructors.
+pub fn restore_terminal_from_signal() {
+    let saved = SAVED_TERMINAL.load(Ordering::Acquire);
+    if !saved.is_null() {
+        // SAFETY: a non-null pointer is a leaked termios that `KeyReader` set
+        // and only frees after swapping the pointer back to null.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, saved) };
+    }
+}
+
 /// Reads single key presses from the terminal on a thread; restores the
 /// terminal's mode when dropped.
 pub struct KeyReader {
@@ -289,6 +306,7 @@ impl KeyReader {
                 }
             });
         let reader = KeyReader { keys, saved };
+        SAVED_TERMINAL.store(Box::into_raw(Box::new(saved)), Ordering::Release);
         spawned.ok().map(|_| reader)
     }
 }
@@ -297,6 +315,12 @@ impl Drop for KeyReader {
     fn drop(&mut self) {
         // SAFETY: restores fd 0's mode to what it was before `start`.
         unsafe { libc::tcsetattr(0, libc::TCSANOW, &self.saved) };
+        let saved = SAVED_TERMINAL.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if !saved.is_null() {
+            // SAFETY: the pointer came from `Box::into_raw` in `start`, and
+            // the swap above took it from the signal handler's reach.
+            drop(unsafe { Box::from_raw(saved) });
+        }
     }
 }
 
