@@ -19,8 +19,8 @@ mod snapshot;
 pub mod wire;
 
 pub use run_file::{
-    decode_run, encode_run, is_run_file, RunFacts, RunFileError, RunRecord, RUN_FILE_MAGIC,
-    RUN_FILE_VERSION,
+    append_frame, decode_run, encode_run, is_run_file, RunFacts, RunFileError, RunFileWriter,
+    RunRecord, RUN_FILE_MAGIC, RUN_FILE_VERSION,
 };
 
 pub use buckets::BucketCounts;

@@ -108,6 +108,52 @@ pub fn encode_run(facts: &RunFacts, snapshots: &[Snapshot]) -> Result<Vec<u8>, R
     Ok(out)
 }
 
+/// Appends one frame (length prefix and bytes) to `out`: how a spool of
+/// snapshot frames is written during a run, ready for [`RunFileWriter`].
+pub fn append_frame(out: &mut Vec<u8>, frame: &[u8]) -> Result<(), RunFileError> {
+    push_frame(out, frame)
+}
+
+/// Writes a run file as a stream, so a long run's snapshots never need to be
+/// in memory at once: the header and facts first, then frames already
+/// encoded by [`append_frame`] (spooled to disk during the run), then the
+/// checksum, computed as the bytes pass.
+pub struct RunFileWriter<W: std::io::Write> {
+    out: W,
+    hash: u64,
+}
+
+impl<W: std::io::Write> RunFileWriter<W> {
+    /// Starts a run file on `out` with its header and facts frame.
+    pub fn start(out: W, facts: &RunFacts) -> std::io::Result<Self> {
+        let mut head = Vec::with_capacity(HEADER_LEN + 512);
+        head.extend_from_slice(&RUN_FILE_MAGIC);
+        head.extend_from_slice(&RUN_FILE_VERSION.to_le_bytes());
+        head.extend_from_slice(&[0; HEADER_LEN - 10]);
+        let facts_bytes = rkyv::to_bytes::<rkyv::rancor::Error>(facts)
+            .map_err(|e| std::io::Error::other(format!("run facts: {e}")))?;
+        push_frame(&mut head, &facts_bytes).map_err(std::io::Error::other)?;
+        let mut writer = RunFileWriter {
+            out,
+            hash: FNV_OFFSET_BASIS,
+        };
+        writer.write_framed(&head)?;
+        Ok(writer)
+    }
+
+    /// Writes bytes that are whole frames (as `append_frame` made them).
+    pub fn write_framed(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hash = fnv1a_64_from(self.hash, bytes);
+        self.out.write_all(bytes)
+    }
+
+    /// Writes the checksum and gives the writer back.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.out.write_all(&self.hash.to_le_bytes())?;
+        Ok(self.out)
+    }
+}
+
 /// Decodes and validates a run file: magic, version, checksum, then every frame.
 pub fn decode_run(bytes: &[u8]) -> Result<RunRecord, RunFileError> {
     if bytes.len() < RUN_FILE_MAGIC.len() || bytes[..RUN_FILE_MAGIC.len()] != RUN_FILE_MAGIC {
@@ -194,18 +240,45 @@ impl<'a> Iterator for Frames<'a> {
     }
 }
 
+/// FNV-1a's starting value.
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
 /// FNV-1a, 64 bits: a checksum against truncation and damage, not tampering.
 fn fnv1a_64(bytes: &[u8]) -> u64 {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_64_from(FNV_OFFSET_BASIS, bytes)
+}
+
+/// FNV-1a continued from `hash` over more bytes.
+fn fnv1a_64_from(hash: u64, bytes: &[u8]) -> u64 {
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.iter().fold(OFFSET_BASIS, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(PRIME)
-    })
+    bytes
+        .iter()
+        .fold(hash, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run file written as a stream is byte for byte the one `encode_run` makes.
+    #[test]
+    fn streamed_files_equal_encoded_ones() {
+        let snapshots = vec![
+            snapshot(0, 1, &[10, 20]),
+            snapshot(1, 1, &[30]),
+            snapshot(0, 2, &[40]),
+        ];
+        let whole = encode_run(&facts(), &snapshots).unwrap();
+        let mut spool = Vec::new();
+        for s in &snapshots {
+            append_frame(&mut spool, &encode_snapshot(s).unwrap()).unwrap();
+        }
+        let mut writer = RunFileWriter::start(Vec::new(), &facts()).unwrap();
+        writer.write_framed(&spool[..7]).unwrap();
+        writer.write_framed(&spool[7..]).unwrap();
+        assert_eq!(writer.finish().unwrap(), whole);
+        assert_eq!(decode_run(&whole).unwrap().snapshots, snapshots);
+    }
     use crate::snapshot::{EndpointSnapshot, HistogramBuckets, SNAPSHOT_VERSION};
     use hdrhistogram::Histogram;
 

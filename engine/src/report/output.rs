@@ -19,10 +19,19 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 /// Writes `bytes` to `path` atomically (exclusive temp file, sync, rename,
 /// directory sync).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// Writes `path` atomically with what `write` puts in the (exclusive,
+/// hidden) temp file: for files too big to build in memory first.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let temp = temp_path(path)?;
     let written = create_exclusive(&temp)
         .and_then(|mut file| {
-            file.write_all(bytes)?;
+            write(&mut file)?;
             file.sync_all()
         })
         .and_then(|()| fs::rename(&temp, path));
@@ -35,7 +44,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Creates a new file, failing when anything (a file or a symlink) is there.
-fn create_exclusive(path: &Path) -> io::Result<File> {
+pub fn create_exclusive(path: &Path) -> io::Result<File> {
     OpenOptions::new().write(true).create_new(true).open(path)
 }
 
@@ -64,7 +73,7 @@ pub fn check_writable(path: &Path) -> io::Result<()> {
 
 /// A hidden temp file beside `path`, so the rename stays on one file
 /// system, named for this process and write so no two writers share one.
-fn temp_path(path: &Path) -> io::Result<PathBuf> {
+pub fn temp_path(path: &Path) -> io::Result<PathBuf> {
     let name = path.file_name().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -43,11 +43,106 @@ pub enum LoadError {
     Unrecognized(String),
 }
 
-/// Writes the run file of a finished run: to a temp file beside `path`, then renamed over it.
+/// Writes the run file of a finished run: to a temp file beside `path`, then
+/// renamed over it. A live run's snapshots come from its spool, streamed.
 pub fn write_run(path: &Path, outcome: &RunOutcome) -> io::Result<()> {
     let facts = facts_of(outcome)?;
+    if let Some(spool) = &outcome.spool {
+        return spool.write_run(path, &facts);
+    }
     let bytes = encode_run(&facts, &outcome.snapshots).map_err(io::Error::other)?;
     super::output::write_atomic(path, &bytes)
+}
+
+/// A run's merged snapshots, written to disk as they are merged (`--save-run`),
+/// so a 24-hour run keeps none of them in memory: a hidden file beside the
+/// run file, of frames ready to be streamed into it at the end, removed then
+/// (or when the run is dropped).
+pub struct Spool {
+    /// The spool file, buffered; `None` after a write failed.
+    file: std::sync::Mutex<Option<io::BufWriter<fs::File>>>,
+    /// Where it is.
+    path: std::path::PathBuf,
+    /// The first write error, reported when the run file is written.
+    error: std::sync::Mutex<Option<String>>,
+    /// A reused buffer for one frame.
+    frame: Vec<u8>,
+}
+
+impl Spool {
+    /// Creates the spool for a run file to be written at `run_path`.
+    pub fn create(run_path: &Path) -> io::Result<Spool> {
+        let temp = super::output::temp_path(run_path)?;
+        let path = temp.with_extension("spool");
+        let file = super::output::create_exclusive(&path)?;
+        Ok(Spool {
+            file: std::sync::Mutex::new(Some(io::BufWriter::with_capacity(1 << 16, file))),
+            path,
+            error: std::sync::Mutex::new(None),
+            frame: Vec::new(),
+        })
+    }
+
+    /// Appends a merged snapshot. A failed write stops the spool; the error
+    /// is reported when the run file is written.
+    pub fn push(&mut self, snapshot: &stampede_proto::Snapshot) {
+        use std::io::Write;
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(out) = file.as_mut() else {
+            return;
+        };
+        self.frame.clear();
+        let written = stampede_proto::encode_snapshot(snapshot)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                stampede_proto::append_frame(&mut self.frame, &bytes).map_err(|e| e.to_string())
+            })
+            .and_then(|()| out.write_all(&self.frame).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            *file = None;
+            let mut error = self.error.lock().unwrap_or_else(|e| e.into_inner());
+            error.get_or_insert(format!(
+                "cannot spool the run to {}: {e}",
+                self.path.display()
+            ));
+        }
+    }
+
+    /// Writes the run file: header and facts, the spooled frames, checksum.
+    pub fn write_run(&self, path: &Path, facts: &RunFacts) -> io::Result<()> {
+        use std::io::Write;
+        if let Some(e) = self
+            .error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            return Err(io::Error::other(e.clone()));
+        }
+        if let Some(out) = self.file.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            out.flush()?;
+        }
+        let mut spooled = fs::File::open(&self.path)?;
+        super::output::write_atomic_with(path, |file| {
+            let out = io::BufWriter::with_capacity(1 << 16, file);
+            let mut writer = stampede_proto::RunFileWriter::start(out, facts)?;
+            let mut chunk = vec![0u8; 1 << 16];
+            loop {
+                let n = io::Read::read(&mut spooled, &mut chunk)?;
+                if n == 0 {
+                    break;
+                }
+                writer.write_framed(&chunk[..n])?;
+            }
+            writer.finish()?.flush()
+        })
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
 }
 
 /// Loads a run file and replays its snapshots into a fresh aggregator, one
@@ -148,6 +243,7 @@ fn outcome_of(record: RunRecord, endpoint_series: bool) -> Result<RunOutcome, Lo
         connections_opened: facts.connections_opened,
         warnings: facts.warnings,
         snapshots: Vec::new(),
+        spool: None,
         workers: Vec::new(),
     })
 }
@@ -210,6 +306,7 @@ mod tests {
             connections_opened: 5,
             warnings: vec!["shard 1: in-flight requests cut off".into()],
             snapshots: snapshots(),
+            spool: None,
             workers: Vec::new(),
         }
     }

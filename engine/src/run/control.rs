@@ -126,8 +126,11 @@ pub struct RunOutcome {
     /// Things the user should know about the measurement.
     pub warnings: Vec<String>,
     /// Every snapshot the aggregator merged, in merge order, for the run file;
-    /// empty unless `config.save_run` is set (they hold whole histograms).
+    /// empty for a live run, whose snapshots are in `spool`; kept for runs
+    /// built in memory (tests).
     pub snapshots: Vec<Snapshot>,
+    /// A live run's merged snapshots, spooled to disk (`--save-run`).
+    pub spool: Option<crate::report::runfile::Spool>,
     /// The workers of a distributed run; empty otherwise.
     pub workers: Vec<crate::report::workers::WorkerRow>,
 }
@@ -284,7 +287,7 @@ pub fn drive(
     let mut final_deadline = None;
     let mut next_print = t0 + config.print_interval;
     let mut abort_check = AbortCheck::new(config);
-    let mut merged = MergedLog::new(config.save_run.is_some());
+    let mut merged = MergedLog::new(config.save_run.as_deref(), &mut warnings);
     while !source.finished() {
         let mut reason = None;
         match source.next_event(CONTROL_TICK) {
@@ -407,31 +410,40 @@ pub fn drive(
         stop_reason: stop_reason.unwrap_or(ended_alone),
         connections_opened: facts.connections_opened,
         warnings,
-        snapshots: merged.snapshots,
+        snapshots: Vec::new(),
+        spool: merged.spool,
         workers,
     }
 }
 
 /// The snapshots merged so far, in merge order, when the run is to be saved:
-/// replaying them through a fresh aggregator rebuilds the same stats.
+/// replaying them through a fresh aggregator rebuilds the same stats. They
+/// go to a spool file as they come, not to memory.
 struct MergedLog {
-    /// Whether to keep them at all (`--save-run`).
-    enabled: bool,
-    snapshots: Vec<Snapshot>,
+    /// The spool, when the run is saved (`--save-run`).
+    spool: Option<crate::report::runfile::Spool>,
 }
 
 impl MergedLog {
-    fn new(enabled: bool) -> Self {
-        MergedLog {
-            enabled,
-            snapshots: Vec::new(),
-        }
+    /// A log for a run saved at `save_run`; a spool that cannot be made is a warning.
+    fn new(save_run: Option<&std::path::Path>, warnings: &mut Vec<String>) -> Self {
+        let spool = save_run.and_then(|path| {
+            crate::report::runfile::Spool::create(path)
+                .map_err(|e| {
+                    warnings.push(format!(
+                        "--save-run: cannot spool beside {}: {e}",
+                        path.display()
+                    ))
+                })
+                .ok()
+        });
+        MergedLog { spool }
     }
 
     /// Keeps a snapshot the aggregator has just merged.
     fn keep(&mut self, snapshot: Snapshot) {
-        if self.enabled {
-            self.snapshots.push(snapshot);
+        if let Some(spool) = &mut self.spool {
+            spool.push(&snapshot);
         }
     }
 }
