@@ -258,8 +258,11 @@ impl Settings {
         }
     }
 
-    /// Adds the keys of a Locust-style config file not already set.
+    /// Adds the keys of a Locust-style config file not already set. Every
+    /// key stampede does not honour (unknown, or known and not supported) is
+    /// listed in one warning for the file.
     pub fn file(&mut self, path: &Path, text: &str) {
+        let mut ignored = Vec::new();
         for (index, raw) in text.lines().enumerate() {
             let line = strip_comment(raw).trim();
             if line.is_empty() || line.starts_with('[') {
@@ -267,21 +270,16 @@ impl Settings {
             }
             let origin_line = index + 1;
             let Some((key, value)) = line.split_once('=') else {
-                self.warnings.push(format!(
-                    "{}, line {origin_line}: ignoring a line without '='",
-                    path.display()
-                ));
+                ignored.push(format!("a line without '=' (line {origin_line})"));
                 continue;
             };
             let key = key.trim().to_ascii_lowercase().replace('_', "-");
             let value = value.trim().trim_matches('"').to_string();
             match KEYS.iter().find(|(k, _, _)| *k == key) {
                 Some((known, _, use_)) => {
-                    self.note_ignored(
-                        known,
-                        *use_,
-                        &format!("{}, line {origin_line}", path.display()),
-                    );
+                    if *use_ == KeyUse::Ignored {
+                        ignored.push(format!("'{known}' (line {origin_line}, not supported)"));
+                    }
                     let origin = Origin::File {
                         path: path.to_path_buf(),
                         line: origin_line,
@@ -291,11 +289,15 @@ impl Settings {
                         .entry(known)
                         .or_insert(Setting { value, origin });
                 }
-                None => self.warnings.push(format!(
-                    "{}, line {origin_line}: ignoring unknown key '{key}'",
-                    path.display()
-                )),
+                None => ignored.push(format!("unknown key '{key}' (line {origin_line})")),
             }
+        }
+        if !ignored.is_empty() {
+            self.warnings.push(format!(
+                "{}: not honoured by stampede, ignored: {}",
+                path.display(),
+                ignored.join(", ")
+            ));
         }
     }
 
@@ -365,11 +367,15 @@ mod tests {
         s.file(Path::new("master.conf"), conf);
         assert_eq!(s.get("users").unwrap().value, "7");
         assert_eq!(s.get("run-time").unwrap().value, "3s");
-        assert!(s.warnings.iter().any(|w| w.contains("unknown key 'foo'")));
-        assert!(s
-            .warnings
-            .iter()
-            .any(|w| w.contains("'tags' is not supported")));
+        // One warning lists every key the file gives that is not honoured.
+        assert_eq!(
+            s.warnings,
+            vec![
+                "master.conf: not honoured by stampede, ignored: 'tags' (line 5, not supported), \
+                 unknown key 'foo' (line 6)"
+                    .to_string()
+            ]
+        );
         let err = RunConfig::from_settings(&s, 2).unwrap_err().to_string();
         assert_eq!(
             err,

@@ -273,6 +273,8 @@ impl Client {
         self.dial_stats
             .borrow_mut()
             .record_requests(conn.peer(), 1, request.len() as u64);
+        // Only read with --read-timeout, never before `timeout_idle`'s start.
+        let activity = conn.activity();
         let exchange = conn.exchange(
             request,
             request_is_head,
@@ -281,9 +283,12 @@ impl Client {
             &self.buffers,
             &self.heads,
         );
-        let exchange = match runtime::timeout(timeout, exchange).await {
-            Some(result) => result?,
-            None => return Err(Failure::RequestTimeout),
+        let read_timeout = self.limits.read_timeout;
+        let exchange = match runtime::timeout_idle(timeout, read_timeout, &activity, exchange).await
+        {
+            Ok(result) => result?,
+            Err(runtime::Expired::Total) => return Err(Failure::RequestTimeout),
+            Err(runtime::Expired::Idle) => return Err(Failure::ReadTimeout),
         };
         if exchange.keep_alive {
             self.pool.borrow_mut().give(origin, conn);

@@ -160,8 +160,9 @@ pub struct Conn {
     /// The client's count of closed connections, incremented when this one
     /// drops (open = opened - closed).
     closed: Rc<Cell<u64>>,
-    /// `--read-timeout` of the exchange in progress.
-    read_timeout: Option<std::time::Duration>,
+    /// When the last read brought bytes, shared with the client's timer
+    /// for `--read-timeout` (one cell per connection, made when it opens).
+    activity: Rc<Cell<Instant>>,
 }
 
 impl Drop for Conn {
@@ -189,7 +190,7 @@ impl Conn {
             exchanges: 0,
             peer: addr,
             closed,
-            read_timeout: None,
+            activity: Rc::new(Cell::new(Instant::now())),
         };
         Ok((conn, timing))
     }
@@ -197,6 +198,11 @@ impl Conn {
     /// The target address this connection goes to.
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// When a read last brought bytes (for `--read-timeout`).
+    pub fn activity(&self) -> Rc<Cell<Instant>> {
+        self.activity.clone()
     }
 
     /// True once the connection has carried an exchange before.
@@ -263,7 +269,6 @@ impl Conn {
         heads: &HeadCache,
     ) -> Result<Exchange, Failure> {
         capture.clear();
-        self.read_timeout = limits.read_timeout;
         if self.read_buf.capacity() == 0 {
             self.read_buf = buffers.take_read(limits.read_buffer_bytes.max(limits.max_head_bytes));
             self.start = 0;
@@ -419,18 +424,11 @@ impl Conn {
             self.read_buf = buf;
             return Err(Failure::HeadTooLarge);
         }
-        let read = self.stream.read(buf.slice_mut(len..cap));
-        let (result, slice) = match self.read_timeout {
-            None => read.await,
-            // A timed-out read drops its buffer with it; the connection is
-            // dropped after the failure anyway.
-            Some(limit) => crate::shard::runtime::timeout(limit, read)
-                .await
-                .ok_or(Failure::ReadTimeout)?,
-        };
+        let (result, slice) = self.stream.read(buf.slice_mut(len..cap)).await;
         self.read_buf = slice.into_inner();
         if matches!(result, Ok(n) if n > 0) {
             self.filled_at = Instant::now();
+            self.activity.set(self.filled_at);
         }
         result
     }

@@ -138,3 +138,44 @@ where
 pub async fn timeout<F: Future>(limit: std::time::Duration, future: F) -> Option<F::Output> {
     monoio::time::timeout(limit, future).await.ok()
 }
+
+/// Why [`timeout_idle`] gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// The whole limit passed.
+    Total,
+    /// Nothing happened for the idle limit.
+    Idle,
+}
+
+/// Runs `future` for at most `total`, and, with `idle`, until `activity`
+/// (a time the future moves forward as it makes progress, e.g. each read)
+/// is more than `idle` in the past. One timer at a time, re-armed only when
+/// it fires early: without `idle` this costs what [`timeout`] does.
+pub async fn timeout_idle<F: Future>(
+    total: std::time::Duration,
+    idle: Option<std::time::Duration>,
+    activity: &std::cell::Cell<std::time::Instant>,
+    future: F,
+) -> Result<F::Output, Expired> {
+    let start = std::time::Instant::now();
+    let deadline = start + total;
+    let mut future = std::pin::pin!(future);
+    loop {
+        let idle_deadline = idle.map(|idle| activity.get().max(start) + idle);
+        let wake_at = idle_deadline.map_or(deadline, |at| at.min(deadline));
+        let at = monoio::time::Instant::from_std(wake_at);
+        if let Ok(output) = monoio::time::timeout_at(at, future.as_mut()).await {
+            return Ok(output);
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return Err(Expired::Total);
+        }
+        if let Some(idle) = idle {
+            if now >= activity.get().max(start) + idle {
+                return Err(Expired::Idle);
+            }
+        }
+    }
+}
