@@ -225,6 +225,24 @@ pub struct RunArgs {
     /// Ask for compressed responses (Accept-Encoding: gzip, deflate, br, zstd), as curl's --compressed.
     #[arg(long)]
     pub compressed: bool,
+    /// Locust's log level: stampede has none (errors and warnings always print; -q silences the rest).
+    #[arg(short = 'L', long, value_name = "LEVEL")]
+    pub loglevel: Option<String>,
+    /// Locust's log file: refused (stampede's messages go to stderr: redirect it).
+    #[arg(long, value_name = "FILE")]
+    pub logfile: Option<String>,
+    /// Locust's stats reset after ramp-up: refused (see docs/locust.md for the equivalent).
+    #[arg(long)]
+    pub reset_stats: bool,
+    /// Locust's class picker: the web UI always offers the scenario's classes and weights.
+    #[arg(long)]
+    pub class_picker: bool,
+    /// Run only the scenario tasks with one of these tags (Locust's -T/--tags).
+    #[arg(short = 'T', long, value_name = "TAG", num_args = 1.., value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Do not run the scenario tasks with one of these tags (Locust's -E/--exclude-tags).
+    #[arg(short = 'E', long, value_name = "TAG", num_args = 1.., value_delimiter = ',')]
+    pub exclude_tags: Vec<String>,
     /// Print the first N requests and responses (heads, bodies up to 1 KiB, credentials masked) to stderr; N defaults to 10.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
     pub http_debug: Option<String>,
@@ -234,8 +252,8 @@ pub struct RunArgs {
     /// Time in-flight requests get to finish at stop; default 5s.
     #[arg(long)]
     pub stop_timeout: Option<String>,
-    /// Write the JSON summary (schema stampede.summary/1) here.
-    #[arg(long)]
+    /// Write the JSON summary (schema stampede.summary/1) here; `-` or no FILE: to stdout, instead of the console's tables (Locust's --json).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     pub json: Option<PathBuf>,
     /// Save the run (every per-second histogram and the run's facts) here, for `stampede report` and `compare`.
     #[arg(long, value_name = "FILE")]
@@ -419,6 +437,24 @@ impl RunArgs {
         }
         if self.compressed {
             s.flag("compressed", "true");
+        }
+        if !self.tags.is_empty() {
+            s.flag("tags", self.tags.join(","));
+        }
+        if self.reset_stats {
+            s.flag("reset-stats", "true");
+        }
+        if self.class_picker {
+            s.flag("class-picker", "true");
+        }
+        if let Some(level) = &self.loglevel {
+            s.flag("loglevel", level.clone());
+        }
+        if let Some(file) = &self.logfile {
+            s.flag("logfile", file.clone());
+        }
+        if !self.exclude_tags.is_empty() {
+            s.flag("exclude-tags", self.exclude_tags.join(","));
         }
         if self.metrics_worker_labels {
             s.flag("metrics-worker-labels", "true");

@@ -167,15 +167,39 @@ fn misplaced_flags_exit_2_with_one_line_naming_the_flag() {
                 .into(),
         ),
         (
+            // A locustfile on the command line too (Locust's -f), with its name.
+            vec!["run", "-f", "locustfile.py"],
+            vec![],
+            "error: -f locustfile.py: stampede runs TOML scenarios, not locustfiles; see \
+             docs/locust.md for the scenario that does what a locustfile does"
+                .into(),
+        ),
+        (
             // A Locust conf naming a locustfile must not become a GET flood of the host.
             vec!["run", "--config", locust_conf_arg],
             vec![],
             format!(
                 "error: {}, line 1, key 'locustfile': stampede runs TOML scenarios, not \
                  locustfiles ('./locustfile.py'); give one with -f FILE.toml (the format: \
-                 docs/scenario.md)",
+                 docs/scenario.md; from a locustfile: docs/locust.md)",
                 locust_conf.display()
             ),
+        ),
+        (
+            // Locust's flags that stampede does not honour name the equivalent.
+            vec!["run", "--logfile", "locust.log"],
+            vec![],
+            "error: --logfile: stampede writes its warnings and errors to stderr; redirect it \
+             (2> FILE)"
+                .into(),
+        ),
+        (
+            vec!["run", "--reset-stats"],
+            vec![],
+            "error: --reset-stats: stampede's reports cover the whole run; to leave the ramp-up \
+             out, run the steady load alone (--stages, or -u with a fast --spawn-rate) and judge \
+             it with thresholds after --abort-delay (docs/locust.md)"
+                .into(),
         ),
         (
             // A --web-auth without a colon must not leave /metrics open.

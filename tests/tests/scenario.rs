@@ -225,3 +225,68 @@ fn malformed_scenarios_name_file_line_column_and_key() {
         );
     }
 }
+
+/// Locust's -T/--tags and -E/--exclude-tags select scenario tasks by their
+/// `tags`; `--json` without a file prints the summary alone on stdout. The
+/// target's per-path counts show which tasks ran.
+#[test]
+fn tags_select_tasks_and_json_goes_to_stdout() {
+    let _serial = serial();
+    let target = TargetProcess::start_with(&["--count-paths"]);
+    let scenario = temp_file(
+        "tagged.toml",
+        r#"
+[[user]]
+[[user.task]]
+tags = ["browse"]
+[[user.task.step]]
+path = "/bytes/1"
+[[user.task]]
+tags = ["buy", "slow"]
+[[user.task.step]]
+path = "/bytes/2"
+[[user.task]]
+[[user.task.step]]
+path = "/bytes/3"
+"#,
+    );
+    let output = std::process::Command::new(stampede_tests::bin("stampede"))
+        .args([
+            "run",
+            "-f",
+            scenario.to_str().unwrap(),
+            "--host",
+            &target.url(),
+        ])
+        .args([
+            "-u",
+            "2",
+            "-n",
+            "60",
+            "--threads",
+            "1",
+            "-T",
+            "browse",
+            "buy",
+            "-E",
+            "slow",
+        ])
+        .args(["--json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not the JSON alone: {e}"));
+    assert_eq!(summary["totals"]["requests"], 60);
+    let paths = &target.stats_json()["paths"];
+    // Only "browse" is left: "buy" is excluded by its "slow" tag, the untagged task by -T.
+    assert_eq!(paths["/bytes/1"], 60, "{paths}");
+    assert!(
+        paths.get("/bytes/2").is_none() && paths.get("/bytes/3").is_none(),
+        "{paths}"
+    );
+}

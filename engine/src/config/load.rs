@@ -69,6 +69,13 @@ pub fn load(flags: Settings, config: Option<&Path>) -> Result<Loaded, String> {
         .get("scenario")
         .map(|s| PathBuf::from(&s.value))
     {
+        if path.extension().is_some_and(|e| e == "py") {
+            return Err(format!(
+                "-f {}: stampede runs TOML scenarios, not locustfiles; see docs/locust.md for \
+                 the scenario that does what a locustfile does",
+                path.display()
+            ));
+        }
         let doc = ScenarioDoc::parse(&path).map_err(|e| e.to_string())?;
         loaded.settings.scenario(&path, doc.settings());
         loaded.scenario = Some(Arc::new(doc));
@@ -107,7 +114,7 @@ impl Loaded {
         match (self.settings.get("locustfile"), self.settings.get("scenario")) {
             (Some(locustfile), None) => Err(format!(
                 "{}: stampede runs TOML scenarios, not locustfiles ('{}'); give one with -f FILE.toml \
-                 (the format: docs/scenario.md)",
+                 (the format: docs/scenario.md; from a locustfile: docs/locust.md)",
                 locustfile.origin,
                 locustfile.value.trim()
             )),
@@ -400,6 +407,49 @@ impl Loaded {
                 )
             })
             .collect()
+    }
+
+    /// Locust's flags that stampede has no use for: refused with the
+    /// equivalent when they would change what a user expects, otherwise
+    /// noted on stderr. Keys from a conf file are listed in its warning.
+    pub fn check_locust_flags(&self) -> Result<(), String> {
+        let from_flag = |key: &str| {
+            self.settings
+                .get(key)
+                .filter(|s| matches!(s.origin, super::settings::Origin::Flag(_)))
+        };
+        if from_flag("logfile").is_some() {
+            return Err(
+                "--logfile: stampede writes its warnings and errors to stderr; redirect it (2> FILE)"
+                    .into(),
+            );
+        }
+        if from_flag("reset-stats").is_some() {
+            return Err(
+                "--reset-stats: stampede's reports cover the whole run; to leave the \
+                        ramp-up out, run the steady load alone (--stages, or -u with a fast \
+                        --spawn-rate) and judge it with thresholds after --abort-delay \
+                        (docs/locust.md)"
+                    .into(),
+            );
+        }
+        if let Some(level) = from_flag("loglevel") {
+            let hint = if level.value.eq_ignore_ascii_case("debug") {
+                "; --http-debug prints requests and responses"
+            } else {
+                ""
+            };
+            eprintln!(
+                "note: --loglevel: stampede has no log levels: errors and warnings always print, \
+                 -q silences the rest{hint}"
+            );
+        }
+        if from_flag("class-picker").is_some() {
+            eprintln!(
+                "note: --class-picker: the web UI always offers the scenario's classes and weights"
+            );
+        }
+        Ok(())
     }
 
     /// Refuses web and export flags that would do nothing here, naming them.

@@ -150,6 +150,10 @@ pub struct RunConfig {
     pub max_redirects: u32,
     /// Exchanges printed to stderr at the start of the run (`--http-debug`).
     pub http_debug: u32,
+    /// Only scenario tasks with one of these tags run (`--tags`, Locust's `-T`).
+    pub tags: Vec<String>,
+    /// Scenario tasks with one of these tags do not run (`--exclude-tags`, `-E`).
+    pub exclude_tags: Vec<String>,
     /// Exit with this status when any request failed (Locust's `--exit-code-on-error`).
     pub exit_code_on_error: Option<u8>,
     /// Longest pause of a closed-loop user after failed connects in a row
@@ -174,6 +178,17 @@ fn serialize_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Resul
         Some(d) => s.serialize_f64(d.as_secs_f64()),
         None => s.serialize_none(),
     }
+}
+
+/// Tags from a flag or a Locust conf: `a,b`, `a b` or `[a, b]`.
+fn parse_tags(text: &str) -> Vec<String> {
+    text.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split([',', ' '])
+        .map(|t| t.trim().trim_matches(['"', '\'']).to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 /// Redirects followed per request by default, as Locust's clients (and browsers) do.
@@ -336,7 +351,9 @@ impl RunConfig {
             only_summary: settings
                 .parsed("only-summary", parse_bool)?
                 .unwrap_or(false),
-            quiet: settings.parsed("quiet", parse_bool)?.unwrap_or(false),
+            // The JSON summary on stdout (`--json -`) leaves stdout to it alone.
+            quiet: settings.parsed("quiet", parse_bool)?.unwrap_or(false)
+                || settings.get("json").is_some_and(|s| s.value == "-"),
             abort_on_fail: settings
                 .parsed("abort-on-fail", parse_bool)?
                 .unwrap_or(false),
@@ -365,6 +382,14 @@ impl RunConfig {
             http_debug: settings
                 .parsed("http-debug", |v| parse_count(v, 0, 10_000))?
                 .map_or(0, |n| n as u32),
+            tags: settings
+                .get("tags")
+                .map(|s| parse_tags(&s.value))
+                .unwrap_or_default(),
+            exclude_tags: settings
+                .get("exclude-tags")
+                .map(|s| parse_tags(&s.value))
+                .unwrap_or_default(),
             max_redirects: settings
                 .parsed("max-redirects", |v| parse_count(v, 0, 100))?
                 .map_or(DEFAULT_MAX_REDIRECTS, |n| n as u32),
@@ -380,6 +405,8 @@ impl RunConfig {
     pub fn request_options(&self) -> crate::scenario::compile::RequestOptions {
         crate::scenario::compile::RequestOptions {
             compressed: self.compressed,
+            tags: self.tags.clone(),
+            exclude_tags: self.exclude_tags.clone(),
         }
     }
 

@@ -174,7 +174,10 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("logfile", "--logfile", KeyUse::Ignored),
     ("exit-code-on-error", "--exit-code-on-error", KeyUse::Used),
     ("connect-backoff", "--connect-backoff", KeyUse::Used),
-    ("tags", "--tags", KeyUse::Ignored),
+    ("reset-stats", "--reset-stats", KeyUse::Ignored),
+    ("class-picker", "--class-picker", KeyUse::Ignored),
+    ("tags", "--tags", KeyUse::Used),
+    ("exclude-tags", "--exclude-tags", KeyUse::Used),
 ];
 
 /// The canonical key for `key`, if it is one stampede knows.

@@ -102,7 +102,8 @@ pub fn summary(agg: &Aggregator, info: &RunInfo, verdicts: &[Verdict]) -> Value 
     })
 }
 
-/// Writes the summary as pretty JSON: to a temp file beside `path`, then renamed over it.
+/// Writes the summary as pretty JSON: to a temp file beside `path`, then
+/// renamed over it; to stdout when `path` is `-` (Locust's `--json`).
 pub fn write_summary(
     path: &Path,
     agg: &Aggregator,
@@ -111,7 +112,18 @@ pub fn write_summary(
 ) -> io::Result<()> {
     let mut text = serde_json::to_vec_pretty(&summary(agg, info, verdicts))?;
     text.push(b'\n');
+    if is_stdout(path) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&text)?;
+        return out.flush();
+    }
     super::output::write_atomic(path, &text)
+}
+
+/// True for `--json -`: the summary goes to stdout.
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
 }
 
 /// The "totals" object.

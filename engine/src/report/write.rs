@@ -51,7 +51,7 @@ impl ReportConfig {
             csv::check_writable(prefix)
                 .map_err(|e| format!("--csv: cannot write {}_*.csv: {e}", prefix.display()))?;
         }
-        if let Some(path) = &self.json {
+        if let Some(path) = self.json.as_deref().filter(|p| !json::is_stdout(p)) {
             output::check_writable(path)
                 .map_err(|e| format!("--json: cannot write {}: {e}", path.display()))?;
         }
@@ -92,7 +92,12 @@ pub fn write_reports(config: &ReportConfig, outcome: &RunOutcome) -> Written {
     );
     written.threshold_failed = verdicts.iter().any(|v| !v.passed);
     if !verdicts.is_empty() && (!config.quiet || written.threshold_failed) {
-        println!("\n{}", thresholds::verdict_table(&verdicts));
+        // With the JSON on stdout, stdout holds nothing else.
+        if config.json.as_deref().is_some_and(json::is_stdout) {
+            eprintln!("\n{}", thresholds::verdict_table(&verdicts));
+        } else {
+            println!("\n{}", thresholds::verdict_table(&verdicts));
+        }
     }
     let mut done = |what: &str, path: String, result: std::io::Result<()>| match result {
         Ok(()) if !config.quiet => println!("{what} written to {path}"),

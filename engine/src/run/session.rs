@@ -78,6 +78,7 @@ pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
         let web = loaded.web()?;
         let exporters = loaded.exporters()?;
         loaded.check_web_flags(web.as_ref(), &exporters)?;
+        loaded.check_locust_flags()?;
         Ok::<_, String>((local, cluster_options, web, exporters))
     })();
     let (local, cluster_options, web, exporters) = match checked {

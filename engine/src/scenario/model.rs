@@ -111,6 +111,9 @@ pub struct TaskSpec {
     pub name: Option<String>,
     /// Share of iterations (default 1).
     pub weight: Option<Spanned<u32>>,
+    /// Tags that `--tags` and `--exclude-tags` select the task by (Locust's `@tag`).
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// The steps.
     #[serde(default)]
     pub step: Vec<Spanned<StepSpec>>,

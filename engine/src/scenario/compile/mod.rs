@@ -245,6 +245,15 @@ impl<'a> Compiler<'a> {
         let mut weights = Vec::new();
         for (i, user) in file.user.iter().enumerate() {
             let key = format!("user[{i}]");
+            let selected = user
+                .get_ref()
+                .task
+                .iter()
+                .any(|t| self.options.selects(&t.get_ref().tags));
+            if !selected && !user.get_ref().task.is_empty() {
+                // Every task of the class is left out by --tags/--exclude-tags: no users of it.
+                continue;
+            }
             let class = self.user_class(user, &key)?;
             let index = self.plan.classes.len();
             match (&user.get_ref().count, &user.get_ref().weight) {
@@ -270,6 +279,13 @@ impl<'a> Compiler<'a> {
                 }
             }
             self.plan.classes.push(class);
+        }
+        if self.plan.classes.is_empty() {
+            return Err(self.err(
+                0..0,
+                "user",
+                "--tags/--exclude-tags leave no task of any [[user]] class to run",
+            ));
         }
         if weights.iter().map(|&(_, w)| u64::from(w)).sum::<u64>() > u64::from(MAX_TOTAL_WEIGHT) {
             return Err(self.err(
@@ -417,6 +433,9 @@ impl<'a> Compiler<'a> {
         for (i, task) in spec.task.iter().enumerate() {
             let task_key = format!("{key}.task[{i}]");
             let t = task.get_ref();
+            if self.options.filters() && !self.options.selects(&t.tags) {
+                continue;
+            }
             let weight = t.weight.as_ref().map_or(1, |w| *w.get_ref());
             if weight == 0 || total.saturating_add(weight) > MAX_TOTAL_WEIGHT {
                 let span = t.weight.as_ref().map_or(task.span(), |w| w.span());
@@ -896,10 +915,29 @@ struct ClassDefaults<'s> {
 }
 
 /// Run options that change how requests are compiled.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestOptions {
     /// `--compressed`: every request asks for compressed responses.
     pub compressed: bool,
+    /// `--tags`: only tasks with one of these tags run (none: every task).
+    pub tags: Vec<String>,
+    /// `--exclude-tags`: tasks with one of these tags do not run.
+    pub exclude_tags: Vec<String>,
+}
+
+impl RequestOptions {
+    /// Whether a task with `tags` runs, as Locust selects tasks: with
+    /// `--tags`, only tasks carrying one of them; never a task carrying one
+    /// of `--exclude-tags`.
+    pub fn selects(&self, tags: &[String]) -> bool {
+        let included = self.tags.is_empty() || tags.iter().any(|t| self.tags.contains(t));
+        included && !tags.iter().any(|t| self.exclude_tags.contains(t))
+    }
+
+    /// True when tags select tasks at all.
+    fn filters(&self) -> bool {
+        !self.tags.is_empty() || !self.exclude_tags.is_empty()
+    }
 }
 
 /// The `Accept-Encoding` a compressed request sends.

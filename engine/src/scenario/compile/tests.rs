@@ -344,3 +344,75 @@ fn compressed_and_host_headers() {
     assert!(head.contains("Host: example.com\r\n"));
     assert!(!head.contains("Host: 127.0.0.1"));
 }
+
+/// `--tags` keeps the tasks carrying one of them, `--exclude-tags` drops the
+/// tasks carrying one; a class left with no task gets no users, and tags
+/// that leave nothing to run are an error.
+#[test]
+fn tags_select_tasks() {
+    let text = r#"
+host = "http://127.0.0.1:8080"
+[[user]]
+name = "shopper"
+[[user.task]]
+tags = ["browse"]
+[[user.task.step]]
+path = "/browse"
+[[user.task]]
+tags = ["buy", "slow"]
+[[user.task.step]]
+path = "/buy"
+[[user.task]]
+[[user.task.step]]
+path = "/untagged"
+[[user]]
+name = "admin"
+[[user.task]]
+tags = ["admin"]
+[[user.task.step]]
+path = "/admin"
+"#;
+    let doc = ScenarioDoc::parse_str(Path::new("s.toml"), text.to_string()).unwrap();
+    let with = |tags: &[&str], exclude: &[&str]| {
+        let options = RequestOptions {
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            exclude_tags: exclude.iter().map(|t| t.to_string()).collect(),
+            ..RequestOptions::default()
+        };
+        doc.compile_with(&target(), options)
+    };
+    let names = |plan: &Plan| -> Vec<String> {
+        plan.classes
+            .iter()
+            .flat_map(|c| c.tasks.iter())
+            .map(|t| match &t.steps[0] {
+                Step::Request(r) => plan.endpoints[r.endpoint].1.clone(),
+                Step::Sleep(_) => String::new(),
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(&with(&[], &[]).unwrap()),
+        ["/browse", "/buy", "/untagged", "/admin"]
+    );
+    let plan = with(&["buy", "admin"], &[]).unwrap();
+    assert_eq!(names(&plan), ["/buy", "/admin"]);
+    let plan = with(&[], &["slow", "admin"]).unwrap();
+    assert_eq!(names(&plan), ["/browse", "/untagged"]);
+    assert_eq!(plan.classes.len(), 1, "the admin class has no task left");
+    assert_eq!(plan.class_cycle, vec![0]);
+    let err = with(&["nothing"], &[]).unwrap_err().to_string();
+    assert!(err.contains("leave no task"), "{err}");
+}
+
+/// The scenario in docs/locust.md compiles, so the guide stays true.
+#[test]
+fn the_locust_guide_scenario_compiles() {
+    let guide = include_str!("../../../../docs/locust.md");
+    let start = guide.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + guide[start..].find("```").unwrap();
+    let plan = compile(&guide[start..end]).unwrap();
+    assert_eq!(plan.classes[0].name, "Shopper");
+    assert_eq!(plan.classes[0].tasks.len(), 2);
+    assert_eq!(plan.classes[0].task_weights, vec![5, 6]);
+}
