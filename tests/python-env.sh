@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes (once) the Python venv that holds the real Locust, which the tests use
 # as an oracle for Locust's web API field names (tests/src/locust.rs), and
+# botocore, the oracle for SigV4 signatures (engine/tests/sigv4_botocore.rs), and
 # prints the venv's bin directory on stdout. Everything else goes to stderr.
 #
 # Usage: tests/python-env.sh            -> /root/.cache/stampede-pyenv/bin
@@ -14,16 +15,20 @@
 set -euo pipefail
 
 LOCUST_VERSION=2.47.0    # pinned: the field names the tests compare against
+BOTOCORE_VERSION=1.44.18 # pinned: the SigV4 signatures the tests compare against
 VENV=${STAMPEDE_PYENV:-${HOME:-/root}/.cache/stampede-pyenv}
 
 log() { printf 'python-env.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 # "locust 2.47.0 from /.../locust (Python 3.11.2)" -> is it the pinned one?
+# And is botocore the pinned one?
 locust_ok() {
     local out
     out=$("$VENV/bin/locust" --version 2>/dev/null) || return 1
-    [[ $out == "locust $LOCUST_VERSION "* ]]
+    [[ $out == "locust $LOCUST_VERSION "* ]] || return 1
+    out=$("$VENV/bin/python" -c 'import botocore; print(botocore.__version__)' 2>/dev/null) || return 1
+    [[ $out == "$BOTOCORE_VERSION" ]]
 }
 
 if locust_ok; then
@@ -74,9 +79,10 @@ if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
     fi
 fi
 
-log "installing locust==$LOCUST_VERSION from PyPI"
-"$VENV/bin/python" -m pip install --disable-pip-version-check -q "locust==$LOCUST_VERSION" >&2 \
-    || die "pip install locust==$LOCUST_VERSION failed"
+log "installing locust==$LOCUST_VERSION and botocore==$BOTOCORE_VERSION from PyPI"
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q "locust==$LOCUST_VERSION" \
+    "botocore==$BOTOCORE_VERSION" >&2 \
+    || die "pip install locust==$LOCUST_VERSION botocore==$BOTOCORE_VERSION failed"
 locust_ok || die "$VENV/bin/locust --version does not say $LOCUST_VERSION: $("$VENV/bin/locust" --version 2>&1 || true)"
 log "ready: $("$VENV/bin/locust" --version 2>&1)"
 echo "$VENV/bin"

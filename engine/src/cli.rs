@@ -237,6 +237,12 @@ pub struct RunArgs {
     /// Locust's class picker: the web UI always offers the scenario's classes and weights.
     #[arg(long)]
     pub class_picker: bool,
+    /// Sign every request with AWS Signature V4 for this scope, aws:amz:REGION:SERVICE (curl's and oha's form); keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN or AWS_PROFILE's ~/.aws/credentials.
+    #[arg(long, value_name = "aws:amz:REGION:SERVICE")]
+    pub aws_sigv4: Option<String>,
+    /// With --aws-sigv4 for S3: hash request bodies into the signature instead of UNSIGNED-PAYLOAD.
+    #[arg(long)]
+    pub aws_sign_payload: bool,
     /// Run only the scenario tasks with one of these tags (Locust's -T/--tags).
     #[arg(short = 'T', long, value_name = "TAG", num_args = 1.., value_delimiter = ',')]
     pub tags: Vec<String>,
@@ -440,6 +446,12 @@ impl RunArgs {
         }
         if !self.tags.is_empty() {
             s.flag("tags", self.tags.join(","));
+        }
+        if let Some(scope) = &self.aws_sigv4 {
+            s.flag("aws-sigv4", scope.clone());
+        }
+        if self.aws_sign_payload {
+            s.flag("aws-sign-payload", "true");
         }
         if self.reset_stats {
             s.flag("reset-stats", "true");

@@ -150,6 +150,12 @@ pub struct RunConfig {
     pub max_redirects: u32,
     /// Exchanges printed to stderr at the start of the run (`--http-debug`).
     pub http_debug: u32,
+    /// `--aws-sigv4`: every request is signed (scope and keys; the keys are
+    /// never serialized into reports).
+    #[serde(skip)]
+    pub signing: Option<std::sync::Arc<crate::http::sigv4::SigningConfig>>,
+    /// `--aws-sigv4`'s scope as given, for reports.
+    pub aws_sigv4: Option<String>,
     /// Only scenario tasks with one of these tags run (`--tags`, Locust's `-T`).
     pub tags: Vec<String>,
     /// Scenario tasks with one of these tags do not run (`--exclude-tags`, `-E`).
@@ -178,6 +184,29 @@ fn serialize_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Resul
         Some(d) => s.serialize_f64(d.as_secs_f64()),
         None => s.serialize_none(),
     }
+}
+
+/// `--aws-sigv4`'s signing: the scope parsed, the keys read from the
+/// environment or the shared credentials file (never from a flag).
+fn signing_config(
+    settings: &Settings,
+) -> Result<Option<std::sync::Arc<crate::http::sigv4::SigningConfig>>, ConfigError> {
+    use crate::http::sigv4::{Credentials, SigningConfig};
+    let Some((region, service)) = settings.parsed("aws-sigv4", SigningConfig::parse_scope)? else {
+        return Ok(None);
+    };
+    let credentials = settings.parsed("aws-sigv4", |_| Credentials::from_environment())?;
+    let sign_payload = settings
+        .parsed("aws-sign-payload", parse_bool)?
+        .unwrap_or(false);
+    Ok(credentials.map(|credentials| {
+        std::sync::Arc::new(SigningConfig {
+            region,
+            service,
+            credentials,
+            sign_payload,
+        })
+    }))
 }
 
 /// Tags from a flag or a Locust conf: `a,b`, `a b` or `[a, b]`.
@@ -290,6 +319,12 @@ impl RunConfig {
                 "applies to single-URL runs, not to scenarios",
             ));
         }
+        if pipeline > 1 && settings.get("aws-sigv4").is_some() {
+            return Err(ConfigError::new(
+                settings.origin("pipeline"),
+                "copies one request, and --aws-sigv4 signs each: drop one of them",
+            ));
+        }
         if pipeline > 1 && matches!(load, Load::Open { .. }) {
             return Err(ConfigError::new(
                 settings.origin("pipeline"),
@@ -382,6 +417,8 @@ impl RunConfig {
             http_debug: settings
                 .parsed("http-debug", |v| parse_count(v, 0, 10_000))?
                 .map_or(0, |n| n as u32),
+            signing: signing_config(settings)?,
+            aws_sigv4: settings.get("aws-sigv4").map(|s| s.value.clone()),
             tags: settings
                 .get("tags")
                 .map(|s| parse_tags(&s.value))

@@ -174,6 +174,8 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("logfile", "--logfile", KeyUse::Ignored),
     ("exit-code-on-error", "--exit-code-on-error", KeyUse::Used),
     ("connect-backoff", "--connect-backoff", KeyUse::Used),
+    ("aws-sigv4", "--aws-sigv4", KeyUse::Used),
+    ("aws-sign-payload", "--aws-sign-payload", KeyUse::Used),
     ("reset-stats", "--reset-stats", KeyUse::Ignored),
     ("class-picker", "--class-picker", KeyUse::Ignored),
     ("tags", "--tags", KeyUse::Used),

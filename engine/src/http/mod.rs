@@ -17,6 +17,7 @@ pub mod failure;
 pub mod pool;
 pub mod request;
 pub mod response;
+pub mod sigv4;
 pub mod stream;
 pub mod tls;
 pub mod tls_record;

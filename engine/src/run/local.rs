@@ -94,8 +94,7 @@ impl LocalSource {
         plan.body_capture_limit = config.max_body_capture;
         plan.max_redirects = config.max_redirects;
         plan.http_debug = crate::shard::http_debug::HttpDebug::new(config.http_debug);
-        plan.max_redirects = config.max_redirects;
-        plan.http_debug = crate::shard::http_debug::HttpDebug::new(config.http_debug);
+        plan.signing = config.signing.clone();
         let values = setup::run(&plan, config).map_err(RunError::Setup)?;
         setup::apply(&mut plan, values);
         let dns = dns::Refresher::start(

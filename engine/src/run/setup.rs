@@ -29,6 +29,7 @@ pub fn run(plan: &Plan, config: &RunConfig) -> Result<SetupValues, String> {
     plan.body_capture_limit = config.max_body_capture;
     plan.max_redirects = config.max_redirects;
     plan.http_debug = crate::shard::http_debug::HttpDebug::new(config.http_debug);
+    plan.signing = config.signing.clone();
     let plan = Arc::new(plan);
     let ran = runtime::block_on(config.io_driver, |_| async {
         let connector = config.conn.connector(0);

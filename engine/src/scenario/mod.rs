@@ -146,6 +146,8 @@ pub struct Plan {
     pub max_redirects: u32,
     /// Exchanges still to print (`--http-debug`), shared by the shards.
     pub http_debug: crate::shard::http_debug::HttpDebug,
+    /// `--aws-sigv4`: every request is signed with this.
+    pub signing: Option<std::sync::Arc<crate::http::sigv4::SigningConfig>>,
 }
 
 impl Plan {
@@ -215,6 +217,7 @@ impl Plan {
             body_capture_limit: config.max_body_capture,
             max_redirects: config.max_redirects,
             http_debug: crate::shard::http_debug::HttpDebug::new(config.http_debug),
+            signing: config.signing.clone(),
         }
     }
 

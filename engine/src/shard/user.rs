@@ -80,6 +80,8 @@ pub struct VirtualUser {
     hop_next: Vec<u8>,
     /// A compressed body, decoded for checks and extractors.
     decoded: Vec<u8>,
+    /// Signs each request (`--aws-sigv4`).
+    signer: Option<crate::http::sigv4::Signer>,
     /// Next task when tasks run in order.
     next_task: usize,
 }
@@ -89,6 +91,7 @@ impl VirtualUser {
     pub fn new(plan: Arc<Plan>, class: usize, user_id: u64) -> Self {
         let cookies = plan.classes.get(class).is_some_and(|c| c.cookies);
         let body_limit = plan.body_capture_limit;
+        let signer = plan.signing.clone().map(crate::http::sigv4::Signer::new);
         VirtualUser {
             vars: plan.initial_vars.clone(),
             plan,
@@ -104,6 +107,7 @@ impl VirtualUser {
             hop: Vec::new(),
             hop_next: Vec::new(),
             decoded: Vec::new(),
+            signer,
             next_task: 0,
         }
     }
@@ -206,6 +210,14 @@ impl VirtualUser {
                     );
                     return Some(failure);
                 }
+            }
+        }
+        if let Some(signer) = &mut self.signer {
+            let now = std::time::SystemTime::now();
+            match &step.fixed {
+                // A fixed request is known by its step's address.
+                Some(_) => signer.sign_fixed(&mut self.request, step as *const _ as usize, now),
+                None => signer.sign(&mut self.request, now),
             }
         }
         self.decoded.clear();
@@ -366,7 +378,13 @@ impl VirtualUser {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let name = line.split(|&b| b == b':').next().unwrap_or(b"");
             let dropped = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+            let signed = self.signer.is_some()
+                && (dropped("authorization")
+                    || dropped("x-amz-date")
+                    || dropped("x-amz-content-sha256")
+                    || dropped("x-amz-security-token"));
             if line.is_empty()
+                || signed
                 || dropped("host") && !same_origin
                 || dropped("cookie")
                 || dropped("authorization") && !same_origin
@@ -391,6 +409,9 @@ impl VirtualUser {
         }
         let is_head = method == b"HEAD";
         std::mem::swap(&mut self.hop, &mut self.hop_next);
+        if let Some(signer) = &mut self.signer {
+            signer.sign(&mut self.hop, std::time::SystemTime::now());
+        }
         Ok((next_origin, is_head))
     }
 

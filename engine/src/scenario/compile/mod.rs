@@ -195,6 +195,7 @@ impl<'a> Compiler<'a> {
             body_capture_limit: BODY_CAPTURE_LIMIT,
             max_redirects: crate::config::DEFAULT_MAX_REDIRECTS,
             http_debug: Default::default(),
+            signing: None,
         };
         Compiler {
             doc,
