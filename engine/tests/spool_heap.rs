@@ -111,7 +111,10 @@ fn a_day_of_snapshots_spools_in_constant_memory() {
     }
     let grown = PEAK.load(Ordering::Relaxed) - start;
     // Kept in memory, the day's snapshots would hold hundreds of MiB.
-    assert!(grown < 4 << 20, "heap grew {grown} bytes while spooling a day");
+    assert!(
+        grown < 4 << 20,
+        "heap grew {grown} bytes while spooling a day"
+    );
     let facts = RunFacts {
         duration_s: f64::from(SECONDS),
         started_unix_ms: 1_700_000_000_000,

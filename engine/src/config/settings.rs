@@ -368,7 +368,7 @@ mod tests {
             ("STAMPEDE_RUN_TIME".to_string(), "3s".to_string()),
             ("PATH".to_string(), "/bin".to_string()),
         ]);
-        let conf = "# Locust master.conf\nhost = http://127.0.0.1:1\nusers = 9\nrun-time = 9s  # comment\ntags = a\nfoo = bar\nspawn-rate = x\n";
+        let conf = "# Locust master.conf\nhost = http://127.0.0.1:1\nusers = 9\nrun-time = 9s  # comment\nloglevel = a\nfoo = bar\nspawn-rate = x\n";
         s.file(Path::new("master.conf"), conf);
         assert_eq!(s.get("users").unwrap().value, "7");
         assert_eq!(s.get("run-time").unwrap().value, "3s");
@@ -376,7 +376,7 @@ mod tests {
         assert_eq!(
             s.warnings,
             vec![
-                "master.conf: not honoured by stampede, ignored: 'tags' (line 5, not supported), \
+                "master.conf: not honoured by stampede, ignored: 'loglevel' (line 5, not supported), \
                  unknown key 'foo' (line 6)"
                     .to_string()
             ]
