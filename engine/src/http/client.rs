@@ -364,3 +364,7 @@ impl Client {
         Ok(conn)
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

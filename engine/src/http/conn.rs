@@ -181,17 +181,21 @@ impl Conn {
         closed: Rc<Cell<u64>>,
     ) -> Result<(Conn, DialTiming), Failure> {
         let (stream, timing) = connector.connect(origin, addr).await?;
-        let conn = Conn {
+        Ok((Conn::over(stream, addr, closed), timing))
+    }
+
+    /// A connection over an established `stream` to `peer`.
+    pub(crate) fn over(stream: Stream, peer: SocketAddr, closed: Rc<Cell<u64>>) -> Conn {
+        Conn {
             stream,
             read_buf: Vec::new(),
             start: 0,
             filled_at: Instant::now(),
             exchanges: 0,
-            peer: addr,
+            peer,
             closed,
             read_timeout: None,
-        };
-        Ok((conn, timing))
+        }
     }
 
     /// The target address this connection goes to.
@@ -435,3 +439,7 @@ impl Conn {
         result
     }
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+pub(crate) mod tests;

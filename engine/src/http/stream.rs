@@ -104,6 +104,9 @@ pub enum Stream {
     /// TLS (see `tls_stream`); boxed because the session is large and
     /// connections move around.
     Tls(Box<TlsStream>),
+    /// Scripted reads and recorded writes, for unit tests (see `script`).
+    #[cfg(test)]
+    Scripted(super::script::Script),
 }
 
 impl Stream {
@@ -116,6 +119,21 @@ impl Stream {
                 (result.map_err(|e| Failure::from_io_error(&e)), buf)
             }
             Stream::Tls(tls) => tls.read(buf).await,
+            #[cfg(test)]
+            Stream::Scripted(script) => script.read_into(buf),
+        }
+    }
+
+    /// After a read returned 0: whether the peer ended the stream in a way
+    /// that proves nothing was cut off. Always for TCP (a FIN is all it
+    /// has); for TLS only after close_notify, since anyone on the path can
+    /// forge a FIN, and a body delimited by the close is then incomplete.
+    pub fn closed_cleanly(&self) -> bool {
+        match self {
+            Stream::Plain(_) => true,
+            Stream::Tls(tls) => tls.peer_closed(),
+            #[cfg(test)]
+            Stream::Scripted(script) => script.closed_cleanly(),
         }
     }
 
@@ -127,6 +145,8 @@ impl Stream {
                 (result.map_err(|e| Failure::from_io_error(&e)), buf)
             }
             Stream::Tls(tls) => tls.write_all(buf).await,
+            #[cfg(test)]
+            Stream::Scripted(script) => script.write_all(buf),
         }
     }
 }
@@ -147,6 +167,10 @@ pub struct Connector {
     /// Where this shard starts in each origin's address list, so shards with
     /// one user each do not all connect to the first address.
     pub first_addr: usize,
+    /// In unit tests, the streams dialed in turn instead of sockets; a dial
+    /// past the last is refused.
+    #[cfg(test)]
+    scripts: Option<RefCell<std::collections::VecDeque<super::script::Script>>>,
 }
 
 impl Connector {
@@ -164,7 +188,17 @@ impl Connector {
             pipeline: 1,
             max_connecting: super::dial::DEFAULT_MAX_CONNECTING,
             first_addr: first_source,
+            #[cfg(test)]
+            scripts: None,
         }
+    }
+
+    /// A connector that dials `scripts` in turn, for unit tests.
+    #[cfg(test)]
+    pub fn scripted(scripts: Vec<super::script::Script>) -> Self {
+        let mut connector = Connector::plain();
+        connector.scripts = Some(RefCell::new(scripts.into()));
+        connector
     }
 
     /// A plain connector: no TLS, kernel-chosen source address.
@@ -179,6 +213,18 @@ impl Connector {
         origin: &Origin,
         addr: SocketAddr,
     ) -> Result<(Stream, DialTiming), Failure> {
+        #[cfg(test)]
+        if let Some(scripts) = &self.scripts {
+            let script = scripts.borrow_mut().pop_front();
+            let timing = DialTiming {
+                addr,
+                connect: std::time::Duration::ZERO,
+                tls: None,
+            };
+            return script
+                .map(|s| (Stream::Scripted(s), timing))
+                .ok_or(Failure::ConnectRefused);
+        }
         let started = Instant::now();
         let source = (!self.source_ips.is_empty()).then(|| {
             let index = self.next_source.get();

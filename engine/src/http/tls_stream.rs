@@ -404,6 +404,12 @@ impl TlsStream {
         }
     }
 
+    /// True once the peer's close_notify was read: the end of the data is
+    /// authenticated. A read that returned 0 without it was a cut.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
     /// Encrypts and sends all of `buf`.
     pub async fn write_all<T: IoBuf>(&mut self, buf: T) -> (Result<usize, Failure>, T) {
         // SAFETY: an IoBuf's read_ptr() is valid for bytes_init() bytes while

@@ -1,0 +1,83 @@
+//! `Client` over scripted connections (`script`): which connections go back
+//! to the pool, and when a failed request is sent again on a fresh one.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::*;
+use crate::http::conn::tests::run;
+use crate::http::script::Script;
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// A client of one origin whose dials get `scripts` in turn (a dial past
+/// the last is refused).
+fn client(scripts: Vec<Script>) -> Client {
+    let origin = Origin::plain(SocketAddr::from(([127, 0, 0, 1], 80)));
+    let timeout = Duration::from_secs(5);
+    Client::new(
+        vec![origin],
+        Connector::scripted(scripts),
+        Limits::default(),
+        timeout,
+        timeout,
+    )
+}
+
+/// Sends `request` on `client` to its one origin.
+fn send(client: &Client, request: &[u8]) -> Result<Exchange, Failure> {
+    let is_head = request.starts_with(b"HEAD ");
+    run(client.send(0, request, is_head, None, &mut Capture::default()))
+}
+
+/// Connections idle in the pool.
+fn idle(client: &Client) -> usize {
+    client.pool.borrow().idle_count()
+}
+
+/// A keep-alive connection the server closed while it idled in the pool is
+/// retried once, on a fresh connection, and the request succeeds; the
+/// request went out on both.
+#[test]
+fn stale_keep_alive_connection_is_retried_once() {
+    let stale = Script::new().read(OK);
+    let fresh = Script::new().read(OK);
+    let (stale_written, fresh_written) = (stale.written(), fresh.written());
+    let client = client(vec![stale, fresh]);
+    assert_eq!(send(&client, GET).unwrap().status, 200);
+    assert_eq!(idle(&client), 1);
+    assert_eq!(send(&client, GET).unwrap().status, 200);
+    assert_eq!(client.connections_opened(), 2);
+    assert_eq!(&stale_written.borrow()[..], [GET, GET].concat());
+    assert_eq!(&fresh_written.borrow()[..], GET);
+    assert_eq!(idle(&client), 1, "the fresh one is kept");
+}
+
+/// The retry happens once: when the fresh connection fails too, the
+/// failure is returned and no third connection is dialed.
+#[test]
+fn a_retry_that_fails_is_not_retried_again() {
+    let unused = Script::new().read(OK);
+    let unused_written = unused.written();
+    let scripts = vec![
+        Script::new().read(OK),
+        Script::new().fail_read(Failure::Reset),
+        unused,
+    ];
+    let client = client(scripts);
+    send(&client, GET).unwrap();
+    assert_eq!(send(&client, GET), Err(Failure::Reset));
+    assert_eq!(client.connections_opened(), 2);
+    assert!(unused_written.borrow().is_empty());
+    assert_eq!(client.connections_open(), 0);
+}
+
+/// A fresh connection that fails is not retried: only a reused one may have
+/// gone stale while idle.
+#[test]
+fn a_fresh_connection_is_not_retried() {
+    let client = client(vec![Script::new(), Script::new().read(OK)]);
+    assert_eq!(send(&client, GET), Err(Failure::ClosedBeforeResponse));
+    assert_eq!(client.connections_opened(), 1);
+}
