@@ -81,3 +81,18 @@ fn a_fresh_connection_is_not_retried() {
     assert_eq!(send(&client, GET), Err(Failure::ClosedBeforeResponse));
     assert_eq!(client.connections_opened(), 1);
 }
+
+/// A 101 (Switching Protocols) hands the connection to another protocol,
+/// whose bytes may follow at once: the connection never goes back to the
+/// pool, and the next request dials a new one.
+#[test]
+fn switching_protocols_does_not_return_the_connection() {
+    let upgrade: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\n\r\n\x81\x02hi";
+    let client = client(vec![Script::new().read(upgrade), Script::new().read(OK)]);
+    assert_eq!(send(&client, GET).unwrap().status, 101);
+    assert_eq!(idle(&client), 0);
+    assert_eq!(client.connections_open(), 0);
+    assert_eq!(send(&client, GET).unwrap().status, 200);
+    assert_eq!(client.connections_opened(), 2);
+}

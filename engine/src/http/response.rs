@@ -167,7 +167,12 @@ pub fn parse_head(
         } else {
             BodyFraming::UntilClose
         };
-    let keep_alive = !close && (http11 || keep_alive_token) && framing != BodyFraming::UntilClose;
+    // After a 101 the connection speaks another protocol (its bytes may
+    // already follow the head): it can never carry another HTTP request.
+    let keep_alive = !close
+        && (http11 || keep_alive_token)
+        && framing != BodyFraming::UntilClose
+        && status != 101;
     Ok(HeadParse::Complete(Head {
         status,
         head_len,
@@ -241,6 +246,11 @@ mod tests {
             ),
             ("HTTP/1.1 200 OK\r\n\r\n", BodyFraming::UntilClose, false),
             ("HTTP/1.1 204 No Content\r\n\r\n", BodyFraming::None, true),
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+                BodyFraming::None,
+                false,
+            ),
             (
                 "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
                 BodyFraming::None,
