@@ -96,3 +96,17 @@ fn switching_protocols_does_not_return_the_connection() {
     assert_eq!(send(&client, GET).unwrap().status, 200);
     assert_eq!(client.connections_opened(), 2);
 }
+
+/// A response with both Transfer-Encoding and Content-Length is read by
+/// its Transfer-Encoding (RFC 9112 6.3), but such a message may be an
+/// attempt at response splitting: its connection is closed after use.
+#[test]
+fn transfer_encoding_with_content_length_closes_after_use() {
+    let both: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n\
+        2\r\nok\r\n0\r\n\r\n";
+    let client = client(vec![Script::new().read(both)]);
+    let exchange = send(&client, GET).unwrap();
+    assert_eq!((exchange.status, exchange.body_bytes), (200, 2));
+    assert!(!exchange.keep_alive);
+    assert_eq!((idle(&client), client.connections_open()), (0, 0));
+}
