@@ -2,10 +2,12 @@
 //!
 //! `send` takes an idle connection to the origin (or dials one), runs the
 //! exchange under the request timeout, and gives the connection back when it
-//! may be reused. A keep-alive connection the server closed while idle is
-//! retried once on a fresh one, as browsers do; every other failure is
-//! returned for counting. New connections take a connect slot first
-//! (`--max-connecting`, so a fast ramp is no connect storm) and go to the
+//! may be reused. A request with an idempotent method that meets a
+//! keep-alive connection the server closed while idle is retried once on a
+//! fresh one, as browsers do; every other failure (a POST's too, which the
+//! server may have acted on) is returned for counting. New connections take
+//! a connect slot first (`--max-connecting`, so a fast ramp is no connect
+//! storm) and go to the
 //! origin's addresses in turn; their setup times and the requests (and
 //! request bytes) each address got are counted for the shard's snapshot
 //! (`dial`), and so are the connections open now (opened minus closed).
@@ -118,7 +120,7 @@ impl Client {
             .attempt(origin, conn, request, request_is_head, timeout, capture)
             .await
         {
-            Err(failure) if reused && failure.is_stale_connection() => {
+            Err(failure) if reused && may_resend(failure, request) => {
                 let fresh = self.dial(origin).await?;
                 self.attempt(origin, fresh, request, request_is_head, timeout, capture)
                     .await
@@ -132,9 +134,9 @@ impl Client {
     /// `on_response` with each outcome and when it completed: for a
     /// response, when the read that brought its last byte returned
     /// (`Exchange::done_at`; no clock read per response); for a failure,
-    /// when it was noticed. When the server closes mid-pipeline,
-    /// the unanswered rest is sent again on a fresh connection as long as
-    /// each attempt makes progress; what still has no response is reported
+    /// when it was noticed. When the server closes mid-pipeline, the
+    /// unanswered rest of an idempotent request is sent again on a fresh
+    /// connection as long as each attempt makes progress; what still has no response is reported
     /// as failures through `on_response`, so nothing is lost silently.
     pub async fn pipeline(
         &self,
@@ -218,7 +220,7 @@ impl Client {
             // Closed (or failed) mid-pipeline: retry the unanswered rest on a
             // fresh connection while attempts make progress.
             let failure = failure.unwrap_or(Failure::ClosedBeforeResponse);
-            let retry = failure.is_stale_connection();
+            let retry = may_resend(failure, request);
             let progress = answered > 0 || (reused && !fresh_tried);
             fresh_tried |= !reused;
             if !(retry && progress) {
@@ -363,6 +365,20 @@ impl Client {
         self.opened.set(self.opened.get() + 1);
         Ok(conn)
     }
+}
+
+/// Whether a request that failed this way may be sent again on a fresh
+/// connection: only when its connection may just have gone stale while it
+/// idled (no byte of a response came), and only for an idempotent method
+/// (RFC 9110 9.2.2), since the server may have acted on it before closing
+/// (RFC 9112 9.3.1). The one rule for single and pipelined requests.
+fn may_resend(failure: Failure, request: &[u8]) -> bool {
+    let method = request.split(|&b| b == b' ').next().unwrap_or_default();
+    let idempotent = matches!(
+        method,
+        b"GET" | b"HEAD" | b"PUT" | b"DELETE" | b"OPTIONS" | b"TRACE"
+    );
+    idempotent && failure.is_stale_connection()
 }
 
 #[cfg(test)]

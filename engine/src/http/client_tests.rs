@@ -110,3 +110,56 @@ fn transfer_encoding_with_content_length_closes_after_use() {
     assert!(!exchange.keep_alive);
     assert_eq!((idle(&client), client.connections_open()), (0, 0));
 }
+
+/// The server may have acted on a request that met a stale connection, so
+/// only idempotent methods are sent again (RFC 9112 9.3.1): POST and PATCH
+/// fail instead, with no second connection; GET, HEAD, PUT, DELETE and
+/// OPTIONS are retried.
+#[test]
+fn non_idempotent_requests_are_not_retried() {
+    for (method, retried) in [
+        ("POST", false),
+        ("PATCH", false),
+        ("GET", true),
+        ("HEAD", true),
+        ("PUT", true),
+        ("DELETE", true),
+        ("OPTIONS", true),
+    ] {
+        let request = format!("{method} /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx");
+        let answer: &[u8] = if method == "HEAD" {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+        } else {
+            OK
+        };
+        let fresh = Script::new().read(answer);
+        let fresh_written = fresh.written();
+        let client = client(vec![Script::new().read(OK), fresh]);
+        send(&client, GET).unwrap();
+        let outcome = send(&client, request.as_bytes());
+        if retried {
+            assert_eq!(outcome.map(|e| e.status), Ok(200), "{method}");
+            assert_eq!(&fresh_written.borrow()[..], request.as_bytes());
+        } else {
+            assert_eq!(outcome, Err(Failure::ClosedBeforeResponse), "{method}");
+            assert!(fresh_written.borrow().is_empty(), "{method} sent again");
+        }
+        assert_eq!(client.connections_opened(), 1 + u64::from(retried));
+    }
+}
+
+/// Pipelined POSTs cut off by a stale connection are reported as failures,
+/// every one, and not sent again.
+#[test]
+fn pipelined_non_idempotent_requests_are_not_retried() {
+    const POST: &[u8] = b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx";
+    let fresh = Script::new().read(OK.repeat(3));
+    let fresh_written = fresh.written();
+    let client = client(vec![Script::new().read(OK), fresh]);
+    send(&client, GET).unwrap();
+    let mut outcomes = Vec::new();
+    let mut on_response = |outcome: Result<Exchange, Failure>, _| outcomes.push(outcome);
+    run(client.pipeline(0, POST, false, 3, &mut Capture::default(), &mut on_response));
+    assert_eq!(outcomes, vec![Err(Failure::ClosedBeforeResponse); 3]);
+    assert!(fresh_written.borrow().is_empty());
+}

@@ -180,8 +180,9 @@ impl Failure {
     }
 
     /// True when a reused keep-alive connection failing this way may simply
-    /// have been closed by the server while idle, so one retry on a fresh
-    /// connection is safe (nothing of the response was seen).
+    /// have been closed by the server while idle (nothing of the response
+    /// was seen), so an idempotent request may be sent once more on a fresh
+    /// connection (`client` decides).
     pub fn is_stale_connection(self) -> bool {
         matches!(self, Failure::Reset | Failure::ClosedBeforeResponse)
     }
