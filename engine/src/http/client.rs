@@ -7,10 +7,10 @@
 //! fresh one, as browsers do; every other failure (a POST's too, which the
 //! server may have acted on) is returned for counting. New connections take
 //! a connect slot first (`--max-connecting`, so a fast ramp is no connect
-//! storm) and go to the
-//! origin's addresses in turn; their setup times and the requests (and
-//! request bytes) each address got are counted for the shard's snapshot
-//! (`dial`), and so are the connections open now (opened minus closed).
+//! storm) and go to the origin's addresses in turn; their setup times and
+//! the requests (and request bytes) each address got are counted for the
+//! shard's snapshot (`dial`), and so are the connections open now (opened
+//! minus closed).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
