@@ -211,7 +211,9 @@ impl Client {
                 };
             left -= answered;
             if left == 0 {
-                if keep_alive {
+                // Bytes after the last response answer nothing sent: a
+                // connection that has them is not trusted again.
+                if keep_alive && !conn.has_unread() {
                     conn.release(&self.buffers);
                     self.pool.borrow_mut().give(origin, conn);
                 }

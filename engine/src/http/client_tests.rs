@@ -163,3 +163,23 @@ fn pipelined_non_idempotent_requests_are_not_retried() {
     assert_eq!(outcomes, vec![Err(Failure::ClosedBeforeResponse); 3]);
     assert!(fresh_written.borrow().is_empty());
 }
+
+/// Bytes after a 204 fail the request without a retry, and its connection
+/// is closed; so is a pipelined connection with bytes after the last
+/// response it waited for.
+#[test]
+fn bytes_after_a_response_close_the_connection() {
+    let extra: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n{}";
+    let client = client(vec![Script::new().read(extra), Script::new().read(OK)]);
+    assert_eq!(send(&client, GET), Err(Failure::BytesAfterResponse));
+    assert_eq!(client.connections_opened(), 1);
+    assert_eq!(client.connections_open(), 0);
+    let two = [OK, OK, b"HTTP/1.1 200"].concat();
+    let client = self::client(vec![Script::new().read(two)]);
+    let mut statuses = Vec::new();
+    let mut on_response =
+        |outcome: Result<Exchange, Failure>, _| statuses.push(outcome.map(|e| e.status));
+    run(client.pipeline(0, GET, false, 2, &mut Capture::default(), &mut on_response));
+    assert_eq!(statuses, vec![Ok(200), Ok(200)]);
+    assert_eq!((idle(&client), client.connections_open()), (0, 0));
+}

@@ -225,8 +225,22 @@ impl Conn {
         let exchange = self
             .read_response(request_is_head, limits, capture, buffers, heads)
             .await;
+        // One request was sent, so bytes after its response answer nothing:
+        // a body on a bodyless response, or more than Content-Length. Taken
+        // as the next response they would shift every answer after them.
+        // After a 101 they are the new protocol's, and the connection closes.
+        let exchange = match exchange {
+            Ok(done) if done.status != 101 && self.has_unread() => Err(Failure::BytesAfterResponse),
+            outcome => outcome,
+        };
         self.release(buffers);
         exchange
+    }
+
+    /// True while received bytes wait unconsumed: the start of a response
+    /// that was not asked for yet (pipelining) or of one never asked for.
+    pub fn has_unread(&self) -> bool {
+        self.start < self.read_buf.len()
     }
 
     /// Writes `copies` copies of `request` back to back in one write

@@ -206,3 +206,39 @@ fn an_idle_connection_holds_no_buffer() {
     assert_eq!(conn.read_buf.capacity(), 0);
     assert!(conn.is_reused());
 }
+
+/// Bytes that come with a response that has no body (204, 304, a HEAD's)
+/// are a body the server must not send: a protocol failure, never taken as
+/// the next request's response (here they even look like one).
+#[test]
+fn bytes_after_a_bodyless_response_are_a_failure() {
+    let next = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let head_request: &[u8] = b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n";
+    let cases: [(&[u8], &str); 3] = [
+        (GET, "HTTP/1.1 204 No Content\r\n\r\n"),
+        (
+            GET,
+            "HTTP/1.1 304 Not Modified\r\nContent-Length: 38\r\n\r\n",
+        ),
+        (
+            head_request,
+            "HTTP/1.1 200 OK\r\nContent-Length: 38\r\n\r\n",
+        ),
+    ];
+    for (request, head) in cases {
+        let script = Script::new().read(format!("{head}{next}"));
+        let (result, _) = exchange_over(script, request, &mut Capture::default());
+        assert_eq!(result, Err(Failure::BytesAfterResponse), "{head:?}");
+        let (result, _) = exchange_over(Script::new().read(head), request, &mut Capture::default());
+        assert!(result.unwrap().keep_alive, "{head:?} alone is fine");
+    }
+}
+
+/// So are bytes beyond a body's announced length: the server's framing is
+/// wrong, and they must not become the next response.
+#[test]
+fn bytes_beyond_the_announced_length_are_a_failure() {
+    let script = Script::new().read("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 2");
+    let (result, _) = exchange_over(script, GET, &mut Capture::default());
+    assert_eq!(result, Err(Failure::BytesAfterResponse));
+}
