@@ -419,3 +419,40 @@ auth = { bearer = "s3cret-token" }
     );
     assert!(!sample["body"].as_str().unwrap().is_empty(), "{sample}");
 }
+
+/// Over HTTPS a body delimited by the close is whole when the server ends
+/// it with close_notify (as stampede-target does): every request succeeds,
+/// each on its own connection. (A cut without close_notify is a truncated
+/// body; the connection layer's unit tests cover that.)
+#[test]
+fn close_delimited_bodies_over_https_end_at_close_notify() {
+    let _serial = serial();
+    let cert = temp_file("cert.pem", "");
+    let cert = cert.to_str().unwrap().to_string();
+    let target = TargetProcess::start_with(&["--tls-self-signed", "--tls-cert-out", &cert]);
+    let url = format!("https://{}/eof/5000", target.addr);
+    let run = stampede(
+        &[
+            "run",
+            "--host",
+            &url,
+            "--cacert",
+            &cert,
+            "-u",
+            "2",
+            "-n",
+            "50",
+            "--threads",
+            "1",
+        ],
+        LIMIT,
+    );
+    assert_eq!(
+        (run.total("requests"), run.total("failures")),
+        (50, 0),
+        "{}",
+        run.summary()["failures"]
+    );
+    assert!(run.total("bytes_received") >= 50 * 5000);
+    assert_eq!(target.stats(), (50, 50));
+}

@@ -402,6 +402,8 @@ impl Conn {
     }
 
     /// Consumes everything until the server closes; returns the byte count.
+    /// Over TLS only a close_notify ends such a body: without it the close
+    /// may be forged, and the body is counted as cut.
     async fn skip_until_close(&mut self, capture: &mut Capture) -> Result<u64, Failure> {
         let mut total = 0u64;
         loop {
@@ -410,7 +412,10 @@ impl Conn {
             self.start = self.read_buf.len();
             self.discard_consumed();
             if self.fill().await? == 0 {
-                return Ok(total);
+                return match self.stream.closed_cleanly() {
+                    true => Ok(total),
+                    false => Err(Failure::TruncatedBody),
+                };
             }
         }
     }

@@ -242,3 +242,20 @@ fn bytes_beyond_the_announced_length_are_a_failure() {
     let (result, _) = exchange_over(script, GET, &mut Capture::default());
     assert_eq!(result, Err(Failure::BytesAfterResponse));
 }
+
+/// Over TLS, a body delimited by the close needs the peer's close_notify
+/// to be whole: a cut without it, at any byte, may be an attacker's FIN
+/// and is a truncated body. Length-delimited bodies do not depend on it.
+#[test]
+fn close_delimited_body_cut_without_close_notify_is_truncated() {
+    let response = b"HTTP/1.1 200 OK\r\n\r\n0123456789";
+    let head_len = response.len() - 10;
+    for cut in head_len..=response.len() {
+        let script = Script::new().read(&response[..cut]).cut();
+        assert_eq!(get(script).0, Err(Failure::TruncatedBody), "cut at {cut}");
+    }
+    let framed = Script::new()
+        .read("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        .cut();
+    assert_eq!(get(framed).0.unwrap().body_bytes, 2);
+}

@@ -111,7 +111,8 @@ pub enum Stream {
 
 impl Stream {
     /// Reads into `buf`'s spare capacity; `Ok(0)` means the peer closed
-    /// (for TLS also without close_notify, which servers commonly skip).
+    /// (for TLS also without close_notify, which servers commonly skip;
+    /// [`Stream::closed_cleanly`] says which).
     pub async fn read<T: IoBufMut>(&mut self, buf: T) -> (Result<usize, Failure>, T) {
         match self {
             Stream::Plain(tcp) => {
