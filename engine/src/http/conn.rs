@@ -286,7 +286,8 @@ impl Conn {
             self.read_buf = buffers.take_read(limits.read_buffer_bytes.max(limits.max_head_bytes));
             self.start = 0;
         }
-        let (head, first_byte_at) = self.read_head(request_is_head, limits, heads).await?;
+        let (head, interim_bytes, first_byte_at) =
+            self.read_head(request_is_head, limits, heads).await?;
         if capture.start(head.status) {
             capture
                 .head
@@ -311,7 +312,7 @@ impl Conn {
         }
         Ok(Exchange {
             status: head.status,
-            bytes_received: head.head_len as u64 + wire_bytes,
+            bytes_received: interim_bytes + head.head_len as u64 + wire_bytes,
             body_bytes,
             keep_alive: head.keep_alive,
             first_byte_at,
@@ -320,16 +321,17 @@ impl Conn {
     }
 
     /// Reads until a final (non-1xx) response head is complete; also says
-    /// when the read that brought its first byte (or an interim response's)
-    /// returned.
+    /// how many bytes of interim responses came before it, and when the read
+    /// that brought its first byte (or an interim response's) returned.
     async fn read_head(
         &mut self,
         request_is_head: bool,
         limits: &Limits,
         heads: &HeadCache,
-    ) -> Result<(super::response::Head, Instant), Failure> {
+    ) -> Result<(super::response::Head, u64, Instant), Failure> {
         let mut received_any = self.start < self.read_buf.len();
         let mut first_byte_at = received_any.then_some(self.filled_at);
+        let mut interim_bytes = 0u64;
         loop {
             let pending = &self.read_buf[self.start..];
             match heads.parse(pending, limits.max_headers, request_is_head)? {
@@ -338,9 +340,11 @@ impl Conn {
                 {
                     // An interim response (100 Continue, 103 Early Hints): skip it.
                     self.start += head.head_len;
+                    interim_bytes += head.head_len as u64;
                 }
                 HeadParse::Complete(head) => {
-                    return Ok((head, first_byte_at.unwrap_or(self.filled_at)))
+                    let first_byte_at = first_byte_at.unwrap_or(self.filled_at);
+                    return Ok((head, interim_bytes, first_byte_at));
                 }
                 HeadParse::Partial if pending.len() >= limits.max_head_bytes => {
                     return Err(Failure::HeadTooLarge)

@@ -105,7 +105,7 @@ fn head_split_at_every_point() {
 
 /// Interim responses (100 Continue, 103 Early Hints) before the final one
 /// are skipped wherever the reads cut them; the final response is the one
-/// reported.
+/// reported, and the interim heads' bytes are counted as received.
 #[test]
 fn interim_responses_before_the_final_one() {
     let response: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n\
@@ -114,6 +114,11 @@ fn interim_responses_before_the_final_one() {
         let (result, capture) = get(script);
         let exchange = result.unwrap();
         assert_eq!((exchange.status, exchange.body_bytes), (201, 2));
+        assert_eq!(
+            exchange.bytes_received,
+            response.len() as u64,
+            "interim heads count"
+        );
         assert!(capture.head.starts_with(b"HTTP/1.1 201 Created\r\n"));
         assert_eq!(capture.body, b"ok");
     }
