@@ -258,6 +258,22 @@ impl Client {
         &self.dial_stats
     }
 
+    /// An empty buffer for a body (a decoded one), lent from the shard.
+    pub fn take_body_buffer(&self) -> Vec<u8> {
+        self.buffers.take_body()
+    }
+
+    /// Gives a body buffer back to the shard, leaving `buf` without capacity.
+    pub fn give_body_buffer(&self, buf: &mut Vec<u8>) {
+        self.buffers.give_body(buf);
+    }
+
+    /// Gives a judged response's head and body buffers back to the shard,
+    /// so a user holds none between requests.
+    pub fn release_capture(&self, capture: &mut Capture) {
+        capture.release(&self.buffers);
+    }
+
     /// Closes all idle connections (at the end of a run).
     pub fn close_idle(&self) {
         self.pool.borrow_mut().clear();

@@ -113,6 +113,15 @@ impl Capture {
         self.body_truncated = false;
     }
 
+    /// Gives the head and body buffers back to `buffers`: between requests
+    /// a user holds none (a 1 MiB body checked once is not kept per user).
+    /// The body goes first, so the next capture, which takes a head buffer
+    /// first, gets a head's back as its head and a body's as its body.
+    pub fn release(&mut self, buffers: &BufferPool) {
+        buffers.give_body(&mut self.body);
+        buffers.give_body(&mut self.head);
+    }
+
     /// Decides what of a response with `status` is kept; true to keep its head.
     fn start(&mut self, status: u16) -> bool {
         let error_sample = self.want_error_sample && status >= 400;
@@ -289,9 +298,22 @@ impl Conn {
         let (head, interim_bytes, first_byte_at) =
             self.read_head(request_is_head, limits, heads).await?;
         if capture.start(head.status) {
+            if capture.head.capacity() == 0 {
+                capture.head = buffers.take_body();
+            }
             capture
                 .head
                 .extend_from_slice(&self.read_buf[self.start..self.start + head.head_len]);
+        }
+        if capture.keep_limit > 0 && capture.body.capacity() == 0 {
+            capture.body = buffers.take_body();
+        }
+        if let BodyFraming::Length(length) = head.framing {
+            // The whole kept body in one allocation, not a doubling series.
+            let kept = length.min(capture.keep_limit as u64) as usize;
+            capture
+                .body
+                .reserve_exact(kept.saturating_sub(capture.body.len()));
         }
         self.start += head.head_len;
         let (wire_bytes, body_bytes) = match head.framing {

@@ -264,3 +264,56 @@ fn close_delimited_body_cut_without_close_notify_is_truncated() {
         .cut();
     assert_eq!(get(framed).0.unwrap().body_bytes, 2);
 }
+
+/// A captured head and body live in buffers lent by the shard: given back
+/// after the response is judged, the capture holds nothing, and the next
+/// capture reuses the same buffer instead of allocating; a body with a
+/// Content-Length is kept in one allocation of its size.
+#[test]
+fn captured_bodies_borrow_the_shards_buffers() {
+    let body = vec![b'x'; 100_000];
+    let response = [
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+        &body,
+    ]
+    .concat();
+    let env = Env::default();
+    let mut conn = conn(Script::new().read(&response).read(&response));
+    let mut capture = Capture::with_body_limit(1 << 20);
+    capture.want_head = true;
+    capture.want_body = true;
+    let mut exchange = |capture: &mut Capture| {
+        let result = run(conn.exchange(GET, false, &env.limits, capture, &env.buffers, &env.heads));
+        assert_eq!(result.unwrap().body_bytes, body.len() as u64);
+    };
+    exchange(&mut capture);
+    assert_eq!(capture.body, body);
+    assert_eq!(capture.body.capacity(), body.len(), "one allocation, exact");
+    let lent = capture.body.as_ptr();
+    capture.release(&env.buffers);
+    assert_eq!((capture.head.capacity(), capture.body.capacity()), (0, 0));
+    assert!(env.buffers.idle_body_bytes() >= body.len());
+    exchange(&mut capture);
+    assert_eq!(capture.body, body);
+    assert_eq!(capture.body.as_ptr(), lent, "the lent buffer came back");
+    capture.release(&env.buffers);
+}
+
+/// The shard keeps at most `POOLED_BODY_BYTES_MAX` of idle body buffers;
+/// more are freed when given back.
+#[test]
+fn the_shards_body_buffers_are_bounded() {
+    let buffers = BufferPool::default();
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        held.push(Vec::<u8>::with_capacity(1 << 20));
+    }
+    for buf in &mut held {
+        buffers.give_body(buf);
+        assert_eq!(buf.capacity(), 0);
+    }
+    assert_eq!(buffers.idle_body_bytes(), 32 << 20);
+    let taken = buffers.take_body();
+    assert_eq!(taken.capacity(), 1 << 20);
+    assert_eq!(buffers.idle_body_bytes(), 31 << 20);
+}

@@ -6,7 +6,8 @@
 //! has only ~28k ephemeral ports), connects, and runs the TLS handshake for
 //! `https` origins. [`BufferPool`] lends read and write buffers to connections
 //! only while they exchange, so an idle keep-alive connection holds no buffer
-//! (`tls_stream` lends its record buffers the same way).
+//! (`tls_stream` lends its record buffers the same way), and lends users the
+//! buffers of captured bodies only while they judge a response.
 //! Timeouts and retries are the client's job.
 
 use std::cell::{Cell, RefCell};
@@ -28,6 +29,12 @@ use super::tls_stream::TlsStream;
 
 /// Buffers a shard keeps for reuse; beyond this, returned buffers are freed.
 const POOLED_BUFFERS_MAX: usize = 4096;
+
+/// Capacity of the captured-body buffers a shard keeps for reuse, in all;
+/// beyond it, returned ones are freed. It holds the bodies of the requests
+/// judged at once on a shard (32 of 1 MiB; thousands of small ones), so a
+/// user keeps no body between requests and a shard keeps at most this.
+const POOLED_BODY_BYTES_MAX: usize = 32 << 20;
 
 /// How a run makes and uses connections, shared by every shard.
 #[derive(Debug, Clone)]
@@ -295,13 +302,19 @@ async fn connect_tcp(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Tcp
     }
 }
 
-/// Read and write buffers lent to connections while they exchange.
+/// Read and write buffers lent to connections while they exchange, and
+/// body buffers lent to users while they judge a response.
 #[derive(Default)]
 pub struct BufferPool {
     /// Idle read buffers, all of the configured capacity.
     read: RefCell<Vec<Vec<u8>>>,
     /// Idle write buffers.
     write: RefCell<Vec<Vec<u8>>>,
+    /// Idle buffers for captured heads and bodies and decoded bodies, of
+    /// any capacity; the most recently returned is lent first.
+    bodies: RefCell<Vec<Vec<u8>>>,
+    /// The capacity held in `bodies`, at most `POOLED_BODY_BYTES_MAX`.
+    body_bytes: Cell<usize>,
 }
 
 impl BufferPool {
@@ -337,5 +350,32 @@ impl BufferPool {
             buf.clear();
             pool.push(buf);
         }
+    }
+
+    /// An empty buffer for a captured or decoded body (no capacity when
+    /// none is idle; it grows as it is filled).
+    pub fn take_body(&self) -> Vec<u8> {
+        let buf = self.bodies.borrow_mut().pop().unwrap_or_default();
+        self.body_bytes.set(self.body_bytes.get() - buf.capacity());
+        buf
+    }
+
+    /// Takes back the buffer in `slot`, leaving it empty without capacity;
+    /// freed instead when the pool holds its most already.
+    pub fn give_body(&self, slot: &mut Vec<u8>) {
+        let mut buf = std::mem::take(slot);
+        let held = self.body_bytes.get() + buf.capacity();
+        let mut pool = self.bodies.borrow_mut();
+        if buf.capacity() > 0 && held <= POOLED_BODY_BYTES_MAX && pool.len() < POOLED_BUFFERS_MAX {
+            buf.clear();
+            pool.push(buf);
+            self.body_bytes.set(held);
+        }
+    }
+
+    /// Bytes of body buffers idle in the pool (for tests).
+    #[cfg(test)]
+    pub fn idle_body_bytes(&self) -> usize {
+        self.body_bytes.get()
     }
 }

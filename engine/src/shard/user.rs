@@ -82,7 +82,8 @@ pub struct VirtualUser {
     hop: Vec<u8>,
     /// Where the next hop's request is built.
     hop_next: Vec<u8>,
-    /// A compressed body, decoded for checks and extractors.
+    /// A compressed body, decoded for checks and extractors; lent by the
+    /// shard (as the capture's buffers are) only while a response is judged.
     decoded: Vec<u8>,
     /// Next task when tasks run in order.
     next_task: usize,
@@ -284,7 +285,7 @@ impl VirtualUser {
                     hop_bytes + exchange.bytes_received,
                     exchange.body_bytes,
                     exchange.status,
-                    self.judge(step, exchange.status, service),
+                    self.judge(step, exchange.status, service, env.client),
                     Some(ttfb),
                 )
             }
@@ -308,6 +309,10 @@ impl VirtualUser {
                 recorder.record_sample(step.endpoint, failure, line, status, &self.capture.body);
             }
         }
+        // The response is judged: its buffers go back to the shard, so a
+        // user keeps no body (up to --max-body-capture) between requests.
+        env.client.release_capture(&mut self.capture);
+        env.client.give_body_buffer(&mut self.decoded);
         failure
     }
 
@@ -406,8 +411,15 @@ impl VirtualUser {
         Ok((next_origin, is_head))
     }
 
-    /// Decides whether a response failed, and extracts values from it.
-    fn judge(&mut self, step: &RequestStep, status: u16, elapsed: Duration) -> Option<Failure> {
+    /// Decides whether a response failed, and extracts values from it;
+    /// a body to decode is decoded into a buffer lent by `client`.
+    fn judge(
+        &mut self,
+        step: &RequestStep,
+        status: u16,
+        elapsed: Duration,
+        client: &Client,
+    ) -> Option<Failure> {
         if self.cookies {
             self.jar.store(&self.capture.head, &self.url);
         }
@@ -416,6 +428,9 @@ impl VirtualUser {
         let mut body = &self.capture.body;
         if step.capture_body && !self.capture.body_truncated {
             if let Some(coding) = check::header(&self.capture.head, "content-encoding") {
+                if self.decoded.capacity() == 0 {
+                    self.decoded = client.take_body_buffer();
+                }
                 let limit = self.plan.body_capture_limit;
                 match decode_body(coding, &self.capture.body, limit, &mut self.decoded) {
                     Ok(()) => body = &self.decoded,
