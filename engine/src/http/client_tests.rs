@@ -54,6 +54,19 @@ fn stale_keep_alive_connection_is_retried_once() {
     assert_eq!(idle(&client), 1, "the fresh one is kept");
 }
 
+/// A stale connection may fail at the write too (the server's reset came
+/// first): the request is retried the same way.
+#[test]
+fn a_stale_connection_that_fails_the_write_is_retried() {
+    let client = client(vec![Script::new().read(OK), Script::new().read(OK)]);
+    send(&client, GET).unwrap();
+    let mut stale = client.pool.borrow_mut().take(0).unwrap();
+    stale.replace_stream(Script::new().fail_writes(Failure::Reset));
+    client.pool.borrow_mut().give(0, stale);
+    assert_eq!(send(&client, GET).unwrap().status, 200);
+    assert_eq!(client.connections_opened(), 2);
+}
+
 /// The retry happens once: when the fresh connection fails too, the
 /// failure is returned and no third connection is dialed.
 #[test]

@@ -207,6 +207,12 @@ impl Conn {
         }
     }
 
+    /// Swaps in a scripted stream, as if the peer changed its behaviour.
+    #[cfg(test)]
+    pub(crate) fn replace_stream(&mut self, script: super::script::Script) {
+        self.stream = Stream::Scripted(script);
+    }
+
     /// The target address this connection goes to.
     pub fn peer(&self) -> SocketAddr {
         self.peer
