@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use stampede_engine::config::{RunConfig, Settings};
+use stampede_engine::demo;
 use stampede_engine::run::control;
+use stampede_engine::scenario::{Plan, ScenarioDoc};
 use stampede_engine::shard::runtime;
-use stampede_engine::{demo, scenario::Plan};
 use stampede_target::tls::TlsSource;
 use stampede_target::{Target, TargetConfig};
 
@@ -235,6 +236,57 @@ fn https_allocations_per_request() {
             extra < 180,
             "{driver}: 18 000 more HTTPS requests made {extra} more allocations \
              ({per_request:.3} per request; {small} vs {large})"
+        );
+    }
+}
+
+/// Allocations made by a closed-loop run of `iterations` iterations of the
+/// scenario `text` (two requests each, both expected to pass).
+fn scenario_allocations(url: &str, driver: &str, text: &str, iterations: u64) -> u64 {
+    let mut settings = Settings::default();
+    settings.flag("host", url);
+    settings.flag("users", "10");
+    settings.flag("threads", "1");
+    settings.flag("io-driver", driver);
+    settings.flag("iterations", iterations.to_string());
+    let config = RunConfig::from_settings(&settings, 1).unwrap();
+    let doc = ScenarioDoc::parse_str(std::path::Path::new("alloc.toml"), text.into()).unwrap();
+    let plan = doc
+        .compile_with(&config.target, config.request_options())
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let outcome = control::run(&config, plan, &stop, &mut |_, _| {}).unwrap();
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    assert_eq!(outcome.aggregator.total().requests, 2 * iterations);
+    assert_eq!(outcome.aggregator.total().failures, 0);
+    after - before
+}
+
+/// A scenario user's own work allocates nothing per request once warm
+/// either: rendering, a cookie jar kept at its cap by a target that sets a
+/// new cookie on every response, and a body check on a body captured in a
+/// buffer the shard lends.
+#[test]
+fn scenario_users_allocate_nothing_per_request_once_warm() {
+    let _turn = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+    let target = demo::start_target(1).unwrap();
+    let url = format!("http://{}", target.local_addr());
+    let text = "[[user]]\n[[user.task]]\n[[user.task.step]]\npath = \"/cookies/new\"\n\
+                [[user.task.step]]\npath = \"/bytes/4096\"\ncheck = { body_contains = \"xxxx\" }\n";
+    let mut drivers = vec!["epoll"];
+    if runtime::uring_available() {
+        drivers.push("uring");
+    }
+    for driver in drivers {
+        scenario_allocations(&url, driver, text, 500);
+        let small = scenario_allocations(&url, driver, text, 1_000);
+        let large = scenario_allocations(&url, driver, text, 10_000);
+        let extra = large.saturating_sub(small);
+        eprintln!("{driver}: {small} vs {large} allocations");
+        assert!(
+            extra < 180,
+            "{driver}: 18 000 more requests made {extra} more allocations ({small} vs {large})"
         );
     }
 }

@@ -419,3 +419,108 @@ auth = { bearer = "s3cret-token" }
     );
     assert!(!sample["body"].as_str().unwrap().is_empty(), "{sample}");
 }
+
+/// Over HTTPS a body delimited by the close is whole when the server ends
+/// it with close_notify (as stampede-target does): every request succeeds,
+/// each on its own connection. (A cut without close_notify is a truncated
+/// body; the connection layer's unit tests cover that.)
+#[test]
+fn close_delimited_bodies_over_https_end_at_close_notify() {
+    let _serial = serial();
+    let cert = temp_file("cert.pem", "");
+    let cert = cert.to_str().unwrap().to_string();
+    let target = TargetProcess::start_with(&["--tls-self-signed", "--tls-cert-out", &cert]);
+    let url = format!("https://{}/eof/5000", target.addr);
+    let run = stampede(
+        &[
+            "run",
+            "--host",
+            &url,
+            "--cacert",
+            &cert,
+            "-u",
+            "2",
+            "-n",
+            "50",
+            "--threads",
+            "1",
+        ],
+        LIMIT,
+    );
+    assert_eq!(
+        (run.total("requests"), run.total("failures")),
+        (50, 0),
+        "{}",
+        run.summary()["failures"]
+    );
+    assert!(run.total("bytes_received") >= 50 * 5000);
+    assert_eq!(target.stats(), (50, 50));
+}
+
+/// A target that sets a cookie of a new name on every response cannot grow
+/// a user's jar past its cap of 50: the target's own count of the cookies
+/// each request carried in its Cookie header rises by one per request to
+/// 50 and stays there (the k-th request carries min(k, 50)), so exactly the
+/// first 50 requests fail a check for 50.
+#[test]
+fn a_cookie_flood_leaves_the_jar_at_its_cap() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let scenario = r#"
+[[user]]
+[[user.task]]
+[[user.task.step]]
+path = "/cookies/new"
+name = "flood"
+check = { json = { "/received" = 50 } }
+"#;
+    let run = run(
+        "cookies.toml",
+        scenario,
+        &target.url(),
+        &["-u", "1", "-n", "200"],
+    );
+    let flood = endpoint(&run, "flood");
+    assert_eq!(flood["requests"], 200);
+    assert_eq!(flood["failures"], 50, "{}", run.summary()["failures"]);
+    assert_eq!(target.stats().0, 200);
+}
+
+/// Cookies go back only to the paths they belong to, on redirect hops too:
+/// the target counts the cookies each request carried. `/cook` does not
+/// cover `/cookies/new`, `/cookies` does, and a hop to `/cookies/new`
+/// carries what that path gets, not what the redirecting path got.
+#[test]
+fn cookies_follow_their_paths_across_redirects() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let scenario = r#"
+[[user]]
+[[user.task]]
+[[user.task.step]]
+path = "/cookies/new?path=/cook"
+name = "cook"
+check = { json = { "/received" = 0 } }
+[[user.task.step]]
+path = "/cookies/new?path=/cookies"
+name = "cookies"
+check = { json = { "/received" = 0 } }
+[[user.task.step]]
+path = "/cookies/new"
+name = "root"
+check = { json = { "/received" = 1 } }
+[[user.task.step]]
+path = "/redirect-to?url=/cookies/new"
+name = "hop"
+check = { json = { "/received" = 2 } }
+"#;
+    let run = run(
+        "cookie-paths.toml",
+        scenario,
+        &target.url(),
+        &["-u", "1", "-n", "1"],
+    );
+    assert_eq!(run.total("requests"), 4);
+    assert_eq!(run.total("failures"), 0, "{}", run.summary()["failures"]);
+    assert_eq!(target.stats().0, 5, "four requests and one hop");
+}

@@ -290,3 +290,62 @@ path = "/bytes/3"
         "{paths}"
     );
 }
+
+/// Users keep no captured body between requests: 2000 users each check
+/// one 1 MiB body and stay, and the generator's peak memory stays under
+/// 500 MiB, and under one MiB per body checked (each user keeping its body
+/// would take one more MiB per user served), because body buffers go back
+/// to the shard once a response is judged. The target paces the run
+/// (`--max-rps 200`), far below what loopback carries, so only a few bodies
+/// are in flight at once; the users still queued at the end are cut off.
+/// The body comes from the target's cache: a debug build fills `/bytes/N`
+/// byte by byte, too slowly for this pace on a busy machine.
+#[test]
+fn captured_bodies_are_not_kept_per_user() {
+    let _serial = serial();
+    let target = TargetProcess::start_with(&["--max-rps", "200"]);
+    let text = "[[user]]\nwait = \"constant(60)\"\n[[user.task]]\n[[user.task.step]]\n\
+                path = \"/compressed/1048576?enc=identity\"\ncheck = { body_contains = \"song 0\" }\n";
+    let file = temp_file("big-bodies.toml", text);
+    let url = target.url();
+    let run = stampede(
+        &[
+            "run",
+            "-f",
+            file.to_str().unwrap(),
+            "--host",
+            &url,
+            "--threads",
+            "1",
+            "-u",
+            "2000",
+            "--spawn-rate",
+            "1000",
+            "--run-time",
+            "6s",
+            "--stop-timeout",
+            "1s",
+        ],
+        LIMIT,
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    let (requests, failures) = (run.total("requests"), run.total("failures"));
+    assert_eq!(
+        failures,
+        run.failures_of_kind("cut_off"),
+        "{}",
+        run.summary()["failures"]
+    );
+    let checked = requests - failures;
+    // A busy machine checks fewer in the time; 300 MiB of bodies is still
+    // well above the generator's own few tens of MiB.
+    assert!(
+        checked >= 300,
+        "only {checked} bodies checked: too few to mean anything"
+    );
+    let max_rss_mib = run.summary()["generator"]["max_rss_kb"].as_u64().unwrap() / 1024;
+    assert!(
+        max_rss_mib < 500 && max_rss_mib < checked,
+        "max RSS {max_rss_mib} MiB after checking {checked} bodies of 1 MiB"
+    );
+}

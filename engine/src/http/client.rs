@@ -2,13 +2,15 @@
 //!
 //! `send` takes an idle connection to the origin (or dials one), runs the
 //! exchange under the request timeout, and gives the connection back when it
-//! may be reused. A keep-alive connection the server closed while idle is
-//! retried once on a fresh one, as browsers do; every other failure is
-//! returned for counting. New connections take a connect slot first
-//! (`--max-connecting`, so a fast ramp is no connect storm) and go to the
-//! origin's addresses in turn; their setup times and the requests (and
-//! request bytes) each address got are counted for the shard's snapshot
-//! (`dial`), and so are the connections open now (opened minus closed).
+//! may be reused. A request with an idempotent method that meets a
+//! keep-alive connection the server closed while idle is retried once on a
+//! fresh one, as browsers do; every other failure (a POST's too, which the
+//! server may have acted on) is returned for counting. New connections take
+//! a connect slot first (`--max-connecting`, so a fast ramp is no connect
+//! storm) and go to the origin's addresses in turn; their setup times and
+//! the requests (and request bytes) each address got are counted for the
+//! shard's snapshot (`dial`), and so are the connections open now (opened
+//! minus closed).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -118,7 +120,7 @@ impl Client {
             .attempt(origin, conn, request, request_is_head, timeout, capture)
             .await
         {
-            Err(failure) if reused && failure.is_stale_connection() => {
+            Err(failure) if reused && may_resend(failure, request) => {
                 let fresh = self.dial(origin).await?;
                 self.attempt(origin, fresh, request, request_is_head, timeout, capture)
                     .await
@@ -132,9 +134,9 @@ impl Client {
     /// `on_response` with each outcome and when it completed: for a
     /// response, when the read that brought its last byte returned
     /// (`Exchange::done_at`; no clock read per response); for a failure,
-    /// when it was noticed. When the server closes mid-pipeline,
-    /// the unanswered rest is sent again on a fresh connection as long as
-    /// each attempt makes progress; what still has no response is reported
+    /// when it was noticed. When the server closes mid-pipeline, the
+    /// unanswered rest of an idempotent request is sent again on a fresh
+    /// connection as long as each attempt makes progress; what still has no response is reported
     /// as failures through `on_response`, so nothing is lost silently.
     pub async fn pipeline(
         &self,
@@ -209,7 +211,9 @@ impl Client {
                 };
             left -= answered;
             if left == 0 {
-                if keep_alive {
+                // Bytes after the last response answer nothing sent: a
+                // connection that has them is not trusted again.
+                if keep_alive && !conn.has_unread() {
                     conn.release(&self.buffers);
                     self.pool.borrow_mut().give(origin, conn);
                 }
@@ -218,7 +222,7 @@ impl Client {
             // Closed (or failed) mid-pipeline: retry the unanswered rest on a
             // fresh connection while attempts make progress.
             let failure = failure.unwrap_or(Failure::ClosedBeforeResponse);
-            let retry = failure.is_stale_connection();
+            let retry = may_resend(failure, request);
             let progress = answered > 0 || (reused && !fresh_tried);
             fresh_tried |= !reused;
             if !(retry && progress) {
@@ -252,6 +256,22 @@ impl Client {
     /// The interval's dial stats, for the shard's snapshot.
     pub fn dial_stats(&self) -> &RefCell<DialStats> {
         &self.dial_stats
+    }
+
+    /// An empty buffer for a body (a decoded one), lent from the shard.
+    pub fn take_body_buffer(&self) -> Vec<u8> {
+        self.buffers.take_body()
+    }
+
+    /// Gives a body buffer back to the shard, leaving `buf` without capacity.
+    pub fn give_body_buffer(&self, buf: &mut Vec<u8>) {
+        self.buffers.give_body(buf);
+    }
+
+    /// Gives a judged response's head and body buffers back to the shard,
+    /// so a user holds none between requests.
+    pub fn release_capture(&self, capture: &mut Capture) {
+        capture.release(&self.buffers);
     }
 
     /// Closes all idle connections (at the end of a run).
@@ -369,3 +389,21 @@ impl Client {
         Ok(conn)
     }
 }
+
+/// Whether a request that failed this way may be sent again on a fresh
+/// connection: only when its connection may just have gone stale while it
+/// idled (no byte of a response came), and only for an idempotent method
+/// (RFC 9110 9.2.2), since the server may have acted on it before closing
+/// (RFC 9112 9.3.1). The one rule for single and pipelined requests.
+fn may_resend(failure: Failure, request: &[u8]) -> bool {
+    let method = request.split(|&b| b == b' ').next().unwrap_or_default();
+    let idempotent = matches!(
+        method,
+        b"GET" | b"HEAD" | b"PUT" | b"DELETE" | b"OPTIONS" | b"TRACE"
+    );
+    idempotent && failure.is_stale_connection()
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

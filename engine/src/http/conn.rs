@@ -113,6 +113,15 @@ impl Capture {
         self.body_truncated = false;
     }
 
+    /// Gives the head and body buffers back to `buffers`: between requests
+    /// a user holds none (a 1 MiB body checked once is not kept per user).
+    /// The body goes first, so the next capture, which takes a head buffer
+    /// first, gets a head's back as its head and a body's as its body.
+    pub fn release(&mut self, buffers: &BufferPool) {
+        buffers.give_body(&mut self.body);
+        buffers.give_body(&mut self.head);
+    }
+
     /// Decides what of a response with `status` is kept; true to keep its head.
     fn start(&mut self, status: u16) -> bool {
         let error_sample = self.want_error_sample && status >= 400;
@@ -182,17 +191,27 @@ impl Conn {
         closed: Rc<Cell<u64>>,
     ) -> Result<(Conn, DialTiming), Failure> {
         let (stream, timing) = connector.connect(origin, addr).await?;
-        let conn = Conn {
+        Ok((Conn::over(stream, addr, closed), timing))
+    }
+
+    /// A connection over an established `stream` to `peer`.
+    pub(crate) fn over(stream: Stream, peer: SocketAddr, closed: Rc<Cell<u64>>) -> Conn {
+        Conn {
             stream,
             read_buf: Vec::new(),
             start: 0,
             filled_at: Instant::now(),
             exchanges: 0,
-            peer: addr,
+            peer,
             closed,
             activity: Rc::new(Cell::new(Instant::now())),
-        };
-        Ok((conn, timing))
+        }
+    }
+
+    /// Swaps in a scripted stream, as if the peer changed its behaviour.
+    #[cfg(test)]
+    pub(crate) fn replace_stream(&mut self, script: super::script::Script) {
+        self.stream = Stream::Scripted(script);
     }
 
     /// The target address this connection goes to.
@@ -227,8 +246,22 @@ impl Conn {
         let exchange = self
             .read_response(request_is_head, limits, capture, buffers, heads)
             .await;
+        // One request was sent, so bytes after its response answer nothing:
+        // a body on a bodyless response, or more than Content-Length. Taken
+        // as the next response they would shift every answer after them.
+        // After a 101 they are the new protocol's, and the connection closes.
+        let exchange = match exchange {
+            Ok(done) if done.status != 101 && self.has_unread() => Err(Failure::BytesAfterResponse),
+            outcome => outcome,
+        };
         self.release(buffers);
         exchange
+    }
+
+    /// True while received bytes wait unconsumed: the start of a response
+    /// that was not asked for yet (pipelining) or of one never asked for.
+    pub fn has_unread(&self) -> bool {
+        self.start < self.read_buf.len()
     }
 
     /// Writes `copies` copies of `request` back to back in one write
@@ -273,11 +306,25 @@ impl Conn {
             self.read_buf = buffers.take_read(limits.read_buffer_bytes.max(limits.max_head_bytes));
             self.start = 0;
         }
-        let (head, first_byte_at) = self.read_head(request_is_head, limits, heads).await?;
+        let (head, interim_bytes, first_byte_at) =
+            self.read_head(request_is_head, limits, heads).await?;
         if capture.start(head.status) {
+            if capture.head.capacity() == 0 {
+                capture.head = buffers.take_body();
+            }
             capture
                 .head
                 .extend_from_slice(&self.read_buf[self.start..self.start + head.head_len]);
+        }
+        if capture.keep_limit > 0 && capture.body.capacity() == 0 {
+            capture.body = buffers.take_body();
+        }
+        if let BodyFraming::Length(length) = head.framing {
+            // The whole kept body in one allocation, not a doubling series.
+            let kept = length.min(capture.keep_limit as u64) as usize;
+            capture
+                .body
+                .reserve_exact(kept.saturating_sub(capture.body.len()));
         }
         self.start += head.head_len;
         let (wire_bytes, body_bytes) = match head.framing {
@@ -298,7 +345,7 @@ impl Conn {
         }
         Ok(Exchange {
             status: head.status,
-            bytes_received: head.head_len as u64 + wire_bytes,
+            bytes_received: interim_bytes + head.head_len as u64 + wire_bytes,
             body_bytes,
             keep_alive: head.keep_alive,
             first_byte_at,
@@ -307,16 +354,17 @@ impl Conn {
     }
 
     /// Reads until a final (non-1xx) response head is complete; also says
-    /// when the read that brought its first byte (or an interim response's)
-    /// returned.
+    /// how many bytes of interim responses came before it, and when the read
+    /// that brought its first byte (or an interim response's) returned.
     async fn read_head(
         &mut self,
         request_is_head: bool,
         limits: &Limits,
         heads: &HeadCache,
-    ) -> Result<(super::response::Head, Instant), Failure> {
+    ) -> Result<(super::response::Head, u64, Instant), Failure> {
         let mut received_any = self.start < self.read_buf.len();
         let mut first_byte_at = received_any.then_some(self.filled_at);
+        let mut interim_bytes = 0u64;
         loop {
             let pending = &self.read_buf[self.start..];
             match heads.parse(pending, limits.max_headers, request_is_head)? {
@@ -325,9 +373,11 @@ impl Conn {
                 {
                     // An interim response (100 Continue, 103 Early Hints): skip it.
                     self.start += head.head_len;
+                    interim_bytes += head.head_len as u64;
                 }
                 HeadParse::Complete(head) => {
-                    return Ok((head, first_byte_at.unwrap_or(self.filled_at)))
+                    let first_byte_at = first_byte_at.unwrap_or(self.filled_at);
+                    return Ok((head, interim_bytes, first_byte_at));
                 }
                 HeadParse::Partial if pending.len() >= limits.max_head_bytes => {
                     return Err(Failure::HeadTooLarge)
@@ -389,6 +439,8 @@ impl Conn {
     }
 
     /// Consumes everything until the server closes; returns the byte count.
+    /// Over TLS only a close_notify ends such a body: without it the close
+    /// may be forged, and the body is counted as cut.
     async fn skip_until_close(&mut self, capture: &mut Capture) -> Result<u64, Failure> {
         let mut total = 0u64;
         loop {
@@ -397,7 +449,10 @@ impl Conn {
             self.start = self.read_buf.len();
             self.discard_consumed();
             if self.fill().await? == 0 {
-                return Ok(total);
+                return match self.stream.closed_cleanly() {
+                    true => Ok(total),
+                    false => Err(Failure::TruncatedBody),
+                };
             }
         }
     }
@@ -433,3 +488,7 @@ impl Conn {
         result
     }
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+pub(crate) mod tests;

@@ -42,6 +42,9 @@ pub enum Failure {
     MalformedChunk,
     /// Content-Length is missing a valid value or contradicts itself.
     BadContentLength,
+    /// Bytes came after the end of the response that no request asked for
+    /// (a body on a 204, 304 or HEAD response, or more than Content-Length).
+    BytesAfterResponse,
     /// Another I/O error on an established connection.
     Io,
     /// TLS: the server's certificate does not chain to a trusted root.
@@ -92,7 +95,7 @@ impl Failure {
             CutOff => FailureKind::CutOff,
             Reset | ClosedBeforeResponse | Io => FailureKind::Reset,
             TruncatedHead | TruncatedBody | HeadTooLarge | TooManyHeaders | MalformedHead
-            | MalformedChunk | BadContentLength => FailureKind::Protocol,
+            | MalformedChunk | BadContentLength | BytesAfterResponse => FailureKind::Protocol,
             Status(_) => FailureKind::Status,
             Check(_) | BodyTooLarge => FailureKind::Check,
             Template(_) => FailureKind::Template,
@@ -130,6 +133,9 @@ impl Failure {
             MalformedHead => "malformed response head",
             MalformedChunk => "malformed chunked body",
             BadContentLength => "invalid Content-Length",
+            BytesAfterResponse => {
+                "bytes after the end of the response (a body on a 204, 304 or HEAD?)"
+            }
             Io => "I/O error",
             TlsUntrusted => "certificate not trusted",
             TlsNameMismatch => "certificate not valid for the host name",
@@ -180,8 +186,9 @@ impl Failure {
     }
 
     /// True when a reused keep-alive connection failing this way may simply
-    /// have been closed by the server while idle, so one retry on a fresh
-    /// connection is safe (nothing of the response was seen).
+    /// have been closed by the server while idle (nothing of the response
+    /// was seen), so an idempotent request may be sent once more on a fresh
+    /// connection (`client` decides).
     pub fn is_stale_connection(self) -> bool {
         matches!(self, Failure::Reset | Failure::ClosedBeforeResponse)
     }

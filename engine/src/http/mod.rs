@@ -17,6 +17,8 @@ pub mod failure;
 pub mod pool;
 pub mod request;
 pub mod response;
+#[cfg(test)]
+pub mod script;
 pub mod sigv4;
 pub mod stream;
 pub mod tls;

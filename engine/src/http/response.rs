@@ -167,7 +167,17 @@ pub fn parse_head(
         } else {
             BodyFraming::UntilClose
         };
-    let keep_alive = !close && (http11 || keep_alive_token) && framing != BodyFraming::UntilClose;
+    // After a 101 the connection speaks another protocol (its bytes may
+    // already follow the head): it can never carry another HTTP request.
+    // Transfer-Encoding and Content-Length together may be an attempt at
+    // response splitting; the body is read by the first (RFC 9112 6.3) and
+    // the connection is not trusted with another request.
+    let framing_conflict = transfer_encoding && content_length.is_some();
+    let keep_alive = !close
+        && (http11 || keep_alive_token)
+        && framing != BodyFraming::UntilClose
+        && status != 101
+        && !framing_conflict;
     Ok(HeadParse::Complete(Head {
         status,
         head_len,
@@ -242,6 +252,11 @@ mod tests {
             ("HTTP/1.1 200 OK\r\n\r\n", BodyFraming::UntilClose, false),
             ("HTTP/1.1 204 No Content\r\n\r\n", BodyFraming::None, true),
             (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+                BodyFraming::None,
+                false,
+            ),
+            (
                 "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
                 BodyFraming::None,
                 true,
@@ -261,11 +276,12 @@ mod tests {
                 BodyFraming::Length(2),
                 true,
             ),
-            // Transfer-Encoding wins over Content-Length (RFC 9112 6.3).
+            // Transfer-Encoding wins over Content-Length (RFC 9112 6.3), and
+            // the connection closes after such a response.
             (
                 "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
                 BodyFraming::Chunked,
-                true,
+                false,
             ),
         ];
         for (text, framing, keep_alive) in cases {

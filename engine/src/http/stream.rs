@@ -6,7 +6,8 @@
 //! has only ~28k ephemeral ports), connects, and runs the TLS handshake for
 //! `https` origins. [`BufferPool`] lends read and write buffers to connections
 //! only while they exchange, so an idle keep-alive connection holds no buffer
-//! (`tls_stream` lends its record buffers the same way).
+//! (`tls_stream` lends its record buffers the same way), and lends users the
+//! buffers of captured bodies only while they judge a response.
 //! Timeouts and retries are the client's job.
 
 use std::cell::{Cell, RefCell};
@@ -28,6 +29,12 @@ use super::tls_stream::TlsStream;
 
 /// Buffers a shard keeps for reuse; beyond this, returned buffers are freed.
 const POOLED_BUFFERS_MAX: usize = 4096;
+
+/// Capacity of the captured-body buffers a shard keeps for reuse, in all;
+/// beyond it, returned ones are freed. It holds the bodies of the requests
+/// judged at once on a shard (32 of 1 MiB; thousands of small ones), so a
+/// user keeps no body between requests and a shard keeps at most this.
+const POOLED_BODY_BYTES_MAX: usize = 32 << 20;
 
 /// How a run makes and uses connections, shared by every shard.
 #[derive(Debug, Clone)]
@@ -104,11 +111,15 @@ pub enum Stream {
     /// TLS (see `tls_stream`); boxed because the session is large and
     /// connections move around.
     Tls(Box<TlsStream>),
+    /// Scripted reads and recorded writes, for unit tests (see `script`).
+    #[cfg(test)]
+    Scripted(super::script::Script),
 }
 
 impl Stream {
     /// Reads into `buf`'s spare capacity; `Ok(0)` means the peer closed
-    /// (for TLS also without close_notify, which servers commonly skip).
+    /// (for TLS also without close_notify, which servers commonly skip;
+    /// [`Stream::closed_cleanly`] says which).
     pub async fn read<T: IoBufMut>(&mut self, buf: T) -> (Result<usize, Failure>, T) {
         match self {
             Stream::Plain(tcp) => {
@@ -116,6 +127,21 @@ impl Stream {
                 (result.map_err(|e| Failure::from_io_error(&e)), buf)
             }
             Stream::Tls(tls) => tls.read(buf).await,
+            #[cfg(test)]
+            Stream::Scripted(script) => script.read_into(buf),
+        }
+    }
+
+    /// After a read returned 0: whether the peer ended the stream in a way
+    /// that proves nothing was cut off. Always for TCP (a FIN is all it
+    /// has); for TLS only after close_notify, since anyone on the path can
+    /// forge a FIN, and a body delimited by the close is then incomplete.
+    pub fn closed_cleanly(&self) -> bool {
+        match self {
+            Stream::Plain(_) => true,
+            Stream::Tls(tls) => tls.peer_closed(),
+            #[cfg(test)]
+            Stream::Scripted(script) => script.closed_cleanly(),
         }
     }
 
@@ -127,6 +153,8 @@ impl Stream {
                 (result.map_err(|e| Failure::from_io_error(&e)), buf)
             }
             Stream::Tls(tls) => tls.write_all(buf).await,
+            #[cfg(test)]
+            Stream::Scripted(script) => script.write_all(buf),
         }
     }
 }
@@ -147,6 +175,10 @@ pub struct Connector {
     /// Where this shard starts in each origin's address list, so shards with
     /// one user each do not all connect to the first address.
     pub first_addr: usize,
+    /// In unit tests, the streams dialed in turn instead of sockets; a dial
+    /// past the last is refused.
+    #[cfg(test)]
+    scripts: Option<RefCell<std::collections::VecDeque<super::script::Script>>>,
 }
 
 impl Connector {
@@ -164,7 +196,17 @@ impl Connector {
             pipeline: 1,
             max_connecting: super::dial::DEFAULT_MAX_CONNECTING,
             first_addr: first_source,
+            #[cfg(test)]
+            scripts: None,
         }
+    }
+
+    /// A connector that dials `scripts` in turn, for unit tests.
+    #[cfg(test)]
+    pub fn scripted(scripts: Vec<super::script::Script>) -> Self {
+        let mut connector = Connector::plain();
+        connector.scripts = Some(RefCell::new(scripts.into()));
+        connector
     }
 
     /// A plain connector: no TLS, kernel-chosen source address.
@@ -179,6 +221,18 @@ impl Connector {
         origin: &Origin,
         addr: SocketAddr,
     ) -> Result<(Stream, DialTiming), Failure> {
+        #[cfg(test)]
+        if let Some(scripts) = &self.scripts {
+            let script = scripts.borrow_mut().pop_front();
+            let timing = DialTiming {
+                addr,
+                connect: std::time::Duration::ZERO,
+                tls: None,
+            };
+            return script
+                .map(|s| (Stream::Scripted(s), timing))
+                .ok_or(Failure::ConnectRefused);
+        }
         let started = Instant::now();
         let source = (!self.source_ips.is_empty()).then(|| {
             let index = self.next_source.get();
@@ -248,13 +302,19 @@ async fn connect_tcp(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Tcp
     }
 }
 
-/// Read and write buffers lent to connections while they exchange.
+/// Read and write buffers lent to connections while they exchange, and
+/// body buffers lent to users while they judge a response.
 #[derive(Default)]
 pub struct BufferPool {
     /// Idle read buffers, all of the configured capacity.
     read: RefCell<Vec<Vec<u8>>>,
     /// Idle write buffers.
     write: RefCell<Vec<Vec<u8>>>,
+    /// Idle buffers for captured heads and bodies and decoded bodies, of
+    /// any capacity; the most recently returned is lent first.
+    bodies: RefCell<Vec<Vec<u8>>>,
+    /// The capacity held in `bodies`, at most `POOLED_BODY_BYTES_MAX`.
+    body_bytes: Cell<usize>,
 }
 
 impl BufferPool {
@@ -290,5 +350,32 @@ impl BufferPool {
             buf.clear();
             pool.push(buf);
         }
+    }
+
+    /// An empty buffer for a captured or decoded body (no capacity when
+    /// none is idle; it grows as it is filled).
+    pub fn take_body(&self) -> Vec<u8> {
+        let buf = self.bodies.borrow_mut().pop().unwrap_or_default();
+        self.body_bytes.set(self.body_bytes.get() - buf.capacity());
+        buf
+    }
+
+    /// Takes back the buffer in `slot`, leaving it empty without capacity;
+    /// freed instead when the pool holds its most already.
+    pub fn give_body(&self, slot: &mut Vec<u8>) {
+        let mut buf = std::mem::take(slot);
+        let held = self.body_bytes.get() + buf.capacity();
+        let mut pool = self.bodies.borrow_mut();
+        if buf.capacity() > 0 && held <= POOLED_BODY_BYTES_MAX && pool.len() < POOLED_BUFFERS_MAX {
+            buf.clear();
+            pool.push(buf);
+            self.body_bytes.set(held);
+        }
+    }
+
+    /// Bytes of body buffers idle in the pool (for tests).
+    #[cfg(test)]
+    pub fn idle_body_bytes(&self) -> usize {
+        self.body_bytes.get()
     }
 }

@@ -35,7 +35,9 @@
 //! `ClientConfig`, and key updates, ours and the peer's) are processed
 //! whenever they arrive.
 //! close_notify and a peer that just closes both read as the end (`Ok(0)`);
-//! rustls errors map to TLS failures with `tls::failure_of`.
+//! `peer_closed` tells them apart for a body delimited by the close, which
+//! is whole only after close_notify. rustls errors map to TLS failures with
+//! `tls::failure_of`.
 
 use std::cell::RefCell;
 use std::mem::{self, MaybeUninit};
@@ -402,6 +404,12 @@ impl TlsStream {
                 Next::Receive | Next::Writable | Next::Full => return Ok(filled),
             }
         }
+    }
+
+    /// True once the peer's close_notify was read: the end of the data is
+    /// authenticated. A read that returned 0 without it was a cut.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
     }
 
     /// Encrypts and sends all of `buf`.

@@ -287,7 +287,8 @@ fn records_pending_when_writing_are_kept() {
     done.join().unwrap();
 }
 
-/// A peer that closes the socket without close_notify reads as the end.
+/// A peer that closes the socket without close_notify reads as the end,
+/// and as a cut (`peer_closed` stays false).
 #[test]
 fn close_without_close_notify_reads_as_end() {
     let (server, client) = configs(&[&TLS13]);
@@ -304,6 +305,7 @@ fn close_without_close_notify_reads_as_end() {
         assert_eq!(read_len(&mut stream, 100, 64).await, b"bye");
         let (result, _) = stream.read(Vec::with_capacity(64)).await;
         assert_eq!(result, Ok(0));
+        assert!(!stream.peer_closed(), "a cut, not a close");
     });
     done.join().unwrap();
 }
@@ -329,6 +331,7 @@ fn close_notify_reads_as_end() {
         for _ in 0..2 {
             let (result, _) = stream.read(Vec::with_capacity(64)).await;
             assert_eq!(result, Ok(0));
+            assert!(stream.peer_closed());
         }
     });
     done.join().unwrap();

@@ -10,6 +10,8 @@ use std::time::Duration;
 use regex::bytes::Regex;
 use serde_json::Value;
 
+pub use super::cookie::{CookieJar, CookieUrl};
+
 /// What a status check accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatusMatch {
@@ -232,172 +234,9 @@ pub fn extract_into(
     true
 }
 
-/// Seconds since the Unix epoch now (0 if the clock is before it).
-fn now_unix_s() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Whether a cookie's attributes say it is already gone at `now` (Unix
-/// seconds): `Max-Age` <= 0 wins over `Expires`; an unreadable date is ignored.
-fn expired<'a>(attributes: impl Iterator<Item = &'a [u8]>, now: i64) -> bool {
-    let mut max_age = None;
-    let mut expires = None;
-    for attribute in attributes {
-        let Ok(attribute) = std::str::from_utf8(attribute) else {
-            continue;
-        };
-        let (key, value) = attribute.split_once('=').unwrap_or((attribute, ""));
-        let key = key.trim();
-        if key.eq_ignore_ascii_case("max-age") {
-            max_age = value.trim().parse::<i64>().ok();
-        } else if key.eq_ignore_ascii_case("expires") {
-            expires = http_date_unix_s(value.trim());
-        }
-    }
-    match (max_age, expires) {
-        (Some(age), _) => age <= 0,
-        (None, Some(at)) => at <= now,
-        (None, None) => false,
-    }
-}
-
-/// An HTTP date (`Thu, 01 Jan 1970 00:00:00 GMT`, or the older
-/// `Thursday, 01-Jan-70 00:00:00 GMT`) as Unix seconds.
-fn http_date_unix_s(text: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    // [weekday, day, month, year, hour, minute, second, zone], without allocating.
-    let mut fields = text.split([' ', '-', ',', ':']).filter(|f| !f.is_empty());
-    let _weekday = fields.next()?;
-    let (day, month, year) = (fields.next()?, fields.next()?, fields.next()?);
-    let (hour, minute, second) = (fields.next()?, fields.next()?, fields.next()?);
-    let month = MONTHS
-        .iter()
-        .position(|m| month.len() >= 3 && month[..3].eq_ignore_ascii_case(m))?
-        as i64
-        + 1;
-    let mut year: i64 = year.parse().ok()?;
-    if year < 100 {
-        year += if year < 70 { 2000 } else { 1900 };
-    }
-    let (day, hour, minute, second): (i64, i64, i64, i64) = (
-        day.parse().ok()?,
-        hour.parse().ok()?,
-        minute.parse().ok()?,
-        second.parse().ok()?,
-    );
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
-}
-
-/// A user's cookies: set by responses, sent back like a browser would (one
-/// jar per user). `Max-Age` and `Expires` delete a cookie when they say it
-/// is gone; domain and path are not tracked (one jar per user and target).
-#[derive(Debug, Default, Clone)]
-pub struct CookieJar {
-    cookies: Vec<(String, Vec<u8>)>,
-}
-
-impl CookieJar {
-    /// Stores every `Set-Cookie` of a raw head; one with `Max-Age` <= 0,
-    /// or (without `Max-Age`) an `Expires` in the past, deletes the cookie
-    /// (RFC 6265 5.3).
-    pub fn store(&mut self, head: &[u8]) {
-        for (name, header) in headers(head) {
-            if !name.eq_ignore_ascii_case("set-cookie") {
-                continue;
-            }
-            let mut parts = header.split(|&b| b == b';');
-            let pair = parts.next().unwrap_or(header);
-            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
-                continue;
-            };
-            let Ok(cookie) = std::str::from_utf8(pair[..eq].trim_ascii()) else {
-                continue;
-            };
-            let value = pair[eq + 1..].trim_ascii();
-            if expired(parts, now_unix_s()) {
-                self.cookies.retain(|(n, _)| n != cookie);
-                continue;
-            }
-            match self.cookies.iter_mut().find(|(n, _)| n == cookie) {
-                Some((_, v)) => {
-                    v.clear();
-                    v.extend_from_slice(value);
-                }
-                None => self.cookies.push((cookie.to_string(), value.to_vec())),
-            }
-        }
-    }
-
-    /// The value of a cookie.
-    pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.cookies
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
-    }
-
-    /// Appends a `Cookie:` header line when the jar is not empty.
-    pub fn write_header(&self, out: &mut Vec<u8>) {
-        if self.cookies.is_empty() {
-            return;
-        }
-        out.extend_from_slice(b"Cookie: ");
-        for (i, (name, value)) in self.cookies.iter().enumerate() {
-            if i > 0 {
-                out.extend_from_slice(b"; ");
-            }
-            out.extend_from_slice(name.as_bytes());
-            out.push(b'=');
-            out.extend_from_slice(value);
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Max-Age <= 0 and a past Expires delete a cookie; a future one keeps it.
-    #[test]
-    fn expired_cookies_are_deleted() {
-        let mut jar = CookieJar::default();
-        jar.store(b"HTTP/1.1 200 OK\r\nSet-Cookie: k=v; Path=/\r\nSet-Cookie: a=1\r\n\r\n");
-        assert_eq!(jar.get("k"), Some(&b"v"[..]));
-        jar.store(b"HTTP/1.1 200 OK\r\nSet-Cookie: k=; Max-Age=0\r\n\r\n");
-        assert_eq!(jar.get("k"), None);
-        jar.store(
-            b"HTTP/1.1 200 OK\r\nSet-Cookie: a=; Expires=Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n",
-        );
-        assert_eq!(jar.get("a"), None);
-        jar.store(
-            b"HTTP/1.1 200 OK\r\nSet-Cookie: b=2; Expires=Fri, 01 Jan 2100 00:00:00 GMT\r\n\r\n",
-        );
-        assert_eq!(jar.get("b"), Some(&b"2"[..]));
-        // Max-Age wins over Expires.
-        jar.store(b"HTTP/1.1 200 OK\r\nSet-Cookie: b=3; Max-Age=60; Expires=Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n");
-        assert_eq!(jar.get("b"), Some(&b"3"[..]));
-        assert_eq!(
-            http_date_unix_s("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
-        );
-        assert_eq!(
-            http_date_unix_s("Sunday, 06-Nov-94 08:49:37 GMT"),
-            Some(784_111_777)
-        );
-        assert_eq!(http_date_unix_s("not a date"), None);
-    }
 
     const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: nd_session=abc; Path=/\r\nX-Id: 7\r\n\r\n";
     const BODY: &[u8] = br#"{"token":"t1","items":[{"id":"s1"},{"id":"s2"}],"n":3}"#;
@@ -453,7 +292,7 @@ mod tests {
     #[test]
     fn extraction_table() {
         let mut jar = CookieJar::default();
-        jar.store(HEAD);
+        jar.store(HEAD, &CookieUrl::new("h", "/", false));
         let mut out = Vec::new();
         let cases = [
             (Source::Json("/token".into()), &b"t1"[..]),
@@ -481,18 +320,5 @@ mod tests {
             &jar,
             &mut out
         ));
-    }
-
-    /// The jar sends cookies back and replaces a cookie set again.
-    #[test]
-    fn cookie_jar_round_trip() {
-        let mut jar = CookieJar::default();
-        jar.store(HEAD);
-        jar.store(
-            b"HTTP/1.1 200 OK\r\nset-cookie: nd_session=def\r\nSet-Cookie: b=2; HttpOnly\r\n\r\n",
-        );
-        let mut out = Vec::new();
-        jar.write_header(&mut out);
-        assert_eq!(out, b"Cookie: nd_session=def; b=2\r\n");
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod compile;
+pub mod cookie;
 pub mod feeder;
 pub mod model;
 pub mod template;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::http::decode::decode_body;
 use crate::http::{Capture, Client, Failure};
-use crate::scenario::check::{self, CookieJar, Response};
+use crate::scenario::check::{self, CookieJar, CookieUrl, Response};
 use crate::scenario::feeder::{Exhausted, Pick};
 use crate::scenario::template::{RenderCtx, RenderError};
 use crate::scenario::{Plan, RequestStep, Step};
@@ -66,6 +66,10 @@ pub struct VirtualUser {
     cookies: bool,
     /// Cookies set by responses.
     jar: CookieJar,
+    /// Where the request (or redirect hop) in flight goes: the jar picks
+    /// the cookies it carries by it, and files the cookies its response
+    /// sets under it.
+    url: CookieUrl,
     /// Random source for task picks, waits and built-ins.
     pub rng: fastrand::Rng,
     /// The rendered request.
@@ -78,7 +82,8 @@ pub struct VirtualUser {
     hop: Vec<u8>,
     /// Where the next hop's request is built.
     hop_next: Vec<u8>,
-    /// A compressed body, decoded for checks and extractors.
+    /// A compressed body, decoded for checks and extractors; lent by the
+    /// shard (as the capture's buffers are) only while a response is judged.
     decoded: Vec<u8>,
     /// Signs each request (`--aws-sigv4`).
     signer: Option<crate::http::sigv4::Signer>,
@@ -100,6 +105,7 @@ impl VirtualUser {
             iteration: 0,
             cookies,
             jar: CookieJar::default(),
+            url: CookieUrl::default(),
             rng: fastrand::Rng::with_seed(user_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED),
             request: Vec::with_capacity(512),
             body: Vec::new(),
@@ -191,10 +197,16 @@ impl VirtualUser {
         intended: Option<Instant>,
     ) -> Option<Failure> {
         self.request.clear();
+        let https = self.cookies && env.client.is_https(step.origin);
         match &step.fixed {
-            Some(fixed) => self.request.extend_from_slice(fixed),
+            Some(fixed) => {
+                self.request.extend_from_slice(fixed);
+                if self.cookies {
+                    self.url.read_request(&self.request, https);
+                }
+            }
             None => {
-                if let Err(error) = self.render(step) {
+                if let Err(error) = self.render(step, https) {
                     let message = match error {
                         RenderError::Unset(slot) => self.plan.unset_messages[slot],
                         RenderError::Unsafe(slot) => self.plan.unsafe_messages[slot],
@@ -255,7 +267,7 @@ impl VirtualUser {
                 Ok(exchange) if follow && is_redirect(exchange.status) => {
                     hop_bytes += exchange.bytes_received;
                     if self.cookies {
-                        self.jar.store(&self.capture.head);
+                        self.jar.store(&self.capture.head, &self.url);
                     }
                     if hops >= self.plan.max_redirects {
                         break Err(Failure::TooManyRedirects);
@@ -285,7 +297,7 @@ impl VirtualUser {
                     hop_bytes + exchange.bytes_received,
                     exchange.body_bytes,
                     exchange.status,
-                    self.judge(step, exchange.status, service),
+                    self.judge(step, exchange.status, service, env.client),
                     Some(ttfb),
                 )
             }
@@ -309,6 +321,10 @@ impl VirtualUser {
                 recorder.record_sample(step.endpoint, failure, line, status, &self.capture.body);
             }
         }
+        // The response is judged: its buffers go back to the shard, so a
+        // user keeps no body (up to --max-body-capture) between requests.
+        env.client.release_capture(&mut self.capture);
+        env.client.give_body_buffer(&mut self.decoded);
         failure
     }
 
@@ -397,7 +413,8 @@ impl VirtualUser {
             out.extend_from_slice(b"\r\n");
         }
         if self.cookies {
-            self.jar.write_header(out);
+            self.url.read_request(out, client.is_https(next_origin));
+            self.jar.write_header(out, &self.url);
         }
         if !to_get && !body.is_empty() {
             use std::io::Write;
@@ -415,16 +432,26 @@ impl VirtualUser {
         Ok((next_origin, is_head))
     }
 
-    /// Decides whether a response failed, and extracts values from it.
-    fn judge(&mut self, step: &RequestStep, status: u16, elapsed: Duration) -> Option<Failure> {
+    /// Decides whether a response failed, and extracts values from it;
+    /// a body to decode is decoded into a buffer lent by `client`.
+    fn judge(
+        &mut self,
+        step: &RequestStep,
+        status: u16,
+        elapsed: Duration,
+        client: &Client,
+    ) -> Option<Failure> {
         if self.cookies {
-            self.jar.store(&self.capture.head);
+            self.jar.store(&self.capture.head, &self.url);
         }
         // A compressed body is decoded before anything reads it.
         let mut decode_failure = None;
         let mut body = &self.capture.body;
         if step.capture_body && !self.capture.body_truncated {
             if let Some(coding) = check::header(&self.capture.head, "content-encoding") {
+                if self.decoded.capacity() == 0 {
+                    self.decoded = client.take_body_buffer();
+                }
                 let limit = self.plan.body_capture_limit;
                 match decode_body(coding, &self.capture.body, limit, &mut self.decoded) {
                     Ok(()) => body = &self.decoded,
@@ -460,8 +487,9 @@ impl VirtualUser {
         failure
     }
 
-    /// Renders a templated request into `self.request`.
-    fn render(&mut self, step: &RequestStep) -> Result<(), RenderError> {
+    /// Renders a templated request into `self.request`; `https` says how
+    /// it goes, for the cookies it carries.
+    fn render(&mut self, step: &RequestStep, https: bool) -> Result<(), RenderError> {
         let mut ctx = RenderCtx {
             vars: &self.vars,
             user_id: self.user_id,
@@ -472,7 +500,8 @@ impl VirtualUser {
         self.body.clear();
         step.body.render(&mut ctx, &mut self.body)?;
         if self.cookies {
-            self.jar.write_header(&mut self.request);
+            self.url.read_request(&self.request, https);
+            self.jar.write_header(&mut self.request, &self.url);
         }
         if !self.body.is_empty() {
             use std::io::Write;

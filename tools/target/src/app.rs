@@ -1,9 +1,9 @@
 //! Answers the dynamic routes (`Route::is_dynamic`): the music API, the echo
-//! routes, `/redirect-to`, the compressed routes, the auth routes and
-//! `/__stats`. For them `conn` keeps a copy of the request head and body in
-//! an `Exchange`; this module re-parses the head for its target and headers,
-//! asks `music`, `compress`, `auth` or `stats` for the document and frames
-//! it with `response`. Plain routes never touch an `Exchange`, so its buffers
+//! routes, `/cookies/new` (with `cookies`), `/redirect-to`, the compressed
+//! routes, the auth routes and `/__stats`. For them `conn` keeps a copy of
+//! the request head and body in an `Exchange`; this module re-parses the
+//! head for its target and headers, asks `music`, `cookies`, `compress`,
+//! `auth` or `stats` for the document and frames it with `response`. Plain routes never touch an `Exchange`, so its buffers
 //! stay unallocated on connections that only use them.
 
 use std::io::Write as _;
@@ -159,6 +159,10 @@ pub(crate) fn answer(
             doc.extend_from_slice(head);
             doc.extend_from_slice(body);
             response::whole(out, req, 200, OCTET_STREAM, doc)
+        }
+        Route::NewCookie => {
+            crate::cookies::answer(target, headers, extra, doc);
+            response::whole(out, req, 200, extra, doc)
         }
         Route::RedirectTo(status) => {
             // The route table checked that `url` is there and decodes cleanly.

@@ -195,7 +195,7 @@ usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epo
 
 The first line on stdout is `listening on IP:PORT`. Routes: / /bytes/N /delay/MS
 (also /slow/MS) /status/CODE /chunked/N /close /eof/N /garbage /truncated
-/bighead /reset /echo/headers /echo/body /echo/request /redirect/N
+/bighead /reset /echo/headers /echo/body /echo/request /cookies/new /redirect/N
 /redirect-to?url=URL&status=CODE /compressed/N?enc=CODING /compressed-json
 /bomb?enc=CODING /basic-auth/USER/PASS /bearer /__stats (GET) /__reset (POST).
 

@@ -33,7 +33,10 @@
 //! reset; `/echo/headers` the request headers as a JSON object (lower-cased
 //! names); `/echo/body` the request body with its Content-Type;
 //! `/echo/request` the request's exact bytes (head and body) as
-//! `application/octet-stream`; `GET /__stats` `{"requests": n, "connections":
+//! `application/octet-stream`; `/cookies/new?path=P` sets a cookie of a new
+//! name each time (`c0`, `c1`, ..., with `Path=P`, `/` by default) and answers
+//! `{"set":"c7","received":N,"cookie_bytes":B}` (the cookies the request
+//! carried); `GET /__stats` `{"requests": n, "connections":
 //! n, "statuses": {"404": n, ...}, "logins": {"alice": n, ...}}` (non-2xx
 //! responses and logins, non-zero counts only), plus `"paths": {"/a": n, ...,
 //! "__other__": n}` (requests by path, query left off; at most 10,000 paths,
@@ -82,6 +85,7 @@ mod auth;
 mod compress;
 pub mod config;
 mod conn;
+mod cookies;
 mod counters;
 pub mod limiter;
 mod music;

@@ -118,6 +118,7 @@ pub fn respond(req: &RequestHead, out: &mut Vec<u8>) -> Reply {
         | Route::EchoHeaders
         | Route::EchoBody
         | Route::EchoRequest
+        | Route::NewCookie
         | Route::RedirectTo(_)
         | Route::Compressed(..)
         | Route::CompressedJson(_)

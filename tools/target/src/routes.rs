@@ -55,6 +55,8 @@ pub enum Route {
     EchoBody,
     /// `/echo/request`: the request's exact bytes (head and body) back.
     EchoRequest,
+    /// `/cookies/new`: sets a cookie of a new name, reports the request's cookies (`cookies`).
+    NewCookie,
     /// `/redirect/N`: 302 to `/redirect/N-1`; `/redirect/0` is 200 `ok`.
     Redirect(u64),
     /// `/redirect-to?url=URL&status=CODE`: CODE (a redirect status) to the
@@ -115,6 +117,7 @@ impl Route {
                 | Route::EchoHeaders
                 | Route::EchoBody
                 | Route::EchoRequest
+                | Route::NewCookie
                 | Route::RedirectTo(_)
                 | Route::Compressed(..)
                 | Route::CompressedJson(_)
@@ -151,6 +154,7 @@ pub fn route(method: &str, target: &str) -> Route {
         "/echo/headers" => Route::EchoHeaders,
         "/echo/body" => Route::EchoBody,
         "/echo/request" => Route::EchoRequest,
+        "/cookies/new" => Route::NewCookie,
         "/redirect-to" => redirect_to(query),
         "/compressed-json" => encoding(query).map_or(Route::BadParam, Route::CompressedJson),
         "/bomb" => match encoding(query) {
@@ -472,6 +476,7 @@ mod tests {
             ("/bearer?x=1", Route::Bearer),
             ("/echo/request", Route::EchoRequest),
             ("/echo/request?a=%20", Route::EchoRequest),
+            ("/cookies/new", Route::NewCookie),
         ];
         for (target, want) in cases {
             assert_eq!(route("GET", target), want, "{target}");
@@ -500,6 +505,7 @@ mod tests {
             Route::EchoHeaders,
             Route::EchoBody,
             Route::EchoRequest,
+            Route::NewCookie,
             Route::RedirectTo(302),
             Route::Compressed(1, None),
             Route::CompressedJson(Some(Encoding::Br)),
