@@ -207,8 +207,7 @@ impl Signer {
         if let Some((k, s, block)) = &self.cached {
             if *k == key && *s == stamp {
                 if let Some(head_end) = find(request, b"\r\n\r\n") {
-                    let at = head_end + 2;
-                    request.splice(at..at, block.iter().copied());
+                    insert_at(request, head_end + 2, block);
                 }
                 return;
             }
@@ -259,8 +258,7 @@ impl Signer {
             self.added.extend_from_slice(b"\r\n");
         }
         // Insert them, so one pass over the head sees every header.
-        let at = head_end + 2;
-        request.splice(at..at, self.added.iter().copied());
+        insert_at(request, head_end + 2, &self.added);
         let head_end = head_end + self.added.len();
         self.canonical_request(&request[..head_end + 2], payload);
         self.string_to_sign.clear();
@@ -291,8 +289,7 @@ impl Signer {
         self.added.extend_from_slice(b", Signature=");
         self.added.extend_from_slice(&signature_hex);
         self.added.extend_from_slice(b"\r\n");
-        let at = head_end + 2;
-        request.splice(at..at, self.added.iter().copied());
+        insert_at(request, head_end + 2, &self.added);
     }
 
     /// Derives the signing key for `date` when the day changed.
@@ -565,6 +562,13 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
+}
+
+/// Inserts `bytes` at `at`: appended, then rotated into place (a memcpy
+/// and a memmove of what follows, which is the body).
+fn insert_at(request: &mut Vec<u8>, at: usize, bytes: &[u8]) {
+    request.extend_from_slice(bytes);
+    request[at..].rotate_right(bytes.len());
 }
 
 /// Where `needle` first starts in `haystack`.
