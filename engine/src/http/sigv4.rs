@@ -176,9 +176,10 @@ pub struct Signer {
     decoded: Vec<u8>,
     /// Headers added to the request.
     added: Vec<u8>,
-    /// The last fixed request signed: its key, its second, and the header
-    /// block it got (the same request in the same second gets it again).
-    cached: Option<(usize, [u8; 16], Vec<u8>)>,
+    /// The last fixed request signed: its key, its second (since the
+    /// epoch), and the header block it got (the same request in the same
+    /// second gets it again).
+    cached: Option<(usize, u64, Vec<u8>)>,
 }
 
 impl Signer {
@@ -202,10 +203,11 @@ impl Signer {
     /// `key`: its signature changes only with the second, so within one
     /// second the headers signed first are added again without signing.
     pub fn sign_fixed(&mut self, request: &mut Vec<u8>, key: usize, now: std::time::SystemTime) {
-        let mut stamp = [0u8; 16];
-        amz_date(now, &mut stamp);
+        let second = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         if let Some((k, s, block)) = &self.cached {
-            if *k == key && *s == stamp {
+            if *k == key && *s == second {
                 if let Some(head_end) = find(request, b"\r\n\r\n") {
                     insert_at(request, head_end + 2, block);
                 }
@@ -219,7 +221,7 @@ impl Signer {
         let mut block = self.cached.take().map(|(_, _, b)| b).unwrap_or_default();
         block.clear();
         block.extend_from_slice(&request[head_end + 2..head_end + 2 + added]);
-        self.cached = Some((key, stamp, block));
+        self.cached = Some((key, second, block));
     }
 
     /// Signs `request` (a whole HTTP/1.1 request) at `now`, adding the
