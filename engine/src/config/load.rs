@@ -133,6 +133,13 @@ impl Loaded {
                 .map_err(|e| e.to_string())?,
             None => Plan::single_request(&config),
         };
+        if config.signing.is_some() && plan.sends_header("authorization") {
+            return Err(format!(
+                "{}: it writes the Authorization header, and so does an `auth` or a header \
+                 the scenario or --header gives; drop one of them",
+                self.settings.origin("aws-sigv4")
+            ));
+        }
         if let Some(weights) = self.settings.get("class-weights") {
             plan.reweight(&weights.value)
                 .map_err(|e| format!("{}: {e}", weights.origin))?;

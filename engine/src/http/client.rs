@@ -35,6 +35,8 @@ pub struct Client {
     /// Origins that redirects led to, beyond the plan's: index
     /// `origins.len() + i`, with their Host authority.
     redirect_origins: RefCell<Vec<(Origin, String)>>,
+    /// Redirect origins that could not be resolved: (https, authority).
+    unresolved_redirects: RefCell<Vec<(bool, String)>>,
     /// Dials plain and TLS connections, from the configured source addresses.
     connector: Connector,
     /// Read and write buffers lent to connections while they exchange.
@@ -85,6 +87,7 @@ impl Client {
             dial_stats: RefCell::new(DialStats::default()),
             origins,
             redirect_origins: RefCell::new(Vec::new()),
+            unresolved_redirects: RefCell::new(Vec::new()),
             connector,
             buffers,
             heads: HeadCache::default(),
@@ -347,12 +350,24 @@ impl Client {
         if let Some(i) = extra.iter().position(|(o, _)| same(o)) {
             return Ok(self.origins.len() + i);
         }
-        if extra.len() >= MAX_REDIRECT_ORIGINS {
+        let mut failed = self.unresolved_redirects.borrow_mut();
+        if failed
+            .iter()
+            .any(|(h, a)| *h == https && a.eq_ignore_ascii_case(authority))
+        {
+            return Err(Failure::BadRedirect);
+        }
+        if extra.len() + failed.len() >= MAX_REDIRECT_ORIGINS {
             return Err(Failure::BadRedirect);
         }
         let scheme = if https { "https" } else { "http" };
+        // A name not seen before is resolved here, on the shard, once: a
+        // name that does not resolve is remembered and fails at once after.
         let url = crate::config::parse_url_with(&format!("{scheme}://{authority}/"), None, &[])
-            .map_err(|_| Failure::BadRedirect)?;
+            .map_err(|_| {
+                failed.push((https, authority.to_string()));
+                Failure::BadRedirect
+            })?;
         extra.push((url.origin, url.authority));
         self.pool
             .borrow_mut()

@@ -68,7 +68,11 @@ fn decode_one(coding: &[u8], input: &[u8], limit: usize, out: &mut Vec<u8>) -> R
         b"br" => brotli::Decompressor::new(input, 4096)
             .take(cap)
             .read_to_end(out),
-        b"zstd" => match zstd::stream::read::Decoder::with_buffer(input) {
+        // A window of at most 8 MiB, as RFC 9659 sets for HTTP: a tiny frame
+        // cannot make the decoder reserve 128 MiB.
+        b"zstd" => match zstd::stream::read::Decoder::with_buffer(input)
+            .and_then(|mut d| d.window_log_max(23).map(|()| d))
+        {
             Ok(decoder) => decoder.take(cap).read_to_end(out),
             Err(e) => Err(e),
         },

@@ -327,7 +327,7 @@ impl Signer {
         self.canonical.push(b'\n');
         // The path: decoded, then encoded (twice for services other than S3).
         self.decoded.clear();
-        percent_decode_into(path, &mut self.decoded);
+        percent_decode_into(path, &mut self.decoded, false);
         if self.config.service == "s3" {
             aws_encode_into(&self.decoded, &mut self.canonical, true);
         } else {
@@ -406,13 +406,15 @@ impl Signer {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
+            // A `+` in a query is a space to servers (form encoding, as
+            // stampede writes `query = {}` tables): canonically `%20`.
             let start = self.query.len();
             self.decoded.clear();
-            percent_decode_into(name, &mut self.decoded);
+            percent_decode_into(name, &mut self.decoded, true);
             aws_encode_into(&self.decoded, &mut self.query, false);
             let middle = self.query.len();
             self.decoded.clear();
-            percent_decode_into(value, &mut self.decoded);
+            percent_decode_into(value, &mut self.decoded, true);
             aws_encode_into(&self.decoded, &mut self.query, false);
             self.pairs.push((start..middle, middle..self.query.len()));
         }
@@ -487,8 +489,9 @@ fn trim_all_into(value: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes `%XX` escapes (a malformed one is kept as written).
-fn percent_decode_into(text: &[u8], out: &mut Vec<u8>) {
+/// Decodes `%XX` escapes (a malformed one is kept as written), and a `+`
+/// as a space when `plus_is_space` (a query).
+fn percent_decode_into(text: &[u8], out: &mut Vec<u8>, plus_is_space: bool) {
     let mut i = 0;
     while i < text.len() {
         let b = text[i];
@@ -500,7 +503,7 @@ fn percent_decode_into(text: &[u8], out: &mut Vec<u8>) {
                 continue;
             }
         }
-        out.push(b);
+        out.push(if plus_is_space && b == b'+' { b' ' } else { b });
         i += 1;
     }
 }
@@ -605,6 +608,27 @@ mod tests {
         assert_eq!(c.session_token.as_deref(), Some("X"));
         assert!(Credentials::from_profile(text, "missing").is_none());
         assert!(!format!("{c:?}").contains('T') || !format!("{c:?}").contains("\"T\""));
+    }
+
+    /// A `+` in a query is a space, as servers read form-encoded queries:
+    /// `q=a+b` and `q=a%20b` sign alike.
+    #[test]
+    fn plus_in_a_query_is_a_space() {
+        let config = std::sync::Arc::new(SigningConfig {
+            region: "us-east-1".into(),
+            service: "s3".into(),
+            credentials: Credentials::new("AK".into(), "SK".into(), None),
+            sign_payload: false,
+        });
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_644_800);
+        let sign = |target: &str| {
+            let mut request = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes();
+            Signer::new(config.clone()).sign(&mut request, now);
+            let text = String::from_utf8(request).unwrap();
+            text.split("Signature=").nth(1).unwrap().to_string()
+        };
+        assert_eq!(sign("/b?q=a+b"), sign("/b?q=a%20b"));
+        assert_ne!(sign("/b?q=a+b"), sign("/b?q=a%2Bb"));
     }
 
     /// AWS's published example (GET object, S3 docs): the same signature.

@@ -74,7 +74,15 @@ impl Spool {
     pub fn create(run_path: &Path) -> io::Result<Spool> {
         let temp = super::output::temp_path(run_path)?;
         let path = temp.with_extension("spool");
-        let file = super::output::create_exclusive(&path)?;
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        // Unlinked at once: the open handle is all the spool is, so no exit
+        // (not even a second Ctrl-C) leaves it on disk, and no link put in
+        // its place later is ever read.
+        fs::remove_file(&path)?;
         Ok(Spool {
             file: std::sync::Mutex::new(Some(io::BufWriter::with_capacity(1 << 16, file))),
             path,
@@ -119,10 +127,16 @@ impl Spool {
         {
             return Err(io::Error::other(e.clone()));
         }
-        if let Some(out) = self.file.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        let mut spooled = {
+            let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            let out = file
+                .as_mut()
+                .ok_or_else(|| io::Error::other("the spool was closed"))?;
             out.flush()?;
-        }
-        let mut spooled = fs::File::open(&self.path)?;
+            let mut handle = out.get_ref().try_clone()?;
+            io::Seek::seek(&mut handle, io::SeekFrom::Start(0))?;
+            handle
+        };
         super::output::write_atomic_with(path, |file| {
             let out = io::BufWriter::with_capacity(1 << 16, file);
             let mut writer = stampede_proto::RunFileWriter::start(out, facts)?;
@@ -136,12 +150,6 @@ impl Spool {
             }
             writer.finish()?.flush()
         })
-    }
-}
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
     }
 }
 

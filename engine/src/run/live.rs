@@ -258,8 +258,8 @@ static SAVED_TERMINAL: AtomicPtr<libc::termios> = AtomicPtr::new(std::ptr::null_
 pub fn restore_terminal_from_signal() {
     let saved = SAVED_TERMINAL.load(Ordering::Acquire);
     if !saved.is_null() {
-        // SAFETY: a non-null pointer is a leaked termios that `KeyReader` set
-        // and only frees after swapping the pointer back to null.
+        // SAFETY: a non-null pointer is a leaked termios that `KeyReader`
+        // set and never frees.
         unsafe { libc::tcsetattr(0, libc::TCSANOW, saved) };
     }
 }
@@ -315,12 +315,10 @@ impl Drop for KeyReader {
     fn drop(&mut self) {
         // SAFETY: restores fd 0's mode to what it was before `start`.
         unsafe { libc::tcsetattr(0, libc::TCSANOW, &self.saved) };
-        let saved = SAVED_TERMINAL.swap(std::ptr::null_mut(), Ordering::AcqRel);
-        if !saved.is_null() {
-            // SAFETY: the pointer came from `Box::into_raw` in `start`, and
-            // the swap above took it from the signal handler's reach.
-            drop(unsafe { Box::from_raw(saved) });
-        }
+        // The termios is never freed: a signal handler on another thread may
+        // have loaded the pointer just before this swap (a few dozen bytes,
+        // once per run that reads keys).
+        SAVED_TERMINAL.swap(std::ptr::null_mut(), Ordering::AcqRel);
     }
 }
 

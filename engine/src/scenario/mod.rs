@@ -288,6 +288,27 @@ impl Plan {
         Ok(())
     }
 
+    /// True when some request of the plan carries header `name` (lower
+    /// case) from the scenario or the flags, in its fixed text.
+    pub fn sends_header(&self, name: &str) -> bool {
+        let steps = self.classes.iter().flat_map(|c| {
+            c.on_start
+                .iter()
+                .chain(&c.on_stop)
+                .chain(c.tasks.iter().flat_map(|t| &t.steps))
+        });
+        steps.chain(&self.setup).any(|step| match step {
+            Step::Request(request) => {
+                request.head.has_header(name)
+                    || request
+                        .fixed
+                        .as_ref()
+                        .is_some_and(|fixed| template::writes_header(fixed, name))
+            }
+            Step::Sleep(_) => false,
+        })
+    }
+
     /// True when the plan is one fixed request and nothing else.
     pub fn is_single_request(&self) -> bool {
         self.setup.is_empty() && self.classes.len() == 1 && self.var_names.is_empty()

@@ -268,6 +268,15 @@ impl Template {
         Ok(())
     }
 
+    /// True when a head template writes header `name` (lower case): a
+    /// literal part holds `\r\nName:` (headers follow the request line).
+    pub fn has_header(&self, name: &str) -> bool {
+        self.parts.iter().any(|part| match part {
+            Part::Literal(bytes) => writes_header(bytes, name),
+            _ => false,
+        })
+    }
+
     /// Slots this template reads.
     pub fn slots(&self) -> Vec<usize> {
         let mut slots = Vec::new();
@@ -390,6 +399,16 @@ pub fn escape_into(out: &mut Vec<u8>, value: &[u8], escape: Escape) {
             }
         }
     }
+}
+
+/// True when `bytes` (part of a request head) hold `\r\nName:` for `name`
+/// (lower case).
+pub fn writes_header(bytes: &[u8], name: &str) -> bool {
+    bytes.windows(name.len() + 3).any(|w| {
+        w.starts_with(b"\r\n")
+            && w.ends_with(b":")
+            && w[2..2 + name.len()].eq_ignore_ascii_case(name.as_bytes())
+    })
 }
 
 thread_local! {

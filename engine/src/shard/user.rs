@@ -249,6 +249,8 @@ impl VirtualUser {
         let mut origin = step.origin;
         let mut is_head = step.is_head;
         let mut hops = 0u32;
+        // Hops that reached the server (a response came): the redirects counted.
+        let mut answered_hops = 0u32;
         let mut hop_bytes = 0u64;
         let outcome = loop {
             let request = if hops == 0 { &self.request } else { &self.hop };
@@ -256,6 +258,9 @@ impl VirtualUser {
                 .client
                 .send(origin, request, is_head, step.timeout, &mut self.capture)
                 .await;
+            if hops > 0 && outcome.is_ok() {
+                answered_hops += 1;
+            }
             if debug {
                 http_debug::print(
                     request,
@@ -272,7 +277,8 @@ impl VirtualUser {
                     if hops >= self.plan.max_redirects {
                         break Err(Failure::TooManyRedirects);
                     }
-                    match self.next_hop(hops == 0, origin, exchange.status, env.client) {
+                    let hop = (hops == 0, step.origin, origin, exchange.status);
+                    match self.next_hop(hop, env.client) {
                         Ok(next) => (origin, is_head) = next,
                         Err(failure) => break Err(failure),
                     }
@@ -311,14 +317,16 @@ impl VirtualUser {
         recorder.end_request(step.endpoint);
         recorder.record(step.endpoint, bytes, failure, latency, service, ttfb);
         recorder.record_sizes(step.endpoint, body_bytes, decoded);
-        if hops > 0 {
-            recorder.record_redirects(step.endpoint, u64::from(hops));
+        if answered_hops > 0 {
+            recorder.record_redirects(step.endpoint, u64::from(answered_hops));
         }
         if let Some(failure) = failure {
             if recorder.wants_sample(step.endpoint, failure) {
                 let request = if hops == 0 { &self.request } else { &self.hop };
                 let line = request_line(request, env.client, origin);
-                recorder.record_sample(step.endpoint, failure, line, status, &self.capture.body);
+                // Without a response, the capture may still hold an earlier hop's.
+                let body: &[u8] = if status == 0 { &[] } else { &self.capture.body };
+                recorder.record_sample(step.endpoint, failure, line, status, body);
             }
         }
         // The response is judged: its buffers go back to the shard, so a
@@ -331,15 +339,19 @@ impl VirtualUser {
     /// Builds the request of the next redirect hop into `self.hop` from the
     /// last one and the response's Location; returns its origin and whether
     /// it is a HEAD request. 303 (and 301/302 after a POST) turn into GET
-    /// without a body, as browsers and Locust's clients do; 307 and 308 keep
+    /// without a body, as browsers do (the Fetch standard); 307 and 308 keep
     /// the method and body. Credentials do not follow to another origin.
+    ///
+    /// `hop` is (the first hop?, the step's own origin, the last hop's
+    /// origin, the redirect's status). With `--aws-sigv4`, only a hop back to
+    /// the step's own origin is signed: keys never sign a request to an
+    /// origin a response named.
     fn next_hop(
         &mut self,
-        first: bool,
-        origin: usize,
-        status: u16,
+        hop: (bool, usize, usize, u16),
         client: &Client,
     ) -> Result<(usize, bool), Failure> {
+        let (first, home, origin, status) = hop;
         let previous: &[u8] = if first { &self.request } else { &self.hop };
         let location = check::header(&self.capture.head, "location").ok_or(Failure::BadRedirect)?;
         let location = location.split(|&b| b == b'#').next().unwrap_or(location);
@@ -382,7 +394,10 @@ impl VirtualUser {
         out.clear();
         out.extend_from_slice(method);
         out.push(b' ');
-        let path: &[u8] = if path.is_empty() { b"/" } else { path };
+        // `http://h?x=1` has a query but no path: the target still starts with `/`.
+        if !path.starts_with(b"/") {
+            out.push(b'/');
+        }
         crate::scenario::template::escape_into(out, path, crate::scenario::template::Escape::Path);
         out.extend_from_slice(b" HTTP/1.1\r\n");
         if let Some(authority) = authority.filter(|_| !same_origin) {
@@ -426,7 +441,7 @@ impl VirtualUser {
         }
         let is_head = method == b"HEAD";
         std::mem::swap(&mut self.hop, &mut self.hop_next);
-        if let Some(signer) = &mut self.signer {
+        if let Some(signer) = self.signer.as_mut().filter(|_| next_origin == home) {
             signer.sign(&mut self.hop, std::time::SystemTime::now());
         }
         Ok((next_origin, is_head))

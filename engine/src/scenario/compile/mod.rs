@@ -231,9 +231,11 @@ impl<'a> Compiler<'a> {
         }
         self.load_feeders()?;
         for (i, step) in file.setup.iter().enumerate() {
+            // Setup keeps cookies as a user does (a login's session cookie
+            // reaches the next setup step).
             let defaults = ClassDefaults {
                 host: None,
-                cookies: false,
+                cookies: true,
                 auth: None,
                 compressed: self.options.compressed,
             };
