@@ -17,6 +17,9 @@ use crate::ProtoError;
 pub const PROTOCOL_VERSION: u16 = 1;
 /// Largest frame accepted (feeder rows in `Prepare` can be large).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+/// Largest first frame (the hello) accepted from a peer not yet
+/// authenticated: a stranger may cost the coordinator this much, no more.
+pub const MAX_HELLO_BYTES: usize = 4 * 1024;
 
 /// Everything a coordinator and a worker say to each other.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -140,8 +143,9 @@ pub enum FrameError {
     /// The socket failed or closed.
     #[error("{0}")]
     Io(io::Error),
-    /// The frame is larger than [`MAX_FRAME_BYTES`].
-    #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
+    /// The frame is larger than the limit ([`MAX_FRAME_BYTES`], or
+    /// [`MAX_HELLO_BYTES`] before authentication).
+    #[error("frame of {0} bytes exceeds the limit")]
     TooLarge(usize),
     /// The bytes are not a valid message.
     #[error("{0}")]
@@ -150,15 +154,27 @@ pub enum FrameError {
 
 /// Reads and validates one frame.
 pub fn read_frame(input: &mut impl Read) -> Result<Message, FrameError> {
+    read_frame_within(input, MAX_FRAME_BYTES)
+}
+
+/// Reads and validates one frame of at most `limit` bytes. The body's buffer
+/// grows as its bytes arrive, never ahead of them: a peer that announces a
+/// large frame and sends little costs little.
+pub fn read_frame_within(input: &mut impl Read, limit: usize) -> Result<Message, FrameError> {
     let mut len = [0u8; 4];
     input.read_exact(&mut len).map_err(FrameError::Io)?;
     let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME_BYTES {
+    if len > limit.min(MAX_FRAME_BYTES) {
         return Err(FrameError::TooLarge(len));
     }
-    let mut body = rkyv::util::AlignedVec::<16>::with_capacity(len);
-    body.resize(len, 0);
-    input.read_exact(&mut body).map_err(FrameError::Io)?;
+    let mut body = Vec::new();
+    input
+        .take(len as u64)
+        .read_to_end(&mut body)
+        .map_err(FrameError::Io)?;
+    if body.len() < len {
+        return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into()));
+    }
     decode_message(&body).map_err(FrameError::Proto)
 }
 

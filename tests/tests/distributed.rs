@@ -2,7 +2,7 @@
 //! stampede-target, with exact merged counts, shared test data, lost
 //! workers, hostile connections and a lost coordinator.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -24,9 +24,16 @@ struct Coordinator {
 
 impl Coordinator {
     fn start(run_args: &[&str]) -> Coordinator {
+        Coordinator::start_with(run_args, |_| {})
+    }
+
+    /// Starts a coordinator with `configure` applied to its command first.
+    fn start_with(run_args: &[&str], configure: impl FnOnce(&mut Command)) -> Coordinator {
         let json = temp_file("summary.json", "");
         let _ = std::fs::remove_file(&json);
-        let mut child = Command::new(bin("stampede"))
+        let mut command = Command::new(bin("stampede"));
+        configure(&mut command);
+        let mut child = command
             .arg("coordinator")
             .args([
                 "--bind",
@@ -353,6 +360,186 @@ fn hostile_connections_are_refused() {
         output.contains("refused connection") && output.contains("wrong token"),
         "{output}"
     );
+    let summary = summary.unwrap();
+    assert!(total(&summary, "requests") > 0);
+    assert_eq!(total(&summary, "requests"), target.stats().0);
+}
+
+/// A process's resident memory now (`VmRSS`), in KiB.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc status")
+}
+
+/// A stranger that sends `opening`, then one byte every 3 s while the
+/// connection stays open; returns how long the coordinator kept it (`None`:
+/// still open after 12 s).
+fn drip(addr: &str, opening: &[u8]) -> Option<Duration> {
+    let connected = Instant::now();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    if stream.write_all(opening).is_err() {
+        return Some(connected.elapsed());
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    // At most 4 drips (12 s), and a few reads of what the coordinator says.
+    let mut drips = 0;
+    for _ in 0..16 {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(connected.elapsed()),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if drips == 4 {
+                    return None;
+                }
+                drips += 1;
+                if stream.write_all(&[0]).is_err() {
+                    return Some(connected.elapsed());
+                }
+            }
+            Err(_) => return Some(connected.elapsed()),
+        }
+    }
+    None
+}
+
+/// Before authentication a peer costs almost nothing: 32 strangers that
+/// announce a large first frame and then drip a byte every 3 s grow the
+/// coordinator's memory by less than 32 MiB and are each closed within
+/// 6 s, while a run in progress (paced by rate and time) counts exactly.
+#[test]
+fn strangers_that_announce_huge_frames_and_drip_cost_almost_nothing() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "1",
+        "--host",
+        &target.url(),
+        "--rate",
+        "40",
+        "--run-time",
+        "10s",
+    ]);
+    let mut w = worker(&coordinator.addr, "1");
+    // The run is under way (it lasts 10 s) before the strangers come.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = coordinator.child.id();
+    let rss_before_kb = rss_kb(pid);
+    // Half announce 64 MiB; half announce a frame small enough to be read
+    // and then trickle it, so only the handshake's deadline can end them.
+    let announce_64_mib = (64u32 << 20).to_le_bytes();
+    let announce_3_kib = (3u32 << 10).to_le_bytes();
+    let strangers: Vec<_> = (0..32)
+        .map(|i| {
+            let addr = coordinator.addr.clone();
+            let opening = if i % 2 == 0 {
+                announce_64_mib
+            } else {
+                announce_3_kib
+            };
+            std::thread::spawn(move || drip(&addr, &opening))
+        })
+        .collect();
+    let mut rss_max_kb = rss_before_kb;
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(7) {
+        rss_max_kb = rss_max_kb.max(rss_kb(pid));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kept: Vec<Option<Duration>> = strangers.into_iter().map(|s| s.join().unwrap()).collect();
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    wait_exit(&mut w, Duration::from_secs(10));
+    let grown_mib = rss_max_kb.saturating_sub(rss_before_kb) as f64 / 1024.0;
+    eprintln!("coordinator RSS grew {grown_mib:.1} MiB; strangers kept {kept:?}");
+    assert!(grown_mib < 32.0, "the coordinator grew {grown_mib:.1} MiB");
+    for (i, time) in kept.iter().enumerate() {
+        assert!(
+            time.is_some_and(|t| t < Duration::from_secs(6)),
+            "stranger {i} was kept {time:?}"
+        );
+    }
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("refused connection"), "{output}");
+    let summary = summary.unwrap();
+    assert!(total(&summary, "requests") > 0);
+    assert_eq!(total(&summary, "requests"), target.stats().0);
+}
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf reads a constant of the system.
+    let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / per_s)
+}
+
+/// A coordinator out of descriptors backs off instead of spinning on
+/// accept: with 40 descriptors and 60 connections waiting, it uses under a
+/// fifth of a core, says so once, and a worker that comes after the
+/// strangers left still runs an exact test.
+#[test]
+fn accept_backs_off_when_descriptors_run_out() {
+    use std::os::unix::process::CommandExt;
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let coordinator = Coordinator::start_with(
+        &[
+            "--expect-workers",
+            "1",
+            "--host",
+            &target.url(),
+            "--rate",
+            "20",
+            "--run-time",
+            "2s",
+        ],
+        |command| {
+            // SAFETY: setrlimit is async-signal-safe and touches no memory of ours.
+            unsafe {
+                command.pre_exec(|| {
+                    let limit = libc::rlimit {
+                        rlim_cur: 40,
+                        rlim_max: 40,
+                    };
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                    Ok(())
+                });
+            }
+        },
+    );
+    let pid = coordinator.child.id();
+    let strangers: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect(&coordinator.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let (cpu_before, watched) = (cpu_time(pid), Instant::now());
+    std::thread::sleep(Duration::from_secs(3));
+    let busy = (cpu_time(pid) - cpu_before).as_secs_f64() / watched.elapsed().as_secs_f64();
+    drop(strangers);
+    let mut w = worker(&coordinator.addr, "1");
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    wait_exit(&mut w, Duration::from_secs(10));
+    eprintln!(
+        "coordinator out of descriptors: {:.0}% of a core",
+        busy * 100.0
+    );
+    assert!(busy < 0.2, "{:.0}% of a core:\n{output}", busy * 100.0);
+    let said = output
+        .lines()
+        .filter(|l| l.contains("cannot accept connections"))
+        .count();
+    assert!((1..=3).contains(&said), "{output}");
+    assert_eq!(code, Some(0), "{output}");
     let summary = summary.unwrap();
     assert!(total(&summary, "requests") > 0);
     assert_eq!(total(&summary, "requests"), target.stats().0);

@@ -67,14 +67,18 @@ impl Sender {
         }
     }
 
-    /// Sends a heartbeat every second until the link closes.
-    pub fn start_heartbeats(&self) {
+    /// Sends a heartbeat every second until the link closes; fails when
+    /// no thread can be had for it.
+    pub fn start_heartbeats(&self) -> std::io::Result<()> {
         let sender = self.clone();
-        std::thread::spawn(move || {
-            while sender.send(&Message::Heartbeat) {
-                std::thread::sleep(HEARTBEAT_EVERY);
-            }
-        });
+        std::thread::Builder::new()
+            .name("coord-heartbeat".into())
+            .spawn(move || {
+                while sender.send(&Message::Heartbeat) {
+                    std::thread::sleep(HEARTBEAT_EVERY);
+                }
+            })?;
+        Ok(())
     }
 }
 
@@ -88,9 +92,14 @@ pub enum Incoming {
 
 /// Reads frames on a thread of its own, handing each to `deliver`, until
 /// the connection ends or `deliver` returns false. Heartbeats are consumed
-/// here; silence longer than [`SILENCE_LIMIT`] ends the connection.
-pub fn spawn_reader(stream: TcpStream, mut deliver: impl FnMut(Incoming) -> bool + Send + 'static) {
-    std::thread::spawn(move || {
+/// here; silence longer than [`SILENCE_LIMIT`] ends the connection. Fails
+/// when no thread can be had for it.
+pub fn spawn_reader(
+    stream: TcpStream,
+    mut deliver: impl FnMut(Incoming) -> bool + Send + 'static,
+) -> std::io::Result<()> {
+    let reader = std::thread::Builder::new().name("coord-reader".into());
+    reader.spawn(move || {
         let _ = stream.set_read_timeout(Some(SILENCE_LIMIT));
         let mut reader = BufReader::new(stream);
         let mut last_heard = Instant::now();
@@ -126,5 +135,6 @@ pub fn spawn_reader(stream: TcpStream, mut deliver: impl FnMut(Incoming) -> bool
                 }
             }
         }
-    });
+    })?;
+    Ok(())
 }

@@ -5,6 +5,7 @@
 //!   starts everyone together, merges snapshots, survives lost workers.
 //! - [`worker`]: joins, runs its share on its own shards, forwards snapshots.
 //! - [`local`]: `--processes`, workers started on this machine by the coordinator.
+//! - `handshake`: the coordinator's door, every handshake on one thread.
 //! - [`link`]: framed messages over TCP with heartbeats, on plain threads.
 //! - [`remote`]: the remote load source, one test on the cluster's workers.
 //! - `roster`: each worker's state and workers-table figures.
@@ -14,6 +15,7 @@
 //! the same `stats::Aggregator` a single process uses.
 
 pub mod coordinator;
+mod handshake;
 pub mod link;
 pub mod local;
 pub mod remote;

@@ -120,7 +120,9 @@ pub fn run(
         "worker {worker_id}: joined the coordinator at {}",
         options.coordinator
     );
-    sender.start_heartbeats();
+    sender
+        .start_heartbeats()
+        .map_err(|e| WorkerError::Run(format!("cannot start a thread: {e}")))?;
 
     let (tx, inbox) = flume::unbounded();
     let (load_tx, load_changes) = flume::unbounded();
@@ -150,7 +152,8 @@ pub fn run(
             }
         }
         true
-    });
+    })
+    .map_err(|e| WorkerError::Run(format!("cannot start a thread: {e}")))?;
 
     let mut requests = 0;
     let mut tests = 0;
