@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stampede_proto::wire::{encode_frame, Hello, Message, PROTOCOL_VERSION};
+use stampede_proto::wire::Preamble;
 use stampede_tests::{bin, repo_file, serial, temp_file, TargetProcess};
 
 const TOKEN: &str = "test-token";
@@ -19,6 +19,8 @@ struct Coordinator {
     child: Child,
     addr: String,
     lines: mpsc::Receiver<String>,
+    /// Lines already taken from `lines` by [`Coordinator::wait_for`].
+    seen: Vec<String>,
     json: std::path::PathBuf,
 }
 
@@ -76,8 +78,25 @@ impl Coordinator {
             child,
             addr,
             lines,
+            seen,
             json,
         }
+    }
+
+    /// Waits (at most `limit`) for a line of output containing `needle`.
+    fn wait_for(&mut self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            let found = line.contains(needle);
+            self.seen.push(line);
+            if found {
+                return true;
+            }
+        }
+        false
     }
 
     /// Waits for the coordinator to exit; returns (exit code, all output, summary).
@@ -89,7 +108,8 @@ impl Coordinator {
         let _ = self.child.kill();
         let status = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(100));
-        let output: Vec<String> = self.lines.try_iter().collect();
+        let mut output = std::mem::take(&mut self.seen);
+        output.extend(self.lines.try_iter());
         let json = std::fs::read_to_string(&self.json)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
@@ -342,19 +362,25 @@ fn hostile_connections_are_refused() {
     ]);
     let mut w = worker(&coordinator.addr, "1");
     std::thread::sleep(Duration::from_millis(800));
-    let hello = Message::Hello(Hello {
-        token: "wrong".into(),
-        version: PROTOCOL_VERSION,
-        cores: 1,
-        hostname: "intruder".into(),
-    });
-    let mut bad_token = TcpStream::connect(&coordinator.addr).unwrap();
-    bad_token.write_all(&encode_frame(&hello).unwrap()).unwrap();
+    // A worker of this release with another token.
+    let mut bad_token = Command::new(bin("stampede"))
+        .args([
+            "worker",
+            "--coordinator",
+            &coordinator.addr,
+            "--token",
+            "wrong",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start worker");
     let mut junk = TcpStream::connect(&coordinator.addr).unwrap();
     junk.write_all(&[0x13, 0x37, 0x00, 0x7f, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4])
         .unwrap();
     let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
     wait_exit(&mut w, Duration::from_secs(10));
+    assert!(wait_exit(&mut bad_token, Duration::from_secs(10)));
     assert_eq!(code, Some(0), "{output}");
     assert!(
         output.contains("refused connection") && output.contains("wrong token"),
@@ -432,17 +458,19 @@ fn strangers_that_announce_huge_frames_and_drip_cost_almost_nothing() {
     std::thread::sleep(Duration::from_millis(1500));
     let pid = coordinator.child.id();
     let rss_before_kb = rss_kb(pid);
-    // Half announce 64 MiB; half announce a frame small enough to be read
-    // and then trickle it, so only the handshake's deadline can end them.
-    let announce_64_mib = (64u32 << 20).to_le_bytes();
-    let announce_3_kib = (3u32 << 10).to_le_bytes();
+    // Half announce 64 MiB; half open as a worker would (a valid preamble,
+    // then a handshake message of the right size) and trickle it, so only
+    // the handshake's deadline can end them.
+    let announce_64_mib = (64u32 << 20).to_le_bytes().to_vec();
+    let mut like_a_worker = Preamble::ours(true).encode().to_vec();
+    like_a_worker.extend_from_slice(&48u16.to_be_bytes());
     let strangers: Vec<_> = (0..32)
         .map(|i| {
             let addr = coordinator.addr.clone();
             let opening = if i % 2 == 0 {
-                announce_64_mib
+                announce_64_mib.clone()
             } else {
-                announce_3_kib
+                like_a_worker.clone()
             };
             std::thread::spawn(move || drip(&addr, &opening))
         })
@@ -543,6 +571,175 @@ fn accept_backs_off_when_descriptors_run_out() {
     let summary = summary.unwrap();
     assert!(total(&summary, "requests") > 0);
     assert_eq!(total(&summary, "requests"), target.stats().0);
+}
+
+/// A loopback proxy for one connection that keeps every byte it relays.
+struct Recorder {
+    addr: String,
+    /// Worker to coordinator, and coordinator to worker.
+    sent: [std::sync::Arc<std::sync::Mutex<Vec<u8>>>; 2],
+}
+
+impl Recorder {
+    fn start(upstream: &str) -> Recorder {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let sent: [std::sync::Arc<std::sync::Mutex<Vec<u8>>>; 2] = Default::default();
+        let logs = sent.clone();
+        let upstream = upstream.to_string();
+        std::thread::spawn(move || {
+            let (worker, _) = listener.accept().unwrap();
+            let coordinator = TcpStream::connect(&upstream).unwrap();
+            let directions = [
+                (
+                    worker.try_clone().unwrap(),
+                    coordinator.try_clone().unwrap(),
+                ),
+                (coordinator, worker),
+            ];
+            for ((mut from, mut to), log) in directions.into_iter().zip(logs) {
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    // Until either side closes.
+                    while let Ok(n @ 1..) = from.read(&mut buf) {
+                        log.lock().unwrap().extend_from_slice(&buf[..n]);
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Recorder { addr, sent }
+    }
+
+    /// Every byte relayed so far, one direction: 0 from the worker, 1 to it.
+    fn bytes(&self, direction: usize) -> Vec<u8> {
+        self.sent[direction].lock().unwrap().clone()
+    }
+}
+
+/// The channel is sealed: relayed through a recording proxy, a whole run
+/// (setup values, feeder rows, --header values, the scenario) leaves none
+/// of its secrets on the wire, nor the token; and the worker's recorded
+/// bytes replayed to the coordinator are refused (closed, logged, no join).
+#[test]
+fn the_channel_is_sealed_and_a_recorded_session_cannot_be_replayed() {
+    let _serial = serial();
+    let accounts = repo_file("examples/music-target-accounts.csv");
+    let target =
+        TargetProcess::start_with(&["--accounts", accounts.to_str().unwrap(), "--count-paths"]);
+    let scenario = temp_file(
+        "sealed.toml",
+        r#"
+[feeders.fields]
+file = "fields.csv"
+mode = "cycle"
+
+[[setup]]
+name = "admin login"
+method = "POST"
+path = "/auth/login"
+json = { username = "admin", password = "admin-pw" }
+check = { status = 200 }
+extract = { admin_token = "json:/token" }
+
+[[user]]
+name = "u"
+feeder = "fields"
+wait = "between(0.05, 0.1)"
+[[user.task]]
+name = "t"
+[[user.task.step]]
+path = "/t/${admin_token}/${field}"
+name = "/t"
+"#,
+    );
+    std::fs::write(
+        scenario.parent().unwrap().join("fields.csv"),
+        "field\nfeeder-field-4417\n",
+    )
+    .unwrap();
+    let mut coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "2",
+        "-f",
+        scenario.to_str().unwrap(),
+        "--host",
+        &target.url(),
+        "-u",
+        "2",
+        "-t",
+        "3s",
+        "--header",
+        "X-Secret: header-value-5521",
+    ]);
+    let recorder = Recorder::start(&coordinator.addr);
+    let mut first = worker(&recorder.addr, "1");
+    assert!(coordinator.wait_for("worker 1 joined", Duration::from_secs(20)));
+    // The worker's recorded bytes, played again to the same coordinator.
+    let mut replay = TcpStream::connect(&coordinator.addr).unwrap();
+    let replay_from = replay.local_addr().unwrap().to_string();
+    replay.write_all(&recorder.bytes(0)).unwrap();
+    replay
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let replay_sent = Instant::now();
+    // The coordinator answers the handshake, then closes: bounded reads.
+    let closed = (0..8).any(|_| !matches!(replay.read(&mut buf), Ok(1..)));
+    assert!(
+        closed && replay_sent.elapsed() < Duration::from_secs(6),
+        "the replay was kept {:?}",
+        replay_sent.elapsed()
+    );
+    assert!(
+        coordinator.wait_for(
+            &format!("refused connection from {replay_from}"),
+            Duration::from_secs(10)
+        ),
+        "{:?}",
+        coordinator.seen
+    );
+    let mut second = worker(&coordinator.addr, "1");
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    wait_exit(&mut first, Duration::from_secs(10));
+    wait_exit(&mut second, Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("replayed or forged"), "{output}");
+    assert_eq!(output.matches(" joined from ").count(), 2, "{output}");
+    let summary = summary.unwrap();
+    let stats = target.stats_json();
+    assert_eq!(
+        total(&summary, "requests") + 1,
+        stats["requests"].as_u64().unwrap(),
+        "the run's requests and the setup's login"
+    );
+    // The setup value, as the target saw it in the requests' paths.
+    let paths: Vec<&String> = stats["paths"].as_object().unwrap().keys().collect();
+    let path = paths
+        .iter()
+        .find(|p| p.starts_with("/t/"))
+        .unwrap_or_else(|| panic!("{paths:?}"));
+    let setup_value = path
+        .strip_prefix("/t/")
+        .and_then(|rest| rest.strip_suffix("/feeder-field-4417"))
+        .unwrap_or_else(|| panic!("{path}"));
+    let recorded = [recorder.bytes(0), recorder.bytes(1)].concat();
+    assert!(recorded.len() > 2_000, "{} bytes recorded", recorded.len());
+    for secret in [
+        TOKEN,
+        setup_value,
+        "feeder-field-4417",
+        "header-value-5521",
+        "admin-pw",
+    ] {
+        let found = recorded
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes());
+        assert!(!found, "'{secret}' is readable on the wire");
+    }
 }
 
 /// A worker that cannot reach its coordinator says so at once (not

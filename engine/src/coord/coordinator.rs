@@ -253,7 +253,7 @@ impl Cluster {
         let (events_tx, events) = flume::unbounded();
         let started = Arc::new(AtomicBool::new(false));
         let admission = Admission {
-            token: options.token.clone(),
+            psk: options.token.as_deref().map(super::channel::psk_of),
             started: started.clone(),
             events: events_tx,
             next_id: AtomicU32::new(1),

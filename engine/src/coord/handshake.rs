@@ -17,10 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stampede_proto::wire::{
-    decode_message, encode_frame, Hello, Message, MAX_HELLO_BYTES, PROTOCOL_VERSION,
-};
+use stampede_proto::wire::{Hello, Message, PROTOCOL_VERSION};
 
+use super::channel::{Channel, Progress, Responder};
 use super::coordinator::Event;
 use super::link::{self, Incoming, Sender};
 
@@ -35,10 +34,10 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Longest one poll waits, so a closed cluster is noticed.
 const POLL_MAX: Duration = Duration::from_millis(500);
 
-/// What admitting a worker needs: the secret, whether a run is in progress,
-/// where joins go, and the next worker id.
+/// What admitting a worker needs: the key derived from the token, whether
+/// a run is in progress, where joins go, and the next worker id.
 pub(super) struct Admission {
-    pub(super) token: Option<String>,
+    pub(super) psk: Option<[u8; 32]>,
     pub(super) started: Arc<AtomicBool>,
     pub(super) events: flume::Sender<Event>,
     pub(super) next_id: AtomicU32,
@@ -51,64 +50,6 @@ pub(super) fn spawn(listener: TcpListener, admission: Admission) -> std::io::Res
         .name("coord-door".into())
         .spawn(move || serve(&listener, &admission))?;
     Ok(())
-}
-
-/// How far one peer's first frame has come: partial input is a state.
-#[derive(Debug)]
-pub(super) enum Progress {
-    /// More bytes are needed ([`Responder::wants`] says how many at most).
-    Partial,
-    /// The hello arrived whole and valid.
-    Hello(Hello),
-    /// The peer is refused, and why.
-    Refused(String),
-}
-
-/// The coordinator's side of one handshake, without I/O: fed the bytes as
-/// they come, it asks for no more than the unit it is reading.
-#[derive(Debug, Default)]
-pub(super) struct Responder {
-    /// The current unit's bytes so far (a length, then a frame body).
-    buf: Vec<u8>,
-    /// The body's length, once the length prefix is in.
-    body_len: Option<usize>,
-}
-
-impl Responder {
-    /// Bytes the current unit still needs (read no more than this).
-    pub(super) fn wants(&self) -> usize {
-        self.body_len.unwrap_or(4) - self.buf.len()
-    }
-
-    /// Takes in bytes (at most [`wants`](Self::wants)).
-    pub(super) fn feed(&mut self, bytes: &[u8]) -> Progress {
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() < self.body_len.unwrap_or(4) {
-            return Progress::Partial;
-        }
-        match self.body_len {
-            None => {
-                let len = u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
-                let len = len as usize;
-                if len > MAX_HELLO_BYTES {
-                    return Progress::Refused(format!(
-                        "a first frame of {len} bytes (at most {MAX_HELLO_BYTES} before authentication)"
-                    ));
-                }
-                self.body_len = Some(len);
-                self.buf.clear();
-                if len == 0 {
-                    return Progress::Refused("an empty first frame".into());
-                }
-                Progress::Partial
-            }
-            Some(_) => match decode_message(&self.buf) {
-                Ok(Message::Hello(hello)) => Progress::Hello(hello),
-                Ok(_) => Progress::Refused("first message is not a hello".into()),
-                Err(e) => Progress::Refused(format!("invalid first frame: {e}")),
-            },
-        }
-    }
 }
 
 /// One connection in handshake.
@@ -206,13 +147,18 @@ fn serve(listener: &TcpListener, admission: &Admission) {
             fds[index].revents == 0 || advance(p, admission)
         });
         if accepting && fds[0].revents != 0 {
-            accept(listener, &mut pending, &mut backoff);
+            accept(listener, &mut pending, &mut backoff, admission);
         }
     }
 }
 
 /// Accepts the connections waiting, up to the cap; backs off when accept fails.
-fn accept(listener: &TcpListener, pending: &mut Vec<Pending>, backoff: &mut Backoff) {
+fn accept(
+    listener: &TcpListener,
+    pending: &mut Vec<Pending>,
+    backoff: &mut Backoff,
+    admission: &Admission,
+) {
     while pending.len() < HANDSHAKES_MAX {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -225,7 +171,7 @@ fn accept(listener: &TcpListener, pending: &mut Vec<Pending>, backoff: &mut Back
                     stream,
                     peer,
                     deadline: Instant::now() + HANDSHAKE_DEADLINE,
-                    responder: Responder::default(),
+                    responder: Responder::new(admission.psk),
                 });
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -273,12 +219,24 @@ fn advance(p: &mut Pending, admission: &Admission) -> bool {
         };
         match p.responder.feed(&chunk[..n]) {
             Progress::Partial => {}
-            Progress::Refused(reason) => {
+            Progress::Reply(bytes) => {
+                // A few dozen bytes to a peer that is waiting for them: the
+                // socket's buffer takes them at once, or the peer is not
+                // reading and is refused.
+                if !matches!((&p.stream).write(&bytes), Ok(n) if n == bytes.len()) {
+                    refused(&p.peer, "it does not take our answer");
+                    return false;
+                }
+            }
+            Progress::Refused { reason, reply } => {
+                if let Some(reply) = reply {
+                    let _ = (&p.stream).write(&reply);
+                }
                 refused(&p.peer, &reason);
                 return false;
             }
-            Progress::Hello(hello) => {
-                admit(&p.stream, p.peer, hello, admission);
+            Progress::Hello(hello, channel) => {
+                admit(&p.stream, p.peer, *hello, channel, admission);
                 return false;
             }
         }
@@ -286,14 +244,18 @@ fn advance(p: &mut Pending, admission: &Admission) -> bool {
 }
 
 /// Checks a whole hello and admits the worker, or refuses it with a reason.
-fn admit(stream: &TcpStream, peer: SocketAddr, hello: Hello, admission: &Admission) {
+fn admit(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    hello: Hello,
+    mut channel: Channel,
+    admission: &Admission,
+) {
     let refusal = if hello.version != PROTOCOL_VERSION {
         Some(format!(
             "protocol version {} (coordinator speaks {PROTOCOL_VERSION})",
             hello.version
         ))
-    } else if admission.token.as_ref().is_some_and(|t| *t != hello.token) {
-        Some("wrong token".to_string())
     } else if admission.started.load(Ordering::SeqCst) {
         Some("a run is already in progress".to_string())
     } else {
@@ -301,7 +263,7 @@ fn admit(stream: &TcpStream, peer: SocketAddr, hello: Hello, admission: &Admissi
     };
     if let Some(reason) = refusal {
         // Best effort, without blocking: the peer may not be reading.
-        if let Ok(frame) = encode_frame(&Message::Reject {
+        if let Ok(frame) = channel.seal.frame(&Message::Reject {
             reason: reason.clone(),
         }) {
             let _ = (&*stream).write(&frame);
@@ -309,22 +271,27 @@ fn admit(stream: &TcpStream, peer: SocketAddr, hello: Hello, admission: &Admissi
         refused(&peer, &reason);
         return;
     }
-    if let Err(e) = join(stream, hello, admission) {
+    if let Err(e) = join(stream, hello, channel, admission) {
         refused(&peer, &format!("cannot take it in: {e}"));
     }
 }
 
 /// Hands an admitted worker to its link: the sender, heartbeats, the reader.
-fn join(stream: &TcpStream, hello: Hello, admission: &Admission) -> std::io::Result<()> {
+fn join(
+    stream: &TcpStream,
+    hello: Hello,
+    channel: Channel,
+    admission: &Admission,
+) -> std::io::Result<()> {
     let stream = stream.try_clone()?;
     stream.set_nonblocking(false)?;
-    let sender = Sender::new(&stream)?;
+    let sender = Sender::new(&stream, channel.seal)?;
     let id = admission.next_id.fetch_add(1, Ordering::SeqCst);
     sender.send(&Message::Welcome { worker_id: id });
     sender.start_heartbeats()?;
     let events = admission.events.clone();
     let reader_events = events.clone();
-    if let Err(e) = link::spawn_reader(stream, move |incoming| match incoming {
+    if let Err(e) = link::spawn_reader(stream, channel.open, move |incoming| match incoming {
         Incoming::Message(message) => reader_events.send(Event::Message { id, message }).is_ok(),
         Incoming::Closed(reason) => reader_events.send(Event::Lost { id, reason }).is_ok(),
     }) {
@@ -342,58 +309,6 @@ fn refused(peer: &SocketAddr, reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hello_frame() -> Vec<u8> {
-        encode_frame(&Message::Hello(Hello {
-            token: "t".into(),
-            version: PROTOCOL_VERSION,
-            cores: 2,
-            hostname: "w".into(),
-        }))
-        .unwrap()
-    }
-
-    /// A hello split anywhere, down to one byte at a time, arrives whole;
-    /// the responder never asks for more than the unit it reads.
-    #[test]
-    fn a_hello_in_pieces_arrives_whole() {
-        let frame = hello_frame();
-        for piece in [1, 3, 4, 7, frame.len()] {
-            let mut responder = Responder::default();
-            let mut at = 0;
-            let outcome = loop {
-                let n = piece.min(responder.wants());
-                assert!(n > 0);
-                match responder.feed(&frame[at..at + n]) {
-                    Progress::Partial => at += n,
-                    done => break done,
-                }
-            };
-            assert!(
-                matches!(outcome, Progress::Hello(h) if h.cores == 2),
-                "{piece}"
-            );
-        }
-    }
-
-    /// A first frame announced larger than the hello limit (a 64 MiB length,
-    /// a TLS ClientHello read as a length) is refused on its four bytes.
-    #[test]
-    fn oversized_and_foreign_first_frames_are_refused_at_once() {
-        let tls_client_hello = [0x16, 0x03, 0x01, 0x02];
-        let announced_64_mib = (64u32 << 20).to_le_bytes();
-        for first in [tls_client_hello, announced_64_mib, [0; 4]] {
-            let mut responder = Responder::default();
-            assert!(
-                matches!(responder.feed(&first), Progress::Refused(_)),
-                "{first:?}"
-            );
-        }
-        let mut responder = Responder::default();
-        let junk = [9u8; 16];
-        let _ = responder.feed(&16u32.to_le_bytes());
-        assert!(matches!(responder.feed(&junk), Progress::Refused(_)));
-    }
 
     /// Accept failures pause 50 ms, then twice as long each time up to 1 s;
     /// a success starts over.

@@ -4,13 +4,14 @@
 //! Blocking std sockets on threads of their own: this is the control plane
 //! (a few messages a second), kept away from the shards' runtimes.
 
-use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use stampede_proto::wire::{read_frame, write_frame, FrameError, Message};
+use stampede_proto::wire::{FrameError, Message};
+
+use super::channel::{Open, Seal};
 
 /// How often each side says it is alive.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
@@ -20,19 +21,20 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(5);
 /// The sending half of a connection, shared by the threads that send.
 #[derive(Clone)]
 pub struct Sender {
-    stream: Arc<Mutex<BufWriter<TcpStream>>>,
+    /// The socket and the channel's sending half, used by one sender at a time.
+    stream: Arc<Mutex<(TcpStream, Seal)>>,
     /// Set once sending failed or the link was closed.
     closed: Arc<AtomicBool>,
     peer: SocketAddr,
 }
 
 impl Sender {
-    /// Wraps a connected stream.
-    pub fn new(stream: &TcpStream) -> std::io::Result<Sender> {
+    /// Wraps a connected stream and its channel's sending half.
+    pub fn new(stream: &TcpStream, seal: Seal) -> std::io::Result<Sender> {
         let peer = stream.peer_addr()?;
-        let writer = BufWriter::new(stream.try_clone()?);
+        let writer = stream.try_clone()?;
         Ok(Sender {
-            stream: Arc::new(Mutex::new(writer)),
+            stream: Arc::new(Mutex::new((writer, seal))),
             closed: Arc::new(AtomicBool::new(false)),
             peer,
         })
@@ -47,7 +49,8 @@ impl Sender {
             Ok(stream) => stream,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let sent = write_frame(&mut *stream, message).is_ok() && stream.flush().is_ok();
+        let (out, seal) = &mut *stream;
+        let sent = seal.write(out, message).is_ok();
         if !sent {
             self.closed.store(true, Ordering::Relaxed);
         }
@@ -63,7 +66,7 @@ impl Sender {
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
         if let Ok(stream) = self.stream.lock() {
-            let _ = stream.get_ref().shutdown(std::net::Shutdown::Both);
+            let _ = stream.0.shutdown(std::net::Shutdown::Both);
         }
     }
 
@@ -95,16 +98,16 @@ pub enum Incoming {
 /// here; silence longer than [`SILENCE_LIMIT`] ends the connection. Fails
 /// when no thread can be had for it.
 pub fn spawn_reader(
-    stream: TcpStream,
+    mut stream: TcpStream,
+    mut open: Open,
     mut deliver: impl FnMut(Incoming) -> bool + Send + 'static,
 ) -> std::io::Result<()> {
     let reader = std::thread::Builder::new().name("coord-reader".into());
     reader.spawn(move || {
         let _ = stream.set_read_timeout(Some(SILENCE_LIMIT));
-        let mut reader = BufReader::new(stream);
         let mut last_heard = Instant::now();
         loop {
-            match read_frame(&mut reader) {
+            match open.read(&mut stream) {
                 Ok(Message::Heartbeat) => last_heard = Instant::now(),
                 Ok(message) => {
                     last_heard = Instant::now();

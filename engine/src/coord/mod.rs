@@ -5,6 +5,7 @@
 //!   starts everyone together, merges snapshots, survives lost workers.
 //! - [`worker`]: joins, runs its share on its own shards, forwards snapshots.
 //! - [`local`]: `--processes`, workers started on this machine by the coordinator.
+//! - [`channel`]: preambles, the Noise handshake keyed by the token, sealed frames.
 //! - `handshake`: the coordinator's door, every handshake on one thread.
 //! - [`link`]: framed messages over TCP with heartbeats, on plain threads.
 //! - [`remote`]: the remote load source, one test on the cluster's workers.
@@ -14,6 +15,7 @@
 //! The messages and their framing are `stampede_proto::wire`; the merge is
 //! the same `stats::Aggregator` a single process uses.
 
+pub mod channel;
 pub mod coordinator;
 mod handshake;
 pub mod link;

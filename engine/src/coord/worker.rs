@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stampede_proto::wire::{read_frame, FrameError, Hello, Message, Prepare, PROTOCOL_VERSION};
+use stampede_proto::wire::{FrameError, Hello, Message, Prepare, PROTOCOL_VERSION};
 
+use super::channel;
 use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
 use super::unix_ms_now;
 use crate::config::{RunConfig, Settings};
@@ -94,21 +95,26 @@ pub fn run(
     mut handlers: BTreeMap<String, WorkerHandler>,
     stop: Arc<AtomicBool>,
 ) -> Result<WorkerReport, WorkerError> {
-    let stream = connect(options, &stop)?;
-    let sender = Sender::new(&stream)
+    let mut stream = connect(options, &stop)?;
+    // The whole handshake, up to the welcome, within the silence limit.
+    let _ = stream.set_read_timeout(Some(SILENCE_LIMIT * 2));
+    let channel::Channel { seal, mut open } =
+        channel::initiate(&mut stream, options.token.as_deref()).map_err(|e| match e {
+            channel::ChannelError::Refused(reason) => WorkerError::Rejected(reason),
+            channel::ChannelError::Io(e) => WorkerError::Lost(e.to_string()),
+        })?;
+    let sender = Sender::new(&stream, seal)
         .map_err(|e| WorkerError::Connect(options.coordinator.clone(), e.to_string()))?;
     let threads = options
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let hello = Hello {
-        token: options.token.clone().unwrap_or_default(),
         version: PROTOCOL_VERSION,
         cores: threads as u32,
         hostname: hostname(),
     };
     sender.send(&Message::Hello(hello));
-    let _ = stream.set_read_timeout(Some(SILENCE_LIMIT * 2));
-    let worker_id = match read_frame(&mut &stream) {
+    let worker_id = match open.read(&mut stream) {
         Ok(Message::Welcome { worker_id }) => worker_id,
         Ok(Message::Reject { reason }) => return Err(WorkerError::Rejected(reason)),
         Ok(other) => return Err(WorkerError::Lost(format!("unexpected {other:?}"))),
@@ -132,7 +138,7 @@ pub fn run(
     // Set when the coordinator says stop (or goes away): ends the test, not the worker.
     let test_stop = Arc::new(AtomicBool::new(false));
     let reader_stop = test_stop.clone();
-    link::spawn_reader(stream, move |incoming| {
+    link::spawn_reader(stream, open, move |incoming| {
         match incoming {
             Incoming::Message(Message::Custom { kind, data }) => match handlers.get_mut(&kind) {
                 Some(handler) => handler(&link, &data),
