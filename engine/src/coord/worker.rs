@@ -77,6 +77,9 @@ pub enum WorkerError {
     /// The run failed.
     #[error("{0}")]
     Run(String),
+    /// Without a token the coordinator's address is not on this machine.
+    #[error("{0}")]
+    Insecure(String),
 }
 
 /// What a worker did.
@@ -352,6 +355,11 @@ fn connect(options: &WorkerOptions, stop: &AtomicBool) -> Result<TcpStream, Work
     let deadline = Instant::now() + options.connect_timeout;
     let mut next_report = Instant::now();
     loop {
+        if options.token.is_none() {
+            // The name may resolve elsewhere now than when the options were read.
+            crate::config::load::check_loopback(&options.coordinator)
+                .map_err(WorkerError::Insecure)?;
+        }
         match TcpStream::connect(&options.coordinator) {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
