@@ -113,10 +113,11 @@ pub enum Message {
     Prepare(Box<Prepare>),
     /// Worker -> coordinator: prepared and waiting for the start.
     Ready,
-    /// Coordinator -> worker: start at this wall-clock time.
+    /// Coordinator -> worker: start this long after the message arrives
+    /// (relative, so a worker's clock need not agree with the coordinator's).
     Start {
-        /// Milliseconds since the Unix epoch.
-        at_unix_ms: u64,
+        /// Milliseconds from receipt to the start.
+        after_ms: u64,
     },
     /// Worker -> coordinator: one interval of one shard.
     Snapshot(Box<Snapshot>),
@@ -173,6 +174,9 @@ pub struct Prepare {
     /// Global number of this worker's first user, so class weights and
     /// `${user_id}` hold across the cluster.
     pub user_base: u64,
+    /// The coordinator's values of the `${env.NAME}` the run uses: a worker
+    /// reads these, never its own environment.
+    pub env: Vec<(String, String)>,
 }
 
 /// One feeder's rows for one worker.
@@ -284,11 +288,10 @@ mod tests {
                 }],
                 setup_values: vec![("admin_token".into(), b"t".to_vec())],
                 user_base: 25,
+                env: vec![("REGION".into(), "eu".into())],
             })),
             Message::Ready,
-            Message::Start {
-                at_unix_ms: 1_764_000_000_000,
-            },
+            Message::Start { after_ms: 300 },
             Message::Snapshot(Box::new(Snapshot {
                 version: SNAPSHOT_VERSION,
                 source: 7,

@@ -742,6 +742,123 @@ name = "/t"
     }
 }
 
+/// A worker with extra arguments and environment, its stderr kept.
+fn worker_with(addr: &str, extra: &[&str], env: &[(&str, &str)]) -> Child {
+    Command::new(bin("stampede"))
+        .args(["worker", "--coordinator", addr, "--token", TOKEN])
+        .args(["--threads", "1"])
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start worker")
+}
+
+/// Waits for a worker started by [`worker_with`]; returns its stderr.
+fn worker_stderr(mut child: Child) -> String {
+    wait_exit(&mut child, Duration::from_secs(15));
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `${env.NAME}` is the coordinator's value: a worker never reads its own
+/// environment for it (a fake coordinator could otherwise copy a worker's
+/// secrets into requests), and needs none to run the scenario.
+#[test]
+fn env_placeholders_take_the_coordinators_values() {
+    let _serial = serial();
+    let target = TargetProcess::start_with(&["--count-paths"]);
+    let scenario = temp_file(
+        "env.toml",
+        "[[user]]\nname = \"u\"\nwait = \"between(0.05, 0.1)\"\n[[user.task]]\nname = \"t\"\n\
+         [[user.task.step]]\npath = \"/e/${env.STAMPEDE_TEST_PLACE}\"\n",
+    );
+    let coordinator = Coordinator::start_with(
+        &[
+            "--expect-workers",
+            "1",
+            "-f",
+            scenario.to_str().unwrap(),
+            "--host",
+            &target.url(),
+            "-u",
+            "2",
+            "-t",
+            "2s",
+        ],
+        |command| {
+            command.env("STAMPEDE_TEST_PLACE", "from-the-coordinator");
+        },
+    );
+    let w = worker_with(
+        &coordinator.addr,
+        &[],
+        &[("STAMPEDE_TEST_PLACE", "from-the-worker")],
+    );
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    let stderr = worker_stderr(w);
+    assert_eq!(code, Some(0), "{output}\n{stderr}");
+    let summary = summary.unwrap();
+    let stats = target.stats_json();
+    let paths: Vec<&String> = stats["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(paths, ["/e/from-the-coordinator"], "{stderr}");
+    assert!(total(&summary, "requests") > 0);
+    assert_eq!(total(&summary, "requests"), target.stats().0);
+}
+
+/// A worker's TLS trust is its own: the coordinator's --insecure is
+/// ignored (and the worker says so) unless the worker passes
+/// --accept-coordinator-tls, in which case it warns that certificates are
+/// not verified and the run against a self-signed target counts exactly.
+#[test]
+fn coordinator_tls_settings_apply_only_when_the_worker_accepts_them() {
+    let _serial = serial();
+    let cert = temp_file("target.pem", "");
+    let target = TargetProcess::start_with(&[
+        "--tls-self-signed",
+        "--tls-cert-out",
+        cert.to_str().unwrap(),
+    ]);
+    let url = format!("https://{}", target.addr);
+    let run = |worker_args: &[&str]| {
+        let coordinator = Coordinator::start(&[
+            "--expect-workers",
+            "1",
+            "--host",
+            &url,
+            "--insecure",
+            "-u",
+            "1",
+            "-t",
+            "2s",
+        ]);
+        let w = worker_with(&coordinator.addr, worker_args, &[]);
+        let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+        (code, output, summary, worker_stderr(w))
+    };
+
+    let (code, output, summary, stderr) = run(&[]);
+    assert!(
+        stderr.contains("ignoring the coordinator's --insecure"),
+        "{stderr}"
+    );
+    assert_eq!(target.stats().0, 0, "no request got past the TLS handshake");
+    let summary = summary.unwrap_or_else(|| panic!("{code:?} {output}"));
+    assert!(total(&summary, "failures") > 0, "{output}");
+
+    let (code, output, summary, stderr) = run(&["--accept-coordinator-tls"]);
+    assert!(
+        stderr.contains("the coordinator turned on --insecure"),
+        "{stderr}"
+    );
+    assert_eq!(code, Some(0), "{output}");
+    let summary = summary.unwrap();
+    assert_eq!(total(&summary, "failures"), 0, "{output}");
+    assert!(total(&summary, "requests") > 0);
+    assert_eq!(total(&summary, "requests"), target.stats().0);
+}
+
 /// A worker that cannot reach its coordinator says so at once (not
 /// silently) and gives up with exit 1 after --connect-timeout.
 #[test]

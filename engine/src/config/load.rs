@@ -542,7 +542,13 @@ impl Loaded {
         if token.is_none() {
             check_loopback(&coordinator)?;
         }
+        let tls = ["insecure", "cacert", "cert", "key"]
+            .into_iter()
+            .filter_map(|key| Some((key, self.settings.get(key)?.value.clone())))
+            .collect();
         Ok(WorkerOptions {
+            tls,
+            accept_coordinator_tls: self.is_true("accept-coordinator-tls"),
             coordinator,
             token,
             threads,

@@ -208,6 +208,7 @@ pub(super) const LOCAL_KEYS: &[&str] = &[
     "on-worker-loss",
     "coordinator",
     "connect-timeout",
+    "accept-coordinator-tls",
     "metrics",
     "metrics-buckets",
     "metrics-max-endpoints",

@@ -9,6 +9,7 @@
 //! - `handshake`: the coordinator's door, every handshake on one thread.
 //! - [`link`]: framed messages over TCP with heartbeats, on plain threads.
 //! - [`remote`]: the remote load source, one test on the cluster's workers.
+//! - [`share`]: each worker's share of a test, as sent.
 //! - `roster`: each worker's state and workers-table figures.
 //! - [`split`]: the pure arithmetic of shares and feeder partitions.
 //!
@@ -22,6 +23,7 @@ pub mod link;
 pub mod local;
 pub mod remote;
 mod roster;
+pub mod share;
 pub mod split;
 pub mod worker;
 

@@ -18,11 +18,11 @@ use stampede_proto::wire::{FrameError, Hello, Message, Prepare, PROTOCOL_VERSION
 
 use super::channel;
 use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
-use super::unix_ms_now;
 use crate::config::{RunConfig, Settings};
 use crate::run::control::{self, RunHooks, RunObserver, RunView, Steer};
 use crate::run::live::LoadChange;
 use crate::run::local::LocalSource;
+use crate::scenario::template::with_given_env;
 use crate::scenario::{Plan, ScenarioDoc};
 
 /// How a worker finds its coordinator.
@@ -38,6 +38,11 @@ pub struct WorkerOptions {
     pub io_driver: Option<String>,
     /// How long to keep trying to reach the coordinator.
     pub connect_timeout: Duration,
+    /// This worker's own TLS settings (`insecure`, `cacert`, `cert`,
+    /// `key`), which apply whatever the coordinator sends...
+    pub tls: Vec<(&'static str, String)>,
+    /// ...unless it takes the coordinator's instead (`--accept-coordinator-tls`).
+    pub accept_coordinator_tls: bool,
 }
 
 /// A handler for custom messages of one kind from the coordinator:
@@ -237,29 +242,41 @@ fn run_share(
     test_stop: &AtomicBool,
     load_changes: &flume::Receiver<LoadChange>,
 ) -> Result<u64, WorkerError> {
-    let (config, plan) = match build(prepare, options, threads) {
+    let refuse = |why: String| {
+        // Said to the coordinator, which decides whether this worker stays.
+        eprintln!("worker {worker_id}: cannot run the share: {why}");
+        sender.send(&Message::Done {
+            warnings: vec![format!("cannot run the share: {why}")],
+        });
+    };
+    let (config, plan, notes) = match build(prepare, options, threads) {
         Ok(built) => built,
         Err(e) => {
-            // Said to the coordinator, which decides whether this worker stays.
-            eprintln!("worker {worker_id}: cannot run the share: {e}");
-            sender.send(&Message::Done {
-                warnings: vec![format!("cannot run the share: {e}")],
-            });
+            refuse(e);
             return Ok(0);
         }
     };
+    for note in notes {
+        eprintln!("worker {worker_id}: {note}");
+    }
     sender.send(&Message::Ready);
-    let start_at = loop {
-        match inbox.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(Message::Start { at_unix_ms })) => break at_unix_ms,
+    let deadline = Instant::now() + START_WAIT_MAX;
+    let after_ms = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match inbox.recv_timeout(left) {
+            Ok(Ok(Message::Start { after_ms })) => break after_ms,
             Ok(Ok(_)) => {}
             Ok(Err(reason)) => return Err(WorkerError::Lost(reason)),
             Err(_) => return Err(WorkerError::Lost("no start within 60 s".into())),
         }
     };
-    std::thread::sleep(Duration::from_millis(
-        start_at.saturating_sub(unix_ms_now()),
-    ));
+    match start_delay(after_ms) {
+        Ok(delay) => std::thread::sleep(delay),
+        Err(why) => {
+            refuse(why);
+            return Ok(0);
+        }
+    }
 
     let source_base = worker_id << crate::stats::SOURCE_PROCESS_SHIFT;
     let mut forward = |snapshot: &stampede_proto::Snapshot| {
@@ -295,17 +312,62 @@ fn run_share(
     Ok(outcome.aggregator.total().requests)
 }
 
-/// Builds the run from the coordinator's share.
+/// How long a worker waits for the start after saying ready.
+const START_WAIT_MAX: Duration = Duration::from_secs(60);
+/// The longest start delay a worker accepts (the coordinator asks 300 ms).
+const START_DELAY_MAX: Duration = Duration::from_secs(10);
+/// Settings that name how this worker trusts TLS servers and which files it
+/// reads for that: its own, unless it accepts the coordinator's.
+const TLS_KEYS: &[&str] = &["insecure", "cacert", "cert", "key"];
+
+/// The wait a start message asks for, if it is a sane one: relative to its
+/// arrival, so no clock has to agree, and never past [`START_DELAY_MAX`].
+fn start_delay(after_ms: u64) -> Result<Duration, String> {
+    let delay = Duration::from_millis(after_ms);
+    if delay > START_DELAY_MAX {
+        return Err(format!(
+            "a start {after_ms} ms away (at most {} ms)",
+            START_DELAY_MAX.as_millis()
+        ));
+    }
+    Ok(delay)
+}
+
+/// Builds the run from the coordinator's share; also returns what the
+/// worker should say about it (TLS settings taken or ignored).
 fn build(
     prepare: &Prepare,
     options: &WorkerOptions,
     threads: usize,
-) -> Result<(RunConfig, Plan), String> {
+) -> Result<(RunConfig, Plan, Vec<String>), String> {
     let mut settings = Settings::default();
+    let mut ignored = Vec::new();
     for (key, value) in &prepare.settings {
+        if TLS_KEYS.contains(&key.as_str()) && !options.accept_coordinator_tls {
+            ignored.push(format!("--{key}"));
+            continue;
+        }
         if let Some(key) = crate::config::known_key(key) {
             settings.flag(key, value.clone());
         }
+    }
+    for (key, value) in &options.tls {
+        settings.flag(key, value.clone());
+    }
+    let mut notes = Vec::new();
+    if !ignored.is_empty() {
+        notes.push(format!(
+            "ignoring the coordinator's {} (this worker's own TLS settings apply; \
+             pass --accept-coordinator-tls to take the coordinator's)",
+            ignored.join(", ")
+        ));
+    }
+    if options.accept_coordinator_tls && crate::config::load::is_true(&settings, "insecure") {
+        notes.push(
+            "warning: the coordinator turned on --insecure: TLS certificates are NOT verified; \
+             anyone on the path can impersonate the target"
+                .into(),
+        );
     }
     settings.flag("threads", threads.to_string());
     if let Some(driver) = &options.io_driver {
@@ -325,13 +387,17 @@ fn build(
         }
         None => None,
     };
-    let config = RunConfig::from_settings(&settings, threads).map_err(|e| e.to_string())?;
-    let mut plan = match &scenario {
-        Some(doc) => doc
-            .compile_with(&config.target, config.request_options())
-            .map_err(|e| e.to_string())?,
-        None => Plan::single_request(&config),
-    };
+    // `${env.NAME}` are the coordinator's values, never this process's.
+    let (config, mut plan) = with_given_env(&prepare.env, || {
+        let config = RunConfig::from_settings(&settings, threads).map_err(|e| e.to_string())?;
+        let plan = match &scenario {
+            Some(doc) => doc
+                .compile_with(&config.target, config.request_options())
+                .map_err(|e| e.to_string())?,
+            None => Plan::single_request(&config),
+        };
+        Ok::<_, String>((config, plan))
+    })?;
     if let Some(weights) = settings.get("class-weights") {
         plan.reweight(&weights.value)?;
     }
@@ -343,7 +409,7 @@ fn build(
     // Setup ran once, on the coordinator.
     plan.setup.clear();
     plan.user_base = prepare.user_base;
-    Ok((config, plan))
+    Ok((config, plan, notes))
 }
 
 /// How often a worker that cannot reach its coordinator says so again.
@@ -390,4 +456,21 @@ fn connect(options: &WorkerOptions, stop: &AtomicBool) -> Result<TcpStream, Work
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A start is relative and bounded: what the coordinator asks (300 ms)
+    /// is kept, whatever the clocks say; a start hours or ages away
+    /// (u64::MAX) is refused instead of slept through.
+    #[test]
+    fn start_delays_are_relative_and_bounded() {
+        assert_eq!(start_delay(300), Ok(Duration::from_millis(300)));
+        assert_eq!(start_delay(10_000), Ok(Duration::from_secs(10)));
+        for far in [10_001, 3_600_000, u64::MAX] {
+            assert!(start_delay(far).unwrap_err().contains("at most 10000 ms"));
+        }
+    }
 }
