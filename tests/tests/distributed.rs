@@ -859,6 +859,103 @@ fn coordinator_tls_settings_apply_only_when_the_worker_accepts_them() {
     assert_eq!(total(&summary, "requests"), target.stats().0);
 }
 
+/// A peer that joins properly (handshake, hello, welcome) as `hostname`,
+/// then says it is alive every second for 45 s and never reads again.
+fn deaf_peer(addr: &str, hostname: &str) -> std::thread::JoinHandle<()> {
+    use stampede_engine::coord::channel;
+    use stampede_proto::wire::{Hello, Message, PROTOCOL_VERSION};
+    let mut stream = TcpStream::connect(addr).unwrap();
+    // A small receive buffer, as on a busy machine: what the coordinator
+    // writes piles up on its side, whatever this kernel's autotuning allows.
+    let bytes: libc::c_int = 64 * 1024;
+    // SAFETY: setsockopt reads the c_int we pass, on a socket we own.
+    unsafe {
+        use std::os::fd::AsRawFd;
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&bytes as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    let hostname = hostname.to_string();
+    std::thread::spawn(move || {
+        let channel::Channel { mut seal, mut open } =
+            channel::initiate(&mut stream, Some(TOKEN)).unwrap();
+        let hello = Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            cores: 1,
+            hostname,
+        });
+        seal.write(&mut stream, &hello).unwrap();
+        assert!(matches!(
+            open.read(&mut stream),
+            Ok(Message::Welcome { .. })
+        ));
+        for _ in 0..45 {
+            if seal.write(&mut stream, &Message::Heartbeat).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    })
+}
+
+/// A worker that stops reading cannot hang the coordinator: with a 16 MiB
+/// feeder to send, a peer that joined and then never reads (but keeps
+/// saying it is alive) is named as lost and the run ends within 40 s, the
+/// real worker's requests counted exactly.
+#[test]
+fn a_worker_that_stops_reading_is_lost_not_waited_for() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let scenario = temp_file(
+        "deaf.toml",
+        "[feeders.rows]\nfile = \"rows.csv\"\nmode = \"cycle\"\n\n[[user]]\nname = \"u\"\n\
+         feeder = \"rows\"\n[[user.task]]\nname = \"t\"\n[[user.task.step]]\npath = \"/\"\n",
+    );
+    let mut rows = String::from("value\n");
+    // 16 MiB of rows, more than both sockets' buffers hold.
+    let mut i = 0u32;
+    while rows.len() < 16 << 20 {
+        rows.push_str(&format!("row-{i:08}-{}\n", "x".repeat(100)));
+        i += 1;
+    }
+    std::fs::write(scenario.parent().unwrap().join("rows.csv"), rows).unwrap();
+    let started = Instant::now();
+    let coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "2",
+        "-f",
+        scenario.to_str().unwrap(),
+        "--host",
+        &target.url(),
+        "--rate",
+        "20",
+        "--run-time",
+        "3s",
+    ]);
+    let deaf = deaf_peer(&coordinator.addr, "deaf-peer");
+    // The deaf peer joins first (it is worker 1).
+    std::thread::sleep(Duration::from_millis(500));
+    let mut w = worker(&coordinator.addr, "1");
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    let took = started.elapsed();
+    wait_exit(&mut w, Duration::from_secs(10));
+    drop(deaf);
+    eprintln!("the run with a deaf peer took {took:?}:\n{output}");
+    assert!(
+        took < Duration::from_secs(40),
+        "the run took {took:?}:\n{output}"
+    );
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("worker 1 (deaf-peer) lost"), "{output}");
+    let summary = summary.unwrap();
+    assert!(total(&summary, "requests") > 0, "{output}");
+    assert_eq!(total(&summary, "requests"), target.stats().0);
+}
+
 /// A worker that cannot reach its coordinator says so at once (not
 /// silently) and gives up with exit 1 after --connect-timeout.
 #[test]

@@ -132,6 +132,12 @@ impl Seal {
     /// The bytes to write for `message`: its frame, sealed when the channel is.
     pub fn frame(&mut self, message: &Message) -> Result<Vec<u8>, FrameError> {
         let frame = encode_frame(message).map_err(FrameError::Proto)?;
+        self.seal(frame)
+    }
+
+    /// The bytes to write for an encoded frame: itself on a plain channel,
+    /// else sealed, split over transport messages of at most 64 KiB.
+    pub fn seal(&mut self, frame: Vec<u8>) -> Result<Vec<u8>, FrameError> {
         let Some((state, nonce)) = &mut self.noise else {
             return Ok(frame);
         };
@@ -152,8 +158,22 @@ impl Seal {
 
     /// Writes one message.
     pub fn write(&mut self, out: &mut impl Write, message: &Message) -> Result<(), FrameError> {
-        let bytes = self.frame(message)?;
-        out.write_all(&bytes).map_err(FrameError::Io)
+        let frame = encode_frame(message).map_err(FrameError::Proto)?;
+        self.write_frame(out, &frame)
+    }
+
+    /// Writes an encoded frame, sealing and writing one transport message
+    /// at a time: a large frame flows as it is sealed, so the other side
+    /// hears from us all along.
+    pub fn write_frame(&mut self, out: &mut impl Write, frame: &[u8]) -> Result<(), FrameError> {
+        if self.noise.is_none() {
+            return out.write_all(frame).map_err(FrameError::Io);
+        }
+        for chunk in frame.chunks(CHUNK_PLAIN_MAX) {
+            let sealed = self.seal(chunk.to_vec())?;
+            out.write_all(&sealed).map_err(FrameError::Io)?;
+        }
+        Ok(())
     }
 }
 

@@ -276,7 +276,7 @@ fn admit(
     }
 }
 
-/// Hands an admitted worker to its link: the sender, heartbeats, the reader.
+/// Hands an admitted worker to its link: the sender (and its heartbeats), the reader.
 fn join(
     stream: &TcpStream,
     hello: Hello,
@@ -288,14 +288,18 @@ fn join(
     let sender = Sender::new(&stream, channel.seal)?;
     let id = admission.next_id.fetch_add(1, Ordering::SeqCst);
     sender.send(&Message::Welcome { worker_id: id });
-    sender.start_heartbeats()?;
     let events = admission.events.clone();
     let reader_events = events.clone();
+    let writer = sender.clone();
     if let Err(e) = link::spawn_reader(stream, channel.open, move |incoming| match incoming {
         Incoming::Message(message) => reader_events.send(Event::Message { id, message }).is_ok(),
-        Incoming::Closed(reason) => reader_events.send(Event::Lost { id, reason }).is_ok(),
+        Incoming::Closed(reason) => {
+            // A writer that gave up knows better why the link ended.
+            let reason = writer.failure().unwrap_or(reason);
+            reader_events.send(Event::Lost { id, reason }).is_ok()
+        }
     }) {
-        sender.close();
+        sender.abort("no thread for its reader");
         return Err(e);
     }
     let _ = events.send(Event::Joined { id, hello, sender });

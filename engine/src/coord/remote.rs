@@ -95,17 +95,32 @@ impl<'c> RemoteSource<'c> {
             &cluster.workers,
             named_values,
         )?;
-        for ((_, worker), prepare) in cluster.workers.iter().zip(prepares) {
-            worker.sender.send(&Message::Prepare(Box::new(prepare)));
-        }
         let mut warnings = Vec::new();
-        wait_ready(&cluster.events, &mut cluster.workers, &mut warnings)?;
-        pending.extend(warnings.into_iter().map(SourceEvent::Warning));
-        for worker in cluster.workers.values() {
-            worker.sender.send(&Message::Start {
-                after_ms: START_AFTER.as_millis() as u64,
-            });
+        let mut unsent = Vec::new();
+        for ((id, worker), prepare) in cluster.workers.iter().zip(prepares) {
+            if !worker.sender.send(&Message::Prepare(Box::new(prepare))) {
+                unsent.push(*id);
+            }
         }
+        drop_unreachable(&mut cluster.workers, &unsent, "its share", &mut warnings);
+        wait_ready(&cluster.events, &mut cluster.workers, &mut warnings)?;
+        let start = Message::Start {
+            after_ms: START_AFTER.as_millis() as u64,
+        };
+        let unsent: Vec<u32> = cluster
+            .workers
+            .iter()
+            .filter(|(_, w)| !w.sender.send(&start))
+            .map(|(id, _)| *id)
+            .collect();
+        drop_unreachable(&mut cluster.workers, &unsent, "the start", &mut warnings);
+        if cluster.workers.is_empty() {
+            return Err(CoordError::Split(format!(
+                "no worker could start: {}",
+                warnings.join("; ")
+            )));
+        }
+        pending.extend(warnings.into_iter().map(SourceEvent::Warning));
         std::thread::sleep(START_AFTER);
         let started_unix_ms = unix_ms_now();
         let t0 = Instant::now();
@@ -313,7 +328,8 @@ impl LoadSource for RemoteSource<'_> {
             .collect();
         for id in &gone {
             if let Some(worker) = self.cluster.workers.get(id) {
-                worker.sender.close();
+                // Not flushed: a worker that is gone may never read again.
+                worker.sender.abort("it left the cluster");
             }
         }
         let threads = self
@@ -361,8 +377,13 @@ fn wait_ready(
                 }
             }
             Ok(Event::Lost { id, reason }) => {
-                warnings.push(format!("worker {id} lost before the start: {reason}"));
-                workers.remove(&id);
+                if let Some(worker) = workers.remove(&id) {
+                    warnings.push(format!(
+                        "worker {id} ({}) lost before the start: {reason}",
+                        worker.hello.hostname
+                    ));
+                    worker.sender.abort("lost");
+                }
             }
             Ok(Event::Joined { sender, .. }) => {
                 sender.send(&Message::Reject {
@@ -379,17 +400,44 @@ fn wait_ready(
         .copied()
         .collect();
     for id in silent {
-        warnings.push(format!(
-            "worker {id} did not prepare within {READY_TIMEOUT:?}; it leaves the cluster"
-        ));
         if let Some(worker) = workers.remove(&id) {
-            worker.sender.close();
+            warnings.push(format!(
+                "worker {id} ({}) lost before the start: it did not prepare within {} s",
+                worker.hello.hostname,
+                READY_TIMEOUT.as_secs()
+            ));
+            worker.sender.abort("it did not prepare in time");
         }
     }
     if workers.is_empty() {
-        return Err(CoordError::Split("no worker could prepare the run".into()));
+        return Err(CoordError::Split(format!(
+            "no worker could prepare the run: {}",
+            warnings.join("; ")
+        )));
     }
     Ok(())
+}
+
+/// Workers a message could not even be queued for leave the cluster, named.
+fn drop_unreachable(
+    workers: &mut BTreeMap<u32, Worker>,
+    ids: &[u32],
+    what: &str,
+    warnings: &mut Vec<String>,
+) {
+    for id in ids {
+        if let Some(worker) = workers.remove(id) {
+            let why = worker
+                .sender
+                .failure()
+                .unwrap_or("its link is closed".into());
+            warnings.push(format!(
+                "worker {id} ({}) lost before the start: cannot send it {what}: {why}",
+                worker.hello.hostname
+            ));
+            worker.sender.abort("lost");
+        }
+    }
 }
 
 /// Gives the run's users (or rate) to the workers still running, by cores;

@@ -106,13 +106,11 @@ pub fn run(
     let mut stream = connect(options, &stop)?;
     // The whole handshake, up to the welcome, within the silence limit.
     let _ = stream.set_read_timeout(Some(SILENCE_LIMIT * 2));
-    let channel::Channel { seal, mut open } =
+    let channel::Channel { mut seal, mut open } =
         channel::initiate(&mut stream, options.token.as_deref()).map_err(|e| match e {
             channel::ChannelError::Refused(reason) => WorkerError::Rejected(reason),
             channel::ChannelError::Io(e) => WorkerError::Lost(e.to_string()),
         })?;
-    let sender = Sender::new(&stream, seal)
-        .map_err(|e| WorkerError::Connect(options.coordinator.clone(), e.to_string()))?;
     let threads = options
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -121,7 +119,8 @@ pub fn run(
         cores: threads as u32,
         hostname: hostname(),
     };
-    sender.send(&Message::Hello(hello));
+    seal.write(&mut stream, &Message::Hello(hello))
+        .map_err(|e| WorkerError::Lost(e.to_string()))?;
     let worker_id = match open.read(&mut stream) {
         Ok(Message::Welcome { worker_id }) => worker_id,
         Ok(Message::Reject { reason }) => return Err(WorkerError::Rejected(reason)),
@@ -134,8 +133,7 @@ pub fn run(
         "worker {worker_id}: joined the coordinator at {}",
         options.coordinator
     );
-    sender
-        .start_heartbeats()
+    let sender = Sender::new(&stream, seal)
         .map_err(|e| WorkerError::Run(format!("cannot start a thread: {e}")))?;
 
     let (tx, inbox) = flume::unbounded();
@@ -172,12 +170,17 @@ pub fn run(
     let mut requests = 0;
     let mut tests = 0;
     // One test per Prepare, until the coordinator lets this worker go.
+    let mut ended = String::from("closed");
     loop {
         let prepare = loop {
             match inbox.recv_timeout(Duration::from_millis(200)) {
                 Ok(Ok(Message::Prepare(prepare))) => break Some(prepare),
                 Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(flume::RecvTimeoutError::Disconnected) => break None,
+                Ok(Err(reason)) => {
+                    ended = reason;
+                    break None;
+                }
+                Err(flume::RecvTimeoutError::Disconnected) => break None,
                 Err(flume::RecvTimeoutError::Timeout) if stop.load(Ordering::Relaxed) => {
                     break None
                 }
@@ -186,9 +189,9 @@ pub fn run(
         };
         let Some(prepare) = prepare else {
             if tests == 0 && !stop.load(Ordering::Relaxed) {
-                return Err(WorkerError::Lost(
-                    "the coordinator closed the link before a test".into(),
-                ));
+                return Err(WorkerError::Lost(format!(
+                    "the link ended before a test: {ended}"
+                )));
             }
             break;
         };
@@ -207,7 +210,8 @@ pub fn run(
         )?;
         tests += 1;
     }
-    sender.close();
+    // The last snapshots and the Done go out before the process ends.
+    sender.finish(LAST_WORDS_MAX);
     Ok(WorkerReport {
         worker_id,
         requests,
@@ -312,6 +316,8 @@ fn run_share(
     Ok(outcome.aggregator.total().requests)
 }
 
+/// How long a worker's last messages may take to leave when it ends.
+const LAST_WORDS_MAX: Duration = Duration::from_secs(5);
 /// How long a worker waits for the start after saying ready.
 const START_WAIT_MAX: Duration = Duration::from_secs(60);
 /// The longest start delay a worker accepts (the coordinator asks 300 ms).
