@@ -17,7 +17,7 @@ use stampede_engine::coord::worker::{self, WorkerHandler, WorkerOptions};
 use stampede_engine::demo;
 use stampede_engine::run::control::RunHooks;
 use stampede_engine::scenario::Plan;
-use stampede_proto::wire::{Message, Prepare};
+use stampede_proto::wire::{FeederRows, Message, Prepare};
 
 #[test]
 fn custom_messages_round_trip() {
@@ -210,6 +210,43 @@ fn a_start_ages_away_is_refused() {
         heard.elapsed < Duration::from_secs(5),
         "{:?}",
         heard.elapsed
+    );
+    sink.set_nonblocking(true).unwrap();
+    assert!(sink.accept().is_err(), "the worker sent no load");
+}
+
+/// An empty cycle feeder sent by a coordinator (a worker's rows are not
+/// read from a file, so nothing refused them before) no longer crashes the
+/// worker (`% 0`): it says, there and to the coordinator, that the feeder
+/// has no rows, sends no load, and is never ready.
+#[test]
+fn an_empty_cycle_feeder_is_refused_by_the_worker() {
+    let sink = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("http://{}", sink.local_addr().unwrap());
+    let mut prepare = share(&[("host", &host), ("users", "2"), ("run-time", "1s")]);
+    prepare.scenario = Some((
+        "empty.toml".into(),
+        "[feeders.rows]\nfile = \"rows.csv\"\nmode = \"cycle\"\n\n[[user]]\nname = \"u\"\n\
+         feeder = \"rows\"\n[[user.task]]\nname = \"t\"\n[[user.task.step]]\npath = \"/${v}\"\n"
+            .into(),
+    ));
+    prepare.feeders = vec![FeederRows {
+        name: "rows".into(),
+        columns: vec!["v".into()],
+        rows: Vec::new(),
+    }];
+    let heard = stand_in(prepare, 300);
+    let warnings = done_warnings(&heard);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("feeder 'rows' has no rows")),
+        "{warnings:?}"
+    );
+    assert!(
+        !heard.messages.contains(&Message::Ready),
+        "{:?}",
+        heard.messages
     );
     sink.set_nonblocking(true).unwrap();
     assert!(sink.accept().is_err(), "the worker sent no load");

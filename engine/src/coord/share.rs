@@ -108,6 +108,16 @@ pub(super) fn prepares(
             }
             share("iterations", iterations[i].to_string(), &mut entries);
         }
+        if let Some(empty) = plan
+            .feeders
+            .iter()
+            .find(|f| f.rows.is_empty() && f.mode != Mode::Unique)
+        {
+            return Err(CoordError::Split(format!(
+                "feeder '{}' has no rows; a cycle or random feeder needs at least one",
+                empty.name
+            )));
+        }
         let feeders = plan
             .feeders
             .iter()
