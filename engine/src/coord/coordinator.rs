@@ -109,6 +109,9 @@ fn custom(kind: &str, data: &[u8]) -> Message {
 /// A handler for custom messages of one kind from workers: (links, worker id, data).
 pub type CoordinatorHandler = Box<dyn FnMut(&WorkerLinks, u32, &[u8]) + Send>;
 
+/// Called once all workers have started, with their links.
+pub type StartHook = Box<dyn FnMut(&WorkerLinks) + Send>;
+
 /// Called with the coordinator's address once it listens.
 pub type ListeningHook = Box<dyn FnMut(SocketAddr) -> Result<(), String> + Send>;
 
@@ -118,7 +121,7 @@ pub struct CoordinatorHooks {
     /// Custom message handlers by kind.
     pub handlers: BTreeMap<String, CoordinatorHandler>,
     /// Called once all workers have started.
-    pub on_start: Option<Box<dyn FnMut(&WorkerLinks) + Send>>,
+    pub on_start: Option<StartHook>,
     /// Called once the coordinator listens, with its address (`--processes`
     /// starts its local workers here); an error ends the run before it starts.
     pub on_listening: Option<ListeningHook>,

@@ -299,7 +299,7 @@ impl LoadSource for RemoteSource<'_> {
             .cluster
             .workers
             .values()
-            .filter(|w| !w.lost && !(w.finished && w.sources.is_empty()));
+            .filter(|w| !(w.lost || w.finished && w.sources.is_empty()));
         sending.map(|w| w.hello.cores.max(1) as usize).sum()
     }
 

@@ -30,7 +30,7 @@ pub(super) fn prepares(
         Load::Closed { users, .. } => split::by_cores(u64::from(users), &cores),
         Load::Open { .. } => vec![0; count],
     };
-    if matches!(config.load, Load::Closed { .. }) && users.iter().any(|&u| u == 0) {
+    if matches!(config.load, Load::Closed { .. }) && users.contains(&0) {
         return Err(CoordError::Split(format!(
             "{} users cannot be split over {count} workers",
             users.iter().sum::<u64>()

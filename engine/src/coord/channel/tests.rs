@@ -40,17 +40,17 @@ fn hello() -> Hello {
     }
 }
 
-/// Runs a worker's side (`initiate`, then the hello and `then`) against a
-/// coordinator's (`respond`); returns both outcomes and the worker's bytes.
-fn session(
-    worker_token: Option<&'static str>,
-    coordinator_token: Option<&'static str>,
-    then: fn(&mut Channel, &mut Recording<TcpStream>),
-) -> (
+/// A session's outcomes: the worker's, the coordinator's (its hello, its
+/// channel and its socket), and the bytes the worker wrote.
+type Session = (
     Result<(), ChannelError>,
     Result<(Hello, Channel, TcpStream), String>,
     Vec<u8>,
-) {
+);
+
+/// Runs a worker's side (`initiate`, then the hello) against a
+/// coordinator's (`respond`).
+fn session(worker_token: Option<&'static str>, coordinator_token: Option<&'static str>) -> Session {
     let (client, mut server) = pair();
     let worker = std::thread::spawn(move || {
         let mut stream = Recording {
@@ -62,7 +62,6 @@ fn session(
                 .seal
                 .write(&mut stream, &Message::Hello(hello()))
                 .unwrap();
-            then(&mut channel, &mut stream);
         });
         (outcome, stream.written)
     });
@@ -117,7 +116,7 @@ fn same_token_talks_sealed_and_the_token_never_travels() {
 /// worker learns the coordinator closed on it.
 #[test]
 fn a_wrong_token_is_refused_on_both_sides() {
-    let (worker, coordinator, _) = session(Some("a"), Some("b"), |_, _| {});
+    let (worker, coordinator, _) = session(Some("a"), Some("b"));
     let refused = coordinator.err().unwrap();
     assert!(refused.contains("wrong token"), "{refused}");
     let worker = worker.err().unwrap().to_string();
@@ -129,7 +128,7 @@ fn a_wrong_token_is_refused_on_both_sides() {
 #[test]
 fn a_token_on_one_side_only_is_named() {
     for (w, c) in [(None, Some("t")), (Some("t"), None)] {
-        let (worker, coordinator, _) = session(w, c, |_, _| {});
+        let (worker, coordinator, _) = session(w, c);
         let worker = worker.err().unwrap().to_string();
         let coordinator = coordinator.err().unwrap();
         assert!(worker.contains("token"), "{worker}");
@@ -141,7 +140,7 @@ fn a_token_on_one_side_only_is_named() {
 /// sealed message: the new handshake's keys differ.
 #[test]
 fn a_replayed_session_is_refused() {
-    let (worker, coordinator, written) = session(Some("t"), Some("t"), |_, _| {});
+    let (worker, coordinator, written) = session(Some("t"), Some("t"));
     worker.unwrap();
     coordinator.unwrap();
     let mut responder = Responder::new(Some(psk_of("t")));
@@ -165,7 +164,7 @@ fn a_replayed_session_is_refused() {
 /// Without tokens the channel is plain and the hello arrives.
 #[test]
 fn without_tokens_frames_go_plain() {
-    let (worker, coordinator, written) = session(None, None, |_, _| {});
+    let (worker, coordinator, written) = session(None, None);
     worker.unwrap();
     assert_eq!(coordinator.unwrap().0, hello());
     assert!(written.windows(1).any(|w| w == b"w"));
