@@ -4,12 +4,12 @@
 //!
 //! Usage: fake_workers COORDINATOR_ADDR WORKERS ENDPOINTS SECONDS TOKEN
 
-use std::io::{BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use stampede_engine::coord::channel;
 use stampede_engine::stats::new_latency_histogram;
-use stampede_proto::wire::{read_frame, write_frame, Hello, Message, PROTOCOL_VERSION};
+use stampede_proto::wire::{Hello, Message, PROTOCOL_VERSION};
 use stampede_proto::{
     EndpointSnapshot, FailureCount, FailureKind, HistogramBuckets, Snapshot, SNAPSHOT_VERSION,
 };
@@ -103,36 +103,34 @@ fn worker(index: usize, addr: &str, endpoints: usize, seconds: u32, token: &str)
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     };
-    let mut out = BufWriter::new(stream.try_clone().unwrap());
-    let mut input = BufReader::new(stream);
-    let mut send = |m: &Message| {
-        write_frame(&mut out, m).unwrap();
-        out.flush().unwrap();
-    };
+    let mut input = stream.try_clone().unwrap();
+    let mut out = stream;
+    let channel::Channel { mut seal, mut open } =
+        channel::initiate(&mut out, Some(token)).expect("handshake");
+    let mut send = |m: &Message| seal.write(&mut out, m).unwrap();
     send(&Message::Hello(Hello {
-        token: token.into(),
         version: PROTOCOL_VERSION,
         cores: 1,
         hostname: format!("fake-{index}"),
     }));
-    let id = match read_frame(&mut input).unwrap() {
+    let id = match open.read(&mut input).unwrap() {
         Message::Welcome { worker_id } => worker_id,
         other => panic!("not welcomed: {other:?}"),
     };
     loop {
-        match read_frame(&mut input).unwrap() {
+        match open.read(&mut input).unwrap() {
             Message::Prepare(_) => break,
             _ => continue,
         }
     }
     send(&Message::Ready);
     loop {
-        if let Message::Start { .. } = read_frame(&mut input).unwrap() {
+        if let Message::Start { .. } = open.read(&mut input).unwrap() {
             break;
         }
     }
     // Keep reading (heartbeats) so the coordinator's writes never block.
-    std::thread::spawn(move || while read_frame(&mut input).is_ok() {});
+    std::thread::spawn(move || while open.read(&mut input).is_ok() {});
     // Snapshots are prepared up front: the benchmark measures the coordinator.
     let frames: Vec<Message> = (1..=seconds)
         .map(|k| {

@@ -117,6 +117,23 @@ pub struct WorkerArgs {
     /// Locust-style config file (worker = true, master-host, master-port).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Skip TLS certificate verification (this worker's own choice: the
+    /// coordinator's TLS settings apply only with --accept-coordinator-tls).
+    #[arg(long)]
+    pub insecure: bool,
+    /// CA certificate (PEM) this worker trusts for HTTPS targets.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<String>,
+    /// Client certificate (PEM) this worker presents.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<String>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<String>,
+    /// Take the coordinator's TLS settings (--insecure, --cacert, --cert,
+    /// --key) instead of this worker's own.
+    #[arg(long)]
+    pub accept_coordinator_tls: bool,
 }
 
 /// Flags describing a run. Each also reads from `STAMPEDE_<KEY>` and config files.
@@ -521,11 +538,22 @@ impl WorkerArgs {
         if let Some(threads) = self.threads {
             s.flag("threads", threads.to_string());
         }
+        for (key, set) in [
+            ("insecure", self.insecure),
+            ("accept-coordinator-tls", self.accept_coordinator_tls),
+        ] {
+            if set {
+                s.flag(key, "true");
+            }
+        }
         for (key, value) in [
             ("coordinator", &self.coordinator),
             ("token", &self.token),
             ("io-driver", &self.io_driver),
             ("connect-timeout", &self.connect_timeout),
+            ("cacert", &self.cacert),
+            ("cert", &self.cert),
+            ("key", &self.key),
         ] {
             if let Some(value) = value {
                 s.flag(key, value.clone());

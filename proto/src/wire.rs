@@ -14,9 +14,85 @@ use crate::snapshot::Snapshot;
 use crate::ProtoError;
 
 /// Version of the coordinator/worker protocol, checked in the handshake.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest frame accepted (feeder rows in `Prepare` can be large).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+/// Largest first frame (the hello) accepted from a peer not yet
+/// authenticated: a stranger may cost the coordinator this much, no more.
+pub const MAX_HELLO_BYTES: usize = 4 * 1024;
+
+/// The first bytes either side sends: [`PREAMBLE_MAGIC`], the protocol
+/// version (u16, little-endian), whether the channel will be encrypted
+/// (1) or plain (0), and a zero byte. Fixed-size and read before anything
+/// else, so a stranger (a TLS ClientHello, an HTTP request) is told apart
+/// on 8 bytes, and each side can say why it refuses the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preamble {
+    /// The sender's [`PROTOCOL_VERSION`].
+    pub version: u16,
+    /// The sender has a token: a Noise handshake follows, then only
+    /// encrypted messages.
+    pub encrypted: bool,
+}
+
+/// The preamble's first four bytes.
+pub const PREAMBLE_MAGIC: [u8; 4] = *b"STPD";
+/// Length of a [`Preamble`] on the wire.
+pub const PREAMBLE_BYTES: usize = 8;
+
+impl Preamble {
+    /// This build's preamble.
+    pub fn ours(encrypted: bool) -> Preamble {
+        Preamble {
+            version: PROTOCOL_VERSION,
+            encrypted,
+        }
+    }
+
+    /// The preamble's bytes.
+    pub fn encode(&self) -> [u8; PREAMBLE_BYTES] {
+        let v = self.version.to_le_bytes();
+        let m = &PREAMBLE_MAGIC;
+        [
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            v[0],
+            v[1],
+            u8::from(self.encrypted),
+            0,
+        ]
+    }
+
+    /// Reads a preamble; an error says what the bytes look like instead.
+    pub fn decode(bytes: &[u8; PREAMBLE_BYTES]) -> Result<Preamble, ProtoError> {
+        if bytes[..4] != PREAMBLE_MAGIC {
+            let looks_like = match bytes[0] {
+                0x16 => " (a TLS handshake?)",
+                b'A'..=b'Z' => " (an HTTP request?)",
+                _ => "",
+            };
+            return Err(ProtoError::Invalid(format!(
+                "not a stampede peer: it opened with {:02x?}{looks_like}",
+                &bytes[..4]
+            )));
+        }
+        let encrypted = match bytes[6] {
+            0 => false,
+            1 => true,
+            other => {
+                return Err(ProtoError::Invalid(format!(
+                    "unknown channel mode {other} in the preamble"
+                )))
+            }
+        };
+        Ok(Preamble {
+            version: u16::from_le_bytes([bytes[4], bytes[5]]),
+            encrypted,
+        })
+    }
+}
 
 /// Everything a coordinator and a worker say to each other.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -37,10 +113,11 @@ pub enum Message {
     Prepare(Box<Prepare>),
     /// Worker -> coordinator: prepared and waiting for the start.
     Ready,
-    /// Coordinator -> worker: start at this wall-clock time.
+    /// Coordinator -> worker: start this long after the message arrives
+    /// (relative, so a worker's clock need not agree with the coordinator's).
     Start {
-        /// Milliseconds since the Unix epoch.
-        at_unix_ms: u64,
+        /// Milliseconds from receipt to the start.
+        after_ms: u64,
     },
     /// Worker -> coordinator: one interval of one shard.
     Snapshot(Box<Snapshot>),
@@ -70,11 +147,10 @@ pub enum Message {
     },
 }
 
-/// A worker introducing itself.
+/// A worker introducing itself (the token never travels: the channel's
+/// handshake proves it).
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Hello {
-    /// Shared secret; must match the coordinator's.
-    pub token: String,
     /// The worker's [`PROTOCOL_VERSION`].
     pub version: u16,
     /// Cores (shards) the worker runs; load is split in proportion.
@@ -98,6 +174,9 @@ pub struct Prepare {
     /// Global number of this worker's first user, so class weights and
     /// `${user_id}` hold across the cluster.
     pub user_base: u64,
+    /// The coordinator's values of the `${env.NAME}` the run uses: a worker
+    /// reads these, never its own environment.
+    pub env: Vec<(String, String)>,
 }
 
 /// One feeder's rows for one worker.
@@ -140,8 +219,9 @@ pub enum FrameError {
     /// The socket failed or closed.
     #[error("{0}")]
     Io(io::Error),
-    /// The frame is larger than [`MAX_FRAME_BYTES`].
-    #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
+    /// The frame is larger than the limit ([`MAX_FRAME_BYTES`], or
+    /// [`MAX_HELLO_BYTES`] before authentication).
+    #[error("frame of {0} bytes exceeds the limit")]
     TooLarge(usize),
     /// The bytes are not a valid message.
     #[error("{0}")]
@@ -150,15 +230,27 @@ pub enum FrameError {
 
 /// Reads and validates one frame.
 pub fn read_frame(input: &mut impl Read) -> Result<Message, FrameError> {
+    read_frame_within(input, MAX_FRAME_BYTES)
+}
+
+/// Reads and validates one frame of at most `limit` bytes. The body's buffer
+/// grows as its bytes arrive, never ahead of them: a peer that announces a
+/// large frame and sends little costs little.
+pub fn read_frame_within(input: &mut impl Read, limit: usize) -> Result<Message, FrameError> {
     let mut len = [0u8; 4];
     input.read_exact(&mut len).map_err(FrameError::Io)?;
     let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME_BYTES {
+    if len > limit.min(MAX_FRAME_BYTES) {
         return Err(FrameError::TooLarge(len));
     }
-    let mut body = rkyv::util::AlignedVec::<16>::with_capacity(len);
-    body.resize(len, 0);
-    input.read_exact(&mut body).map_err(FrameError::Io)?;
+    let mut body = Vec::new();
+    input
+        .take(len as u64)
+        .read_to_end(&mut body)
+        .map_err(FrameError::Io)?;
+    if body.len() < len {
+        return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into()));
+    }
     decode_message(&body).map_err(FrameError::Proto)
 }
 
@@ -178,7 +270,6 @@ mod tests {
     fn samples() -> Vec<Message> {
         vec![
             Message::Hello(Hello {
-                token: "s3cret".into(),
                 version: PROTOCOL_VERSION,
                 cores: 2,
                 hostname: "w1".into(),
@@ -197,11 +288,10 @@ mod tests {
                 }],
                 setup_values: vec![("admin_token".into(), b"t".to_vec())],
                 user_base: 25,
+                env: vec![("REGION".into(), "eu".into())],
             })),
             Message::Ready,
-            Message::Start {
-                at_unix_ms: 1_764_000_000_000,
-            },
+            Message::Start { after_ms: 300 },
             Message::Snapshot(Box::new(Snapshot {
                 version: SNAPSHOT_VERSION,
                 source: 7,
@@ -259,6 +349,46 @@ mod tests {
             let back = read_frame(&mut wire.as_slice()).unwrap();
             assert_eq!(back, message);
         }
+    }
+
+    /// Preambles round-trip; foreign openings (TLS, HTTP, a frame length)
+    /// are refused and say what they look like.
+    #[test]
+    fn preambles_round_trip_and_strangers_are_named() {
+        for encrypted in [false, true] {
+            let ours = Preamble::ours(encrypted);
+            assert_eq!(Preamble::decode(&ours.encode()).unwrap(), ours);
+        }
+        let tls = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0xfc, 0x03];
+        let err = Preamble::decode(&tls).unwrap_err().to_string();
+        assert!(err.contains("TLS"), "{err}");
+        let http = *b"GET / HT";
+        assert!(Preamble::decode(&http)
+            .unwrap_err()
+            .to_string()
+            .contains("HTTP"));
+        let mut bad_mode = Preamble::ours(true).encode();
+        bad_mode[6] = 7;
+        assert!(Preamble::decode(&bad_mode).is_err());
+    }
+
+    /// A frame announced larger than it is ends as a truncated read (the
+    /// buffer grows only with what arrived); one over the limit is refused
+    /// on its length.
+    #[test]
+    fn announced_lengths_are_not_trusted() {
+        let mut short = (64u32 << 20).to_le_bytes().to_vec();
+        short.extend_from_slice(&[1, 2, 3]);
+        assert!(matches!(
+            read_frame(&mut short.as_slice()),
+            Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof
+        ));
+        let hello = encode_frame(&samples()[0]).unwrap();
+        assert!(read_frame_within(&mut hello.as_slice(), MAX_HELLO_BYTES).is_ok());
+        assert!(matches!(
+            read_frame_within(&mut hello.as_slice(), 8),
+            Err(FrameError::TooLarge(_))
+        ));
     }
 
     /// Corrupt, truncated, oversized and random frames are errors, never panics.

@@ -43,10 +43,16 @@ struct Refusal {
 /// Runs `stampede ARGS --host URL` in `dir` with `env` added (and no other
 /// `STAMPEDE_*` variable), killed past [`LIMIT`].
 fn refuse(args: &[&str], url: &str, dir: &Path, env: &[(&str, &str)]) -> Refusal {
+    let all = [args, &["--host", url]].concat();
+    refuse_exactly(&all, dir, env)
+}
+
+/// Runs `stampede ARGS` as [`refuse`] does, adding nothing (`stampede
+/// worker` takes no `--host`).
+fn refuse_exactly(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Refusal {
     let mut command = Command::new(bin("stampede"));
     command
         .args(args)
-        .args(["--host", url])
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -283,4 +289,101 @@ fn misplaced_flags_exit_2_with_one_line_naming_the_flag() {
         out.stderr
     );
     assert_eq!(target.stats().0, 0, "run --bind: nothing was sent");
+}
+
+/// Without a token distributed mode stays on this machine: a coordinator
+/// bound to any other address (the default 0.0.0.0 included, from a flag,
+/// a Locust conf or `STAMPEDE_BIND`) and a worker pointed at one are each
+/// refused with one line saying how to set a token, exit 2, before they
+/// listen or connect. On loopback without a token they go ahead.
+#[test]
+fn without_a_token_coordinators_and_workers_stay_on_loopback() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let url = target.url();
+    let conf = temp_file("master.conf", "master = true\nmaster-bind-host = *\n");
+    let dir = conf.parent().expect("temp dir").to_path_buf();
+    let worker_conf = dir.join("worker.conf");
+    std::fs::write(
+        &worker_conf,
+        "worker = true\nmaster-host = 0.0.0.0\nmaster-port = 9\n",
+    )
+    .unwrap();
+    let bind_refused = |addr: &str| {
+        format!(
+            "error: --bind: {addr} is reachable from other machines and there is no token; \
+             set one with --token or STAMPEDE_TOKEN (the same on every worker), or bind 127.0.0.1"
+        )
+    };
+    let worker_refused = |addr: &str, ip: &str| {
+        format!(
+            "error: --coordinator: {addr} ({ip}) is not this machine's loopback and there is no \
+             token; set the coordinator's token with --token or STAMPEDE_TOKEN"
+        )
+    };
+    let cases: Vec<Case> = vec![
+        (
+            vec!["coordinator", "--expect-workers", "1"],
+            vec![],
+            bind_refused("0.0.0.0:5557"),
+        ),
+        (
+            vec!["coordinator", "--bind", "[::]:0"],
+            vec![],
+            bind_refused("[::]:0"),
+        ),
+        (
+            vec!["coordinator"],
+            vec![("STAMPEDE_BIND", "0.0.0.0:0")],
+            bind_refused("0.0.0.0:0"),
+        ),
+        (
+            vec!["run", "--config", conf.to_str().unwrap()],
+            vec![],
+            bind_refused("0.0.0.0:5557"),
+        ),
+        (
+            // 0.0.0.0 is not loopback (and dialling it stays on this machine).
+            vec!["worker", "--coordinator", "0.0.0.0:9"],
+            vec![],
+            worker_refused("0.0.0.0:9", "0.0.0.0"),
+        ),
+        (
+            vec!["run", "--config", worker_conf.to_str().unwrap()],
+            vec![],
+            worker_refused("0.0.0.0:9", "0.0.0.0"),
+        ),
+    ];
+    for (args, env, expected) in &cases {
+        let worker = args[0] == "worker" || args.iter().any(|a| a.ends_with("worker.conf"));
+        let out = if worker {
+            refuse_exactly(args, &dir, env)
+        } else {
+            refuse(args, &url, &dir, env)
+        };
+        let stderr = out.stderr.trim_end();
+        assert_eq!(out.code, Some(2), "{args:?} {env:?}: {stderr}");
+        assert_eq!(stderr, expected, "{args:?} {env:?}: the one stderr line");
+        assert_eq!(out.stdout, "", "{args:?} {env:?}: nothing on stdout");
+    }
+    // On loopback without a token: the worker tries (nobody listens) and
+    // gives up as usual, exit 1.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("localhost:{port}");
+    let out = refuse_exactly(
+        &["worker", "--coordinator", &addr, "--connect-timeout", "1s"],
+        &dir,
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot reach the coordinator"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(target.stats().0, 0, "nothing was sent");
 }

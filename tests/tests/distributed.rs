@@ -2,14 +2,14 @@
 //! stampede-target, with exact merged counts, shared test data, lost
 //! workers, hostile connections and a lost coordinator.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stampede_proto::wire::{encode_frame, Hello, Message, PROTOCOL_VERSION};
+use stampede_proto::wire::Preamble;
 use stampede_tests::{bin, repo_file, serial, temp_file, TargetProcess};
 
 const TOKEN: &str = "test-token";
@@ -19,14 +19,23 @@ struct Coordinator {
     child: Child,
     addr: String,
     lines: mpsc::Receiver<String>,
+    /// Lines already taken from `lines` by [`Coordinator::wait_for`].
+    seen: Vec<String>,
     json: std::path::PathBuf,
 }
 
 impl Coordinator {
     fn start(run_args: &[&str]) -> Coordinator {
+        Coordinator::start_with(run_args, |_| {})
+    }
+
+    /// Starts a coordinator with `configure` applied to its command first.
+    fn start_with(run_args: &[&str], configure: impl FnOnce(&mut Command)) -> Coordinator {
         let json = temp_file("summary.json", "");
         let _ = std::fs::remove_file(&json);
-        let mut child = Command::new(bin("stampede"))
+        let mut command = Command::new(bin("stampede"));
+        configure(&mut command);
+        let mut child = command
             .arg("coordinator")
             .args([
                 "--bind",
@@ -69,8 +78,25 @@ impl Coordinator {
             child,
             addr,
             lines,
+            seen,
             json,
         }
+    }
+
+    /// Waits (at most `limit`) for a line of output containing `needle`.
+    fn wait_for(&mut self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            let found = line.contains(needle);
+            self.seen.push(line);
+            if found {
+                return true;
+            }
+        }
+        false
     }
 
     /// Waits for the coordinator to exit; returns (exit code, all output, summary).
@@ -82,7 +108,8 @@ impl Coordinator {
         let _ = self.child.kill();
         let status = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(100));
-        let output: Vec<String> = self.lines.try_iter().collect();
+        let mut output = std::mem::take(&mut self.seen);
+        output.extend(self.lines.try_iter());
         let json = std::fs::read_to_string(&self.json)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
@@ -335,19 +362,25 @@ fn hostile_connections_are_refused() {
     ]);
     let mut w = worker(&coordinator.addr, "1");
     std::thread::sleep(Duration::from_millis(800));
-    let hello = Message::Hello(Hello {
-        token: "wrong".into(),
-        version: PROTOCOL_VERSION,
-        cores: 1,
-        hostname: "intruder".into(),
-    });
-    let mut bad_token = TcpStream::connect(&coordinator.addr).unwrap();
-    bad_token.write_all(&encode_frame(&hello).unwrap()).unwrap();
+    // A worker of this release with another token.
+    let mut bad_token = Command::new(bin("stampede"))
+        .args([
+            "worker",
+            "--coordinator",
+            &coordinator.addr,
+            "--token",
+            "wrong",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start worker");
     let mut junk = TcpStream::connect(&coordinator.addr).unwrap();
     junk.write_all(&[0x13, 0x37, 0x00, 0x7f, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4])
         .unwrap();
     let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
     wait_exit(&mut w, Duration::from_secs(10));
+    assert!(wait_exit(&mut bad_token, Duration::from_secs(10)));
     assert_eq!(code, Some(0), "{output}");
     assert!(
         output.contains("refused connection") && output.contains("wrong token"),
@@ -355,6 +388,571 @@ fn hostile_connections_are_refused() {
     );
     let summary = summary.unwrap();
     assert!(total(&summary, "requests") > 0);
+    assert_eq!(total(&summary, "requests"), target.stats().0);
+}
+
+/// A process's resident memory now (`VmRSS`), in KiB.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc status")
+}
+
+/// A stranger that sends `opening`, then one byte every 3 s while the
+/// connection stays open; returns how long the coordinator kept it (`None`:
+/// still open after 12 s).
+fn drip(addr: &str, opening: &[u8]) -> Option<Duration> {
+    let connected = Instant::now();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    if stream.write_all(opening).is_err() {
+        return Some(connected.elapsed());
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    // At most 4 drips (12 s), and a few reads of what the coordinator says.
+    let mut drips = 0;
+    for _ in 0..16 {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(connected.elapsed()),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if drips == 4 {
+                    return None;
+                }
+                drips += 1;
+                if stream.write_all(&[0]).is_err() {
+                    return Some(connected.elapsed());
+                }
+            }
+            Err(_) => return Some(connected.elapsed()),
+        }
+    }
+    None
+}
+
+/// Before authentication a peer costs almost nothing: 32 strangers that
+/// announce a large first frame and then drip a byte every 3 s grow the
+/// coordinator's memory by less than 32 MiB and are each closed within
+/// 6 s, while a run in progress (paced by rate and time) counts exactly.
+#[test]
+fn strangers_that_announce_huge_frames_and_drip_cost_almost_nothing() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "1",
+        "--host",
+        &target.url(),
+        "--rate",
+        "40",
+        "--run-time",
+        "10s",
+    ]);
+    let mut w = worker(&coordinator.addr, "1");
+    // The run is under way (it lasts 10 s) before the strangers come.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = coordinator.child.id();
+    let rss_before_kb = rss_kb(pid);
+    // Half announce 64 MiB; half open as a worker would (a valid preamble,
+    // then a handshake message of the right size) and trickle it, so only
+    // the handshake's deadline can end them.
+    let announce_64_mib = (64u32 << 20).to_le_bytes().to_vec();
+    let mut like_a_worker = Preamble::ours(true).encode().to_vec();
+    like_a_worker.extend_from_slice(&48u16.to_be_bytes());
+    let strangers: Vec<_> = (0..32)
+        .map(|i| {
+            let addr = coordinator.addr.clone();
+            let opening = if i % 2 == 0 {
+                announce_64_mib.clone()
+            } else {
+                like_a_worker.clone()
+            };
+            std::thread::spawn(move || drip(&addr, &opening))
+        })
+        .collect();
+    let mut rss_max_kb = rss_before_kb;
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(7) {
+        rss_max_kb = rss_max_kb.max(rss_kb(pid));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kept: Vec<Option<Duration>> = strangers.into_iter().map(|s| s.join().unwrap()).collect();
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    wait_exit(&mut w, Duration::from_secs(10));
+    let grown_mib = rss_max_kb.saturating_sub(rss_before_kb) as f64 / 1024.0;
+    eprintln!("coordinator RSS grew {grown_mib:.1} MiB; strangers kept {kept:?}");
+    assert!(grown_mib < 32.0, "the coordinator grew {grown_mib:.1} MiB");
+    for (i, time) in kept.iter().enumerate() {
+        assert!(
+            time.is_some_and(|t| t < Duration::from_secs(6)),
+            "stranger {i} was kept {time:?}"
+        );
+    }
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("refused connection"), "{output}");
+    let summary = summary.unwrap();
+    assert!(total(&summary, "requests") > 0);
+    assert_eq!(total(&summary, "requests"), target.stats().0);
+}
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf reads a constant of the system.
+    let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / per_s)
+}
+
+/// A coordinator out of descriptors backs off instead of spinning on
+/// accept: with 40 descriptors and 60 connections waiting, it uses under a
+/// fifth of a core, says so once, and a worker that comes after the
+/// strangers left still runs an exact test.
+#[test]
+fn accept_backs_off_when_descriptors_run_out() {
+    use std::os::unix::process::CommandExt;
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let coordinator = Coordinator::start_with(
+        &[
+            "--expect-workers",
+            "1",
+            "--host",
+            &target.url(),
+            "--rate",
+            "20",
+            "--run-time",
+            "2s",
+        ],
+        |command| {
+            // SAFETY: setrlimit is async-signal-safe and touches no memory of ours.
+            unsafe {
+                command.pre_exec(|| {
+                    let limit = libc::rlimit {
+                        rlim_cur: 40,
+                        rlim_max: 40,
+                    };
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                    Ok(())
+                });
+            }
+        },
+    );
+    let pid = coordinator.child.id();
+    let strangers: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect(&coordinator.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let (cpu_before, watched) = (cpu_time(pid), Instant::now());
+    std::thread::sleep(Duration::from_secs(3));
+    let busy = (cpu_time(pid) - cpu_before).as_secs_f64() / watched.elapsed().as_secs_f64();
+    drop(strangers);
+    let mut w = worker(&coordinator.addr, "1");
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    wait_exit(&mut w, Duration::from_secs(10));
+    eprintln!(
+        "coordinator out of descriptors: {:.0}% of a core",
+        busy * 100.0
+    );
+    assert!(busy < 0.2, "{:.0}% of a core:\n{output}", busy * 100.0);
+    let said = output
+        .lines()
+        .filter(|l| l.contains("cannot accept connections"))
+        .count();
+    assert!((1..=3).contains(&said), "{output}");
+    assert_eq!(code, Some(0), "{output}");
+    let summary = summary.unwrap();
+    assert!(total(&summary, "requests") > 0);
+    assert_eq!(total(&summary, "requests"), target.stats().0);
+}
+
+/// A loopback proxy for one connection that keeps every byte it relays.
+struct Recorder {
+    addr: String,
+    /// Worker to coordinator, and coordinator to worker.
+    sent: [std::sync::Arc<std::sync::Mutex<Vec<u8>>>; 2],
+}
+
+impl Recorder {
+    fn start(upstream: &str) -> Recorder {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let sent: [std::sync::Arc<std::sync::Mutex<Vec<u8>>>; 2] = Default::default();
+        let logs = sent.clone();
+        let upstream = upstream.to_string();
+        std::thread::spawn(move || {
+            let (worker, _) = listener.accept().unwrap();
+            let coordinator = TcpStream::connect(&upstream).unwrap();
+            let directions = [
+                (
+                    worker.try_clone().unwrap(),
+                    coordinator.try_clone().unwrap(),
+                ),
+                (coordinator, worker),
+            ];
+            for ((mut from, mut to), log) in directions.into_iter().zip(logs) {
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    // Until either side closes.
+                    while let Ok(n @ 1..) = from.read(&mut buf) {
+                        log.lock().unwrap().extend_from_slice(&buf[..n]);
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Recorder { addr, sent }
+    }
+
+    /// Every byte relayed so far, one direction: 0 from the worker, 1 to it.
+    fn bytes(&self, direction: usize) -> Vec<u8> {
+        self.sent[direction].lock().unwrap().clone()
+    }
+}
+
+/// The channel is sealed: relayed through a recording proxy, a whole run
+/// (setup values, feeder rows, --header values, the scenario) leaves none
+/// of its secrets on the wire, nor the token; and the worker's recorded
+/// bytes replayed to the coordinator are refused (closed, logged, no join).
+#[test]
+fn the_channel_is_sealed_and_a_recorded_session_cannot_be_replayed() {
+    let _serial = serial();
+    let accounts = repo_file("examples/music-target-accounts.csv");
+    let target =
+        TargetProcess::start_with(&["--accounts", accounts.to_str().unwrap(), "--count-paths"]);
+    let scenario = temp_file(
+        "sealed.toml",
+        r#"
+[feeders.fields]
+file = "fields.csv"
+mode = "cycle"
+
+[[setup]]
+name = "admin login"
+method = "POST"
+path = "/auth/login"
+json = { username = "admin", password = "admin-pw" }
+check = { status = 200 }
+extract = { admin_token = "json:/token" }
+
+[[user]]
+name = "u"
+feeder = "fields"
+wait = "between(0.05, 0.1)"
+[[user.task]]
+name = "t"
+[[user.task.step]]
+path = "/t/${admin_token}/${field}"
+name = "/t"
+"#,
+    );
+    std::fs::write(
+        scenario.parent().unwrap().join("fields.csv"),
+        "field\nfeeder-field-4417\n",
+    )
+    .unwrap();
+    let mut coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "2",
+        "-f",
+        scenario.to_str().unwrap(),
+        "--host",
+        &target.url(),
+        "-u",
+        "2",
+        "-t",
+        "3s",
+        "--header",
+        "X-Secret: header-value-5521",
+    ]);
+    let recorder = Recorder::start(&coordinator.addr);
+    let mut first = worker(&recorder.addr, "1");
+    assert!(coordinator.wait_for("worker 1 joined", Duration::from_secs(20)));
+    // The worker's recorded bytes, played again to the same coordinator.
+    let mut replay = TcpStream::connect(&coordinator.addr).unwrap();
+    let replay_from = replay.local_addr().unwrap().to_string();
+    replay.write_all(&recorder.bytes(0)).unwrap();
+    replay
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let replay_sent = Instant::now();
+    // The coordinator answers the handshake, then closes: bounded reads.
+    let closed = (0..8).any(|_| !matches!(replay.read(&mut buf), Ok(1..)));
+    assert!(
+        closed && replay_sent.elapsed() < Duration::from_secs(6),
+        "the replay was kept {:?}",
+        replay_sent.elapsed()
+    );
+    assert!(
+        coordinator.wait_for(
+            &format!("refused connection from {replay_from}"),
+            Duration::from_secs(10)
+        ),
+        "{:?}",
+        coordinator.seen
+    );
+    let mut second = worker(&coordinator.addr, "1");
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    wait_exit(&mut first, Duration::from_secs(10));
+    wait_exit(&mut second, Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("replayed or forged"), "{output}");
+    assert_eq!(output.matches(" joined from ").count(), 2, "{output}");
+    let summary = summary.unwrap();
+    let stats = target.stats_json();
+    assert_eq!(
+        total(&summary, "requests") + 1,
+        stats["requests"].as_u64().unwrap(),
+        "the run's requests and the setup's login"
+    );
+    // The setup value, as the target saw it in the requests' paths.
+    let paths: Vec<&String> = stats["paths"].as_object().unwrap().keys().collect();
+    let path = paths
+        .iter()
+        .find(|p| p.starts_with("/t/"))
+        .unwrap_or_else(|| panic!("{paths:?}"));
+    let setup_value = path
+        .strip_prefix("/t/")
+        .and_then(|rest| rest.strip_suffix("/feeder-field-4417"))
+        .unwrap_or_else(|| panic!("{path}"));
+    let recorded = [recorder.bytes(0), recorder.bytes(1)].concat();
+    assert!(recorded.len() > 2_000, "{} bytes recorded", recorded.len());
+    for secret in [
+        TOKEN,
+        setup_value,
+        "feeder-field-4417",
+        "header-value-5521",
+        "admin-pw",
+    ] {
+        let found = recorded
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes());
+        assert!(!found, "'{secret}' is readable on the wire");
+    }
+}
+
+/// A worker with extra arguments and environment, its stderr kept.
+fn worker_with(addr: &str, extra: &[&str], env: &[(&str, &str)]) -> Child {
+    Command::new(bin("stampede"))
+        .args(["worker", "--coordinator", addr, "--token", TOKEN])
+        .args(["--threads", "1"])
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start worker")
+}
+
+/// Waits for a worker started by [`worker_with`]; returns its stderr.
+fn worker_stderr(mut child: Child) -> String {
+    wait_exit(&mut child, Duration::from_secs(15));
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `${env.NAME}` is the coordinator's value: a worker never reads its own
+/// environment for it (a fake coordinator could otherwise copy a worker's
+/// secrets into requests), and needs none to run the scenario.
+#[test]
+fn env_placeholders_take_the_coordinators_values() {
+    let _serial = serial();
+    let target = TargetProcess::start_with(&["--count-paths"]);
+    let scenario = temp_file(
+        "env.toml",
+        "[[user]]\nname = \"u\"\nwait = \"between(0.05, 0.1)\"\n[[user.task]]\nname = \"t\"\n\
+         [[user.task.step]]\npath = \"/e/${env.STAMPEDE_TEST_PLACE}\"\n",
+    );
+    let coordinator = Coordinator::start_with(
+        &[
+            "--expect-workers",
+            "1",
+            "-f",
+            scenario.to_str().unwrap(),
+            "--host",
+            &target.url(),
+            "-u",
+            "2",
+            "-t",
+            "2s",
+        ],
+        |command| {
+            command.env("STAMPEDE_TEST_PLACE", "from-the-coordinator");
+        },
+    );
+    let w = worker_with(
+        &coordinator.addr,
+        &[],
+        &[("STAMPEDE_TEST_PLACE", "from-the-worker")],
+    );
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    let stderr = worker_stderr(w);
+    assert_eq!(code, Some(0), "{output}\n{stderr}");
+    let summary = summary.unwrap();
+    let stats = target.stats_json();
+    let paths: Vec<&String> = stats["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(paths, ["/e/from-the-coordinator"], "{stderr}");
+    assert!(total(&summary, "requests") > 0);
+    assert_eq!(total(&summary, "requests"), target.stats().0);
+}
+
+/// A worker's TLS trust is its own: the coordinator's --insecure is
+/// ignored (and the worker says so) unless the worker passes
+/// --accept-coordinator-tls, in which case it warns that certificates are
+/// not verified and the run against a self-signed target counts exactly.
+#[test]
+fn coordinator_tls_settings_apply_only_when_the_worker_accepts_them() {
+    let _serial = serial();
+    let cert = temp_file("target.pem", "");
+    let target = TargetProcess::start_with(&[
+        "--tls-self-signed",
+        "--tls-cert-out",
+        cert.to_str().unwrap(),
+    ]);
+    let url = format!("https://{}", target.addr);
+    let run = |worker_args: &[&str]| {
+        let coordinator = Coordinator::start(&[
+            "--expect-workers",
+            "1",
+            "--host",
+            &url,
+            "--insecure",
+            "-u",
+            "1",
+            "-t",
+            "2s",
+        ]);
+        let w = worker_with(&coordinator.addr, worker_args, &[]);
+        let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+        (code, output, summary, worker_stderr(w))
+    };
+
+    let (code, output, summary, stderr) = run(&[]);
+    assert!(
+        stderr.contains("ignoring the coordinator's --insecure"),
+        "{stderr}"
+    );
+    assert_eq!(target.stats().0, 0, "no request got past the TLS handshake");
+    let summary = summary.unwrap_or_else(|| panic!("{code:?} {output}"));
+    assert!(total(&summary, "failures") > 0, "{output}");
+
+    let (code, output, summary, stderr) = run(&["--accept-coordinator-tls"]);
+    assert!(
+        stderr.contains("the coordinator turned on --insecure"),
+        "{stderr}"
+    );
+    assert_eq!(code, Some(0), "{output}");
+    let summary = summary.unwrap();
+    assert_eq!(total(&summary, "failures"), 0, "{output}");
+    assert!(total(&summary, "requests") > 0);
+    assert_eq!(total(&summary, "requests"), target.stats().0);
+}
+
+/// A peer that joins properly (handshake, hello, welcome) as `hostname`,
+/// then says it is alive every second for 45 s and never reads again.
+fn deaf_peer(addr: &str, hostname: &str) -> std::thread::JoinHandle<()> {
+    use stampede_engine::coord::channel;
+    use stampede_proto::wire::{Hello, Message, PROTOCOL_VERSION};
+    let mut stream = TcpStream::connect(addr).unwrap();
+    // A small receive buffer, as on a busy machine: what the coordinator
+    // writes piles up on its side, whatever this kernel's autotuning allows.
+    let bytes: libc::c_int = 64 * 1024;
+    // SAFETY: setsockopt reads the c_int we pass, on a socket we own.
+    unsafe {
+        use std::os::fd::AsRawFd;
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&bytes as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    let hostname = hostname.to_string();
+    std::thread::spawn(move || {
+        let channel::Channel { mut seal, mut open } =
+            channel::initiate(&mut stream, Some(TOKEN)).unwrap();
+        let hello = Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            cores: 1,
+            hostname,
+        });
+        seal.write(&mut stream, &hello).unwrap();
+        assert!(matches!(
+            open.read(&mut stream),
+            Ok(Message::Welcome { .. })
+        ));
+        for _ in 0..45 {
+            if seal.write(&mut stream, &Message::Heartbeat).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    })
+}
+
+/// A worker that stops reading cannot hang the coordinator: with a 16 MiB
+/// feeder to send, a peer that joined and then never reads (but keeps
+/// saying it is alive) is named as lost and the run ends within 40 s, the
+/// real worker's requests counted exactly.
+#[test]
+fn a_worker_that_stops_reading_is_lost_not_waited_for() {
+    let _serial = serial();
+    let target = TargetProcess::start();
+    let scenario = temp_file(
+        "deaf.toml",
+        "[feeders.rows]\nfile = \"rows.csv\"\nmode = \"cycle\"\n\n[[user]]\nname = \"u\"\n\
+         feeder = \"rows\"\n[[user.task]]\nname = \"t\"\n[[user.task.step]]\npath = \"/\"\n",
+    );
+    let mut rows = String::from("value\n");
+    // 16 MiB of rows, more than both sockets' buffers hold.
+    let mut i = 0u32;
+    while rows.len() < 16 << 20 {
+        rows.push_str(&format!("row-{i:08}-{}\n", "x".repeat(100)));
+        i += 1;
+    }
+    std::fs::write(scenario.parent().unwrap().join("rows.csv"), rows).unwrap();
+    let started = Instant::now();
+    let coordinator = Coordinator::start(&[
+        "--expect-workers",
+        "2",
+        "-f",
+        scenario.to_str().unwrap(),
+        "--host",
+        &target.url(),
+        "--rate",
+        "20",
+        "--run-time",
+        "3s",
+    ]);
+    let deaf = deaf_peer(&coordinator.addr, "deaf-peer");
+    // The deaf peer joins first (it is worker 1).
+    std::thread::sleep(Duration::from_millis(500));
+    let mut w = worker(&coordinator.addr, "1");
+    let (code, output, summary) = coordinator.finish(Duration::from_secs(60));
+    let took = started.elapsed();
+    wait_exit(&mut w, Duration::from_secs(10));
+    drop(deaf);
+    eprintln!("the run with a deaf peer took {took:?}:\n{output}");
+    assert!(
+        took < Duration::from_secs(40),
+        "the run took {took:?}:\n{output}"
+    );
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("worker 1 (deaf-peer) lost"), "{output}");
+    let summary = summary.unwrap();
+    assert!(total(&summary, "requests") > 0, "{output}");
     assert_eq!(total(&summary, "requests"), target.stats().0);
 }
 

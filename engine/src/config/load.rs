@@ -545,10 +545,16 @@ impl Loaded {
                 format!("{host}:{port}")
             }
         };
-        let bind = bind
+        let bind: std::net::SocketAddr = bind
             .parse()
             .map_err(|_| format!("--bind: '{bind}' is not an IP:PORT address"))?;
-        let token = self.text("token");
+        let token = self.text("token").filter(|t| !t.is_empty());
+        if token.is_none() && !bind.ip().is_loopback() {
+            return Err(format!(
+                "--bind: {bind} is reachable from other machines and there is no token; \
+                 set one with --token or STAMPEDE_TOKEN (the same on every worker), or bind 127.0.0.1"
+            ));
+        }
         let on_loss = match s.get("on-worker-loss") {
             Some(o) => OnWorkerLoss::parse(&o.value).map_err(|e| format!("{}: {e}", o.origin))?,
             None => OnWorkerLoss::Continue,
@@ -589,9 +595,19 @@ impl Loaded {
             ),
             None => None,
         };
+        let token = self.text("token").filter(|t| !t.is_empty());
+        if token.is_none() {
+            check_loopback(&coordinator)?;
+        }
+        let tls = ["insecure", "cacert", "cert", "key"]
+            .into_iter()
+            .filter_map(|key| Some((key, self.settings.get(key)?.value.clone())))
+            .collect();
         Ok(WorkerOptions {
+            tls,
+            accept_coordinator_tls: self.is_true("accept-coordinator-tls"),
             coordinator,
-            token: self.text("token"),
+            token,
             threads,
             io_driver: self.text("io-driver"),
             connect_timeout: self.duration("connect-timeout", Duration::from_secs(60))?,
@@ -609,6 +625,25 @@ impl Loaded {
             Some(s) => parse_duration(&s.value).map_err(|e| format!("{}: {e}", s.origin)),
             None => Ok(default),
         }
+    }
+}
+
+/// Without a token a worker joins only a coordinator on this machine:
+/// refuses `coordinator` when it names (or resolves to) any other address.
+/// A name that does not resolve yet passes; the worker checks again at
+/// each connect.
+pub fn check_loopback(coordinator: &str) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    let Ok(addrs) = coordinator.to_socket_addrs() else {
+        return Ok(());
+    };
+    match addrs.into_iter().find(|a| !a.ip().is_loopback()) {
+        Some(addr) => Err(format!(
+            "--coordinator: {coordinator} ({}) is not this machine's loopback and there is no token; \
+             set the coordinator's token with --token or STAMPEDE_TOKEN",
+            addr.ip()
+        )),
+        None => Ok(()),
     }
 }
 

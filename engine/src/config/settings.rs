@@ -170,6 +170,11 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("on-worker-loss", "--on-worker-loss", KeyUse::Used),
     ("coordinator", "--coordinator", KeyUse::Used),
     ("connect-timeout", "--connect-timeout", KeyUse::Used),
+    (
+        "accept-coordinator-tls",
+        "--accept-coordinator-tls",
+        KeyUse::Used,
+    ),
     ("loglevel", "--loglevel", KeyUse::Ignored),
     ("logfile", "--logfile", KeyUse::Ignored),
     ("exit-code-on-error", "--exit-code-on-error", KeyUse::Used),

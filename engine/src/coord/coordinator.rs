@@ -9,15 +9,16 @@
 //! on; every snapshot it sent before stays merged.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flume::Receiver;
-use stampede_proto::wire::{read_frame, Hello, Message, PROTOCOL_VERSION};
+use stampede_proto::wire::{Hello, Message};
 
-use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
+use super::handshake::{self, Admission};
+use super::link::Sender;
 pub use super::remote::RemoteSource;
 use super::roster::{rows, Worker};
 use crate::config::{RunConfig, Settings};
@@ -108,6 +109,9 @@ fn custom(kind: &str, data: &[u8]) -> Message {
 /// A handler for custom messages of one kind from workers: (links, worker id, data).
 pub type CoordinatorHandler = Box<dyn FnMut(&WorkerLinks, u32, &[u8]) + Send>;
 
+/// Called once all workers have started, with their links.
+pub type StartHook = Box<dyn FnMut(&WorkerLinks) + Send>;
+
 /// Called with the coordinator's address once it listens.
 pub type ListeningHook = Box<dyn FnMut(SocketAddr) -> Result<(), String> + Send>;
 
@@ -117,7 +121,7 @@ pub struct CoordinatorHooks {
     /// Custom message handlers by kind.
     pub handlers: BTreeMap<String, CoordinatorHandler>,
     /// Called once all workers have started.
-    pub on_start: Option<Box<dyn FnMut(&WorkerLinks) + Send>>,
+    pub on_start: Option<StartHook>,
     /// Called once the coordinator listens, with its address (`--processes`
     /// starts its local workers here); an error ends the run before it starts.
     pub on_listening: Option<ListeningHook>,
@@ -207,6 +211,7 @@ pub(super) const LOCAL_KEYS: &[&str] = &[
     "on-worker-loss",
     "coordinator",
     "connect-timeout",
+    "accept-coordinator-tls",
     "metrics",
     "metrics-buckets",
     "metrics-max-endpoints",
@@ -251,7 +256,13 @@ impl Cluster {
         );
         let (events_tx, events) = flume::unbounded();
         let started = Arc::new(AtomicBool::new(false));
-        spawn_acceptor(listener, options.token.clone(), started.clone(), events_tx);
+        let admission = Admission {
+            psk: options.token.as_deref().map(super::channel::psk_of),
+            started: started.clone(),
+            events: events_tx,
+            next_id: AtomicU32::new(1),
+        };
+        handshake::spawn(listener, admission).map_err(|e| CoordError::Bind(local, e))?;
         if let Some(on_listening) = hooks.on_listening.as_mut() {
             on_listening(local).map_err(CoordError::Workers)?;
         }
@@ -389,81 +400,4 @@ pub fn run_test(
 ) -> Result<RunOutcome, CoordError> {
     let mut source = RemoteSource::start(cluster, test, on_loss, hooks)?;
     Ok(control::drive(test.config, &mut source, run_hooks))
-}
-
-/// Accepts connections and runs each one's handshake on a thread of its own.
-fn spawn_acceptor(
-    listener: TcpListener,
-    token: Option<String>,
-    started: Arc<AtomicBool>,
-    events: flume::Sender<Event>,
-) {
-    let next_id = Arc::new(AtomicU32::new(1));
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (token, started, events, next_id) = (
-                token.clone(),
-                started.clone(),
-                events.clone(),
-                next_id.clone(),
-            );
-            std::thread::spawn(move || {
-                let peer = stream
-                    .peer_addr()
-                    .map_or_else(|_| "?".to_string(), |a| a.to_string());
-                if let Err(reason) =
-                    handshake(stream, token.as_deref(), &started, &events, &next_id)
-                {
-                    eprintln!("coordinator: refused connection from {peer}: {reason}");
-                }
-            });
-        }
-    });
-}
-
-/// Checks a new connection's hello and registers the worker.
-fn handshake(
-    stream: TcpStream,
-    token: Option<&str>,
-    started: &AtomicBool,
-    events: &flume::Sender<Event>,
-    next_id: &AtomicU32,
-) -> Result<(), String> {
-    let _ = stream.set_read_timeout(Some(SILENCE_LIMIT));
-    let hello = match read_frame(&mut &stream) {
-        Ok(Message::Hello(hello)) => hello,
-        Ok(_) => return Err("first message is not a hello".into()),
-        Err(e) => return Err(format!("invalid first frame: {e}")),
-    };
-    let sender = Sender::new(&stream).map_err(|e| e.to_string())?;
-    let refusal = if hello.version != PROTOCOL_VERSION {
-        Some(format!(
-            "protocol version {} (coordinator speaks {PROTOCOL_VERSION})",
-            hello.version
-        ))
-    } else if token.is_some_and(|t| t != hello.token) {
-        Some("wrong token".to_string())
-    } else if started.load(Ordering::SeqCst) {
-        Some("a run is already in progress".to_string())
-    } else {
-        None
-    };
-    if let Some(reason) = refusal {
-        sender.send(&Message::Reject {
-            reason: reason.clone(),
-        });
-        sender.close();
-        return Err(reason);
-    }
-    let id = next_id.fetch_add(1, Ordering::SeqCst);
-    sender.send(&Message::Welcome { worker_id: id });
-    sender.start_heartbeats();
-    let _ = stream.set_read_timeout(None);
-    let _ = events.send(Event::Joined { id, hello, sender });
-    let events = events.clone();
-    link::spawn_reader(stream, move |incoming| match incoming {
-        Incoming::Message(message) => events.send(Event::Message { id, message }).is_ok(),
-        Incoming::Closed(reason) => events.send(Event::Lost { id, reason }).is_ok(),
-    });
-    Ok(())
 }

@@ -10,22 +10,24 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use flume::{Receiver, RecvTimeoutError};
-use stampede_proto::wire::{FeederRows, Message, Prepare};
+use stampede_proto::wire::Message;
 
 use super::coordinator::{
     Cluster, CoordError, CoordinatorHooks, Event, OnWorkerLoss, Test, WorkerLinks, FINAL_GRACE,
-    LOCAL_KEYS, READY_TIMEOUT,
+    READY_TIMEOUT,
 };
 use super::roster::{rows, Worker};
-use super::{split, unix_ms_now};
-use crate::config::{Load, RunConfig, Settings};
+use super::{share, split, unix_ms_now};
+use crate::config::{Load, RunConfig};
 use crate::report::workers::WorkerRow;
 use crate::run::control::StopReason;
 use crate::run::live::LiveLoad;
 use crate::run::setup;
 use crate::run::source::{CpuSource, LoadSource, SourceEvent, SourceFacts};
-use crate::scenario::feeder::Mode;
-use crate::scenario::{Plan, ScenarioDoc};
+
+/// How long after the start message workers start: time for it to reach
+/// them all, so they start together.
+const START_AFTER: Duration = Duration::from_millis(300);
 
 /// The remote load source: the cluster's workers running one test.
 pub struct RemoteSource<'c> {
@@ -85,7 +87,7 @@ impl<'c> RemoteSource<'c> {
             .into_iter()
             .map(|(slot, value)| (plan.var_names[slot].clone(), value))
             .collect();
-        let prepares = prepares(
+        let prepares = share::prepares(
             config,
             test.settings,
             test.scenario,
@@ -93,21 +95,33 @@ impl<'c> RemoteSource<'c> {
             &cluster.workers,
             named_values,
         )?;
-        for ((_, worker), prepare) in cluster.workers.iter().zip(prepares) {
-            worker.sender.send(&Message::Prepare(Box::new(prepare)));
-        }
         let mut warnings = Vec::new();
-        wait_ready(&cluster.events, &mut cluster.workers, &mut warnings)?;
-        pending.extend(warnings.into_iter().map(SourceEvent::Warning));
-        let start_at = unix_ms_now() + 300;
-        for worker in cluster.workers.values() {
-            worker.sender.send(&Message::Start {
-                at_unix_ms: start_at,
-            });
+        let mut unsent = Vec::new();
+        for ((id, worker), prepare) in cluster.workers.iter().zip(prepares) {
+            if !worker.sender.send(&Message::Prepare(Box::new(prepare))) {
+                unsent.push(*id);
+            }
         }
-        std::thread::sleep(Duration::from_millis(
-            start_at.saturating_sub(unix_ms_now()),
-        ));
+        drop_unreachable(&mut cluster.workers, &unsent, "its share", &mut warnings);
+        wait_ready(&cluster.events, &mut cluster.workers, &mut warnings)?;
+        let start = Message::Start {
+            after_ms: START_AFTER.as_millis() as u64,
+        };
+        let unsent: Vec<u32> = cluster
+            .workers
+            .iter()
+            .filter(|(_, w)| !w.sender.send(&start))
+            .map(|(id, _)| *id)
+            .collect();
+        drop_unreachable(&mut cluster.workers, &unsent, "the start", &mut warnings);
+        if cluster.workers.is_empty() {
+            return Err(CoordError::Split(format!(
+                "no worker could start: {}",
+                warnings.join("; ")
+            )));
+        }
+        pending.extend(warnings.into_iter().map(SourceEvent::Warning));
+        std::thread::sleep(START_AFTER);
         let started_unix_ms = unix_ms_now();
         let t0 = Instant::now();
         let links = WorkerLinks {
@@ -285,7 +299,7 @@ impl LoadSource for RemoteSource<'_> {
             .cluster
             .workers
             .values()
-            .filter(|w| !w.lost && !(w.finished && w.sources.is_empty()));
+            .filter(|w| !(w.lost || w.finished && w.sources.is_empty()));
         sending.map(|w| w.hello.cores.max(1) as usize).sum()
     }
 
@@ -314,7 +328,8 @@ impl LoadSource for RemoteSource<'_> {
             .collect();
         for id in &gone {
             if let Some(worker) = self.cluster.workers.get(id) {
-                worker.sender.close();
+                // Not flushed: a worker that is gone may never read again.
+                worker.sender.abort("it left the cluster");
             }
         }
         let threads = self
@@ -362,8 +377,13 @@ fn wait_ready(
                 }
             }
             Ok(Event::Lost { id, reason }) => {
-                warnings.push(format!("worker {id} lost before the start: {reason}"));
-                workers.remove(&id);
+                if let Some(worker) = workers.remove(&id) {
+                    warnings.push(format!(
+                        "worker {id} ({}) lost before the start: {reason}",
+                        worker.hello.hostname
+                    ));
+                    worker.sender.abort("lost");
+                }
             }
             Ok(Event::Joined { sender, .. }) => {
                 sender.send(&Message::Reject {
@@ -380,140 +400,44 @@ fn wait_ready(
         .copied()
         .collect();
     for id in silent {
-        warnings.push(format!(
-            "worker {id} did not prepare within {READY_TIMEOUT:?}; it leaves the cluster"
-        ));
         if let Some(worker) = workers.remove(&id) {
-            worker.sender.close();
+            warnings.push(format!(
+                "worker {id} ({}) lost before the start: it did not prepare within {} s",
+                worker.hello.hostname,
+                READY_TIMEOUT.as_secs()
+            ));
+            worker.sender.abort("it did not prepare in time");
         }
     }
     if workers.is_empty() {
-        return Err(CoordError::Split("no worker could prepare the run".into()));
+        return Err(CoordError::Split(format!(
+            "no worker could prepare the run: {}",
+            warnings.join("; ")
+        )));
     }
     Ok(())
 }
 
-/// Each worker's share of the run.
-fn prepares(
-    config: &RunConfig,
-    settings: &Settings,
-    scenario: Option<&ScenarioDoc>,
-    plan: &Plan,
-    workers: &BTreeMap<u32, Worker>,
-    setup_values: Vec<(String, Vec<u8>)>,
-) -> Result<Vec<Prepare>, CoordError> {
-    let cores: Vec<u32> = workers.values().map(|w| w.hello.cores.max(1)).collect();
-    let count = cores.len();
-    let users = match config.load {
-        Load::Closed { users, .. } => split::by_cores(u64::from(users), &cores),
-        Load::Open { .. } => vec![0; count],
-    };
-    if matches!(config.load, Load::Closed { .. }) && users.iter().any(|&u| u == 0) {
-        return Err(CoordError::Split(format!(
-            "{} users cannot be split over {count} workers",
-            users.iter().sum::<u64>()
-        )));
-    }
-    let bases = split::user_bases(&users);
-    let iterations = config.iterations.map(|n| split::by_cores(n, &cores));
-    let mut out = Vec::with_capacity(count);
-    for i in 0..count {
-        let mut entries: Vec<(String, String)> = settings
-            .entries()
-            .into_iter()
-            .filter(|(k, _)| !LOCAL_KEYS.contains(k))
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        let share = |key: &str, value: String, entries: &mut Vec<(String, String)>| {
-            entries.retain(|(k, _)| k != key);
-            entries.push((key.to_string(), value));
-        };
-        let shaped = entries
-            .iter()
-            .any(|(k, _)| k == "stages" || k == "rate-stages");
-        match config.load {
-            // A shaped run takes its users or rate from the (scaled) stages.
-            _ if shaped => {
-                entries.retain(|(k, _)| !matches!(k.as_str(), "users" | "rate" | "spawn-rate"))
-            }
-            Load::Closed {
-                spawn_rate_per_s, ..
-            } => {
-                share("users", users[i].to_string(), &mut entries);
-                if let Some(rate) = spawn_rate_per_s {
-                    share(
-                        "spawn-rate",
-                        split::rate_by_cores(rate, &cores)[i].to_string(),
-                        &mut entries,
-                    );
-                }
-            }
-            Load::Open {
-                rate_per_s,
-                max_in_flight,
-            } => {
-                share(
-                    "rate",
-                    split::rate_by_cores(rate_per_s, &cores)[i].to_string(),
-                    &mut entries,
-                );
-                let cap = split::by_cores(u64::from(max_in_flight), &cores)[i].max(1);
-                share("max-in-flight", cap.to_string(), &mut entries);
-            }
-        }
-        // A load shape runs on every worker, scaled to its share.
-        let fraction = f64::from(cores[i]) / cores.iter().map(|&c| f64::from(c)).sum::<f64>();
-        for key in ["stages", "rate-stages"] {
-            if let Some((_, text)) = entries.iter_mut().find(|(k, _)| k == key) {
-                let stages = crate::run::shape::parse_stages(text)
-                    .map_err(|e| CoordError::Split(format!("--{key}: {e}")))?;
-                *text = stages
-                    .iter()
-                    .map(|s| format!("{}ms:{}", s.duration.as_millis(), s.target * fraction))
-                    .collect::<Vec<_>>()
-                    .join(",");
-            }
-        }
-        if entries.iter().any(|(k, _)| k == "step-users") {
-            return Err(CoordError::Split(
-                "step load is not supported in distributed runs yet; use --stages".into(),
+/// Workers a message could not even be queued for leave the cluster, named.
+fn drop_unreachable(
+    workers: &mut BTreeMap<u32, Worker>,
+    ids: &[u32],
+    what: &str,
+    warnings: &mut Vec<String>,
+) {
+    for id in ids {
+        if let Some(worker) = workers.remove(id) {
+            let why = worker
+                .sender
+                .failure()
+                .unwrap_or("its link is closed".into());
+            warnings.push(format!(
+                "worker {id} ({}) lost before the start: cannot send it {what}: {why}",
+                worker.hello.hostname
             ));
+            worker.sender.abort("lost");
         }
-        if let Some(iterations) = &iterations {
-            if iterations[i] == 0 {
-                return Err(CoordError::Split("fewer iterations than workers".into()));
-            }
-            share("iterations", iterations[i].to_string(), &mut entries);
-        }
-        let feeders = plan
-            .feeders
-            .iter()
-            .map(|f| FeederRows {
-                name: f.name.clone(),
-                columns: f.columns.clone(),
-                rows: if f.mode == Mode::Unique {
-                    split::unique_rows(&f.rows, count, i)
-                } else {
-                    f.rows.clone()
-                },
-            })
-            .collect();
-        let scenario = scenario.map(|doc| {
-            let name = doc.path().file_name().map_or_else(
-                || "scenario.toml".into(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            (name, doc.source().to_string())
-        });
-        out.push(Prepare {
-            settings: entries,
-            scenario,
-            feeders,
-            setup_values: setup_values.clone(),
-            user_base: bases[i],
-        });
     }
-    Ok(out)
 }
 
 /// Gives the run's users (or rate) to the workers still running, by cores;

@@ -159,12 +159,17 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let hello = Hello {
-            token: String::new(),
             version: stampede_proto::wire::PROTOCOL_VERSION,
             cores: 2,
             hostname: "w-a".into(),
         };
-        (Worker::new(hello, Sender::new(&stream).unwrap()), listener)
+        (
+            Worker::new(
+                hello,
+                Sender::new(&stream, super::super::channel::Channel::plain().seal).unwrap(),
+            ),
+            listener,
+        )
     }
 
     /// Two shards for 2.5 s: users 2+2, then 3+3, then 0 at the stop. While

@@ -14,14 +14,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stampede_proto::wire::{read_frame, FrameError, Hello, Message, Prepare, PROTOCOL_VERSION};
+use stampede_proto::wire::{FrameError, Hello, Message, Prepare, PROTOCOL_VERSION};
 
+use super::channel;
 use super::link::{self, Incoming, Sender, SILENCE_LIMIT};
-use super::unix_ms_now;
 use crate::config::{RunConfig, Settings};
 use crate::run::control::{self, RunHooks, RunObserver, RunView, Steer};
 use crate::run::live::LoadChange;
 use crate::run::local::LocalSource;
+use crate::scenario::template::with_given_env;
 use crate::scenario::{Plan, ScenarioDoc};
 
 /// How a worker finds its coordinator.
@@ -37,6 +38,11 @@ pub struct WorkerOptions {
     pub io_driver: Option<String>,
     /// How long to keep trying to reach the coordinator.
     pub connect_timeout: Duration,
+    /// This worker's own TLS settings (`insecure`, `cacert`, `cert`,
+    /// `key`), which apply whatever the coordinator sends...
+    pub tls: Vec<(&'static str, String)>,
+    /// ...unless it takes the coordinator's instead (`--accept-coordinator-tls`).
+    pub accept_coordinator_tls: bool,
 }
 
 /// A handler for custom messages of one kind from the coordinator:
@@ -76,6 +82,9 @@ pub enum WorkerError {
     /// The run failed.
     #[error("{0}")]
     Run(String),
+    /// Without a token the coordinator's address is not on this machine.
+    #[error("{0}")]
+    Insecure(String),
 }
 
 /// What a worker did.
@@ -94,21 +103,25 @@ pub fn run(
     mut handlers: BTreeMap<String, WorkerHandler>,
     stop: Arc<AtomicBool>,
 ) -> Result<WorkerReport, WorkerError> {
-    let stream = connect(options, &stop)?;
-    let sender = Sender::new(&stream)
-        .map_err(|e| WorkerError::Connect(options.coordinator.clone(), e.to_string()))?;
+    let mut stream = connect(options, &stop)?;
+    // The whole handshake, up to the welcome, within the silence limit.
+    let _ = stream.set_read_timeout(Some(SILENCE_LIMIT * 2));
+    let channel::Channel { mut seal, mut open } =
+        channel::initiate(&mut stream, options.token.as_deref()).map_err(|e| match e {
+            channel::ChannelError::Refused(reason) => WorkerError::Rejected(reason),
+            channel::ChannelError::Io(e) => WorkerError::Lost(e.to_string()),
+        })?;
     let threads = options
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let hello = Hello {
-        token: options.token.clone().unwrap_or_default(),
         version: PROTOCOL_VERSION,
         cores: threads as u32,
         hostname: hostname(),
     };
-    sender.send(&Message::Hello(hello));
-    let _ = stream.set_read_timeout(Some(SILENCE_LIMIT * 2));
-    let worker_id = match read_frame(&mut &stream) {
+    seal.write(&mut stream, &Message::Hello(hello))
+        .map_err(|e| WorkerError::Lost(e.to_string()))?;
+    let worker_id = match open.read(&mut stream) {
         Ok(Message::Welcome { worker_id }) => worker_id,
         Ok(Message::Reject { reason }) => return Err(WorkerError::Rejected(reason)),
         Ok(other) => return Err(WorkerError::Lost(format!("unexpected {other:?}"))),
@@ -120,7 +133,8 @@ pub fn run(
         "worker {worker_id}: joined the coordinator at {}",
         options.coordinator
     );
-    sender.start_heartbeats();
+    let sender = Sender::new(&stream, seal)
+        .map_err(|e| WorkerError::Run(format!("cannot start a thread: {e}")))?;
 
     let (tx, inbox) = flume::unbounded();
     let (load_tx, load_changes) = flume::unbounded();
@@ -130,7 +144,7 @@ pub fn run(
     // Set when the coordinator says stop (or goes away): ends the test, not the worker.
     let test_stop = Arc::new(AtomicBool::new(false));
     let reader_stop = test_stop.clone();
-    link::spawn_reader(stream, move |incoming| {
+    link::spawn_reader(stream, open, move |incoming| {
         match incoming {
             Incoming::Message(Message::Custom { kind, data }) => match handlers.get_mut(&kind) {
                 Some(handler) => handler(&link, &data),
@@ -150,17 +164,23 @@ pub fn run(
             }
         }
         true
-    });
+    })
+    .map_err(|e| WorkerError::Run(format!("cannot start a thread: {e}")))?;
 
     let mut requests = 0;
     let mut tests = 0;
     // One test per Prepare, until the coordinator lets this worker go.
+    let mut ended = String::from("closed");
     loop {
         let prepare = loop {
             match inbox.recv_timeout(Duration::from_millis(200)) {
                 Ok(Ok(Message::Prepare(prepare))) => break Some(prepare),
                 Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(flume::RecvTimeoutError::Disconnected) => break None,
+                Ok(Err(reason)) => {
+                    ended = reason;
+                    break None;
+                }
+                Err(flume::RecvTimeoutError::Disconnected) => break None,
                 Err(flume::RecvTimeoutError::Timeout) if stop.load(Ordering::Relaxed) => {
                     break None
                 }
@@ -169,9 +189,9 @@ pub fn run(
         };
         let Some(prepare) = prepare else {
             if tests == 0 && !stop.load(Ordering::Relaxed) {
-                return Err(WorkerError::Lost(
-                    "the coordinator closed the link before a test".into(),
-                ));
+                return Err(WorkerError::Lost(format!(
+                    "the link ended before a test: {ended}"
+                )));
             }
             break;
         };
@@ -190,7 +210,8 @@ pub fn run(
         )?;
         tests += 1;
     }
-    sender.close();
+    // The last snapshots and the Done go out before the process ends.
+    sender.finish(LAST_WORDS_MAX);
     Ok(WorkerReport {
         worker_id,
         requests,
@@ -225,29 +246,41 @@ fn run_share(
     test_stop: &AtomicBool,
     load_changes: &flume::Receiver<LoadChange>,
 ) -> Result<u64, WorkerError> {
-    let (config, plan) = match build(prepare, options, threads) {
+    let refuse = |why: String| {
+        // Said to the coordinator, which decides whether this worker stays.
+        eprintln!("worker {worker_id}: cannot run the share: {why}");
+        sender.send(&Message::Done {
+            warnings: vec![format!("cannot run the share: {why}")],
+        });
+    };
+    let (config, plan, notes) = match build(prepare, options, threads) {
         Ok(built) => built,
         Err(e) => {
-            // Said to the coordinator, which decides whether this worker stays.
-            eprintln!("worker {worker_id}: cannot run the share: {e}");
-            sender.send(&Message::Done {
-                warnings: vec![format!("cannot run the share: {e}")],
-            });
+            refuse(e);
             return Ok(0);
         }
     };
+    for note in notes {
+        eprintln!("worker {worker_id}: {note}");
+    }
     sender.send(&Message::Ready);
-    let start_at = loop {
-        match inbox.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(Message::Start { at_unix_ms })) => break at_unix_ms,
+    let deadline = Instant::now() + START_WAIT_MAX;
+    let after_ms = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match inbox.recv_timeout(left) {
+            Ok(Ok(Message::Start { after_ms })) => break after_ms,
             Ok(Ok(_)) => {}
             Ok(Err(reason)) => return Err(WorkerError::Lost(reason)),
             Err(_) => return Err(WorkerError::Lost("no start within 60 s".into())),
         }
     };
-    std::thread::sleep(Duration::from_millis(
-        start_at.saturating_sub(unix_ms_now()),
-    ));
+    match start_delay(after_ms) {
+        Ok(delay) => std::thread::sleep(delay),
+        Err(why) => {
+            refuse(why);
+            return Ok(0);
+        }
+    }
 
     let source_base = worker_id << crate::stats::SOURCE_PROCESS_SHIFT;
     let mut forward = |snapshot: &stampede_proto::Snapshot| {
@@ -283,17 +316,64 @@ fn run_share(
     Ok(outcome.aggregator.total().requests)
 }
 
-/// Builds the run from the coordinator's share.
+/// How long a worker's last messages may take to leave when it ends.
+const LAST_WORDS_MAX: Duration = Duration::from_secs(5);
+/// How long a worker waits for the start after saying ready.
+const START_WAIT_MAX: Duration = Duration::from_secs(60);
+/// The longest start delay a worker accepts (the coordinator asks 300 ms).
+const START_DELAY_MAX: Duration = Duration::from_secs(10);
+/// Settings that name how this worker trusts TLS servers and which files it
+/// reads for that: its own, unless it accepts the coordinator's.
+const TLS_KEYS: &[&str] = &["insecure", "cacert", "cert", "key"];
+
+/// The wait a start message asks for, if it is a sane one: relative to its
+/// arrival, so no clock has to agree, and never past [`START_DELAY_MAX`].
+fn start_delay(after_ms: u64) -> Result<Duration, String> {
+    let delay = Duration::from_millis(after_ms);
+    if delay > START_DELAY_MAX {
+        return Err(format!(
+            "a start {after_ms} ms away (at most {} ms)",
+            START_DELAY_MAX.as_millis()
+        ));
+    }
+    Ok(delay)
+}
+
+/// Builds the run from the coordinator's share; also returns what the
+/// worker should say about it (TLS settings taken or ignored).
 fn build(
     prepare: &Prepare,
     options: &WorkerOptions,
     threads: usize,
-) -> Result<(RunConfig, Plan), String> {
+) -> Result<(RunConfig, Plan, Vec<String>), String> {
     let mut settings = Settings::default();
+    let mut ignored = Vec::new();
     for (key, value) in &prepare.settings {
+        if TLS_KEYS.contains(&key.as_str()) && !options.accept_coordinator_tls {
+            ignored.push(format!("--{key}"));
+            continue;
+        }
         if let Some(key) = crate::config::known_key(key) {
             settings.flag(key, value.clone());
         }
+    }
+    for (key, value) in &options.tls {
+        settings.flag(key, value.clone());
+    }
+    let mut notes = Vec::new();
+    if !ignored.is_empty() {
+        notes.push(format!(
+            "ignoring the coordinator's {} (this worker's own TLS settings apply; \
+             pass --accept-coordinator-tls to take the coordinator's)",
+            ignored.join(", ")
+        ));
+    }
+    if options.accept_coordinator_tls && crate::config::load::is_true(&settings, "insecure") {
+        notes.push(
+            "warning: the coordinator turned on --insecure: TLS certificates are NOT verified; \
+             anyone on the path can impersonate the target"
+                .into(),
+        );
     }
     settings.flag("threads", threads.to_string());
     if let Some(driver) = &options.io_driver {
@@ -313,13 +393,17 @@ fn build(
         }
         None => None,
     };
-    let config = RunConfig::from_settings(&settings, threads).map_err(|e| e.to_string())?;
-    let mut plan = match &scenario {
-        Some(doc) => doc
-            .compile_with(&config.target, config.request_options())
-            .map_err(|e| e.to_string())?,
-        None => Plan::single_request(&config),
-    };
+    // `${env.NAME}` are the coordinator's values, never this process's.
+    let (config, mut plan) = with_given_env(&prepare.env, || {
+        let config = RunConfig::from_settings(&settings, threads).map_err(|e| e.to_string())?;
+        let plan = match &scenario {
+            Some(doc) => doc
+                .compile_with(&config.target, config.request_options())
+                .map_err(|e| e.to_string())?,
+            None => Plan::single_request(&config),
+        };
+        Ok::<_, String>((config, plan))
+    })?;
     if let Some(weights) = settings.get("class-weights") {
         plan.reweight(&weights.value)?;
     }
@@ -331,7 +415,7 @@ fn build(
     // Setup ran once, on the coordinator.
     plan.setup.clear();
     plan.user_base = prepare.user_base;
-    Ok((config, plan))
+    Ok((config, plan, notes))
 }
 
 /// How often a worker that cannot reach its coordinator says so again.
@@ -343,6 +427,11 @@ fn connect(options: &WorkerOptions, stop: &AtomicBool) -> Result<TcpStream, Work
     let deadline = Instant::now() + options.connect_timeout;
     let mut next_report = Instant::now();
     loop {
+        if options.token.is_none() {
+            // The name may resolve elsewhere now than when the options were read.
+            crate::config::load::check_loopback(&options.coordinator)
+                .map_err(WorkerError::Insecure)?;
+        }
         match TcpStream::connect(&options.coordinator) {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
@@ -373,4 +462,21 @@ fn connect(options: &WorkerOptions, stop: &AtomicBool) -> Result<TcpStream, Work
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A start is relative and bounded: what the coordinator asks (300 ms)
+    /// is kept, whatever the clocks say; a start hours or ages away
+    /// (u64::MAX) is refused instead of slept through.
+    #[test]
+    fn start_delays_are_relative_and_bounded() {
+        assert_eq!(start_delay(300), Ok(Duration::from_millis(300)));
+        assert_eq!(start_delay(10_000), Ok(Duration::from_secs(10)));
+        for far in [10_001, 3_600_000, u64::MAX] {
+            assert!(start_delay(far).unwrap_err().contains("at most 10000 ms"));
+        }
+    }
 }

@@ -102,7 +102,7 @@ pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
     }
     if let Some(options) = cluster_options.as_ref().filter(|o| o.token.is_none()) {
         eprintln!(
-            "warning: no --token (or STAMPEDE_TOKEN): any worker that reaches {} can join",
+            "warning: no --token (or STAMPEDE_TOKEN): any process on this machine that reaches {} can join, and the channel is not encrypted",
             options.bind
         );
     }
@@ -166,6 +166,7 @@ pub fn worker_command(loaded: &Loaded) -> u8 {
             );
             exit::SUCCESS
         }
+        Err(worker::WorkerError::Insecure(message)) => usage(&message),
         Err(e) => {
             eprintln!("error: {e}");
             exit::RUN_ERROR

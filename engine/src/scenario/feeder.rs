@@ -105,6 +105,8 @@ impl Cursor {
         let len = feeder.rows.len();
         let row = match feeder.mode {
             Mode::Unique => Some(shard + self.taken * shards).filter(|&row| row < len),
+            // No rows (refused when compiled; kept safe here): no row, never `% 0`.
+            Mode::Cycle | Mode::Random if len == 0 => None,
             Mode::Cycle => Some((shard + self.taken) % len),
             Mode::Random => Some(rng.usize(..len)),
         };
@@ -159,6 +161,16 @@ mod tests {
         assert_eq!(rows, vec![1, 2, 0, 1, 2]);
         let f = feeder(Mode::Random, 3);
         assert!((0..100).all(|_| cursor.next_row(&f, 0, 2, &mut rng).unwrap() < 3));
+    }
+
+    /// An empty cycle or random feeder gives no row instead of dividing by zero.
+    #[test]
+    fn empty_feeders_give_no_row() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        for mode in [Mode::Unique, Mode::Cycle, Mode::Random] {
+            let mut cursor = Cursor::default();
+            assert_eq!(cursor.next_row(&feeder(mode, 0), 0, 2, &mut rng), None);
+        }
     }
 
     /// A CSV needs a header and rows; a missing file is a clear error.

@@ -291,6 +291,35 @@ impl Template {
     }
 }
 
+thread_local! {
+    /// `${env.NAME}` values to use instead of this process's environment
+    /// while set (a worker compiling its coordinator's scenario).
+    static GIVEN_ENV: std::cell::RefCell<Option<std::collections::BTreeMap<String, String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `${env.NAME}` read from `env` only, never from this
+/// process's environment (a worker: its coordinator sends the values).
+pub fn with_given_env<T>(env: &[(String, String)], f: impl FnOnce() -> T) -> T {
+    let given = env.iter().cloned().collect();
+    let before = GIVEN_ENV.with(|g| g.replace(Some(given)));
+    let out = f();
+    GIVEN_ENV.with(|g| *g.borrow_mut() = before);
+    out
+}
+
+/// The value of `${env.NAME}`: the given environment's, if one is set, or this process's.
+fn env_var(name: &str) -> Result<String, String> {
+    GIVEN_ENV.with(|given| match &*given.borrow() {
+        Some(given) => given.get(name).cloned().ok_or_else(|| {
+            format!(
+                "environment variable {name} was not sent by the coordinator (it is not set there)"
+            )
+        }),
+        None => std::env::var(name).map_err(|_| format!("environment variable {name} is not set")),
+    })
+}
+
 /// Compiles the inside of one `${...}`.
 fn placeholder(
     inner: &str,
@@ -298,8 +327,7 @@ fn placeholder(
     escape: Escape,
 ) -> Result<Part, String> {
     if let Some(name) = inner.strip_prefix("env.") {
-        let value =
-            std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?;
+        let value = env_var(name)?;
         if !escape.allows(value.as_bytes()) {
             return Err(format!(
                 "environment variable {name} holds a line break{} where the request head would carry it",

@@ -370,6 +370,18 @@ impl<'a> Compiler<'a> {
                 [choice(&spec.pick, "pick", &["on_start", "per_iteration"])?];
             let exhausted = [Exhausted::Continue, Exhausted::Stop]
                 [choice(&spec.exhausted, "exhausted", &["continue", "stop"])?];
+            // A worker's rows come from its coordinator; a CSV file is
+            // refused empty when read. A unique feeder may get none (fewer
+            // rows than workers); a cycle or random one picks among them.
+            if rows.is_empty() && mode != Mode::Unique {
+                return Err(self.err(
+                    spec.file.span(),
+                    format!("{key}.file"),
+                    format!(
+                        "feeder '{name}' has no rows; a cycle or random feeder needs at least one"
+                    ),
+                ));
+            }
             let slots = columns.iter().map(|c| self.slots[c.as_str()]).collect();
             self.plan.feeders.push(Feeder {
                 name: name.clone(),
