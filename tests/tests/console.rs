@@ -131,7 +131,7 @@ fn second_interrupt_restores_the_terminal() {
     // Drain what stampede prints to the terminal, so it never blocks.
     let reader = std::fs::File::from(master.try_clone().unwrap());
     std::thread::spawn(move || std::io::copy(&mut &reader, &mut std::io::sink()));
-    let mut child = Command::new(bin("stampede"))
+    let child = Command::new(bin("stampede"))
         .args([
             "run",
             "--host",
