@@ -195,7 +195,7 @@ impl<'a> Iterator for Frames<'a> {
 }
 
 /// FNV-1a, 64 bits: a checksum against truncation and damage, not tampering.
-fn fnv1a_64(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a_64(bytes: &[u8]) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     bytes.iter().fold(OFFSET_BASIS, |hash, &b| {
