@@ -18,7 +18,7 @@ use proptest::prelude::*;
 
 use crate::{decode_run, decode_snapshot, encode_run, encode_snapshot, HistogramBuckets, Snapshot};
 use alloc::peak_bytes_during;
-use strategies::{mutations, run_facts, snapshot, Mutation};
+use strategies::{mutations, random_bytes, run_facts, snapshot, Mutation};
 
 /// The most a decoder may allocate at its peak for `input_len` bytes of
 /// input: rkyv's archived form is at least half the size of the values it
@@ -164,12 +164,12 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(10_000))]
+    #![proptest_config(config(30_000))]
 
     /// Random bytes are refused as a snapshot without a panic or an
     /// outsized allocation.
     #[test]
-    fn fuzz_snapshot_random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+    fn fuzz_snapshot_random_bytes(bytes in random_bytes(600)) {
         if let Err(e) = decode_snapshot_checked(&bytes) {
             prop_assert!(!e.contains("allocated"), "{}", e);
         }
@@ -178,14 +178,14 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(20_000))]
+    #![proptest_config(config(50_000))]
 
     /// Random histogram encodings, biased towards the sparse format's tag,
     /// decode to consistent buckets or are refused.
     #[test]
     fn fuzz_histogram_buckets(
         tagged in any::<bool>(),
-        rest in prop::collection::vec(any::<u8>(), 0..64),
+        rest in random_bytes(64),
     ) {
         let mut encoded = if tagged { vec![b'S'] } else { Vec::new() };
         encoded.extend_from_slice(&rest);
@@ -196,13 +196,13 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(10_000))]
+    #![proptest_config(config(30_000))]
 
     /// Random bytes behind a run file's magic and version, sealed with a
     /// right checksum, are refused or decode without a panic or an
     /// outsized allocation.
     #[test]
-    fn fuzz_run_file_random_frames(frames in prop::collection::vec(any::<u8>(), 0..400)) {
+    fn fuzz_run_file_random_frames(frames in random_bytes(400)) {
         let mut bytes = crate::RUN_FILE_MAGIC.to_vec();
         bytes.extend_from_slice(&crate::RUN_FILE_VERSION.to_le_bytes());
         bytes.extend_from_slice(&[0; 6]);

@@ -234,3 +234,20 @@ pub fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
     ];
     prop::collection::vec(mutation, 1..5)
 }
+
+/// Up to `len_max` random bytes made from a seed: a byte-by-byte strategy
+/// costs more per case than the decoding it feeds.
+pub fn random_bytes(len_max: usize) -> impl Strategy<Value = Vec<u8>> {
+    (0..=len_max, any::<u64>()).prop_map(|(len, seed)| {
+        // xorshift64*, seeded away from zero.
+        let mut state = seed | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+            })
+            .collect()
+    })
+}
