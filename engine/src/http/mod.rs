@@ -17,9 +17,13 @@ pub mod failure;
 pub mod pool;
 pub mod request;
 pub mod response;
+#[cfg(test)]
+mod response_fuzz;
 pub mod stream;
 pub mod tls;
 pub mod tls_record;
+#[cfg(test)]
+mod tls_record_fuzz;
 pub mod tls_stream;
 
 pub use client::Client;

@@ -22,6 +22,8 @@ use crate::config::{parse_duration, parse_url_with, TargetUrl};
 use crate::http::request::USER_AGENT;
 
 mod checks;
+#[cfg(test)]
+mod fuzz;
 mod locate;
 
 pub use locate::ScenarioError;
