@@ -65,7 +65,7 @@ impl Response {
                 (Some(n), _) => length = Some(n),
             }
         }
-        let last_coding = named("transfer-encoding").last().map(|v| {
+        let last_coding = named("transfer-encoding").next_back().map(|v| {
             v.rsplit(',')
                 .next()
                 .unwrap_or("")
