@@ -30,6 +30,8 @@
 pub mod config;
 pub mod coord;
 pub mod demo;
+#[cfg(test)]
+mod fuzz;
 pub mod http;
 pub mod report;
 pub mod run;

@@ -1,7 +1,9 @@
 //! Remote write against a real Prometheus (Debian's `prometheus` package,
 //! `/usr/bin/prometheus`, with its remote write receiver on): families built
 //! from a real aggregator are pushed through `RemoteWriter`, then queried
-//! back with PromQL. Fails, never skips, when Prometheus is missing.
+//! back with PromQL. Without Prometheus the test is skipped with a message,
+//! and fails under CI: the suite's rule (docs/testing.md; `stampede_tests`
+//! has it as `require!`, which this crate cannot use).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,6 +26,25 @@ struct Prometheus {
     child: Child,
     port: u16,
     dir: PathBuf,
+}
+
+/// The suite's rule for a missing prerequisite (docs/testing.md): true when
+/// `available`; else a failure under CI, and elsewhere false after printing
+/// `SKIPPED: <need>`.
+fn required(available: bool, need: &str) -> bool {
+    if available {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    assert!(!ci, "REQUIRED under CI: {need}");
+    eprintln!("SKIPPED: {need} (under CI this fails)");
+    false
+}
+
+/// Whether the Prometheus binary is there (`PROMETHEUS`, or Debian's package).
+fn prometheus_available() -> bool {
+    let binary = std::env::var("PROMETHEUS").unwrap_or_else(|_| DEFAULT_PROMETHEUS.into());
+    Path::new(&binary).exists()
 }
 
 impl Prometheus {
@@ -239,6 +260,11 @@ fn bucket_index(seconds: f64) -> usize {
 /// Pushed families read back: the request total exactly, the p95 within one bucket.
 #[test]
 fn pushes_reach_a_real_prometheus() {
+    let need = "this test needs Prometheus: Debian's `prometheus` package (apt-get install -y \
+                prometheus; .ci/run does), or PROMETHEUS set";
+    if !required(prometheus_available(), need) {
+        return;
+    }
     let prometheus = Prometheus::start();
     let url = format!("http://127.0.0.1:{}/api/v1/write", prometheus.port);
     let options = RemoteWriteOptions::parse(&url, Duration::from_secs(1)).unwrap();

@@ -100,7 +100,8 @@ impl HistogramBuckets {
         let lowest = take_varint(&mut rest).ok_or_else(|| bad("header"))?;
         let highest = take_varint(&mut rest).ok_or_else(|| bad("header"))?;
         let (&sigfig, mut rest) = rest.split_first().ok_or_else(|| bad("header"))?;
-        if lowest == 0 || highest < 2 * lowest || sigfig > 5 {
+        // `highest / 2`, not `2 * lowest`, which overflows for a huge `lowest`.
+        if lowest == 0 || highest / 2 < lowest || sigfig > 5 {
             return Err(bad("bounds"));
         }
         let mut pairs = Vec::new();
@@ -197,6 +198,16 @@ mod tests {
             .decode()
             .unwrap()
             .is_none());
+    }
+
+    /// Found by `fuzz_histogram_buckets`: a lowest value above `u64::MAX / 2`
+    /// overflowed `2 * lowest` in the bounds check (a panic in debug builds,
+    /// a wrongly passed check in release ones); it is refused.
+    #[test]
+    fn huge_lowest_value_is_refused() {
+        let encoded = vec![b'S', 128, 128, 128, 128, 128, 128, 128, 128, 128, 55, 0, 0];
+        let err = HistogramBuckets { encoded }.counts().unwrap_err();
+        assert!(err.to_string().contains("bounds"), "{err}");
     }
 
     /// Malformed encodings are errors, not panics.

@@ -14,6 +14,8 @@
 //! files to its `report::runfile`.
 
 mod buckets;
+#[cfg(test)]
+mod fuzz;
 mod run_file;
 mod snapshot;
 pub mod wire;

@@ -244,7 +244,7 @@ impl<'a> Iterator for Frames<'a> {
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// FNV-1a, 64 bits: a checksum against truncation and damage, not tampering.
-fn fnv1a_64(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a_64(bytes: &[u8]) -> u64 {
     fnv1a_64_from(FNV_OFFSET_BASIS, bytes)
 }
 

@@ -44,13 +44,46 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// The I/O drivers every I/O test runs on: epoll always, io_uring where the
-/// kernel (and any seccomp profile) allows it.
+/// True when the tests run under CI: `CI` is set, and not empty, `0` or `false`.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// The suite's one rule for what a test needs and the machine may lack (a
+/// package, a kernel feature, cores, file descriptors; docs/testing.md):
+/// true when `available`; otherwise a failure under CI, whose machine and
+/// `.ci/run` provide everything, and elsewhere false after printing
+/// `SKIPPED: <need>` so the skip is seen. Tests call it through [`require!`].
+pub fn required(available: bool, need: impl std::fmt::Display) -> bool {
+    if available {
+        return true;
+    }
+    assert!(!under_ci(), "REQUIRED under CI: {need}");
+    eprintln!("SKIPPED: {need} (under CI this fails)");
+    false
+}
+
+/// `require!(condition, "what is missing and how to get it")`: returns from
+/// the test (with a visible `SKIPPED:` line) when `condition` is false,
+/// or fails it under CI; see [`required`]. The only way a test ends early.
+#[macro_export]
+macro_rules! require {
+    ($available:expr, $($need:tt)+) => {
+        if !$crate::required($available, format_args!($($need)+)) {
+            return;
+        }
+    };
+}
+
+/// The I/O drivers every I/O test runs on: epoll always, and io_uring,
+/// which the kernel (or a seccomp profile) may forbid; then the io_uring
+/// half of each test is skipped, under [`required`]'s rule.
 pub fn drivers() -> Vec<&'static str> {
-    if uring_available() {
+    let need = "io_uring is not available here (io_uring_setup failed), so the I/O tests run \
+                on the epoll driver only";
+    if required(uring_available(), need) {
         vec!["uring", "epoll"]
     } else {
-        eprintln!("io_uring is not available here; testing the epoll driver only");
         vec!["epoll"]
     }
 }

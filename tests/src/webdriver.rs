@@ -304,6 +304,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// True when Chromium and chromedriver are both installed; tests check it
+/// with `require!` before [`Browser::start`].
+pub fn browser_available() -> bool {
+    Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()
+}
+
+/// What [`browser_available`] wants, for `require!`'s message.
+pub const BROWSER_NEED: &str = "the browser tests need Debian's chromium and chromium-driver \
+                                packages (apt-get install chromium chromium-driver; .ci/run does)";
+
 /// Panics with the install hint when Chromium or chromedriver is missing.
 pub fn require_browser() {
     for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {

@@ -453,10 +453,10 @@ fn scenario_stages() {
 #[test]
 fn cpu_bound_shard_is_reported() {
     let _serial = serial();
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
-        eprintln!("SKIPPED: needs two cores (the target takes core 0, the shard core 1)");
-        return;
-    }
+    stampede_tests::require!(
+        std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2,
+        "cpu_bound_shard_is_reported needs two cores (the target takes core 0, the shard core 1)"
+    );
     // stampede-target pins its one thread to core 0; taskset gives stampede core 1.
     let target = TargetProcess::start();
     let scenario = stampede_tests::temp_file(

@@ -313,7 +313,8 @@ fn target_stopped_mid_run() {
     }
 }
 
-/// Open loop at 2000/s for 3 s delivers 6000 requests within 2%.
+/// Open loop at 2000/s for 3 s delivers exactly the 6000 requests its
+/// schedule holds, all counted by the target.
 #[test]
 fn open_loop_delivers_the_rate() {
     let _serial = serial();
@@ -323,10 +324,6 @@ fn open_loop_delivers_the_rate() {
         let run = stampede(&args(&url, driver, &["--rate", "2000", "-t", "3s"]), LIMIT);
         assert!(run.status.success(), "{driver}: {}", run.stderr);
         let requests = run.total("requests");
-        assert!(
-            (5880..=6120).contains(&requests),
-            "{driver}: {requests} requests"
-        );
         assert_eq!(
             requests, 6000,
             "{driver}: the schedule ends at the run time"
@@ -371,7 +368,17 @@ fn open_loop_drops_beyond_max_in_flight() {
             latency_min >= 200.0 && service_min >= 200.0,
             "{driver}: {endpoint}"
         );
-        assert!(endpoint["latency_ms"]["mean"].as_f64() >= endpoint["service_ms"]["mean"].as_f64());
+        // Both means must be there: compared as Options, two missing ones
+        // would pass (None >= None).
+        let mean_ms = |field: &str| {
+            endpoint[field]["mean"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{driver}: {field}.mean missing: {endpoint}"))
+        };
+        assert!(
+            mean_ms("latency_ms") >= mean_ms("service_ms"),
+            "{driver}: latency from the intended send time below service time: {endpoint}"
+        );
     }
 }
 

@@ -6,7 +6,7 @@
 //!
 //! Chromium is Debian's `chromium` package (`.ci/run` installs it). Without
 //! it the browser test is skipped with a message, except under CI, where a
-//! missing browser is a failure.
+//! missing browser is a failure (`stampede_tests::require!`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -72,22 +72,14 @@ impl Drop for Scratch {
     }
 }
 
-/// The browser, or `None` (with a message) when it is missing outside CI.
+/// The browser, or `None` when it is missing outside CI (`required`'s rule).
 fn chromium() -> Option<&'static Path> {
     let path = Path::new(CHROMIUM);
-    if path.exists() {
-        return Some(path);
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    assert!(
-        !ci,
-        "CI is set but {CHROMIUM} is missing; .ci/run installs it with apt-get"
+    let need = format_args!(
+        "{CHROMIUM} is not installed, so the HTML report is not rendered in a browser; install \
+         it with `apt-get install -y chromium` (.ci/run does)"
     );
-    eprintln!(
-        "SKIPPED: {CHROMIUM} is not installed, so the HTML report is not rendered in a browser. \
-         Install it with `apt-get install -y chromium` (under CI this is a failure, not a skip)."
-    );
-    None
+    stampede_tests::required(path.exists(), need).then_some(path)
 }
 
 /// Runs headless Chromium on `page` with `args`, in a fresh profile, killing it past the limit.

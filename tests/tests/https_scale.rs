@@ -193,12 +193,11 @@ fn twenty_thousand_idle_users_over_processes_and_source_ips() {
     let _serial = serial();
     // Children (targets, stampede and its workers) inherit the raised limit.
     let limit = raise_fd_limit(PER_PROCESS);
-    if limit < PER_PROCESS {
-        eprintln!(
-            "SKIPPED: the open-file limit is {limit} and cannot be raised to {PER_PROCESS} here"
-        );
-        return;
-    }
+    stampede_tests::require!(
+        limit >= PER_PROCESS,
+        "twenty_thousand_idle_users needs {PER_PROCESS} open files per process; the limit is \
+         {limit} and cannot be raised here (ulimit -Hn)"
+    );
     let scenario = temp_file(
         "idle.toml",
         "[[user]]\nwait = \"constant(60)\"\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\n",

@@ -308,10 +308,20 @@ struct Prometheus {
     log: PathBuf,
 }
 
+/// Whether the Prometheus binary is there (`PROMETHEUS`, or Debian's package).
+fn prometheus_available() -> bool {
+    let binary = std::env::var("PROMETHEUS").unwrap_or_else(|_| DEFAULT_PROMETHEUS.into());
+    Path::new(&binary).exists()
+}
+
+/// What `prometheus_available` wants, for `require!`'s message.
+const PROMETHEUS_NEED: &str = "this test needs Prometheus: Debian's `prometheus` package \
+                               (apt-get install -y prometheus; .ci/run does), or PROMETHEUS set";
+
 impl Prometheus {
     /// Starts one with `config` (YAML) and waits until `/-/ready` answers
-    /// 200; `remote_write` turns on its remote write receiver. Fails, never
-    /// skips, when Prometheus is missing.
+    /// 200; `remote_write` turns on its remote write receiver. Tests check
+    /// `prometheus_available` first (`require!`); here a missing binary fails.
     fn start(config: &str, remote_write: bool) -> Prometheus {
         let binary = std::env::var("PROMETHEUS").unwrap_or_else(|_| DEFAULT_PROMETHEUS.into());
         assert!(
@@ -556,6 +566,7 @@ fn metrics_addr(procs: &mut Processes, name: &str) -> SocketAddr {
 /// `/metrics` speaks OpenMetrics when asked.
 #[test]
 fn prometheus_scrape_matches_the_summary_and_the_target() {
+    stampede_tests::require!(prometheus_available(), "{PROMETHEUS_NEED}");
     let _serial = serial();
     let target = TargetProcess::start();
     let url = target.url();
@@ -696,6 +707,7 @@ fn prometheus_scrape_matches_the_summary_and_the_target() {
 /// finished state and a p95 within one bucket of the summary's.
 #[test]
 fn remote_write_matches_the_summary_and_the_target() {
+    stampede_tests::require!(prometheus_available(), "{PROMETHEUS_NEED}");
     let _serial = serial();
     let target = TargetProcess::start();
     let url = target.url();

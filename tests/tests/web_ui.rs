@@ -316,6 +316,11 @@ fn percent_encode(text: &str) -> String {
 #[test]
 fn harness_drives_a_data_url_page() {
     let _serial = serial();
+    stampede_tests::require!(
+        webdriver::browser_available(),
+        "{}",
+        webdriver::BROWSER_NEED
+    );
     let page = r#"<!doctype html><html><head><title>harness page</title></head><body>
 <input id="name" value="old">
 <button id="go" onclick="document.getElementById('out').textContent = 'hello ' + document.getElementById('name').value">Go</button>
@@ -419,6 +424,11 @@ fn harness_drives_a_data_url_page() {
 #[test]
 fn web_ui_starts_edits_stops_and_downloads_the_report() {
     let _serial = serial();
+    stampede_tests::require!(
+        webdriver::browser_available(),
+        "{}",
+        webdriver::BROWSER_NEED
+    );
     let target = TargetProcess::start();
     let browser = Browser::start();
     let addr = web_addr();
@@ -526,6 +536,11 @@ fn web_ui_starts_edits_stops_and_downloads_the_report() {
 #[test]
 fn web_ui_on_a_coordinator_shows_every_worker() {
     let _serial = serial();
+    stampede_tests::require!(
+        webdriver::browser_available(),
+        "{}",
+        webdriver::BROWSER_NEED
+    );
     let target = TargetProcess::start();
     let browser = Browser::start();
     let addr = web_addr();

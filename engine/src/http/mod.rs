@@ -18,11 +18,15 @@ pub mod pool;
 pub mod request;
 pub mod response;
 #[cfg(test)]
+mod response_fuzz;
+#[cfg(test)]
 pub mod script;
 pub mod sigv4;
 pub mod stream;
 pub mod tls;
 pub mod tls_record;
+#[cfg(test)]
+mod tls_record_fuzz;
 pub mod tls_stream;
 
 pub use client::Client;

@@ -216,7 +216,10 @@ fn facts_of(outcome: &RunOutcome) -> io::Result<RunFacts> {
 }
 
 /// Rebuilds a run's outcome: its facts, and its snapshots merged in their saved order.
-fn outcome_of(record: RunRecord, endpoint_series: bool) -> Result<RunOutcome, LoadError> {
+pub(crate) fn outcome_of(
+    record: RunRecord,
+    endpoint_series: bool,
+) -> Result<RunOutcome, LoadError> {
     let facts = record.facts;
     let stop_reason = StopReason::from_name(&facts.stop_reason).ok_or_else(|| {
         LoadError::Contents(format!("unknown stop reason '{}'", facts.stop_reason))
@@ -228,7 +231,18 @@ fn outcome_of(record: RunRecord, endpoint_series: bool) -> Result<RunOutcome, Lo
     } else {
         Aggregator::new()
     };
+    // Each source saves one snapshot per interval from the first, so a
+    // file of n snapshots covers at most n intervals. A later index is
+    // corrupt, and merging it would first fill the series up to it.
+    let intervals_max = record.snapshots.len();
     for (index, snapshot) in record.snapshots.iter().enumerate() {
+        if snapshot.interval as usize > intervals_max {
+            return Err(LoadError::Contents(format!(
+                "snapshot {index}: interval {} is past the {intervals_max} intervals a file of \
+                 {intervals_max} snapshots can cover",
+                snapshot.interval
+            )));
+        }
         aggregator
             .merge(snapshot)
             .map_err(|e| LoadError::Contents(format!("snapshot {index}: {e}")))?;
@@ -420,6 +434,37 @@ mod tests {
             err.starts_with("corrupt run file: snapshot 2: ") && err.contains("interval 0"),
             "{err}"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Found by `fuzz_run_file_replay`: a run file of one snapshot whose
+    /// interval was 604 800 (seven days, the most a snapshot may carry)
+    /// made the replay fill the series with 604 800 points, each with a
+    /// whole histogram, over a gigabyte and minutes, for a file of a few
+    /// hundred bytes. It is refused as corrupt before anything is merged.
+    #[test]
+    fn interval_past_the_files_snapshots_is_refused() {
+        let dir = scratch("far-interval");
+        let path = dir.join("far.run");
+        let mut far = outcome();
+        far.snapshots = vec![snapshot(
+            0,
+            604_800,
+            1,
+            vec![endpoint("GET", "/", &[100], &[])],
+        )];
+        write_run(&path, &far).unwrap();
+        let err = load(&path, true).err().unwrap().to_string();
+        assert!(
+            err.starts_with(
+                "corrupt run file: snapshot 0: interval 604800 is past the 1 intervals"
+            ),
+            "{err}"
+        );
+        // The last interval of a file of n snapshots may be n.
+        far.snapshots[0].interval = 1;
+        write_run(&path, &far).unwrap();
+        assert!(load(&path, true).is_ok());
         fs::remove_dir_all(&dir).unwrap();
     }
 

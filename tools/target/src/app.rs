@@ -103,6 +103,11 @@ pub(crate) fn answer(
         if let Some(paths) = counters.paths.snapshot() {
             crate::stats::append_paths(&paths, doc);
         }
+        let (requests, stalled) = counters.stalls.get();
+        if requests > 0 {
+            // Only once /stall was asked for.
+            crate::stats::append_stalls(requests, stalled, doc);
+        }
         return response::whole(out, req, 200, JSON, doc);
     }
     if req.body_len > BODY_BYTES_MAX {

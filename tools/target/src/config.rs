@@ -79,6 +79,8 @@ pub struct TargetConfig {
     /// `--count-paths`: count requests by path for `/__stats`'s `"paths"`
     /// (off by default: the count takes a lock all shards share).
     pub count_paths: bool,
+    /// `--chaos-seed S`: the seed that decides which `/stall` requests stall.
+    pub chaos_seed: u64,
 }
 
 impl Default for TargetConfig {
@@ -92,6 +94,7 @@ impl Default for TargetConfig {
             max_rps: None,
             tls: None,
             count_paths: false,
+            chaos_seed: 0,
         }
     }
 }
@@ -107,6 +110,7 @@ impl TargetConfig {
             max_rps: None,
             tls: None,
             count_paths: false,
+            chaos_seed: 0,
         }
     }
 }
@@ -175,6 +179,7 @@ stampede-target: a fast thread-per-core HTTP/1.1 test server
 
 usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epoll]
                        [--accounts FILE] [--max-rps K] [--count-paths]
+                       [--chaos-seed S]
 
   --listen ADDR       IP:PORT to bind (default 127.0.0.1:8080; port 0 picks a free port)
   --threads N         shard threads, one per core by default (1..=1024)
@@ -187,6 +192,9 @@ usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epo
   --count-paths       count requests by path (query left off) in /__stats's
                       \"paths\" (at most 10000 paths, the rest as \"__other__\");
                       off by default, as it costs a lock per request
+  --chaos-seed S      the seed (0 by default) that decides which /stall
+                      requests stall: request n (from 0) stalls the same way
+                      in every run with the same seed
   --tls-self-signed   serve HTTPS with a certificate made at start for localhost
                       and 127.0.0.1; --tls-cert-out FILE writes it (PEM) for clients
   --tls-cert FILE, --tls-key FILE
@@ -198,6 +206,7 @@ The first line on stdout is `listening on IP:PORT`. Routes: / /bytes/N /delay/MS
 /bighead /reset /echo/headers /echo/body /echo/request /cookies/new /redirect/N
 /redirect-to?url=URL&status=CODE /compressed/N?enc=CODING /compressed-json
 /bomb?enc=CODING /basic-auth/USER/PASS /bearer /__stats (GET) /__reset (POST).
+Chaos: /drip/N?ms=M /badchunk /cut/N /silence /stall?p=P&ms=M.
 
 Music API (JSON): POST /auth/login {\"username\", \"password\"} -> {\"token\", \"id\",
 \"name\"} and cookie nd_session=TOKEN, or 401. With `x-nd-authorization: Bearer
@@ -273,6 +282,14 @@ pub fn parse_args<S: AsRef<str>>(
                 );
             }
             "--count-paths" => config.count_paths = true,
+            "--chaos-seed" => {
+                let value = value_of("--chaos-seed", inline, &mut rest)?;
+                config.chaos_seed = value.parse().map_err(|_| ConfigError::BadValue {
+                    name: "--chaos-seed",
+                    value: value.to_string(),
+                    expected: "a whole number from 0 to 18446744073709551615",
+                })?;
+            }
             "--tls-self-signed" => {
                 let cert_out = match &config.tls {
                     Some(crate::tls::TlsSource::SelfSigned { cert_out }) => cert_out.clone(),
@@ -408,6 +425,9 @@ mod tests {
         assert_eq!(config.io_driver, IoDriver::Epoll);
         assert!(!config.count_paths);
         assert!(run(&["--count-paths"], None).unwrap().count_paths);
+        assert_eq!(run(&["--chaos-seed", "42"], None).unwrap().chaos_seed, 42);
+        assert_eq!(run(&[], None).unwrap().chaos_seed, 0);
+        assert!(run(&["--chaos-seed", "-1"], None).is_err());
         let config = run(&["--listen=[::1]:9000"], None).unwrap();
         assert_eq!(config.listen, "[::1]:9000".parse().unwrap());
     }

@@ -111,6 +111,10 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
                     Ok(After::KeepAlive) => {}
                     Ok(After::Close) => return End::Close,
                     Ok(After::Reset) => return End::Reset,
+                    Ok(After::Silence) => {
+                        self.wait_silently().await;
+                        return End::Gone;
+                    }
                     Err(_) => return End::Gone,
                 }
             }
@@ -157,6 +161,10 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
                 shard.counters.reset();
                 shard.music.reset_counters();
             }
+            Route::Stall { per_million, ms } if shard.counters.stalls.next(per_million) => {
+                self.flush().await?;
+                monoio::time::sleep(Duration::from_millis(ms)).await;
+            }
             _ => {}
         }
         let reply = if head.route.is_dynamic() {
@@ -183,7 +191,44 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
         if self.out.len() >= FLUSH_BYTES {
             self.flush().await?;
         }
+        if let Route::Drip { bytes, every_ms } = head.route {
+            if !head.head_only {
+                self.drip(bytes, every_ms).await?;
+            }
+        }
         Ok(reply.after)
+    }
+
+    /// `/drip/N`: sends the head now, then each body byte after a pause.
+    async fn drip(&mut self, bytes: u64, every_ms: u64) -> io::Result<()> {
+        self.flush().await?;
+        // At most `chaos::DRIP_BYTES_MAX` turns, each one write.
+        for _ in 0..bytes {
+            monoio::time::sleep(Duration::from_millis(every_ms)).await;
+            self.out.push(b'x');
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// `/silence`: sends what earlier requests are owed, then reads and
+    /// drops whatever the client sends, answering nothing, until it closes
+    /// (or `chaos::SILENCE_MS_MAX` passes).
+    async fn wait_silently(&mut self) {
+        if self.flush().await.is_err() {
+            return;
+        }
+        let deadline =
+            monoio::time::Instant::now() + Duration::from_millis(crate::chaos::SILENCE_MS_MAX);
+        // Each turn reads at least one byte (or ends), and the deadline bounds them.
+        loop {
+            self.input.buf.clear();
+            self.input.start = 0;
+            let read = monoio::time::timeout_at(deadline, self.input.fill(&mut self.stream)).await;
+            if !matches!(read, Ok(Ok(n)) if n > 0) {
+                return;
+            }
+        }
     }
 
     /// Consumes `head.body_len` body bytes, reading more as needed; with

@@ -84,6 +84,8 @@ pub struct Counters {
     pub tls: crate::tls::TlsHandshakes,
     /// Requests by path, with `--count-paths` (off in `new`).
     pub paths: crate::paths::PathCounts,
+    /// `/stall` requests and stalls, with the seed that decides them.
+    pub stalls: crate::chaos::Stalls,
 }
 
 impl Counters {
@@ -93,6 +95,7 @@ impl Counters {
             slots: (0..shards.max(1)).map(|_| ShardSlot::default()).collect(),
             tls: Default::default(),
             paths: Default::default(),
+            stalls: Default::default(),
         }
     }
 
@@ -135,6 +138,7 @@ impl Counters {
     pub fn reset(&self) {
         self.tls.reset();
         self.paths.reset();
+        self.stalls.reset();
         for slot in self.slots.iter() {
             slot.requests.store(0, Ordering::Relaxed);
             slot.connections.store(0, Ordering::Relaxed);

@@ -11,6 +11,8 @@
 //! - `request`: parses a request head in place (httparse) into a `RequestHead`.
 //! - `routes`: maps method and path to a `Route`.
 //! - `response`: renders a route's response into the output buffer.
+//! - `chaos`: what the chaos routes send (drip, bad chunk, cut, silence,
+//!   seeded stalls); `conn` does their waiting.
 //! - `app`: answers the dynamic routes from a copy of the request: the music
 //!   API (`music`, with `accounts`), the echo routes, `/redirect-to` (its
 //!   query read with `query`), the compressed routes (`compress`), the auth
@@ -30,7 +32,9 @@
 //! bytes in 4 KiB chunks; `/close` `ok` then close; `/eof/N` N bytes delimited
 //! by close; `/garbage` non-HTTP bytes then close; `/truncated` promises 100
 //! bytes, sends 10, closes; `/bighead` a head over 64 KiB; `/reset` a TCP
-//! reset; `/echo/headers` the request headers as a JSON object (lower-cased
+//! reset; the chaos routes `/drip/N?ms=M`, `/badchunk`, `/cut/N`, `/silence`
+//! and `/stall?p=P&ms=M` (see `chaos`; `/__stats` adds `"stalls":
+//! {"requests", "stalled"}` once `/stall` was asked for); `/echo/headers` the request headers as a JSON object (lower-cased
 //! names); `/echo/body` the request body with its Content-Type;
 //! `/echo/request` the request's exact bytes (head and body) as
 //! `application/octet-stream`; `/cookies/new?path=P` sets a cookie of a new
@@ -82,6 +86,7 @@
 pub mod accounts;
 mod app;
 mod auth;
+mod chaos;
 mod compress;
 pub mod config;
 mod conn;
@@ -160,6 +165,7 @@ impl Target {
         let bodies = Arc::new(compress::Bodies::default());
         let mut counters = Counters::new(config.threads);
         counters.paths = paths::PathCounts::new(config.count_paths);
+        counters.stalls.set_seed(config.chaos_seed);
         let mut target = Target {
             local_addr: listener.local_addr()?,
             listener,

@@ -43,6 +43,9 @@ pub enum After {
     Close,
     /// Close with SO_LINGER 0, so the peer sees a TCP reset.
     Reset,
+    /// Send nothing more and keep the connection open until the client
+    /// closes it (`/silence`).
+    Silence,
 }
 
 /// Body bytes still to render after the head.
@@ -138,6 +141,11 @@ pub fn respond(req: &RequestHead, out: &mut Vec<u8>) -> Reply {
             body: Body::Done,
             after: After::Reset,
         },
+        Route::Drip { bytes, .. } => crate::chaos::drip(out, req, bytes),
+        Route::Cut(bytes) => crate::chaos::cut(out, req, bytes),
+        Route::BadChunk => crate::chaos::bad_chunk(out),
+        Route::Stall { .. } => crate::chaos::stall(out, req),
+        Route::Silence => crate::chaos::silence(),
         Route::BadParam => small(out, req, 400, b"bad parameter", keep),
         Route::NotFound => small(out, req, 404, b"not found", keep),
         Route::MethodNotAllowed => {

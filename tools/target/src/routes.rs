@@ -4,6 +4,7 @@
 //! sends back is `response`'s business (or `app`'s, for the dynamic routes),
 //! when it is sent is `conn`'s.
 
+use crate::chaos;
 use crate::compress::Encoding;
 use crate::music;
 use crate::query;
@@ -45,6 +46,28 @@ pub enum Route {
     BigHead,
     /// `/reset`: close without answering, with a TCP reset where possible.
     Reset,
+    /// `/drip/N?ms=M`: Content-Length N, then the N bytes one every M ms.
+    Drip {
+        /// Body bytes.
+        bytes: u64,
+        /// Pause before each byte.
+        every_ms: u64,
+    },
+    /// `/badchunk`: a chunked response whose first size line is not hex.
+    BadChunk,
+    /// `/cut/N`: Content-Length N, half the bytes, then close.
+    Cut(u64),
+    /// `/silence`: the request is read and never answered; the socket stays
+    /// open until the client closes it (or `chaos::SILENCE_MS_MAX`).
+    Silence,
+    /// `/stall?p=P&ms=M`: 200 `ok`, after M ms for the requests that stall
+    /// (probability P, decided by `chaos::stalls` from the request's number).
+    Stall {
+        /// P in parts per million.
+        per_million: u32,
+        /// How long a stalled request waits.
+        ms: u64,
+    },
     /// `/__stats`: the counters as JSON; not counted itself.
     Stats,
     /// The emulated music API (`/auth/login`, `/api/...`), answered by `music`.
@@ -148,6 +171,9 @@ pub fn route(method: &str, target: &str) -> Route {
         "/truncated" => Route::Truncated,
         "/bighead" => Route::BigHead,
         "/reset" => Route::Reset,
+        "/badchunk" => Route::BadChunk,
+        "/silence" => Route::Silence,
+        "/stall" => stall(query),
         "/__stats" => Route::Stats,
         "/__reset" if method == "POST" => Route::ResetCounters,
         "/__reset" => Route::MethodNotAllowed,
@@ -177,6 +203,8 @@ pub fn route(method: &str, target: &str) -> Route {
                 basic_auth(credentials)
             } else if let Some(len) = path.strip_prefix("/compressed/") {
                 compressed(len, query)
+            } else if let Some(len) = path.strip_prefix("/drip/") {
+                drip(len, query)
             } else {
                 route_with_param(path)
             }
@@ -206,6 +234,34 @@ fn encoding(query: &str) -> Option<Option<Encoding>> {
     match query::param(query, "enc") {
         None => Some(None),
         Some(token) => Encoding::from_token(token.as_bytes()).map(Some),
+    }
+}
+
+/// `ms` of a query: `default` when absent, `None` when not a number within
+/// `DELAY_MS_MAX`.
+fn ms_param(query: &str, default: u64) -> Option<u64> {
+    match query::param(query, "ms") {
+        None => Some(default),
+        Some(ms) => parse_decimal(ms).filter(|ms| *ms <= DELAY_MS_MAX),
+    }
+}
+
+/// `/drip/N?ms=M`: N within `chaos::DRIP_BYTES_MAX`, M within `DELAY_MS_MAX`.
+fn drip(len: &str, query: &str) -> Route {
+    match (parse_decimal(len), ms_param(query, chaos::DRIP_MS_DEFAULT)) {
+        (Some(bytes), Some(every_ms)) if bytes <= chaos::DRIP_BYTES_MAX => {
+            Route::Drip { bytes, every_ms }
+        }
+        _ => Route::BadParam,
+    }
+}
+
+/// `/stall?p=P&ms=M`: P a probability (required), M within `DELAY_MS_MAX`.
+fn stall(query: &str) -> Route {
+    let per_million = query::param(query, "p").and_then(chaos::parse_probability);
+    match (per_million, ms_param(query, chaos::STALL_MS_DEFAULT)) {
+        (Some(per_million), Some(ms)) => Route::Stall { per_million, ms },
+        _ => Route::BadParam,
     }
 }
 
@@ -263,6 +319,7 @@ fn route_with_param(path: &str) -> Route {
         "bytes" => (Route::Bytes, BODY_BYTES_MAX),
         "chunked" => (Route::Chunked, BODY_BYTES_MAX),
         "eof" => (Route::Eof, BODY_BYTES_MAX),
+        "cut" => (Route::Cut, BODY_BYTES_MAX),
         "delay" | "slow" => (Route::Delay, DELAY_MS_MAX),
         "status" => (status_route, 599),
         "redirect" => (Route::Redirect, REDIRECT_HOPS_MAX),
@@ -413,6 +470,41 @@ mod tests {
             assert_eq!(route("GET", target), want, "{target}");
         }
         assert_eq!(route("POST", "/redirect/2"), Route::Redirect(2));
+    }
+
+    #[test]
+    fn chaos_routes_and_their_limits() {
+        let drip = |bytes, every_ms| Route::Drip { bytes, every_ms };
+        let stall = |per_million, ms| Route::Stall { per_million, ms };
+        let cases = [
+            ("/drip/5", drip(5, chaos::DRIP_MS_DEFAULT)),
+            ("/drip/0?ms=0", drip(0, 0)),
+            (
+                "/drip/10000?ms=60000",
+                drip(chaos::DRIP_BYTES_MAX, DELAY_MS_MAX),
+            ),
+            ("/drip/10001", Route::BadParam),
+            ("/drip/5?ms=60001", Route::BadParam),
+            ("/drip/5?ms=x", Route::BadParam),
+            ("/drip/", Route::BadParam),
+            ("/drip", Route::NotFound),
+            ("/badchunk", Route::BadChunk),
+            ("/cut/100", Route::Cut(100)),
+            ("/cut/0", Route::Cut(0)),
+            ("/cut/67108865", Route::BadParam),
+            ("/cut", Route::NotFound),
+            ("/silence", Route::Silence),
+            ("/silence?x=1", Route::Silence),
+            ("/stall?p=0.25", stall(250_000, chaos::STALL_MS_DEFAULT)),
+            ("/stall?p=1&ms=2000", stall(1_000_000, 2_000)),
+            ("/stall?ms=5&p=0", stall(0, 5)),
+            ("/stall", Route::BadParam),
+            ("/stall?p=2", Route::BadParam),
+            ("/stall?p=0.5&ms=60001", Route::BadParam),
+        ];
+        for (target, want) in cases {
+            assert_eq!(route("GET", target), want, "{target}");
+        }
     }
 
     #[test]

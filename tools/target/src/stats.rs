@@ -48,6 +48,16 @@ pub fn append_tls(full: u64, resumed: u64, out: &mut Vec<u8>) {
     );
 }
 
+/// Adds `"stalls": {"requests": n, "stalled": n}` (the `/stall` route's
+/// requests and how many of them stalled) to the document `write_json` wrote.
+pub fn append_stalls(requests: u64, stalled: u64, out: &mut Vec<u8>) {
+    out.pop();
+    let _ = write!(
+        out,
+        ", \"stalls\": {{\"requests\": {requests}, \"stalled\": {stalled}}}}}"
+    );
+}
+
 /// Adds `"paths": {"/a": n, ..., "__other__": n}` to the document
 /// `write_json` wrote: the paths in byte order (as UTF-8, lossily), then
 /// `__other__` when it is not zero.

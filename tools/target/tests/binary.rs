@@ -71,7 +71,11 @@ fn start(driver: &str, extra: &[&str]) -> Option<Server> {
         let status = child.wait().expect("wait");
         assert_eq!(status.code(), Some(1), "unexpected exit; stderr: {stderr}");
         assert!(driver == "uring", "{driver} failed to start: {stderr}");
-        eprintln!("skipping io_uring: {stderr}");
+        // The suite's rule for a missing prerequisite (docs/testing.md):
+        // skipped with a message here, a failure under CI.
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+        assert!(!ci, "REQUIRED under CI: io_uring, which failed: {stderr}");
+        eprintln!("SKIPPED: io_uring is not available here (under CI this fails): {stderr}");
         return None;
     };
     let addr = addr

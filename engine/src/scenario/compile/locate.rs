@@ -28,9 +28,26 @@ impl fmt::Display for ScenarioError {
             self.file.display(),
             self.line,
             self.column,
-            self.key,
-            self.message
+            OneLine(&self.key),
+            OneLine(&self.message)
         )
+    }
+}
+
+/// Text shown on one line: control characters (a key or value of the file
+/// may hold line breaks) written as escapes.
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
     }
 }
 

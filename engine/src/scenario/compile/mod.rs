@@ -22,6 +22,8 @@ use crate::config::{parse_duration, parse_url_with, TargetUrl};
 use crate::http::request::USER_AGENT;
 
 mod checks;
+#[cfg(test)]
+mod fuzz;
 mod locate;
 
 pub use locate::ScenarioError;
@@ -657,6 +659,15 @@ impl<'a> Compiler<'a> {
     /// Compiles a value whose variables are written with `escape`, so an
     /// error points at the value.
     fn escaped(&self, value: &Spanned<String>, key: &str, escape: Escape) -> Result<Template> {
+        // A header's literal text is held to what its values are held to:
+        // a line break or NUL would split the request head.
+        if escape == Escape::Header && !escape.allows(value.get_ref().as_bytes()) {
+            return Err(self.err(
+                value.span(),
+                key,
+                "a header value cannot hold a line break or NUL (it would split the request)",
+            ));
+        }
         Template::parse_escaped(value.get_ref(), &mut |n| self.slots.get(n).copied(), escape)
             .map_err(|m| self.err(value.span(), key, m))
     }

@@ -416,3 +416,43 @@ fn the_locust_guide_scenario_compiles() {
     assert_eq!(plan.classes[0].tasks.len(), 2);
     assert_eq!(plan.classes[0].task_weights, vec![5, 6]);
 }
+
+/// Found by `fuzz_scenario_compiles_and_renders`: a bearer token written
+/// in the file went into the request head unchecked, so a NUL (or a line
+/// break, which would add a header of its own) reached the wire; a header
+/// value's literal text is now refused as its variables are.
+#[test]
+fn header_literals_cannot_split_the_request() {
+    for (line, key) in [
+        (
+            r#"auth = { bearer = "\u0000" }"#,
+            "user[0].task[0].step[0].auth.bearer",
+        ),
+        (
+            r#"auth = { bearer = "t\r\nX-Evil: 1" }"#,
+            "user[0].task[0].step[0].auth.bearer",
+        ),
+        (
+            r#"headers = { x-a = "a\u0000b" }"#,
+            "user[0].task[0].step[0].headers.x-a",
+        ),
+    ] {
+        let text = format!("[[user]]\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\n{line}\n");
+        let err = compile(&text).unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (5, key), "{line}: {err}");
+        assert!(err.message.contains("line break or NUL"), "{err}");
+    }
+}
+
+/// Found by `fuzz_scenario_compiles_and_renders`: a key of the file holding
+/// a line break (a form field named "\r\n") made the error two lines; keys
+/// and messages are written with control characters escaped.
+#[test]
+fn errors_stay_on_one_line() {
+    let text = "[[user]]\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\nform = { \"\\r\\n\" = \"${undefined}\" }\n";
+    let err = compile(text).unwrap_err();
+    assert_eq!(err.key, "user[0].task[0].step[0].form.\r\n");
+    let line = err.to_string();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(line.contains("form.\\r\\n': undefined variable"), "{line}");
+}
