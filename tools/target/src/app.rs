@@ -103,6 +103,9 @@ pub(crate) fn answer(
         if let Some(paths) = counters.paths.snapshot() {
             crate::stats::append_paths(&paths, doc);
         }
+        if let Some(service) = counters.service.snapshot() {
+            crate::stats::append_service(&service, doc);
+        }
         return response::whole(out, req, 200, JSON, doc);
     }
     if req.body_len > BODY_BYTES_MAX {

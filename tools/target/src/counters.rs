@@ -1,8 +1,8 @@
 //! The request, connection and status counters behind `/__stats`. Each shard
 //! writes only its own cache-line-aligned slot, so shards never share a hot
-//! line; readers sum the slots. The optional per-path counts (`paths`) and
-//! the TLS handshake counts hang off `Counters` too, so a reset clears them
-//! all. Deciding what counts is `conn`'s business; login counts belong to
+//! line; readers sum the slots. The optional per-path counts (`paths`), the
+//! TLS handshake counts and the service times of `--delay` (`service`) hang
+//! off `Counters` too, so a reset clears them all. Deciding what counts is `conn`'s business; login counts belong to
 //! `music`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,6 +84,8 @@ pub struct Counters {
     pub tls: crate::tls::TlsHandshakes,
     /// Requests by path, with `--count-paths` (off in `new`).
     pub paths: crate::paths::PathCounts,
+    /// Service times, with `--delay` (off in `new`).
+    pub service: crate::service::ServiceTimes,
 }
 
 impl Counters {
@@ -93,6 +95,7 @@ impl Counters {
             slots: (0..shards.max(1)).map(|_| ShardSlot::default()).collect(),
             tls: Default::default(),
             paths: Default::default(),
+            service: Default::default(),
         }
     }
 
@@ -135,6 +138,7 @@ impl Counters {
     pub fn reset(&self) {
         self.tls.reset();
         self.paths.reset();
+        self.service.reset();
         for slot in self.slots.iter() {
             slot.requests.store(0, Ordering::Relaxed);
             slot.connections.store(0, Ordering::Relaxed);
