@@ -154,8 +154,8 @@ for flow in ("music", "get"):
             notes.append(f"{tool}: req/CPU-s spread is {(max(rpc) - min(rpc)) / m * 100:.0f}% of the median: noisy, more REPEATS")
         g = med(gen_pct(r) for r in rs)
         if g is not None and g < 90:
-            notes.append(f"{tool}: used {g:.0f}% of its core in the steady window: it waited on the target, "
-                         "so its RPS is the target's limit, not its own")
+            notes.append(f"{tool}: used {g:.0f}% of its core in the steady window: it waited for responses, "
+                         "so its RPS is bounded by the round trip (the target, the wake-ups between cores), not its CPU")
         s = med(srv_pct(r) for r in rs)
         if s is not None and s >= 90:
             notes.append(f"{tool}: the target was at {s:.0f}% of its core: RPS is capped by it; compare req/CPU-s")
@@ -210,15 +210,15 @@ if rs_proc:
         print(f"one stampede shard on the same flow: {stampede_music_rps:.0f} RPS "
               f"({stampede_music_rpc:.0f} requests per CPU-second in the steady window)")
         print(f"the most Locust reached: {best[1]:.0f} RPS (processes: {best[0]}), "
-              f"{stampede_music_rps / best[1]:.1f}x less than one stampede shard")
+              f"{stampede_music_rps / best[1]:.1f}x less than one stampede shard. With one core for the generator,")
+        print("more processes only share that core: Locust cannot use more than it either.")
         locust_rpc = max((med(steady_rpc(r) for r in rs) or 0) for _, (rs, _) in groups)
         if locust_rpc:
-            print(f"at Locust's best {locust_rpc:.0f} requests per CPU-second, {stampede_music_rps:.0f} RPS would take "
-                  f"{stampede_music_rps / locust_rpc:.1f} cores of Locust processes (an estimate: this machine has one "
-                  "core for the generator, and Locust cannot use more than that core either)")
+            print(f"estimate: at Locust's best {locust_rpc:.0f} requests per CPU-second, {stampede_music_rps:.0f} RPS "
+                  f"would take {stampede_music_rps / locust_rpc:.1f} cores of Locust processes")
         if stampede_music_rpc and stampede_music_rpc > stampede_music_rps * 1.05:
-            print(f"(stampede's shard was not using its whole core: at {stampede_music_rpc:.0f} requests per "
-                  "CPU-second a full shard would do more; the target's core was the limit)")
+            print(f"and a shard using its whole core ({stampede_music_rpc:.0f} requests per CPU-second; this one was "
+                  f"not, it waited on the round trip) {stampede_music_rpc / locust_rpc:.1f} cores")
 
 # --- Accuracy ---------------------------------------------------------------------------
 
