@@ -7,7 +7,8 @@
 # how close each tool's latency percentiles come to the service times that
 # stampede-target (--delay) measures itself. See bench/README.md.
 #
-# Usage: bench/vs_locust.sh          (as root: installs nginx, time, util-linux)
+# Usage: bench/vs_locust.sh          (as root: installs nginx, time, util-linux,
+#                                    and OpenSSL's headers for Goose's build)
 # Env:   REPEATS=3 DURATION=10 USERS=50 WAIT_MIN=0 WAIT_MAX=0
 #        TOOLS="stampede locust-fast locust-http goose" FLOWS="music get"
 #        PROCESSES="1 2 4" (empty: no processes table)
@@ -87,6 +88,10 @@ missing=()
 command -v taskset >/dev/null || missing+=(util-linux)
 command -v timeout >/dev/null || missing+=(coreutils)
 command -v python3 >/dev/null || missing+=(python3)
+# Goose's HTTP client (reqwest with native TLS) builds against OpenSSL.
+if has_tool goose && [[ -z ${SKIP_GOOSE_BUILD:-} ]] && ! pkg-config --exists openssl 2>/dev/null; then
+    missing+=(pkg-config libssl-dev)
+fi
 if (( ${#missing[@]} > 0 )); then
     (( EUID == 0 )) || die "missing ${missing[*]}; run as root to install them with apt-get, or install them yourself"
     log "installing: ${missing[*]}"
@@ -642,7 +647,7 @@ n_proc=0
 [[ " $FLOWS " == *" music "* ]] && n_proc=$(( $(wc -w <<<"$PROCESSES") * REPEATS ))
 n_acc=0
 [[ -n $DELAY ]] && n_acc=$(( 2 * $(wc -w <<<"$TOOLS") * ACCURACY_REPEATS ))
-log "running: $(( n_thr + n_proc + n_acc )) runs of ${DURATION}s: about $(( (n_thr + n_proc + n_acc) * (DURATION + PAUSE + 3) / 60 + 1 )) minutes"
+log "running: $(( n_thr + n_proc + n_acc )) runs of ${DURATION}s: about $(( (n_thr + n_proc + n_acc) * (DURATION + PAUSE + 4) / 60 + 1 )) minutes, more when runs are repeated"
 
 # Throughput: every flow, tools in turns within each repeat.
 for flow in $FLOWS; do
