@@ -108,6 +108,9 @@ pub(crate) fn answer(
             // Only once /stall was asked for.
             crate::stats::append_stalls(requests, stalled, doc);
         }
+        if let Some(service) = counters.service.snapshot() {
+            crate::stats::append_service(&service, doc);
+        }
         return response::whole(out, req, 200, JSON, doc);
     }
     if req.body_len > BODY_BYTES_MAX {

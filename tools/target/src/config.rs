@@ -10,6 +10,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use crate::accounts::{self, AccountsError};
+use crate::delay::Delay;
 
 /// The most shard threads one server may run; more is a configuration mistake.
 pub const THREADS_MAX: usize = 1024;
@@ -81,6 +82,12 @@ pub struct TargetConfig {
     pub count_paths: bool,
     /// `--chaos-seed S`: the seed that decides which `/stall` requests stall.
     pub chaos_seed: u64,
+    /// `--delay SPEC`: a wait drawn for every counted request before it is
+    /// answered, and the service times recorded for `/__stats`'s
+    /// `"service_ms"`; `None` answers at once and records nothing.
+    pub delay: Option<Delay>,
+    /// `--delay-seed N`: the seed the shards' delay draws start from.
+    pub delay_seed: u64,
 }
 
 impl Default for TargetConfig {
@@ -95,6 +102,8 @@ impl Default for TargetConfig {
             tls: None,
             count_paths: false,
             chaos_seed: 0,
+            delay: None,
+            delay_seed: crate::delay::SEED_DEFAULT,
         }
     }
 }
@@ -111,6 +120,8 @@ impl TargetConfig {
             tls: None,
             count_paths: false,
             chaos_seed: 0,
+            delay: None,
+            delay_seed: crate::delay::SEED_DEFAULT,
         }
     }
 }
@@ -180,6 +191,7 @@ stampede-target: a fast thread-per-core HTTP/1.1 test server
 usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epoll]
                        [--accounts FILE] [--max-rps K] [--count-paths]
                        [--chaos-seed S]
+                       [--delay SPEC [--delay-seed N]]
 
   --listen ADDR       IP:PORT to bind (default 127.0.0.1:8080; port 0 picks a free port)
   --threads N         shard threads, one per core by default (1..=1024)
@@ -195,6 +207,15 @@ usage: stampede-target [--listen ADDR] [--threads N] [--io-driver auto|uring|epo
   --chaos-seed S      the seed (0 by default) that decides which /stall
                       requests stall: request n (from 0) stalls the same way
                       in every run with the same seed
+  --delay SPEC        wait before answering every counted request, for a time
+                      drawn from SPEC: fixed:MS (e.g. fixed:20ms) or
+                      lognormal:MEDIAN_MS:SIGMA (e.g. lognormal:20:0.5); times
+                      take us, ms (the default) or s, up to 60s. /__stats then
+                      adds \"service_ms\": percentiles of the time from each
+                      request's head parsed to its response written, and of
+                      the delays drawn
+  --delay-seed N      the seed of the delay draws (default 1): the same seed
+                      and thread count draw the same delays
   --tls-self-signed   serve HTTPS with a certificate made at start for localhost
                       and 127.0.0.1; --tls-cert-out FILE writes it (PEM) for clients
   --tls-cert FILE, --tls-key FILE
@@ -286,6 +307,24 @@ pub fn parse_args<S: AsRef<str>>(
                 let value = value_of("--chaos-seed", inline, &mut rest)?;
                 config.chaos_seed = value.parse().map_err(|_| ConfigError::BadValue {
                     name: "--chaos-seed",
+                    value: value.to_string(),
+                    expected: "a whole number from 0 to 18446744073709551615",
+                })?;
+            }
+            "--delay" => {
+                let value = value_of("--delay", inline, &mut rest)?;
+                config.delay = Some(value.parse().map_err(|err: crate::delay::DelayError| {
+                    ConfigError::BadValue {
+                        name: "--delay",
+                        value: value.to_string(),
+                        expected: err.0,
+                    }
+                })?);
+            }
+            "--delay-seed" => {
+                let value = value_of("--delay-seed", inline, &mut rest)?;
+                config.delay_seed = value.parse().map_err(|_| ConfigError::BadValue {
+                    name: "--delay-seed",
                     value: value.to_string(),
                     expected: "a whole number from 0 to 18446744073709551615",
                 })?;
@@ -428,6 +467,15 @@ mod tests {
         assert_eq!(run(&["--chaos-seed", "42"], None).unwrap().chaos_seed, 42);
         assert_eq!(run(&[], None).unwrap().chaos_seed, 0);
         assert!(run(&["--chaos-seed", "-1"], None).is_err());
+        assert_eq!((config.delay, config.delay_seed), (None, 1));
+        let config = run(&["--delay", "lognormal:20:0.5", "--delay-seed=42"], None).unwrap();
+        let want = Delay::LogNormal {
+            median_us: 20_000,
+            sigma: 0.5,
+        };
+        assert_eq!((config.delay, config.delay_seed), (Some(want), 42));
+        let config = run(&["--delay=fixed:20ms"], None).unwrap();
+        assert_eq!(config.delay, Some(Delay::Fixed { us: 20_000 }));
         let config = run(&["--listen=[::1]:9000"], None).unwrap();
         assert_eq!(config.listen, "[::1]:9000".parse().unwrap());
     }
@@ -469,6 +517,18 @@ mod tests {
                 Some("nope"),
                 "STAMPEDE_IO_DRIVER: invalid value 'nope'",
             ),
+            (&["--delay"], None, "--delay needs a value"),
+            (
+                &["--delay", "normal:20"],
+                None,
+                "--delay: invalid value 'normal:20', expected fixed:MS or lognormal",
+            ),
+            (
+                &["--delay", "lognormal:20:9"],
+                None,
+                "--delay: invalid value 'lognormal:20:9', expected a sigma above 0",
+            ),
+            (&["--delay-seed", "-1"], None, "--delay-seed: invalid value"),
         ];
         for (args, env, want) in cases {
             let err = run(args, *env).unwrap_err().to_string();

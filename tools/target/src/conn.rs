@@ -8,7 +8,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -129,9 +129,17 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
         }
     }
 
-    /// Counts, reads past the body, waits if asked, and renders one response.
+    /// Counts, reads past the body, waits if asked, and renders one response;
+    /// with `--delay`, waits the drawn delay first and records how long the
+    /// request took from here (its head just parsed) to its response written.
     async fn answer(&mut self, head: RequestHead, shard: &Shard) -> io::Result<After> {
         let counted = !head.route.is_control();
+        // With `--delay`: the delay drawn, and when the head was parsed.
+        let timed = if counted {
+            shard.draw_delay_us().map(|us| (us, Instant::now()))
+        } else {
+            None
+        };
         if counted {
             let slot = shard.slot();
             slot.add_request();
@@ -150,6 +158,11 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
                 self.flush().await?;
                 monoio::time::sleep(wait).await;
             }
+        }
+        if let Some((us, _)) = timed {
+            // Earlier pipelined responses should not wait for this one.
+            self.flush().await?;
+            monoio::time::sleep(Duration::from_micros(us)).await;
         }
         match head.route {
             Route::Delay(ms) => {
@@ -188,7 +201,12 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
             let budget = FLUSH_BYTES - self.out.len();
             response::fill_body(&mut body, &mut self.out, budget);
         }
-        if self.out.len() >= FLUSH_BYTES {
+        if let Some((drawn_us, started)) = timed {
+            // Written before the clock stops, so the time is the client's.
+            self.flush().await?;
+            let served_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            shard.record_service(drawn_us, served_us);
+        } else if self.out.len() >= FLUSH_BYTES {
             self.flush().await?;
         }
         if let Route::Drip { bytes, every_ms } = head.route {

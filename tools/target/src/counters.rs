@@ -1,8 +1,8 @@
 //! The request, connection and status counters behind `/__stats`. Each shard
 //! writes only its own cache-line-aligned slot, so shards never share a hot
-//! line; readers sum the slots. The optional per-path counts (`paths`) and
-//! the TLS handshake counts hang off `Counters` too, so a reset clears them
-//! all. Deciding what counts is `conn`'s business; login counts belong to
+//! line; readers sum the slots. The optional per-path counts (`paths`), the
+//! TLS handshake counts and the service times of `--delay` (`service`) hang
+//! off `Counters` too, so a reset clears them all. Deciding what counts is `conn`'s business; login counts belong to
 //! `music`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,6 +86,8 @@ pub struct Counters {
     pub paths: crate::paths::PathCounts,
     /// `/stall` requests and stalls, with the seed that decides them.
     pub stalls: crate::chaos::Stalls,
+    /// Service times, with `--delay` (off in `new`).
+    pub service: crate::service::ServiceTimes,
 }
 
 impl Counters {
@@ -96,6 +98,7 @@ impl Counters {
             tls: Default::default(),
             paths: Default::default(),
             stalls: Default::default(),
+            service: Default::default(),
         }
     }
 
@@ -139,6 +142,7 @@ impl Counters {
         self.tls.reset();
         self.paths.reset();
         self.stalls.reset();
+        self.service.reset();
         for slot in self.slots.iter() {
             slot.requests.store(0, Ordering::Relaxed);
             slot.connections.store(0, Ordering::Relaxed);

@@ -22,6 +22,11 @@
 //! - `tls`: HTTPS (`--tls-self-signed` or `--tls-cert/--tls-key`): the rustls
 //!   acceptor and handshake counts (`/__stats` adds `"tls": {"full", "resumed"}`).
 //! - `limiter`: `--max-rps K`, a first-come, first-served queue served at K/s.
+//! - `delay`: `--delay SPEC`, the distribution of a wait added to every
+//!   counted request, drawn per shard from a seeded generator.
+//! - `service`: with `--delay`, every counted request's service time (head
+//!   parsed to response written) and drawn delay, in per-shard HDR
+//!   histograms merged for `/__stats`'s `"service_ms"`.
 //!
 //! This file holds `Target`, the running server, which binds the socket,
 //! starts the shards and reads the counters.
@@ -44,8 +49,11 @@
 //! n, "statuses": {"404": n, ...}, "logins": {"alice": n, ...}}` (non-2xx
 //! responses and logins, non-zero counts only), plus `"paths": {"/a": n, ...,
 //! "__other__": n}` (requests by path, query left off; at most 10,000 paths,
-//! the rest under `__other__`) with `--count-paths`; `POST /__reset` zeroes
-//! all of them; anything else 404. Chunked request bodies are refused with 411.
+//! the rest under `__other__`) with `--count-paths`, plus `"service_ms":
+//! {"delay": SPEC, "count", "min", "mean", "p50", "p90", "p95", "p99",
+//! "p999", "max", "drawn": {...}}` (milliseconds) with `--delay`; `POST
+//! /__reset` zeroes all of them; anything else 404. Chunked request bodies
+//! are refused with 411.
 //!
 //! Routes for testing clients (any method). Redirects carry the 8-byte body
 //! `redirect`: `/redirect/N` (N <= 100) 302 with `Location: /redirect/N-1`,
@@ -92,6 +100,7 @@ pub mod config;
 mod conn;
 mod cookies;
 mod counters;
+pub mod delay;
 pub mod limiter;
 mod music;
 mod paths;
@@ -100,6 +109,7 @@ mod request;
 mod response;
 mod routes;
 mod runtime;
+pub mod service;
 mod shard;
 mod stats;
 pub mod tls;
@@ -166,6 +176,7 @@ impl Target {
         let mut counters = Counters::new(config.threads);
         counters.paths = paths::PathCounts::new(config.count_paths);
         counters.stalls.set_seed(config.chaos_seed);
+        counters.service = service::ServiceTimes::new(config.threads, config.delay);
         let mut target = Target {
             local_addr: listener.local_addr()?,
             listener,
@@ -188,6 +199,9 @@ impl Target {
                 music: Arc::clone(&target.music),
                 bodies: Arc::clone(&bodies),
                 limiter: limiter.clone(),
+                delay: config
+                    .delay
+                    .map(|delay| delay::DelaySampler::new(delay, config.delay_seed, index)),
                 stop: Arc::clone(&target.stop),
                 tls: tls.clone(),
                 ready: ready_tx.clone(),
@@ -248,12 +262,19 @@ impl Target {
         self.music.logins_of(username)
     }
 
+    /// With `--delay`, the service times recorded since the start or the
+    /// last reset (merged over the shards); `None` without a delay.
+    pub fn service_times(&self) -> Option<service::ServiceSnapshot> {
+        self.counters.service.snapshot()
+    }
+
     /// Playlists created and not yet deleted.
     pub fn playlists(&self) -> usize {
         self.music.playlists()
     }
 
-    /// Zeroes the counters (statuses, logins and paths included), like `POST /__reset`.
+    /// Zeroes the counters (statuses, logins, paths and service times
+    /// included), like `POST /__reset`.
     pub fn reset_counters(&self) {
         self.counters.reset();
         self.music.reset_counters();
@@ -296,4 +317,82 @@ fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     socket.listen(BACKLOG)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    //! A server started with `--delay` answers no sooner than the delay and
+    //! records each counted request's service time, and only those.
+    use super::*;
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    /// Sends `GET path` on `stream` and reads the whole response (whose body
+    /// is framed by Content-Length); returns its bytes.
+    fn get(stream: &mut std::net::TcpStream, path: &str) -> Vec<u8> {
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let mut response = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "closed mid-response");
+            response.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&response);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .map(|v| v.trim().parse().unwrap())
+                    .unwrap();
+                if response.len() >= end + 4 + len {
+                    return response;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn delayed_requests_are_timed_by_the_server() {
+        let delay_us = 20_000;
+        let target = Target::start(TargetConfig {
+            delay: Some(delay::Delay::Fixed { us: delay_us }),
+            ..TargetConfig::loopback(1)
+        })
+        .unwrap();
+        let mut stream = std::net::TcpStream::connect(target.local_addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        for _ in 0..10 {
+            let sent = Instant::now();
+            let response = get(&mut stream, "/");
+            assert!(response.ends_with(b"\r\n\r\nok"));
+            assert!(sent.elapsed() >= Duration::from_micros(delay_us));
+        }
+        let stats = get(&mut stream, "/__stats");
+        let body = &stats[stats.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let service = &json["service_ms"];
+        assert_eq!(service["delay"], "fixed:20ms");
+        assert_eq!(
+            (service["count"].as_u64(), json["requests"].as_u64()),
+            (Some(10), Some(10))
+        );
+        assert!(service["min"].as_f64().unwrap() >= 20.0, "{service}");
+        // HDR reports the top of a value's bucket: within 0.1%.
+        let drawn_max = service["drawn"]["max"].as_f64().unwrap();
+        assert!((20.0..=20.02).contains(&drawn_max), "{service}");
+
+        let snap = target.service_times().unwrap();
+        assert_eq!(snap.served.count, 10);
+        assert!(snap.served.min_us >= delay_us);
+        // Loose: a loaded test machine may be slow to wake the shard.
+        assert!(snap.served.max_us < delay_us + 500_000, "{snap:?}");
+        target.reset_counters();
+        assert_eq!(target.service_times().unwrap().served.count, 0);
+        assert!(Target::start(TargetConfig::loopback(1))
+            .unwrap()
+            .service_times()
+            .is_none());
+    }
 }

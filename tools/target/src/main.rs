@@ -34,10 +34,14 @@ fn main() -> ExitCode {
     let _ = stdout.flush();
     drop(stdout);
     eprintln!(
-        "stampede-target: {} threads, io driver {}, {} accounts",
+        "stampede-target: {} threads, io driver {}, {} accounts{}",
         target.threads(),
         target.io_driver(),
-        config.accounts.len()
+        config.accounts.len(),
+        config.delay.map_or(String::new(), |delay| format!(
+            ", delay {delay} (seed {})",
+            config.delay_seed
+        ))
     );
     target.wait();
     ExitCode::SUCCESS

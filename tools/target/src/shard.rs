@@ -3,7 +3,7 @@
 //! own duplicate of one listening socket; the kernel hands each connection to
 //! one of them. The per-shard `Shard` context is what connection tasks share.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +15,7 @@ use crate::compress::Bodies;
 use crate::config::IoDriver;
 use crate::conn;
 use crate::counters::{Counters, ShardSlot};
+use crate::delay::DelaySampler;
 use crate::music::Music;
 use crate::runtime;
 
@@ -43,6 +44,8 @@ pub(crate) struct ShardSpec {
     pub bodies: Arc<Bodies>,
     /// `--max-rps`: the shared service queue, if the server is limited.
     pub limiter: Option<Arc<crate::limiter::Limiter>>,
+    /// `--delay`: this shard's draws, if requests wait.
+    pub delay: Option<DelaySampler>,
     /// Set when the server stops; checked after each accept wakes up.
     pub stop: Arc<AtomicBool>,
     /// The TLS acceptor when the server speaks HTTPS.
@@ -61,6 +64,8 @@ pub(crate) struct Shard {
     pub bodies: Arc<Bodies>,
     /// `--max-rps`: the shared service queue, if the server is limited.
     pub limiter: Option<Arc<crate::limiter::Limiter>>,
+    /// `--delay`: this shard's draws, if requests wait.
+    delay: Option<RefCell<DelaySampler>>,
     /// This shard's slot index.
     index: usize,
     /// Open connections, so a stopping shard can wait for them.
@@ -71,6 +76,20 @@ impl Shard {
     /// This shard's counter slot.
     pub fn slot(&self) -> &ShardSlot {
         self.counters.slot(self.index)
+    }
+
+    /// With `--delay`, the next delay to wait for, in microseconds.
+    pub fn draw_delay_us(&self) -> Option<u64> {
+        self.delay
+            .as_ref()
+            .map(|sampler| sampler.borrow_mut().next_us())
+    }
+
+    /// Records a timed request's drawn delay and service time (microseconds).
+    pub fn record_service(&self, drawn_us: u64, served_us: u64) {
+        self.counters
+            .service
+            .record(self.index, drawn_us, served_us);
     }
 
     /// Registers a live connection until the returned guard drops.
@@ -129,6 +148,7 @@ async fn accept_loop(spec: ShardSpec, active: IoDriver) {
         music: spec.music,
         bodies: spec.bodies,
         limiter: spec.limiter,
+        delay: spec.delay.map(RefCell::new),
         index: spec.index,
         live: Cell::new(0),
     });

@@ -9,6 +9,7 @@ use std::io::Write as _;
 use crate::counters::Totals;
 use crate::music::push_json_str;
 use crate::paths::{PathsSnapshot, OTHER};
+use crate::service::{ServiceSnapshot, Summary};
 
 /// Appends the JSON document, for example
 /// `{"requests": 7, "connections": 2, "statuses": {"401": 1, "404": 2}, "logins": {"alice": 1}}`.
@@ -76,6 +77,41 @@ pub fn append_paths(paths: &PathsSnapshot, out: &mut Vec<u8>) {
     out.extend_from_slice(b"}}");
 }
 
+/// Adds `"service_ms": {"delay": SPEC, "count": n, "min": ms, "mean": ms,
+/// "p50": ms, "p90": ms, "p95": ms, "p99": ms, "p999": ms, "max": ms,
+/// "drawn": {...}}` to the document `write_json` wrote: the service times
+/// (head parsed to response written) and, under `"drawn"`, the delays drawn,
+/// in milliseconds with microsecond precision.
+pub fn append_service(service: &ServiceSnapshot, out: &mut Vec<u8>) {
+    out.pop();
+    out.extend_from_slice(b", \"service_ms\": {\"delay\": ");
+    push_json_str(out, &service.delay.to_string());
+    out.extend_from_slice(b", ");
+    push_summary(&service.served, out);
+    out.extend_from_slice(b", \"drawn\": {");
+    push_summary(&service.drawn, out);
+    out.extend_from_slice(b"}}}");
+}
+
+/// The fields of one summary, in milliseconds, without the braces.
+fn push_summary(s: &Summary, out: &mut Vec<u8>) {
+    let ms = |us: u64| us as f64 / 1000.0;
+    let _ = write!(
+        out,
+        "\"count\": {}, \"min\": {:.3}, \"mean\": {:.3}, \"p50\": {:.3}, \"p90\": {:.3}, \
+         \"p95\": {:.3}, \"p99\": {:.3}, \"p999\": {:.3}, \"max\": {:.3}",
+        s.count,
+        ms(s.min_us),
+        s.mean_us / 1000.0,
+        ms(s.p50_us),
+        ms(s.p90_us),
+        ms(s.p95_us),
+        ms(s.p99_us),
+        ms(s.p999_us),
+        ms(s.max_us),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     //! The document's exact shape, empty and full, and that it is valid JSON.
@@ -120,6 +156,38 @@ mod tests {
         append_paths(&PathsSnapshot::default(), &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.ends_with(r#""logins": {}, "paths": {}}"#), "{text}");
+    }
+
+    #[test]
+    fn service_times_render_in_milliseconds() {
+        let mut out = Vec::new();
+        write_json(Totals::default(), &[], std::iter::empty(), &mut out);
+        let served = Summary {
+            count: 3,
+            min_us: 20_001,
+            mean_us: 20_500.5,
+            p50_us: 20_100,
+            p90_us: 21_000,
+            p95_us: 21_500,
+            p99_us: 22_000,
+            p999_us: 22_000,
+            max_us: 22_000,
+        };
+        let service = ServiceSnapshot {
+            delay: crate::delay::Delay::Fixed { us: 20_000 },
+            served,
+            drawn: Summary::default(),
+        };
+        append_service(&service, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#""service_ms": {"delay": "fixed:20ms", "count": 3, "min": 20.001, "mean": 20.500, "p50": 20.100, "p90": 21.000, "p95": 21.500, "p99": 22.000"#),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["service_ms"]["max"], 22.0);
+        assert_eq!(json["service_ms"]["drawn"]["count"], 0);
+        assert_eq!(json["requests"], 0);
     }
 
     #[test]
