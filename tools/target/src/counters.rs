@@ -183,6 +183,9 @@ mod tests {
         counters.slot(2).add_request();
         counters.slot(2).add_connection();
         counters.slot(5).add_request();
+        counters.slot(1).add_body_bytes(10);
+        counters.slot(2).add_body_bytes(5);
+        assert_eq!(counters.body_bytes(), 15);
         assert_eq!(
             counters.totals(),
             Totals {
@@ -192,6 +195,7 @@ mod tests {
         );
         counters.reset();
         assert_eq!(counters.totals(), Totals::default());
+        assert_eq!(counters.body_bytes(), 0);
         assert_eq!(std::mem::align_of::<ShardSlot>(), 128);
     }
 

@@ -52,7 +52,8 @@
 //! the rest under `__other__`) with `--count-paths`, plus `"service_ms":
 //! {"delay": SPEC, "count", "min", "mean", "p50", "p90", "p95", "p99",
 //! "p999", "max", "drawn": {...}}` (milliseconds) with `--delay`, and
-//! `"body_bytes": n` (request body bytes received with counted requests); `POST
+//! `"body_bytes": n` (request body bytes received with counted requests, once
+//! there are any); `POST
 //! /__reset` zeroes all of them; anything else 404. Chunked request bodies
 //! are refused with 411.
 //!
