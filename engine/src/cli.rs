@@ -78,7 +78,7 @@ pub struct S3Args {
     /// Task weights of `mixed`, e.g. get=60,put=30,delete=5,list=5 (the default).
     #[arg(long, value_name = "OP=W,...")]
     pub mix: Option<String>,
-    /// Objects of at least this size need multipart uploads (not sent yet: refused); default 64MiB.
+    /// Objects of one --size of at least this are uploaded in parts of this size; default 64MiB.
     #[arg(long, value_name = "S")]
     pub part_size: Option<String>,
     /// Seed of the sizes and range offsets; default 1.

@@ -1,7 +1,9 @@
 //! A tiny in-process stand-in for an S3 server, for tests of `stampede s3`
 //! that need objects to exist: keep-alive HTTP/1.1 on 127.0.0.1 port 0,
-//! PUT / GET (with `Range: bytes=A-B`) / DELETE of `/bucket/key`, and a
-//! ListObjectsV2 of `/bucket?list-type=2&prefix=P` (key count only). It
+//! PUT / GET (with `Range: bytes=A-B`) / DELETE of `/bucket/key`, a
+//! ListObjectsV2 of `/bucket?list-type=2&prefix=P` (key count only), and
+//! multipart uploads (`POST ?uploads`, `PUT ?partNumber=N&uploadId=U`,
+//! `POST ?uploadId=U` whose part list must name every part's ETag). It
 //! keeps each object's bytes and counts every request by operation, so a
 //! test compares what arrived with what stampede reports. It checks no
 //! signature (it records the `Authorization` headers it saw); the real S3
@@ -25,6 +27,8 @@ pub struct S3State {
     pub authorizations: Vec<String>,
     /// GET bodies are sent one byte short (Content-Length says so too).
     pub short_gets: bool,
+    /// Multipart uploads in progress: upload id -> (key, parts by number).
+    pub uploads: BTreeMap<String, (String, BTreeMap<u32, Vec<u8>>)>,
 }
 
 /// A running fake; its threads end with the process.
@@ -103,9 +107,9 @@ fn serve(stream: TcpStream, state: &Mutex<S3State>) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let (status, response) = answer(&method, &target, &headers, body, state);
+        let (status, etag, response) = answer(&method, &target, &headers, body, state);
         let head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nETag: \"e\"\r\n\r\n",
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nETag: \"{etag}\"\r\n\r\n",
             response.len()
         );
         if out.write_all(head.as_bytes()).is_err() || out.write_all(&response).is_err() {
@@ -114,8 +118,97 @@ fn serve(stream: TcpStream, state: &Mutex<S3State>) {
     }
 }
 
-/// The status and body for one request.
+/// The status, ETag and body for one request.
 fn answer(
+    method: &str,
+    target: &str,
+    headers: &BTreeMap<String, String>,
+    body: Vec<u8>,
+    state: &Mutex<S3State>,
+) -> (u16, String, Vec<u8>) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    if let Some(answer) = multipart(method, path, query, &param, &body, state) {
+        return answer;
+    }
+    let (status, response) = object(method, target, headers, body, state);
+    (status, "e".into(), response)
+}
+
+/// The multipart requests, or `None` for others.
+fn multipart(
+    method: &str,
+    path: &str,
+    query: &str,
+    param: &dyn Fn(&str) -> Option<String>,
+    body: &[u8],
+    state: &Mutex<S3State>,
+) -> Option<(u16, String, Vec<u8>)> {
+    let key = path.trim_start_matches('/').split_once('/')?.1.to_string();
+    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+    let upload = param("uploadId");
+    let (op, answer) = match (method, upload, param("partNumber")) {
+        ("POST", None, None) if query == "uploads" => {
+            let id = format!("upload-{}", state.uploads.len() + 1);
+            state.uploads.insert(id.clone(), (key, BTreeMap::new()));
+            let xml = format!(
+                "<InitiateMultipartUploadResult><UploadId>{id}</UploadId>\
+                 </InitiateMultipartUploadResult>"
+            );
+            ("initiate", (200, "i".into(), xml.into_bytes()))
+        }
+        ("PUT", Some(id), Some(number)) => {
+            state.body_bytes += body.len() as u64;
+            let number: u32 = number.parse().ok()?;
+            let answer = match state.uploads.get_mut(&id) {
+                Some((_, parts)) => {
+                    parts.insert(number, body.to_vec());
+                    (200, format!("{id}-{number}"), Vec::new())
+                }
+                None => (404, "e".into(), b"NoSuchUpload".to_vec()),
+            };
+            ("part", answer)
+        }
+        ("POST", Some(id), None) => ("complete", complete(&mut state, &id, &key, body)),
+        _ => return None,
+    };
+    *state.requests.entry(op).or_default() += 1;
+    Some(answer)
+}
+
+/// Assembles an upload whose part list names every part, in order, with
+/// the ETag it was given.
+fn complete(state: &mut S3State, id: &str, key: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let Some((upload_key, parts)) = state.uploads.remove(id) else {
+        return (404, "e".into(), b"NoSuchUpload".to_vec());
+    };
+    let text = String::from_utf8_lossy(body);
+    let listed: Vec<&str> = text
+        .split("<ETag>")
+        .skip(1)
+        .filter_map(|p| p.split_once("</ETag>").map(|(e, _)| e))
+        .collect();
+    let expected: Vec<String> = parts.keys().map(|n| format!("\"{id}-{n}\"")).collect();
+    if upload_key != key || listed != expected {
+        return (
+            400,
+            "e".into(),
+            format!("InvalidPart: {listed:?}").into_bytes(),
+        );
+    }
+    let object: Vec<u8> = parts.into_values().flatten().collect();
+    state.objects.insert(upload_key, object);
+    let xml = "<CompleteMultipartUploadResult><ETag>\"m\"</ETag></CompleteMultipartUploadResult>";
+    (200, "m".into(), xml.as_bytes().to_vec())
+}
+
+/// The status and body of a single-object request or a listing.
+fn object(
     method: &str,
     target: &str,
     headers: &BTreeMap<String, String>,

@@ -474,3 +474,49 @@ fn two_workers_put_each_key_once() {
     assert_eq!(fake.count("put"), 1000, "each key once cluster-wide");
     assert_eq!(fake.lock().objects.len(), 1000);
 }
+
+/// Objects of at least --part-size go up in parts: initiate, the parts
+/// (the last one what is left), complete; the fake assembles each object
+/// only when the part list names every part's ETag, and a get reads them
+/// back whole.
+#[test]
+fn multipart_uploads_assemble_whole_objects() {
+    let _serial = serial();
+    let fake = FakeS3::start();
+    let args = [
+        "--objects",
+        "3",
+        "--size",
+        "12MiB",
+        "--part-size",
+        "5MiB",
+        "-u",
+        "2",
+    ];
+    let run = s3_run(&fake, "put", &args);
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.total("failures"), 0, "{}", run.summary()["failures"]);
+    assert_eq!(run.endpoint_requests("put multipart initiate"), 3);
+    assert_eq!(run.endpoint_requests("put part"), 9);
+    assert_eq!(run.endpoint_requests("put multipart complete"), 3);
+    assert_eq!(
+        (
+            fake.count("initiate"),
+            fake.count("part"),
+            fake.count("complete")
+        ),
+        (3, 9, 3)
+    );
+    {
+        let state = fake.lock();
+        assert_eq!(state.objects.len(), 3);
+        assert!(state.objects.values().all(|o| o.len() == 12 << 20));
+        assert_eq!(state.body_bytes, 3 * (12 << 20));
+    }
+    let mut get = args.to_vec();
+    get.push("--no-prepare");
+    let run = s3_run(&fake, "get", &get);
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.endpoint_requests("get 12MiB"), 3);
+    assert_eq!(run.total("failures"), 0, "{}", run.summary()["failures"]);
+}

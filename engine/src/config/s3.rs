@@ -105,6 +105,10 @@ impl Default for Mix {
 
 /// Smallest part S3 accepts in a multipart upload (all but the last).
 pub const PART_SIZE_MIN: u64 = 5 << 20;
+/// Largest part stampede sends (each is a slice of the shared body block).
+pub const PART_SIZE_MAX: u64 = 1 << 30;
+/// Most parts of one multipart upload (S3's limit).
+pub const PARTS_MAX: u64 = 10_000;
 /// Most objects a run may name (each is a feeder row in memory).
 pub const OBJECTS_MAX: u64 = 10_000_000;
 
@@ -133,8 +137,10 @@ pub struct S3Options {
     pub range: Option<u64>,
     /// `mixed`'s weights.
     pub mix: Mix,
-    /// Objects of at least this size would need a multipart upload.
+    /// Objects of at least this size are uploaded in parts of this size.
     pub part_size: u64,
+    /// Every object (one fixed `--size`) is uploaded in parts.
+    pub multipart: bool,
     /// Seed of the sizes and range offsets.
     pub seed: u64,
     /// Upload the objects before a get, delete, list or mixed run.
@@ -213,20 +219,38 @@ impl S3Options {
         }
         let (lo, hi) = size.bounds();
         let largest_single = crate::http::body_block::DEFAULT_BLOCK_BYTES as u64;
-        if hi > largest_single {
-            return Err(format!(
-                "--size: objects above {} need multipart uploads, which stampede s3 does not                  send yet",
-                format_size(largest_single)
-            ));
-        }
-        if hi >= part_size {
-            return Err(format!(
-                "--size: objects of {} and more would need multipart uploads (--part-size {}), \
-                 which stampede s3 does not send yet; keep --size below --part-size",
-                format_size(part_size),
-                format_size(part_size)
-            ));
-        }
+        let multipart = match size {
+            SizeSpec::Fixed(size) if size >= part_size => {
+                let parts = size.div_ceil(part_size);
+                if part_size > PART_SIZE_MAX || parts > PARTS_MAX {
+                    return Err(format!(
+                        "--part-size: {} objects in parts of {} make {parts} parts; use parts \
+                         of at most {} and at most {PARTS_MAX} of them",
+                        format_size(size),
+                        format_size(part_size),
+                        format_size(PART_SIZE_MAX)
+                    ));
+                }
+                true
+            }
+            _ if hi >= part_size => {
+                return Err(format!(
+                    "--size: a distribution reaching --part-size ({}) would mix whole and \
+                     multipart uploads, which stampede s3 does not do; keep its high end \
+                     below --part-size, or give one --size",
+                    format_size(part_size)
+                ))
+            }
+            _ if hi > largest_single => {
+                return Err(format!(
+                    "--size: objects above {} are uploaded whole only up to {}; give \
+                     --part-size to upload them in parts",
+                    format_size(largest_single),
+                    format_size(largest_single)
+                ))
+            }
+            _ => false,
+        };
         let range = match &flags.range {
             None => None,
             Some(text) => {
@@ -278,6 +302,7 @@ impl S3Options {
             range,
             mix,
             part_size,
+            multipart,
             seed,
             prepare: !flags.no_prepare && op != Op::Put,
             cleanup: flags.cleanup && op != Op::Delete,
@@ -295,6 +320,20 @@ impl S3Options {
                 format!("{scheme}://{}.{rest}", self.bucket)
             }
         }
+    }
+
+    /// The sizes of a multipart upload's parts: `part_size` each, the last
+    /// what is left (empty unless `multipart`).
+    pub fn part_sizes(&self) -> Vec<u64> {
+        let SizeSpec::Fixed(size) = self.size else {
+            return Vec::new();
+        };
+        if !self.multipart {
+            return Vec::new();
+        }
+        (0..size.div_ceil(self.part_size))
+            .map(|k| self.part_size.min(size - k * self.part_size))
+            .collect()
     }
 
     /// The path of the bucket itself: `/bucket`, or `/` with virtual addressing.
@@ -481,7 +520,13 @@ mod tests {
                 Box::new(|f| f.part_size = Some("1MiB".into())),
                 "--part-size",
             ),
-            (Box::new(|f| f.size = Some("65MiB".into())), "multipart"),
+            (
+                Box::new(|f| {
+                    f.size = Some("4GiB".into());
+                    f.part_size = Some("2GiB".into());
+                }),
+                "--part-size: 4GiB objects in parts of 2GiB",
+            ),
             (Box::new(|f| f.range = Some("8KiB".into())), "--range"),
             (Box::new(|f| f.mix = Some("get=1".into())), "--mix"),
             (Box::new(|f| f.seed = Some("-1".into())), "--seed"),
@@ -501,6 +546,24 @@ mod tests {
         assert!(S3Options::from_flags(&f)
             .unwrap_err()
             .contains("--no-prepare"));
+    }
+
+    /// A fixed size of at least --part-size is uploaded in parts, the last
+    /// one what is left.
+    #[test]
+    fn multipart_parts() {
+        let mut f = flags("put");
+        f.size = Some("12MiB".into());
+        f.part_size = Some("5MiB".into());
+        let options = S3Options::from_flags(&f).unwrap();
+        assert!(options.multipart);
+        assert_eq!(options.part_sizes(), [5 << 20, 5 << 20, 2 << 20]);
+        f.size = Some("10MiB".into());
+        let options = S3Options::from_flags(&f).unwrap();
+        assert_eq!(options.part_sizes(), [5 << 20, 5 << 20]);
+        f.size = Some("4MiB".into());
+        let options = S3Options::from_flags(&f).unwrap();
+        assert!(!options.multipart && options.part_sizes().is_empty());
     }
 
     /// Mixes parse by name; unknown names, junk and all-zero are refused.

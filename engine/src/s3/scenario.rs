@@ -172,6 +172,9 @@ fn task(out: &mut String, name: &str, weight: Option<u32>, steps: impl FnOnce(&m
 
 /// A PUT per size class, the body `${size}` bytes of the shared block.
 fn put_steps(out: &mut String, options: &S3Options, classes: &[String]) {
+    if options.multipart {
+        return multipart_steps(out, options);
+    }
     for class in classes {
         let _ = writeln!(
             out,
@@ -181,6 +184,46 @@ fn put_steps(out: &mut String, options: &S3Options, classes: &[String]) {
             when(classes, class),
         );
     }
+}
+
+/// A multipart upload: initiate (its UploadId extracted from the XML),
+/// each part (its ETag extracted), then complete with the parts' list.
+fn multipart_steps(out: &mut String, options: &S3Options) {
+    let path = options.object_path("${key}");
+    let _ = writeln!(
+        out,
+        "[[user.task.step]]\nname = \"put multipart initiate\"\nmethod = \"POST\"\npath = {}\n\
+         check = {{ status = 200 }}\n\
+         extract = {{ upload_id = \"regex:<UploadId>([^<]+)</UploadId>\" }}\n",
+        quoted(&format!("{path}?uploads")),
+    );
+    let parts = options.part_sizes();
+    let mut complete = String::from("<CompleteMultipartUpload>");
+    for (k, size) in parts.iter().enumerate() {
+        let number = k + 1;
+        let _ = writeln!(
+            out,
+            "[[user.task.step]]\nname = \"put part\"\nmethod = \"PUT\"\npath = {}\n\
+             body_size = \"{size}\"\ncheck = {{ status = 200 }}\n\
+             extract = {{ etag{number} = \"header:etag\" }}\n",
+            quoted(&format!(
+                "{path}?partNumber={number}&uploadId=${{upload_id}}"
+            )),
+        );
+        let _ = write!(
+            complete,
+            "<Part><PartNumber>{number}</PartNumber><ETag>${{etag{number}}}</ETag></Part>"
+        );
+    }
+    complete.push_str("</CompleteMultipartUpload>");
+    let _ = writeln!(
+        out,
+        "[[user.task.step]]\nname = \"put multipart complete\"\nmethod = \"POST\"\npath = {}\n\
+         body = {}\n\
+         check = {{ status = 200, body_contains = \"CompleteMultipartUploadResult\" }}\n",
+        quoted(&format!("{path}?uploadId=${{upload_id}}")),
+        quoted(&complete),
+    );
 }
 
 /// A GET per size class, checking the status and the body's length.

@@ -209,3 +209,38 @@ fn virtual_hosts_and_odd_prefixes() {
         "{fixed}"
     );
 }
+
+/// A fixed size of at least --part-size is a multipart upload: initiate,
+/// one `put part` step per part with its literal size, then complete with
+/// every part's extracted ETag.
+#[test]
+fn multipart_uploads() {
+    let options = options("put", |f| {
+        f.size = Some("12MiB".into());
+        f.part_size = Some("5MiB".into());
+    });
+    let (text, plan) = compile(&options, Workload::Main(Op::Put), Rows::EachOnce);
+    assert_eq!(
+        endpoint_names(&plan),
+        [
+            "POST put multipart initiate",
+            "PUT put part",
+            "POST put multipart complete"
+        ]
+    );
+    let steps = &plan.classes[0].tasks[0].steps;
+    assert_eq!(steps.len(), 5);
+    assert!(text.contains("body_size = \"2097152\""), "{text}");
+    assert!(
+        text.contains("?partNumber=3&uploadId=${upload_id}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<Part><PartNumber>3</PartNumber><ETag>${etag3}</ETag></Part>"),
+        "{text}"
+    );
+    let Step::Request(complete) = &steps[4] else {
+        panic!("a request step");
+    };
+    assert!(complete.capture_body && complete.body_size.is_none());
+}
