@@ -646,6 +646,31 @@ mod tests {
         assert_ne!(sign("/b?q=a+b"), sign("/b?q=a%2Bb"));
     }
 
+    /// A body that continues past the request (a slice of the shared body
+    /// block) signs as the same body written inside it; unsigned payloads
+    /// ignore it.
+    #[test]
+    fn a_body_tail_signs_as_the_whole_body() {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_644_800);
+        let head = b"PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n";
+        for sign_payload in [true, false] {
+            let config = std::sync::Arc::new(SigningConfig {
+                region: "us-east-1".into(),
+                service: "s3".into(),
+                credentials: Credentials::new("AK".into(), "SK".into(), None),
+                sign_payload,
+            });
+            let mut whole = [&head[..], b"0123456789"].concat();
+            Signer::new(config.clone()).sign(&mut whole, now);
+            let mut split = head.to_vec();
+            Signer::new(config.clone()).sign_with_body(&mut split, b"0123456789", now);
+            let mut other = head.to_vec();
+            Signer::new(config).sign_with_body(&mut other, b"0123456780", now);
+            assert_eq!(&whole[..whole.len() - 10], &split[..]);
+            assert_eq!(split == other, !sign_payload);
+        }
+    }
+
     /// AWS's published example (GET object, S3 docs): the same signature.
     #[test]
     fn aws_example_signature() {
