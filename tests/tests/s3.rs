@@ -409,12 +409,9 @@ fn bad_flags_and_the_printed_scenario() {
     assert_eq!(fake.count("get"), 5);
 }
 
-/// With --expect-workers the s3 run is a coordinator: two plain workers
-/// write exactly the 1000 keys between them, each once.
-#[test]
-fn two_workers_put_each_key_once() {
-    let _serial = serial();
-    let fake = FakeS3::start();
+/// `stampede s3 OP ... --expect-workers 2` with two plain workers of two
+/// shards each; `extra` are more flags of the coordinator.
+fn s3_on_two_workers(fake: &FakeS3, op: &str, extra: &[&str]) -> stampede_tests::Run {
     let url = fake.url();
     let json = temp_file("coordinator.json", "");
     let _ = std::fs::remove_file(&json);
@@ -422,36 +419,32 @@ fn two_workers_put_each_key_once() {
     let mut coordinator = Command::new(bin("stampede"))
         .args([
             "s3",
-            "put",
+            op,
             "--endpoint",
             &url,
             "--bucket",
             "bench",
             "--anonymous",
         ])
-        .args(["--objects", "1000", "-u", "8", "--expect-workers", "2"])
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--token",
-            "s3-test-token",
-            "--only-summary",
-        ])
-        .arg("--json")
+        .args(["--expect-workers", "2", "--bind", "127.0.0.1:0"])
+        .args(["--token", "s3-test-token", "--only-summary", "--json"])
         .arg(&json)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = coordinator.stdout.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut before = Vec::new();
     let addr = loop {
         let line = lines.next().expect("coordinator address").unwrap();
         if let Some(rest) = line.strip_prefix("coordinator listening on ") {
             break rest.split(',').next().unwrap().to_string();
         }
+        before.push(line);
     };
-    std::thread::spawn(move || lines.for_each(drop));
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
     let mut workers: Vec<_> = (0..2)
         .map(|_| {
             Command::new(bin("stampede"))
@@ -463,16 +456,50 @@ fn two_workers_put_each_key_once() {
                 .unwrap()
         })
         .collect();
-    let run = wait_stampede(coordinator, json, started, LIMIT);
+    let mut run = wait_stampede(coordinator, json, started, LIMIT);
     for worker in &mut workers {
         let _ = worker.kill();
         let _ = worker.wait();
     }
-    assert!(run.status.success(), "{}", run.stderr);
+    before.extend(rest.join().unwrap());
+    run.stdout = before.join("\n");
+    run
+}
+
+/// With --expect-workers the s3 run is a coordinator: two plain workers
+/// write exactly the 1000 keys between them, each once; a get prepares
+/// on the coordinator and the workers read each object once between
+/// them; too few users for the cluster's shards are refused.
+#[test]
+fn two_workers_visit_each_key_once() {
+    let _serial = serial();
+    let fake = FakeS3::start();
+    let run = s3_on_two_workers(&fake, "put", &["--objects", "1000", "-u", "8"]);
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.total("requests"), 1000);
     assert_eq!(run.total("failures"), 0);
     assert_eq!(fake.count("put"), 1000, "each key once cluster-wide");
     assert_eq!(fake.lock().objects.len(), 1000);
+
+    let run = s3_on_two_workers(&fake, "get", &["--objects", "200", "-u", "4"]);
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("prepare: 200 objects in"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fake.count("put"), 1200);
+    assert_eq!((run.total("requests"), fake.count("get")), (200, 200));
+    assert_eq!(run.total("failures"), 0);
+
+    let run = s3_on_two_workers(&fake, "put", &["--objects", "10", "-u", "3"]);
+    assert!(!run.status.success());
+    assert!(
+        run.stderr.contains("give at least 4 users"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fake.count("put"), 1200, "nothing was sent");
 }
 
 /// Objects of at least --part-size go up in parts: initiate, the parts
