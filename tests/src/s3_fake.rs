@@ -27,6 +27,8 @@ pub struct S3State {
     pub authorizations: Vec<String>,
     /// GET bodies are sent one byte short (Content-Length says so too).
     pub short_gets: bool,
+    /// PUTs of whole objects are answered 503 and store nothing.
+    pub refuse_puts: bool,
     /// Multipart uploads in progress: upload id -> (key, parts by number).
     pub uploads: BTreeMap<String, (String, BTreeMap<u32, Vec<u8>>)>,
 }
@@ -239,6 +241,7 @@ fn object(
     *state.requests.entry(op).or_default() += 1;
     let key = key.unwrap_or_default();
     match op {
+        "put" if state.refuse_puts => (503, b"SlowDown".to_vec()),
         "put" => {
             state.objects.insert(key, body);
             (200, Vec::new())

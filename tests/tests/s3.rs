@@ -184,6 +184,32 @@ fn get_reads_each_object_once_and_checks_lengths() {
     );
 }
 
+/// A failed upload in prepare aborts before the run: exit 1, the failure
+/// named, no GET sent and no report written.
+#[test]
+fn a_failed_prepare_aborts_the_run() {
+    let _serial = serial();
+    let fake = FakeS3::start();
+    fake.lock().refuse_puts = true;
+    let run = s3_run(&fake, "get", &["--objects", "30"]);
+    assert_eq!(run.status.code(), Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("prepare: 0 objects in"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("prepare: 30 of 30 requests failed")
+            && run
+                .stderr
+                .contains("PUT put 4KiB: status is not 200, e.g. HTTP 503"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!((fake.count("put"), fake.count("get")), (30, 0));
+    assert!(run.json.is_none());
+}
+
 /// Ranged GETs ask for LEN bytes inside each object and expect 206.
 #[test]
 fn ranged_gets_read_len_bytes() {

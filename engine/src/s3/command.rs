@@ -250,7 +250,18 @@ fn phase(name: &str, main: &Settings, text: &str, rows: &FeederData) -> Result<(
             .failures()
             .into_iter()
             .next()
-            .map(|f| format!(" (most frequent: {} {}: {})", f.method, f.name, f.message))
+            .map(|f| {
+                let endpoint = format!("{} {}", f.method, f.name);
+                let message = f
+                    .message
+                    .strip_prefix(&format!("{endpoint}: "))
+                    .unwrap_or(&f.message);
+                let status = match &f.sample {
+                    Some(sample) if sample.status > 0 => format!(", e.g. HTTP {}", sample.status),
+                    _ => String::new(),
+                };
+                format!(" (most frequent: {endpoint}: {message}{status})")
+            })
             .unwrap_or_default();
         return Err(format!(
             "{name}: {} of {} requests failed{first}",
