@@ -85,6 +85,40 @@ fn sliced_bodies_reach_the_target_whole() {
     }
 }
 
+/// A sliced body goes along a 307 redirect (the method and body are kept)
+/// and is dropped on a 303 (the hop is a GET).
+#[test]
+fn sliced_bodies_follow_redirects_that_keep_them() {
+    let _serial = serial();
+    let scenario = temp_file(
+        "redirect.toml",
+        "[[user]]\n[[user.task]]\n\
+         [[user.task.step]]\nmethod = \"PUT\"\npath = \"/redirect-to?url=/&status=307\"\n\
+         name = \"307\"\nbody_size = \"20000\"\n\
+         [[user.task.step]]\nmethod = \"PUT\"\npath = \"/redirect-to?url=/&status=303\"\n\
+         name = \"303\"\nbody_size = \"30000\"\n",
+    );
+    let target = TargetProcess::start();
+    let url = target.url();
+    let run = stampede(
+        &stampede_tests::run_args(
+            &url,
+            "epoll",
+            &["-f", scenario.to_str().unwrap(), "-n", "10"],
+        ),
+        LIMIT,
+    );
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.total("failures"), 0, "{}", run.summary()["failures"]);
+    let stats = target.stats_json();
+    assert_eq!(stats["requests"].as_u64().unwrap(), 40, "{stats}");
+    // 307: the body twice; 303: once, then a GET without it.
+    assert_eq!(
+        stats["body_bytes"].as_u64().unwrap(),
+        10 * (2 * 20_000 + 30_000)
+    );
+}
+
 /// A `body_size` that renders to no size fails that request (kind
 /// `template`) and sends nothing.
 #[test]
