@@ -3,10 +3,12 @@
 //! The connection owns its stream (plain TCP or TLS, see `stream`) and
 //! borrows two buffers from the shard's [`BufferPool`] while it exchanges:
 //! the request is copied into the write buffer and handed to the kernel by
-//! ownership (monoio's rent model), the response lands in the read buffer,
-//! its head is parsed in place and its body is counted, never kept. Between
-//! exchanges an idle connection gives both buffers back, so 50 000 idle
-//! keep-alive connections do not hold 50 000 read buffers. Several requests
+//! ownership (monoio's rent model); a large `body_size` body follows it
+//! straight from the shared body block (`body_block`), never copied. The
+//! response lands in the read buffer, its head is parsed in place and its
+//! body is counted, never kept. Between exchanges an idle connection gives
+//! both buffers back, so 50 000 idle keep-alive connections do not hold
+//! 50 000 read buffers. Several requests
 //! may be written at once and their responses read in order (pipelining).
 //! Dialing with timeouts and retries is the client's job; idle keeping is
 //! the pool's. Dropping a connection closes it and counts the close in the
