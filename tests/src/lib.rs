@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod locust;
+pub mod s3_fake;
 pub mod webdriver;
 
 /// Load tests share two cores; running them one at a time keeps timings honest.

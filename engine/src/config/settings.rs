@@ -181,6 +181,7 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("connect-backoff", "--connect-backoff", KeyUse::Used),
     ("aws-sigv4", "--aws-sigv4", KeyUse::Used),
     ("aws-sign-payload", "--aws-sign-payload", KeyUse::Used),
+    ("object-report", "--object-report", KeyUse::Used),
     ("reset-stats", "--reset-stats", KeyUse::Ignored),
     ("class-picker", "--class-picker", KeyUse::Ignored),
     ("tags", "--tags", KeyUse::Used),

@@ -12,7 +12,7 @@ use super::coordinator::{CoordError, LOCAL_KEYS};
 use super::roster::Worker;
 use super::split;
 use crate::config::{Load, RunConfig, Settings};
-use crate::scenario::feeder::Mode;
+use crate::scenario::feeder::{Exhausted, Mode};
 use crate::scenario::{Plan, ScenarioDoc};
 
 /// Each worker's share of the run.
@@ -35,6 +35,23 @@ pub(super) fn prepares(
             "{} users cannot be split over {count} workers",
             users.iter().sum::<u64>()
         )));
+    }
+    // Rows used once go to the shard that owns them: a shard without a
+    // user would leave its rows unused and (with `exhausted = "stop"`) the
+    // run waiting for them.
+    let once = plan
+        .feeders
+        .iter()
+        .find(|f| f.mode == Mode::Unique && f.exhausted == Exhausted::Stop);
+    if let (Some(feeder), Load::Closed { .. }) = (once, &config.load) {
+        let short = users.iter().zip(&cores).any(|(&u, &c)| u < u64::from(c));
+        if short {
+            let total: u32 = cores.iter().sum();
+            return Err(CoordError::Split(format!(
+                "feeder '{}' hands each row to a user of the shard that owns it, so every                  shard needs a user: give at least {total} users (the workers' cores)",
+                feeder.name
+            )));
+        }
     }
     let bases = split::user_bases(&users);
     let env = env_values(scenario, settings)?;

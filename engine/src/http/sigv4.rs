@@ -228,6 +228,18 @@ impl Signer {
     /// headers before its blank line. A request without a blank line is
     /// left as it is.
     pub fn sign(&mut self, request: &mut Vec<u8>, now: std::time::SystemTime) {
+        self.sign_with_body(request, &[], now);
+    }
+
+    /// Signs a request whose body continues past `request` in `body` (a
+    /// slice of the shared body block): with a signed payload, the hash
+    /// covers `request`'s own body bytes and then `body`.
+    pub fn sign_with_body(
+        &mut self,
+        request: &mut Vec<u8>,
+        body: &[u8],
+        now: std::time::SystemTime,
+    ) {
         let Some(head_end) = find(request, b"\r\n\r\n") else {
             return;
         };
@@ -238,7 +250,10 @@ impl Signer {
         let s3 = self.config.service == "s3";
         // Only S3 takes an unsigned payload; other services always hash it.
         let payload: &[u8] = if self.config.sign_payload || !s3 {
-            let hash = digest::digest(&digest::SHA256, &request[head_end + 4..]);
+            let mut context = digest::Context::new(&digest::SHA256);
+            context.update(&request[head_end + 4..]);
+            context.update(body);
+            let hash = context.finish();
             hex_into(hash.as_ref(), &mut payload_hex);
             &payload_hex
         } else {
@@ -629,6 +644,31 @@ mod tests {
         };
         assert_eq!(sign("/b?q=a+b"), sign("/b?q=a%20b"));
         assert_ne!(sign("/b?q=a+b"), sign("/b?q=a%2Bb"));
+    }
+
+    /// A body that continues past the request (a slice of the shared body
+    /// block) signs as the same body written inside it; unsigned payloads
+    /// ignore it.
+    #[test]
+    fn a_body_tail_signs_as_the_whole_body() {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_644_800);
+        let head = b"PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n";
+        for sign_payload in [true, false] {
+            let config = std::sync::Arc::new(SigningConfig {
+                region: "us-east-1".into(),
+                service: "s3".into(),
+                credentials: Credentials::new("AK".into(), "SK".into(), None),
+                sign_payload,
+            });
+            let mut whole = [&head[..], b"0123456789"].concat();
+            Signer::new(config.clone()).sign(&mut whole, now);
+            let mut split = head.to_vec();
+            Signer::new(config.clone()).sign_with_body(&mut split, b"0123456789", now);
+            let mut other = head.to_vec();
+            Signer::new(config).sign_with_body(&mut other, b"0123456780", now);
+            assert_eq!(&whole[..whole.len() - 10], &split[..]);
+            assert_eq!(split == other, !sign_payload);
+        }
     }
 
     /// AWS's published example (GET object, S3 docs): the same signature.

@@ -111,6 +111,11 @@ pub(crate) fn answer(
         if let Some(service) = counters.service.snapshot() {
             crate::stats::append_service(&service, doc);
         }
+        let body_bytes = counters.body_bytes();
+        if body_bytes > 0 {
+            // Only once a request carried a body.
+            crate::stats::append_body_bytes(body_bytes, doc);
+        }
         return response::whole(out, req, 200, JSON, doc);
     }
     if req.body_len > BODY_BYTES_MAX {
@@ -422,6 +427,7 @@ mod tests {
         let (music, counters) = setup();
         counters.slot(0).add_request();
         counters.slot(0).add_status(404);
+        counters.slot(1).add_body_bytes(42);
         let body = br#"{"username":"alice","password":"alice-pw"}"#;
         let raw = format!(
             "POST /auth/login HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
@@ -436,7 +442,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&doc).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"requests": 1, "connections": 0, "statuses": {"404": 1}, "logins": {"alice": 1}})
+            serde_json::json!({"requests": 1, "connections": 0, "statuses": {"404": 1}, "logins": {"alice": 1}, "body_bytes": 42})
         );
     }
 
