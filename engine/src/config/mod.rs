@@ -156,6 +156,13 @@ pub struct RunConfig {
     pub signing: Option<std::sync::Arc<crate::http::sigv4::SigningConfig>>,
     /// `--aws-sigv4`'s scope as given, for reports.
     pub aws_sigv4: Option<String>,
+    /// `--aws-sign-payload`: bodies are hashed into signatures, the run's
+    /// and a scenario's `aws_sigv4` alike.
+    pub aws_sign_payload: bool,
+    /// The run is an object workload (the hidden run setting
+    /// `object-report`, set by `stampede s3`): reports add a table in
+    /// object terms, and error responses are read for S3 error codes.
+    pub object_report: bool,
     /// Only scenario tasks with one of these tags run (`--tags`, Locust's `-T`).
     pub tags: Vec<String>,
     /// Scenario tasks with one of these tags do not run (`--exclude-tags`, `-E`).
@@ -419,6 +426,12 @@ impl RunConfig {
                 .map_or(0, |n| n as u32),
             signing: signing_config(settings)?,
             aws_sigv4: settings.get("aws-sigv4").map(|s| s.value.clone()),
+            aws_sign_payload: settings
+                .parsed("aws-sign-payload", parse_bool)?
+                .unwrap_or(false),
+            object_report: settings
+                .parsed("object-report", parse_bool)?
+                .unwrap_or(false),
             tags: settings
                 .get("tags")
                 .map(|s| parse_tags(&s.value))
@@ -444,6 +457,7 @@ impl RunConfig {
             compressed: self.compressed,
             tags: self.tags.clone(),
             exclude_tags: self.exclude_tags.clone(),
+            sign_payload: self.aws_sign_payload,
         }
     }
 

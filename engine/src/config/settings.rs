@@ -185,6 +185,9 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("class-picker", "--class-picker", KeyUse::Ignored),
     ("tags", "--tags", KeyUse::Used),
     ("exclude-tags", "--exclude-tags", KeyUse::Used),
+    // Hidden: no flag; `stampede s3` sets it (a conf file or
+    // STAMPEDE_OBJECT_REPORT may too). Reports add the object table.
+    ("object-report", "object-report", KeyUse::Used),
 ];
 
 /// The canonical key for `key`, if it is one stampede knows.

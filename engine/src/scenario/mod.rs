@@ -34,6 +34,12 @@ pub struct RequestStep {
     pub is_head: bool,
     /// The whole request when nothing in it is templated.
     pub fixed: Option<Vec<u8>>,
+    /// Body bytes of `fixed` (a templated body is measured as rendered).
+    pub fixed_body_bytes: u64,
+    /// The scenario's `aws_sigv4` scope this step is signed with: an index
+    /// into the plan's `scoped_signing`. `None` leaves it to the run's
+    /// `--aws-sigv4`, if any.
+    pub signing: Option<usize>,
     /// Request line, Host, User-Agent and headers, each line ending in CRLF.
     pub head: Template,
     /// The body; empty for none.
@@ -149,6 +155,12 @@ pub struct Plan {
     pub http_debug: crate::shard::http_debug::HttpDebug,
     /// `--aws-sigv4`: every request is signed with this.
     pub signing: Option<std::sync::Arc<crate::http::sigv4::SigningConfig>>,
+    /// The run is an object workload (`object-report`): every request's
+    /// error response is read for an S3 error code, signed or not.
+    pub s3_errors: bool,
+    /// The scopes of the scenario's `aws_sigv4` auths, each once, with the
+    /// keys read from the environment; steps point into it.
+    pub scoped_signing: Vec<std::sync::Arc<crate::http::sigv4::SigningConfig>>,
 }
 
 impl Plan {
@@ -175,6 +187,8 @@ impl Plan {
             endpoint: 0,
             origin: 0,
             is_head: config.method == "HEAD",
+            fixed_body_bytes: spec.body.len() as u64,
+            signing: None,
             fixed: Some(encode_request(&spec)),
             head: Template::default(),
             body: Template::default(),
@@ -219,6 +233,8 @@ impl Plan {
             max_redirects: config.max_redirects,
             http_debug: crate::shard::http_debug::HttpDebug::new(config.http_debug),
             signing: config.signing.clone(),
+            s3_errors: config.object_report,
+            scoped_signing: Vec::new(),
         }
     }
 

@@ -174,6 +174,8 @@ struct Compiler<'a> {
     origin_keys: Vec<(std::net::SocketAddr, String)>,
     /// Run-wide request options.
     options: RequestOptions,
+    /// The AWS keys, read from the environment at the first `aws_sigv4`.
+    credentials: Option<crate::http::sigv4::Credentials>,
 }
 
 type Result<T> = std::result::Result<T, ScenarioError>;
@@ -199,6 +201,8 @@ impl<'a> Compiler<'a> {
             max_redirects: crate::config::DEFAULT_MAX_REDIRECTS,
             http_debug: Default::default(),
             signing: None,
+            s3_errors: false,
+            scoped_signing: Vec::new(),
         };
         Compiler {
             doc,
@@ -207,6 +211,7 @@ impl<'a> Compiler<'a> {
             slots: BTreeMap::new(),
             origin_keys: Vec::new(),
             options: RequestOptions::default(),
+            credentials: None,
         }
     }
 
@@ -555,6 +560,7 @@ impl<'a> Compiler<'a> {
         if !given("user-agent") {
             head.push_literal(&format!("User-Agent: {USER_AGENT}\r\n"));
         }
+        let mut signing = None;
         if let Some(auth) = spec.auth.as_ref().or(defaults.auth) {
             if given("authorization") {
                 return Err(self.err(
@@ -563,7 +569,12 @@ impl<'a> Compiler<'a> {
                     "give auth or an Authorization header, not both",
                 ));
             }
-            head.append(self.auth(auth, &format!("{key}.auth"))?);
+            // SigV4 signs the rendered request (`shard::user`); the others
+            // are a header of the template.
+            match self.signing(auth, &format!("{key}.auth"))? {
+                Some(scope) => signing = Some(scope),
+                None => head.append(self.auth(auth, &format!("{key}.auth"))?),
+            }
         }
         let compressed = spec.compressed.unwrap_or(defaults.compressed);
         if compressed && !given("accept-encoding") {
@@ -640,11 +651,17 @@ impl<'a> Compiler<'a> {
             (Some(h), Some(b)) if !cookies => Some(encode_fixed(h, b)),
             _ => None,
         };
+        let fixed_body_bytes = match (&fixed, body.as_static()) {
+            (Some(_), Some(b)) => b.len() as u64,
+            _ => 0,
+        };
         Ok(Step::Request(Box::new(RequestStep {
             endpoint,
             origin,
             is_head: method == "HEAD",
             fixed,
+            fixed_body_bytes,
+            signing,
             head,
             body,
             timeout,
@@ -737,6 +754,8 @@ pub struct RequestOptions {
     pub tags: Vec<String>,
     /// `--exclude-tags`: tasks with one of these tags do not run.
     pub exclude_tags: Vec<String>,
+    /// `--aws-sign-payload`: a scenario's `aws_sigv4` hashes bodies too.
+    pub sign_payload: bool,
 }
 
 impl RequestOptions {
