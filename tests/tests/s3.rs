@@ -273,13 +273,22 @@ fn scenario_without_run_scope(scenario: &str) -> String {
     )
 }
 
+/// A scenario, the environment it loads in, and the position and key its
+/// load error must name.
+type BadSpec = (
+    String,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+);
+
 /// Bad `aws_sigv4` specs, and missing keys, fail at load with the file,
 /// line and key, exit status 2, and send nothing.
 #[test]
 fn bad_sigv4_specs_name_file_line_and_key() {
     let _serial = serial();
     let step = "[[user]]\n[[user.task]]\n[[user.task.step]]\npath = \"/\"\n";
-    let cases: &[(String, &[(&str, &str)], &str, &str)] = &[
+    let cases: &[BadSpec] = &[
         (
             format!("{step}auth = {{ aws_sigv4 = {{ region = \"\", service = \"s3\" }} }}\n"),
             &KEYS,
