@@ -187,6 +187,18 @@ name = \"step scope\"
 auth = { aws_sigv4 = { region = \"eu-central-1\", service = \"execute-api\" } }
 check = { body_contains = \"/eu-central-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=\" }
 [[user.task.step]]
+path = \"/redirect-to\"
+query = { url = \"/echo/request?hop=1\" }
+name = \"step scope redirected\"
+auth = { aws_sigv4 = { region = \"eu-central-1\", service = \"execute-api\" } }
+check = { body_contains = \"GET /echo/request?hop=1 HTTP/1.1\\r\\nHost: 127.0.0.1\" }
+[[user.task.step]]
+path = \"/redirect-to\"
+query = { url = \"/echo/request?hop=2\" }
+name = \"step scope redirected, signed again\"
+auth = { aws_sigv4 = { region = \"eu-central-1\", service = \"execute-api\" } }
+check = { body_contains = \"/eu-central-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=\" }
+[[user.task.step]]
 path = \"/echo/request\"
 name = \"bearer\"
 auth = { bearer = \"t0ken\" }
@@ -235,8 +247,17 @@ check = { body_contains = \"/ap-south-1/s3/aws4_request\" }
     assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
     let requests = run.total("requests");
     assert_eq!(run.total("failures"), 0, "{}", run.summary()["failures"]);
-    assert_eq!(target.stats().0, requests);
-    for name in ["class scope", "class scope date", "step scope", "run scope"] {
+    // Each redirected step is two requests at the target.
+    assert_eq!(run.total("redirects"), 2 * run.endpoint_requests("step scope"));
+    assert_eq!(target.stats().0, requests + run.total("redirects"));
+    for name in [
+        "class scope",
+        "class scope date",
+        "step scope",
+        "step scope redirected",
+        "step scope redirected, signed again",
+        "run scope",
+    ] {
         assert!(run.endpoint_requests(name) > 0, "{name} ran");
     }
     for output in [&run.stdout, &run.stderr] {
