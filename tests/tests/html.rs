@@ -431,8 +431,12 @@ fn object_report_counts_bodies_both_ways() {
     }
     let file = stampede_tests::temp_file("objects.toml", &scenario);
     let html_arg = report.display().to_string();
+    let saved = scratch.0.join("objects.run");
+    let saved_arg = saved.display().to_string();
     let args = [
         "run",
+        "--save-run",
+        &saved_arg,
         "-f",
         file.to_str().unwrap(),
         "--host",
@@ -502,6 +506,26 @@ fn object_report_counts_bodies_both_ways() {
     }
     let total_sent: u64 = steps.iter().map(|s| 50 * s.3).sum();
     assert_eq!(run.total("body_bytes_sent"), total_sent);
+
+    // A saved run keeps its config: `stampede report` renders the same table.
+    let replayed = scratch.0.join("replayed.json");
+    let replay = Command::new(stampede_tests::bin("stampede"))
+        .args([
+            "report",
+            &saved_arg,
+            "--json",
+            &replayed.display().to_string(),
+        ])
+        .output()
+        .expect("run stampede report");
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let replayed: Value =
+        serde_json::from_str(&std::fs::read_to_string(&replayed).unwrap()).unwrap();
+    assert_eq!(replayed["objects"], summary["objects"]);
 
     let html = std::fs::read_to_string(&report).expect("the report exists");
     assert!(html.contains("<section id=\"objects\">"), "no object table");

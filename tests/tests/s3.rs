@@ -19,8 +19,8 @@ const KEYS: [(&str, &str); 2] = [
 
 /// One step per S3 error, each answered with its own status so that the
 /// target's count of that status is the count of that error; then an error
-/// whose code comes after 2 000 filler bytes (past what a failure keeps),
-/// and a plain-text error.
+/// whose code comes after 1 MiB of filler (past what a failure keeps: a
+/// huge body without a code where it is read), and a plain-text error.
 const ERRORS: [(&str, &str); 8] = [
     ("/s3-error?code=SlowDown&status=503", "503"),
     ("/s3-error?code=NoSuchKey&status=404", "404"),
@@ -28,7 +28,7 @@ const ERRORS: [(&str, &str); 8] = [
     ("/s3-error?code=SignatureDoesNotMatch&status=401", "401"),
     ("/s3-error?code=RequestTimeTooSkewed&status=409", "409"),
     ("/s3-error?code=InvalidBucketName&status=400", "400"),
-    ("/s3-error?code=SlowDown&status=500&pad=2000", "500"),
+    ("/s3-error?code=SlowDown&status=500&pad=1048576", "500"),
     ("/status/502", "502"),
 ];
 
@@ -248,7 +248,10 @@ check = { body_contains = \"/ap-south-1/s3/aws4_request\" }
     let requests = run.total("requests");
     assert_eq!(run.total("failures"), 0, "{}", run.summary()["failures"]);
     // Each redirected step is two requests at the target.
-    assert_eq!(run.total("redirects"), 2 * run.endpoint_requests("step scope"));
+    assert_eq!(
+        run.total("redirects"),
+        2 * run.endpoint_requests("step scope")
+    );
     assert_eq!(target.stats().0, requests + run.total("redirects"));
     for name in [
         "class scope",
