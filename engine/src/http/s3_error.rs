@@ -219,13 +219,13 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(config(512))]
+        #![proptest_config(config(2_000))]
 
         /// A well-formed document gives back the code it was built with, however
         /// much white space and which other elements surround it, and every
         /// prefix of it that stops before `</Code>` ends gives none.
         #[test]
-        fn generated_documents_give_their_code(
+        fn fuzz_s3_error_documents_give_their_code(
             code in "[A-Za-z0-9]{1,48}",
             declaration in any::<bool>(),
             before in "[ \t\r\n]{0,3}",
@@ -251,7 +251,7 @@ mod tests {
         /// Any bytes at all: no panic, and a code found is a valid one found
         /// inside the input.
         #[test]
-        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        fn fuzz_s3_error_random_bytes(body in prop::collection::vec(any::<u8>(), 0..512)) {
             if let Some(code) = parse_error_code(&body) {
                 prop_assert!(!code.is_empty() && code.len() <= MAX_CODE_BYTES);
                 prop_assert!(code.iter().all(|b| b.is_ascii_alphanumeric()));
@@ -262,7 +262,7 @@ mod tests {
         /// Mutated S3 documents (bytes flipped, cut, spliced) never panic, and
         /// whatever code they still give is well-formed.
         #[test]
-        fn mutated_documents_never_panic(
+        fn fuzz_s3_error_mutated_documents(
             flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
             cut in any::<prop::sample::Index>(),
         ) {
