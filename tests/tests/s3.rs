@@ -74,6 +74,9 @@ fn s3_error_codes_are_counted_by_kind() {
     let target = TargetProcess::start();
     let url = target.url();
     let scenario = temp_file("s3-errors.toml", &error_scenario());
+    let dir = scenario.parent().unwrap();
+    let (csv, html) = (dir.join("run"), dir.join("report.html"));
+    let (csv, html) = (csv.to_str().unwrap(), html.to_str().unwrap());
     let args = [
         "run",
         "-f",
@@ -88,6 +91,10 @@ fn s3_error_codes_are_counted_by_kind() {
         "40",
         "--aws-sigv4",
         "aws:amz:us-east-1:s3",
+        "--csv",
+        csv,
+        "--html",
+        html,
     ];
     let run = stampede_env(&args, &KEYS, LIMIT);
     // Failures make the exit status 1; the summary is what matters.
@@ -123,6 +130,25 @@ fn s3_error_codes_are_counted_by_kind() {
     ];
     want.sort();
     assert_eq!(failures(&run), want);
+    // The console, the CSV failures file and the HTML report name them too.
+    let csv_failures = std::fs::read_to_string(format!("{csv}_failures.csv")).unwrap();
+    let html = std::fs::read_to_string(html).unwrap();
+    for (kind, message, _) in &want {
+        let line = format!("{kind}: {message}");
+        assert!(
+            run.stdout.contains(&line),
+            "console: no {line}\n{}",
+            run.stdout
+        );
+        assert!(
+            csv_failures.contains(&line),
+            "CSV: no {line}\n{csv_failures}"
+        );
+        assert!(
+            html.contains(&format!("<td class=\"text\">{kind}</td>")),
+            "HTML: no {kind}"
+        );
+    }
     assert_eq!(run.total("requests"), stats["requests"].as_u64().unwrap());
 }
 
