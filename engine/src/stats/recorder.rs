@@ -383,6 +383,8 @@ mod tests {
         recorder.record(0, 10, status(500), ms(4), ms(4), Some(ms(3)));
         recorder.record(0, 10, status(500), ms(6), ms(6), Some(ms(3)));
         recorder.record(0, 0, Some(Failure::ConnectRefused), ms(1), ms(1), None);
+        recorder.record_sizes(0, 7, 0, 4_096);
+        recorder.record_sizes(0, 3, 0, 1_000);
         let snapshot = recorder.take_snapshot(mark(1)).unwrap();
         assert_eq!(
             snapshot.endpoints.len(),
@@ -391,6 +393,7 @@ mod tests {
         );
         let e = &snapshot.endpoints[0];
         assert_eq!((e.requests, e.bytes_received), (4, 30));
+        assert_eq!((e.body_bytes, e.body_bytes_sent), (10, 5_096));
         let mut failures: Vec<(&str, &str, u64)> = e
             .failures
             .iter()
