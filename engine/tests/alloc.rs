@@ -332,7 +332,9 @@ fn scenario_signing_and_s3_errors_allocate_nothing_per_request_once_warm() {
                 [[user.task.step]]\npath = \"/s3-error?code=InvalidBucketName&status=400\"\n";
     scenario_allocations(&url, "epoll", text, 500, 1);
     let (small, small_s) = scenario_allocations(&url, "epoll", text, 1_000, 1);
-    let (large, large_s) = scenario_allocations(&url, "epoll", text, 10_000, 1);
+    // Signing is slow in a debug build: a shorter second run keeps the
+    // per-second allocations small beside 10 000 more requests.
+    let (large, large_s) = scenario_allocations(&url, "epoll", text, 6_000, 1);
     let extra = large.saturating_sub(small);
     // A failing step adds a few allocations per second, not per request:
     // its interval's failure sample and the messages of its snapshot.
@@ -341,7 +343,7 @@ fn scenario_signing_and_s3_errors_allocate_nothing_per_request_once_warm() {
     eprintln!("scenario-signed: {small} vs {large} allocations ({small_s:.1} s vs {large_s:.1} s)");
     assert!(
         (extra as f64) < allowed,
-        "scenario-signed: 18 000 more requests made {extra} more allocations ({small} vs {large}, \
+        "scenario-signed: 10 000 more requests made {extra} more allocations ({small} vs {large}, \
          {small_s:.1} s vs {large_s:.1} s: {allowed} allowed)"
     );
 }
