@@ -130,7 +130,7 @@ pub async fn run_user(shard: Rc<Shard>, depth: usize) {
                 run.flush(&shard, step.endpoint, sent_at);
                 rounds += 1;
                 // A failing target (refused connects) can fail without ever blocking.
-                if failed || rounds % YIELD_EVERY == 0 {
+                if failed || rounds.is_multiple_of(YIELD_EVERY) {
                     yield_now().await;
                 }
             }
