@@ -66,6 +66,7 @@ fn snapshot(source: u32, interval: u32, endpoints: usize, seed: u64) -> Snapshot
                 }],
                 bytes_received: 1000 * 700,
                 body_bytes: 0,
+                body_bytes_sent: 0,
                 decoded_bytes: 0,
                 redirects: 0,
                 samples: Vec::new(),

@@ -91,6 +91,7 @@ fn snapshot(source: u32, interval: u32, endpoints: usize, seed: &mut u64) -> Sna
                 }],
                 bytes_received: requests * 512,
                 body_bytes: 0,
+                body_bytes_sent: 0,
                 decoded_bytes: 0,
                 redirects: 0,
                 samples: Vec::new(),

@@ -241,8 +241,14 @@ fn https_allocations_per_request() {
 }
 
 /// Allocations made by a closed-loop run of `iterations` iterations of the
-/// scenario `text` (two requests each, both expected to pass).
-fn scenario_allocations(url: &str, driver: &str, text: &str, iterations: u64) -> (u64, f64) {
+/// scenario `text` (two requests each, `failing` of them expected to fail).
+fn scenario_allocations(
+    url: &str,
+    driver: &str,
+    text: &str,
+    iterations: u64,
+    failing: u64,
+) -> (u64, f64) {
     let mut settings = Settings::default();
     settings.flag("host", url);
     settings.flag("users", "10");
@@ -261,7 +267,7 @@ fn scenario_allocations(url: &str, driver: &str, text: &str, iterations: u64) ->
     let seconds = started.elapsed().as_secs_f64();
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     assert_eq!(outcome.aggregator.total().requests, 2 * iterations);
-    assert_eq!(outcome.aggregator.total().failures, 0);
+    assert_eq!(outcome.aggregator.total().failures, failing * iterations);
     (after - before, seconds)
 }
 
@@ -269,6 +275,10 @@ fn scenario_allocations(url: &str, driver: &str, text: &str, iterations: u64) ->
 /// snapshot, the tick): a busy machine stretches the longer run by seconds,
 /// and these must not read as allocations per request.
 const ALLOCATIONS_PER_SECOND: f64 = 40.0;
+
+/// What a failure that recurs every second adds to that: one failure
+/// sample (its request line and body bytes) and the snapshot's message texts.
+const FAILURE_ALLOCATIONS_PER_SECOND: f64 = 10.0;
 
 /// A scenario user's own work allocates nothing per request once warm
 /// either: rendering, a cookie jar kept at its cap by a target that sets a
@@ -286,9 +296,9 @@ fn scenario_users_allocate_nothing_per_request_once_warm() {
         drivers.push("uring");
     }
     for driver in drivers {
-        scenario_allocations(&url, driver, text, 500);
-        let (small, small_s) = scenario_allocations(&url, driver, text, 1_000);
-        let (large, large_s) = scenario_allocations(&url, driver, text, 10_000);
+        scenario_allocations(&url, driver, text, 500, 0);
+        let (small, small_s) = scenario_allocations(&url, driver, text, 1_000, 0);
+        let (large, large_s) = scenario_allocations(&url, driver, text, 10_000, 0);
         let extra = large.saturating_sub(small);
         // One allocation per request would be 18,000 more; per second, a few dozen.
         let allowed = 180.0 + ALLOCATIONS_PER_SECOND * (large_s - small_s).max(0.0).ceil();
@@ -320,9 +330,9 @@ fn sliced_put_bodies_allocate_nothing_once_warm() {
         drivers.push("uring");
     }
     for driver in drivers {
-        scenario_allocations(&url, driver, text, 500);
-        let (small, small_s) = scenario_allocations(&url, driver, text, 1_000);
-        let (large, large_s) = scenario_allocations(&url, driver, text, 5_000);
+        scenario_allocations(&url, driver, text, 500, 0);
+        let (small, small_s) = scenario_allocations(&url, driver, text, 1_000, 0);
+        let (large, large_s) = scenario_allocations(&url, driver, text, 5_000, 0);
         let extra = large.saturating_sub(small);
         // One allocation per request would be 8,000 more; per second, a few dozen.
         let allowed = 80.0 + ALLOCATIONS_PER_SECOND * (large_s - small_s).max(0.0).ceil();
@@ -333,4 +343,41 @@ fn sliced_put_bodies_allocate_nothing_once_warm() {
              {small_s:.1} s vs {large_s:.1} s: {allowed} allowed)"
         );
     }
+}
+
+/// Requests signed with a scenario's own `aws_sigv4` scope (a templated PUT
+/// and a fixed GET), and an S3 error document read for its code on every
+/// other response, allocate nothing per request once warm: the scope's
+/// signer keeps its buffers, and the code is kept inline in the failure.
+#[test]
+fn scenario_signing_and_s3_errors_allocate_nothing_per_request_once_warm() {
+    let _turn = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY (edition 2021: safe): the variables are set before any thread reads them here.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+    std::env::set_var(
+        "AWS_SECRET_ACCESS_KEY",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    );
+    let target = demo::start_target(1).unwrap();
+    let url = format!("http://{}", target.local_addr());
+    let text = "[[user]]\nauth = { aws_sigv4 = { region = \"eu-west-1\", service = \"s3\" } }\n\
+                [[user.task]]\n[[user.task.step]]\nmethod = \"PUT\"\npath = \"/echo/body?i=${iteration}\"\n\
+                body = \"object ${user_id}\"\n\
+                [[user.task.step]]\npath = \"/s3-error?code=InvalidBucketName&status=400\"\n";
+    scenario_allocations(&url, "epoll", text, 500, 1);
+    let (small, small_s) = scenario_allocations(&url, "epoll", text, 1_000, 1);
+    // Signing is slow in a debug build: a shorter second run keeps the
+    // per-second allocations small beside 10 000 more requests.
+    let (large, large_s) = scenario_allocations(&url, "epoll", text, 6_000, 1);
+    let extra = large.saturating_sub(small);
+    // A failing step adds a few allocations per second, not per request:
+    // its interval's failure sample and the messages of its snapshot.
+    let per_second = ALLOCATIONS_PER_SECOND + FAILURE_ALLOCATIONS_PER_SECOND;
+    let allowed = 180.0 + per_second * (large_s - small_s).max(0.0).ceil();
+    eprintln!("scenario-signed: {small} vs {large} allocations ({small_s:.1} s vs {large_s:.1} s)");
+    assert!(
+        (extra as f64) < allowed,
+        "scenario-signed: 10 000 more requests made {extra} more allocations ({small} vs {large}, \
+         {small_s:.1} s vs {large_s:.1} s: {allowed} allowed)"
+    );
 }

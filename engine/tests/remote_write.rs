@@ -195,6 +195,7 @@ fn endpoint(method: &str, name: &str, latencies_us: &[u64]) -> EndpointSnapshot 
         failures: vec![],
         bytes_received: 100 * latencies_us.len() as u64,
         body_bytes: 0,
+        body_bytes_sent: 0,
         decoded_bytes: 0,
         redirects: 0,
         samples: Vec::new(),

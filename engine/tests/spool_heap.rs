@@ -68,6 +68,7 @@ fn snapshot(interval: u32) -> Snapshot {
             failures: Vec::new(),
             bytes_received: 2_000,
             body_bytes: 1_000,
+            body_bytes_sent: 0,
             decoded_bytes: 0,
             redirects: 0,
             samples: Vec::new(),

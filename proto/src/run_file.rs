@@ -322,6 +322,7 @@ mod tests {
                 failures: vec![],
                 bytes_received: 100,
                 body_bytes: 0,
+                body_bytes_sent: 0,
                 decoded_bytes: 0,
                 redirects: 0,
                 samples: Vec::new(),

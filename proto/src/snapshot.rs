@@ -5,7 +5,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 pub use crate::buckets::HistogramBuckets;
 
 /// Version of the [`Snapshot`] wire shape; bumped on any change to it.
-pub const SNAPSHOT_VERSION: u16 = 6;
+pub const SNAPSHOT_VERSION: u16 = 7;
 
 /// Errors met while encoding or decoding wire types.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +103,10 @@ pub struct EndpointSnapshot {
     /// Bytes of the compressed bodies that were decoded (for a check or an
     /// extractor), after decoding.
     pub decoded_bytes: u64,
+    /// Request body bytes sent (the body of each request that got a
+    /// response, counted once even when a redirect sent it again): what
+    /// an upload (an S3 PUT) moved.
+    pub body_bytes_sent: u64,
     /// Redirects followed: each is one more request on the wire than the
     /// `requests` counted (a request is recorded once, with its final
     /// response and the time of all its hops, as Locust does).
@@ -148,6 +152,21 @@ pub enum FailureKind {
     Decode,
     /// The request was in flight when the run stopped and was cut off.
     CutOff,
+    /// S3 answered `SlowDown` (503): the service throttles, counted apart so
+    /// a saturation run shows where throttling starts.
+    S3SlowDown,
+    /// S3 answered `AccessDenied`.
+    S3AccessDenied,
+    /// S3 answered `NoSuchKey`.
+    S3NoSuchKey,
+    /// S3 answered `SignatureDoesNotMatch`: the request's SigV4 signature
+    /// (keys, scope or signed content) is not what S3 computed.
+    S3SignatureMismatch,
+    /// S3 answered `RequestTimeTooSkewed`: the generator's clock is too far
+    /// from the service's.
+    S3TimeSkewed,
+    /// S3 answered with another error code (the message names it).
+    S3Error,
 }
 
 impl FailureKind {
@@ -165,13 +184,19 @@ impl FailureKind {
             FailureKind::Redirect => "redirect",
             FailureKind::Decode => "decode",
             FailureKind::CutOff => "cut_off",
+            FailureKind::S3SlowDown => "s3_slow_down",
+            FailureKind::S3AccessDenied => "s3_access_denied",
+            FailureKind::S3NoSuchKey => "s3_no_such_key",
+            FailureKind::S3SignatureMismatch => "s3_signature_mismatch",
+            FailureKind::S3TimeSkewed => "s3_time_skewed",
+            FailureKind::S3Error => "s3_error",
         }
     }
 
     /// Every kind, in declaration (and report) order. A new kind goes here
     /// too: a test enumerates the enum's archived tags and compares, and
     /// another checks that each name is documented in docs/json-summary.md.
-    pub const ALL: [FailureKind; 11] = [
+    pub const ALL: [FailureKind; 17] = [
         FailureKind::Connect,
         FailureKind::Timeout,
         FailureKind::Reset,
@@ -183,6 +208,12 @@ impl FailureKind {
         FailureKind::Redirect,
         FailureKind::Decode,
         FailureKind::CutOff,
+        FailureKind::S3SlowDown,
+        FailureKind::S3AccessDenied,
+        FailureKind::S3NoSuchKey,
+        FailureKind::S3SignatureMismatch,
+        FailureKind::S3TimeSkewed,
+        FailureKind::S3Error,
     ];
 }
 
@@ -271,6 +302,7 @@ mod tests {
                 }],
                 bytes_received: 640,
                 body_bytes: 0,
+                body_bytes_sent: 4_096,
                 decoded_bytes: 0,
                 redirects: 0,
                 samples: Vec::new(),
@@ -298,7 +330,8 @@ mod tests {
     }
 
     /// A snapshot survives encode and decode unchanged, histogram counts,
-    /// per-address bytes sent, open connections and peak memory included.
+    /// per-address bytes sent, request body bytes, open connections and
+    /// peak memory included.
     #[test]
     fn snapshot_round_trips() {
         let snapshot = sample();
@@ -306,6 +339,7 @@ mod tests {
         let back = decode_snapshot(&bytes).unwrap();
         assert_eq!(back, snapshot);
         assert_eq!(back.open_connections, 42);
+        assert_eq!(back.endpoints[0].body_bytes_sent, 4_096);
         assert_eq!(back.max_rss_kb, 51_200);
         let sent: Vec<_> = back.addresses.iter().map(|a| a.bytes_sent).collect();
         assert_eq!(sent, [390, u64::MAX]);

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use stampede_tests::{serial, stampede, TargetProcess};
+use serde_json::Value;
+use stampede_tests::{serial, stampede, stampede_env, TargetProcess};
 
 /// Where Debian's chromium package puts the browser.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -380,6 +381,195 @@ fn percentile_chart_draws_or_names_every_endpoint() {
     shown.extend(named.split(", ").map(str::to_string));
     shown.sort();
     assert_eq!(shown, endpoints, "every endpoint drawn or named, once");
+}
+
+/// Reads the object table of the report in the browser: one line per body
+/// row, `name|objects|objects/s|MiB/s|...|failures`, and the table's size on
+/// screen, for `--dump-dom` to read.
+const OBJECTS_PROBE: &str = r##"<script>
+(function () {
+  var table = document.querySelector("#objects table");
+  var box = table.getBoundingClientRect();
+  var rows = [Math.round(box.width) + "x" + Math.round(box.height)];
+  table.querySelectorAll("tbody tr").forEach(function (tr) {
+    var cells = [];
+    tr.querySelectorAll("td").forEach(function (td) { cells.push(td.textContent); });
+    rows.push(cells.slice(1).join("|"));
+  });
+  var pre = document.createElement("pre");
+  pre.id = "probe";
+  pre.textContent = rows.join("\n");
+  document.body.appendChild(pre);
+})();
+</script>"##;
+
+/// An object workload (`object-report`) that PUTs bodies of two known
+/// sizes and GETs two sizes: the JSON summary's object figures are the
+/// target's request counts times the body sizes, the console prints the
+/// object table, and Chromium shows the HTML report's with the same objects.
+#[test]
+fn object_report_counts_bodies_both_ways() {
+    let _serial = serial();
+    let scratch = Scratch::new("html-objects");
+    let report = scratch.0.join("report.html");
+    let target = TargetProcess::start_with(&["--count-paths"]);
+    // (method, path, name, request body bytes, response body bytes)
+    let steps: [(&str, &str, &str, u64, u64); 4] = [
+        ("PUT", "/", "put 4KiB", 4096, 2),
+        ("PUT", "/bytes/0", "put 1000B", 1000, 0),
+        ("GET", "/bytes/1024", "get 1KiB", 0, 1024),
+        ("GET", "/bytes/65536", "get 64KiB", 0, 65536),
+    ];
+    let mut scenario = String::from("[[user]]\n[[user.task]]\n");
+    for (method, path, name, sent, _) in steps {
+        scenario.push_str(&format!(
+            "[[user.task.step]]\nmethod = \"{method}\"\npath = \"{path}\"\nname = \"{name}\"\n"
+        ));
+        if sent > 0 {
+            scenario.push_str(&format!("body = \"{}\"\n", "x".repeat(sent as usize)));
+        }
+    }
+    let file = stampede_tests::temp_file("objects.toml", &scenario);
+    let html_arg = report.display().to_string();
+    let saved = scratch.0.join("objects.run");
+    let saved_arg = saved.display().to_string();
+    let args = [
+        "run",
+        "--save-run",
+        &saved_arg,
+        "-f",
+        file.to_str().unwrap(),
+        "--host",
+        &target.url(),
+        "-u",
+        "3",
+        "-n",
+        "50",
+        "--threads",
+        "2",
+        "--html",
+        &html_arg,
+    ];
+    let run = stampede_env(&args, &[("STAMPEDE_OBJECT_REPORT", "true")], LIMIT);
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    let stats = target.stats_json();
+    let summary = run.summary();
+    let objects = summary["objects"]["endpoints"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no objects in the summary: {summary}"));
+    assert_eq!(objects.len(), steps.len());
+    let endpoint = |name: &str| -> &Value {
+        summary["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no endpoint {name}"))
+    };
+    let rps = summary["totals"]["rps"].as_f64().unwrap();
+    let duration_s = run.total("requests") as f64 / rps;
+    for (_, path, name, sent, received) in steps {
+        let served = stats["paths"][path].as_u64().unwrap();
+        assert_eq!(served, 50, "{path}: {stats}");
+        let row = objects.iter().find(|o| o["name"] == name).unwrap();
+        assert_eq!(row["objects"], served, "{name}");
+        assert_eq!(row["failures"], 0, "{name}");
+        assert_eq!(row["body_bytes"], served * (sent + received), "{name}");
+        assert_eq!(endpoint(name)["body_bytes_sent"], served * sent, "{name}");
+        assert_eq!(endpoint(name)["body_bytes"], served * received, "{name}");
+        let mib_per_s = row["mib_per_s"].as_f64().unwrap();
+        let expected = (served * (sent + received)) as f64 / 1048576.0 / duration_s;
+        assert!(
+            (mib_per_s - expected).abs() <= expected * 1e-6,
+            "{name}: {mib_per_s} vs {expected}"
+        );
+        let objects_per_s = row["objects_per_s"].as_f64().unwrap();
+        assert!((objects_per_s - served as f64 / duration_s).abs() <= objects_per_s * 1e-6);
+        // Time to last byte is the endpoint's latency; the first byte comes no later.
+        assert_eq!(row["ttlb_ms"]["p50"], endpoint(name)["latency_ms"]["p50"]);
+        assert_eq!(row["ttlb_ms"]["p99"], endpoint(name)["latency_ms"]["p99"]);
+        assert_eq!(row["ttfb_ms"]["p99"], endpoint(name)["ttfb_ms"]["p99"]);
+        assert!(row["ttfb_ms"]["p50"].as_f64() <= row["ttlb_ms"]["p50"].as_f64());
+        // The console's object table: the row's objects column is the count.
+        let table = run
+            .stdout
+            .split("Objects (MiB/s counts request and response bodies")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .unwrap_or_else(|| panic!("no object table on the console:\n{}", run.stdout));
+        let line = table
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no console row of {name}:\n{table}"));
+        let after_name = line.split(name).nth(1).unwrap();
+        assert_eq!(after_name.split_whitespace().next(), Some("50"), "{line}");
+    }
+    let total_sent: u64 = steps.iter().map(|s| 50 * s.3).sum();
+    assert_eq!(run.total("body_bytes_sent"), total_sent);
+
+    // A saved run keeps its config: `stampede report` renders the same table.
+    let replayed = scratch.0.join("replayed.json");
+    let replay = Command::new(stampede_tests::bin("stampede"))
+        .args([
+            "report",
+            &saved_arg,
+            "--json",
+            &replayed.display().to_string(),
+        ])
+        .output()
+        .expect("run stampede report");
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let replayed: Value =
+        serde_json::from_str(&std::fs::read_to_string(&replayed).unwrap()).unwrap();
+    assert_eq!(replayed["objects"], summary["objects"]);
+
+    let html = std::fs::read_to_string(&report).expect("the report exists");
+    assert!(html.contains("<section id=\"objects\">"), "no object table");
+    let Some(browser) = chromium() else { return };
+    let probed = scratch.0.join("probed.html");
+    std::fs::write(
+        &probed,
+        html.replace("</body>", &format!("{OBJECTS_PROBE}\n</body>")),
+    )
+    .unwrap();
+    let profile = scratch.0.join("profile");
+    let dump = run_chromium(browser, &profile, &["--dump-dom".to_string()], &probed);
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    assert_eq!(
+        console_lines(&dump.stderr),
+        Vec::<String>::new(),
+        "console messages"
+    );
+    let dom = String::from_utf8_lossy(&dump.stdout);
+    let probe = dom
+        .split("<pre id=\"probe\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_else(|| panic!("the probe did not run; DOM:\n{dom}"));
+    let mut lines = probe.lines();
+    let size = lines.next().unwrap();
+    let (width, height) = size.split_once('x').unwrap();
+    assert!(
+        width.parse::<u32>().unwrap() >= 300 && height.parse::<u32>().unwrap() >= 60,
+        "table drawn at {size}"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('|').collect()).collect();
+    assert_eq!(rows.len(), steps.len(), "{probe}");
+    for (_, _, name, _, _) in steps {
+        let row = rows
+            .iter()
+            .find(|r| r[0] == name)
+            .unwrap_or_else(|| panic!("{name} not shown: {probe}"));
+        assert_eq!((row[1], row[8]), ("50", "0"), "{name}: {row:?}");
+    }
 }
 
 /// `--html` into a missing directory is refused with exit 2 before any request is sent.

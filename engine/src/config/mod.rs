@@ -147,9 +147,6 @@ pub struct RunConfig {
     pub allow_low_fd_limit: bool,
     /// Every request asks for compressed responses (`--compressed`).
     pub compressed: bool,
-    /// `object-report`: the run is an object workload (`stampede s3`),
-    /// reported in object terms too. Hidden; `stampede s3` sets it.
-    pub object_report: bool,
     /// Redirects followed per request at most (`--max-redirects`); 0 follows none.
     pub max_redirects: u32,
     /// Exchanges printed to stderr at the start of the run (`--http-debug`).
@@ -160,6 +157,13 @@ pub struct RunConfig {
     pub signing: Option<std::sync::Arc<crate::http::sigv4::SigningConfig>>,
     /// `--aws-sigv4`'s scope as given, for reports.
     pub aws_sigv4: Option<String>,
+    /// `--aws-sign-payload`: bodies are hashed into signatures, the run's
+    /// and a scenario's `aws_sigv4` alike.
+    pub aws_sign_payload: bool,
+    /// The run is an object workload (the hidden run setting
+    /// `object-report`, set by `stampede s3`): reports add a table in
+    /// object terms, and error responses are read for S3 error codes.
+    pub object_report: bool,
     /// Only scenario tasks with one of these tags run (`--tags`, Locust's `-T`).
     pub tags: Vec<String>,
     /// Scenario tasks with one of these tags do not run (`--exclude-tags`, `-E`).
@@ -418,14 +422,17 @@ impl RunConfig {
                 .parsed("connect-backoff", parse_duration)?
                 .unwrap_or(Duration::from_secs(1)),
             compressed: settings.parsed("compressed", parse_bool)?.unwrap_or(false),
-            object_report: settings
-                .parsed("object-report", parse_bool)?
-                .unwrap_or(false),
             http_debug: settings
                 .parsed("http-debug", |v| parse_count(v, 0, 10_000))?
                 .map_or(0, |n| n as u32),
             signing: signing_config(settings)?,
             aws_sigv4: settings.get("aws-sigv4").map(|s| s.value.clone()),
+            aws_sign_payload: settings
+                .parsed("aws-sign-payload", parse_bool)?
+                .unwrap_or(false),
+            object_report: settings
+                .parsed("object-report", parse_bool)?
+                .unwrap_or(false),
             tags: settings
                 .get("tags")
                 .map(|s| parse_tags(&s.value))
@@ -451,6 +458,7 @@ impl RunConfig {
             compressed: self.compressed,
             tags: self.tags.clone(),
             exclude_tags: self.exclude_tags.clone(),
+            sign_payload: self.aws_sign_payload,
         }
     }
 

@@ -181,11 +181,13 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("connect-backoff", "--connect-backoff", KeyUse::Used),
     ("aws-sigv4", "--aws-sigv4", KeyUse::Used),
     ("aws-sign-payload", "--aws-sign-payload", KeyUse::Used),
-    ("object-report", "--object-report", KeyUse::Used),
     ("reset-stats", "--reset-stats", KeyUse::Ignored),
     ("class-picker", "--class-picker", KeyUse::Ignored),
     ("tags", "--tags", KeyUse::Used),
     ("exclude-tags", "--exclude-tags", KeyUse::Used),
+    // Hidden: no flag; `stampede s3` sets it (a conf file or
+    // STAMPEDE_OBJECT_REPORT may too). Reports add the object table.
+    ("object-report", "object-report", KeyUse::Used),
 ];
 
 /// The canonical key for `key`, if it is one stampede knows.
@@ -391,6 +393,26 @@ mod tests {
         assert_eq!(
             err,
             "master.conf, line 7, key 'spawn-rate': invalid rate 'x'"
+        );
+    }
+
+    /// `object-report` has no flag; a conf file or `STAMPEDE_OBJECT_REPORT`
+    /// sets it, and a bad value names where it was given.
+    #[test]
+    fn object_report_is_a_hidden_run_setting() {
+        let config = |s: &Settings| RunConfig::from_settings(s, 1);
+        let mut s = Settings::default();
+        s.flag("host", "http://127.0.0.1:1");
+        assert!(!config(&s).unwrap().object_report);
+        let mut on = s.clone();
+        on.env(vec![("STAMPEDE_OBJECT_REPORT".into(), "true".into())]);
+        assert!(config(&on).unwrap().object_report);
+        s.file(Path::new("s3.conf"), "object-report = maybe\n");
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let err = config(&s).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "s3.conf, line 1, key 'object-report': invalid boolean 'maybe' (use true or false)"
         );
     }
 }

@@ -92,6 +92,7 @@ fn endpoint() -> impl Strategy<Value = EndpointSnapshot> {
                         .collect(),
                     bytes_received: requests,
                     body_bytes: requests,
+                    body_bytes_sent: requests.saturating_mul(3),
                     decoded_bytes: 0,
                     redirects: requests / 2,
                     samples: Vec::new(),

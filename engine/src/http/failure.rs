@@ -7,6 +7,8 @@ use std::io;
 
 use stampede_proto::FailureKind;
 
+use super::s3_error::S3Error;
+
 /// One reason a request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Failure {
@@ -59,6 +61,14 @@ pub enum Failure {
     TlsHandshake,
     /// The response status was 4xx or 5xx.
     Status(u16),
+    /// The response status was 4xx or 5xx and its body an S3 XML error
+    /// document with this code (read for S3 requests only, `shard::user`).
+    S3 {
+        /// The document's code.
+        error: S3Error,
+        /// The response status.
+        status: u16,
+    },
     /// A scenario check failed; the id indexes the plan's messages.
     Check(u32),
     /// A body a check needs was larger than the capture limit (`--max-body-capture`).
@@ -97,6 +107,14 @@ impl Failure {
             TruncatedHead | TruncatedBody | HeadTooLarge | TooManyHeaders | MalformedHead
             | MalformedChunk | BadContentLength | BytesAfterResponse => FailureKind::Protocol,
             Status(_) => FailureKind::Status,
+            S3 { error, .. } => match error {
+                S3Error::SlowDown => FailureKind::S3SlowDown,
+                S3Error::AccessDenied => FailureKind::S3AccessDenied,
+                S3Error::NoSuchKey => FailureKind::S3NoSuchKey,
+                S3Error::SignatureDoesNotMatch => FailureKind::S3SignatureMismatch,
+                S3Error::RequestTimeTooSkewed => FailureKind::S3TimeSkewed,
+                S3Error::Other(_) => FailureKind::S3Error,
+            },
             Check(_) | BodyTooLarge => FailureKind::Check,
             Template(_) => FailureKind::Template,
             TlsUntrusted | TlsNameMismatch | TlsExpired | TlsAlert | TlsHandshake => {
@@ -111,6 +129,7 @@ impl Failure {
         use Failure::*;
         let text = match self {
             Status(code) => return format!("HTTP {code}"),
+            S3 { error, status } => return format!("S3 error {} ({status})", error.code()),
             Check(id) | Template(id) => {
                 return messages
                     .get(id as usize)
@@ -210,6 +229,18 @@ mod tests {
         assert_eq!(Failure::Status(503).message(&[]), "HTTP 503");
         assert_eq!(Failure::Check(1).message(&["a".into(), "b".into()]), "b");
         assert_eq!(Failure::Template(0).kind(), FailureKind::Template);
+        let slow_down = Failure::S3 {
+            error: S3Error::SlowDown,
+            status: 503,
+        };
+        assert_eq!(slow_down.kind(), FailureKind::S3SlowDown);
+        assert_eq!(slow_down.message(&[]), "S3 error SlowDown (503)");
+        let other = Failure::S3 {
+            error: S3Error::from_code(b"InvalidBucketName"),
+            status: 400,
+        };
+        assert_eq!(other.kind(), FailureKind::S3Error);
+        assert_eq!(other.message(&[]), "S3 error InvalidBucketName (400)");
     }
 
     /// I/O errors map by kind, and only stale-connection failures are retried.

@@ -20,6 +20,7 @@ pub mod request;
 pub mod response;
 #[cfg(test)]
 mod response_fuzz;
+pub mod s3_error;
 #[cfg(test)]
 pub mod script;
 pub mod sigv4;

@@ -111,8 +111,20 @@ pub fn final_report(agg: &Aggregator, info: &RunInfo, stop_reason: &str) -> Stri
     } else {
         String::new()
     };
+    let timing = timing_tables(agg);
+    // After a blank line, like the tables before it.
+    let objects = match super::objects::wanted(info) {
+        true if timing.ends_with('\n') || timing.is_empty() => {
+            format!("\n{}", super::objects::console_table(agg, info.duration_s))
+        }
+        true => format!(
+            "\n\n{}",
+            super::objects::console_table(agg, info.duration_s)
+        ),
+        false => String::new(),
+    };
     format!(
-        "\n=== Summary ({:.1} s, stopped by {stop_reason}{dropped}) ===\n{}\n{}{}\n{}\n\
+        "\n=== Summary ({:.1} s, stopped by {stop_reason}{dropped}) ===\n{}\n{}{}{objects}\n{}\n\
          Generator: {} threads on {}, {:.2} CPU s ({:.0} requests per CPU-second), {}{}",
         info.duration_s,
         stats_table(
@@ -122,7 +134,7 @@ pub fn final_report(agg: &Aggregator, info: &RunInfo, stop_reason: &str) -> Stri
             }
         ),
         percentile_table(agg),
-        timing_tables(agg),
+        timing,
         failures_table(agg),
         info.threads,
         info.io_driver,

@@ -68,6 +68,9 @@ pub fn render(agg: &Aggregator, info: &RunInfo, notes: &Notes) -> String {
     page.push_str(&run_section(&facts, info, agg));
     page.push_str(&totals_section(agg, info, facts.load));
     page.push_str(&charts_section(agg, facts.load));
+    if crate::report::objects::wanted(info) {
+        page.push_str(&tables::objects_section(agg, info.duration_s));
+    }
     page.push_str(&tables::endpoints_section(agg, info.duration_s));
     page.push_str(&tables::percentiles_section(agg));
     page.push_str(&tables::failures_section(agg));

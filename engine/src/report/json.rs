@@ -88,7 +88,7 @@ pub fn process_memory(agg: &Aggregator, info: &RunInfo) -> Vec<ProcessMemory> {
 /// The whole summary document, with the run's threshold verdicts (empty when none were set).
 pub fn summary(agg: &Aggregator, info: &RunInfo, verdicts: &[Verdict]) -> Value {
     let total = agg.total();
-    json!({
+    let mut value = json!({
         "schema": SUMMARY_SCHEMA,
         "started_unix_ms": info.started_unix_ms,
         "totals": totals_json(agg, &total, info.duration_s),
@@ -99,7 +99,11 @@ pub fn summary(agg: &Aggregator, info: &RunInfo, verdicts: &[Verdict]) -> Value 
         "connections": connections_json(agg),
         "config": info.config.clone(),
         "thresholds": thresholds_json(verdicts),
-    })
+    });
+    if super::objects::wanted(info) {
+        value["objects"] = super::objects::json(agg, info.duration_s);
+    }
+    value
 }
 
 /// Writes the summary as pretty JSON: to a temp file beside `path`, then
@@ -136,6 +140,7 @@ fn totals_json(agg: &Aggregator, total: &EndpointTotals, duration_s: f64) -> Val
         "bytes_received": total.bytes_received,
         "body_bytes": total.body_bytes,
         "decoded_bytes": total.decoded_bytes,
+        "body_bytes_sent": total.body_bytes_sent,
         "avg_size_bytes": total.avg_size_bytes(),
         "redirects": total.redirects,
         "bytes_sent": agg.bytes_sent(),
@@ -178,6 +183,7 @@ fn endpoint_json(e: &EndpointTotals, duration_s: f64) -> Value {
         "bytes_received": e.bytes_received,
         "body_bytes": e.body_bytes,
         "decoded_bytes": e.decoded_bytes,
+        "body_bytes_sent": e.body_bytes_sent,
         "avg_size_bytes": e.avg_size_bytes(),
         "redirects": e.redirects,
         "latency_ms": latency_json(&e.latency_us),

@@ -8,6 +8,7 @@
 //! - [`json`]: the machine-readable `stampede.summary/1` document.
 //! - [`csv`]: Locust-compatible `PREFIX_*.csv` files.
 //! - [`html`]: the self-contained HTML report with charts (`--html`).
+//! - [`objects`]: the table in object terms of an object workload (`stampede s3`).
 //! - [`capacity`]: the capacity search's table, JSON and HTML chart.
 //! - [`thresholds`]: pass/fail criteria, their verdicts and the verdict table.
 //! - [`runfile`]: run files (`--save-run`) written, read and replayed for
@@ -22,6 +23,7 @@ pub mod console;
 pub mod csv;
 pub mod html;
 pub mod json;
+pub mod objects;
 pub mod output;
 pub mod runfile;
 pub mod thresholds;

@@ -95,6 +95,7 @@ impl LocalSource {
         plan.max_redirects = config.max_redirects;
         plan.http_debug = crate::shard::http_debug::HttpDebug::new(config.http_debug);
         plan.signing = config.signing.clone();
+        plan.s3_errors = config.object_report;
         let values = setup::run(&plan, config).map_err(RunError::Setup)?;
         setup::apply(&mut plan, values);
         let dns = dns::Refresher::start(

@@ -30,6 +30,7 @@ pub fn run(plan: &Plan, config: &RunConfig) -> Result<SetupValues, String> {
     plan.max_redirects = config.max_redirects;
     plan.http_debug = crate::shard::http_debug::HttpDebug::new(config.http_debug);
     plan.signing = config.signing.clone();
+    plan.s3_errors = config.object_report;
     let plan = Arc::new(plan);
     let ran = runtime::block_on(config.io_driver, |_| async {
         let connector = config.conn.connector(0);

@@ -34,6 +34,12 @@ pub struct RequestStep {
     pub is_head: bool,
     /// The whole request when nothing in it is templated.
     pub fixed: Option<Vec<u8>>,
+    /// Body bytes of `fixed` (a templated body is measured as rendered).
+    pub fixed_body_bytes: u64,
+    /// The scenario's `aws_sigv4` scope this step is signed with: an index
+    /// into the plan's `scoped_signing`. `None` leaves it to the run's
+    /// `--aws-sigv4`, if any.
+    pub signing: Option<usize>,
     /// Request line, Host, User-Agent and headers, each line ending in CRLF.
     pub head: Template,
     /// The body; empty for none.
@@ -170,6 +176,12 @@ pub struct Plan {
     pub signing: Option<std::sync::Arc<crate::http::sigv4::SigningConfig>>,
     /// The shared body block `body_size` steps slice (empty without them).
     pub body_block: crate::http::body_block::BodyBlock,
+    /// The run is an object workload (`object-report`): every request's
+    /// error response is read for an S3 error code, signed or not.
+    pub s3_errors: bool,
+    /// The scopes of the scenario's `aws_sigv4` auths, each once, with the
+    /// keys read from the environment; steps point into it.
+    pub scoped_signing: Vec<std::sync::Arc<crate::http::sigv4::SigningConfig>>,
 }
 
 impl Plan {
@@ -196,6 +208,8 @@ impl Plan {
             endpoint: 0,
             origin: 0,
             is_head: config.method == "HEAD",
+            fixed_body_bytes: spec.body.len() as u64,
+            signing: None,
             fixed: Some(encode_request(&spec)),
             head: Template::default(),
             body: Template::default(),
@@ -244,6 +258,8 @@ impl Plan {
             http_debug: crate::shard::http_debug::HttpDebug::new(config.http_debug),
             signing: config.signing.clone(),
             body_block: Default::default(),
+            s3_errors: config.object_report,
+            scoped_signing: Vec::new(),
         }
     }
 

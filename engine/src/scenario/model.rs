@@ -170,7 +170,8 @@ pub struct StepSpec {
     pub extract: BTreeMap<String, Spanned<String>>,
 }
 
-/// Credentials: `basic = ["user", "password"]` or `bearer = "token"` (templated).
+/// Credentials: `basic = ["user", "password"]` or `bearer = "token"`
+/// (templated), or `aws_sigv4 = { region = "...", service = "..." }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSpec {
@@ -178,6 +179,19 @@ pub struct AuthSpec {
     pub basic: Option<Spanned<Vec<String>>>,
     /// A bearer token.
     pub bearer: Option<Spanned<String>>,
+    /// AWS Signature Version 4 with this scope; the keys come from the
+    /// environment, as `--aws-sigv4` reads them, never from the scenario.
+    pub aws_sigv4: Option<Spanned<SigV4Spec>>,
+}
+
+/// The scope requests are signed for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigV4Spec {
+    /// e.g. `us-east-1`.
+    pub region: Spanned<String>,
+    /// e.g. `s3`.
+    pub service: Spanned<String>,
 }
 
 /// Checks on a response.

@@ -37,6 +37,8 @@ struct Run {
     bytes: u64,
     /// Their body bytes, together.
     body_bytes: u64,
+    /// Their requests' body bytes, together.
+    body_bytes_sent: u64,
 }
 
 impl Run {
@@ -54,10 +56,11 @@ impl Run {
         recorder.record_n(
             endpoint, self.count, self.bytes, failure, service, service, ttfb,
         );
-        recorder.record_sizes(endpoint, self.body_bytes, 0);
+        recorder.record_sizes(endpoint, self.body_bytes, 0, self.body_bytes_sent);
         self.count = 0;
         self.bytes = 0;
         self.body_bytes = 0;
+        self.body_bytes_sent = 0;
     }
 }
 
@@ -86,6 +89,7 @@ pub async fn run_user(shard: Rc<Shard>, depth: usize) {
                 let mut failed = false;
                 let mut run = Run::default();
                 let mut record = |outcome: Result<Exchange, Failure>, done_at: Instant| {
+                    let answered = outcome.is_ok();
                     let (bytes, body_bytes, failure, first_byte_at) = match outcome {
                         Err(failure) => (0, 0, Some(failure), None),
                         Ok(exchange) => {
@@ -108,6 +112,9 @@ pub async fn run_user(shard: Rc<Shard>, depth: usize) {
                     run.count += 1;
                     run.bytes += bytes;
                     run.body_bytes += body_bytes;
+                    if answered {
+                        run.body_bytes_sent += step.fixed_body_bytes;
+                    }
                 };
                 shard
                     .client
@@ -123,7 +130,7 @@ pub async fn run_user(shard: Rc<Shard>, depth: usize) {
                 run.flush(&shard, step.endpoint, sent_at);
                 rounds += 1;
                 // A failing target (refused connects) can fail without ever blocking.
-                if failed || rounds % YIELD_EVERY == 0 {
+                if failed || rounds.is_multiple_of(YIELD_EVERY) {
                     yield_now().await;
                 }
             }

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::http::body_block::parse_body_size;
 use crate::http::decode::decode_body;
+use crate::http::s3_error::{parse_error_code, S3Error};
+use crate::http::sigv4::Signer;
 use crate::http::{Capture, Client, Exchange, Failure};
 use crate::scenario::check::{self, CookieJar, CookieUrl, Response};
 use crate::scenario::feeder::{Exhausted, Pick};
@@ -106,8 +108,12 @@ pub struct VirtualUser {
     /// A compressed body, decoded for checks and extractors; lent by the
     /// shard (as the capture's buffers are) only while a response is judged.
     decoded: Vec<u8>,
-    /// Signs each request (`--aws-sigv4`).
-    signer: Option<crate::http::sigv4::Signer>,
+    /// Signs each request (`--aws-sigv4`) that its step does not sign
+    /// with a scope of its own.
+    signer: Option<Signer>,
+    /// Signs the steps with a scenario's `aws_sigv4` scope: one per
+    /// scope, indexed as the plan's `scoped_signing`.
+    scoped_signers: Vec<Signer>,
     /// Next task when tasks run in order.
     next_task: usize,
 }
@@ -117,7 +123,13 @@ impl VirtualUser {
     pub fn new(plan: Arc<Plan>, class: usize, user_id: u64) -> Self {
         let cookies = plan.classes.get(class).is_some_and(|c| c.cookies);
         let body_limit = plan.body_capture_limit;
-        let signer = plan.signing.clone().map(crate::http::sigv4::Signer::new);
+        let signer = plan.signing.clone().map(Signer::new);
+        let scoped_signers = plan
+            .scoped_signing
+            .iter()
+            .cloned()
+            .map(Signer::new)
+            .collect();
         VirtualUser {
             vars: plan.initial_vars.clone(),
             plan,
@@ -137,6 +149,7 @@ impl VirtualUser {
             hop_next: Vec::new(),
             decoded: Vec::new(),
             signer,
+            scoped_signers,
             next_task: 0,
         }
     }
@@ -260,7 +273,12 @@ impl VirtualUser {
                 }
             }
         }
-        if let Some(signer) = &mut self.signer {
+        // A signed request goes to S3 (or a service speaking its API), as
+        // does every request of an object workload: its error bodies are
+        // read for their code.
+        let signer = signer_of(&mut self.signer, &mut self.scoped_signers, step.signing);
+        let s3_errors = signer.is_some() || self.plan.s3_errors;
+        if let Some(signer) = signer {
             let now = std::time::SystemTime::now();
             match &step.fixed {
                 // A fixed request is known by its step's address.
@@ -324,7 +342,7 @@ impl VirtualUser {
                         break Err(Failure::TooManyRedirects);
                     }
                     let hop = (hops == 0, step.origin, origin, exchange.status);
-                    match self.next_hop(hop, env.client) {
+                    match self.next_hop(hop, step.signing, env.client) {
                         Ok(next) => (origin, is_head) = next,
                         Err(failure) => break Err(failure),
                     }
@@ -341,6 +359,12 @@ impl VirtualUser {
         let service = done_at.saturating_duration_since(sent_at);
         let started_at = intended.unwrap_or(sent_at);
         let latency = done_at.saturating_duration_since(started_at);
+        // The body counts as sent once a response came (a redirect that
+        // sent it again does not count it twice).
+        let body_sent = match &step.fixed {
+            Some(_) => step.fixed_body_bytes,
+            None => self.body.len() as u64,
+        };
         let (bytes, body_bytes, status, failure, ttfb) = match outcome {
             Err(failure) => (hop_bytes, 0, 0, Some(failure), None),
             Ok(exchange) => {
@@ -349,7 +373,7 @@ impl VirtualUser {
                     hop_bytes + exchange.bytes_received,
                     exchange.body_bytes,
                     exchange.status,
-                    self.judge(step, &exchange, service, env.client),
+                    self.judge(step, &exchange, service, env.client, s3_errors),
                     Some(ttfb),
                 )
             }
@@ -362,7 +386,8 @@ impl VirtualUser {
         let mut recorder = env.recorder.borrow_mut();
         recorder.end_request(step.endpoint);
         recorder.record(step.endpoint, bytes, failure, latency, service, ttfb);
-        recorder.record_sizes(step.endpoint, body_bytes, decoded);
+        let sent = if status == 0 { 0 } else { body_sent };
+        recorder.record_sizes(step.endpoint, body_bytes, decoded, sent);
         if answered_hops > 0 {
             recorder.record_redirects(step.endpoint, u64::from(answered_hops));
         }
@@ -391,10 +416,12 @@ impl VirtualUser {
     /// `hop` is (the first hop?, the step's own origin, the last hop's
     /// origin, the redirect's status). With `--aws-sigv4`, only a hop back to
     /// the step's own origin is signed: keys never sign a request to an
-    /// origin a response named.
+    /// origin a response named. `signing` is the step's own scope, if any
+    /// (else the run's signer signs).
     fn next_hop(
         &mut self,
         hop: (bool, usize, usize, u16),
+        signing: Option<usize>,
         client: &Client,
     ) -> Result<(usize, bool), Failure> {
         let (first, home, origin, status) = hop;
@@ -441,6 +468,7 @@ impl VirtualUser {
             status == 303 && method != b"HEAD" || matches!(status, 301 | 302) && method == b"POST";
         let method: &[u8] = if to_get { b"GET" } else { method };
         let same_origin = next_origin == origin;
+        let signs = signer_of(&mut self.signer, &mut self.scoped_signers, signing).is_some();
         let out = &mut self.hop_next;
         out.clear();
         out.extend_from_slice(method);
@@ -460,7 +488,7 @@ impl VirtualUser {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let name = line.split(|&b| b == b':').next().unwrap_or(b"");
             let dropped = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-            let signed = self.signer.is_some()
+            let signed = signs
                 && (dropped("authorization")
                     || dropped("x-amz-date")
                     || dropped("x-amz-content-sha256")
@@ -494,7 +522,8 @@ impl VirtualUser {
         self.hop_body = if to_get { &[] } else { tail };
         let is_head = method == b"HEAD";
         std::mem::swap(&mut self.hop, &mut self.hop_next);
-        if let Some(signer) = self.signer.as_mut().filter(|_| next_origin == home) {
+        let signer = signer_of(&mut self.signer, &mut self.scoped_signers, signing);
+        if let Some(signer) = signer.filter(|_| next_origin == home) {
             let now = std::time::SystemTime::now();
             signer.sign_with_body(&mut self.hop, self.hop_body, now);
         }
@@ -502,13 +531,16 @@ impl VirtualUser {
     }
 
     /// Decides whether a response failed, and extracts values from it;
-    /// a body to decode is decoded into a buffer lent by `client`.
+    /// a body to decode is decoded into a buffer lent by `client`. With
+    /// `s3_errors`, an error status whose body is an S3 error document
+    /// fails under the document's code rather than as a plain status.
     fn judge(
         &mut self,
         step: &RequestStep,
         exchange: &Exchange,
         elapsed: Duration,
         client: &Client,
+        s3_errors: bool,
     ) -> Option<Failure> {
         let status = exchange.status;
         let bytes_failure = match &step.expect_body_bytes {
@@ -540,7 +572,17 @@ impl VirtualUser {
             elapsed,
         };
         let mut failure = if !step.status_checked && status >= 400 {
-            Some(Failure::Status(status))
+            // The capture kept the body's first bytes (a failure sample's
+            // worth, or all of a wanted body up to its limit): S3 puts the
+            // code first.
+            let code = s3_errors.then(|| parse_error_code(body)).flatten();
+            Some(match code {
+                Some(code) => Failure::S3 {
+                    error: S3Error::from_code(code),
+                    status,
+                },
+                None => Failure::Status(status),
+            })
         } else {
             None
         };
@@ -612,6 +654,19 @@ impl VirtualUser {
         let rendered = expect.size.render(&mut ctx, &mut self.body);
         let expected = rendered.ok().and_then(|()| parse_body_size(&self.body));
         (expected != Some(body_bytes)).then_some(Failure::Check(expect.message))
+    }
+}
+
+/// The signer of a step: its own scope's (`signing`, an index into
+/// `scoped`), else the run's, else none.
+fn signer_of<'s>(
+    run: &'s mut Option<Signer>,
+    scoped: &'s mut [Signer],
+    signing: Option<usize>,
+) -> Option<&'s mut Signer> {
+    match signing {
+        Some(index) => scoped.get_mut(index),
+        None => run.as_mut(),
     }
 }
 

@@ -485,6 +485,7 @@ fn add_to_totals(
     totals.bytes_received = totals.bytes_received.saturating_add(wire.bytes_received);
     totals.body_bytes = totals.body_bytes.saturating_add(wire.body_bytes);
     totals.decoded_bytes = totals.decoded_bytes.saturating_add(wire.decoded_bytes);
+    totals.body_bytes_sent = totals.body_bytes_sent.saturating_add(wire.body_bytes_sent);
     totals.redirects = totals.redirects.saturating_add(wire.redirects);
     add_counts(&mut totals.latency_us, endpoint.latency_us.as_ref())?;
     add_counts(&mut totals.ttfb_us, endpoint.ttfb_us.as_ref())?;

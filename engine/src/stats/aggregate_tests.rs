@@ -37,6 +37,7 @@ fn merges_counts_and_percentiles_exactly() {
         let reference = histogram(values);
         assert_eq!(totals.requests, values.len() as u64);
         assert_eq!(totals.bytes_received, 100 * values.len() as u64);
+        assert_eq!(totals.body_bytes_sent, 30 * values.len() as u64);
         assert_eq!(totals.latency_us.len(), values.len() as u64);
         for q in [0.0, 50.0, 66.0, 90.0, 99.0, 99.9, 100.0] {
             let expected = reference.value_at_quantile(q / 100.0) as f64 / 1_000.0;

@@ -100,6 +100,7 @@ pub(crate) mod test_support {
                 .collect(),
             bytes_received: 100 * latencies_us.len() as u64,
             body_bytes: 100 * latencies_us.len() as u64,
+            body_bytes_sent: 30 * latencies_us.len() as u64,
             decoded_bytes: 0,
             redirects: 0,
             samples: Vec::new(),

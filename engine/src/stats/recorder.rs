@@ -31,6 +31,8 @@ struct EndpointRecord {
     body_bytes: u64,
     /// Bytes of decoded bodies after decoding.
     decoded_bytes: u64,
+    /// Request body bytes sent.
+    body_bytes_sent: u64,
     /// Redirects followed.
     redirects: u64,
     /// Requests sent and not yet recorded (user steps only).
@@ -93,6 +95,7 @@ impl Recorder {
                 bytes_received: 0,
                 body_bytes: 0,
                 decoded_bytes: 0,
+                body_bytes_sent: 0,
                 redirects: 0,
                 in_flight: 0,
                 samples: Vec::new(),
@@ -164,13 +167,15 @@ impl Recorder {
         }
     }
 
-    /// Adds response sizes: body bytes as received, and decoded bytes when a
-    /// compressed body was decoded.
+    /// Adds body sizes: the response's body bytes as received, decoded
+    /// bytes when a compressed body was decoded, and the request's body
+    /// bytes `sent`.
     #[inline]
-    pub fn record_sizes(&mut self, endpoint: usize, body: u64, decoded: u64) {
+    pub fn record_sizes(&mut self, endpoint: usize, body: u64, decoded: u64, sent: u64) {
         if let Some(record) = self.endpoints.get_mut(endpoint) {
             record.body_bytes += body;
             record.decoded_bytes += decoded;
+            record.body_bytes_sent += sent;
         }
     }
 
@@ -298,6 +303,7 @@ impl Recorder {
                 bytes_received: std::mem::take(&mut record.bytes_received),
                 body_bytes: std::mem::take(&mut record.body_bytes),
                 decoded_bytes: std::mem::take(&mut record.decoded_bytes),
+                body_bytes_sent: std::mem::take(&mut record.body_bytes_sent),
                 redirects: std::mem::take(&mut record.redirects),
                 samples,
                 latency_us: encode_and_reset(&mut record.latency_us)?,
@@ -377,6 +383,8 @@ mod tests {
         recorder.record(0, 10, status(500), ms(4), ms(4), Some(ms(3)));
         recorder.record(0, 10, status(500), ms(6), ms(6), Some(ms(3)));
         recorder.record(0, 0, Some(Failure::ConnectRefused), ms(1), ms(1), None);
+        recorder.record_sizes(0, 7, 0, 4_096);
+        recorder.record_sizes(0, 3, 0, 1_000);
         let snapshot = recorder.take_snapshot(mark(1)).unwrap();
         assert_eq!(
             snapshot.endpoints.len(),
@@ -385,6 +393,7 @@ mod tests {
         );
         let e = &snapshot.endpoints[0];
         assert_eq!((e.requests, e.bytes_received), (4, 30));
+        assert_eq!((e.body_bytes, e.body_bytes_sent), (10, 5_096));
         let mut failures: Vec<(&str, &str, u64)> = e
             .failures
             .iter()

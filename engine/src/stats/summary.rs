@@ -29,6 +29,8 @@ pub struct EndpointTotals {
     pub body_bytes: u64,
     /// Bytes of the compressed bodies that were decoded, after decoding.
     pub decoded_bytes: u64,
+    /// Request body bytes sent (once per request that got a response).
+    pub body_bytes_sent: u64,
     /// Redirects followed (requests on the wire = requests + redirects).
     pub redirects: u64,
     /// Latency in microseconds (from the intended send time in open loop).
@@ -58,6 +60,7 @@ impl EndpointTotals {
             bytes_received: 0,
             body_bytes: 0,
             decoded_bytes: 0,
+            body_bytes_sent: 0,
             redirects: 0,
             latency_us: new_latency_histogram(),
             service_us: None,

@@ -606,6 +606,20 @@ mod tests {
         agg
     }
 
+    /// An S3 error kind is a `kind` label like any other.
+    #[test]
+    fn s3_failure_kinds_are_labels() {
+        let mut agg = Aggregator::new();
+        let failures = [(FailureKind::S3SlowDown, "S3 error SlowDown (503)", 2)];
+        let endpoints = vec![endpoint("PUT", "put 4KiB", &[1_000, 2_000], &failures)];
+        agg.merge(&snapshot(0, 1, 2, endpoints)).unwrap();
+        let text = render(
+            &families(&agg, &input(&[]), &MetricsConfig::default()),
+            Format::Prometheus,
+        );
+        assert!(text.contains("stampede_failures_total{run_id=\"r1\",scenario=\"-\",method=\"PUT\",name=\"put 4KiB\",kind=\"s3_slow_down\"} 2"), "{text}");
+    }
+
     /// Counters, histogram buckets and the run's gauges, in Prometheus's text.
     #[test]
     fn prometheus_text_has_every_family() {

@@ -68,7 +68,7 @@ fn sample() -> impl Strategy<Value = FailureSample> {
 fn endpoint() -> impl Strategy<Value = EndpointSnapshot> {
     (
         ("[A-Z]{1,7}", ".{0,16}"),
-        any::<[u64; 5]>(),
+        any::<[u64; 6]>(),
         prop::collection::vec(failure(), 0..3),
         prop::collection::vec(sample(), 0..2),
         (histogram(), prop::option::of(histogram()), histogram()),
@@ -82,6 +82,7 @@ fn endpoint() -> impl Strategy<Value = EndpointSnapshot> {
                     failures,
                     bytes_received: counts[1],
                     body_bytes: counts[2],
+                    body_bytes_sent: counts[5],
                     decoded_bytes: counts[3],
                     redirects: counts[4],
                     samples,

@@ -239,8 +239,37 @@ pub(crate) fn answer(
                 response::whole(out, req, 401, extra, refusal)
             }
         },
+        Route::S3Error { status, pad } => {
+            // The route table checked that `code` is there, letters and digits only.
+            let code = query::param(query::query_of(target), "code").unwrap_or_default();
+            s3_error_document(code, pad, doc);
+            response::whole(out, req, status, XML, doc)
+        }
         _ => response::respond(req, out),
     }
+}
+
+/// The Content-Type line of `/s3-error`'s document.
+const XML: &[u8] = b"Content-Type: application/xml\r\n";
+
+/// An S3-style error document with `code`, after a `Message` of `pad`
+/// filler bytes (a short text when `None`), as S3 writes them.
+fn s3_error_document(code: &str, pad: Option<u64>, doc: &mut Vec<u8>) {
+    doc.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+    match pad {
+        None => doc.extend_from_slice(b"<Code>"),
+        Some(_) => doc.extend_from_slice(b"<Message>"),
+    }
+    if let Some(pad) = pad {
+        doc.resize(doc.len() + pad as usize, b'x');
+        doc.extend_from_slice(b"</Message><Code>");
+    }
+    doc.extend_from_slice(code.as_bytes());
+    doc.extend_from_slice(b"</Code>");
+    if pad.is_none() {
+        doc.extend_from_slice(b"<Message>stampede-target error</Message>");
+    }
+    doc.extend_from_slice(b"<RequestId>0</RequestId></Error>");
 }
 
 /// The value of the first header called `name` (ASCII case ignored).
@@ -593,6 +622,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn s3_error_sends_the_code_as_s3_does() {
+        let (music, counters) = setup();
+        let raw = b"GET /s3-error?code=SlowDown&status=503 HTTP/1.1\r\n\r\n";
+        let (status, fields, doc) = run(raw, b"", &music, &counters);
+        assert_eq!(status, 503);
+        assert_eq!(field(&fields, "content-type"), Some("application/xml"));
+        let text = String::from_utf8(doc).unwrap();
+        assert!(text.starts_with(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>"
+        ));
+        let raw = b"GET /s3-error?code=NoSuchKey&pad=300 HTTP/1.1\r\n\r\n";
+        let (status, _, doc) = run(raw, b"", &music, &counters);
+        assert_eq!(status, 400);
+        let text = String::from_utf8(doc).unwrap();
+        let code_at = text.find("<Code>NoSuchKey</Code>").unwrap();
+        assert!(code_at > 300 && text.contains(&"x".repeat(300)), "{text}");
     }
 
     #[test]

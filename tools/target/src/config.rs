@@ -226,7 +226,8 @@ The first line on stdout is `listening on IP:PORT`. Routes: / /bytes/N /delay/MS
 (also /slow/MS) /status/CODE /chunked/N /close /eof/N /garbage /truncated
 /bighead /reset /echo/headers /echo/body /echo/request /cookies/new /redirect/N
 /redirect-to?url=URL&status=CODE /compressed/N?enc=CODING /compressed-json
-/bomb?enc=CODING /basic-auth/USER/PASS /bearer /__stats (GET) /__reset (POST).
+/bomb?enc=CODING /basic-auth/USER/PASS /bearer /s3-error?code=CODE&status=N&pad=N
+/__stats (GET) /__reset (POST).
 Chaos: /drip/N?ms=M /badchunk /cut/N /silence /stall?p=P&ms=M.
 
 Music API (JSON): POST /auth/login {\"username\", \"password\"} -> {\"token\", \"id\",

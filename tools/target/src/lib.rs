@@ -72,8 +72,11 @@
 //! 200 `{"authenticated":true,"user":"USER"}` with `Authorization: Basic
 //! base64(USER:PASS)` (segments percent-decoded), else 401 with
 //! `WWW-Authenticate: Basic realm="stampede-target"`; `/bearer` 200
-//! `{"token":"TOKEN"}` with `Authorization: Bearer TOKEN`, else 401. A bad
-//! parameter is 400 `bad parameter`.
+//! `{"token":"TOKEN"}` with `Authorization: Bearer TOKEN`, else 401.
+//! `/s3-error?code=CODE&status=STATUS&pad=N` STATUS (400 to 599, default
+//! 400) with an S3-style XML error document (`application/xml`,
+//! `<Error><Code>CODE</Code>...`), its code after N filler bytes with `pad`
+//! (at most 1 MiB). A bad parameter is 400 `bad parameter`.
 //!
 //! The music API (JSON in and out; see `music`): `POST /auth/login` with
 //! `{"username", "password"}` answers `{"token", "id", "name"}` and the cookie

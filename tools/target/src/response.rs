@@ -127,7 +127,8 @@ pub fn respond(req: &RequestHead, out: &mut Vec<u8>) -> Reply {
         | Route::CompressedJson(_)
         | Route::Bomb(_)
         | Route::BasicAuth
-        | Route::Bearer => small(out, req, 500, b"internal error", false),
+        | Route::Bearer
+        | Route::S3Error { .. } => small(out, req, 500, b"internal error", false),
         Route::Garbage => {
             out.extend_from_slice(GARBAGE);
             Reply {

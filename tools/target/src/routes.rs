@@ -97,6 +97,16 @@ pub enum Route {
     BasicAuth,
     /// `/bearer`: 200 if the request carries a Bearer token, else 401.
     Bearer,
+    /// `/s3-error?code=CODE&status=STATUS&pad=N`: STATUS (4xx or 5xx,
+    /// default 400) with an S3-style XML error document whose `Code` is
+    /// CODE (1 to 64 ASCII letters or digits), after a `Message` of N
+    /// filler bytes (default a short text); `app` takes CODE from the query again.
+    S3Error {
+        /// The response status.
+        status: u16,
+        /// Filler bytes before the code, up to `S3_ERROR_PAD_MAX`.
+        pad: Option<u64>,
+    },
     /// `POST /__reset`: zero the counters; not counted itself.
     ResetCounters,
     /// A known route whose parameter is missing, not a number or over its limit: 400.
@@ -147,6 +157,7 @@ impl Route {
                 | Route::Bomb(_)
                 | Route::BasicAuth
                 | Route::Bearer
+                | Route::S3Error { .. }
         )
     }
 
@@ -188,6 +199,7 @@ pub fn route(method: &str, target: &str) -> Route {
             Some(enc) => Route::Bomb(enc),
         },
         "/bearer" => Route::Bearer,
+        "/s3-error" => s3_error(query),
         "/auth/login" => api(method, "POST", Api::Login),
         "/api/song" => api(method, "GET", Api::Songs),
         "/api/album" => api(method, "GET", Api::Albums),
@@ -209,6 +221,33 @@ pub fn route(method: &str, target: &str) -> Route {
                 route_with_param(path)
             }
         }
+    }
+}
+
+/// The most filler bytes `/s3-error`'s `pad` puts before the code (1 MiB).
+pub const S3_ERROR_PAD_MAX: u64 = 1 << 20;
+
+/// `/s3-error`'s query: a `code` of 1 to 64 ASCII letters or digits, an
+/// optional error `status` (400 to 599) and an optional `pad`.
+fn s3_error(query: &str) -> Route {
+    let code_ok = query::param(query, "code").is_some_and(|code| {
+        (1..=64).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric())
+    });
+    let status = match query::param(query, "status") {
+        None => Some(400),
+        Some(code) => parse_decimal(code)
+            .and_then(|code| u16::try_from(code).ok())
+            .filter(|code| (400..=599).contains(code)),
+    };
+    let pad = match query::param(query, "pad") {
+        None => Some(None),
+        Some(n) => parse_decimal(n)
+            .filter(|n| *n <= S3_ERROR_PAD_MAX)
+            .map(Some),
+    };
+    match (code_ok, status, pad) {
+        (true, Some(status), Some(pad)) => Route::S3Error { status, pad },
+        _ => Route::BadParam,
     }
 }
 
@@ -397,6 +436,32 @@ mod tests {
             ("GET", "/slow/60001", Route::BadParam),
             ("GET", "/echo/headers", Route::EchoHeaders),
             ("POST", "/echo/body?x=1", Route::EchoBody),
+            (
+                "GET",
+                "/s3-error?code=SlowDown&status=503",
+                Route::S3Error {
+                    status: 503,
+                    pad: None,
+                },
+            ),
+            (
+                "PUT",
+                "/s3-error?code=NoSuchKey&pad=1048576",
+                Route::S3Error {
+                    status: 400,
+                    pad: Some(1 << 20),
+                },
+            ),
+            ("GET", "/s3-error", Route::BadParam),
+            ("GET", "/s3-error?code=", Route::BadParam),
+            ("GET", "/s3-error?code=Slow%20Down", Route::BadParam),
+            ("GET", "/s3-error?code=SlowDown&status=200", Route::BadParam),
+            ("GET", "/s3-error?code=SlowDown&status=600", Route::BadParam),
+            (
+                "GET",
+                "/s3-error?code=SlowDown&pad=1048577",
+                Route::BadParam,
+            ),
             ("POST", "/auth/login", Route::Api(Api::Login)),
             ("GET", "/auth/login", Route::Api(Api::WrongMethod("POST"))),
             ("GET", "/api/song?_start=0&_end=5", Route::Api(Api::Songs)),

@@ -119,6 +119,51 @@ pub fn endpoints_section(agg: &Aggregator, duration_s: f64) -> String {
     )
 }
 
+/// The object table (`object-report`): per endpoint objects per second,
+/// MiB per second, time to first and to last byte, failures.
+pub fn objects_section(agg: &Aggregator, duration_s: f64) -> String {
+    use crate::report::objects::{rows, ObjectRow};
+    let head = [
+        "<Method",
+        "<Name",
+        "Objects",
+        "Objects/s",
+        "MiB/s",
+        "TTFB p50 ms",
+        "TTFB p99 ms",
+        "TTLB p50 ms",
+        "TTLB p99 ms",
+        "Failures",
+    ];
+    let row = |r: &ObjectRow| {
+        let mut failures = num(format::count(r.failures));
+        if r.failures > 0 {
+            failures.class = "bad";
+        }
+        vec![
+            text(&r.method),
+            name(&r.name),
+            num(format::count(r.objects)),
+            num(format::rate(r.objects_per_s)),
+            num(format!("{:.2}", r.mib_per_s)),
+            num(format_ms(r.ttfb_ms[0])),
+            num(format_ms(r.ttfb_ms[1])),
+            num(format_ms(r.ttlb_ms[0])),
+            num(format_ms(r.ttlb_ms[1])),
+            failures,
+        ]
+    };
+    let (rows, total) = rows(agg, duration_s);
+    let foot = (rows.len() != 1).then(|| row(&total));
+    let rows = rows.iter().map(row).collect();
+    format!(
+        "<section id=\"objects\">\n<h2>Objects</h2>\n<p class=\"hint\">An object is a request that \
+         succeeded; MiB/s counts the bodies both ways (sent for uploads, received for downloads); \
+         TTLB, the time to last byte, is the response time.</p>\n{}</section>\n",
+        table(&head, rows, foot)
+    )
+}
+
 /// Response-time percentiles per endpoint; in open loop also service times.
 pub fn percentiles_section(agg: &Aggregator) -> String {
     let mut head = vec!["<Method".to_string(), "<Name".to_string()];

@@ -174,6 +174,8 @@ struct Compiler<'a> {
     origin_keys: Vec<(std::net::SocketAddr, String)>,
     /// Run-wide request options.
     options: RequestOptions,
+    /// The AWS keys, read from the environment at the first `aws_sigv4`.
+    credentials: Option<crate::http::sigv4::Credentials>,
 }
 
 type Result<T> = std::result::Result<T, ScenarioError>;
@@ -200,6 +202,8 @@ impl<'a> Compiler<'a> {
             http_debug: Default::default(),
             signing: None,
             body_block: Default::default(),
+            s3_errors: false,
+            scoped_signing: Vec::new(),
         };
         Compiler {
             doc,
@@ -208,6 +212,7 @@ impl<'a> Compiler<'a> {
             slots: BTreeMap::new(),
             origin_keys: Vec::new(),
             options: RequestOptions::default(),
+            credentials: None,
         }
     }
 
@@ -556,6 +561,7 @@ impl<'a> Compiler<'a> {
         if !given("user-agent") {
             head.push_literal(&format!("User-Agent: {USER_AGENT}\r\n"));
         }
+        let mut signing = None;
         if let Some(auth) = spec.auth.as_ref().or(defaults.auth) {
             if given("authorization") {
                 return Err(self.err(
@@ -564,7 +570,12 @@ impl<'a> Compiler<'a> {
                     "give auth or an Authorization header, not both",
                 ));
             }
-            head.append(self.auth(auth, &format!("{key}.auth"))?);
+            // SigV4 signs the rendered request (`shard::user`); the others
+            // are a header of the template.
+            match self.signing(auth, &format!("{key}.auth"))? {
+                Some(scope) => signing = Some(scope),
+                None => head.append(self.auth(auth, &format!("{key}.auth"))?),
+            }
         }
         let compressed = spec.compressed.unwrap_or(defaults.compressed);
         if compressed && !given("accept-encoding") {
@@ -645,11 +656,17 @@ impl<'a> Compiler<'a> {
             (Some(h), Some(b)) if !cookies && body_size.is_none() => Some(encode_fixed(h, b)),
             _ => None,
         };
+        let fixed_body_bytes = match (&fixed, body.as_static()) {
+            (Some(_), Some(b)) => b.len() as u64,
+            _ => 0,
+        };
         Ok(Step::Request(Box::new(RequestStep {
             endpoint,
             origin,
             is_head: method == "HEAD",
             fixed,
+            fixed_body_bytes,
+            signing,
             head,
             body,
             timeout,
@@ -745,6 +762,8 @@ pub struct RequestOptions {
     pub tags: Vec<String>,
     /// `--exclude-tags`: tasks with one of these tags do not run.
     pub exclude_tags: Vec<String>,
+    /// `--aws-sign-payload`: a scenario's `aws_sigv4` hashes bodies too.
+    pub sign_payload: bool,
 }
 
 impl RequestOptions {

@@ -10,6 +10,7 @@ use super::{Compiler, Result};
 use crate::config::parse_url_with;
 use crate::http::body_block::{self, parse_body_size, BodyBlock, DEFAULT_BLOCK_BYTES};
 use crate::scenario::BodySize;
+use crate::http::sigv4::{Credentials, SigningConfig};
 
 impl Compiler<'_> {
     /// Compiles a value whose variables are written with `escape`, so an
@@ -146,12 +147,78 @@ impl Compiler<'_> {
                 return Err(self.err(
                     auth.span(),
                     key,
-                    "give one of basic = [\"user\", \"password\"] or bearer = \"token\"",
+                    "give one of basic = [\"user\", \"password\"], bearer = \"token\" or \
+                     aws_sigv4 = { region = \"...\", service = \"...\" }",
                 ))
             }
         }
         line.push_literal("\r\n");
         Ok(line)
+    }
+
+    /// The scope an `aws_sigv4` auth signs with, as an index into the
+    /// plan's `scoped_signing` (one entry per region and service); `None`
+    /// for the other kinds of auth. The keys are read from the environment
+    /// at the first use, as `--aws-sigv4` reads them; their absence is an
+    /// error at this key.
+    pub(super) fn signing(&mut self, auth: &Spanned<AuthSpec>, key: &str) -> Result<Option<usize>> {
+        let spec = auth.get_ref();
+        let Some(scope) = &spec.aws_sigv4 else {
+            return Ok(None);
+        };
+        let key = format!("{key}.aws_sigv4");
+        if spec.basic.is_some() || spec.bearer.is_some() {
+            return Err(self.err(
+                auth.span(),
+                key,
+                "give one of basic, bearer or aws_sigv4, not several",
+            ));
+        }
+        let (region, service) = (&scope.get_ref().region, &scope.get_ref().service);
+        for (value, name) in [(region, "region"), (service, "service")] {
+            let text = value.get_ref();
+            let valid = !text.is_empty()
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid {
+                return Err(self.err(
+                    value.span(),
+                    format!("{key}.{name}"),
+                    format!(
+                        "'{text}' is not an AWS {name}: lower-case letters, digits and '-', \
+                         e.g. region = \"us-east-1\", service = \"s3\""
+                    ),
+                ));
+            }
+        }
+        let (region, service) = (region.get_ref().clone(), service.get_ref().clone());
+        let known = self
+            .plan
+            .scoped_signing
+            .iter()
+            .position(|c| c.region == region && c.service == service);
+        if let Some(index) = known {
+            return Ok(Some(index));
+        }
+        let credentials = match &self.credentials {
+            Some(credentials) => credentials.clone(),
+            None => {
+                let credentials = Credentials::from_environment()
+                    .map_err(|message| self.err(scope.span(), key.clone(), message))?;
+                self.credentials = Some(credentials.clone());
+                credentials
+            }
+        };
+        self.plan
+            .scoped_signing
+            .push(std::sync::Arc::new(SigningConfig {
+                region,
+                service,
+                credentials,
+                sign_payload: self.options.sign_payload,
+            }));
+        Ok(Some(self.plan.scoped_signing.len() - 1))
     }
 
     /// The body template and its content type.
