@@ -9,8 +9,8 @@ use super::super::template::{escape_into, Escape, Template};
 use super::{Compiler, Result};
 use crate::config::parse_url_with;
 use crate::http::body_block::{self, parse_body_size, BodyBlock, DEFAULT_BLOCK_BYTES};
-use crate::scenario::BodySize;
 use crate::http::sigv4::{Credentials, SigningConfig};
+use crate::scenario::BodySize;
 
 impl Compiler<'_> {
     /// Compiles a value whose variables are written with `escape`, so an
