@@ -13,11 +13,16 @@
 //! and tracing ones is signed; the payload is `UNSIGNED-PAYLOAD` unless
 //! `--aws-sign-payload` asks for its SHA-256 (S3 only: other services always
 //! hash the payload, and get no `x-amz-content-sha256` header).
+//!
+//! With `--aws-sigv4-mode query` the signature goes into the query string
+//! instead, as in a presigned URL (presign.rs).
 
 use std::fmt;
 use std::ops::Range;
 
 use ring::{digest, hmac};
+
+mod presign;
 
 /// Headers never signed (botocore's list): hop-by-hop, tracing, the agent.
 const UNSIGNED_HEADERS: [&str; 14] = [
@@ -132,6 +137,26 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Where a request's signature goes (`--aws-sigv4-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureLocation {
+    /// `Authorization` and `x-amz-*` headers, as the SDKs send.
+    Headers,
+    /// Query parameters, as in a presigned URL valid for `expires_s`
+    /// seconds (`X-Amz-Expires`, `--aws-sigv4-expires`).
+    Query {
+        /// `X-Amz-Expires`: 1 to 604800 (seven days, S3's limit).
+        expires_s: u32,
+    },
+}
+
+impl SignatureLocation {
+    /// The longest `X-Amz-Expires` S3 accepts: seven days.
+    pub const EXPIRES_S_MAX: u32 = 604_800;
+    /// botocore's default `X-Amz-Expires`: one hour.
+    pub const EXPIRES_S_DEFAULT: u32 = 3_600;
+}
+
 /// What a run signs with: region, service, credentials, payload hashing.
 #[derive(Debug, Clone)]
 pub struct SigningConfig {
@@ -143,6 +168,8 @@ pub struct SigningConfig {
     pub credentials: Credentials,
     /// Hash bodies (`--aws-sign-payload`) instead of `UNSIGNED-PAYLOAD`.
     pub sign_payload: bool,
+    /// Headers, or the query of a presigned URL.
+    pub location: SignatureLocation,
 }
 
 impl SigningConfig {
@@ -177,8 +204,9 @@ pub struct Signer {
     /// Headers added to the request.
     added: Vec<u8>,
     /// The last fixed request signed: its key, its second (since the
-    /// epoch), and the header block it got (the same request in the same
-    /// second gets it again).
+    /// epoch), and the bytes it got (the same request in the same second
+    /// gets them again, at the same place: before the blank line, or at the
+    /// end of the target in query mode).
     cached: Option<(usize, u64, Vec<u8>)>,
 }
 
@@ -206,21 +234,21 @@ impl Signer {
         let second = now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let Some(at) = self.insertion_point(request) else {
+            return;
+        };
         if let Some((k, s, block)) = &self.cached {
             if *k == key && *s == second {
-                if let Some(head_end) = find(request, b"\r\n\r\n") {
-                    insert_at(request, head_end + 2, block);
-                }
+                insert_at(request, at, block);
                 return;
             }
         }
         let before = request.len();
-        let head_end = find(request, b"\r\n\r\n").unwrap_or(before);
         self.sign(request, now);
         let added = request.len() - before;
         let mut block = self.cached.take().map(|(_, _, b)| b).unwrap_or_default();
         block.clear();
-        block.extend_from_slice(&request[head_end + 2..head_end + 2 + added]);
+        block.extend_from_slice(&request[at..at + added]);
         self.cached = Some((key, second, block));
     }
 
@@ -228,6 +256,9 @@ impl Signer {
     /// headers before its blank line. A request without a blank line is
     /// left as it is.
     pub fn sign(&mut self, request: &mut Vec<u8>, now: std::time::SystemTime) {
+        if let SignatureLocation::Query { expires_s } = self.config.location {
+            return self.sign_in_query(request, expires_s, now);
+        }
         let Some(head_end) = find(request, b"\r\n\r\n") else {
             return;
         };
@@ -292,6 +323,17 @@ impl Signer {
         self.added.extend_from_slice(&signature_hex);
         self.added.extend_from_slice(b"\r\n");
         insert_at(request, head_end + 2, &self.added);
+    }
+
+    /// Where signing inserts its bytes (one block): before the blank line,
+    /// or at the end of the target in query mode; `None` when it would
+    /// leave the request as it is.
+    fn insertion_point(&self, request: &[u8]) -> Option<usize> {
+        let head_end = find(request, b"\r\n\r\n")?;
+        match self.config.location {
+            SignatureLocation::Headers => Some(head_end + 2),
+            SignatureLocation::Query { .. } => presign::target_end(request),
+        }
     }
 
     /// Derives the signing key for `date` when the day changed.
@@ -435,14 +477,20 @@ impl Signer {
 
     /// The signed header names (from the last canonical request), into `added`.
     fn write_signed_headers(&mut self) {
-        // The canonical request's second-to-last line is the signed headers.
+        let line = self.signed_headers_range();
+        self.added.extend_from_slice(&self.canonical[line]);
+    }
+
+    /// Where the signed header names (`host;x-amz-date`) of the last
+    /// canonical request are in it: its second-to-last line.
+    fn signed_headers_range(&self) -> Range<usize> {
         let canonical = &self.canonical;
         let end = canonical.iter().rposition(|&b| b == b'\n').unwrap_or(0);
         let start = canonical[..end]
             .iter()
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| i + 1);
-        self.added.extend_from_slice(&canonical[start..end]);
+        start..end
     }
 }
 
@@ -619,6 +667,7 @@ mod tests {
             service: "s3".into(),
             credentials: Credentials::new("AK".into(), "SK".into(), None),
             sign_payload: false,
+            location: SignatureLocation::Headers,
         });
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_644_800);
         let sign = |target: &str| {
@@ -643,6 +692,7 @@ mod tests {
                 None,
             ),
             sign_payload: true,
+            location: SignatureLocation::Headers,
         };
         let mut signer = Signer::new(std::sync::Arc::new(config));
         let mut request = b"GET /test.txt HTTP/1.1\r\nHost: examplebucket.s3.amazonaws.com\r\n\
