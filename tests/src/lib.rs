@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod locust;
+pub mod moto;
 pub mod webdriver;
 
 /// Load tests share two cores; running them one at a time keeps timings honest.
@@ -315,6 +316,12 @@ impl Run {
 /// Starts stampede with `args` plus a JSON summary path; returns the child
 /// and that path.
 pub fn spawn_stampede(args: &[&str]) -> (Child, PathBuf) {
+    spawn_stampede_env(args, &[])
+}
+
+/// [`spawn_stampede`] with extra environment variables for the child only
+/// (credentials a run reads from its environment, say).
+pub fn spawn_stampede_env(args: &[&str], env: &[(&str, &str)]) -> (Child, PathBuf) {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let json = std::env::temp_dir().join(format!(
         "stampede-test-{}-{}.json",
@@ -327,6 +334,7 @@ pub fn spawn_stampede(args: &[&str]) -> (Child, PathBuf) {
         .arg("--json")
         .arg(&json)
         .arg("--only-summary")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -360,7 +368,12 @@ pub fn wait_stampede(mut child: Child, json: PathBuf, started: Instant, limit: D
 
 /// Runs stampede to completion (at most `limit`).
 pub fn stampede(args: &[&str], limit: Duration) -> Run {
+    stampede_env(args, &[], limit)
+}
+
+/// [`stampede`] with extra environment variables for the child.
+pub fn stampede_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
     let started = Instant::now();
-    let (child, json) = spawn_stampede(args);
+    let (child, json) = spawn_stampede_env(args, env);
     wait_stampede(child, json, started, limit)
 }
