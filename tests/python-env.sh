@@ -3,7 +3,7 @@
 # as an oracle for Locust's web API field names (tests/src/locust.rs),
 # botocore, the oracle for SigV4 signatures (engine/tests/sigv4_botocore.rs),
 # and moto's server with boto3, the S3 server of the S3 tests (tests/src/moto.rs,
-# tests/tests/s3.rs), and prints the venv's bin directory on stdout. Everything
+# tests/tests/s3_moto.rs), and prints the venv's bin directory on stdout. Everything
 # else goes to stderr.
 #
 # Usage: tests/python-env.sh            -> /root/.cache/stampede-pyenv/bin

@@ -1,5 +1,5 @@
 """A server that checks presigned (query) SigV4 signatures with botocore,
-for stampede's `--aws-sigv4-mode query` tests (tests/tests/s3.rs). moto's
+for stampede's `--aws-sigv4-mode query` tests (tests/tests/s3_moto.rs). moto's
 server (5.2.5) cannot stand in: with request authentication on it answers
 a presigned URL with 500 (it reads the Authorization header such a request
 does not have), so this checks them as S3 does.
