@@ -306,3 +306,37 @@ fn scenario_users_allocate_nothing_per_request_once_warm() {
         );
     }
 }
+
+/// PUTs whose bodies are slices of the shared body block (`body_size`)
+/// allocate nothing per request once warm either: a 4 KiB body written with
+/// its head, a 64 KiB one written from the block after it, a templated size
+/// rendered and parsed per request, a `when` condition and a
+/// `check.body_bytes` on the response.
+#[test]
+fn sliced_put_bodies_allocate_nothing_once_warm() {
+    let _turn = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+    let target = demo::start_target(1).unwrap();
+    let url = format!("http://{}", target.local_addr());
+    let text = "[vars]\nsize = \"65536\"\n[[user]]\n[[user.task]]\n\
+                [[user.task.step]]\nmethod = \"PUT\"\npath = \"/\"\nbody_size = \"4KiB\"\n\
+                [[user.task.step]]\nmethod = \"PUT\"\npath = \"/\"\nbody_size = \"${size}\"\n\
+                when = { size = \"65536\" }\ncheck = { body_bytes = \"2\" }\n";
+    let mut drivers = vec!["epoll"];
+    if runtime::uring_available() {
+        drivers.push("uring");
+    }
+    for driver in drivers {
+        scenario_allocations(&url, driver, text, 500);
+        let (small, small_s) = scenario_allocations(&url, driver, text, 1_000);
+        let (large, large_s) = scenario_allocations(&url, driver, text, 5_000);
+        let extra = large.saturating_sub(small);
+        // One allocation per request would be 8,000 more; per second, a few dozen.
+        let allowed = 80.0 + ALLOCATIONS_PER_SECOND * (large_s - small_s).max(0.0).ceil();
+        eprintln!("{driver}: {small} vs {large} allocations ({small_s:.1} s vs {large_s:.1} s)");
+        assert!(
+            (extra as f64) < allowed,
+            "{driver}: 8 000 more sliced PUTs made {extra} more allocations ({small} vs {large}, \
+             {small_s:.1} s vs {large_s:.1} s: {allowed} allowed)"
+        );
+    }
+}

@@ -112,6 +112,22 @@ impl Client {
         timeout: Option<Duration>,
         capture: &mut Capture,
     ) -> Result<Exchange, Failure> {
+        let parts = (request, &[][..]);
+        self.send_parts(origin, parts, request_is_head, timeout, capture)
+            .await
+    }
+
+    /// Like [`Client::send`] for a request in two parts: its head (up to
+    /// and with the blank line) and a body slice of the shared body block.
+    pub async fn send_parts(
+        &self,
+        origin: usize,
+        parts: (&[u8], &'static [u8]),
+        request_is_head: bool,
+        timeout: Option<Duration>,
+        capture: &mut Capture,
+    ) -> Result<Exchange, Failure> {
+        let request = parts.0;
         let timeout = timeout.unwrap_or(self.request_timeout);
         let pooled = self.pool.borrow_mut().take(origin);
         let conn = match pooled {
@@ -120,12 +136,12 @@ impl Client {
         };
         let reused = conn.is_reused();
         match self
-            .attempt(origin, conn, request, request_is_head, timeout, capture)
+            .attempt(origin, conn, parts, request_is_head, timeout, capture)
             .await
         {
             Err(failure) if reused && may_resend(failure, request) => {
                 let fresh = self.dial(origin).await?;
-                self.attempt(origin, fresh, request, request_is_head, timeout, capture)
+                self.attempt(origin, fresh, parts, request_is_head, timeout, capture)
                     .await
             }
             outcome => outcome,
@@ -287,19 +303,20 @@ impl Client {
         &self,
         origin: usize,
         mut conn: Conn,
-        request: &[u8],
+        parts: (&[u8], &'static [u8]),
         request_is_head: bool,
         timeout: Duration,
         capture: &mut Capture,
     ) -> Result<Exchange, Failure> {
         // A stale-connection retry comes here again and counts its bytes again.
+        let request_bytes = (parts.0.len() + parts.1.len()) as u64;
         self.dial_stats
             .borrow_mut()
-            .record_requests(conn.peer(), 1, request.len() as u64);
+            .record_requests(conn.peer(), 1, request_bytes);
         // Only read with --read-timeout, never before `timeout_idle`'s start.
         let activity = conn.activity();
-        let exchange = conn.exchange(
-            request,
+        let exchange = conn.exchange_with_body(
+            parts,
             request_is_head,
             &self.limits,
             capture,

@@ -25,6 +25,10 @@ use super::failure::Failure;
 use super::response::{BodyFraming, HeadCache, HeadParse};
 use super::stream::{BufferPool, Connector, Origin, Stream};
 
+/// Largest shared-block body written together with its request head (one
+/// write); larger ones are written from the block itself, after the head.
+pub const INLINE_BODY_BYTES: usize = 16 * 1024;
+
 /// Size limits that protect the generator from hostile responses.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -242,7 +246,24 @@ impl Conn {
         buffers: &BufferPool,
         heads: &HeadCache,
     ) -> Result<Exchange, Failure> {
-        self.write_copies(request, 1, buffers).await?;
+        let parts = (request, &[][..]);
+        self.exchange_with_body(parts, request_is_head, limits, capture, buffers, heads)
+            .await
+    }
+
+    /// Like [`Conn::exchange`] for a request whose body is a slice of the
+    /// shared body block (see `body_block`): `parts` is the head (ending in
+    /// its blank line) and that body.
+    pub async fn exchange_with_body(
+        &mut self,
+        parts: (&[u8], &'static [u8]),
+        request_is_head: bool,
+        limits: &Limits,
+        capture: &mut Capture,
+        buffers: &BufferPool,
+        heads: &HeadCache,
+    ) -> Result<Exchange, Failure> {
+        self.write_request(parts.0, parts.1, buffers).await?;
         let exchange = self
             .read_response(request_is_head, limits, capture, buffers, heads)
             .await;
@@ -262,6 +283,34 @@ impl Conn {
     /// that was not asked for yet (pipelining) or of one never asked for.
     pub fn has_unread(&self) -> bool {
         self.start < self.read_buf.len()
+    }
+
+    /// Writes one request: `head` through the write buffer, then `body`
+    /// (a slice of the shared body block) as it is, so a large body is
+    /// never copied in user space. A body of at most
+    /// [`INLINE_BODY_BYTES`] joins the head instead: one write costs less
+    /// than a second system call for a small body.
+    async fn write_request(
+        &mut self,
+        head: &[u8],
+        body: &'static [u8],
+        buffers: &BufferPool,
+    ) -> Result<(), Failure> {
+        self.exchanges += 1;
+        let inline = body.len() <= INLINE_BODY_BYTES;
+        let mut out = buffers.take_write();
+        out.extend_from_slice(head);
+        if inline {
+            out.extend_from_slice(body);
+        }
+        let (written, out) = self.stream.write_all(out).await;
+        buffers.give_write(out);
+        written?;
+        if !inline {
+            let (written, _) = self.stream.write_all(body).await;
+            written?;
+        }
+        Ok(())
     }
 
     /// Writes `copies` copies of `request` back to back in one write

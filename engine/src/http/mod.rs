@@ -7,6 +7,7 @@
 //! `https` origins run over rustls behind the same connection type.
 //! monoio appears here and in `shard`, nowhere else.
 
+pub mod body_block;
 pub mod chunked;
 pub mod client;
 pub mod conn;

@@ -256,8 +256,20 @@ impl Signer {
     /// headers before its blank line. A request without a blank line is
     /// left as it is.
     pub fn sign(&mut self, request: &mut Vec<u8>, now: std::time::SystemTime) {
+        self.sign_with_body(request, &[], now);
+    }
+
+    /// Signs a request whose body continues past `request` in `body` (a
+    /// slice of the shared body block): with a signed payload, the hash
+    /// covers `request`'s own body bytes and then `body`.
+    pub fn sign_with_body(
+        &mut self,
+        request: &mut Vec<u8>,
+        body: &[u8],
+        now: std::time::SystemTime,
+    ) {
         if let SignatureLocation::Query { expires_s } = self.config.location {
-            return self.sign_in_query(request, expires_s, now);
+            return self.sign_in_query(request, body, expires_s, now);
         }
         let Some(head_end) = find(request, b"\r\n\r\n") else {
             return;
@@ -269,7 +281,10 @@ impl Signer {
         let s3 = self.config.service == "s3";
         // Only S3 takes an unsigned payload; other services always hash it.
         let payload: &[u8] = if self.config.sign_payload || !s3 {
-            let hash = digest::digest(&digest::SHA256, &request[head_end + 4..]);
+            let mut context = digest::Context::new(&digest::SHA256);
+            context.update(&request[head_end + 4..]);
+            context.update(body);
+            let hash = context.finish();
             hex_into(hash.as_ref(), &mut payload_hex);
             &payload_hex
         } else {

@@ -52,6 +52,25 @@ pub struct RequestStep {
     pub capture_body: bool,
     /// Follow redirects (up to the plan's `max_redirects`).
     pub follow_redirects: bool,
+    /// `body_size`: the body is this many bytes of the plan's shared body
+    /// block instead of `body`.
+    pub body_size: Option<BodySize>,
+    /// `check.body_bytes`: the response body must have exactly this many
+    /// bytes (as framed, before any content decoding).
+    pub expect_body_bytes: Option<BodySize>,
+    /// `when`: the step runs only when each variable (by slot) holds
+    /// exactly this value; otherwise it is skipped (not sent, not counted).
+    pub when: Vec<(usize, Vec<u8>)>,
+}
+
+/// A templated byte count and the message counted when its rendered value
+/// is no size (or, for a request body, more than the shared block holds).
+#[derive(Debug, Clone)]
+pub struct BodySize {
+    /// Renders to a size such as `4096` or `4KiB`.
+    pub size: Template,
+    /// Index into the plan's messages.
+    pub message: u32,
 }
 
 /// One step of a task.
@@ -149,6 +168,8 @@ pub struct Plan {
     pub http_debug: crate::shard::http_debug::HttpDebug,
     /// `--aws-sigv4`: every request is signed with this.
     pub signing: Option<std::sync::Arc<crate::http::sigv4::SigningConfig>>,
+    /// The shared body block `body_size` steps slice (empty without them).
+    pub body_block: crate::http::body_block::BodyBlock,
 }
 
 impl Plan {
@@ -185,6 +206,9 @@ impl Plan {
             capture_head: false,
             capture_body: false,
             follow_redirects: true,
+            body_size: None,
+            expect_body_bytes: None,
+            when: Vec::new(),
         };
         let class = UserClass {
             name: "user".into(),
@@ -219,6 +243,7 @@ impl Plan {
             max_redirects: config.max_redirects,
             http_debug: crate::shard::http_debug::HttpDebug::new(config.http_debug),
             signing: config.signing.clone(),
+            body_block: Default::default(),
         }
     }
 

@@ -152,6 +152,12 @@ pub struct StepSpec {
     pub body: Option<Spanned<String>>,
     /// JSON body (string values templated).
     pub json: Option<Spanned<toml::Value>>,
+    /// A body of this many bytes (templated, e.g. `"${size}"` or `"4KiB"`)
+    /// sliced from the shared random block instead of `body`.
+    pub body_size: Option<Spanned<String>>,
+    /// Run the step only when each variable holds this value (else skip it).
+    #[serde(default)]
+    pub when: BTreeMap<String, Spanned<String>>,
     /// Form body, `application/x-www-form-urlencoded` (values templated).
     #[serde(default)]
     pub form: BTreeMap<String, Spanned<String>>,
@@ -194,6 +200,8 @@ pub struct CheckSpec {
     /// Header name -> expected value.
     #[serde(default)]
     pub header: BTreeMap<String, String>,
+    /// The body has exactly this many bytes (templated, e.g. `"${size}"`).
+    pub body_bytes: Option<Spanned<String>>,
     /// Slowest acceptable response, in milliseconds.
     pub max_ms: Option<Spanned<f64>>,
 }

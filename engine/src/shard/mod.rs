@@ -194,6 +194,10 @@ pub struct Shard {
     pub arrivals_done: Cell<bool>,
     /// Requests this shard may still start (closed loop with `--iterations`).
     budget: Cell<Option<u64>>,
+    /// Set when a user stopped because this shard's share of a `unique`
+    /// feeder (with `exhausted = "stop"`) ran out: once no user runs, the
+    /// shard's work is done, as with a spent budget.
+    pub rows_exhausted: Cell<bool>,
     /// Index of the interval the next snapshot closes.
     next_interval: Cell<u32>,
     /// Thread CPU time at the last snapshot.
@@ -324,6 +328,7 @@ async fn run(
             ShardLoad::Closed { budget } => budget,
             ShardLoad::Open { .. } => None,
         }),
+        rows_exhausted: Cell::new(false),
         next_interval: Cell::new(1),
         connect_backoff_max: spec.connect_backoff_max,
         connect_backoffs: Cell::new(0),
@@ -372,7 +377,9 @@ async fn run(
             }
         }
         let work_done = match spec.load {
-            ShardLoad::Closed { budget } => budget.is_some() && shard.budget.get() == Some(0),
+            ShardLoad::Closed { budget } => {
+                budget.is_some() && shard.budget.get() == Some(0) || shard.rows_exhausted.get()
+            }
             ShardLoad::Open { .. } => shard.arrivals_done.get(),
         };
         let cut_off = stop_deadline.is_some_and(|d| Instant::now() >= d);

@@ -14,12 +14,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::http::body_block::parse_body_size;
 use crate::http::decode::decode_body;
-use crate::http::{Capture, Client, Failure};
+use crate::http::{Capture, Client, Exchange, Failure};
 use crate::scenario::check::{self, CookieJar, CookieUrl, Response};
 use crate::scenario::feeder::{Exhausted, Pick};
 use crate::scenario::template::{RenderCtx, RenderError};
-use crate::scenario::{Plan, RequestStep, Step};
+use crate::scenario::{BodySize, Plan, RequestStep, Step};
 use crate::shard::{http_debug, runtime, yield_now, Shard};
 use crate::stats::recorder::Recorder;
 
@@ -28,6 +29,21 @@ use crate::stats::recorder::Recorder;
 const YIELD_EVERY: u32 = 16;
 /// Longest single sleep, so a stop is noticed promptly during waits.
 const SLEEP_SLICE: Duration = Duration::from_millis(100);
+
+/// Why a templated request could not be rendered.
+enum StepRenderError {
+    /// A variable was unset or unsafe.
+    Template(RenderError),
+    /// A value was unusable (a `body_size` that is no size or too large):
+    /// the id of the message counted.
+    Message(u32),
+}
+
+impl From<RenderError> for StepRenderError {
+    fn from(error: RenderError) -> Self {
+        StepRenderError::Template(error)
+    }
+}
 
 /// What a user needs from its surroundings to run steps.
 pub struct StepEnv<'a> {
@@ -76,6 +92,11 @@ pub struct VirtualUser {
     request: Vec<u8>,
     /// The rendered body, before it joins the request.
     body: Vec<u8>,
+    /// A `body_size` request's body: a slice of the shared body block,
+    /// written after `request` (empty for other requests).
+    body_slice: &'static [u8],
+    /// The body slice the current redirect hop carries on.
+    hop_body: &'static [u8],
     /// What of each response is kept for checks and extractors.
     capture: Capture,
     /// The request of the current redirect hop.
@@ -109,6 +130,8 @@ impl VirtualUser {
             rng: fastrand::Rng::with_seed(user_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED),
             request: Vec::with_capacity(512),
             body: Vec::new(),
+            body_slice: &[],
+            hop_body: &[],
             capture: Capture::with_body_limit(body_limit),
             hop: Vec::new(),
             hop_next: Vec::new(),
@@ -175,6 +198,7 @@ impl VirtualUser {
         for step in steps {
             match step {
                 Step::Sleep(d) => sleep_unless_stopped(*d, env.stopping).await,
+                Step::Request(request) if !self.holds(&request.when) => {}
                 Step::Request(request) => {
                     let failure = self.request(request, env, intended.take()).await;
                     if first.is_none() {
@@ -189,6 +213,12 @@ impl VirtualUser {
         first
     }
 
+    /// True when every (slot, value) of a step's `when` holds.
+    fn holds(&self, when: &[(usize, Vec<u8>)]) -> bool {
+        when.iter()
+            .all(|(slot, value)| self.vars[*slot].as_deref() == Some(value.as_slice()))
+    }
+
     /// Sends one request and records its outcome.
     async fn request(
         &mut self,
@@ -197,6 +227,7 @@ impl VirtualUser {
         intended: Option<Instant>,
     ) -> Option<Failure> {
         self.request.clear();
+        self.body_slice = &[];
         let https = self.cookies && env.client.is_https(step.origin);
         match &step.fixed {
             Some(fixed) => {
@@ -208,8 +239,13 @@ impl VirtualUser {
             None => {
                 if let Err(error) = self.render(step, https) {
                     let message = match error {
-                        RenderError::Unset(slot) => self.plan.unset_messages[slot],
-                        RenderError::Unsafe(slot) => self.plan.unsafe_messages[slot],
+                        StepRenderError::Template(RenderError::Unset(slot)) => {
+                            self.plan.unset_messages[slot]
+                        }
+                        StepRenderError::Template(RenderError::Unsafe(slot)) => {
+                            self.plan.unsafe_messages[slot]
+                        }
+                        StepRenderError::Message(message) => message,
                     };
                     let failure = Failure::Template(message);
                     env.recorder.borrow_mut().record(
@@ -229,7 +265,7 @@ impl VirtualUser {
             match &step.fixed {
                 // A fixed request is known by its step's address.
                 Some(_) => signer.sign_fixed(&mut self.request, step as *const _ as usize, now),
-                None => signer.sign(&mut self.request, now),
+                None => signer.sign_with_body(&mut self.request, self.body_slice, now),
             }
         }
         self.decoded.clear();
@@ -253,10 +289,20 @@ impl VirtualUser {
         let mut answered_hops = 0u32;
         let mut hop_bytes = 0u64;
         let outcome = loop {
-            let request = if hops == 0 { &self.request } else { &self.hop };
+            let (request, body) = if hops == 0 {
+                (&self.request, self.body_slice)
+            } else {
+                (&self.hop, self.hop_body)
+            };
             let outcome = env
                 .client
-                .send(origin, request, is_head, step.timeout, &mut self.capture)
+                .send_parts(
+                    origin,
+                    (request, body),
+                    is_head,
+                    step.timeout,
+                    &mut self.capture,
+                )
                 .await;
             if hops > 0 && outcome.is_ok() {
                 answered_hops += 1;
@@ -303,7 +349,7 @@ impl VirtualUser {
                     hop_bytes + exchange.bytes_received,
                     exchange.body_bytes,
                     exchange.status,
-                    self.judge(step, exchange.status, service, env.client),
+                    self.judge(step, &exchange, service, env.client),
                     Some(ttfb),
                 )
             }
@@ -353,6 +399,11 @@ impl VirtualUser {
     ) -> Result<(usize, bool), Failure> {
         let (first, home, origin, status) = hop;
         let previous: &[u8] = if first { &self.request } else { &self.hop };
+        let tail = if first {
+            self.body_slice
+        } else {
+            self.hop_body
+        };
         let location = check::header(&self.capture.head, "location").ok_or(Failure::BadRedirect)?;
         let location = location.split(|&b| b == b'#').next().unwrap_or(location);
         let (next_origin, authority, path): (usize, Option<&[u8]>, &[u8]) =
@@ -431,18 +482,21 @@ impl VirtualUser {
             self.url.read_request(out, client.is_https(next_origin));
             self.jar.write_header(out, &self.url);
         }
-        if !to_get && !body.is_empty() {
+        let body_len = body.len() + tail.len();
+        if !to_get && body_len > 0 {
             use std::io::Write;
-            let _ = write!(out, "Content-Length: {}\r\n", body.len());
+            let _ = write!(out, "Content-Length: {body_len}\r\n");
         }
         out.extend_from_slice(b"\r\n");
         if !to_get {
             out.extend_from_slice(body);
         }
+        self.hop_body = if to_get { &[] } else { tail };
         let is_head = method == b"HEAD";
         std::mem::swap(&mut self.hop, &mut self.hop_next);
         if let Some(signer) = self.signer.as_mut().filter(|_| next_origin == home) {
-            signer.sign(&mut self.hop, std::time::SystemTime::now());
+            let now = std::time::SystemTime::now();
+            signer.sign_with_body(&mut self.hop, self.hop_body, now);
         }
         Ok((next_origin, is_head))
     }
@@ -452,10 +506,15 @@ impl VirtualUser {
     fn judge(
         &mut self,
         step: &RequestStep,
-        status: u16,
+        exchange: &Exchange,
         elapsed: Duration,
         client: &Client,
     ) -> Option<Failure> {
+        let status = exchange.status;
+        let bytes_failure = match &step.expect_body_bytes {
+            Some(expect) => self.body_bytes_failure(expect, exchange.body_bytes),
+            None => None,
+        };
         if self.cookies {
             self.jar.store(&self.capture.head, &self.url);
         }
@@ -492,6 +551,7 @@ impl VirtualUser {
         if failure.is_none() {
             failure = check::first_failure(&step.checks, &response).map(Failure::Check);
         }
+        failure = failure.or(bytes_failure);
         for extract in &step.extracts {
             let value = self.vars[extract.slot].get_or_insert_with(Vec::new);
             if !check::extract_into(&extract.source, &response, &self.jar, value) {
@@ -504,7 +564,7 @@ impl VirtualUser {
 
     /// Renders a templated request into `self.request`; `https` says how
     /// it goes, for the cookies it carries.
-    fn render(&mut self, step: &RequestStep, https: bool) -> Result<(), RenderError> {
+    fn render(&mut self, step: &RequestStep, https: bool) -> Result<(), StepRenderError> {
         let mut ctx = RenderCtx {
             vars: &self.vars,
             user_id: self.user_id,
@@ -513,18 +573,45 @@ impl VirtualUser {
         };
         step.head.render(&mut ctx, &mut self.request)?;
         self.body.clear();
-        step.body.render(&mut ctx, &mut self.body)?;
+        match &step.body_size {
+            // The size's text goes where a body would, then the slice is taken.
+            Some(size) => size.size.render(&mut ctx, &mut self.body)?,
+            None => step.body.render(&mut ctx, &mut self.body)?,
+        }
+        if let Some(size) = &step.body_size {
+            let slice = parse_body_size(&self.body)
+                .and_then(|len| usize::try_from(len).ok())
+                .and_then(|len| self.plan.body_block.slice(len, &mut self.rng));
+            self.body_slice = slice.ok_or(StepRenderError::Message(size.message))?;
+            self.body.clear();
+        }
         if self.cookies {
             self.url.read_request(&self.request, https);
             self.jar.write_header(&mut self.request, &self.url);
         }
-        if !self.body.is_empty() {
+        let body_len = self.body.len() + self.body_slice.len();
+        if body_len > 0 || step.body_size.is_some() {
             use std::io::Write;
-            let _ = write!(self.request, "Content-Length: {}\r\n", self.body.len());
+            let _ = write!(self.request, "Content-Length: {body_len}\r\n");
         }
         self.request.extend_from_slice(b"\r\n");
         self.request.extend_from_slice(&self.body);
         Ok(())
+    }
+
+    /// `check.body_bytes`: the failure when the response body's length is
+    /// not the rendered count (or the count renders to no size).
+    fn body_bytes_failure(&mut self, expect: &BodySize, body_bytes: u64) -> Option<Failure> {
+        let mut ctx = RenderCtx {
+            vars: &self.vars,
+            user_id: self.user_id,
+            iteration: self.iteration,
+            rng: &mut self.rng,
+        };
+        self.body.clear();
+        let rendered = expect.size.render(&mut ctx, &mut self.body);
+        let expected = rendered.ok().and_then(|()| parse_body_size(&self.body));
+        (expected != Some(body_bytes)).then_some(Failure::Check(expect.message))
     }
 }
 
@@ -663,6 +750,10 @@ pub fn feed(shard: &Shard, user: &mut VirtualUser) -> bool {
             user.take_row(feeder, row);
             true
         }
-        None => shard.plan.feeders[feeder].exhausted == Exhausted::Continue,
+        None if shard.plan.feeders[feeder].exhausted == Exhausted::Continue => true,
+        None => {
+            shard.rows_exhausted.set(true);
+            false
+        }
     }
 }

@@ -111,6 +111,7 @@ pub(crate) fn answer(
         if let Some(service) = counters.service.snapshot() {
             crate::stats::append_service(&service, doc);
         }
+        crate::stats::append_body_bytes(counters.body_bytes(), doc);
         return response::whole(out, req, 200, JSON, doc);
     }
     if req.body_len > BODY_BYTES_MAX {

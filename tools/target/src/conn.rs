@@ -150,6 +150,9 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
         }
         if head.body_len > 0 {
             self.take_body(&head, app::keeps_body(&head)).await?;
+            if counted {
+                shard.slot().add_body_bytes(head.body_len);
+            }
         }
         if let Some(limiter) = shard.limiter.as_ref().filter(|_| counted) {
             // `--max-rps`: wait for this request's turn in the shared queue.

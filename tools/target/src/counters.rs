@@ -22,6 +22,8 @@ pub struct ShardSlot {
     requests: AtomicU64,
     /// Connections on this shard that carried at least one counted request.
     connections: AtomicU64,
+    /// Request body bytes received with counted requests.
+    body_bytes: AtomicU64,
     /// Responses by status code (index = code - 100), 2xx left out so that
     /// the successful hot path never touches this array.
     statuses: [AtomicU64; STATUS_CODES],
@@ -32,6 +34,7 @@ impl Default for ShardSlot {
         ShardSlot {
             requests: AtomicU64::new(0),
             connections: AtomicU64::new(0),
+            body_bytes: AtomicU64::new(0),
             statuses: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -42,6 +45,12 @@ impl ShardSlot {
     #[inline]
     pub fn add_request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `n` request body bytes received.
+    #[inline]
+    pub fn add_body_bytes(&self, n: u64) {
+        self.body_bytes.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Counts one connection.
@@ -117,6 +126,14 @@ impl Counters {
             })
     }
 
+    /// Request body bytes received with counted requests, summed over the shards.
+    pub fn body_bytes(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|slot| slot.body_bytes.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Non-2xx responses with status `code`, summed over the shards.
     pub fn status_count(&self, code: u16) -> u64 {
         let Some(i) = status_index(code).filter(|i| *i < STATUS_CODES) else {
@@ -146,6 +163,7 @@ impl Counters {
         for slot in self.slots.iter() {
             slot.requests.store(0, Ordering::Relaxed);
             slot.connections.store(0, Ordering::Relaxed);
+            slot.body_bytes.store(0, Ordering::Relaxed);
             for n in slot.statuses.iter() {
                 n.store(0, Ordering::Relaxed);
             }

@@ -51,7 +51,8 @@
 //! "__other__": n}` (requests by path, query left off; at most 10,000 paths,
 //! the rest under `__other__`) with `--count-paths`, plus `"service_ms":
 //! {"delay": SPEC, "count", "min", "mean", "p50", "p90", "p95", "p99",
-//! "p999", "max", "drawn": {...}}` (milliseconds) with `--delay`; `POST
+//! "p999", "max", "drawn": {...}}` (milliseconds) with `--delay`, and
+//! `"body_bytes": n` (request body bytes received with counted requests); `POST
 //! /__reset` zeroes all of them; anything else 404. Chunked request bodies
 //! are refused with 411.
 //!
@@ -244,6 +245,11 @@ impl Target {
     /// Both counters, read together.
     pub fn totals(&self) -> Totals {
         self.counters.totals()
+    }
+
+    /// Request body bytes received with counted requests.
+    pub fn body_bytes(&self) -> u64 {
+        self.counters.body_bytes()
     }
 
     /// Responses sent with this non-2xx status (2xx are not counted: 0).

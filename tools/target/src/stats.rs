@@ -49,6 +49,13 @@ pub fn append_tls(full: u64, resumed: u64, out: &mut Vec<u8>) {
     );
 }
 
+/// Adds `"body_bytes": n` (request body bytes of counted requests) to the
+/// document `write_json` wrote.
+pub fn append_body_bytes(body_bytes: u64, out: &mut Vec<u8>) {
+    out.pop();
+    let _ = write!(out, ", \"body_bytes\": {body_bytes}}}");
+}
+
 /// Adds `"stalls": {"requests": n, "stalled": n}` (the `/stall` route's
 /// requests and how many of them stalled) to the document `write_json` wrote.
 pub fn append_stalls(requests: u64, stalled: u64, out: &mut Vec<u8>) {

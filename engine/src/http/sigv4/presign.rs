@@ -14,12 +14,13 @@ use ring::{digest, hmac};
 use super::{aws_encode_into, find, hex_into, insert_at, write_scope, Signer, UNSIGNED_PAYLOAD};
 
 impl Signer {
-    /// Signs `request` in its query, valid for `expires_s` seconds from
-    /// `now`. A request without a blank line or a request line with no
-    /// target is left as it is.
+    /// Signs `request` (whose body continues in `body`) in its query,
+    /// valid for `expires_s` seconds from `now`. A request without a blank
+    /// line or a request line with no target is left as it is.
     pub(super) fn sign_in_query(
         &mut self,
         request: &mut Vec<u8>,
+        body: &[u8],
         expires_s: u32,
         now: std::time::SystemTime,
     ) {
@@ -36,8 +37,10 @@ impl Signer {
         let payload: &[u8] = if self.config.service == "s3" {
             UNSIGNED_PAYLOAD
         } else {
-            let hash = digest::digest(&digest::SHA256, &request[head_end + 4..]);
-            hex_into(hash.as_ref(), &mut payload_hex);
+            let mut context = digest::Context::new(&digest::SHA256);
+            context.update(&request[head_end + 4..]);
+            context.update(body);
+            hex_into(context.finish().as_ref(), &mut payload_hex);
             &payload_hex
         };
         // The signed headers are the request's own: the canonical request

@@ -199,6 +199,7 @@ impl<'a> Compiler<'a> {
             max_redirects: crate::config::DEFAULT_MAX_REDIRECTS,
             http_debug: Default::default(),
             signing: None,
+            body_block: Default::default(),
         };
         Compiler {
             doc,
@@ -615,6 +616,10 @@ impl<'a> Compiler<'a> {
             None => (Vec::new(), false),
         };
         let extracts = self.extracts(spec, key)?;
+        let endpoint_name = format!("{method} {name}");
+        let body_size = self.body_size(spec, key, &endpoint_name)?;
+        let expect_body_bytes = self.expect_body_bytes(spec, key, &endpoint_name)?;
+        let when = self.when(spec, key)?;
         let header_rules = checks.iter().any(|c| matches!(c.rule, Rule::Header(..)));
         let body_rules = checks.iter().any(|c| {
             matches!(
@@ -637,7 +642,7 @@ impl<'a> Compiler<'a> {
                 .iter()
                 .any(|e| matches!(e.source, Source::Json(_) | Source::Regex(_)));
         let fixed = match (head.as_static(), body.as_static()) {
-            (Some(h), Some(b)) if !cookies => Some(encode_fixed(h, b)),
+            (Some(h), Some(b)) if !cookies && body_size.is_none() => Some(encode_fixed(h, b)),
             _ => None,
         };
         Ok(Step::Request(Box::new(RequestStep {
@@ -654,6 +659,9 @@ impl<'a> Compiler<'a> {
             capture_head,
             capture_body,
             follow_redirects,
+            body_size,
+            expect_body_bytes,
+            when,
         })))
     }
 

@@ -8,6 +8,8 @@ use super::super::model::{AuthSpec, StepSpec};
 use super::super::template::{escape_into, Escape, Template};
 use super::{Compiler, Result};
 use crate::config::parse_url_with;
+use crate::http::body_block::{self, parse_body_size, BodyBlock, DEFAULT_BLOCK_BYTES};
+use crate::scenario::BodySize;
 
 impl Compiler<'_> {
     /// Compiles a value whose variables are written with `escape`, so an
@@ -233,6 +235,102 @@ impl Compiler<'_> {
             }
         };
         Ok((index, authority, base_path))
+    }
+}
+
+/// Largest literal `body_size`: the shared block is made at least this
+/// large for it, once per process.
+const BODY_SIZE_LITERAL_MAX: u64 = 1 << 30;
+
+impl Compiler<'_> {
+    /// `body_size`: the size template and its failure message; a literal
+    /// size is checked now and the plan's shared block made large enough.
+    pub(super) fn body_size(
+        &mut self,
+        spec: &StepSpec,
+        key: &str,
+        endpoint: &str,
+    ) -> Result<Option<BodySize>> {
+        let Some(size) = &spec.body_size else {
+            return Ok(None);
+        };
+        let key = format!("{key}.body_size");
+        if spec.body.is_some() || spec.json.is_some() || !spec.form.is_empty() {
+            return Err(self.err(
+                size.span(),
+                key,
+                "give one of body, json, form or body_size",
+            ));
+        }
+        let template = self.escaped(size, &key, Escape::Raw)?;
+        let mut least = DEFAULT_BLOCK_BYTES as u64;
+        if let Some(literal) = template.as_static() {
+            match parse_body_size(literal) {
+                Some(bytes) if bytes <= BODY_SIZE_LITERAL_MAX => least = least.max(bytes),
+                _ => {
+                    return Err(self.err(
+                        size.span(),
+                        key,
+                        "use a byte count such as 4096, 4KiB or 16MiB, at most 1GiB",
+                    ))
+                }
+            }
+        }
+        if (self.plan.body_block.0.len() as u64) < least {
+            self.plan.body_block = BodyBlock(body_block::shared(least as usize));
+        }
+        let largest = self.plan.body_block.0.len();
+        let message = self.message(format!(
+            "{endpoint}: body_size is not a byte count of at most {largest}"
+        ));
+        Ok(Some(BodySize {
+            size: template,
+            message,
+        }))
+    }
+
+    /// `check.body_bytes`: the byte count the response body must have.
+    pub(super) fn expect_body_bytes(
+        &mut self,
+        spec: &StepSpec,
+        key: &str,
+        endpoint: &str,
+    ) -> Result<Option<BodySize>> {
+        let Some(bytes) = spec
+            .check
+            .as_ref()
+            .and_then(|c| c.get_ref().body_bytes.as_ref())
+        else {
+            return Ok(None);
+        };
+        let key = format!("{key}.check.body_bytes");
+        let template = self.escaped(bytes, &key, Escape::Raw)?;
+        if let Some(literal) = template.as_static() {
+            if parse_body_size(literal).is_none() {
+                return Err(self.err(bytes.span(), key, "use a byte count such as 4096 or 4KiB"));
+            }
+        }
+        let message = self.message(format!("{endpoint}: body is not {} bytes", bytes.get_ref()));
+        Ok(Some(BodySize {
+            size: template,
+            message,
+        }))
+    }
+
+    /// `when`: (slot, value) pairs the step's user must hold for it to run.
+    pub(super) fn when(&self, spec: &StepSpec, key: &str) -> Result<Vec<(usize, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for (name, value) in &spec.when {
+            let slot = self.slots.get(name).copied().ok_or_else(|| {
+                self.err(
+                    value.span(),
+                    format!("{key}.when.{name}"),
+                    format!("'{name}' is no variable, feeder column or extracted value"),
+                )
+            })?;
+            out.push((slot, value.get_ref().as_bytes().to_vec()));
+        }
+        Ok(out)
     }
 }
 
