@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use stampede_engine::config::s3::S3Flags;
 use stampede_engine::config::Settings;
 
 /// stampede: HTTP load generation at the per-core speed of wrk.
@@ -36,6 +37,89 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Find the most users or req/s the target sustains within an SLO (steps, then bisection).
     Capacity(CapacityArgs),
+    /// Object workloads against an S3 endpoint: put, get, mixed, list or delete (docs/s3.md).
+    S3(Box<S3Args>),
+}
+
+/// Flags of `stampede s3`: the workload, then every run flag (and the
+/// coordinator's, to run it on workers with --expect-workers).
+#[derive(Args, Debug)]
+pub struct S3Args {
+    /// put, get, mixed, list or delete.
+    #[arg(value_name = "put|get|mixed|list|delete")]
+    pub op: String,
+    /// The S3 endpoint, e.g. http://127.0.0.1:9000.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The bucket (it must exist).
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// Signing region (scope aws:amz:REGION:s3); default us-east-1.
+    #[arg(long, value_name = "R")]
+    pub region: Option<String>,
+    /// Send unsigned requests (public buckets).
+    #[arg(long)]
+    pub anonymous: bool,
+    /// path (http://host/bucket/key, the default) or virtual (http://bucket.host/key).
+    #[arg(long, value_name = "path|virtual")]
+    pub addressing: Option<String>,
+    /// Distinct keys; default 1000.
+    #[arg(long, value_name = "N")]
+    pub objects: Option<String>,
+    /// Object size: 4KiB (default), LO..HI (uniform) or LO..HI:log (log-uniform).
+    #[arg(long, value_name = "S")]
+    pub size: Option<String>,
+    /// Key prefix; default "stampede/" (keys are PREFIX obj-000042).
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+    /// Ranged GETs of LEN bytes at a fixed offset per key (expects 206).
+    #[arg(long, value_name = "LEN")]
+    pub range: Option<String>,
+    /// Task weights of `mixed`, e.g. get=60,put=30,delete=5,list=5 (the default).
+    #[arg(long, value_name = "OP=W,...")]
+    pub mix: Option<String>,
+    /// Objects of at least this size need multipart uploads (not sent yet: refused); default 64MiB.
+    #[arg(long, value_name = "S")]
+    pub part_size: Option<String>,
+    /// Seed of the sizes and range offsets; default 1.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+    /// Skip uploading the objects before get, delete, list and mixed.
+    #[arg(long)]
+    pub no_prepare: bool,
+    /// Delete the run's keys after the reports are written.
+    #[arg(long)]
+    pub cleanup: bool,
+    /// Print the generated scenario (TOML) and exit.
+    #[arg(long)]
+    pub print_scenario: bool,
+    /// Every run flag, and --expect-workers/--bind/--token to run on workers.
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+}
+
+impl S3Args {
+    /// The workload's own flags, as text for `config::s3`.
+    pub fn flags(&self) -> S3Flags {
+        S3Flags {
+            op: self.op.clone(),
+            endpoint: self.endpoint.clone(),
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            anonymous: self.anonymous,
+            addressing: self.addressing.clone(),
+            objects: self.objects.clone(),
+            size: self.size.clone(),
+            prefix: self.prefix.clone(),
+            range: self.range.clone(),
+            mix: self.mix.clone(),
+            part_size: self.part_size.clone(),
+            seed: self.seed.clone(),
+            no_prepare: self.no_prepare,
+            cleanup: self.cleanup,
+            print_scenario: self.print_scenario,
+        }
+    }
 }
 
 /// Flags of `stampede capacity`: the run flags (target, threads, scenario...) plus the search.

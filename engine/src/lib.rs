@@ -22,6 +22,9 @@
 //!   merges them (the same merge serves distributed runs later).
 //! - [`coord`]: distributed mode: a coordinator and its workers, over the
 //!   rkyv protocol in `stampede_proto::wire`.
+//! - [`s3`]: `stampede s3`, object workloads (put, get, list, delete,
+//!   mixed) compiled to an ordinary scenario with in-memory feeder rows,
+//!   plus their prepare and cleanup phases; flags validated in `config::s3`.
 //! - [`report`]: console tables, the JSON summary, the HTML report with
 //!   charts, Locust-style CSV files and threshold verdicts.
 //! - [`sys`]: fd limit, CPU time and memory from the OS; [`demo`]: the
@@ -35,6 +38,7 @@ mod fuzz;
 pub mod http;
 pub mod report;
 pub mod run;
+pub mod s3;
 pub mod scenario;
 pub mod shard;
 pub mod stats;

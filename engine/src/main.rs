@@ -40,6 +40,12 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Capacity(args)) => capacity_cmd::main(&args),
+        Some(Command::S3(args)) => stampede_engine::s3::command::command(
+            &args.flags(),
+            args.coordinator.settings(),
+            args.coordinator.run.config.as_deref(),
+            args.coordinator.expect_workers.is_some(),
+        ),
         None => run(cli.run.settings(), cli.run.config.as_deref(), false),
     };
     ExitCode::from(code)

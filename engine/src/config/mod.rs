@@ -7,13 +7,14 @@
 //! them all in one place; clap lives in `cli.rs`, which only collects text.
 
 pub mod load;
+pub mod s3;
 mod settings;
 mod values;
 
 pub use load::{is_true, load, Exporters, Loaded};
 pub use settings::{known_key, ConfigError, Origin, Setting, Settings};
 use values::*;
-pub use values::{parse_duration, parse_url, parse_url_with, split_authority};
+pub use values::{parse_duration, parse_size, parse_url, parse_url_with, split_authority};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -146,6 +147,9 @@ pub struct RunConfig {
     pub allow_low_fd_limit: bool,
     /// Every request asks for compressed responses (`--compressed`).
     pub compressed: bool,
+    /// `object-report`: the run is an object workload (`stampede s3`),
+    /// reported in object terms too. Hidden; `stampede s3` sets it.
+    pub object_report: bool,
     /// Redirects followed per request at most (`--max-redirects`); 0 follows none.
     pub max_redirects: u32,
     /// Exchanges printed to stderr at the start of the run (`--http-debug`).
@@ -462,6 +466,9 @@ impl RunConfig {
                 .parsed("connect-backoff", parse_duration)?
                 .unwrap_or(Duration::from_secs(1)),
             compressed: settings.parsed("compressed", parse_bool)?.unwrap_or(false),
+            object_report: settings
+                .parsed("object-report", parse_bool)?
+                .unwrap_or(false),
             http_debug: settings
                 .parsed("http-debug", |v| parse_count(v, 0, 10_000))?
                 .map_or(0, |n| n as u32),

@@ -183,6 +183,7 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("aws-sign-payload", "--aws-sign-payload", KeyUse::Used),
     ("aws-sigv4-mode", "--aws-sigv4-mode", KeyUse::Used),
     ("aws-sigv4-expires", "--aws-sigv4-expires", KeyUse::Used),
+    ("object-report", "--object-report", KeyUse::Used),
     ("reset-stats", "--reset-stats", KeyUse::Ignored),
     ("class-picker", "--class-picker", KeyUse::Ignored),
     ("tags", "--tags", KeyUse::Used),

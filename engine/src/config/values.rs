@@ -47,8 +47,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
-/// Parses a size in bytes: `1048576`, `64KiB`, `512k`, `1MiB`, `2MB`. K and
-/// M are binary (1024, 1024²) with or without the `i`, as memory sizes go.
+/// Parses a size in bytes: `1048576`, `64KiB`, `512k`, `1MiB`, `2MB`, `1GiB`.
+/// K, M and G are binary (1024, 1024², 1024³) with or without the `i`, as
+/// memory sizes go.
 pub fn parse_size(text: &str, max: u64) -> Result<u64, String> {
     let text = text.trim();
     let bad =
@@ -61,6 +62,7 @@ pub fn parse_size(text: &str, max: u64) -> Result<u64, String> {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1024,
         "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
         _ => return Err(bad()),
     };
     match number.checked_mul(unit) {
@@ -260,7 +262,7 @@ mod tests {
     use super::*;
     use std::net::SocketAddr;
 
-    /// Sizes in bytes, KiB and MiB; zero, overflow, above the maximum and
+    /// Sizes in bytes, KiB, MiB and GiB; zero, overflow, above the maximum and
     /// unknown units are refused.
     #[test]
     fn sizes_parse_with_binary_units() {
@@ -270,11 +272,13 @@ mod tests {
         assert_eq!(parse_size("64 k", max), Ok(65_536));
         assert_eq!(parse_size("1MiB", max), Ok(1 << 20));
         assert_eq!(parse_size("2MB", max), Ok(2 << 20));
+        assert_eq!(parse_size("1GiB", max), Ok(1 << 30));
         for bad in [
             "",
             "0",
             "KiB",
-            "1GiB",
+            "2GiB",
+            "1TiB",
             "1.5MiB",
             "99999999999999999999",
             "2048MiB",
