@@ -192,11 +192,11 @@ impl MotoS3 {
         ]
     }
 
-    /// How many requests moto logged with this status (werkzeug's access
-    /// log: `"GET /path HTTP/1.1" 403 -`, its colours taken out): the
-    /// server's own count.
-    pub fn logged_requests(&self, method: &str, status: u16) -> u64 {
-        let request = format!("\"{method} ");
+    /// How many requests for a path under `/BUCKET/prefix` moto logged
+    /// with this method and status (werkzeug's access log: `"GET /path
+    /// HTTP/1.1" 403 -`, its colours taken out): the server's own count.
+    pub fn logged_requests(&self, method: &str, prefix: &str, status: u16) -> u64 {
+        let request = format!("\"{method} /{}/{prefix}", self.bucket);
         let answer = format!("\" {status} ");
         self.log_text()
             .lines()
