@@ -269,7 +269,8 @@ for v in variants:
     if m > 0 and (max(rpc) - min(rpc)) / m > 0.15:
         notes.append(f"{v}: req/CPU-s spread is over 15% of the median: the host was noisy")
     if other > 5:
-        notes.append(f"{v}: other processes took {other:.0f}% of the generator's CPU: doubtful runs")
+        notes.append(f"{v}: other processes and interrupts (loopback softirqs count here) took "
+                     f"{other:.0f}% of the generator's CPU: doubtful runs")
     if srv >= 95:
         notes.append(f"{v}: nginx was at {srv:.0f}% CPU, so RPS is nginx's ceiling; compare req/CPU-s")
     for r in rs:
