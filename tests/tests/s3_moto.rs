@@ -307,3 +307,42 @@ fn two_workers_put_1000_distinct_keys() {
         "each key once"
     );
 }
+
+/// `stampede s3 get --aws-sigv4-mode query` reads objects through presigned
+/// URLs: each of the 20 GETs is accepted by the botocore-based checker and
+/// passes its size check.
+#[test]
+fn s3_get_through_presigned_urls() {
+    let _serial = serial();
+    let Some(checker) = PresignedS3::start("AKIDPRESIGNS3", "presign-s3-secret", 64) else {
+        return;
+    };
+    let args = [
+        "s3",
+        "get",
+        "--endpoint",
+        &checker.endpoint,
+        "--bucket",
+        "presigned-bucket",
+        "--objects",
+        "20",
+        "--size",
+        "64B",
+        "--no-prepare",
+        "--aws-sigv4-mode",
+        "query",
+        "--threads",
+        "1",
+        "-u",
+        "4",
+    ];
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "AKIDPRESIGNS3"),
+        ("AWS_SECRET_ACCESS_KEY", "presign-s3-secret"),
+    ];
+    let run = stampede_env(&args, &env, Duration::from_secs(60));
+    assert_eq!(run.total("requests"), 20, "{}", run.stderr);
+    assert_eq!(run.total("failures"), 0, "{}", run.stdout);
+    assert_eq!(run.total("body_bytes"), 20 * 64);
+    assert_eq!(checker.counts(), (20, 0));
+}
