@@ -425,8 +425,7 @@ impl Signer {
                 if previous.is_some() {
                     self.canonical.push(b'\n');
                 }
-                self.canonical
-                    .extend(head[name.clone()].iter().map(u8::to_ascii_lowercase));
+                extend_lowercase(&mut self.canonical, &head[name.clone()]);
                 self.canonical.push(b':');
             }
             trim_all_into(&head[value.clone()], &mut self.canonical);
@@ -446,8 +445,7 @@ impl Signer {
                 self.canonical.push(b';');
             }
             first = false;
-            self.canonical
-                .extend(head[name.clone()].iter().map(u8::to_ascii_lowercase));
+            extend_lowercase(&mut self.canonical, &head[name.clone()]);
             previous = Some(name.clone());
         }
         self.canonical.push(b'\n');
@@ -534,13 +532,34 @@ fn cmp_lower(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
         .cmp(b.iter().map(u8::to_ascii_lowercase))
 }
 
+/// Appends `name` in lower case.
+fn extend_lowercase(out: &mut Vec<u8>, name: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(name);
+    out[start..].make_ascii_lowercase();
+}
+
 /// Appends `value` trimmed, with runs of spaces folded into one.
 fn trim_all_into(value: &[u8], out: &mut Vec<u8>) {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !blank(b)).unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    let value = &value[start..end];
+    // Most values have no tab and no two blanks in a row: copied whole.
+    let plain = !value
+        .windows(2)
+        .any(|w| w[0] == b'\t' || (w[0] == b' ' && w[1] == b' '));
+    if plain {
+        out.extend_from_slice(value);
+        return;
+    }
     let mut space = false;
-    let mut any = false;
     for &b in value {
-        if b == b' ' || b == b'\t' {
-            space = any;
+        if blank(&b) {
+            space = true;
             continue;
         }
         if space {
@@ -548,15 +567,25 @@ fn trim_all_into(value: &[u8], out: &mut Vec<u8>) {
             space = false;
         }
         out.push(b);
-        any = true;
     }
 }
 
 /// Decodes `%XX` escapes (a malformed one is kept as written), and a `+`
 /// as a space when `plus_is_space` (a query).
 fn percent_decode_into(text: &[u8], out: &mut Vec<u8>, plus_is_space: bool) {
+    let special = |b: u8| b == b'%' || (plus_is_space && b == b'+');
     let mut i = 0;
     while i < text.len() {
+        // Runs with nothing to decode are copied whole.
+        let run = text[i..]
+            .iter()
+            .position(|&b| special(b))
+            .unwrap_or(text.len() - i);
+        out.extend_from_slice(&text[i..i + run]);
+        i += run;
+        if i == text.len() {
+            break;
+        }
         let b = text[i];
         if b == b'%' && i + 2 < text.len() {
             let hex = |c: u8| (c as char).to_digit(16);
@@ -575,12 +604,21 @@ fn percent_decode_into(text: &[u8], out: &mut Vec<u8>, plus_is_space: bool) {
 /// as they are, `/` too when `keep_slash`, everything else `%XX` (upper case).
 fn aws_encode_into(bytes: &[u8], out: &mut Vec<u8>, keep_slash: bool) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
-        }
+    let kept = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+    };
+    let mut rest = bytes;
+    loop {
+        // Runs of kept characters are copied whole.
+        let run = rest.iter().position(|&b| !kept(b)).unwrap_or(rest.len());
+        out.extend_from_slice(&rest[..run]);
+        let Some((&b, tail)) = rest[run..].split_first() else {
+            return;
+        };
+        out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        rest = tail;
     }
 }
 
@@ -639,9 +677,19 @@ fn insert_at(request: &mut Vec<u8>, at: usize, bytes: &[u8]) {
     request[at..].rotate_right(bytes.len());
 }
 
-/// Where `needle` first starts in `haystack`.
+/// Where `needle` first starts in `haystack`: each place its first byte
+/// is, checked for the rest.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    let (&first, rest) = needle.split_first()?;
+    let mut at = 0;
+    while let Some(i) = haystack[at..].iter().position(|&b| b == first) {
+        let start = at + i;
+        if haystack[start + 1..].starts_with(rest) {
+            return Some(start);
+        }
+        at = start + 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -693,6 +741,56 @@ mod tests {
         };
         assert_eq!(sign("/b?q=a+b"), sign("/b?q=a%20b"));
         assert_ne!(sign("/b?q=a+b"), sign("/b?q=a%2Bb"));
+    }
+
+    /// The text helpers' fast paths (whole runs copied) give what a byte
+    /// at a time gives.
+    #[test]
+    fn text_helpers() {
+        let out = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut v = Vec::new();
+            f(&mut v);
+            String::from_utf8(v).unwrap()
+        };
+        for (value, trimmed) in [
+            ("", ""),
+            ("  a  ", "a"),
+            ("a b", "a b"),
+            ("text/plain  ;  x=1", "text/plain ; x=1"),
+            ("\ta\t\tb c ", "a b c"),
+            ("x", "x"),
+        ] {
+            assert_eq!(out(&|v| trim_all_into(value.as_bytes(), v)), trimmed);
+        }
+        for (text, query, decoded) in [
+            ("a%20b+c", false, "a b+c"),
+            ("a%20b+c", true, "a b c"),
+            ("%zz%4", false, "%zz%4"),
+            ("%C3%A9t%C3%A9", false, "été"),
+            ("plain/path", true, "plain/path"),
+        ] {
+            assert_eq!(
+                out(&|v| percent_decode_into(text.as_bytes(), v, query)),
+                decoded
+            );
+        }
+        for (text, slash, encoded) in [
+            ("a b/é~", true, "a%20b/%C3%A9~"),
+            ("a b/é~", false, "a%20b%2F%C3%A9~"),
+            ("", true, ""),
+            ("AZaz09-_.~", false, "AZaz09-_.~"),
+        ] {
+            assert_eq!(
+                out(&|v| aws_encode_into(text.as_bytes(), v, slash)),
+                encoded
+            );
+        }
+        assert_eq!(find(b"ab\r\n\r\r\n\r\n", b"\r\n\r\n"), Some(5));
+        assert_eq!(find(b"\r\n\r", b"\r\n\r\n"), None);
+        assert_eq!(find(b"", b"\r\n"), None);
+        let mut name = b"ab".to_vec();
+        extend_lowercase(&mut name, b"X-Amz-Date");
+        assert_eq!(name, b"abx-amz-date");
     }
 
     /// AWS's published example (GET object, S3 docs): the same signature.
