@@ -1,34 +1,41 @@
 #!/usr/bin/env bash
 # Makes (once) the Python venv that holds the real Locust, which the tests use
-# as an oracle for Locust's web API field names (tests/src/locust.rs), and
-# botocore, the oracle for SigV4 signatures (engine/tests/sigv4_botocore.rs), and
-# prints the venv's bin directory on stdout. Everything else goes to stderr.
+# as an oracle for Locust's web API field names (tests/src/locust.rs),
+# botocore, the oracle for SigV4 signatures (engine/tests/sigv4_botocore.rs),
+# and moto's server with boto3, the S3 server of the S3 tests (tests/src/moto.rs,
+# tests/tests/s3_moto.rs), and prints the venv's bin directory on stdout. Everything
+# else goes to stderr.
 #
 # Usage: tests/python-env.sh            -> /root/.cache/stampede-pyenv/bin
 # Env:   STAMPEDE_PYENV=DIR   where the venv lives (default ~/.cache/stampede-pyenv)
 #        STAMPEDE_PYTHON=EXE  the interpreter to make it with (default: Debian's
 #                             /usr/bin/python3, then python3 on PATH)
 #
-# Fast when already done: it only runs `locust --version`. Safe to run from
+# Fast when already done: it only runs `locust --version` and reads the
+# installed versions of botocore, boto3 and moto. Safe to run from
 # several processes at once (flock). When no interpreter can make a venv and
 # we are root, it installs Debian's python3-venv (apt-get update first).
 set -euo pipefail
 
 LOCUST_VERSION=2.47.0    # pinned: the field names the tests compare against
 BOTOCORE_VERSION=1.44.18 # pinned: the SigV4 signatures the tests compare against
+BOTO3_VERSION=1.44.18    # pinned: goes with botocore; the S3 tests' client
+MOTO_VERSION=5.2.5       # pinned: moto_server, the S3 server of the S3 tests
 VENV=${STAMPEDE_PYENV:-${HOME:-/root}/.cache/stampede-pyenv}
 
 log() { printf 'python-env.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 # "locust 2.47.0 from /.../locust (Python 3.11.2)" -> is it the pinned one?
-# And is botocore the pinned one?
+# And are botocore, boto3 and moto (with its server) the pinned ones?
 locust_ok() {
     local out
     out=$("$VENV/bin/locust" --version 2>/dev/null) || return 1
     [[ $out == "locust $LOCUST_VERSION "* ]] || return 1
-    out=$("$VENV/bin/python" -c 'import botocore; print(botocore.__version__)' 2>/dev/null) || return 1
-    [[ $out == "$BOTOCORE_VERSION" ]]
+    out=$("$VENV/bin/python" -c 'from importlib.metadata import version as v
+print(v("botocore"), v("boto3"), v("moto"))' 2>/dev/null) || return 1
+    [[ $out == "$BOTOCORE_VERSION $BOTO3_VERSION $MOTO_VERSION" ]] || return 1
+    [[ -x $VENV/bin/moto_server ]]
 }
 
 if locust_ok; then
@@ -79,10 +86,13 @@ if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
     fi
 fi
 
-log "installing locust==$LOCUST_VERSION and botocore==$BOTOCORE_VERSION from PyPI"
-"$VENV/bin/python" -m pip install --disable-pip-version-check -q "locust==$LOCUST_VERSION" \
-    "botocore==$BOTOCORE_VERSION" >&2 \
-    || die "pip install locust==$LOCUST_VERSION botocore==$BOTOCORE_VERSION failed"
-locust_ok || die "$VENV/bin/locust --version does not say $LOCUST_VERSION: $("$VENV/bin/locust" --version 2>&1 || true)"
+pins=("locust==$LOCUST_VERSION" "botocore==$BOTOCORE_VERSION" "boto3==$BOTO3_VERSION"
+      "moto[server]==$MOTO_VERSION")
+log "installing ${pins[*]} from PyPI"
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q "${pins[@]}" >&2 \
+    || die "pip install ${pins[*]} failed"
+locust_ok || die "the venv does not hold ${pins[*]} after installing them: \
+$("$VENV/bin/locust" --version 2>&1 || true); $("$VENV/bin/python" -m pip list 2>&1 \
+    | grep -iE '^(botocore|boto3|moto) ' | tr '\n' ' ')"
 log "ready: $("$VENV/bin/locust" --version 2>&1)"
 echo "$VENV/bin"

@@ -344,6 +344,12 @@ pub struct RunArgs {
     /// With --aws-sigv4 for S3: hash request bodies into the signature instead of UNSIGNED-PAYLOAD.
     #[arg(long)]
     pub aws_sign_payload: bool,
+    /// With --aws-sigv4: put the signature in the Authorization header (header, the default) or in the query string as a presigned URL does (query).
+    #[arg(long, value_name = "header|query")]
+    pub aws_sigv4_mode: Option<String>,
+    /// With --aws-sigv4-mode query: X-Amz-Expires, how long the presigned URL is valid, in seconds (1 to 604800; default 3600).
+    #[arg(long, value_name = "SECONDS")]
+    pub aws_sigv4_expires: Option<String>,
     /// Run only the scenario tasks with one of these tags (Locust's -T/--tags).
     #[arg(short = 'T', long, value_name = "TAG", num_args = 1.., value_delimiter = ',')]
     pub tags: Vec<String>,
@@ -553,6 +559,12 @@ impl RunArgs {
         }
         if self.aws_sign_payload {
             s.flag("aws-sign-payload", "true");
+        }
+        if let Some(mode) = &self.aws_sigv4_mode {
+            s.flag("aws-sigv4-mode", mode.clone());
+        }
+        if let Some(expires) = &self.aws_sigv4_expires {
+            s.flag("aws-sigv4-expires", expires.clone());
         }
         if self.reset_stats {
             s.flag("reset-stats", "true");

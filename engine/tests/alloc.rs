@@ -46,8 +46,8 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// Set by `signed_requests_allocate_nothing_once_warm` while it runs: sign
-/// with this scope.
-static SIGN: Mutex<Option<&'static str>> = Mutex::new(None);
+/// with this scope, in headers or in the query (`--aws-sigv4-mode`).
+static SIGN: Mutex<Option<(&'static str, &'static str)>> = Mutex::new(None);
 
 /// The count is process-wide, so the tests that read it take turns.
 static COUNTING: Mutex<()> = Mutex::new(());
@@ -77,8 +77,9 @@ fn allocations_with(
     settings.flag("io-driver", driver);
     settings.flag("iterations", requests.to_string());
     settings.flag("pipeline", pipeline.to_string());
-    if let Some(scope) = *SIGN.lock().unwrap_or_else(|e| e.into_inner()) {
+    if let Some((scope, mode)) = *SIGN.lock().unwrap_or_else(|e| e.into_inner()) {
         settings.flag("aws-sigv4", scope);
+        settings.flag("aws-sigv4-mode", mode);
     }
     let config = RunConfig::from_settings(&settings, 1).unwrap();
     let plan = Plan::single_request(&config);
@@ -117,7 +118,9 @@ fn no_allocation_per_request_once_warm() {
 }
 
 /// Signing every request (`--aws-sigv4`) allocates nothing per request
-/// either: the signer's buffers are reused and its key derived once a day.
+/// either, in headers or in the query (`--aws-sigv4-mode query`, a
+/// presigned URL): the signer's buffers are reused and its key derived once
+/// a day.
 #[test]
 fn signed_requests_allocate_nothing_once_warm() {
     let _turn = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
@@ -129,16 +132,19 @@ fn signed_requests_allocate_nothing_once_warm() {
     );
     let target = demo::start_target(1).unwrap();
     let url = format!("http://{}", target.local_addr());
-    *SIGN.lock().unwrap_or_else(|e| e.into_inner()) = Some("aws:amz:us-east-1:s3");
-    allocations_for(&url, "epoll", 1, 1_000);
-    let small = allocations_for(&url, "epoll", 1, 2_000);
-    let large = allocations_for(&url, "epoll", 1, 20_000);
-    *SIGN.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    let extra = large.saturating_sub(small);
-    assert!(
-        extra < 180,
-        "signed: 18 000 more requests made {extra} more allocations ({small} vs {large})"
-    );
+    for mode in ["header", "query"] {
+        *SIGN.lock().unwrap_or_else(|e| e.into_inner()) = Some(("aws:amz:us-east-1:s3", mode));
+        allocations_for(&url, "epoll", 1, 1_000);
+        let small = allocations_for(&url, "epoll", 1, 2_000);
+        let large = allocations_for(&url, "epoll", 1, 20_000);
+        *SIGN.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let extra = large.saturating_sub(small);
+        assert!(
+            extra < 180,
+            "signed in the {mode}: 18 000 more requests made {extra} more allocations \
+             ({small} vs {large})"
+        );
+    }
 }
 
 /// Set in the child process that serves HTTPS for `https_allocations_per_request`.

@@ -1,14 +1,16 @@
 //! stampede's SigV4 signatures equal botocore's (the AWS SDK for Python)
 //! byte for byte: GET, PUT with a signed payload, a path that needs
-//! encoding, query parameters, a session token, another service. botocore
-//! runs from the venv tests/python-env.sh makes (pinned version).
+//! encoding, query parameters, a session token, another service; and its
+//! presigned (query) signatures equal botocore's presigner's, the whole
+//! request target against the URL. botocore runs from the venv
+//! tests/python-env.sh makes (pinned version).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use stampede_engine::http::sigv4::{Credentials, Signer, SigningConfig};
+use stampede_engine::http::sigv4::{Credentials, SignatureLocation, Signer, SigningConfig};
 
 /// A request to sign: method, path and query, extra headers, body.
 struct Case {
@@ -19,6 +21,8 @@ struct Case {
     service: &'static str,
     token: Option<&'static str>,
     sign_payload: bool,
+    /// `X-Amz-Expires` of a presigned (query) signature; `None` signs headers.
+    presign_expires: Option<u32>,
 }
 
 const HOST: &str = "127.0.0.1:9000";
@@ -33,6 +37,7 @@ fn cases() -> Vec<Case> {
         service: "s3",
         token: None,
         sign_payload,
+        presign_expires: None,
     };
     vec![
         case("GET", "/bucket/key.txt", "", false),
@@ -71,11 +76,62 @@ fn config(case: &Case) -> SigningConfig {
             case.token.map(str::to_string),
         ),
         sign_payload: case.sign_payload,
+        location: match case.presign_expires {
+            Some(expires_s) => SignatureLocation::Query { expires_s },
+            None => SignatureLocation::Headers,
+        },
     }
+}
+
+/// Presigned (query) cases: a GET, a path that needs encoding, a query of
+/// its own, a session token with a signed Range header, a PUT with a body.
+fn presigned_cases() -> Vec<Case> {
+    let case = |method, target, body| Case {
+        method,
+        target,
+        headers: Vec::new(),
+        body,
+        service: "s3",
+        token: None,
+        sign_payload: false,
+        presign_expires: Some(3600),
+    };
+    vec![
+        case("GET", "/bucket/key.txt", ""),
+        case("GET", "/bucket/a%20b/%C3%A9t%C3%A9~%21.bin", ""),
+        case(
+            "GET",
+            "/bucket?list-type=2&prefix=logs%2F2026&max-keys=10",
+            "",
+        ),
+        Case {
+            headers: vec![("Range", "bytes=0-1023")],
+            token: Some("FwoGZXIvYXdzEXAMPLEtoken/+="),
+            presign_expires: Some(604_800),
+            ..case("GET", "/bucket/ranged", "")
+        },
+        Case {
+            presign_expires: Some(60),
+            ..case("PUT", "/bucket/obj?x-id=PutObject", "object body")
+        },
+    ]
 }
 
 /// What stampede adds to the case's request: header name (lower case) -> value.
 fn stampede_headers(case: &Case) -> Vec<(String, String)> {
+    let (before, after) = stampede_signed(case);
+    after
+        .lines()
+        .filter(|l| l.contains(": ") && !before.contains(&format!("{l}\r\n")))
+        .map(|l| {
+            let (name, value) = l.split_once(": ").unwrap();
+            (name.to_ascii_lowercase(), value.to_string())
+        })
+        .collect()
+}
+
+/// The case's request as stampede renders it, before and after signing.
+fn stampede_signed(case: &Case) -> (String, String) {
     let mut request = format!(
         "{} {} HTTP/1.1\r\nHost: {HOST}\r\n",
         case.method,
@@ -94,15 +150,7 @@ fn stampede_headers(case: &Case) -> Vec<(String, String)> {
     let mut signer = Signer::new(Arc::new(config(case)));
     let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(UNIX_TIME);
     signer.sign(&mut bytes, now);
-    let after = String::from_utf8(bytes).unwrap();
-    after
-        .lines()
-        .filter(|l| l.contains(": ") && !before.contains(&format!("{l}\r\n")))
-        .map(|l| {
-            let (name, value) = l.split_once(": ").unwrap();
-            (name.to_ascii_lowercase(), value.to_string())
-        })
-        .collect()
+    (before, String::from_utf8(bytes).unwrap())
 }
 
 /// A request line cannot hold a space; the case's one stands for %20.
@@ -110,8 +158,8 @@ fn encode_spaces(target: &str) -> String {
     target.replace(' ', "%20")
 }
 
-#[test]
-fn signatures_equal_botocores() {
+/// botocore's answers for `cases` (tests/oracle/sigv4_botocore.py).
+fn botocore(cases: &[Case]) -> Vec<Value> {
     let venv = Command::new("bash")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -125,7 +173,6 @@ fn signatures_equal_botocores() {
         String::from_utf8_lossy(&venv.stderr)
     );
     let python = format!("{}/python", String::from_utf8_lossy(&venv.stdout).trim());
-    let cases = cases();
     let input: Vec<Value> = cases
         .iter()
         .map(|c| {
@@ -146,6 +193,7 @@ fn signatures_equal_botocores() {
                 "service": c.service,
                 "sign_payload": c.sign_payload,
                 "unix_time": UNIX_TIME,
+                "presign_expires": c.presign_expires,
             })
         })
         .collect();
@@ -172,6 +220,14 @@ fn signatures_equal_botocores() {
         String::from_utf8_lossy(&output.stderr)
     );
     let expected: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(expected.len(), cases.len());
+    expected
+}
+
+#[test]
+fn signatures_equal_botocores() {
+    let cases = cases();
+    let expected = botocore(&cases);
     for (case, botocore) in cases.iter().zip(&expected) {
         let ours = stampede_headers(case);
         let botocore: Vec<(String, String)> = botocore
@@ -186,5 +242,33 @@ fn signatures_equal_botocores() {
         theirs.sort();
         assert_eq!(ours_sorted, theirs, "{} {}", case.method, case.target);
         assert!(ours.iter().any(|(n, _)| n == "authorization"));
+    }
+}
+
+/// A presigned request's target is botocore's presigned URL (path and
+/// query, byte for byte), and no header is added.
+#[test]
+fn presigned_targets_equal_botocores() {
+    let cases = presigned_cases();
+    let expected = botocore(&cases);
+    for (case, botocore) in cases.iter().zip(&expected) {
+        let (before, after) = stampede_signed(case);
+        let url = botocore["url"].as_str().expect("url");
+        let botocore_target = url
+            .strip_prefix(&format!("http://{HOST}"))
+            .expect("botocore's URL is on the case's host");
+        let target = after
+            .split(' ')
+            .nth(1)
+            .expect("a request line with a target");
+        assert_eq!(target, botocore_target, "{} {}", case.method, case.target);
+        assert!(target.contains("X-Amz-Signature="), "{target}");
+        assert_eq!(botocore["headers"], json!({}), "botocore added headers");
+        let head_after = &after[after.find("\r\n").unwrap()..];
+        let head_before = &before[before.find("\r\n").unwrap()..];
+        assert_eq!(
+            head_after, head_before,
+            "stampede changed more than the target"
+        );
     }
 }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod locust;
+pub mod moto;
 pub mod s3_fake;
 pub mod webdriver;
 

@@ -108,6 +108,10 @@ fn misplaced_flags_exit_2_with_one_line_naming_the_flag() {
     )
     .unwrap();
     let locust_conf_arg = locust_conf.to_str().unwrap();
+    let aws_keys = vec![
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "not-a-secret"),
+    ];
     let cases: Vec<Case> = vec![
         (
             vec!["run", "--web-auth", "a:b"],
@@ -254,6 +258,62 @@ fn misplaced_flags_exit_2_with_one_line_naming_the_flag() {
             vec![],
             "error: --step-users: step load is not supported in distributed runs; \
              write it as --stages"
+                .into(),
+        ),
+        (
+            vec!["run", "--aws-sigv4-mode", "query"],
+            vec![],
+            "error: --aws-sigv4-mode: it needs --aws-sigv4 aws:amz:REGION:SERVICE, which is \
+             not given"
+                .into(),
+        ),
+        (
+            vec!["run", "--aws-sigv4", "aws:amz:us-east-1:s3", "--aws-sigv4-mode", "url"],
+            aws_keys.clone(),
+            "error: --aws-sigv4-mode: 'url': give header (the Authorization header) or query \
+             (a presigned URL)"
+                .into(),
+        ),
+        (
+            vec![
+                "run",
+                "--aws-sigv4",
+                "aws:amz:us-east-1:s3",
+                "--aws-sigv4-expires",
+                "60",
+            ],
+            aws_keys.clone(),
+            "error: --aws-sigv4-expires: X-Amz-Expires belongs to a presigned URL: add \
+             --aws-sigv4-mode query"
+                .into(),
+        ),
+        (
+            vec![
+                "run",
+                "--aws-sigv4",
+                "aws:amz:us-east-1:s3",
+                "--aws-sigv4-mode",
+                "query",
+                "--aws-sigv4-expires",
+                "604801",
+            ],
+            aws_keys.clone(),
+            "error: --aws-sigv4-expires: '604801': give whole seconds from 1 to 604800 \
+             (seven days)"
+                .into(),
+        ),
+        (
+            vec![
+                "run",
+                "--aws-sigv4",
+                "aws:amz:us-east-1:s3",
+                "--aws-sigv4-mode",
+                "query",
+                "--aws-sign-payload",
+            ],
+            aws_keys.clone(),
+            "error: --aws-sign-payload: a presigned S3 URL carries UNSIGNED-PAYLOAD \
+             (--aws-sigv4-mode query): drop one of them"
                 .into(),
         ),
     ];

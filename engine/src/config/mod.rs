@@ -199,20 +199,68 @@ fn serialize_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Resul
 fn signing_config(
     settings: &Settings,
 ) -> Result<Option<std::sync::Arc<crate::http::sigv4::SigningConfig>>, ConfigError> {
-    use crate::http::sigv4::{Credentials, SigningConfig};
+    use crate::http::sigv4::{Credentials, SignatureLocation, SigningConfig};
+    let query = settings
+        .parsed("aws-sigv4-mode", |mode| match mode.trim() {
+            "header" => Ok(false),
+            "query" => Ok(true),
+            _ => Err(format!(
+                "'{mode}': give header (the Authorization header) or query (a presigned URL)"
+            )),
+        })?
+        .unwrap_or(false);
+    let expires_s = settings.parsed("aws-sigv4-expires", |text| {
+        text.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|s| (1..=SignatureLocation::EXPIRES_S_MAX).contains(s))
+            .ok_or_else(|| {
+                format!(
+                    "'{text}': give whole seconds from 1 to {} (seven days)",
+                    SignatureLocation::EXPIRES_S_MAX
+                )
+            })
+    })?;
     let Some((region, service)) = settings.parsed("aws-sigv4", SigningConfig::parse_scope)? else {
+        for key in ["aws-sigv4-mode", "aws-sigv4-expires"] {
+            if let Some(setting) = settings.get(key) {
+                return Err(ConfigError::new(
+                    &setting.origin,
+                    "it needs --aws-sigv4 aws:amz:REGION:SERVICE, which is not given",
+                ));
+            }
+        }
         return Ok(None);
     };
-    let credentials = settings.parsed("aws-sigv4", |_| Credentials::from_environment())?;
     let sign_payload = settings
         .parsed("aws-sign-payload", parse_bool)?
         .unwrap_or(false);
+    let location = match (query, expires_s) {
+        (true, expires_s) => SignatureLocation::Query {
+            expires_s: expires_s.unwrap_or(SignatureLocation::EXPIRES_S_DEFAULT),
+        },
+        (false, None) => SignatureLocation::Headers,
+        (false, Some(_)) => {
+            return Err(ConfigError::new(
+                &settings.get("aws-sigv4-expires").expect("given").origin,
+                "X-Amz-Expires belongs to a presigned URL: add --aws-sigv4-mode query",
+            ))
+        }
+    };
+    if query && sign_payload && service == "s3" {
+        return Err(ConfigError::new(
+            &settings.get("aws-sign-payload").expect("given").origin,
+            "a presigned S3 URL carries UNSIGNED-PAYLOAD (--aws-sigv4-mode query): drop one of them",
+        ));
+    }
+    let credentials = settings.parsed("aws-sigv4", |_| Credentials::from_environment())?;
     Ok(credentials.map(|credentials| {
         std::sync::Arc::new(SigningConfig {
             region,
             service,
             credentials,
             sign_payload,
+            location,
         })
     }))
 }

@@ -181,6 +181,8 @@ const KEYS: &[(&str, &str, KeyUse)] = &[
     ("connect-backoff", "--connect-backoff", KeyUse::Used),
     ("aws-sigv4", "--aws-sigv4", KeyUse::Used),
     ("aws-sign-payload", "--aws-sign-payload", KeyUse::Used),
+    ("aws-sigv4-mode", "--aws-sigv4-mode", KeyUse::Used),
+    ("aws-sigv4-expires", "--aws-sigv4-expires", KeyUse::Used),
     ("reset-stats", "--reset-stats", KeyUse::Ignored),
     ("class-picker", "--class-picker", KeyUse::Ignored),
     ("tags", "--tags", KeyUse::Used),

@@ -13,11 +13,16 @@
 //! and tracing ones is signed; the payload is `UNSIGNED-PAYLOAD` unless
 //! `--aws-sign-payload` asks for its SHA-256 (S3 only: other services always
 //! hash the payload, and get no `x-amz-content-sha256` header).
+//!
+//! With `--aws-sigv4-mode query` the signature goes into the query string
+//! instead, as in a presigned URL (presign.rs).
 
 use std::fmt;
 use std::ops::Range;
 
 use ring::{digest, hmac};
+
+mod presign;
 
 /// Headers never signed (botocore's list): hop-by-hop, tracing, the agent.
 const UNSIGNED_HEADERS: [&str; 14] = [
@@ -132,6 +137,26 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Where a request's signature goes (`--aws-sigv4-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureLocation {
+    /// `Authorization` and `x-amz-*` headers, as the SDKs send.
+    Headers,
+    /// Query parameters, as in a presigned URL valid for `expires_s`
+    /// seconds (`X-Amz-Expires`, `--aws-sigv4-expires`).
+    Query {
+        /// `X-Amz-Expires`: 1 to 604800 (seven days, S3's limit).
+        expires_s: u32,
+    },
+}
+
+impl SignatureLocation {
+    /// The longest `X-Amz-Expires` S3 accepts: seven days.
+    pub const EXPIRES_S_MAX: u32 = 604_800;
+    /// botocore's default `X-Amz-Expires`: one hour.
+    pub const EXPIRES_S_DEFAULT: u32 = 3_600;
+}
+
 /// What a run signs with: region, service, credentials, payload hashing.
 #[derive(Debug, Clone)]
 pub struct SigningConfig {
@@ -143,6 +168,8 @@ pub struct SigningConfig {
     pub credentials: Credentials,
     /// Hash bodies (`--aws-sign-payload`) instead of `UNSIGNED-PAYLOAD`.
     pub sign_payload: bool,
+    /// Headers, or the query of a presigned URL.
+    pub location: SignatureLocation,
 }
 
 impl SigningConfig {
@@ -169,6 +196,10 @@ pub struct Signer {
     string_to_sign: Vec<u8>,
     /// Header (name, value) ranges of the request being signed.
     headers: Vec<(Range<usize>, Range<usize>)>,
+    /// The header bytes last made canonical, and the block they gave
+    /// (canonical headers, blank line, signed header names).
+    header_raw: Vec<u8>,
+    header_block: Vec<u8>,
     /// Query pairs, encoded: the bytes, and (name, value) ranges into them.
     query: Vec<u8>,
     pairs: Vec<(Range<usize>, Range<usize>)>,
@@ -177,8 +208,9 @@ pub struct Signer {
     /// Headers added to the request.
     added: Vec<u8>,
     /// The last fixed request signed: its key, its second (since the
-    /// epoch), and the header block it got (the same request in the same
-    /// second gets it again).
+    /// epoch), and the bytes it got (the same request in the same second
+    /// gets them again, at the same place: before the blank line, or at the
+    /// end of the target in query mode).
     cached: Option<(usize, u64, Vec<u8>)>,
 }
 
@@ -191,6 +223,8 @@ impl Signer {
             canonical: Vec::with_capacity(512),
             string_to_sign: Vec::with_capacity(256),
             headers: Vec::with_capacity(16),
+            header_raw: Vec::with_capacity(512),
+            header_block: Vec::with_capacity(512),
             query: Vec::with_capacity(128),
             pairs: Vec::with_capacity(8),
             decoded: Vec::with_capacity(128),
@@ -206,21 +240,21 @@ impl Signer {
         let second = now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let Some(at) = self.insertion_point(request) else {
+            return;
+        };
         if let Some((k, s, block)) = &self.cached {
             if *k == key && *s == second {
-                if let Some(head_end) = find(request, b"\r\n\r\n") {
-                    insert_at(request, head_end + 2, block);
-                }
+                insert_at(request, at, block);
                 return;
             }
         }
         let before = request.len();
-        let head_end = find(request, b"\r\n\r\n").unwrap_or(before);
         self.sign(request, now);
         let added = request.len() - before;
         let mut block = self.cached.take().map(|(_, _, b)| b).unwrap_or_default();
         block.clear();
-        block.extend_from_slice(&request[head_end + 2..head_end + 2 + added]);
+        block.extend_from_slice(&request[at..at + added]);
         self.cached = Some((key, second, block));
     }
 
@@ -240,6 +274,9 @@ impl Signer {
         body: &[u8],
         now: std::time::SystemTime,
     ) {
+        if let SignatureLocation::Query { expires_s } = self.config.location {
+            return self.sign_in_query(request, body, expires_s, now);
+        }
         let Some(head_end) = find(request, b"\r\n\r\n") else {
             return;
         };
@@ -309,6 +346,17 @@ impl Signer {
         insert_at(request, head_end + 2, &self.added);
     }
 
+    /// Where signing inserts its bytes (one block): before the blank line,
+    /// or at the end of the target in query mode; `None` when it would
+    /// leave the request as it is.
+    fn insertion_point(&self, request: &[u8]) -> Option<usize> {
+        let head_end = find(request, b"\r\n\r\n")?;
+        match self.config.location {
+            SignatureLocation::Headers => Some(head_end + 2),
+            SignatureLocation::Query { .. } => presign::target_end(request),
+        }
+    }
+
     /// Derives the signing key for `date` when the day changed.
     fn derive_key(&mut self, date: [u8; 8]) {
         if self.key.as_ref().is_none_or(|(d, _)| *d != date) {
@@ -355,9 +403,26 @@ impl Signer {
         self.canonical.push(b'\n');
         self.canonical_query(query);
         self.canonical.push(b'\n');
+        self.canonical_headers(head, line_end + 2);
+        self.canonical.extend_from_slice(payload);
+    }
+
+    /// Appends the canonical headers, a blank line and the signed header
+    /// names (each line ending in `\n`) of `head`'s headers, which start at
+    /// `from`. The block made for the last header bytes is kept: the same
+    /// bytes (a step's requests differ in their request line, and the date
+    /// changes once a second) get it again without parsing.
+    fn canonical_headers(&mut self, head: &[u8], from: usize) {
+        let raw = &head[from..];
+        // A block is never empty; an empty one means nothing is kept yet.
+        if !self.header_block.is_empty() && self.header_raw.as_slice() == raw {
+            self.canonical.extend_from_slice(&self.header_block);
+            return;
+        }
+        let block_start = self.canonical.len();
         // Headers: lower-case names, sorted, values trimmed and spaces folded.
         self.headers.clear();
-        let mut at = line_end + 2;
+        let mut at = from;
         while at < head.len() {
             let end = at + find(&head[at..], b"\r\n").unwrap_or(head.len() - at);
             let line = &head[at..end];
@@ -383,8 +448,7 @@ impl Signer {
                 if previous.is_some() {
                     self.canonical.push(b'\n');
                 }
-                self.canonical
-                    .extend(head[name.clone()].iter().map(u8::to_ascii_lowercase));
+                extend_lowercase(&mut self.canonical, &head[name.clone()]);
                 self.canonical.push(b':');
             }
             trim_all_into(&head[value.clone()], &mut self.canonical);
@@ -404,12 +468,15 @@ impl Signer {
                 self.canonical.push(b';');
             }
             first = false;
-            self.canonical
-                .extend(head[name.clone()].iter().map(u8::to_ascii_lowercase));
+            extend_lowercase(&mut self.canonical, &head[name.clone()]);
             previous = Some(name.clone());
         }
         self.canonical.push(b'\n');
-        self.canonical.extend_from_slice(payload);
+        self.header_raw.clear();
+        self.header_raw.extend_from_slice(raw);
+        self.header_block.clear();
+        self.header_block
+            .extend_from_slice(&self.canonical[block_start..]);
     }
 
     /// The canonical query string: pairs decoded, encoded, sorted, joined.
@@ -450,14 +517,20 @@ impl Signer {
 
     /// The signed header names (from the last canonical request), into `added`.
     fn write_signed_headers(&mut self) {
-        // The canonical request's second-to-last line is the signed headers.
+        let line = self.signed_headers_range();
+        self.added.extend_from_slice(&self.canonical[line]);
+    }
+
+    /// Where the signed header names (`host;x-amz-date`) of the last
+    /// canonical request are in it: its second-to-last line.
+    fn signed_headers_range(&self) -> Range<usize> {
         let canonical = &self.canonical;
         let end = canonical.iter().rposition(|&b| b == b'\n').unwrap_or(0);
         let start = canonical[..end]
             .iter()
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| i + 1);
-        self.added.extend_from_slice(&canonical[start..end]);
+        start..end
     }
 }
 
@@ -486,13 +559,34 @@ fn cmp_lower(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
         .cmp(b.iter().map(u8::to_ascii_lowercase))
 }
 
+/// Appends `name` in lower case.
+fn extend_lowercase(out: &mut Vec<u8>, name: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(name);
+    out[start..].make_ascii_lowercase();
+}
+
 /// Appends `value` trimmed, with runs of spaces folded into one.
 fn trim_all_into(value: &[u8], out: &mut Vec<u8>) {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !blank(b)).unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    let value = &value[start..end];
+    // Most values have no tab and no two blanks in a row: copied whole.
+    let plain = !value
+        .windows(2)
+        .any(|w| w[0] == b'\t' || (w[0] == b' ' && w[1] == b' '));
+    if plain {
+        out.extend_from_slice(value);
+        return;
+    }
     let mut space = false;
-    let mut any = false;
     for &b in value {
-        if b == b' ' || b == b'\t' {
-            space = any;
+        if blank(&b) {
+            space = true;
             continue;
         }
         if space {
@@ -500,15 +594,25 @@ fn trim_all_into(value: &[u8], out: &mut Vec<u8>) {
             space = false;
         }
         out.push(b);
-        any = true;
     }
 }
 
 /// Decodes `%XX` escapes (a malformed one is kept as written), and a `+`
 /// as a space when `plus_is_space` (a query).
 fn percent_decode_into(text: &[u8], out: &mut Vec<u8>, plus_is_space: bool) {
+    let special = |b: u8| b == b'%' || (plus_is_space && b == b'+');
     let mut i = 0;
     while i < text.len() {
+        // Runs with nothing to decode are copied whole.
+        let run = text[i..]
+            .iter()
+            .position(|&b| special(b))
+            .unwrap_or(text.len() - i);
+        out.extend_from_slice(&text[i..i + run]);
+        i += run;
+        if i == text.len() {
+            break;
+        }
         let b = text[i];
         if b == b'%' && i + 2 < text.len() {
             let hex = |c: u8| (c as char).to_digit(16);
@@ -527,12 +631,21 @@ fn percent_decode_into(text: &[u8], out: &mut Vec<u8>, plus_is_space: bool) {
 /// as they are, `/` too when `keep_slash`, everything else `%XX` (upper case).
 fn aws_encode_into(bytes: &[u8], out: &mut Vec<u8>, keep_slash: bool) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
-        }
+    let kept = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+    };
+    let mut rest = bytes;
+    loop {
+        // Runs of kept characters are copied whole.
+        let run = rest.iter().position(|&b| !kept(b)).unwrap_or(rest.len());
+        out.extend_from_slice(&rest[..run]);
+        let Some((&b, tail)) = rest[run..].split_first() else {
+            return;
+        };
+        out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        rest = tail;
     }
 }
 
@@ -591,114 +704,20 @@ fn insert_at(request: &mut Vec<u8>, at: usize, bytes: &[u8]) {
     request[at..].rotate_right(bytes.len());
 }
 
-/// Where `needle` first starts in `haystack`.
+/// Where `needle` first starts in `haystack`: each place its first byte
+/// is, checked for the rest.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    let (&first, rest) = needle.split_first()?;
+    let mut at = 0;
+    while let Some(i) = haystack[at..].iter().position(|&b| b == first) {
+        let start = at + i;
+        if haystack[start + 1..].starts_with(rest) {
+            return Some(start);
+        }
+        at = start + 1;
+    }
+    None
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Dates render as SigV4 wants them, across leap years.
-    #[test]
-    fn amz_dates() {
-        let mut out = [0u8; 16];
-        let at = |secs: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-        amz_date(at(0), &mut out);
-        assert_eq!(&out, b"19700101T000000Z");
-        amz_date(at(1_709_210_096), &mut out);
-        assert_eq!(&out, b"20240229T123456Z");
-        amz_date(at(1_796_644_800), &mut out);
-        assert_eq!(&out, b"20261207T120000Z");
-    }
-
-    /// The profile reader takes the named profile's keys only.
-    #[test]
-    fn profiles() {
-        let text = "[default]\naws_access_key_id = A\naws_secret_access_key = S\n\
-                    [other]\naws_access_key_id=B\naws_secret_access_key=T\naws_session_token=X\n";
-        let c = Credentials::from_profile(text, "other").unwrap();
-        assert_eq!((c.access_key.as_str(), c.secret.as_str()), ("B", "T"));
-        assert_eq!(c.session_token.as_deref(), Some("X"));
-        assert!(Credentials::from_profile(text, "missing").is_none());
-        assert!(!format!("{c:?}").contains('T') || !format!("{c:?}").contains("\"T\""));
-    }
-
-    /// A `+` in a query is a space, as servers read form-encoded queries:
-    /// `q=a+b` and `q=a%20b` sign alike.
-    #[test]
-    fn plus_in_a_query_is_a_space() {
-        let config = std::sync::Arc::new(SigningConfig {
-            region: "us-east-1".into(),
-            service: "s3".into(),
-            credentials: Credentials::new("AK".into(), "SK".into(), None),
-            sign_payload: false,
-        });
-        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_644_800);
-        let sign = |target: &str| {
-            let mut request = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes();
-            Signer::new(config.clone()).sign(&mut request, now);
-            let text = String::from_utf8(request).unwrap();
-            text.split("Signature=").nth(1).unwrap().to_string()
-        };
-        assert_eq!(sign("/b?q=a+b"), sign("/b?q=a%20b"));
-        assert_ne!(sign("/b?q=a+b"), sign("/b?q=a%2Bb"));
-    }
-
-    /// A body that continues past the request (a slice of the shared body
-    /// block) signs as the same body written inside it; unsigned payloads
-    /// ignore it.
-    #[test]
-    fn a_body_tail_signs_as_the_whole_body() {
-        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_644_800);
-        let head = b"PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n";
-        for sign_payload in [true, false] {
-            let config = std::sync::Arc::new(SigningConfig {
-                region: "us-east-1".into(),
-                service: "s3".into(),
-                credentials: Credentials::new("AK".into(), "SK".into(), None),
-                sign_payload,
-            });
-            let mut whole = [&head[..], b"0123456789"].concat();
-            Signer::new(config.clone()).sign(&mut whole, now);
-            let mut split = head.to_vec();
-            Signer::new(config.clone()).sign_with_body(&mut split, b"0123456789", now);
-            let mut other = head.to_vec();
-            Signer::new(config).sign_with_body(&mut other, b"0123456780", now);
-            assert_eq!(&whole[..whole.len() - 10], &split[..]);
-            assert_eq!(split == other, !sign_payload);
-        }
-    }
-
-    /// AWS's published example (GET object, S3 docs): the same signature.
-    #[test]
-    fn aws_example_signature() {
-        let config = SigningConfig {
-            region: "us-east-1".into(),
-            service: "s3".into(),
-            credentials: Credentials::new(
-                "AKIAIOSFODNN7EXAMPLE".into(),
-                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
-                None,
-            ),
-            sign_payload: true,
-        };
-        let mut signer = Signer::new(std::sync::Arc::new(config));
-        let mut request = b"GET /test.txt HTTP/1.1\r\nHost: examplebucket.s3.amazonaws.com\r\n\
-                            Range: bytes=0-9\r\n\r\n"
-            .to_vec();
-        // 2013-05-24T00:00:00Z
-        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_369_353_600);
-        signer.sign(&mut request, now);
-        let text = String::from_utf8(request).unwrap();
-        assert!(
-            text.contains(
-                "Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, \
-                 SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, \
-                 Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41\r\n"
-            ),
-            "{text}"
-        );
-    }
-}
+mod tests;

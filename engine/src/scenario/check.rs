@@ -159,6 +159,14 @@ pub fn first_failure(checks: &[Check], response: &Response<'_>) -> Option<u32> {
         .map(|c| c.message)
 }
 
+/// Whether the status checks among `checks` (if any) accept `status`.
+pub fn status_accepted(checks: &[Check], status: u16) -> bool {
+    checks.iter().all(|check| match &check.rule {
+        Rule::Status(accept) => accept.accepts(status),
+        _ => true,
+    })
+}
+
 fn passes(rule: &Rule, response: &Response<'_>, json: &mut LazyJson<'_>) -> bool {
     match rule {
         Rule::Status(accept) => accept.accepts(response.status),

@@ -571,20 +571,25 @@ impl VirtualUser {
             body,
             elapsed,
         };
-        let mut failure = if !step.status_checked && status >= 400 {
-            // The capture kept the body's first bytes (a failure sample's
-            // worth, or all of a wanted body up to its limit): S3 puts the
-            // code first.
-            let code = s3_errors.then(|| parse_error_code(body)).flatten();
-            Some(match code {
-                Some(code) => Failure::S3 {
-                    error: S3Error::from_code(code),
-                    status,
-                },
-                None => Failure::Status(status),
+        // The capture kept the body's first bytes (a failure sample's worth,
+        // or all of a wanted body up to its limit): S3 puts the code first.
+        // An error status the step's own status check accepts (a step that
+        // expects 404) is no S3 failure; one it refuses is, as S3 named it.
+        let s3_failure = || {
+            let refused = status >= 400
+                && !(step.status_checked && check::status_accepted(&step.checks, status));
+            let code = (s3_errors && refused)
+                .then(|| parse_error_code(body))
+                .flatten();
+            code.map(|code| Failure::S3 {
+                error: S3Error::from_code(code),
+                status,
             })
+        };
+        let mut failure = if !step.status_checked && status >= 400 {
+            Some(s3_failure().unwrap_or(Failure::Status(status)))
         } else {
-            None
+            s3_failure()
         };
         failure = failure.or(decode_failure);
         if failure.is_none() && step.capture_body && self.capture.body_truncated {

@@ -217,6 +217,8 @@ impl Compiler<'_> {
                 service,
                 credentials,
                 sign_payload: self.options.sign_payload,
+                // A scenario's scopes sign in headers; presigned URLs are the run's choice.
+                location: crate::http::sigv4::SignatureLocation::Headers,
             }));
         Ok(Some(self.plan.scoped_signing.len() - 1))
     }
