@@ -379,6 +379,19 @@ fn bad_flags_and_the_printed_scenario() {
         (
             vec![
                 "s3",
+                "get",
+                "--endpoint",
+                &url,
+                "--bucket",
+                "bench",
+                "--web",
+                "127.0.0.1:0",
+            ],
+            "--web: this command runs its test from the command line",
+        ),
+        (
+            vec![
+                "s3",
                 "put",
                 "--endpoint",
                 &url,

@@ -85,7 +85,9 @@ pub fn run_command_with(loaded: Loaded, coordinator: bool, phases: Phases) -> u8
         let web = loaded.web()?;
         if web.is_some() && !phases.is_empty() {
             return Err(
-                "--web: this command runs one test from the command line; drop --web".into(),
+                "--web: this command runs its test from the command line, with runs before or \
+                 after it (stampede s3's prepare and cleanup); drop --web"
+                    .into(),
             );
         }
         let exporters = loaded.exporters()?;
@@ -307,7 +309,7 @@ impl Session {
             return exit::RUN_ERROR;
         }
         if let Some(mut before) = self.phases.before.take() {
-            if let Err(message) = self.phase(&mut before) {
+            if let Err(message) = self.phase(&mut before, true) {
                 eprintln!("error: {message}");
                 return exit::RUN_ERROR;
             }
@@ -331,7 +333,7 @@ impl Session {
             }
         };
         if let Some(mut after) = self.phases.after.take() {
-            if let Err(message) = self.phase(&mut after) {
+            if let Err(message) = self.phase(&mut after, false) {
                 eprintln!("error: {message}");
                 if code == exit::SUCCESS {
                     code = exit::RUN_ERROR;
@@ -346,8 +348,16 @@ impl Session {
     }
 
     /// Runs a phase on this command's load source: the cluster when it
-    /// coordinates, else this process's shards.
-    fn phase(&mut self, phase: &mut phase::Phase) -> Result<(), String> {
+    /// coordinates, else this process's shards. An `interruptible` phase
+    /// stops at Ctrl-C (prepare); the other (cleanup) runs to its end even
+    /// when a Ctrl-C stopped the test, and a second Ctrl-C exits at once.
+    fn phase(&mut self, phase: &mut phase::Phase, interruptible: bool) -> Result<(), String> {
+        let unstoppable = AtomicBool::new(false);
+        let stop = if interruptible {
+            &*self.stop
+        } else {
+            &unstoppable
+        };
         let cluster = match (self.cluster.as_mut(), self.cluster_options.as_ref()) {
             (Some(cluster), Some(options)) => Some((cluster, options, &mut self.hooks)),
             _ => None,
@@ -355,7 +365,7 @@ impl Session {
         let source = PhaseSource {
             cluster,
             cores: self.cores,
-            stop: &self.stop,
+            stop,
         };
         phase::run(phase, source)
     }
