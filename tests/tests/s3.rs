@@ -384,6 +384,7 @@ fn bad_flags_and_the_printed_scenario() {
                 &url,
                 "--bucket",
                 "bench",
+                "--anonymous",
                 "--web",
                 "127.0.0.1:0",
             ],
