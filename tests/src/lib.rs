@@ -18,6 +18,7 @@ use serde_json::Value;
 pub mod locust;
 pub mod moto;
 pub mod s3_fake;
+pub mod socket_owner;
 pub mod webdriver;
 
 /// Load tests share two cores; running them one at a time keeps timings honest.

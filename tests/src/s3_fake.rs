@@ -5,7 +5,9 @@
 //! multipart uploads (`POST ?uploads`, `PUT ?partNumber=N&uploadId=U`,
 //! `POST ?uploadId=U` whose part list must name every part's ETag). It
 //! keeps each object's bytes and counts every request by operation, so a
-//! test compares what arrived with what stampede reports. It checks no
+//! test compares what arrived with what stampede reports; it also counts
+//! requests by the process that sent them and by key (`by_process`,
+//! `by_key`). It checks no
 //! signature (it records the `Authorization` headers it saw); the real S3
 //! semantics are tested against moto elsewhere.
 
@@ -21,6 +23,11 @@ pub struct S3State {
     pub objects: BTreeMap<String, Vec<u8>>,
     /// Requests by operation: `put`, `get`, `delete`, `list`, `other`.
     pub requests: BTreeMap<&'static str, u64>,
+    /// Requests by (sending process id, operation); 0 when `/proc` did not
+    /// say which process held the connection.
+    pub by_process: BTreeMap<(u32, &'static str), u64>,
+    /// Single-object requests by (operation, key).
+    pub by_key: BTreeMap<(&'static str, String), u64>,
     /// Request body bytes received.
     pub body_bytes: u64,
     /// Distinct `Authorization` values' first 80 bytes (for signing checks).
@@ -51,7 +58,7 @@ impl FakeS3 {
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
                 let state = shared.clone();
-                std::thread::spawn(move || serve(stream, &state));
+                std::thread::spawn(move || serve(stream, addr, &state));
             }
         });
         FakeS3 { addr, state }
@@ -67,6 +74,17 @@ impl FakeS3 {
         self.lock().requests.get(op).copied().unwrap_or(0)
     }
 
+    /// Requests of one operation sent by process `pid` so far.
+    pub fn count_from(&self, pid: u32, op: &str) -> u64 {
+        let state = self.lock();
+        state
+            .by_process
+            .iter()
+            .filter(|((p, o), _)| *p == pid && *o == op)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// The state, locked.
     pub fn lock(&self) -> std::sync::MutexGuard<'_, S3State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -74,7 +92,13 @@ impl FakeS3 {
 }
 
 /// Answers requests on one connection until it closes.
-fn serve(stream: TcpStream, state: &Mutex<S3State>) {
+fn serve(stream: TcpStream, addr: SocketAddr, state: &Mutex<S3State>) {
+    // The client holds its end open while it waits for the answer.
+    let owner = stream
+        .peer_addr()
+        .ok()
+        .and_then(|peer| crate::socket_owner::owner_of(peer, addr))
+        .unwrap_or(0);
     let mut out = stream.try_clone().expect("clone stream");
     let mut reader = BufReader::new(stream);
     loop {
@@ -109,7 +133,7 @@ fn serve(stream: TcpStream, state: &Mutex<S3State>) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let (status, etag, response) = answer(&method, &target, &headers, body, state);
+        let (status, etag, response) = answer(&method, &target, &headers, body, owner, state);
         let head = format!(
             "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nETag: \"{etag}\"\r\n\r\n",
             response.len()
@@ -126,6 +150,7 @@ fn answer(
     target: &str,
     headers: &BTreeMap<String, String>,
     body: Vec<u8>,
+    owner: u32,
     state: &Mutex<S3State>,
 ) -> (u16, String, Vec<u8>) {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -135,10 +160,10 @@ fn answer(
             .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
             .map(str::to_string)
     };
-    if let Some(answer) = multipart(method, path, query, &param, &body, state) {
+    if let Some(answer) = multipart(method, path, query, &param, &body, owner, state) {
         return answer;
     }
-    let (status, response) = object(method, target, headers, body, state);
+    let (status, response) = object(method, target, headers, body, owner, state);
     (status, "e".into(), response)
 }
 
@@ -149,6 +174,7 @@ fn multipart(
     query: &str,
     param: &dyn Fn(&str) -> Option<String>,
     body: &[u8],
+    owner: u32,
     state: &Mutex<S3State>,
 ) -> Option<(u16, String, Vec<u8>)> {
     let key = path.trim_start_matches('/').split_once('/')?.1.to_string();
@@ -180,6 +206,7 @@ fn multipart(
         _ => return None,
     };
     *state.requests.entry(op).or_default() += 1;
+    *state.by_process.entry((owner, op)).or_default() += 1;
     Some(answer)
 }
 
@@ -215,6 +242,7 @@ fn object(
     target: &str,
     headers: &BTreeMap<String, String>,
     body: Vec<u8>,
+    owner: u32,
     state: &Mutex<S3State>,
 ) -> (u16, Vec<u8>) {
     let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -239,7 +267,11 @@ fn object(
         _ => "other",
     };
     *state.requests.entry(op).or_default() += 1;
+    *state.by_process.entry((owner, op)).or_default() += 1;
     let key = key.unwrap_or_default();
+    if matches!(op, "put" | "get" | "delete") {
+        *state.by_key.entry((op, key.clone())).or_default() += 1;
+    }
     match op {
         "put" if state.refuse_puts => (503, b"SlowDown".to_vec()),
         "put" => {

@@ -379,6 +379,20 @@ fn bad_flags_and_the_printed_scenario() {
         (
             vec![
                 "s3",
+                "get",
+                "--endpoint",
+                &url,
+                "--bucket",
+                "bench",
+                "--anonymous",
+                "--web",
+                "127.0.0.1:0",
+            ],
+            "--web: this command runs its test from the command line",
+        ),
+        (
+            vec![
+                "s3",
                 "put",
                 "--endpoint",
                 &url,
@@ -472,6 +486,16 @@ fn bad_flags_and_the_printed_scenario() {
 /// `stampede s3 OP ... --expect-workers 2` with two plain workers of two
 /// shards each; `extra` are more flags of the coordinator.
 fn s3_on_two_workers(fake: &FakeS3, op: &str, extra: &[&str]) -> stampede_tests::Run {
+    s3_on_two_workers_with_ids(fake, op, extra).0
+}
+
+/// [`s3_on_two_workers`], also returning the process ids of the
+/// coordinator and of the two workers.
+fn s3_on_two_workers_with_ids(
+    fake: &FakeS3,
+    op: &str,
+    extra: &[&str],
+) -> (stampede_tests::Run, u32, Vec<u32>) {
     let url = fake.url();
     let json = temp_file("coordinator.json", "");
     let _ = std::fs::remove_file(&json);
@@ -494,6 +518,7 @@ fn s3_on_two_workers(fake: &FakeS3, op: &str, extra: &[&str]) -> stampede_tests:
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let coordinator_id = coordinator.id();
     let stdout = coordinator.stdout.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let mut before = Vec::new();
@@ -516,6 +541,7 @@ fn s3_on_two_workers(fake: &FakeS3, op: &str, extra: &[&str]) -> stampede_tests:
                 .unwrap()
         })
         .collect();
+    let worker_ids = workers.iter().map(std::process::Child::id).collect();
     let mut run = wait_stampede(coordinator, json, started, LIMIT);
     for worker in &mut workers {
         let _ = worker.kill();
@@ -523,13 +549,13 @@ fn s3_on_two_workers(fake: &FakeS3, op: &str, extra: &[&str]) -> stampede_tests:
     }
     before.extend(rest.join().unwrap());
     run.stdout = before.join("\n");
-    run
+    (run, coordinator_id, worker_ids)
 }
 
 /// With --expect-workers the s3 run is a coordinator: two plain workers
 /// write exactly the 1000 keys between them, each once; a get prepares
-/// on the coordinator and the workers read each object once between
-/// them; too few users for the cluster's shards are refused.
+/// on the workers and they read each object once between them; too few
+/// users for the cluster's shards are refused.
 #[test]
 fn two_workers_visit_each_key_once() {
     let _serial = serial();
@@ -560,6 +586,75 @@ fn two_workers_visit_each_key_once() {
         run.stderr
     );
     assert_eq!(fake.count("put"), 1200, "nothing was sent");
+}
+
+/// A distributed get with --cleanup: the workers, not the coordinator,
+/// upload every object exactly once (prepare) and delete every key exactly
+/// once (cleanup), each sharing the work; the main run's summary counts
+/// only the GETs, one per object. The fake tells the processes apart by
+/// who holds each connection's socket.
+#[test]
+fn two_workers_prepare_and_clean_up() {
+    let _serial = serial();
+    let fake = FakeS3::start();
+    let extra = ["--objects", "200", "-u", "4", "--cleanup"];
+    let (run, coordinator, workers) = s3_on_two_workers_with_ids(&fake, "get", &extra);
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    for phase in ["prepare: 200 objects in", "cleanup: 200 objects in"] {
+        assert!(run.stdout.contains(phase), "{phase}: {}", run.stdout);
+    }
+    assert!(run.stdout.contains(", 0 failures"), "{}", run.stdout);
+    // The main run's stats are its GETs only.
+    assert_eq!((run.total("requests"), fake.count("get")), (200, 200));
+    assert_eq!(run.total("failures"), 0);
+    assert_eq!(requests_named(&run, "get"), 200);
+    let state = fake.lock();
+    for op in ["put", "get", "delete"] {
+        let keys: Vec<(&String, u64)> = state
+            .by_key
+            .iter()
+            .filter(|((o, _), _)| *o == op)
+            .map(|((_, key), n)| (key, *n))
+            .collect();
+        assert_eq!(keys.len(), 200, "{op}: distinct keys");
+        assert!(keys.iter().all(|&(_, n)| n == 1), "{op}: each key once");
+    }
+    assert!(state.objects.is_empty(), "cleanup left objects behind");
+    drop(state);
+    for op in ["put", "get", "delete"] {
+        assert_eq!(
+            fake.count_from(coordinator, op),
+            0,
+            "{op} from the coordinator"
+        );
+        assert_eq!(fake.count_from(0, op), 0, "{op} from an unknown process");
+        let by_worker: Vec<u64> = workers.iter().map(|&w| fake.count_from(w, op)).collect();
+        assert_eq!(by_worker.iter().sum::<u64>(), 200, "{op}: {by_worker:?}");
+        assert!(by_worker.iter().all(|&n| n > 0), "{op}: {by_worker:?}");
+    }
+}
+
+/// A distributed prepare that fails aborts the run like a local one: the
+/// failure is named, no GET is sent and no report written.
+#[test]
+fn a_failed_distributed_prepare_aborts_the_run() {
+    let _serial = serial();
+    let fake = FakeS3::start();
+    fake.lock().refuse_puts = true;
+    let run = s3_on_two_workers(&fake, "get", &["--objects", "30", "-u", "4"]);
+    assert_eq!(run.status.code(), Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("prepare: 0 objects in"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("prepare: 30 of 30 requests failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!((fake.count("put"), fake.count("get")), (30, 0));
+    assert!(run.json.is_none());
 }
 
 /// Objects of at least --part-size go up in parts: initiate, the parts

@@ -338,6 +338,11 @@ impl Cluster {
         }
     }
 
+    /// The shards of the joined workers, together.
+    pub fn cores(&self) -> u32 {
+        self.workers.values().map(|w| w.hello.cores.max(1)).sum()
+    }
+
     /// The workers table of the joined workers.
     pub fn worker_rows(&self) -> Vec<WorkerRow> {
         rows(&self.workers)

@@ -19,6 +19,7 @@ pub mod control;
 pub mod live;
 pub mod local;
 pub mod pace;
+pub mod phase;
 pub mod saturation;
 pub mod session;
 pub mod setup;

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::control::{self, RunHooks, RunObserver, RunOutcome, StopReason};
 use super::live::KeyReader;
 use super::local::LocalSource;
+use super::phase::{self, PhaseSource, Phases};
 use super::source::LoadSource;
 use crate::config::{Exporters, Load, Loaded, RunConfig};
 use crate::coord::coordinator::{
@@ -58,6 +59,12 @@ pub fn available_cores() -> usize {
 
 /// `stampede run` (and `coordinator` when `coordinator` is true).
 pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
+    run_command_with(loaded, coordinator, Phases::default())
+}
+
+/// [`run_command`] with quiet phases before and after its one test, on the
+/// same load source (`stampede s3`'s prepare and cleanup).
+pub fn run_command_with(loaded: Loaded, coordinator: bool, phases: Phases) -> u8 {
     // A Locust-style `worker = true` config file makes this process a worker.
     if !coordinator && loaded.is_true("worker") {
         return worker_command(&loaded);
@@ -76,6 +83,13 @@ pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
             loaded.check_distributed(local.is_some())?;
         }
         let web = loaded.web()?;
+        if web.is_some() && !phases.is_empty() {
+            return Err(
+                "--web: this command runs its test from the command line, with runs before or \
+                 after it (stampede s3's prepare and cleanup); drop --web"
+                    .into(),
+            );
+        }
         let exporters = loaded.exporters()?;
         loaded.check_web_flags(web.as_ref(), &exporters)?;
         loaded.check_locust_flags()?;
@@ -132,6 +146,7 @@ pub fn run_command(loaded: Loaded, coordinator: bool) -> u8 {
         exporters,
         keys: None,
         last_code: exit::SUCCESS,
+        phases,
     };
     let code = match session.listen(local) {
         Err(message) => {
@@ -202,6 +217,8 @@ struct Session {
     keys: Option<KeyReader>,
     /// The exit status the last web test earned.
     last_code: u8,
+    /// Quiet runs before and after the command line's test.
+    phases: Phases,
 }
 
 impl Session {
@@ -291,8 +308,14 @@ impl Session {
             eprintln!("error: {message}");
             return exit::RUN_ERROR;
         }
+        if let Some(mut before) = self.phases.before.take() {
+            if let Err(message) = self.phase(&mut before, true) {
+                eprintln!("error: {message}");
+                return exit::RUN_ERROR;
+            }
+        }
         let loaded = self.loaded.clone();
-        let code = match self.test(&loaded, &config, plan, server, None) {
+        let mut code = match self.test(&loaded, &config, plan, server, None) {
             Ok((outcome, metrics)) => {
                 let code = report(&config, &outcome);
                 if let Some(server) = server {
@@ -309,11 +332,42 @@ impl Session {
                 exit::RUN_ERROR
             }
         };
+        if let Some(mut after) = self.phases.after.take() {
+            if let Err(message) = self.phase(&mut after, false) {
+                eprintln!("error: {message}");
+                if code == exit::SUCCESS {
+                    code = exit::RUN_ERROR;
+                }
+            }
+        }
         // `--metrics` with `--autoquit S`: serve the final numbers S longer.
         if let (Some(server), Some(after)) = (server, self.autoquit()) {
             self.linger(server, after);
         }
         code
+    }
+
+    /// Runs a phase on this command's load source: the cluster when it
+    /// coordinates, else this process's shards. An `interruptible` phase
+    /// stops at Ctrl-C (prepare); the other (cleanup) runs to its end even
+    /// when a Ctrl-C stopped the test, and a second Ctrl-C exits at once.
+    fn phase(&mut self, phase: &mut phase::Phase, interruptible: bool) -> Result<(), String> {
+        let unstoppable = AtomicBool::new(false);
+        let stop = if interruptible {
+            &*self.stop
+        } else {
+            &unstoppable
+        };
+        let cluster = match (self.cluster.as_mut(), self.cluster_options.as_ref()) {
+            (Some(cluster), Some(options)) => Some((cluster, options, &mut self.hooks)),
+            _ => None,
+        };
+        let source = PhaseSource {
+            cluster,
+            cores: self.cores,
+            stop,
+        };
+        phase::run(phase, source)
     }
 
     /// Runs one test: starts the load source, answers `reply` (a web start)

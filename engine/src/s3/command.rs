@@ -3,18 +3,20 @@
 //! ordinary run (local, or as a coordinator with `--expect-workers`) of the
 //! generated scenario, with every run flag, report and threshold; cleanup
 //! deletes the keys after the reports are written. Prepare and cleanup run
-//! on this process's own shards, through the same run loop, quietly, and
-//! each prints one summary line; their requests are not in the reports.
+//! where the main run does (this process's shards, or the workers of a
+//! coordinator, each key on exactly one worker), through the same run loop,
+//! quietly, and each prints one summary line; their requests are not in
+//! the reports.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use super::scenario::{self, Rows, Workload, FEEDER};
 use crate::config::s3::{Op, S3Flags, S3Options};
 use crate::config::{Loaded, Settings};
-use crate::run::control;
+use crate::run::control::RunOutcome;
+use crate::run::phase::{Phase, Phases};
 use crate::run::session::{self, exit, usage};
 use crate::scenario::compile::FeederData;
 use crate::scenario::ScenarioDoc;
@@ -85,24 +87,16 @@ pub fn command(
     if let Err(message) = main.run_config(session::available_cores()) {
         return usage(&message);
     }
+    let mut phases = Phases::default();
     if options.prepare {
         let text = scenario::scenario_text(&options, Workload::Prepare, Rows::EachOnce, &classes);
-        if let Err(message) = phase("prepare", &plan.settings, &text, &rows) {
-            eprintln!("error: {message}");
-            return exit::RUN_ERROR;
-        }
+        phases.before = Some(phase("prepare", &plan.settings, text, &rows));
     }
-    let mut code = session::run_command(main, coordinator);
     if options.cleanup {
         let text = scenario::scenario_text(&options, Workload::Cleanup, Rows::EachOnce, &classes);
-        if let Err(message) = phase("cleanup", &plan.settings, &text, &rows) {
-            eprintln!("error: {message}");
-            if code == exit::SUCCESS {
-                code = exit::RUN_ERROR;
-            }
-        }
+        phases.after = Some(phase("cleanup", &plan.settings, text, &rows));
     }
-    code
+    session::run_command_with(main, coordinator, phases)
 }
 
 /// The main run's settings and how its rows are handed out.
@@ -214,9 +208,11 @@ fn with_scenario(mut settings: Settings, text: &str, rows: &FeederData) -> Resul
     })
 }
 
-/// Runs prepare or cleanup on this process's shards and prints its
-/// summary line; an error when any request failed.
-fn phase(name: &str, main: &Settings, text: &str, rows: &FeederData) -> Result<(), String> {
+/// Prepare or cleanup: `text` over every row once, with the main run's
+/// endpoint and signing settings. On this process's shards it takes at
+/// most [`PHASE_USERS`] users, and as many shards as users; on a cluster at
+/// least a user per worker shard (each shard owns some of the rows).
+fn phase(name: &'static str, main: &Settings, text: String, rows: &FeederData) -> Phase {
     let mut settings = Settings::default();
     for &key in CARRIED {
         if let Some(setting) = main.get(key) {
@@ -224,20 +220,31 @@ fn phase(name: &str, main: &Settings, text: &str, rows: &FeederData) -> Result<(
         }
     }
     let objects = rows.1.len() as u64;
-    let users = PHASE_USERS.min(objects).max(1);
-    settings.flag("users", users.to_string());
     settings.flag("quiet", "true");
-    let cores = session::available_cores();
-    fit_threads_to_users(&mut settings, Some(users))?;
-    let loaded = with_scenario(settings, text, rows)?;
-    let (config, plan) = loaded
-        .run_config(cores)
-        .map_err(|e| format!("{name}: {e}"))?;
-    let stop = AtomicBool::new(false);
-    let started = Instant::now();
-    let outcome =
-        control::run(&config, plan, &stop, &mut |_, _| {}).map_err(|e| format!("{name}: {e}"))?;
-    let seconds = started.elapsed().as_secs_f64();
+    let rows = rows.clone();
+    let build = move |cluster_cores: Option<u32>| {
+        let mut settings = settings.clone();
+        let users = PHASE_USERS.min(objects).max(1);
+        match cluster_cores {
+            Some(cores) => settings.flag("users", users.max(u64::from(cores)).to_string()),
+            None => {
+                settings.flag("users", users.to_string());
+                fit_threads_to_users(&mut settings, Some(users))?;
+            }
+        }
+        with_scenario(settings, &text, &rows)
+    };
+    Phase {
+        name,
+        build: Box::new(build),
+        finish: Box::new(move |outcome, took| summarize(name, objects, outcome, took)),
+    }
+}
+
+/// Prints a phase's summary line; an error when any request failed or
+/// some object was not visited.
+fn summarize(name: &str, objects: u64, outcome: &RunOutcome, took: Duration) -> Result<(), String> {
+    let seconds = took.as_secs_f64();
     let total = outcome.aggregator.total();
     println!(
         "{name}: {} objects in {seconds:.1} s, {} failures",
