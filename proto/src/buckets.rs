@@ -104,7 +104,8 @@ impl HistogramBuckets {
         if lowest == 0 || highest / 2 < lowest || sigfig > 5 {
             return Err(bad("bounds"));
         }
-        let mut pairs = Vec::new();
+        // Every pair takes at least two bytes.
+        let mut pairs = Vec::with_capacity(rest.len() / 2);
         let mut value = 0u64;
         while !rest.is_empty() {
             let delta = take_varint(&mut rest).ok_or_else(|| bad("bucket"))?;
@@ -148,6 +149,13 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 fn take_varint(input: &mut &[u8]) -> Option<u64> {
+    // Most deltas and counts fit one byte: decode those without the loop.
+    if let Some((&byte, rest)) = input.split_first() {
+        if byte < 0x80 {
+            *input = rest;
+            return Some(u64::from(byte));
+        }
+    }
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = input.split_first()?;
