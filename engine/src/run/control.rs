@@ -29,6 +29,8 @@ use crate::sys;
 
 /// How often the run loop wakes when no event arrives.
 const CONTROL_TICK: Duration = Duration::from_millis(50);
+/// Most snapshots merged as one batch (a thousand workers' second fits).
+const MERGE_BATCH_MAX: usize = 4096;
 
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,19 +290,41 @@ pub fn drive(
     let mut next_print = t0 + config.print_interval;
     let mut abort_check = AbortCheck::new(config);
     let mut merged = MergedLog::new(config.save_run.as_deref(), &mut warnings);
+    // An event read after a batch of snapshots, handled on the next turn.
+    let mut pending = None;
     while !source.finished() {
         let mut reason = None;
-        match source.next_event(CONTROL_TICK) {
-            Some(SourceEvent::Snapshot(snapshot)) => match aggregator.merge(&snapshot) {
-                Ok(()) => {
-                    (hooks.on_snapshot)(&snapshot);
-                    merged.keep(*snapshot);
+        match pending.take().or_else(|| source.next_event(CONTROL_TICK)) {
+            Some(SourceEvent::Snapshot(first)) => {
+                // Snapshots that arrived together (every worker's second at
+                // once) merge as one batch, which sums them before adding.
+                let mut batch = vec![first];
+                while batch.len() < MERGE_BATCH_MAX {
+                    match source.next_event(Duration::ZERO) {
+                        Some(SourceEvent::Snapshot(snapshot)) => batch.push(snapshot),
+                        other => {
+                            pending = other;
+                            break;
+                        }
+                    }
                 }
-                Err(e) => warnings.push(format!(
-                    "dropped a snapshot from {}: {e}",
-                    source.source_name(snapshot.source)
-                )),
-            },
+                let results = {
+                    let snapshots: Vec<&Snapshot> = batch.iter().map(|s| &**s).collect();
+                    aggregator.merge_batch(&snapshots)
+                };
+                for (snapshot, result) in batch.into_iter().zip(results) {
+                    match result {
+                        Ok(()) => {
+                            (hooks.on_snapshot)(&snapshot);
+                            merged.keep(*snapshot);
+                        }
+                        Err(e) => warnings.push(format!(
+                            "dropped a snapshot from {}: {e}",
+                            source.source_name(snapshot.source)
+                        )),
+                    }
+                }
+            }
             Some(SourceEvent::Retire(id)) => aggregator.retire_source(id),
             Some(SourceEvent::Warning(warning)) => warnings.push(warning),
             Some(SourceEvent::Stop(why)) => reason = Some(why),

@@ -16,6 +16,7 @@ use stampede_proto::{BucketCounts, FailureKind, ProtoError, Snapshot};
 use super::compact::{Compactor, LatencyStats};
 use super::current::{rates_over, Rates, RecentCounts};
 use super::decode::{decode, decode_dial, decode_lag, DecodedDial, DecodedEndpoint};
+use super::presum::BucketSum;
 use super::series::EndpointSeries;
 use super::sources::Sources;
 use super::summary::{EndpointTotals, FailureTotal, IntervalPoint};
@@ -428,14 +429,17 @@ impl Aggregator {
             return;
         }
         let mut presum = std::mem::take(&mut self.presum);
-        let latency_us = presum
-            .latency_us
-            .sum(endpoints.iter().map(|e| e.latency_us.as_ref()));
-        let ttfb_us = presum
-            .ttfb_us
-            .sum(endpoints.iter().map(|e| e.ttfb_us.as_ref()));
+        let latency_us = sum_into(
+            &mut presum.latency_us,
+            endpoints.iter().map(|e| e.latency_us.as_ref()),
+        );
+        let ttfb_us = sum_into(
+            &mut presum.ttfb_us,
+            endpoints.iter().map(|e| e.ttfb_us.as_ref()),
+        );
         let sent_service = endpoints.iter().any(|e| e.service_us.is_some());
-        let service_us = presum.service_us.sum(
+        let service_us = sum_into(
+            &mut presum.service_us,
             endpoints
                 .iter()
                 .map(|e| e.service_us.as_ref().and_then(Option::as_ref)),
@@ -605,8 +609,8 @@ fn add_histograms<B: AddInto>(
 }
 
 /// From this many sources of one endpoint and interval in a batch, their
-/// histograms are summed before they are added to the totals: adding a
-/// whole histogram walks its counts array, which pays off once it saves
+/// histograms are summed before they are added to the totals: the sum
+/// walks the range of buckets it touched, which pays off once it saves
 /// adding the buckets of a few sources several times each.
 const PRESUM_FROM_SOURCES: usize = 4;
 
@@ -621,28 +625,21 @@ struct Sums<'a, B> {
 /// Histograms of several sources summed; reused batch after batch.
 #[derive(Debug, Default)]
 struct Presum {
-    latency_us: Scratch,
-    ttfb_us: Scratch,
-    service_us: Scratch,
+    latency_us: BucketSum,
+    ttfb_us: BucketSum,
+    service_us: BucketSum,
 }
 
-/// One reusable histogram to sum into.
-#[derive(Debug, Default)]
-struct Scratch(Option<Histogram<u64>>);
-
-impl Scratch {
-    /// Sums `parts` into the scratch histogram; `None` when all are empty.
-    fn sum<'a>(
-        &mut self,
-        parts: impl Iterator<Item = Option<&'a BucketCounts>>,
-    ) -> Option<&Histogram<u64>> {
-        let histogram = self.0.get_or_insert_with(super::new_latency_histogram);
-        histogram.reset();
-        for part in parts.flatten() {
-            part.add_to(histogram);
-        }
-        (!histogram.is_empty()).then_some(&*histogram)
+/// Sums `parts` into `sum`; `None` when all are empty.
+fn sum_into<'s, 'a>(
+    sum: &'s mut BucketSum,
+    parts: impl Iterator<Item = Option<&'a BucketCounts>>,
+) -> Option<&'s BucketSum> {
+    sum.clear();
+    for part in parts.flatten() {
+        sum.add(part);
     }
+    (!sum.is_empty()).then_some(&*sum)
 }
 
 /// A snapshot checked and decoded whole, ready to merge.

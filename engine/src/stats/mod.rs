@@ -22,6 +22,7 @@ mod aggregate;
 mod compact;
 mod current;
 mod decode;
+mod presum;
 pub mod recorder;
 mod series;
 mod sources;
@@ -67,7 +68,7 @@ pub(crate) trait AddInto {
     /// Adds every bucket into `into`; values beyond its range saturate.
     fn add_into(&self, into: &mut Histogram<u64>);
     /// Calls `f` with (the bucket's lowest value, count) of each non-empty
-    /// bucket, in increasing order.
+    /// bucket.
     fn for_each_bucket(&self, f: impl FnMut(u64, u64));
 }
 
