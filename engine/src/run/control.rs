@@ -31,6 +31,13 @@ use crate::sys;
 const CONTROL_TICK: Duration = Duration::from_millis(50);
 /// Most snapshots merged as one batch (a thousand workers' second fits).
 const MERGE_BATCH_MAX: usize = 4096;
+/// A batch takes the snapshots that follow each other by less than this
+/// (a hundred workers' second arrives as one burst, decrypted and decoded
+/// one after the other)...
+const MERGE_GAP: Duration = Duration::from_millis(50);
+/// ... for at most this long after its first: the merged numbers are that
+/// much later on screen, and the burst merges once instead of a hundred times.
+const MERGE_LINGER_MAX: Duration = Duration::from_millis(400);
 
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,12 +303,27 @@ pub fn drive(
         let mut reason = None;
         match pending.take().or_else(|| source.next_event(CONTROL_TICK)) {
             Some(SourceEvent::Snapshot(first)) => {
-                // Snapshots that arrived together (every worker's second at
-                // once) merge as one batch, which sums them before adding.
+                // Snapshots that arrive together (every worker's second, as
+                // one burst) merge as one batch, which sums them before adding.
                 let mut batch = vec![first];
+                let until = Instant::now() + MERGE_LINGER_MAX;
+                let mut last = Instant::now();
                 while batch.len() < MERGE_BATCH_MAX {
-                    match source.next_event(Duration::ZERO) {
-                        Some(SourceEvent::Snapshot(snapshot)) => batch.push(snapshot),
+                    let now = Instant::now();
+                    let wait = until
+                        .saturating_duration_since(now)
+                        .min(MERGE_GAP.saturating_sub(now - last));
+                    if wait.is_zero() {
+                        break;
+                    }
+                    match source.next_event(wait) {
+                        Some(SourceEvent::Snapshot(snapshot)) => {
+                            batch.push(snapshot);
+                            last = Instant::now();
+                        }
+                        // The wait ran out, or the source took a message of
+                        // its own (a heartbeat): the gap decides.
+                        None => {}
                         other => {
                             pending = other;
                             break;
