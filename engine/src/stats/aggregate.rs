@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use stampede_proto::{BucketCounts, FailureKind, ProtoError, Snapshot};
+use stampede_proto::{BucketCounts, CheckedBuckets, FailureKind, ProtoError, Snapshot};
 
 use super::compact::{Compactor, LatencyStats};
 use super::current::{rates_over, Rates, RecentCounts};
@@ -418,11 +418,17 @@ impl Aggregator {
     /// into one histogram first, which then goes in once.
     fn merge_endpoint_histograms(&mut self, index: usize, t: u32, endpoints: &[&DecodedEndpoint]) {
         if endpoints.len() < PRESUM_FROM_SOURCES {
+            // Each source's pairs are decoded once here, then added to
+            // every total from memory.
+            let decoded = |buckets: &Option<CheckedBuckets>| buckets.as_ref().map(pairs_of);
             for endpoint in endpoints {
+                let (latency_us, ttfb_us) =
+                    (decoded(&endpoint.latency_us), decoded(&endpoint.ttfb_us));
+                let service_us = endpoint.service_us.as_ref().map(decoded);
                 let sums = Sums {
-                    latency_us: endpoint.latency_us.as_ref(),
-                    ttfb_us: endpoint.ttfb_us.as_ref(),
-                    service_us: endpoint.service_us.as_ref().map(Option::as_ref),
+                    latency_us: latency_us.as_ref(),
+                    ttfb_us: ttfb_us.as_ref(),
+                    service_us: service_us.as_ref().map(Option::as_ref),
                 };
                 self.add_sums(index, t, &sums);
             }
@@ -633,7 +639,7 @@ struct Presum {
 /// Sums `parts` into `sum`; `None` when all are empty.
 fn sum_into<'s, 'a>(
     sum: &'s mut BucketSum,
-    parts: impl Iterator<Item = Option<&'a BucketCounts>>,
+    parts: impl Iterator<Item = Option<&'a CheckedBuckets<'a>>>,
 ) -> Option<&'s BucketSum> {
     sum.clear();
     for part in parts.flatten() {
@@ -642,12 +648,22 @@ fn sum_into<'s, 'a>(
     (!sum.is_empty()).then_some(&*sum)
 }
 
+/// The pairs of a checked encoding, decoded into memory.
+fn pairs_of(buckets: &CheckedBuckets) -> BucketCounts {
+    BucketCounts {
+        lowest: buckets.lowest,
+        highest: buckets.highest,
+        sigfig: buckets.sigfig,
+        pairs: buckets.pairs().collect(),
+    }
+}
+
 /// A snapshot checked and decoded whole, ready to merge.
 struct DecodedSnapshot<'a> {
     snapshot: &'a Snapshot,
     endpoints: Vec<DecodedEndpoint<'a>>,
     lag: Option<Histogram<u64>>,
-    dial: DecodedDial,
+    dial: DecodedDial<'a>,
 }
 
 /// Checks and decodes a whole snapshot, or says what is wrong with it.

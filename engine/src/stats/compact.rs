@@ -543,10 +543,8 @@ mod tests {
             h.record(5_000_000).unwrap();
             h
         })
-        .unwrap()
-        .counts()
-        .unwrap()
         .unwrap();
+        let late = late.check().unwrap().unwrap();
         compactor.add(1, &mut points[0].latency_us, &late);
         assert_eq!(points[0].latency_us.len(), 200);
         let merged = compactor.merged(&points, 1, 2).unwrap();

@@ -84,6 +84,18 @@ impl AddInto for stampede_proto::BucketCounts {
     }
 }
 
+impl AddInto for stampede_proto::CheckedBuckets<'_> {
+    fn add_into(&self, into: &mut Histogram<u64>) {
+        self.add_to(into);
+    }
+
+    fn for_each_bucket(&self, mut f: impl FnMut(u64, u64)) {
+        for (value, count) in self.pairs() {
+            f(value, count);
+        }
+    }
+}
+
 impl AddInto for Histogram<u64> {
     fn add_into(&self, into: &mut Histogram<u64>) {
         // Same layout: one pass over the counts array. Otherwise bucket by

@@ -12,7 +12,7 @@
 //! same layout, and it is added back at that bucket's lowest value.
 
 use hdrhistogram::Histogram;
-use stampede_proto::BucketCounts;
+use stampede_proto::CheckedBuckets;
 
 use super::{new_latency_histogram, AddInto};
 use super::{LATENCY_SIGNIFICANT_FIGURES, LATENCY_US_HIGHEST, LATENCY_US_LOWEST};
@@ -69,7 +69,7 @@ impl BucketSum {
     }
 
     /// Adds one source's buckets.
-    pub fn add(&mut self, part: &BucketCounts) {
+    pub fn add(&mut self, part: &CheckedBuckets) {
         let ours = part.lowest == LATENCY_US_LOWEST
             && part.highest == LATENCY_US_HIGHEST
             && part.sigfig == LATENCY_SIGNIFICANT_FIGURES;
@@ -79,7 +79,7 @@ impl BucketSum {
             part.add_to(self.other.get_or_insert_with(new_latency_histogram));
             return;
         }
-        let Some(&(first, _)) = part.pairs.first() else {
+        let Some((first, _)) = part.pairs().next() else {
             return;
         };
         if self.counts.is_empty() {
@@ -87,7 +87,7 @@ impl BucketSum {
         }
         let low = index_of(first) as usize;
         let high = index_of(part.max()) as usize;
-        for &(value, count) in &part.pairs {
+        for (value, count) in part.pairs() {
             let slot = &mut self.counts[index_of(value) as usize];
             *slot = slot.saturating_add(count);
         }
@@ -158,15 +158,14 @@ mod tests {
         for v in [3, 500, 77_777] {
             other_layout.record(v).unwrap();
         }
-        let parts: Vec<BucketCounts> = [histogram(&values_a), histogram(&values_b), other_layout]
+        let encoded: Vec<HistogramBuckets> =
+            [histogram(&values_a), histogram(&values_b), other_layout]
+                .iter()
+                .map(|h| HistogramBuckets::encode(h).unwrap())
+                .collect();
+        let parts: Vec<CheckedBuckets> = encoded
             .iter()
-            .map(|h| {
-                HistogramBuckets::encode(h)
-                    .unwrap()
-                    .counts()
-                    .unwrap()
-                    .unwrap()
-            })
+            .map(|e| e.check().unwrap().unwrap())
             .collect();
         let mut expected = new_latency_histogram();
         parts.iter().for_each(|p| p.add_to(&mut expected));
