@@ -65,6 +65,65 @@ impl BucketCounts {
     }
 }
 
+/// An encoding that [`HistogramBuckets::check`] found valid: its bounds,
+/// and its pairs still encoded, decoded again each time they are read (a
+/// merge reads them once), so checking a snapshot allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckedBuckets<'a> {
+    /// Lowest discernible value of the source histogram.
+    pub lowest: u64,
+    /// Highest trackable value of the source histogram.
+    pub highest: u64,
+    /// Significant figures of the source histogram.
+    pub sigfig: u8,
+    /// Largest value present.
+    max: u64,
+    /// Total count over all buckets.
+    len: u64,
+    /// The encoded pairs, checked.
+    pairs: &'a [u8],
+}
+
+impl CheckedBuckets<'_> {
+    /// Largest value present.
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// Total count over all buckets.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when no value was recorded (never, for a checked encoding).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// (the bucket's lowest value, count) per non-empty bucket, in increasing value order.
+    pub fn pairs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let mut rest = self.pairs;
+        let mut value = 0u64;
+        std::iter::from_fn(move || {
+            // Checked already: every varint is whole and every sum in range.
+            let delta = take_varint(&mut rest)?;
+            let count = take_varint(&mut rest)?;
+            value += delta;
+            Some((value, count))
+        })
+    }
+
+    /// Adds every bucket into `into`: an auto-resizing histogram grows, a
+    /// bounded one saturates values beyond its range.
+    pub fn add_to(&self, into: &mut Histogram<u64>) {
+        for (value, count) in self.pairs() {
+            if into.record_n(value, count).is_err() {
+                into.saturating_record_n(value, count);
+            }
+        }
+    }
+}
+
 impl HistogramBuckets {
     /// Encodes a histogram's non-empty buckets; an empty one encodes to no bytes.
     pub fn encode(histogram: &Histogram<u64>) -> Result<Self, ProtoError> {
@@ -89,6 +148,17 @@ impl HistogramBuckets {
 
     /// Decodes and validates the bucket pairs; `None` for an empty histogram.
     pub fn counts(&self) -> Result<Option<BucketCounts>, ProtoError> {
+        Ok(self.check()?.map(|checked| BucketCounts {
+            lowest: checked.lowest,
+            highest: checked.highest,
+            sigfig: checked.sigfig,
+            pairs: checked.pairs().collect(),
+        }))
+    }
+
+    /// Validates the encoding without decoding it into memory; `None` for
+    /// an empty histogram. The pairs are read from the bytes when used.
+    pub fn check(&self) -> Result<Option<CheckedBuckets<'_>>, ProtoError> {
         if self.encoded.is_empty() {
             return Ok(None);
         }
@@ -99,29 +169,32 @@ impl HistogramBuckets {
         }
         let lowest = take_varint(&mut rest).ok_or_else(|| bad("header"))?;
         let highest = take_varint(&mut rest).ok_or_else(|| bad("header"))?;
-        let (&sigfig, mut rest) = rest.split_first().ok_or_else(|| bad("header"))?;
+        let (&sigfig, rest) = rest.split_first().ok_or_else(|| bad("header"))?;
         // `highest / 2`, not `2 * lowest`, which overflows for a huge `lowest`.
         if lowest == 0 || highest / 2 < lowest || sigfig > 5 {
             return Err(bad("bounds"));
         }
-        let mut pairs = Vec::new();
-        let mut value = 0u64;
+        let pairs = rest;
+        let (mut rest, mut value, mut len, mut first) = (rest, 0u64, 0u64, true);
         while !rest.is_empty() {
             let delta = take_varint(&mut rest).ok_or_else(|| bad("bucket"))?;
             let count = take_varint(&mut rest).ok_or_else(|| bad("bucket"))?;
-            if (delta == 0 && !pairs.is_empty()) || count == 0 {
+            if (delta == 0 && !first) || count == 0 {
                 return Err(bad("bucket order"));
             }
             value = value
                 .checked_add(delta)
                 .filter(|&v| v <= highest.saturating_mul(2))
                 .ok_or_else(|| bad("value"))?;
-            pairs.push((value, count));
+            len = len.saturating_add(count);
+            first = false;
         }
-        Ok(Some(BucketCounts {
+        Ok(Some(CheckedBuckets {
             lowest,
             highest,
             sigfig,
+            max: value,
+            len,
             pairs,
         }))
     }
@@ -148,6 +221,13 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 fn take_varint(input: &mut &[u8]) -> Option<u64> {
+    // Most deltas and counts fit one byte: decode those without the loop.
+    if let Some((&byte, rest)) = input.split_first() {
+        if byte < 0x80 {
+            *input = rest;
+            return Some(u64::from(byte));
+        }
+    }
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = input.split_first()?;

@@ -25,7 +25,7 @@ pub use run_file::{
     RunRecord, RUN_FILE_MAGIC, RUN_FILE_VERSION,
 };
 
-pub use buckets::BucketCounts;
+pub use buckets::{BucketCounts, CheckedBuckets};
 pub use snapshot::{
     decode_snapshot, encode_snapshot, AddressCount, EndpointSnapshot, FailureCount, FailureKind,
     FailureSample, HistogramBuckets, ProtoError, Snapshot, SAMPLE_BODY_BYTES, SNAPSHOT_VERSION,

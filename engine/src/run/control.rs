@@ -29,6 +29,15 @@ use crate::sys;
 
 /// How often the run loop wakes when no event arrives.
 const CONTROL_TICK: Duration = Duration::from_millis(50);
+/// Most snapshots merged as one batch (a thousand workers' second fits).
+const MERGE_BATCH_MAX: usize = 4096;
+/// A batch takes the snapshots that follow each other by less than this
+/// (a hundred workers' second arrives as one burst, decrypted and decoded
+/// one after the other)...
+const MERGE_GAP: Duration = Duration::from_millis(50);
+/// ... for at most this long after its first: the merged numbers are that
+/// much later on screen, and the burst merges once instead of a hundred times.
+const MERGE_LINGER_MAX: Duration = Duration::from_millis(400);
 
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,19 +297,56 @@ pub fn drive(
     let mut next_print = t0 + config.print_interval;
     let mut abort_check = AbortCheck::new(config);
     let mut merged = MergedLog::new(config.save_run.as_deref(), &mut warnings);
+    // An event read after a batch of snapshots, handled on the next turn.
+    let mut pending = None;
     while !source.finished() {
         let mut reason = None;
-        match source.next_event(CONTROL_TICK) {
-            Some(SourceEvent::Snapshot(snapshot)) => match aggregator.merge(&snapshot) {
-                Ok(()) => {
-                    (hooks.on_snapshot)(&snapshot);
-                    merged.keep(*snapshot);
+        match pending.take().or_else(|| source.next_event(CONTROL_TICK)) {
+            Some(SourceEvent::Snapshot(first)) => {
+                // Snapshots that arrive together (every worker's second, as
+                // one burst) merge as one batch, which sums them before adding.
+                let mut batch = vec![first];
+                let until = Instant::now() + MERGE_LINGER_MAX;
+                let mut last = Instant::now();
+                while batch.len() < MERGE_BATCH_MAX {
+                    let now = Instant::now();
+                    let wait = until
+                        .saturating_duration_since(now)
+                        .min(MERGE_GAP.saturating_sub(now - last));
+                    if wait.is_zero() {
+                        break;
+                    }
+                    match source.next_event(wait) {
+                        Some(SourceEvent::Snapshot(snapshot)) => {
+                            batch.push(snapshot);
+                            last = Instant::now();
+                        }
+                        // The wait ran out, or the source took a message of
+                        // its own (a heartbeat): the gap decides.
+                        None => {}
+                        other => {
+                            pending = other;
+                            break;
+                        }
+                    }
                 }
-                Err(e) => warnings.push(format!(
-                    "dropped a snapshot from {}: {e}",
-                    source.source_name(snapshot.source)
-                )),
-            },
+                let results = {
+                    let snapshots: Vec<&Snapshot> = batch.iter().map(|s| &**s).collect();
+                    aggregator.merge_batch(&snapshots)
+                };
+                for (snapshot, result) in batch.into_iter().zip(results) {
+                    match result {
+                        Ok(()) => {
+                            (hooks.on_snapshot)(&snapshot);
+                            merged.keep(*snapshot);
+                        }
+                        Err(e) => warnings.push(format!(
+                            "dropped a snapshot from {}: {e}",
+                            source.source_name(snapshot.source)
+                        )),
+                    }
+                }
+            }
             Some(SourceEvent::Retire(id)) => aggregator.retire_source(id),
             Some(SourceEvent::Warning(warning)) => warnings.push(warning),
             Some(SourceEvent::Stop(why)) => reason = Some(why),

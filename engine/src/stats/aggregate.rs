@@ -11,14 +11,16 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use stampede_proto::{FailureKind, ProtoError, Snapshot};
+use stampede_proto::{BucketCounts, CheckedBuckets, FailureKind, ProtoError, Snapshot};
 
 use super::compact::{Compactor, LatencyStats};
 use super::current::{rates_over, Rates, RecentCounts};
-use super::decode::{decode, decode_dial, decode_lag, DecodedEndpoint};
+use super::decode::{decode, decode_dial, decode_lag, DecodedDial, DecodedEndpoint};
+use super::presum::BucketSum;
 use super::series::EndpointSeries;
 use super::sources::Sources;
 use super::summary::{EndpointTotals, FailureTotal, IntervalPoint};
+use super::AddInto;
 
 /// Merged stats of a run: cumulative per endpoint, and per interval.
 #[derive(Debug, Default)]
@@ -54,6 +56,8 @@ pub struct Aggregator {
     /// Upper bounds (µs) of the latency buckets `/metrics` exports, counted
     /// as snapshots merge; empty when nothing exports them.
     metric_bounds_us: Vec<u64>,
+    /// Where a batch sums the histograms of one endpoint and interval.
+    presum: Presum,
 }
 
 /// Connection setup over a run, all sources and origins together.
@@ -104,51 +108,60 @@ impl Aggregator {
     /// Everything that can fail (version, interval index, histogram decoding and
     /// range) is checked first, so a refused snapshot changes nothing.
     pub fn merge(&mut self, snapshot: &Snapshot) -> Result<(), ProtoError> {
-        let decoded = decode(snapshot)?;
-        let lag = decode_lag(snapshot)?;
-        let dial = decode_dial(snapshot)?;
-        let t = snapshot.interval;
-        self.ensure_point(t);
-        for endpoint in &decoded {
-            self.merge_endpoint(t, snapshot.elapsed_ms, endpoint)?;
-        }
-        self.merge_point_header(snapshot);
-        if let Some(lag) = &lag {
-            let point = &mut self.points[t as usize - 1];
-            point.lag_us_p99 = point.lag_us_p99.max(lag.value_at_quantile(0.99));
-            let total = self
-                .sched_lag_us
-                .get_or_insert_with(super::new_latency_histogram);
-            add_histogram(total, Some(lag))?;
-        }
-        for (counts, into) in [
-            (&dial.connect_us, &mut self.dial.connect_us),
-            (&dial.tls_handshake_us, &mut self.dial.tls_handshake_us),
-        ] {
-            if let Some(counts) = counts {
-                counts.add_to(into.get_or_insert_with(super::new_latency_histogram));
+        self.merge_batch(&[snapshot])
+            .pop()
+            .expect("one result per snapshot")
+    }
+
+    /// Merges several snapshots, each as [`merge`](Self::merge) would (one
+    /// result per snapshot, in order; a refused one changes nothing), and
+    /// cheaper than one by one: the histograms of one endpoint and interval
+    /// from many sources are summed first, then added to the totals, the
+    /// point and the metrics buckets once. That is where a coordinator's
+    /// time goes (a hundred workers each send every endpoint every second).
+    pub fn merge_batch(&mut self, snapshots: &[&Snapshot]) -> Vec<Result<(), ProtoError>> {
+        let mut results = Vec::with_capacity(snapshots.len());
+        let mut accepted = Vec::with_capacity(snapshots.len());
+        for &snapshot in snapshots {
+            match decode_whole(snapshot) {
+                Ok(decoded) => {
+                    accepted.push(decoded);
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
             }
         }
-        for address in &snapshot.addresses {
-            let requests = self.dial.addresses.entry(address.addr.clone()).or_default();
-            *requests = requests.saturating_add(address.requests);
-            let bytes = self
-                .dial
-                .address_bytes
-                .entry(address.addr.clone())
-                .or_default();
-            *bytes = bytes.saturating_add(address.bytes_sent);
-            self.dial.bytes_sent = self.dial.bytes_sent.saturating_add(address.bytes_sent);
+        // Endpoints are inserted in sorted place first, so the indices the
+        // deferred histograms carry stay put.
+        for decoded in &accepted {
+            for endpoint in &decoded.endpoints {
+                self.endpoint_index(&endpoint.wire.method, &endpoint.wire.name);
+            }
         }
-        self.sources.merge(snapshot);
-        self.dropped = self.dropped.saturating_add(snapshot.dropped);
-        self.cpu_us = self.cpu_us.saturating_add(snapshot.cpu_us);
+        let mut deferred = Vec::new();
+        for decoded in &accepted {
+            let snapshot = decoded.snapshot;
+            let t = snapshot.interval;
+            self.ensure_point(t);
+            for endpoint in &decoded.endpoints {
+                let index = self.endpoint_index(&endpoint.wire.method, &endpoint.wire.name);
+                self.merge_endpoint_counts(index, t, snapshot.elapsed_ms, endpoint);
+                deferred.push((index, t, endpoint));
+            }
+            self.merge_snapshot_header(decoded);
+        }
+        deferred.sort_by_key(|&(index, t, _)| (index, t));
+        for group in deferred.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let (index, t) = (group[0].0, group[0].1);
+            let endpoints: Vec<&DecodedEndpoint> = group.iter().map(|&(_, _, e)| e).collect();
+            self.merge_endpoint_histograms(index, t, &endpoints);
+        }
         self.prune_recent();
         self.compactor.compact(&mut self.points);
         if let Some(series) = &mut self.endpoint_series {
             series.compact();
         }
-        Ok(())
+        results
     }
 
     /// Marks a source as gone (e.g. a dead worker): its users no longer count,
@@ -349,20 +362,21 @@ impl Aggregator {
         }
     }
 
-    /// Adds one endpoint's interval to its totals, the total row, the point and failures.
-    fn merge_endpoint(
+    /// Adds one endpoint interval's counters (not its histograms) to its
+    /// totals, the total row, the point, the series and failures.
+    fn merge_endpoint_counts(
         &mut self,
+        index: usize,
         t: u32,
         elapsed_ms: u64,
         endpoint: &DecodedEndpoint,
-    ) -> Result<(), ProtoError> {
+    ) {
         let wire = endpoint.wire;
-        let index = self.endpoint_index(&wire.method, &wire.name);
-        add_to_totals(&mut self.endpoints[index], endpoint, &self.metric_bounds_us)?;
+        add_counters(&mut self.endpoints[index], endpoint);
         let total = self
             .total
             .get_or_insert_with(|| EndpointTotals::new("", "Aggregated"));
-        add_to_totals(total, endpoint, &self.metric_bounds_us)?;
+        add_counters(total, endpoint);
         self.recent[index].add(t, wire.requests, endpoint.failures);
         for failure in &wire.failures {
             let key = (
@@ -389,17 +403,76 @@ impl Aggregator {
             seen.last_t_s = seen.last_t_s.max(t);
         }
         if let Some(series) = &mut self.endpoint_series {
-            series.add(index, t, elapsed_ms, endpoint)?;
+            series.add_counts(index, t, elapsed_ms, endpoint);
         }
         let point = &mut self.points[t as usize - 1];
         point.requests = point.requests.saturating_add(wire.requests);
         point.failures = point.failures.saturating_add(endpoint.failures);
         point.bytes_received = point.bytes_received.saturating_add(wire.bytes_received);
         point.body_bytes = point.body_bytes.saturating_add(wire.body_bytes);
-        if let Some(counts) = &endpoint.latency_us {
-            self.compactor.add(t, &mut point.latency_us, counts);
+    }
+
+    /// Adds the histograms of one endpoint's interval `t`, from one or more
+    /// sources, to its totals, the total row, the point and the series. From
+    /// a few sources the buckets go straight in; from more they are summed
+    /// into one histogram first, which then goes in once.
+    fn merge_endpoint_histograms(&mut self, index: usize, t: u32, endpoints: &[&DecodedEndpoint]) {
+        if endpoints.len() < PRESUM_FROM_SOURCES {
+            // Each source's pairs are decoded once here, then added to
+            // every total from memory.
+            let decoded = |buckets: &Option<CheckedBuckets>| buckets.as_ref().map(pairs_of);
+            for endpoint in endpoints {
+                let (latency_us, ttfb_us) =
+                    (decoded(&endpoint.latency_us), decoded(&endpoint.ttfb_us));
+                let service_us = endpoint.service_us.as_ref().map(decoded);
+                let sums = Sums {
+                    latency_us: latency_us.as_ref(),
+                    ttfb_us: ttfb_us.as_ref(),
+                    service_us: service_us.as_ref().map(Option::as_ref),
+                };
+                self.add_sums(index, t, &sums);
+            }
+            return;
         }
-        Ok(())
+        let mut presum = std::mem::take(&mut self.presum);
+        let latency_us = sum_into(
+            &mut presum.latency_us,
+            endpoints.iter().map(|e| e.latency_us.as_ref()),
+        );
+        let ttfb_us = sum_into(
+            &mut presum.ttfb_us,
+            endpoints.iter().map(|e| e.ttfb_us.as_ref()),
+        );
+        let sent_service = endpoints.iter().any(|e| e.service_us.is_some());
+        let service_us = sum_into(
+            &mut presum.service_us,
+            endpoints
+                .iter()
+                .map(|e| e.service_us.as_ref().and_then(Option::as_ref)),
+        );
+        let sums = Sums {
+            latency_us,
+            ttfb_us,
+            service_us: sent_service.then_some(service_us),
+        };
+        self.add_sums(index, t, &sums);
+        self.presum = presum;
+    }
+
+    /// Adds one endpoint interval's histograms to everything that holds them.
+    fn add_sums<B: AddInto>(&mut self, index: usize, t: u32, sums: &Sums<'_, B>) {
+        add_histograms(&mut self.endpoints[index], sums, &self.metric_bounds_us);
+        let total = self
+            .total
+            .get_or_insert_with(|| EndpointTotals::new("", "Aggregated"));
+        add_histograms(total, sums, &self.metric_bounds_us);
+        if let Some(latency_us) = sums.latency_us {
+            if let Some(series) = &mut self.endpoint_series {
+                series.add_latency(index, t, latency_us);
+            }
+            let point = &mut self.points[t as usize - 1];
+            self.compactor.add(t, &mut point.latency_us, latency_us);
+        }
     }
 
     /// Index of the endpoint in `endpoints`, inserting empty totals in sorted place.
@@ -422,8 +495,44 @@ impl Aggregator {
         }
     }
 
-    /// Merges the snapshot's own fields (end time, users, dropped, CPU) into its point.
-    fn merge_point_header(&mut self, snapshot: &Snapshot) {
+    /// Merges a snapshot's own fields (end time, users, dropped, CPU, lag,
+    /// connection setup, addresses) into its point and the run's totals.
+    fn merge_snapshot_header(&mut self, decoded: &DecodedSnapshot) {
+        let snapshot = decoded.snapshot;
+        let t = snapshot.interval;
+        if let Some(lag) = &decoded.lag {
+            let point = &mut self.points[t as usize - 1];
+            point.lag_us_p99 = point.lag_us_p99.max(lag.value_at_quantile(0.99));
+            let total = self
+                .sched_lag_us
+                .get_or_insert_with(super::new_latency_histogram);
+            lag.add_into(total);
+        }
+        for (counts, into) in [
+            (&decoded.dial.connect_us, &mut self.dial.connect_us),
+            (
+                &decoded.dial.tls_handshake_us,
+                &mut self.dial.tls_handshake_us,
+            ),
+        ] {
+            if let Some(counts) = counts {
+                counts.add_to(into.get_or_insert_with(super::new_latency_histogram));
+            }
+        }
+        for address in &snapshot.addresses {
+            let requests = self.dial.addresses.entry(address.addr.clone()).or_default();
+            *requests = requests.saturating_add(address.requests);
+            let bytes = self
+                .dial
+                .address_bytes
+                .entry(address.addr.clone())
+                .or_default();
+            *bytes = bytes.saturating_add(address.bytes_sent);
+            self.dial.bytes_sent = self.dial.bytes_sent.saturating_add(address.bytes_sent);
+        }
+        self.sources.merge(snapshot);
+        self.dropped = self.dropped.saturating_add(snapshot.dropped);
+        self.cpu_us = self.cpu_us.saturating_add(snapshot.cpu_us);
         let index = snapshot.interval as usize - 1;
         let point = &mut self.points[index];
         point.elapsed_ms = point.elapsed_ms.max(snapshot.elapsed_ms);
@@ -458,28 +567,9 @@ impl Aggregator {
     }
 }
 
-/// Adds one decoded endpoint interval to cumulative totals.
-fn add_to_totals(
-    totals: &mut EndpointTotals,
-    endpoint: &DecodedEndpoint,
-    metric_bounds_us: &[u64],
-) -> Result<(), ProtoError> {
+/// Adds one decoded endpoint interval's counters to cumulative totals.
+fn add_counters(totals: &mut EndpointTotals, endpoint: &DecodedEndpoint) {
     let wire = endpoint.wire;
-    if let Some(latency) = &endpoint.latency_us {
-        if !metric_bounds_us.is_empty() && totals.metric_counts.len() != metric_bounds_us.len() + 1
-        {
-            totals.metric_counts = vec![0; metric_bounds_us.len() + 1];
-        }
-        for &(value, count) in &latency.pairs {
-            let middle = totals.latency_us.median_equivalent(value);
-            totals.latency_sum_us += middle as f64 * count as f64;
-            if !metric_bounds_us.is_empty() {
-                // A bucket counts at or below the first bound at or above its lowest value.
-                let slot = metric_bounds_us.partition_point(|&bound| bound < value);
-                totals.metric_counts[slot] += count;
-            }
-        }
-    }
     totals.requests = totals.requests.saturating_add(wire.requests);
     totals.failures = totals.failures.saturating_add(endpoint.failures);
     totals.bytes_received = totals.bytes_received.saturating_add(wire.bytes_received);
@@ -487,41 +577,104 @@ fn add_to_totals(
     totals.decoded_bytes = totals.decoded_bytes.saturating_add(wire.decoded_bytes);
     totals.body_bytes_sent = totals.body_bytes_sent.saturating_add(wire.body_bytes_sent);
     totals.redirects = totals.redirects.saturating_add(wire.redirects);
-    add_counts(&mut totals.latency_us, endpoint.latency_us.as_ref())?;
-    add_counts(&mut totals.ttfb_us, endpoint.ttfb_us.as_ref())?;
-    if let Some(service_us) = &endpoint.service_us {
+}
+
+/// Adds one endpoint interval's histograms to cumulative totals, with the
+/// latency sum and `/metrics` bucket counts.
+fn add_histograms<B: AddInto>(
+    totals: &mut EndpointTotals,
+    sums: &Sums<'_, B>,
+    metric_bounds_us: &[u64],
+) {
+    if let Some(latency) = sums.latency_us {
+        if !metric_bounds_us.is_empty() && totals.metric_counts.len() != metric_bounds_us.len() + 1
+        {
+            totals.metric_counts = vec![0; metric_bounds_us.len() + 1];
+        }
+        latency.for_each_bucket(|value, count| {
+            let middle = totals.latency_us.median_equivalent(value);
+            totals.latency_sum_us += middle as f64 * count as f64;
+            if !metric_bounds_us.is_empty() {
+                // A bucket counts at or below the first bound at or above its lowest value.
+                let slot = metric_bounds_us.partition_point(|&bound| bound < value);
+                totals.metric_counts[slot] += count;
+            }
+        });
+        latency.add_into(&mut totals.latency_us);
+    }
+    if let Some(ttfb) = sums.ttfb_us {
+        ttfb.add_into(&mut totals.ttfb_us);
+    }
+    if let Some(service_us) = sums.service_us {
         let merged = totals
             .service_us
             .get_or_insert_with(super::new_latency_histogram);
-        add_counts(merged, service_us.as_ref())?;
+        if let Some(service_us) = service_us {
+            service_us.add_into(merged);
+        }
     }
-    Ok(())
 }
 
-/// Adds decoded bucket counts (if any) into `into`, bucket by bucket: no
-/// histogram is built per snapshot, so merging costs what the buckets in use
-/// cost, not the histogram's whole range.
-fn add_counts(
-    into: &mut Histogram<u64>,
-    source: Option<&stampede_proto::BucketCounts>,
-) -> Result<(), ProtoError> {
-    if let Some(source) = source {
-        source.add_to(into);
-    }
-    Ok(())
+/// From this many sources of one endpoint and interval in a batch, their
+/// histograms are summed before they are added to the totals: the sum
+/// walks the range of buckets it touched, which pays off once it saves
+/// adding the buckets of a few sources several times each.
+const PRESUM_FROM_SOURCES: usize = 4;
+
+/// One endpoint interval's histograms, from one source or summed over several.
+struct Sums<'a, B> {
+    latency_us: Option<&'a B>,
+    ttfb_us: Option<&'a B>,
+    /// `None`: no source sent a service time; `Some(None)`: sent but empty.
+    service_us: Option<Option<&'a B>>,
 }
 
-/// Adds `source` (if any) into `into`; the range was checked when decoding.
-fn add_histogram(
-    into: &mut Histogram<u64>,
-    source: Option<&Histogram<u64>>,
-) -> Result<(), ProtoError> {
-    match source {
-        Some(source) => into
-            .add(source)
-            .map_err(|e| ProtoError::Histogram(format!("{e:?}"))),
-        None => Ok(()),
+/// Histograms of several sources summed; reused batch after batch.
+#[derive(Debug, Default)]
+struct Presum {
+    latency_us: BucketSum,
+    ttfb_us: BucketSum,
+    service_us: BucketSum,
+}
+
+/// Sums `parts` into `sum`; `None` when all are empty.
+fn sum_into<'s, 'a>(
+    sum: &'s mut BucketSum,
+    parts: impl Iterator<Item = Option<&'a CheckedBuckets<'a>>>,
+) -> Option<&'s BucketSum> {
+    sum.clear();
+    for part in parts.flatten() {
+        sum.add(part);
     }
+    (!sum.is_empty()).then_some(&*sum)
+}
+
+/// The pairs of a checked encoding, decoded into memory.
+fn pairs_of(buckets: &CheckedBuckets) -> BucketCounts {
+    BucketCounts {
+        lowest: buckets.lowest,
+        highest: buckets.highest,
+        sigfig: buckets.sigfig,
+        pairs: buckets.pairs().collect(),
+    }
+}
+
+/// A snapshot checked and decoded whole, ready to merge.
+struct DecodedSnapshot<'a> {
+    snapshot: &'a Snapshot,
+    endpoints: Vec<DecodedEndpoint<'a>>,
+    lag: Option<Histogram<u64>>,
+    dial: DecodedDial<'a>,
+}
+
+/// Checks and decodes a whole snapshot, or says what is wrong with it.
+fn decode_whole(snapshot: &Snapshot) -> Result<DecodedSnapshot<'_>, ProtoError> {
+    Ok(DecodedSnapshot {
+        snapshot,
+        endpoints: decode(snapshot)?,
+        lag: decode_lag(snapshot)?,
+        dial: decode_dial(snapshot)?,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Tests of `aggregate`, kept apart so the module stays readable.
 use super::*;
 use crate::stats::test_support::{endpoint, histogram, snapshot};
+use crate::stats::PointLatency;
 use stampede_proto::FailureKind::{Connect, Status};
 use stampede_proto::HistogramBuckets;
 
@@ -319,4 +320,133 @@ fn failures_remember_first_and_last_interval() {
     }
     let f = &agg.failures()[0];
     assert_eq!((f.count, f.first_t_s, f.last_t_s), (3, 2, 7));
+}
+
+/// Snapshots of 9 sources over 14 intervals (past compaction) with three
+/// endpoints, service times from some sources, failures, and one corrupt
+/// snapshot, in arrival order.
+fn many_source_snapshots() -> Vec<Snapshot> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let mut snapshots = Vec::new();
+    for t in 1..=14u32 {
+        for source in 0..9u32 {
+            let mut endpoints = Vec::new();
+            for name in ["/", "/a", "/b"] {
+                if next(5) == 0 {
+                    continue;
+                }
+                let values: Vec<u64> = (0..next(40)).map(|_| 1 + next(900) * next(3_000)).collect();
+                let failures = [(Status, "HTTP 503", next(3))];
+                let failed = usize::from(failures[0].2 > 0);
+                let mut e = endpoint("GET", name, &values, &failures[..failed]);
+                if source % 3 == 0 {
+                    let service: Vec<u64> = values.iter().map(|v| v / 2 + 1).collect();
+                    e.service_us = Some(HistogramBuckets::encode(&histogram(&service)).unwrap());
+                }
+                endpoints.push(e);
+            }
+            let mut s = snapshot(source, t, 3, endpoints);
+            s.cpu_us = next(1_000_000);
+            snapshots.push(s);
+        }
+    }
+    let mut corrupt = snapshot(4, 7, 3, vec![endpoint("GET", "/a", &[5, 6], &[])]);
+    corrupt.endpoints[0].latency_us.encoded.truncate(3);
+    snapshots.insert(40, corrupt);
+    snapshots
+}
+
+/// What an aggregator holds, as text, with the latency sums apart (they are
+/// sums of floats, which may round differently in another order). A
+/// histogram's internal extremes and capacity are left out: adding a whole
+/// histogram keeps the ends of its extreme buckets, adding bucket by bucket
+/// their starts, and grows to the other histogram's range; what they report
+/// (`min()`, `max()`, every count) is compared in full.
+fn held(agg: &Aggregator) -> (String, Vec<f64>) {
+    let mut endpoints: Vec<EndpointTotals> = agg.endpoints().to_vec();
+    endpoints.push(agg.total());
+    let sums = endpoints.iter().map(|e| e.latency_sum_us).collect();
+    for e in &mut endpoints {
+        e.latency_sum_us = 0.0;
+    }
+    let series: Vec<_> = (0..agg.endpoints().len())
+        .map(|i| format!("{:?}", agg.endpoint_timeseries(i)))
+        .collect();
+    let text = format!(
+        "{endpoints:?}\n{:?}\n{:?}\n{series:?}\n{:?}\n{}",
+        agg.failures(),
+        agg.timeseries(),
+        agg.timeseries_running_latency(),
+        agg.cpu_us()
+    );
+    let internal = ["highest_trackable_value", "max_value", "min_non_zero_value"];
+    let mut text = text
+        .split(", ")
+        .filter(|part| !internal.iter().any(|field| part.starts_with(field)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut histograms: Vec<&Histogram<u64>> = Vec::new();
+    for e in &endpoints {
+        histograms.extend([&e.latency_us, &e.ttfb_us]);
+        histograms.extend(&e.service_us);
+    }
+    let series = (0..agg.endpoints().len()).flat_map(|i| agg.endpoint_timeseries(i));
+    for point in agg.timeseries().iter().chain(series) {
+        if let PointLatency::Exact(h) = &point.latency_us {
+            histograms.push(h);
+        }
+    }
+    for h in histograms {
+        text.push_str(&format!("\n{} {} {}", h.len(), h.min(), h.max()));
+    }
+    (text, sums)
+}
+
+/// Merged in batches of any size, snapshots give exactly what merging them
+/// one by one gives: totals, percentiles, metrics buckets, points (whole
+/// and compacted), per-endpoint series and failures; a corrupt snapshot in
+/// a batch is refused alone.
+#[test]
+fn batches_merge_exactly_as_one_by_one() {
+    let snapshots = many_source_snapshots();
+    let fresh = || {
+        let mut agg = Aggregator::with_endpoint_series();
+        agg.set_metric_bounds(vec![1_000, 50_000, 1_000_000]);
+        agg
+    };
+    let mut one_by_one = fresh();
+    let refused: Vec<usize> = snapshots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| one_by_one.merge(s).is_err())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(refused, [40]);
+    let (expected, expected_sums) = held(&one_by_one);
+    for batch in [2, 5, 9, 27, snapshots.len()] {
+        let mut batched = fresh();
+        let mut results = Vec::new();
+        for chunk in snapshots.chunks(batch) {
+            let chunk: Vec<&Snapshot> = chunk.iter().collect();
+            results.extend(batched.merge_batch(&chunk));
+        }
+        let refused: Vec<usize> = (0..results.len())
+            .filter(|&i| results[i].is_err())
+            .collect();
+        assert_eq!(refused, [40], "batch {batch}");
+        let (text, sums) = held(&batched);
+        assert!(text == expected, "batch {batch}: held differs");
+        for (sum, expected) in sums.iter().zip(&expected_sums) {
+            assert!(
+                (sum - expected).abs() <= 1e-9 * expected.abs(),
+                "batch {batch}: {sum} vs {expected}"
+            );
+        }
+    }
 }

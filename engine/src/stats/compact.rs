@@ -13,10 +13,10 @@
 //! exact merge of its seconds' histograms, never an average of percentiles.
 
 use hdrhistogram::Histogram;
-use stampede_proto::{BucketCounts, HistogramBuckets};
+use stampede_proto::HistogramBuckets;
 
 use super::summary::{new_point_histogram, IntervalPoint};
-use super::{max_ms, mean_ms, min_ms, percentile_ms, us_to_ms};
+use super::{max_ms, mean_ms, min_ms, percentile_ms, us_to_ms, AddInto};
 
 /// Percentiles a compact second keeps: every one a report reads of a single
 /// second (CSV history: all; JSON: 50 and 95; HTML: 50, 95 and 99).
@@ -219,13 +219,13 @@ impl Compactor {
     /// Adds latencies of interval `t` to its point: into its histogram while
     /// whole; after compaction, a late snapshot's values go into the running
     /// and coarse histograms only (the point's own percentiles stay as compacted).
-    pub fn add(&mut self, t: u32, latency: &mut PointLatency, counts: &BucketCounts) {
+    pub fn add(&mut self, t: u32, latency: &mut PointLatency, counts: &impl AddInto) {
         match latency {
-            PointLatency::Exact(histogram) => counts.add_to(histogram),
+            PointLatency::Exact(histogram) => counts.add_into(histogram),
             PointLatency::Compact(_) => {
-                counts.add_to(&mut self.running_us);
+                counts.add_into(&mut self.running_us);
                 if let Some(coarse) = &mut self.coarse {
-                    coarse.update(t, |histogram| counts.add_to(histogram));
+                    coarse.update(t, |histogram| counts.add_into(histogram));
                 }
             }
         }
@@ -543,10 +543,8 @@ mod tests {
             h.record(5_000_000).unwrap();
             h
         })
-        .unwrap()
-        .counts()
-        .unwrap()
         .unwrap();
+        let late = late.check().unwrap().unwrap();
         compactor.add(1, &mut points[0].latency_us, &late);
         assert_eq!(points[0].latency_us.len(), 200);
         let merged = compactor.merged(&points, 1, 2).unwrap();

@@ -7,7 +7,7 @@
 
 use hdrhistogram::Histogram;
 use stampede_proto::{
-    BucketCounts, EndpointSnapshot, HistogramBuckets, ProtoError, Snapshot, SNAPSHOT_VERSION,
+    CheckedBuckets, EndpointSnapshot, HistogramBuckets, ProtoError, Snapshot, SNAPSHOT_VERSION,
 };
 
 use super::LATENCY_US_HIGHEST;
@@ -23,23 +23,23 @@ pub(super) struct DecodedEndpoint<'a> {
     /// Its failures, all kinds summed.
     pub failures: u64,
     /// Its latency histogram; `None` when empty.
-    pub latency_us: Option<BucketCounts>,
+    pub latency_us: Option<CheckedBuckets<'a>>,
     /// `None`: no service time sent; `Some(None)`: sent but empty.
-    pub service_us: Option<Option<BucketCounts>>,
+    pub service_us: Option<Option<CheckedBuckets<'a>>>,
     /// Its time-to-first-byte histogram; `None` when empty.
-    pub ttfb_us: Option<BucketCounts>,
+    pub ttfb_us: Option<CheckedBuckets<'a>>,
 }
 
 /// A snapshot's dial histograms, decoded and checked.
-pub(super) struct DecodedDial {
+pub(super) struct DecodedDial<'a> {
     /// TCP connect times; `None` when empty.
-    pub connect_us: Option<BucketCounts>,
+    pub connect_us: Option<CheckedBuckets<'a>>,
     /// TLS handshake times; `None` when empty.
-    pub tls_handshake_us: Option<BucketCounts>,
+    pub tls_handshake_us: Option<CheckedBuckets<'a>>,
 }
 
 /// Decodes a snapshot's connect and TLS handshake histograms.
-pub(super) fn decode_dial(snapshot: &Snapshot) -> Result<DecodedDial, ProtoError> {
+pub(super) fn decode_dial(snapshot: &Snapshot) -> Result<DecodedDial<'_>, ProtoError> {
     Ok(DecodedDial {
         connect_us: counts_in_range(&snapshot.connect_us)?,
         tls_handshake_us: counts_in_range(&snapshot.tls_handshake_us)?,
@@ -100,8 +100,8 @@ pub(super) fn decode_lag(snapshot: &Snapshot) -> Result<Option<Histogram<u64>>, 
 /// The bucket counts of a histogram, refusing values above what a latency
 /// histogram tracks (which is also what makes adding them to one unable to
 /// fail).
-fn counts_in_range(buckets: &HistogramBuckets) -> Result<Option<BucketCounts>, ProtoError> {
-    let counts = buckets.counts()?;
+fn counts_in_range(buckets: &HistogramBuckets) -> Result<Option<CheckedBuckets<'_>>, ProtoError> {
+    let counts = buckets.check()?;
     if let Some(c) = &counts {
         if c.max() > LATENCY_US_HIGHEST {
             return Err(ProtoError::Histogram(format!(

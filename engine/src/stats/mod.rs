@@ -22,6 +22,7 @@ mod aggregate;
 mod compact;
 mod current;
 mod decode;
+mod presum;
 pub mod recorder;
 mod series;
 mod sources;
@@ -59,6 +60,59 @@ pub fn new_latency_histogram() -> Histogram<u64> {
         LATENCY_SIGNIFICANT_FIGURES,
     )
     .expect("constant histogram bounds are valid")
+}
+
+/// Latency buckets that can be added into a latency histogram: a source's
+/// decoded wire buckets, or a whole histogram (several sources summed).
+pub(crate) trait AddInto {
+    /// Adds every bucket into `into`; values beyond its range saturate.
+    fn add_into(&self, into: &mut Histogram<u64>);
+    /// Calls `f` with (the bucket's lowest value, count) of each non-empty
+    /// bucket.
+    fn for_each_bucket(&self, f: impl FnMut(u64, u64));
+}
+
+impl AddInto for stampede_proto::BucketCounts {
+    fn add_into(&self, into: &mut Histogram<u64>) {
+        self.add_to(into);
+    }
+
+    fn for_each_bucket(&self, mut f: impl FnMut(u64, u64)) {
+        for &(value, count) in &self.pairs {
+            f(value, count);
+        }
+    }
+}
+
+impl AddInto for stampede_proto::CheckedBuckets<'_> {
+    fn add_into(&self, into: &mut Histogram<u64>) {
+        self.add_to(into);
+    }
+
+    fn for_each_bucket(&self, mut f: impl FnMut(u64, u64)) {
+        for (value, count) in self.pairs() {
+            f(value, count);
+        }
+    }
+}
+
+impl AddInto for Histogram<u64> {
+    fn add_into(&self, into: &mut Histogram<u64>) {
+        // Same layout: one pass over the counts array. Otherwise bucket by
+        // bucket, saturating what `into` cannot hold.
+        if into.add(self).is_err() {
+            self.for_each_bucket(|value, count| into.saturating_record_n(value, count));
+        }
+    }
+
+    fn for_each_bucket(&self, mut f: impl FnMut(u64, u64)) {
+        for bucket in self.iter_recorded() {
+            f(
+                self.lowest_equivalent(bucket.value_iterated_to()),
+                bucket.count_at_value(),
+            );
+        }
+    }
 }
 
 /// Builders of real snapshots shared by the stats and report tests.

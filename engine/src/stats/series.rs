@@ -8,11 +8,10 @@
 //! compacted by `compact` to about 200 bytes), which most runs never read.
 //! The run-wide series and the cumulative totals stay `aggregate`'s.
 
-use stampede_proto::ProtoError;
-
 use super::compact::{Compactor, LatencyStats};
 use super::decode::DecodedEndpoint;
 use super::summary::IntervalPoint;
+use super::AddInto;
 
 /// Each endpoint's points, aligned with the aggregator's endpoints.
 #[derive(Debug, Default)]
@@ -62,20 +61,16 @@ impl EndpointSeries {
         }
     }
 
-    /// Adds one decoded endpoint interval `t`, ending `elapsed_ms` after the start,
-    /// to the point of endpoint `index`.
-    pub fn add(
+    /// Adds one decoded endpoint interval `t`'s counters, ending
+    /// `elapsed_ms` after the start, to the point of endpoint `index`.
+    pub fn add_counts(
         &mut self,
         index: usize,
         t: u32,
         elapsed_ms: u64,
         endpoint: &DecodedEndpoint,
-    ) -> Result<(), ProtoError> {
-        let points = &mut self.by_endpoint[index];
-        while points.len() < t as usize {
-            points.push(IntervalPoint::empty(points.len() as u32 + 1));
-        }
-        let point = &mut points[t as usize - 1];
+    ) {
+        let point = point_at(&mut self.by_endpoint[index], t);
         point.elapsed_ms = point.elapsed_ms.max(elapsed_ms);
         point.requests = point.requests.saturating_add(endpoint.wire.requests);
         point.failures = point.failures.saturating_add(endpoint.failures);
@@ -83,14 +78,24 @@ impl EndpointSeries {
             .bytes_received
             .saturating_add(endpoint.wire.bytes_received);
         point.body_bytes = point.body_bytes.saturating_add(endpoint.wire.body_bytes);
-        if let Some(latency_us) = &endpoint.latency_us {
-            self.compactors[index].add(t, &mut point.latency_us, latency_us);
-        }
-        Ok(())
+    }
+
+    /// Adds latencies of interval `t` to the point of endpoint `index`.
+    pub fn add_latency(&mut self, index: usize, t: u32, latency_us: &impl AddInto) {
+        let point = point_at(&mut self.by_endpoint[index], t);
+        self.compactors[index].add(t, &mut point.latency_us, latency_us);
     }
 
     /// The points of endpoint `index`; empty for an index out of range.
     pub fn get(&self, index: usize) -> &[IntervalPoint] {
         self.by_endpoint.get(index).map_or(&[], Vec::as_slice)
     }
+}
+
+/// The point of interval `t` in `points`, with empty points up to it.
+fn point_at(points: &mut Vec<IntervalPoint>, t: u32) -> &mut IntervalPoint {
+    while points.len() < t as usize {
+        points.push(IntervalPoint::empty(points.len() as u32 + 1));
+    }
+    &mut points[t as usize - 1]
 }
