@@ -315,21 +315,7 @@ impl Signer {
         insert_at(request, head_end + 2, &self.added);
         let head_end = head_end + self.added.len();
         self.canonical_request(&request[..head_end + 2], payload);
-        self.string_to_sign.clear();
-        self.string_to_sign.extend_from_slice(b"AWS4-HMAC-SHA256\n");
-        self.string_to_sign.extend_from_slice(&stamp);
-        self.string_to_sign.push(b'\n');
-        write_scope(&mut self.string_to_sign, &date, &self.config);
-        self.string_to_sign.push(b'\n');
-        let hash = digest::digest(&digest::SHA256, &self.canonical);
-        let mut hash_hex = [0u8; 64];
-        hex_into(hash.as_ref(), &mut hash_hex);
-        self.string_to_sign.extend_from_slice(&hash_hex);
-        self.derive_key(date);
-        let key = &self.key.as_ref().expect("derived").1;
-        let signature = hmac::sign(key, &self.string_to_sign);
-        let mut signature_hex = [0u8; 64];
-        hex_into(signature.as_ref(), &mut signature_hex);
+        let signature_hex = self.signature_hex(&stamp);
         // Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...
         self.added.clear();
         self.added
@@ -355,6 +341,29 @@ impl Signer {
             SignatureLocation::Headers => Some(head_end + 2),
             SignatureLocation::Query { .. } => presign::target_end(request),
         }
+    }
+
+    /// The hex signature of the canonical request just built, at `stamp`
+    /// (`YYYYMMDDTHHMMSSZ`): the string to sign, then its HMAC with the
+    /// day's key.
+    fn signature_hex(&mut self, stamp: &[u8; 16]) -> [u8; 64] {
+        let date: [u8; 8] = stamp[..8].try_into().expect("8 bytes");
+        self.string_to_sign.clear();
+        self.string_to_sign.extend_from_slice(b"AWS4-HMAC-SHA256\n");
+        self.string_to_sign.extend_from_slice(stamp);
+        self.string_to_sign.push(b'\n');
+        write_scope(&mut self.string_to_sign, &date, &self.config);
+        self.string_to_sign.push(b'\n');
+        let hash = digest::digest(&digest::SHA256, &self.canonical);
+        let mut hash_hex = [0u8; 64];
+        hex_into(hash.as_ref(), &mut hash_hex);
+        self.string_to_sign.extend_from_slice(&hash_hex);
+        self.derive_key(date);
+        let key = &self.key.as_ref().expect("derived").1;
+        let signature = hmac::sign(key, &self.string_to_sign);
+        let mut signature_hex = [0u8; 64];
+        hex_into(signature.as_ref(), &mut signature_hex);
+        signature_hex
     }
 
     /// Derives the signing key for `date` when the day changed.

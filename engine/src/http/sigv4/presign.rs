@@ -9,7 +9,7 @@
 //! encoding of the parameters are botocore's, so a request target equals
 //! the URL `generate_presigned_url` makes for the same request and second.
 
-use ring::{digest, hmac};
+use ring::digest;
 
 use super::{aws_encode_into, find, hex_into, insert_at, write_scope, Signer, UNSIGNED_PAYLOAD};
 
@@ -77,21 +77,7 @@ impl Signer {
         let params_end = target_end + self.added.len();
         let head_end = head_end + self.added.len();
         self.canonical_request(&request[..head_end + 2], payload);
-        self.string_to_sign.clear();
-        self.string_to_sign.extend_from_slice(b"AWS4-HMAC-SHA256\n");
-        self.string_to_sign.extend_from_slice(&stamp);
-        self.string_to_sign.push(b'\n');
-        write_scope(&mut self.string_to_sign, &date, &self.config);
-        self.string_to_sign.push(b'\n');
-        let hash = digest::digest(&digest::SHA256, &self.canonical);
-        let mut hash_hex = [0u8; 64];
-        hex_into(hash.as_ref(), &mut hash_hex);
-        self.string_to_sign.extend_from_slice(&hash_hex);
-        self.derive_key(date);
-        let key = &self.key.as_ref().expect("derived").1;
-        let signature = hmac::sign(key, &self.string_to_sign);
-        let mut signature_hex = [0u8; 64];
-        hex_into(signature.as_ref(), &mut signature_hex);
+        let signature_hex = self.signature_hex(&stamp);
         self.added.clear();
         self.added.extend_from_slice(b"&X-Amz-Signature=");
         self.added.extend_from_slice(&signature_hex);
