@@ -95,7 +95,7 @@ impl CheckedBuckets<'_> {
         self.len
     }
 
-    /// True when no value was recorded (never, for a checked encoding).
+    /// True when no value was recorded (a header without pairs).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -297,9 +297,10 @@ pub fn drive(
     let mut next_print = t0 + config.print_interval;
     let mut abort_check = AbortCheck::new(config);
     let mut merged = MergedLog::new(config.save_run.as_deref(), &mut warnings);
-    // An event read after a batch of snapshots, handled on the next turn.
+    // An event read after a batch of snapshots, handled on the next turn
+    // (even when it is the source's last).
     let mut pending = None;
-    while !source.finished() {
+    while pending.is_some() || !source.finished() {
         let mut reason = None;
         match pending.take().or_else(|| source.next_event(CONTROL_TICK)) {
             Some(SourceEvent::Snapshot(first)) => {
@@ -310,6 +311,17 @@ pub fn drive(
                 let mut last = Instant::now();
                 while batch.len() < MERGE_BATCH_MAX {
                     let now = Instant::now();
+                    // What the turn must notice is not kept waiting: Ctrl-C,
+                    // the run time, the final deadline, a finished source.
+                    let due = hooks.stop.load(Ordering::Relaxed)
+                        || config
+                            .run_time
+                            .is_some_and(|run_time| t0.elapsed() >= run_time)
+                        || final_deadline.is_some_and(|deadline| now >= deadline)
+                        || source.finished();
+                    if due {
+                        break;
+                    }
                     let wait = until
                         .saturating_duration_since(now)
                         .min(MERGE_GAP.saturating_sub(now - last));
@@ -413,7 +425,7 @@ pub fn drive(
     }
     let duration = t0.elapsed();
     // Late events from parts that finished after the deadline are still merged.
-    while let Some(event) = source.next_event(Duration::ZERO) {
+    while let Some(event) = pending.take().or_else(|| source.next_event(Duration::ZERO)) {
         match event {
             SourceEvent::Snapshot(snapshot) => {
                 if aggregator.merge(&snapshot).is_ok() {
@@ -691,6 +703,32 @@ mod tests {
             SourceEvent::Stop(StopReason::WorkerLost),
         ];
         let mut source = Scripted::new(events, false);
+        let outcome = drive_with(&config, &mut source, None);
+        assert_eq!(outcome.stop_reason, StopReason::WorkerLost);
+        assert_eq!(outcome.aggregator.total().requests, 2);
+    }
+
+    /// The event that ends a batch of snapshots is handled even when it is
+    /// the source's last: a lost last worker's stop, a last shard's warning.
+    #[test]
+    fn the_last_event_after_a_batch_is_not_lost() {
+        let config = config(&[]);
+        let events = vec![
+            failing_snapshot(1),
+            SourceEvent::Warning("shard 0: in-flight requests cut off".into()),
+        ];
+        let mut source = Scripted::new(events, true);
+        let outcome = drive_with(&config, &mut source, None);
+        assert!(
+            outcome.warnings.iter().any(|w| w.contains("cut off")),
+            "{:?}",
+            outcome.warnings
+        );
+        let events = vec![
+            failing_snapshot(1),
+            SourceEvent::Stop(StopReason::WorkerLost),
+        ];
+        let mut source = Scripted::new(events, true);
         let outcome = drive_with(&config, &mut source, None);
         assert_eq!(outcome.stop_reason, StopReason::WorkerLost);
         assert_eq!(outcome.aggregator.total().requests, 2);

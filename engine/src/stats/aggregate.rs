@@ -15,7 +15,7 @@ use stampede_proto::{BucketCounts, CheckedBuckets, FailureKind, ProtoError, Snap
 
 use super::compact::{Compactor, LatencyStats};
 use super::current::{rates_over, Rates, RecentCounts};
-use super::decode::{decode, decode_dial, decode_lag, DecodedDial, DecodedEndpoint};
+use super::decode::{decode, decode_dial, decode_lag, lag_histogram, DecodedDial, DecodedEndpoint};
 use super::presum::BucketSum;
 use super::series::EndpointSeries;
 use super::sources::Sources;
@@ -500,7 +500,7 @@ impl Aggregator {
     fn merge_snapshot_header(&mut self, decoded: &DecodedSnapshot) {
         let snapshot = decoded.snapshot;
         let t = snapshot.interval;
-        if let Some(lag) = &decoded.lag {
+        if let Some(lag) = decoded.lag.as_ref().map(lag_histogram) {
             let point = &mut self.points[t as usize - 1];
             point.lag_us_p99 = point.lag_us_p99.max(lag.value_at_quantile(0.99));
             let total = self
@@ -663,7 +663,7 @@ fn pairs_of(buckets: &CheckedBuckets) -> BucketCounts {
 struct DecodedSnapshot<'a> {
     snapshot: &'a Snapshot,
     endpoints: Vec<DecodedEndpoint<'a>>,
-    lag: Option<Histogram<u64>>,
+    lag: Option<CheckedBuckets<'a>>,
     dial: DecodedDial<'a>,
 }
 
