@@ -597,7 +597,7 @@ fn add_histograms<B: AddInto>(
             if !metric_bounds_us.is_empty() {
                 // A bucket counts at or below the first bound at or above its lowest value.
                 let slot = metric_bounds_us.partition_point(|&bound| bound < value);
-                totals.metric_counts[slot] += count;
+                totals.metric_counts[slot] = totals.metric_counts[slot].saturating_add(count);
             }
         });
         latency.add_into(&mut totals.latency_us);
